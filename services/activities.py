@@ -1,0 +1,31 @@
+"""The activities lifecycle workflows call: the read-model projection and effect delivery."""
+
+from __future__ import annotations
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from services.db import Sessions
+from services.effects import EffectDispatcher, PermanentDeliveryError
+from services.projection import apply_projection
+from workflows.engine.types import DeliverEffectInput, ProjectionBatch
+from workflows.engine.workflow import DELIVER_ACTIVITY, PROJECT_ACTIVITY
+
+
+class LifecycleActivities:
+    def __init__(self, sessions: Sessions, dispatcher: EffectDispatcher) -> None:
+        self.sessions = sessions
+        self.dispatcher = dispatcher
+
+    @activity.defn(name=PROJECT_ACTIVITY)
+    async def project_lifecycle(self, batch: ProjectionBatch) -> None:
+        """Write a lifecycle's snapshot, transitions and effects; safe to repeat."""
+        async with self.sessions.begin() as session:
+            await apply_projection(session=session, batch=batch)
+
+    @activity.defn(name=DELIVER_ACTIVITY)
+    async def deliver_effect(self, input: DeliverEffectInput) -> None:
+        try:
+            await self.dispatcher.deliver(input.effect_id, activity.info().attempt)
+        except PermanentDeliveryError as exc:
+            raise ApplicationError(str(exc), type="PermanentDeliveryError", non_retryable=True) from exc

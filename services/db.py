@@ -1,0 +1,85 @@
+"""Database engines, sessions and schema migrations for the read model.
+
+SQLite (a file, zero setup) is the embedded default; PostgreSQL is chosen with a
+``postgresql+psycopg://`` URL. The schema is owned by Alembic migrations in
+``services/migrations``; ``python -m services.db upgrade`` applies them.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from services.settings import get_settings
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+Sessions = async_sessionmaker[AsyncSession]
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL lets the API read while the worker writes; the busy timeout makes the two
+    # processes wait for each other's short write transactions instead of failing.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def create_engine(url: str) -> AsyncEngine:
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(url, connect_args={"timeout": 10})
+        sa.event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+
+
+def session_factory(engine: AsyncEngine) -> Sessions:
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def sync_url(url: str) -> str:
+    """Alembic runs synchronously: the same database through its sync driver."""
+    return url.replace("sqlite+aiosqlite", "sqlite")
+
+
+def alembic_config(url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("sqlalchemy.url", sync_url(url).replace("%", "%%"))
+    return config
+
+
+def upgrade(url: str, revision: str = "head") -> None:
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+    command.upgrade(alembic_config(url), revision)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Read-model schema migrations")
+    parser.add_argument("action", choices=["upgrade", "current"])
+    parser.add_argument("--url", default=None, help="database URL (default: LIFECYCLES_DATABASE_URL)")
+    args = parser.parse_args()
+    url = args.url or get_settings().database_url
+    if args.action == "upgrade":
+        upgrade(url)
+    else:
+        command.current(alembic_config(url), verbose=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,121 @@
+"""The read model's generic tables: one row per lifecycle, the audit log, the outbox.
+
+Temporal is the source of truth; these tables exist so lists, filters and counts
+never have to load workflows. Every write carries the lifecycle's sequence number
+and never replaces a newer row with an older one (``services/projection.py``).
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite stores naive text)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored; give a timezone")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utc_column(*, index: bool = False, nullable: bool = False) -> Any:
+    return Field(sa_column=sa.Column(UTCDateTime(), index=index, nullable=nullable))
+
+
+def json_column(*, nullable: bool = False) -> Any:
+    return Field(sa_column=sa.Column(sa.JSON(), nullable=nullable))
+
+
+class LifecycleRow(SQLModel, table=True):
+    __tablename__ = "lifecycles"
+    __table_args__ = (
+        sa.Index("ix_lifecycles_kind_state", "kind", "state"),
+        sa.Index("ix_lifecycles_account_kind", "account_id", "kind"),
+        sa.Index("ix_lifecycles_owner_kind", "owner", "kind"),
+    )
+
+    workflow_id: str = Field(primary_key=True, max_length=250)
+    kind: str = Field(max_length=50)
+    entity_id: str = Field(max_length=200)
+    state: str = Field(max_length=60)
+    terminal: bool = False
+    seq: int
+    owner: str | None = Field(default=None, max_length=200)
+    account_id: str | None = Field(default=None, max_length=100)
+    account_name: str | None = Field(default=None, max_length=200)
+    summary: str = Field(default="", max_length=500)
+    opened_at: datetime = utc_column()
+    state_entered_at: datetime = utc_column()
+    updated_at: datetime = utc_column()
+    closed_at: datetime | None = utc_column(nullable=True)
+    next_deadline: datetime | None = utc_column(index=True, nullable=True)
+    data: dict[str, Any] = json_column()
+    policy: dict[str, Any] = json_column()
+    deadlines: list[dict[str, Any]] = json_column()
+
+
+class TransitionRow(SQLModel, table=True):
+    __tablename__ = "lifecycle_transitions"
+    __table_args__ = (sa.UniqueConstraint("workflow_id", "seq", name="uq_lifecycle_transitions_workflow_seq"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    workflow_id: str = Field(max_length=250)
+    seq: int
+    kind: str = Field(max_length=50)
+    entity_id: str = Field(max_length=200)
+    trigger: str = Field(max_length=60)
+    from_state: str = Field(max_length=60)
+    to_state: str = Field(max_length=60)
+    actor: str = Field(max_length=200)
+    reason: str | None = Field(default=None, max_length=2000)
+    at: datetime = utc_column(index=True)
+    params: dict[str, Any] = json_column()
+    idempotency_key: str | None = Field(default=None, max_length=200)
+
+
+class EffectStatus(enum.StrEnum):
+    PENDING = "PENDING"
+    DELIVERED = "DELIVERED"
+    FAILED = "FAILED"
+
+
+class EffectRow(SQLModel, table=True):
+    """The outbox: every side effect a transition decided, with its delivery state."""
+
+    __tablename__ = "outbox_effects"
+    __table_args__ = (sa.Index("ix_outbox_effects_workflow_seq", "workflow_id", "seq"),)
+
+    id: str = Field(primary_key=True, max_length=300)
+    workflow_id: str = Field(max_length=250)
+    seq: int
+    kind: str = Field(max_length=50)
+    entity_id: str = Field(max_length=200)
+    type: str = Field(max_length=60)
+    name: str = Field(max_length=100)
+    recipients: list[str] = json_column()
+    payload: dict[str, Any] = json_column()
+    created_at: datetime = utc_column()
+    status: EffectStatus = Field(
+        default=EffectStatus.PENDING, sa_column=sa.Column(sa.String(20), nullable=False, index=True)
+    )
+    attempts: int = 0
+    last_error: str | None = Field(default=None, max_length=2000)
+    delivered_at: datetime | None = utc_column(nullable=True)

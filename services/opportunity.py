@@ -1,0 +1,144 @@
+"""The opportunity read model: typed columns to filter and sort deals quickly."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import Field, SQLModel
+
+from services.models import LifecycleRow, utc_column
+from services.pagination import Page, SortKey, paginate
+from workflows.engine.types import LifecycleSnapshot
+
+
+def to_cents(value: Any) -> int:
+    return int((Decimal(str(value)) * 100).to_integral_value())
+
+
+class OpportunityRow(SQLModel, table=True):
+    __tablename__ = "opportunities"
+    __table_args__ = (
+        sa.Index("ix_opportunities_stage_close", "stage", "close_date", "workflow_id"),
+        sa.Index("ix_opportunities_owner_close", "owner", "close_date", "workflow_id"),
+        sa.Index("ix_opportunities_account_close", "account_id", "close_date", "workflow_id"),
+        sa.Index("ix_opportunities_close", "close_date", "workflow_id"),
+        sa.Index("ix_opportunities_updated", "updated_at", "workflow_id"),
+        sa.Index("ix_opportunities_amount", "amount_cents", "workflow_id"),
+        sa.Index("ix_opportunities_forecast", "forecast_category", "close_date", "workflow_id"),
+        sa.Index("ix_opportunities_record_type", "record_type", "close_date", "workflow_id"),
+    )
+
+    workflow_id: str = Field(primary_key=True, max_length=250)
+    seq: int
+    name: str = Field(max_length=200)
+    stage: str = Field(max_length=60)
+    pipeline: str = Field(max_length=30)
+    record_type: str = Field(max_length=60)
+    plan_type: str = Field(max_length=20)
+    forecast_category: str = Field(max_length=20)
+    owner: str = Field(max_length=200)
+    account_id: str = Field(max_length=100)
+    amount_cents: int = Field(sa_type=sa.BigInteger)
+    arr_cents: int = Field(sa_type=sa.BigInteger)
+    close_date: date
+    updated_at: datetime = utc_column()
+
+
+def project_opportunity(snapshot: LifecycleSnapshot) -> dict[str, Any]:
+    data = snapshot.data
+    return {
+        "workflow_id": snapshot.workflow_id,
+        "seq": snapshot.seq,
+        "name": data["name"],
+        "stage": snapshot.state,
+        "pipeline": data["pipeline"],
+        "record_type": data["record_type"],
+        "plan_type": data["plan_type"],
+        "forecast_category": data["forecast_category"],
+        "owner": data["owner"],
+        "account_id": data["account"]["id"],
+        "amount_cents": to_cents(data["amount"]),
+        "arr_cents": to_cents(data["arr_discounted"]),
+        "close_date": date.fromisoformat(data["close_date"]),
+        "updated_at": snapshot.updated_at,
+    }
+
+
+class OpportunityOrder(enum.StrEnum):
+    CLOSE_DATE_ASC = "CLOSE_DATE_ASC"
+    CLOSE_DATE_DESC = "CLOSE_DATE_DESC"
+    UPDATED_AT_DESC = "UPDATED_AT_DESC"
+    AMOUNT_DESC = "AMOUNT_DESC"
+
+
+ORDER_KEYS: dict[OpportunityOrder, tuple[sa.ColumnElement[Any], bool]] = {
+    OpportunityOrder.CLOSE_DATE_ASC: (OpportunityRow.close_date, False),  # type: ignore[dict-item]
+    OpportunityOrder.CLOSE_DATE_DESC: (OpportunityRow.close_date, True),  # type: ignore[dict-item]
+    OpportunityOrder.UPDATED_AT_DESC: (OpportunityRow.updated_at, True),  # type: ignore[dict-item]
+    OpportunityOrder.AMOUNT_DESC: (OpportunityRow.amount_cents, True),  # type: ignore[dict-item]
+}
+
+
+@dataclass
+class OpportunityFilter:
+    stages: list[str] = field(default_factory=list)
+    owner: str | None = None
+    account_id: str | None = None
+    record_types: list[str] = field(default_factory=list)
+    forecast_categories: list[str] = field(default_factory=list)
+    close_date_from: date | None = None
+    close_date_to: date | None = None
+
+
+def _filtered(f: OpportunityFilter) -> sa.Select[LifecycleRow, OpportunityRow]:
+    statement = sa.select(LifecycleRow, OpportunityRow).join(
+        OpportunityRow,
+        OpportunityRow.workflow_id == LifecycleRow.workflow_id,  # type: ignore[arg-type]
+    )
+    conditions: list[sa.ColumnElement[bool]] = []
+    if f.stages:
+        conditions.append(OpportunityRow.stage.in_(f.stages))  # type: ignore[attr-defined]
+    if f.owner is not None:
+        conditions.append(OpportunityRow.owner == f.owner)  # type: ignore[arg-type]
+    if f.account_id is not None:
+        conditions.append(OpportunityRow.account_id == f.account_id)  # type: ignore[arg-type]
+    if f.record_types:
+        conditions.append(OpportunityRow.record_type.in_(f.record_types))  # type: ignore[attr-defined]
+    if f.forecast_categories:
+        conditions.append(OpportunityRow.forecast_category.in_(f.forecast_categories))  # type: ignore[attr-defined]
+    if f.close_date_from is not None:
+        conditions.append(OpportunityRow.close_date >= f.close_date_from)  # type: ignore[arg-type]
+    if f.close_date_to is not None:
+        conditions.append(OpportunityRow.close_date <= f.close_date_to)  # type: ignore[arg-type]
+    return statement.where(*conditions)
+
+
+async def list_opportunities(
+    session: AsyncSession,
+    f: OpportunityFilter,
+    order: OpportunityOrder,
+    *,
+    first: int,
+    after: str | None,
+    max_page_size: int,
+) -> Page[LifecycleRow]:
+    column, descending = ORDER_KEYS[order]
+    keys = [SortKey(column, descending), SortKey(OpportunityRow.workflow_id, descending)]  # type: ignore[arg-type]
+    name = str(column.key)
+    page = await paginate(
+        session,
+        _filtered(f),
+        keys,
+        key_of=lambda row: (getattr(row[1], name), row[1].workflow_id),
+        first=first,
+        after=after,
+        max_page_size=max_page_size,
+    )
+    page.items = [row[0] for row in page.items]
+    return page

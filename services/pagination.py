@@ -1,0 +1,115 @@
+"""Keyset pagination over read-model queries, with opaque cursors.
+
+A cursor holds the sort key of the last row of a page (plus the row's primary key
+as the tie-breaker), so the next page is an index range scan however deep it is,
+and rows inserted meanwhile neither repeat nor vanish across pages.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, Generic, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from workflows.engine.errors import ValidationError
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class SortKey:
+    column: sa.ColumnElement[Any]
+    descending: bool = False
+
+
+@dataclass
+class Page(Generic[T]):
+    items: list[T]
+    cursors: list[str]
+    total: int
+    has_next: bool
+    has_previous: bool
+
+
+def _encode_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return {"t": value.isoformat()}
+    if isinstance(value, date):
+        return {"d": value.isoformat()}
+    return value
+
+
+def _decode_value(value: Any) -> Any:
+    if isinstance(value, dict) and "t" in value:
+        return datetime.fromisoformat(value["t"])
+    if isinstance(value, dict) and "d" in value:
+        return date.fromisoformat(value["d"])
+    return value
+
+
+def encode_cursor(values: Sequence[Any]) -> str:
+    raw = json.dumps([_encode_value(v) for v in values], separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, size: int) -> list[Any]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        values = json.loads(raw)
+        if not isinstance(values, list) or len(values) != size:
+            raise ValueError("wrong shape")
+        return [_decode_value(v) for v in values]
+    except (ValueError, binascii.Error, json.JSONDecodeError, UnicodeDecodeError):
+        raise ValidationError(
+            "The cursor is not one this API gave out.", fields=[{"field": "after", "message": "invalid cursor"}]
+        ) from None
+
+
+def _after(keys: Sequence[SortKey], values: Sequence[Any]) -> sa.ColumnElement[bool]:
+    """Rows strictly after ``values`` in the order ``keys``: a lexicographic comparison."""
+    clauses = []
+    for i, key in enumerate(keys):
+        equal_before = [keys[j].column == values[j] for j in range(i)]
+        beyond = key.column < values[i] if key.descending else key.column > values[i]
+        clauses.append(sa.and_(*equal_before, beyond))
+    return sa.or_(*clauses)
+
+
+async def paginate(
+    session: AsyncSession,
+    statement: sa.Select[Any, Any],
+    keys: Sequence[SortKey],
+    key_of: Callable[[Any], Sequence[Any]],
+    *,
+    first: int,
+    after: str | None,
+    max_page_size: int,
+) -> Page[Any]:
+    """One page of ``statement``'s rows ordered by ``keys`` (the last key must be unique).
+
+    ``key_of`` reads a result row's values of ``keys``, for its cursor.
+    """
+    if first < 0 or first > max_page_size:
+        raise ValidationError(
+            f"first must be between 0 and {max_page_size}.",
+            fields=[{"field": "first", "message": f"must be between 0 and {max_page_size}"}],
+        )
+    total = await session.execute(sa.select(sa.func.count()).select_from(statement.order_by(None).subquery()))
+    total_count = int(total.scalar_one())
+    page_statement = statement
+    if after:
+        page_statement = page_statement.where(_after(keys, decode_cursor(after, len(keys))))
+    order = [k.column.desc() if k.descending else k.column.asc() for k in keys]
+    result = await session.execute(page_statement.order_by(*order).limit(first + 1))
+    rows = list(result.all())
+    has_next = len(rows) > first
+    rows = rows[:first]
+    cursors = [encode_cursor(key_of(row)) for row in rows]
+    return Page(items=rows, cursors=cursors, total=total_count, has_next=has_next, has_previous=after is not None)

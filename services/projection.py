@@ -1,0 +1,123 @@
+"""Writing a lifecycle's changes into the read model, idempotently.
+
+A batch (snapshot + transitions + effects) is written in one transaction. The
+lifecycle rows are replaced only by a snapshot with a higher sequence number, so a
+retried or reordered write never moves a row backwards; transitions and effects are
+keyed (workflow id + seq, effect id) and inserted at most once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import SQLModel, col
+
+from services.models import EffectRow, EffectStatus, LifecycleRow, TransitionRow
+from services.opportunity import OpportunityRow, project_opportunity
+from workflows.engine.types import LifecycleSnapshot, ProjectionBatch
+
+# Per-kind typed tables: kind -> (table, snapshot -> row values). Each must have a
+# ``workflow_id`` primary key and a ``seq`` column.
+PROJECTORS: dict[str, tuple[type[SQLModel], Callable[[LifecycleSnapshot], dict[str, Any]]]] = {
+    "opportunity": (OpportunityRow, project_opportunity),
+}
+
+
+def _insert(session: AsyncSession, table: type[SQLModel]) -> Any:
+    dialect = session.bind.dialect.name if session.bind else "sqlite"
+    module = postgresql if dialect == "postgresql" else sqlite
+    return module.insert(table.__table__)  # type: ignore[attr-defined]
+
+
+async def _upsert_newer(session: AsyncSession, table: type[SQLModel], values: dict[str, Any]) -> None:
+    statement = _insert(session, table).values(**values)
+    columns = table.__table__.c  # type: ignore[attr-defined]
+    statement = statement.on_conflict_do_update(
+        index_elements=[columns.workflow_id],
+        set_={k: statement.excluded[k] for k in values if k != "workflow_id"},
+        where=columns.seq < statement.excluded.seq,
+    )
+    await session.execute(statement)
+
+
+def lifecycle_values(snapshot: LifecycleSnapshot) -> dict[str, Any]:
+    return {
+        "workflow_id": snapshot.workflow_id,
+        "kind": snapshot.kind,
+        "entity_id": snapshot.entity_id,
+        "state": snapshot.state,
+        "terminal": snapshot.terminal,
+        "seq": snapshot.seq,
+        "owner": snapshot.owner,
+        "account_id": snapshot.account_id,
+        "account_name": snapshot.account_name,
+        "summary": snapshot.summary[:500],
+        "opened_at": snapshot.opened_at,
+        "state_entered_at": snapshot.state_entered_at,
+        "updated_at": snapshot.updated_at,
+        "closed_at": snapshot.closed_at,
+        "next_deadline": snapshot.next_deadline,
+        "data": snapshot.data,
+        "policy": snapshot.policy,
+        "deadlines": [d.model_dump(mode="json") for d in snapshot.deadlines],
+    }
+
+
+async def apply_projection(*, session: AsyncSession, batch: ProjectionBatch) -> None:
+    snapshot = batch.snapshot
+    await _upsert_newer(session, LifecycleRow, lifecycle_values(snapshot))
+    projector = PROJECTORS.get(snapshot.kind)
+    if projector is not None:
+        table, values = projector
+        await _upsert_newer(session, table, values(snapshot))
+    if batch.transitions:
+        statement = _insert(session, TransitionRow).values(
+            [
+                {
+                    "workflow_id": snapshot.workflow_id,
+                    "seq": t.seq,
+                    "kind": snapshot.kind,
+                    "entity_id": snapshot.entity_id,
+                    "trigger": t.trigger,
+                    "from_state": t.from_state,
+                    "to_state": t.to_state,
+                    "actor": t.actor,
+                    "reason": t.reason,
+                    "at": t.at,
+                    "params": t.params,
+                    "idempotency_key": t.idempotency_key,
+                }
+                for t in batch.transitions
+            ]
+        )
+        await session.execute(statement.on_conflict_do_nothing(index_elements=["workflow_id", "seq"]))
+    if batch.effects:
+        statement = _insert(session, EffectRow).values(
+            [
+                {
+                    "id": e.id,
+                    "workflow_id": snapshot.workflow_id,
+                    "seq": e.seq,
+                    "kind": snapshot.kind,
+                    "entity_id": snapshot.entity_id,
+                    "type": e.type,
+                    "name": e.name,
+                    "recipients": e.recipients,
+                    "payload": e.payload,
+                    "created_at": e.at,
+                    "status": EffectStatus.PENDING,
+                    "attempts": 0,
+                }
+                for e in batch.effects
+            ]
+        )
+        await session.execute(statement.on_conflict_do_nothing(index_elements=["id"]))
+
+
+async def current_seq(session: AsyncSession, workflow_id: str) -> int | None:
+    result = await session.execute(sa.select(col(LifecycleRow.seq)).where(col(LifecycleRow.workflow_id) == workflow_id))
+    return result.scalar_one_or_none()

@@ -1,0 +1,94 @@
+"""The Temporal worker: runs every lifecycle workflow and its activities.
+
+``python -m services.worker`` connects with the settings from the environment and
+polls the task queue until SIGINT or SIGTERM, then finishes what it holds and exits.
+Workers are stateless: run as many as the load needs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+from services.activities import LifecycleActivities
+from services.db import Sessions, create_engine, session_factory
+from services.effects import EffectDispatcher, LifecycleStarter, LogChannel
+from services.lifecycles import LifecycleGateway
+from services.settings import Settings, get_settings
+from services.temporal import connect
+from workflows.registry import WORKFLOWS
+
+logger = logging.getLogger("lifecycles.worker")
+
+# Deterministic code shared with the sandbox instead of re-imported for every workflow
+# run: the specs and engine (``workflows``, kept free of I/O and clocks by
+# ``tests/test_determinism.py``) and the libraries they build on. Importing them once
+# also keeps one class per message type, which the pydantic converter relies on.
+PASSTHROUGH_MODULES = ("workflows", "pydantic", "pydantic_core", "annotated_types", "transitions")
+
+
+def workflow_runner() -> SandboxedWorkflowRunner:
+    return SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH_MODULES)
+    )
+
+
+def build_worker(client: Client, settings: Settings, sessions: Sessions, *, task_queue: str | None = None) -> Worker:
+    gateway = LifecycleGateway(client, settings)
+    dispatcher = EffectDispatcher(
+        sessions,
+        routes={
+            "notify": LogChannel(settings.role_contacts),
+            "lifecycle.start": LifecycleStarter(gateway),
+        },
+    )
+    activities = LifecycleActivities(sessions, dispatcher)
+    return Worker(
+        client,
+        task_queue=task_queue or settings.task_queue,
+        workflows=list(WORKFLOWS.values()),
+        activities=[activities.project_lifecycle, activities.deliver_effect],
+        workflow_runner=workflow_runner(),
+    )
+
+
+async def connect_with_retry(settings: Settings, attempts: int = 60) -> Client:
+    for attempt in range(1, attempts + 1):
+        try:
+            return await connect(settings)
+        except RuntimeError as exc:
+            if attempt == attempts:
+                raise
+            logger.info("Temporal at %s not reachable yet (%s); retrying", settings.temporal_address, exc)
+            await asyncio.sleep(1)
+    raise AssertionError("unreachable")
+
+
+async def run() -> None:
+    settings = get_settings()
+    client = await connect_with_retry(settings)
+    engine = create_engine(settings.database_url)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    worker = build_worker(client, settings, session_factory(engine))
+    logger.info("worker polling %s on %s", settings.task_queue, settings.temporal_address)
+    async with worker:
+        await stop.wait()
+        logger.info("worker stopping")
+    await engine.dispose()
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    asyncio.run(run())
+
+
+if __name__ == "__main__":
+    main()

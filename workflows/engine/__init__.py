@@ -1,0 +1,1 @@
+"""The lifecycle engine: declarative specs executed by one generic Temporal workflow."""

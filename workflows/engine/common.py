@@ -1,0 +1,61 @@
+"""Transitions every lifecycle shares, so each spec declares them in one line."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from workflows.engine.spec import AnyContext, TransitionSpec, notify, reason_required
+
+CHANGE_OWNER = "change_owner"
+
+
+class ChangeOwnerParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    new_owner: str = Field(min_length=1, max_length=200)
+
+    @field_validator("new_owner")
+    @classmethod
+    def _strip(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            raise ValueError("must not be blank")
+        return value
+
+
+def _validate_new_owner(ctx: AnyContext) -> dict[str, str]:
+    if ctx.params.new_owner == ctx.data.owner:
+        return {"new_owner": "is already the owner"}
+    return {}
+
+
+def _set_owner(ctx: AnyContext) -> None:
+    ctx.data.previous_owners = [*ctx.data.previous_owners, ctx.data.owner]
+    ctx.data.owner = ctx.params.new_owner
+
+
+def change_owner(sources: tuple[str, ...]) -> TransitionSpec:
+    """Hand the lifecycle to another owner; used directly and by account handovers.
+
+    The data model needs ``owner: str`` and ``previous_owners: list[str]``.
+    """
+    return TransitionSpec(
+        trigger=CHANGE_OWNER,
+        sources=sources,
+        dest=None,
+        description="Give the lifecycle a new owner.",
+        params=ChangeOwnerParams,
+        guards=(reason_required("Say why the owner changes."),),
+        validate=_validate_new_owner,
+        apply=_set_owner,
+        effects=(
+            notify(
+                "new_owner_notified",
+                "Tell the new owner what they now own.",
+                to=lambda ctx: [ctx.data.owner],
+                subject=lambda ctx: f"You now own {ctx.kind} {ctx.entity_id}",
+                body=lambda ctx: f"{ctx.actor} handed it to you: {ctx.reason}",
+            ),
+        ),
+        in_diagram=False,
+    )

@@ -1,0 +1,496 @@
+"""The engine: one lifecycle instance executing its spec, with no I/O and no clock.
+
+``LifecycleInstance`` decides whether a request may fire (the update validator calls
+``decide``), applies it (the update handler calls ``apply``), reports the timers due
+and the deadlines ahead, and describes what is allowed now. The workflow supplies the
+time (``workflow.now()``); the API reuses the same code on a read-model snapshot to
+describe an instance without loading its workflow.
+
+The ``transitions`` library holds the machine: every spec transition becomes one
+machine transition whose condition is "this is the transition the engine selected",
+so the library performs the state change while the engine explains rejections.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import pydantic
+from pydantic import BaseModel
+from transitions import Machine
+
+from workflows.engine.errors import Forbidden, GuardFailed, InvalidTransition, ValidationError, field_errors
+from workflows.engine.spec import TIMER_ACTOR, Context, LifecycleSpec, Role, TimerSpec, TransitionSpec
+from workflows.engine.types import (
+    AllowedTransition,
+    Deadline,
+    EffectRecord,
+    LifecycleSnapshot,
+    LifecycleState,
+    ProjectionBatch,
+    TransitionRecord,
+    workflow_id_for,
+)
+
+# The workflow keeps this many transitions; the read model keeps them all.
+HISTORY_KEPT = 500
+# Idempotency keys remembered beyond Temporal's own per-run deduplication.
+KEYS_KEPT = 2000
+OPEN_TRIGGER = "open"
+
+
+@dataclass
+class Decision:
+    transition: TransitionSpec
+    params: BaseModel | None
+    context: Context[Any, Any]
+
+
+class _MachineModel:
+    state: str
+
+    def __init__(self) -> None:
+        self.selected: TransitionSpec | None = None
+
+
+class LifecycleInstance:
+    def __init__(self, spec: LifecycleSpec, state: LifecycleState) -> None:
+        self.spec = spec
+        self.core = state
+        self.data: BaseModel = spec.data_model.model_validate(state.data)
+        self.policy: BaseModel = spec.policy_model.model_validate(state.policy)
+        self._model = _MachineModel()
+        self._machine = Machine(
+            model=self._model,
+            states=[s.name for s in spec.states],
+            initial=state.state,
+            transitions=[self._machine_transition(t) for t in spec.transitions],
+            auto_transitions=False,
+        )
+
+    def _machine_transition(self, t: TransitionSpec) -> dict[str, Any]:
+        return {
+            "trigger": t.trigger,
+            "source": list(t.sources),
+            "dest": t.dest,
+            "conditions": [lambda: self._model.selected is t],
+        }
+
+    # ---- opening -------------------------------------------------------------------
+
+    @staticmethod
+    def validate_new(
+        spec: LifecycleSpec, data: Mapping[str, Any], policy: Mapping[str, Any], now: datetime
+    ) -> tuple[BaseModel, BaseModel]:
+        """Parse a new instance's data and policy, raising ValidationError per field."""
+        try:
+            data_obj = spec.data_model.model_validate(dict(data))
+        except pydantic.ValidationError as exc:
+            raise ValidationError("The lifecycle's fields are invalid.", fields=field_errors(exc)) from None
+        try:
+            policy_obj = spec.policy_model.model_validate(dict(policy))
+        except pydantic.ValidationError as exc:
+            raise ValidationError("The policy is invalid.", fields=field_errors(exc, "policy")) from None
+        problems = spec.validate_open(data_obj, policy_obj, now)
+        if problems:
+            raise ValidationError(
+                "The lifecycle's fields are invalid.",
+                fields=[{"field": f, "message": m} for f, m in problems.items()],
+            )
+        return data_obj, policy_obj
+
+    @staticmethod
+    def entry_state(spec: LifecycleSpec, data: BaseModel, requested: str | None) -> str:
+        if requested is None:
+            return spec.initial_state(data)
+        allowed = spec.entry_states(data) if spec.entry_states else (spec.initial_state(data),)
+        if requested not in allowed:
+            raise ValidationError(
+                f"A new {spec.title.lower()} cannot start in {requested}.",
+                fields=[{"field": "state", "message": f"must be one of {', '.join(allowed)}"}],
+            )
+        return requested
+
+    @classmethod
+    def open(
+        cls,
+        spec: LifecycleSpec,
+        entity_id: str,
+        data: Mapping[str, Any],
+        policy: Mapping[str, Any],
+        now: datetime,
+        actor: str,
+        reason: str | None = None,
+        initial_state: str | None = None,
+    ) -> LifecycleInstance:
+        data_obj, policy_obj = cls.validate_new(spec, data, policy, now)
+        state = cls.entry_state(spec, data_obj, initial_state)
+        core = LifecycleState(
+            kind=spec.kind,
+            entity_id=entity_id,
+            state=state,
+            data=data_obj.model_dump(mode="json"),
+            policy=policy_obj.model_dump(mode="json"),
+            opened_at=now,
+            state_entered_at=now,
+            updated_at=now,
+        )
+        instance = cls(spec, core)
+        ctx = instance.context(now, actor=actor, role=Role.OPERATOR, reason=reason)
+        instance._record(
+            TransitionRecord(
+                seq=1,
+                trigger=OPEN_TRIGGER,
+                from_state="",
+                to_state=state,
+                actor=actor,
+                reason=reason,
+                at=now,
+            )
+        )
+        instance._record_effects(ctx, spec.state(state).on_enter)
+        if spec.state(state).terminal:
+            core.closed_at = now
+        return instance
+
+    # ---- reading -------------------------------------------------------------------
+
+    @property
+    def state(self) -> str:
+        return self.core.state
+
+    @property
+    def workflow_id(self) -> str:
+        return workflow_id_for(self.spec.kind, self.core.entity_id)
+
+    @property
+    def terminal(self) -> bool:
+        return self.spec.state(self.core.state).terminal
+
+    def context(
+        self,
+        now: datetime,
+        *,
+        actor: str = "",
+        role: Role = Role.VIEWER,
+        reason: str | None = None,
+        params: Any = None,
+        describing: bool = False,
+        data: BaseModel | None = None,
+    ) -> Context[Any, Any]:
+        return Context(
+            kind=self.spec.kind,
+            entity_id=self.core.entity_id,
+            state=self.core.state,
+            data=data if data is not None else self.data,
+            policy=self.policy,
+            now=now,
+            opened_at=self.core.opened_at,
+            state_entered_at=self.core.state_entered_at,
+            seq=self.core.seq,
+            actor=actor,
+            role=role,
+            reason=reason,
+            params=params,
+            describing=describing,
+        )
+
+    def snapshot(self, now: datetime) -> LifecycleSnapshot:
+        account = self.spec.account_of(self.data)
+        deadlines = self.deadlines(now)
+        return LifecycleSnapshot(
+            kind=self.spec.kind,
+            entity_id=self.core.entity_id,
+            workflow_id=self.workflow_id,
+            state=self.core.state,
+            terminal=self.terminal,
+            seq=self.core.seq,
+            data=self.core.data,
+            policy=self.core.policy,
+            owner=self.spec.owner_of(self.data),
+            account_id=account[0] if account else None,
+            account_name=account[1] if account else None,
+            summary=self.spec.summary_of(self.data),
+            opened_at=self.core.opened_at,
+            state_entered_at=self.core.state_entered_at,
+            updated_at=self.core.updated_at,
+            closed_at=self.core.closed_at,
+            deadlines=deadlines,
+            next_deadline=deadlines[0].due_at if deadlines else None,
+        )
+
+    # ---- deciding ------------------------------------------------------------------
+
+    def _candidates(self, trigger: str) -> list[TransitionSpec]:
+        return [t for t in self.spec.transitions if t.trigger == trigger and self.core.state in t.sources]
+
+    def allowed_triggers(self) -> list[str]:
+        """Triggers a caller could fire from the current state (timers' own excluded)."""
+        system = {t.trigger for t in self.spec.transitions if t.role is Role.SYSTEM}
+        return [t for t in self._machine.get_triggers(self.core.state) if t not in system]
+
+    def decide(
+        self,
+        trigger: str,
+        raw_params: Mapping[str, Any],
+        *,
+        actor: str,
+        role: Role,
+        reason: str | None,
+        now: datetime,
+    ) -> Decision:
+        """Select the transition a request means, or raise the Rejection explaining why not."""
+        if trigger not in self.spec.triggers:
+            raise InvalidTransition(
+                f"{self.spec.title} has no trigger {trigger!r}.",
+                state=self.core.state,
+                allowed=self.allowed_triggers(),
+            )
+        candidates = self._candidates(trigger)
+        required = max((t.role for t in self.spec.transitions if t.trigger == trigger), default=Role.OPERATOR)
+        if required is Role.SYSTEM and actor != TIMER_ACTOR:
+            raise Forbidden(f"{trigger!r} is fired by the lifecycle's timers only.", required_role=required.name)
+        if not candidates:
+            raise InvalidTransition(
+                f"{trigger!r} is not possible while the {self.spec.title.lower()} is {self.core.state}.",
+                state=self.core.state,
+                allowed=self.allowed_triggers(),
+            )
+        if role < required:
+            raise Forbidden(f"{trigger!r} needs the {required.name.lower()} role.", required_role=required.name)
+        params = self._parse_params(trigger, raw_params)
+        ctx = self.context(now, actor=actor, role=role, reason=reason, params=params)
+        matching = [t for t in candidates if t.when is None or t.when(ctx)]
+        if not matching:
+            raise InvalidTransition(
+                f"{trigger!r} with these parameters is not possible while the "
+                f"{self.spec.title.lower()} is {self.core.state}.",
+                state=self.core.state,
+                allowed=self.allowed_triggers(),
+            )
+        transition = matching[0]
+        problems = transition.validate(ctx) if transition.validate else {}
+        if problems:
+            raise ValidationError(
+                f"Invalid parameters for {trigger!r}.",
+                fields=[{"field": f, "message": m} for f, m in problems.items()],
+            )
+        unmet = [{"guard": g.name, "message": message} for g in transition.guards for message in g.check(ctx)]
+        if unmet:
+            raise GuardFailed(
+                "; ".join(u["message"] for u in unmet),
+                unmet=unmet,
+            )
+        return Decision(transition=transition, params=params, context=ctx)
+
+    def _parse_params(self, trigger: str, raw: Mapping[str, Any]) -> BaseModel | None:
+        model = self.spec.params_model(trigger)
+        if model is None:
+            if raw:
+                raise ValidationError(
+                    f"{trigger!r} takes no parameters.",
+                    fields=[{"field": k, "message": "unexpected parameter"} for k in raw],
+                )
+            return None
+        try:
+            return model.model_validate(dict(raw))
+        except pydantic.ValidationError as exc:
+            raise ValidationError(f"Invalid parameters for {trigger!r}.", fields=field_errors(exc)) from None
+
+    def describe(self, now: datetime) -> list[AllowedTransition]:
+        """Every transition leaving the current state, with what keeps it from firing now."""
+        out = []
+        for t in self.spec.transitions:
+            if self.core.state not in t.sources or t.role is Role.SYSTEM:
+                continue
+            params = self._probe_params(t)
+            ctx = self.context(now, params=params, describing=True)
+            if t.when is not None and t.probe_params is not None and not t.when(ctx):
+                continue
+            unmet = [m for g in t.guards if not g.on_input for m in g.check(ctx)]
+            out.append(
+                AllowedTransition(
+                    trigger=t.trigger,
+                    to_state=t.dest,
+                    description=t.description,
+                    role=t.role,
+                    allowed=not unmet,
+                    unmet=unmet,
+                    params=dict(t.probe_params or {}),
+                )
+            )
+        return out
+
+    def _probe_params(self, t: TransitionSpec) -> BaseModel | None:
+        if t.params is None:
+            return None
+        # Probe values are the spec's own, trusted; required fields the probe does not
+        # name stay unset, which is why describing skips the guards judging input.
+        return t.params.model_construct(**dict(t.probe_params or {}))
+
+    # ---- applying ------------------------------------------------------------------
+
+    def apply(self, decision: Decision, now: datetime, idempotency_key: str | None = None) -> TransitionRecord:
+        t = decision.transition
+        ctx = decision.context
+        data = self.data.model_copy(deep=True)
+        if t.apply is not None:
+            t.apply(Context(**{**ctx.__dict__, "data": data, "now": now}))
+        from_state = self.core.state
+        self._model.selected = t
+        try:
+            if not self._model.trigger(t.trigger):  # type: ignore[attr-defined]
+                raise RuntimeError(f"machine refused the selected transition {t.trigger}")
+        finally:
+            self._model.selected = None
+        self.data = data
+        self.core.data = data.model_dump(mode="json")
+        to_state = self._model.state
+        self.core.state = to_state
+        record = TransitionRecord(
+            seq=self.core.seq + 1,
+            trigger=t.trigger,
+            from_state=from_state,
+            to_state=to_state,
+            actor=ctx.actor,
+            reason=ctx.reason,
+            at=now,
+            params=decision.params.model_dump(mode="json", exclude_unset=True) if decision.params else {},
+            idempotency_key=idempotency_key,
+        )
+        self._record(record)
+        entered = t.dest is not None
+        if entered:
+            self.core.state_entered_at = now
+            self.core.closed_at = now if self.spec.state(to_state).terminal else None
+        after = self.context(now, actor=ctx.actor, role=ctx.role, reason=ctx.reason, params=decision.params)
+        self._record_effects(after, t.effects + (self.spec.state(to_state).on_enter if entered else ()))
+        if idempotency_key:
+            self.core.applied_keys[idempotency_key] = record.seq
+            if len(self.core.applied_keys) > KEYS_KEPT:
+                for key in list(self.core.applied_keys)[: len(self.core.applied_keys) - KEYS_KEPT]:
+                    del self.core.applied_keys[key]
+        return record
+
+    def _record(self, record: TransitionRecord) -> None:
+        self.core.seq = record.seq
+        self.core.updated_at = record.at
+        self.core.history.append(record)
+        if len(self.core.history) > HISTORY_KEPT:
+            dropped = len(self.core.history) - HISTORY_KEPT
+            del self.core.history[:dropped]
+            self.core.history_dropped += dropped
+
+    def _record_effects(self, ctx: Context[Any, Any], effects: tuple[Any, ...]) -> None:
+        n = 0
+        for effect in effects:
+            if effect.when is not None and not effect.when(ctx):
+                continue
+            n += 1
+            record = EffectRecord(
+                id=f"{self.workflow_id}#{self.core.seq}.{n}",
+                seq=self.core.seq,
+                type=effect.type,
+                name=effect.name,
+                recipients=list(effect.recipients(ctx)),
+                payload=dict(effect.build(ctx)),
+                at=ctx.now,
+            )
+            self.core.unprojected_effects.append(record)
+            self.core.undelivered_effects.append(record.id)
+
+    def applied(self, idempotency_key: str) -> TransitionRecord | None:
+        """The transition a key already applied, if it is still remembered."""
+        seq = self.core.applied_keys.get(idempotency_key)
+        if seq is None:
+            return None
+        for record in reversed(self.core.history):
+            if record.seq == seq:
+                return record
+        # Older than the kept history: answer with what is still known about it.
+        return TransitionRecord(
+            seq=seq,
+            trigger="",
+            from_state="",
+            to_state="",
+            actor="",
+            at=self.core.updated_at,
+            idempotency_key=idempotency_key,
+        )
+
+    # ---- timers --------------------------------------------------------------------
+
+    def _timer_due(self, timer: TimerSpec, now: datetime) -> datetime | None:
+        if self.core.state not in timer.states:
+            return None
+        due = timer.due(self.context(now))
+        if due is None or self.core.fired_timers.get(timer.name) == due:
+            return None
+        return due
+
+    def deadlines(self, now: datetime) -> list[Deadline]:
+        out = []
+        for timer in self.spec.timers:
+            due = self._timer_due(timer, now)
+            if due is not None:
+                out.append(Deadline(timer=timer.name, trigger=timer.trigger, due_at=due, description=timer.description))
+        out.sort(key=lambda d: d.due_at)
+        return out
+
+    def next_due_timer(self, now: datetime) -> tuple[TimerSpec, datetime] | None:
+        """The earliest armed timer whose moment has come, if any."""
+        due_now = [
+            (due, i, timer)
+            for i, timer in enumerate(self.spec.timers)
+            if (due := self._timer_due(timer, now)) is not None and due <= now
+        ]
+        if not due_now:
+            return None
+        due, _, timer = min(due_now, key=lambda x: (x[0], x[1]))
+        return timer, due
+
+    def fire_timer(self, timer: TimerSpec, due: datetime, now: datetime) -> TransitionRecord | None:
+        """Apply a due timer's trigger as the ``timer`` actor; None if its guards refuse."""
+        self.core.fired_timers[timer.name] = due
+        ctx = self.context(now)
+        try:
+            decision = self.decide(
+                timer.trigger,
+                timer.params(ctx),
+                actor=TIMER_ACTOR,
+                role=Role.SYSTEM,
+                reason=timer.description,
+                now=now,
+            )
+        except (InvalidTransition, GuardFailed, ValidationError, Forbidden):
+            return None
+        return self.apply(decision, now, idempotency_key=f"timer:{timer.name}@{due.isoformat()}")
+
+    # ---- projection bookkeeping ---------------------------------------------------
+
+    def projection_batch(self, now: datetime) -> ProjectionBatch:
+        return ProjectionBatch(
+            snapshot=self.snapshot(now),
+            transitions=[r for r in self.core.history if r.seq > self.core.projected_seq],
+            effects=list(self.core.unprojected_effects),
+        )
+
+    def mark_projected(self, batch: ProjectionBatch) -> None:
+        self.core.projected_seq = max(self.core.projected_seq, batch.snapshot.seq)
+        done = {e.id for e in batch.effects}
+        self.core.unprojected_effects = [e for e in self.core.unprojected_effects if e.id not in done]
+
+    @property
+    def projection_pending(self) -> bool:
+        return self.core.projected_seq < self.core.seq or bool(self.core.unprojected_effects)
+
+    def deliverable_effects(self) -> list[str]:
+        """Undelivered effects already in the outbox (delivery reads them from there)."""
+        pending = {e.id for e in self.core.unprojected_effects}
+        return [e for e in self.core.undelivered_effects if e not in pending]
+
+    def mark_delivered(self, effect_id: str) -> None:
+        self.core.undelivered_effects = [e for e in self.core.undelivered_effects if e != effect_id]

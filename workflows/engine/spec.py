@@ -1,0 +1,278 @@
+"""The declarative vocabulary a lifecycle is written in.
+
+A lifecycle is data: states (with metadata and checklists), transitions (trigger,
+sources, destination, guards, effects, the role allowed to fire them), timers ("in
+these states, at this moment, fire that trigger") and a policy model holding every
+duration and threshold. The engine (``instance.py``) executes any such spec; the API
+describes it, the docs draw it and the tests walk it, all from the same objects.
+
+Guards, ``apply`` functions, timers and effect builders are pure functions of a
+``Context``: they read the lifecycle's data, the pinned policy, the request's
+parameters and the workflow clock, and never perform I/O.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel
+
+
+class Role(enum.IntEnum):
+    """Who may fire a trigger. Ordered: a higher role may do what a lower one may."""
+
+    VIEWER = 1
+    OPERATOR = 2
+    ADMIN = 3
+    # Fired by the engine's own timers; no caller may fire it, whatever their role.
+    SYSTEM = 4
+
+
+TIMER_ACTOR = "timer"
+
+
+@dataclass(frozen=True)
+class ChecklistItem:
+    """One item a state's checklist needs before the lifecycle may leave it."""
+
+    key: str
+    label: str
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class StateSpec:
+    name: str
+    description: str
+    terminal: bool = False
+    probability: int | None = None
+    checklist: tuple[ChecklistItem, ...] = ()
+    on_enter: tuple[EffectSpec, ...] = ()
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+
+DataT = TypeVar("DataT", bound=BaseModel)
+PolicyT = TypeVar("PolicyT", bound=BaseModel)
+
+
+@dataclass
+class Context(Generic[DataT, PolicyT]):
+    """What a guard, an ``apply`` function, a timer or an effect builder may look at.
+
+    ``data`` is the lifecycle's own record; ``apply`` functions mutate it, nothing
+    else may. ``params`` is the validated parameter model of the trigger being fired
+    (``None`` when there is none, or while only describing what is allowed).
+    """
+
+    kind: str
+    entity_id: str
+    state: str
+    data: DataT
+    policy: PolicyT
+    now: datetime
+    opened_at: datetime
+    state_entered_at: datetime
+    seq: int
+    actor: str = ""
+    role: Role = Role.VIEWER
+    reason: str | None = None
+    params: Any = None
+    # Set while the engine is only describing what is allowed: guards that judge the
+    # request's own input are skipped, since there is no input yet.
+    describing: bool = False
+
+
+AnyContext = Context[Any, Any]
+GuardCheck = Callable[[AnyContext], Sequence[str]]
+
+
+@dataclass(frozen=True)
+class Guard:
+    """A named condition on a transition.
+
+    ``check`` returns what is unmet, as sentences a person can act on; an empty list
+    means the guard passes. Guards with ``on_input`` judge the request's parameters
+    and are skipped when describing the allowed triggers of an instance.
+    """
+
+    name: str
+    description: str
+    check: GuardCheck
+    on_input: bool = False
+
+
+@dataclass(frozen=True)
+class EffectSpec:
+    """A named side effect recorded in the outbox when a transition happens.
+
+    ``build`` returns the effect's payload; ``recipients`` names who it is for (role
+    names such as ``owner`` or ``revenue_lead`` are resolved by the delivery
+    channels, addresses are taken as they are). ``when`` skips the effect for this
+    transition when it returns False.
+    """
+
+    type: str
+    name: str
+    description: str
+    build: Callable[[AnyContext], Mapping[str, Any]] = lambda ctx: {}
+    recipients: Callable[[AnyContext], Sequence[str]] = lambda ctx: ()
+    when: Callable[[AnyContext], bool] | None = None
+
+
+@dataclass(frozen=True)
+class TransitionSpec:
+    """One edge of the machine: ``trigger`` from any of ``sources`` to ``dest``.
+
+    ``dest=None`` is an internal transition: the state stays, the data changes and the
+    history records it. Several transitions may share a trigger (``advance`` to each
+    later stage); ``when`` picks the one the request means, judged on its params.
+    """
+
+    trigger: str
+    sources: tuple[str, ...]
+    dest: str | None
+    description: str
+    role: Role = Role.OPERATOR
+    params: type[BaseModel] | None = None
+    guards: tuple[Guard, ...] = ()
+    apply: Callable[[AnyContext], None] | None = None
+    effects: tuple[EffectSpec, ...] = ()
+    when: Callable[[AnyContext], bool] | None = None
+    # Input checks that need the instance (a criterion of this pipeline, a date after
+    # the current deadline...): returns {field: message}, raised as ValidationError.
+    validate: Callable[[AnyContext], Mapping[str, str]] | None = None
+    # Parameters that select this transition when only describing the instance.
+    probe_params: Mapping[str, Any] | None = None
+    # Drawn in the generated diagram; skip-ahead edges would drown the main path.
+    in_diagram: bool = True
+    source_ref: str = ""
+
+
+@dataclass(frozen=True)
+class TimerSpec:
+    """While the lifecycle is in one of ``states``, fire ``trigger`` at ``due``.
+
+    ``due`` returns the moment (or None when the timer does not apply); it is
+    recomputed after every change, so a moved deadline re-arms the timer. A timer
+    fires once for a given due moment.
+    """
+
+    name: str
+    trigger: str
+    states: tuple[str, ...]
+    due: Callable[[AnyContext], datetime | None]
+    description: str
+    params: Callable[[AnyContext], Mapping[str, Any]] = lambda ctx: {}
+    source_ref: str = ""
+
+
+@dataclass(frozen=True)
+class LifecycleSpec:
+    kind: str
+    title: str
+    description: str
+    states: tuple[StateSpec, ...]
+    transitions: tuple[TransitionSpec, ...]
+    timers: tuple[TimerSpec, ...]
+    data_model: type[BaseModel]
+    policy_model: type[BaseModel]
+    initial_state: Callable[[Any], str]
+    owner_of: Callable[[Any], str | None]
+    account_of: Callable[[Any], tuple[str, str] | None]
+    summary_of: Callable[[Any], str]
+    # Extra checks on a new instance's data beyond its field types (dates in order,
+    # amounts consistent...): returns {field: message}.
+    validate_open: Callable[[Any, Any, datetime], Mapping[str, str]] = lambda data, policy, now: {}
+    # States a new instance may be opened in (default: only ``initial_state``).
+    entry_states: Callable[[Any], tuple[str, ...]] | None = None
+
+    def __post_init__(self) -> None:
+        names = [s.name for s in self.states]
+        if len(set(names)) != len(names):
+            raise ValueError(f"{self.kind}: duplicate state names")
+        known = set(names)
+        params_by_trigger: dict[str, type[BaseModel] | None] = {}
+        for t in self.transitions:
+            unknown = [s for s in (*t.sources, t.dest) if s is not None and s not in known]
+            if unknown:
+                raise ValueError(f"{self.kind}.{t.trigger}: unknown states {unknown}")
+            if params_by_trigger.setdefault(t.trigger, t.params) is not t.params:
+                raise ValueError(f"{self.kind}.{t.trigger}: all transitions of a trigger share one params model")
+        triggers = set(params_by_trigger)
+        for timer in self.timers:
+            if timer.trigger not in triggers:
+                raise ValueError(f"{self.kind} timer {timer.name}: unknown trigger {timer.trigger}")
+            if not set(timer.states) <= known:
+                raise ValueError(f"{self.kind} timer {timer.name}: unknown states")
+
+    def state(self, name: str) -> StateSpec:
+        for s in self.states:
+            if s.name == name:
+                return s
+        raise KeyError(name)
+
+    def params_model(self, trigger: str) -> type[BaseModel] | None:
+        for t in self.transitions:
+            if t.trigger == trigger:
+                return t.params
+        raise KeyError(trigger)
+
+    @property
+    def triggers(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(t.trigger for t in self.transitions))
+
+
+def guard(name: str, description: str, *, on_input: bool = False) -> Callable[[GuardCheck], Guard]:
+    """Declare a guard from a function returning the unmet items."""
+
+    def wrap(check: GuardCheck) -> Guard:
+        return Guard(name=name, description=description, check=check, on_input=on_input)
+
+    return wrap
+
+
+def reason_required(message: str) -> Guard:
+    """The request must carry a reason (moving back, waiving, cancelling...)."""
+    return Guard(
+        name="reason_required",
+        description="A reason is recorded with the change.",
+        check=lambda ctx: [] if (ctx.reason or "").strip() else [message],
+        on_input=True,
+    )
+
+
+def notify(
+    name: str,
+    description: str,
+    *,
+    to: Callable[[AnyContext], Sequence[str]],
+    subject: Callable[[AnyContext], str],
+    body: Callable[[AnyContext], str],
+    when: Callable[[AnyContext], bool] | None = None,
+    extra: Callable[[AnyContext], Mapping[str, Any]] = lambda ctx: {},
+) -> EffectSpec:
+    """A message to people: owners, roles (``role:revenue_lead``) or channels (``channel:closed-won``)."""
+    return EffectSpec(
+        type="notify",
+        name=name,
+        description=description,
+        recipients=to,
+        build=lambda ctx: {"subject": subject(ctx), "body": body(ctx), **extra(ctx)},
+        when=when,
+    )
+
+
+def owner(ctx: AnyContext) -> list[str]:
+    return [ctx.data.owner]
+
+
+def role(name: str) -> Callable[[AnyContext], list[str]]:
+    return lambda ctx: [f"role:{name}"]
+
+
+def channel(name: str) -> Callable[[AnyContext], list[str]]:
+    return lambda ctx: [f"channel:{name}"]

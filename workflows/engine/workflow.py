@@ -1,0 +1,351 @@
+"""The generic Temporal workflow that runs any lifecycle spec.
+
+A lifecycle's workflow class is a thin subclass naming its spec and declaring
+``run`` (Temporal wants ``@workflow.run`` on the concrete class):
+
+    @workflow.defn(name="Opportunity")
+    class OpportunityWorkflow(LifecycleWorkflow):
+        spec = OPPORTUNITY
+
+        @workflow.run
+        async def run(self, input: LifecycleInput) -> LifecycleSnapshot:
+            return await self.run_lifecycle(input)
+
+What the base class does:
+- ``transition`` is a workflow Update; its validator asks the engine, so a trigger
+  not allowed now, a failing guard, bad parameters or a role too low are rejected
+  before anything is written to the workflow history;
+- the update id is the request's idempotency key; the workflow also remembers the
+  keys it applied, so a retry after continue-as-new is applied once;
+- each change is written to the read model by a local activity before the update
+  answers (read-your-writes, one server round trip); if the database does not answer
+  in time the change stays applied and a regular activity retries the projection;
+- timers are durable: the main loop sleeps until the earliest armed deadline, fires
+  it as the ``timer`` actor, and re-arms from the new state;
+- effects go to the outbox with the projection and are then delivered by a regular
+  activity with retries, one at a time, in order;
+- search attributes and the workflow's current details follow every change;
+- the run continues as new before its event history grows large, carrying the
+  whole ``LifecycleState``; it completes once the lifecycle is terminal and nothing
+  is left to fire, write or deliver.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import timedelta
+from typing import Any, ClassVar
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy, SearchAttributeUpdate
+from temporalio.exceptions import ActivityError, ApplicationError
+
+from workflows.engine.errors import Rejection
+from workflows.engine.instance import LifecycleInstance
+from workflows.engine.spec import LifecycleSpec
+from workflows.engine.types import (
+    AllowedTransition,
+    DeliverEffectInput,
+    LifecycleInput,
+    LifecycleSnapshot,
+    ProjectionBatch,
+    TransitionRecord,
+    TransitionRequest,
+    TransitionResult,
+)
+from workflows.engine.visibility import LIFECYCLE_ACCOUNT, LIFECYCLE_OWNER, LIFECYCLE_STATE, NEXT_DEADLINE
+
+PROJECT_ACTIVITY = "project_lifecycle"
+DELIVER_ACTIVITY = "deliver_effect"
+
+# The projection inside an update must not hold the caller for long: after this the
+# update answers (projected=False) and a regular activity keeps retrying.
+LOCAL_PROJECTION_TIMEOUT = timedelta(seconds=10)
+LOCAL_PROJECTION_RETRY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=100),
+    maximum_attempts=3,
+    non_retryable_error_types=["InvalidProjection"],
+)
+BACKLOG_PROJECTION_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=1),
+    non_retryable_error_types=["InvalidProjection"],
+)
+DELIVERY_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=5),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=10),
+    maximum_attempts=25,
+    non_retryable_error_types=["PermanentDeliveryError"],
+)
+
+
+class LifecycleWorkflow:
+    spec: ClassVar[LifecycleSpec]
+
+    @workflow.init
+    def __init__(self, input: LifecycleInput) -> None:
+        self._open_error: Rejection | None = None
+        self._max_history_events = input.max_history_events
+        self._wake = False
+        self._draining = False
+        self._projection_backlog = False
+        self._background_busy = 0
+        self._published: dict[str, object] = {}
+        now = workflow.now()
+        if input.state is not None:
+            self._instance = LifecycleInstance(self.spec, input.state)
+        else:
+            try:
+                self._instance = LifecycleInstance.open(
+                    self.spec,
+                    input.entity_id,
+                    input.data,
+                    input.policy,
+                    now,
+                    actor=input.actor,
+                    reason=input.reason,
+                    initial_state=input.initial_state,
+                )
+            except Rejection as exc:
+                # The API validates with the same code before starting; reaching this
+                # means a caller bypassed it. Fail the run rather than loop on it.
+                self._open_error = exc
+
+    async def run(self, input: LifecycleInput) -> LifecycleSnapshot:
+        """Each lifecycle redeclares this with ``@workflow.run``, calling ``run_lifecycle``."""
+        raise NotImplementedError(f"{type(self).__name__} must declare run with @workflow.run")
+
+    async def run_lifecycle(self, input: LifecycleInput) -> LifecycleSnapshot:
+        if self._open_error is not None:
+            raise ApplicationError(
+                self._open_error.message, self._open_error.as_details(), type=self._open_error.type, non_retryable=True
+            )
+        self._publish()
+        background = [
+            asyncio.create_task(self._projection_retry_loop()),
+            asyncio.create_task(self._delivery_loop()),
+        ]
+        await self._project()
+        while True:
+            while (due := self._instance.next_due_timer(workflow.now())) is not None:
+                timer, at = due
+                self._instance.fire_timer(timer, at, workflow.now())
+                self._publish()
+                await self._project()
+            if self._finished():
+                break
+            if self._should_continue_as_new():
+                await self._drain()
+                for task in background:
+                    task.cancel()
+                workflow.continue_as_new(
+                    LifecycleInput(
+                        kind=self.spec.kind,
+                        entity_id=self._instance.core.entity_id,
+                        state=self._instance.core,
+                        max_history_events=self._max_history_events,
+                    )
+                )
+            self._wake = False
+            deadlines = self._instance.deadlines(workflow.now())
+            timeout = (deadlines[0].due_at - workflow.now()) if deadlines else None
+            with contextlib.suppress(TimeoutError):
+                await workflow.wait_condition(
+                    lambda: self._wake,
+                    timeout=max(timeout, timedelta(0)) if timeout is not None else None,
+                    timeout_summary=deadlines[0].description if deadlines else None,
+                )
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        for task in background:
+            task.cancel()
+        return self._instance.snapshot(workflow.now())
+
+    def _finished(self) -> bool:
+        return (
+            self._instance.terminal
+            and not self._instance.deadlines(workflow.now())
+            and not self._instance.projection_pending
+            and not self._instance.core.undelivered_effects
+            and workflow.all_handlers_finished()
+        )
+
+    def _should_continue_as_new(self) -> bool:
+        info = workflow.info()
+        if self._max_history_events is not None:
+            return info.get_current_history_length() >= self._max_history_events
+        return info.is_continue_as_new_suggested()
+
+    async def _drain(self) -> None:
+        self._draining = True
+        await workflow.wait_condition(lambda: workflow.all_handlers_finished() and self._background_busy == 0)
+
+    # ---- commands ------------------------------------------------------------------
+
+    @workflow.update
+    async def transition(self, request: TransitionRequest) -> TransitionResult:
+        key = workflow.current_update_info().id  # type: ignore[union-attr]
+        prior = self._instance.applied(key)
+        if prior is not None:
+            return self._result(prior, projected=not self._instance.projection_pending)
+        now = workflow.now()
+        try:
+            decision = self._instance.decide(
+                request.trigger,
+                request.params,
+                actor=request.actor,
+                role=request.role,
+                reason=request.reason,
+                now=now,
+            )
+        except Rejection as exc:
+            raise ApplicationError(exc.message, exc.as_details(), type=exc.type, non_retryable=True) from None
+        record = self._instance.apply(decision, now, idempotency_key=key)
+        self._publish()
+        self._wake = True
+        projected = await self._project()
+        return self._result(record, projected)
+
+    @transition.validator
+    def _validate_transition(self, request: TransitionRequest) -> None:
+        key = workflow.current_update_info().id  # type: ignore[union-attr]
+        if self._instance.applied(key) is not None:
+            return
+        try:
+            self._instance.decide(
+                request.trigger,
+                request.params,
+                actor=request.actor,
+                role=request.role,
+                reason=request.reason,
+                now=workflow.now(),
+            )
+        except Rejection as exc:
+            raise ApplicationError(exc.message, exc.as_details(), type=exc.type, non_retryable=True) from None
+
+    @workflow.update
+    async def opened(self) -> TransitionResult:
+        """Answer once the opening is in the read model: the API's read-your-writes on start."""
+        with contextlib.suppress(TimeoutError):
+            await workflow.wait_condition(
+                lambda: self._instance.core.projected_seq >= 1, timeout=LOCAL_PROJECTION_TIMEOUT
+            )
+        first = next((r for r in self._instance.core.history if r.seq == 1), None)
+        if first is None:
+            first = self._instance.core.history[0]
+        return self._result(first, projected=self._instance.core.projected_seq >= 1)
+
+    def _result(self, record: TransitionRecord, projected: bool) -> TransitionResult:
+        return TransitionResult(
+            transition=record, snapshot=self._instance.snapshot(workflow.now()), projected=projected
+        )
+
+    # ---- queries -------------------------------------------------------------------
+
+    @workflow.query
+    def snapshot(self) -> LifecycleSnapshot:
+        return self._instance.snapshot(workflow.now())
+
+    @workflow.query
+    def history(self) -> list[TransitionRecord]:
+        """The transitions this workflow still holds (the read model holds every one)."""
+        return list(self._instance.core.history)
+
+    @workflow.query
+    def allowed_transitions(self) -> list[AllowedTransition]:
+        return self._instance.describe(workflow.now())
+
+    # ---- projection, delivery, visibility ------------------------------------------
+
+    async def _project(self) -> bool:
+        if not self._instance.projection_pending:
+            return True
+        batch = self._instance.projection_batch(workflow.now())
+        try:
+            await workflow.execute_local_activity(
+                PROJECT_ACTIVITY,
+                batch,
+                start_to_close_timeout=timedelta(seconds=5),
+                schedule_to_close_timeout=LOCAL_PROJECTION_TIMEOUT,
+                retry_policy=LOCAL_PROJECTION_RETRY,
+                summary=f"project seq {batch.snapshot.seq}",
+            )
+        except ActivityError:
+            self._projection_backlog = True
+            return False
+        self._instance.mark_projected(batch)
+        self._wake = True
+        return True
+
+    async def _projection_retry_loop(self) -> None:
+        while True:
+            await workflow.wait_condition(lambda: self._projection_backlog and not self._draining)
+            batch: ProjectionBatch = self._instance.projection_batch(workflow.now())
+            self._background_busy += 1
+            try:
+                await workflow.execute_activity(
+                    PROJECT_ACTIVITY,
+                    batch,
+                    start_to_close_timeout=timedelta(seconds=30),
+                    retry_policy=BACKLOG_PROJECTION_RETRY,
+                    summary=f"project seq {batch.snapshot.seq} (retry)",
+                )
+                self._instance.mark_projected(batch)
+                self._projection_backlog = self._instance.projection_pending
+            finally:
+                self._background_busy -= 1
+                self._wake = True
+
+    async def _delivery_loop(self) -> None:
+        while True:
+            await workflow.wait_condition(lambda: bool(self._instance.deliverable_effects()) and not self._draining)
+            effect_id = self._instance.deliverable_effects()[0]
+            self._background_busy += 1
+            try:
+                await workflow.execute_activity(
+                    DELIVER_ACTIVITY,
+                    DeliverEffectInput(effect_id=effect_id),
+                    start_to_close_timeout=timedelta(minutes=1),
+                    retry_policy=DELIVERY_RETRY,
+                    summary=f"deliver {effect_id}",
+                )
+            except ActivityError:
+                # Retries are exhausted or the failure is permanent; the activity has
+                # recorded the error on the outbox row, where operators see it.
+                workflow.logger.warning("effect %s could not be delivered", effect_id)
+            finally:
+                self._background_busy -= 1
+            self._instance.mark_delivered(effect_id)
+            self._wake = True
+
+    def _publish(self) -> None:
+        snap = self._instance.snapshot(workflow.now())
+        wanted: dict[str, object] = {
+            "state": snap.state,
+            "owner": snap.owner,
+            "account": snap.account_id,
+            "deadline": snap.next_deadline,
+        }
+        if wanted == self._published:
+            return
+        updates: list[SearchAttributeUpdate[Any]] = [LIFECYCLE_STATE.value_set(snap.state)]
+        updates.append(LIFECYCLE_OWNER.value_set(snap.owner) if snap.owner else LIFECYCLE_OWNER.value_unset())
+        updates.append(
+            LIFECYCLE_ACCOUNT.value_set(snap.account_id) if snap.account_id else LIFECYCLE_ACCOUNT.value_unset()
+        )
+        updates.append(
+            NEXT_DEADLINE.value_set(snap.next_deadline) if snap.next_deadline else NEXT_DEADLINE.value_unset()
+        )
+        workflow.upsert_search_attributes(updates)
+        self._published = wanted
+        next_line = (
+            f"**Next:** {snap.deadlines[0].description} at {snap.deadlines[0].due_at.isoformat()}"
+            if snap.deadlines
+            else "**Next:** nothing scheduled"
+        )
+        workflow.set_current_details(
+            f"**{self.spec.title}** {snap.summary}\n\n**State:** {snap.state} (seq {snap.seq})\n\n"
+            f"**Owner:** {snap.owner or '-'}\n\n{next_line}"
+        )

@@ -1,0 +1,909 @@
+"""Opportunity: a sales deal moving through its pipeline to Closed Won or Closed Lost.
+
+Rules from the handbook (``shared/seeds/004_59a801b964a2a19e.txt``, cited as
+``004:<line>``), as decided in ``shared/domain/README.md`` section 1:
+
+- two pipelines, chosen by record type: new business (004:5461-5545) and renewal
+  (004:5576-5589);
+- each open new-business stage has exit criteria (004:5468-5538), recorded with
+  evidence; advancing past a stage, or skipping it, needs its criteria met or waived
+  by an admin;
+- Closed Won needs the contract signed by everyone (004:5538, 004:9694), except a
+  month-to-month deal under $20k a year, which closes won as a "Monthly Contract"
+  from any open stage (004:9696);
+- Closed Lost needs a loss reason from the handbook's list (004:5545, 004:9741-9755);
+  a competitor loss schedules a check-in after 9 months, "stuck with current setup"
+  one every 6 months (004:9761-9770);
+- the silence ladder: 14 days without a customer reply, nudge the owner ("Still
+  interested?"); 7 more, "Did I lose you?"; 3 more, Closed Lost, reason disappeared
+  (004:7312-7342); a recorded reply resets it;
+- an ANNUAL deal closed won opens its RENEWAL opportunity: same account and owner,
+  amount and "ARR up for renewal" copied, close date 4 weeks out (004:5565-5572).
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator, model_validator
+from temporalio import workflow
+
+from workflows.engine.calendar import add_months, add_months_dt, start_of_day
+from workflows.engine.common import change_owner
+from workflows.engine.spec import (
+    AnyContext,
+    ChecklistItem,
+    EffectSpec,
+    LifecycleSpec,
+    Role,
+    StateSpec,
+    TimerSpec,
+    TransitionSpec,
+    channel,
+    guard,
+    notify,
+    owner,
+    reason_required,
+    role,
+)
+from workflows.engine.types import LifecycleInput, LifecycleSnapshot
+from workflows.engine.workflow import LifecycleWorkflow
+
+KIND = "opportunity"
+
+
+class OpportunityStage(enum.StrEnum):
+    PROBLEM_AGREEMENT = "PROBLEM_AGREEMENT"
+    SOLUTION_AGREEMENT = "SOLUTION_AGREEMENT"
+    PRIORITY_AGREEMENT = "PRIORITY_AGREEMENT"
+    COMMERCIAL_AGREEMENT = "COMMERCIAL_AGREEMENT"
+    VENDOR_APPROVAL = "VENDOR_APPROVAL"
+    QUALIFICATION = "QUALIFICATION"
+    MEETING_BOOKED = "MEETING_BOOKED"
+    PRODUCT_EVALUATION = "PRODUCT_EVALUATION"
+    COMMERCIAL_LEGAL_REVIEW = "COMMERCIAL_LEGAL_REVIEW"
+    CLOSED_WON = "CLOSED_WON"
+    CLOSED_LOST = "CLOSED_LOST"
+
+
+class RecordType(enum.StrEnum):
+    """004:5395-5403."""
+
+    NEW_REVENUE = "NEW_REVENUE"
+    NEW_REVENUE_EXISTING_CUSTOMER = "NEW_REVENUE_EXISTING_CUSTOMER"
+    EXISTING_CONVERT_TO_ANNUAL = "EXISTING_CONVERT_TO_ANNUAL"
+    RENEWAL = "RENEWAL"
+
+
+class PlanType(enum.StrEnum):
+    """004:5407-5409; blank means monthly (004:5448)."""
+
+    ANNUAL = "ANNUAL"
+    MONTHLY = "MONTHLY"
+
+
+class ForecastCategory(enum.StrEnum):
+    """004:5551-5559."""
+
+    PIPELINE = "PIPELINE"
+    BEST_CASE = "BEST_CASE"
+    COMMIT = "COMMIT"
+    OMITTED = "OMITTED"
+
+
+class LossReason(enum.StrEnum):
+    """004:9741-9755, plus the competitor reason the follow-up rules name (004:9764)."""
+
+    PRODUCT_FEATURE_GAP = "PRODUCT_FEATURE_GAP"
+    PERFORMANCE_CONCERNS = "PERFORMANCE_CONCERNS"
+    SECURITY_PRIVACY_CONCERNS = "SECURITY_PRIVACY_CONCERNS"
+    PRICING = "PRICING"
+    STUCK_WITH_CURRENT_SETUP = "STUCK_WITH_CURRENT_SETUP"
+    CHAMPION_LEFT = "CHAMPION_LEFT"
+    BUSINESS_RESTRUCTURED = "BUSINESS_RESTRUCTURED"
+    DISAPPEARED = "DISAPPEARED"
+    COMPETITOR = "COMPETITOR"
+
+
+class Pipeline(enum.StrEnum):
+    NEW_BUSINESS = "NEW_BUSINESS"
+    RENEWAL = "RENEWAL"
+
+
+S = OpportunityStage
+NEW_BUSINESS_STAGES = (
+    S.PROBLEM_AGREEMENT,
+    S.SOLUTION_AGREEMENT,
+    S.PRIORITY_AGREEMENT,
+    S.COMMERCIAL_AGREEMENT,
+    S.VENDOR_APPROVAL,
+)
+RENEWAL_STAGES = (S.QUALIFICATION, S.MEETING_BOOKED, S.PRODUCT_EVALUATION, S.COMMERCIAL_LEGAL_REVIEW)
+OPEN_STAGES = NEW_BUSINESS_STAGES + RENEWAL_STAGES
+PIPELINE_STAGES = {Pipeline.NEW_BUSINESS: NEW_BUSINESS_STAGES, Pipeline.RENEWAL: RENEWAL_STAGES}
+
+
+def pipeline_of(record_type: RecordType) -> Pipeline:
+    return Pipeline.RENEWAL if record_type is RecordType.RENEWAL else Pipeline.NEW_BUSINESS
+
+
+EXIT_CRITERIA: dict[OpportunityStage, tuple[ChecklistItem, ...]] = {
+    S.PROBLEM_AGREEMENT: (
+        ChecklistItem(
+            "quantified_pain",
+            "Identified & implicated pain with specific, quantifiable metrics (time/money/risk)",
+            "004:5468",
+        ),
+        ChecklistItem(
+            "cost_of_inaction",
+            'Answer to "What happens if you do nothing?" documented with real consequence',
+            "004:5470",
+        ),
+        ChecklistItem("problem_acknowledged", 'Buyer explicitly said "This is a problem we need to solve"', "004:5472"),
+    ),
+    S.SOLUTION_AGREEMENT: (
+        ChecklistItem("active_usage_or_trial", "Active product usage OR completed POC/trial", "004:5484"),
+        ChecklistItem("documented_decision", "Clear, documentable decision made for us", "004:5486"),
+        ChecklistItem("economic_buyer", "Economic Buyer identified (name + title)", "004:5488"),
+        ChecklistItem("champion", "Champion identified (name)", "004:5490"),
+    ),
+    S.PRIORITY_AGREEMENT: (
+        ChecklistItem("budget_confirmed", 'Budget confirmed (amount range OR "yes, funded")', "004:5502"),
+        ChecklistItem("decision_process", "Decision process mapped (who approves, what steps, timeline)", "004:5504"),
+        ChecklistItem("priority_quote", "Economic Buyer said this is a priority (exact quote documented)", "004:5506"),
+        ChecklistItem("champion_tested", "Champion tested (evidence they're advocating internally)", "004:5508"),
+        ChecklistItem(
+            "compelling_event", "Compelling event known (deadline: budget cycle, launch, renewal...)", "004:5510"
+        ),
+    ),
+    S.COMMERCIAL_AGREEMENT: (
+        ChecklistItem("price_in_writing", "Price agreed in writing (email/quote with amount + terms)", "004:5522"),
+        ChecklistItem(
+            "commercial_terms",
+            "All commercial terms agreed (payment terms, contract length, prepaid amount)",
+            "004:5524",
+        ),
+        ChecklistItem(
+            "paper_process", "Paper process mapped (legal, security, procurement steps + owners + timeline)", "004:5526"
+        ),
+    ),
+    S.VENDOR_APPROVAL: (ChecklistItem("contract_signed", "Contract signed by everyone", "004:5538, 004:9694"),),
+    # The renewal pipeline lists no exit criteria; closing won still means signed (004:5587).
+    S.COMMERCIAL_LEGAL_REVIEW: (ChecklistItem("contract_signed", "Renewal contract signed", "004:5587"),),
+}
+
+
+Money = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2)]
+Percent = Annotated[Decimal, Field(ge=0, le=100, max_digits=5, decimal_places=2)]
+Text = Annotated[str, Field(min_length=1, max_length=500)]
+
+
+class Account(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: Annotated[str, Field(min_length=1, max_length=100)]
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class NextStep(BaseModel):
+    """004:5597-5599: what happens next, who at the customer owns it, and by when."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: Text
+    customer_owner: Annotated[str, Field(max_length=200)] | None = None
+    due_date: date | None = None
+
+
+class CriterionRecord(BaseModel):
+    evidence: str | None = None
+    recorded_by: str
+    recorded_at: datetime
+    waived: bool = False
+    waiver_reason: str | None = None
+
+
+class OpportunityData(BaseModel):
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    account: Account
+    owner: Annotated[str, Field(min_length=1, max_length=200)]
+    previous_owners: list[str] = Field(default_factory=list)
+    record_type: RecordType = RecordType.NEW_REVENUE
+    plan_type: PlanType = PlanType.MONTHLY
+    close_date: date
+    term_months: Annotated[int, Field(ge=1, le=120)] = 12
+    amount: Money
+    discount_percent: Percent = Decimal(0)
+    contract_start_date: date | None = None
+    forecast_category: ForecastCategory = ForecastCategory.PIPELINE
+    next_step: NextStep | None = None
+    lead_source: Annotated[str, Field(max_length=200)] | None = None
+    silence_timers_enabled: bool = True
+    last_customer_reply_at: datetime | None = None
+    criteria: dict[OpportunityStage, dict[str, CriterionRecord]] = Field(default_factory=dict)
+    loss_reason: LossReason | None = None
+    loss_note: str | None = None
+    closed_as_monthly_contract: bool = False
+    follow_ups_sent: int = 0
+    follow_ups_stopped: bool = False
+    arr_up_for_renewal: Money | None = None
+    renewal_of: str | None = None
+    renewal_generation: int = 0
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def pipeline(self) -> Pipeline:
+        return pipeline_of(self.record_type)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def arr_discounted(self) -> Decimal:
+        """Amount x (1 - discount) x 12 / term (004:5436)."""
+        arr = self.amount * (1 - self.discount_percent / 100) * 12 / self.term_months
+        return arr.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def contract_end_date(self) -> date | None:
+        """Start date + term (004:5440)."""
+        return add_months(self.contract_start_date, self.term_months) if self.contract_start_date else None
+
+
+class OpportunityPolicy(BaseModel):
+    """Every duration and threshold of the opportunity lifecycle, pinned per instance."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    silence_first_nudge_after: timedelta = Field(timedelta(days=14), gt=timedelta(0))  # 004:7312
+    silence_second_nudge_after: timedelta = Field(timedelta(days=7), gt=timedelta(0))  # 004:7338
+    silence_close_after: timedelta = Field(timedelta(days=3), gt=timedelta(0))  # 004:7342
+    monthly_close_won_arr_limit: Decimal = Field(Decimal(20000), ge=0)  # 004:9696
+    competitor_follow_up_months: int = Field(9, ge=1)  # 004:9764
+    stuck_follow_up_every_months: int = Field(6, ge=1)  # 004:9769
+    renewal_close_date_after: timedelta = Field(timedelta(days=28), ge=timedelta(0))  # 004:5572
+
+
+# ---- parameters of the triggers --------------------------------------------------------
+
+
+class _Params(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CriterionParams(_Params):
+    stage: OpportunityStage
+    criterion: Annotated[str, Field(min_length=1, max_length=100)]
+
+    @model_validator(mode="after")
+    def _known_criterion(self) -> CriterionParams:
+        keys = [c.key for c in EXIT_CRITERIA.get(self.stage, ())]
+        if self.criterion not in keys:
+            raise ValueError(
+                f"{self.stage} has no exit criterion {self.criterion!r}; it has: {', '.join(keys) or 'none'}"
+            )
+        return self
+
+
+class RecordCriterionParams(CriterionParams):
+    evidence: Text
+
+
+class MoveParams(_Params):
+    to: OpportunityStage | None = None
+
+
+class CloseLostParams(_Params):
+    loss_reason: LossReason | None = None
+    loss_note: Annotated[str, Field(max_length=2000)] | None = None
+
+
+class UpdateFieldsParams(_Params):
+    name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    account_name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    plan_type: PlanType | None = None
+    close_date: date | None = None
+    term_months: Annotated[int, Field(ge=1, le=120)] | None = None
+    amount: Money | None = None
+    discount_percent: Percent | None = None
+    contract_start_date: date | None = None
+    forecast_category: ForecastCategory | None = None
+    next_step: NextStep | None = None
+    lead_source: Annotated[str, Field(max_length=200)] | None = None
+    silence_timers_enabled: bool | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> UpdateFieldsParams:
+        if not self.model_fields_set:
+            raise ValueError("name at least one field to change")
+        return self
+
+
+class CustomerReplyParams(_Params):
+    at: datetime | None = None
+    note: Annotated[str, Field(max_length=2000)] | None = None
+
+    @field_validator("at")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("must include a timezone offset")
+        return value
+
+
+class SilenceNudgeParams(_Params):
+    step: Annotated[int, Field(ge=1, le=2)]
+
+
+# ---- guards ------------------------------------------------------------------------------
+
+
+def _stage_span(ctx: AnyContext, to: OpportunityStage | None) -> tuple[OpportunityStage, ...]:
+    """The stages whose exit criteria must be met to go from the current stage to ``to``."""
+    stages = PIPELINE_STAGES[ctx.data.pipeline]
+    here = stages.index(OpportunityStage(ctx.state))
+    end = stages.index(to) if to in stages else len(stages)
+    return stages[here:end]
+
+
+def _unmet_criteria(ctx: AnyContext, stages: tuple[OpportunityStage, ...]) -> list[str]:
+    met = ctx.data.criteria
+    return [
+        f"{stage}: {item.label} ({item.key})"
+        for stage in stages
+        for item in EXIT_CRITERIA.get(stage, ())
+        if item.key not in met.get(stage, {})
+    ]
+
+
+@guard(
+    "exit_criteria_met",
+    "The exit criteria of the current stage, and of any skipped stage, are met or waived (004:5461-5549).",
+)
+def exit_criteria_met(ctx: AnyContext) -> list[str]:
+    return _unmet_criteria(ctx, _stage_span(ctx, ctx.params.to if ctx.params else None))
+
+
+def _small_monthly(ctx: AnyContext) -> bool:
+    data = ctx.data
+    return data.plan_type is PlanType.MONTHLY and data.arr_discounted < ctx.policy.monthly_close_won_arr_limit
+
+
+@guard(
+    "contract_signed",
+    "The contract is signed by everyone (004:5538, 004:9694), or the deal is month-to-month "
+    "under the monthly limit (004:9696).",
+)
+def contract_signed(ctx: AnyContext) -> list[str]:
+    if _small_monthly(ctx):
+        return []
+    unmet = _unmet_criteria(ctx, _stage_span(ctx, None))
+    if not unmet:
+        return []
+    limit = ctx.policy.monthly_close_won_arr_limit
+    return [
+        *unmet,
+        f"or the deal is MONTHLY with ARR under ${limit:,.0f} (it is {ctx.data.plan_type} with "
+        f"ARR ${ctx.data.arr_discounted:,.2f})",
+    ]
+
+
+@guard("loss_reason_given", "A loss reason from the handbook's list is given (004:5545).", on_input=True)
+def loss_reason_given(ctx: AnyContext) -> list[str]:
+    return [] if ctx.params.loss_reason else ["A loss reason is required to close an opportunity as lost."]
+
+
+def _later(ctx: AnyContext) -> bool:
+    stages = PIPELINE_STAGES[ctx.data.pipeline]
+    return ctx.params.to is None or (
+        ctx.params.to in stages and stages.index(ctx.params.to) > stages.index(OpportunityStage(ctx.state))
+    )
+
+
+def _validate_criterion(ctx: AnyContext) -> dict[str, str]:
+    if ctx.params.stage not in PIPELINE_STAGES[ctx.data.pipeline]:
+        return {"stage": f"{ctx.params.stage} is not a stage of the {ctx.data.pipeline} pipeline"}
+    return {}
+
+
+def _validate_waiver(ctx: AnyContext) -> dict[str, str]:
+    problems = _validate_criterion(ctx)
+    record = ctx.data.criteria.get(ctx.params.stage, {}).get(ctx.params.criterion)
+    if not problems and record is not None:
+        problems["criterion"] = "is already met" + (" (waived)" if record.waived else "")
+    return problems
+
+
+def _validate_reply(ctx: AnyContext) -> dict[str, str]:
+    at = ctx.params.at
+    if at is not None and at > ctx.now:
+        return {"at": "must not be in the future"}
+    if at is not None and at < ctx.opened_at:
+        return {"at": "must not be before the opportunity was opened"}
+    return {}
+
+
+# ---- data changes ------------------------------------------------------------------------
+
+
+def _record_criterion(ctx: AnyContext) -> None:
+    ctx.data.criteria.setdefault(ctx.params.stage, {})[ctx.params.criterion] = CriterionRecord(
+        evidence=ctx.params.evidence,
+        recorded_by=ctx.actor,
+        recorded_at=ctx.now,
+    )
+
+
+def _waive_criterion(ctx: AnyContext) -> None:
+    ctx.data.criteria.setdefault(ctx.params.stage, {})[ctx.params.criterion] = CriterionRecord(
+        recorded_by=ctx.actor,
+        recorded_at=ctx.now,
+        waived=True,
+        waiver_reason=ctx.reason,
+    )
+
+
+def _close_won(ctx: AnyContext) -> None:
+    # 004:9696: a small month-to-month deal closes won as a "Monthly Contract".
+    ctx.data.closed_as_monthly_contract = _small_monthly(ctx) and bool(_unmet_criteria(ctx, _stage_span(ctx, None)))
+
+
+def _close_lost(ctx: AnyContext) -> None:
+    ctx.data.loss_reason = ctx.params.loss_reason
+    ctx.data.loss_note = ctx.params.loss_note
+    # 004:5559: marking it Closed Lost omits it from the forecast.
+    ctx.data.forecast_category = ForecastCategory.OMITTED
+
+
+def _update_fields(ctx: AnyContext) -> None:
+    for field in ctx.params.model_fields_set:
+        if field == "account_name":
+            ctx.data.account = Account(id=ctx.data.account.id, name=ctx.params.account_name)
+        else:
+            setattr(ctx.data, field, getattr(ctx.params, field))
+
+
+def _record_reply(ctx: AnyContext) -> None:
+    ctx.data.last_customer_reply_at = ctx.params.at or ctx.now
+
+
+def _count_follow_up(ctx: AnyContext) -> None:
+    ctx.data.follow_ups_sent += 1
+
+
+def _stop_follow_ups(ctx: AnyContext) -> None:
+    ctx.data.follow_ups_stopped = True
+
+
+# ---- effects -----------------------------------------------------------------------------
+
+
+def _renewal_opportunity(ctx: AnyContext) -> dict[str, Any]:
+    data: OpportunityData = ctx.data
+    generation = data.renewal_generation + 1
+    root = data.renewal_of.rsplit("-renewal-", 1)[0] if data.renewal_of else ctx.entity_id
+    return {
+        "kind": KIND,
+        "entity_id": f"{root}-renewal-{generation}",
+        "actor": ctx.actor,
+        "reason": f"Opened by the Closed Won of annual opportunity {ctx.entity_id}",
+        "data": {
+            "name": f"{data.name} (renewal)",
+            "account": data.account.model_dump(mode="json"),
+            "owner": data.owner,
+            "record_type": RecordType.RENEWAL,
+            "plan_type": PlanType.ANNUAL,
+            "close_date": (ctx.now + ctx.policy.renewal_close_date_after).date().isoformat(),
+            "term_months": data.term_months,
+            "amount": str(data.amount),
+            "discount_percent": str(data.discount_percent),
+            "arr_up_for_renewal": str(data.amount),
+            "renewal_of": ctx.entity_id,
+            "renewal_generation": generation,
+        },
+    }
+
+
+def _is_annual(ctx: AnyContext) -> bool:
+    return ctx.data.plan_type is PlanType.ANNUAL
+
+
+def _deal(ctx: AnyContext) -> str:
+    return f"{ctx.data.name} ({ctx.data.account.name})"
+
+
+OPEN_RENEWAL_OPPORTUNITY = EffectSpec(
+    type="lifecycle.start",
+    name="open_renewal_opportunity",
+    description="An annual deal closed won opens its renewal opportunity (004:5565-5572).",
+    build=_renewal_opportunity,
+    when=_is_annual,
+)
+
+# What a won annual deal starts. The contract renewal lifecycle joins this tuple.
+ON_ANNUAL_CLOSED_WON: tuple[EffectSpec, ...] = (OPEN_RENEWAL_OPPORTUNITY,)
+
+CLOSED_WON_EFFECTS: tuple[EffectSpec, ...] = (
+    notify(
+        "revops_set_up_billing",
+        "RevOps sets up the subscription and invoicing (004:5000).",
+        to=role("revops"),
+        subject=lambda ctx: f"Closed Won: {_deal(ctx)}",
+        body=lambda ctx: (
+            f"Set up the subscription and invoicing: {ctx.data.plan_type} plan, "
+            f"ARR ${ctx.data.arr_discounted:,.2f}, term {ctx.data.term_months} months."
+        ),
+    ),
+    notify(
+        "closed_won_announced",
+        "Shared in #closed-won (004:11959).",
+        to=channel("closed-won"),
+        subject=lambda ctx: f"Closed Won: {_deal(ctx)}",
+        body=lambda ctx: f"{ctx.data.owner} closed {_deal(ctx)} at ARR ${ctx.data.arr_discounted:,.2f}.",
+    ),
+    *ON_ANNUAL_CLOSED_WON,
+)
+
+FOLLOW_UP_PLANS = {
+    LossReason.COMPETITOR: "check in after the competitor follow-up period (004:9764)",
+    LossReason.STUCK_WITH_CURRENT_SETUP: "check in every few months (004:9769)",
+    LossReason.PRODUCT_FEATURE_GAP: "contact them when the missing feature ships (004:9765)",
+    LossReason.SECURITY_PRIVACY_CONCERNS: "contact them when we get the certification (004:9767)",
+}
+
+CLOSED_LOST_EFFECTS = (
+    notify(
+        "closed_lost_shared",
+        "Shared internally to learn from it (004:9774, 004:11961).",
+        to=channel("closed-lost"),
+        subject=lambda ctx: f"Closed Lost: {_deal(ctx)}",
+        body=lambda ctx: (
+            f"Reason: {ctx.data.loss_reason}. {ctx.data.loss_note or ''} "
+            f"Follow-up: {FOLLOW_UP_PLANS.get(ctx.data.loss_reason, 'none')}."
+        ).strip(),
+    ),
+)
+
+
+# ---- timers ------------------------------------------------------------------------------
+
+
+def _silence_anchor(ctx: AnyContext) -> datetime:
+    return ctx.data.last_customer_reply_at or ctx.opened_at
+
+
+def _silence_due(*steps: str) -> Any:
+    def due(ctx: AnyContext) -> datetime | None:
+        if not ctx.data.silence_timers_enabled:
+            return None
+        return _silence_anchor(ctx) + sum((getattr(ctx.policy, s) for s in steps), timedelta(0))
+
+    return due
+
+
+def _next_step_due(ctx: AnyContext) -> datetime | None:
+    step = ctx.data.next_step
+    # The due date is a whole day: it has passed once the next day begins.
+    return start_of_day(step.due_date) + timedelta(days=1) if step and step.due_date else None
+
+
+def _follow_up_due(ctx: AnyContext) -> datetime | None:
+    data: OpportunityData = ctx.data
+    if data.follow_ups_stopped:
+        return None
+    if data.loss_reason is LossReason.COMPETITOR and data.follow_ups_sent == 0:
+        return add_months_dt(ctx.state_entered_at, ctx.policy.competitor_follow_up_months)
+    if data.loss_reason is LossReason.STUCK_WITH_CURRENT_SETUP:
+        return add_months_dt(ctx.state_entered_at, ctx.policy.stuck_follow_up_every_months * (data.follow_ups_sent + 1))
+    return None
+
+
+SILENCE_SUBJECTS = {1: "Still interested?", 2: "Did I lose you?"}  # 004:7318, 004:7338
+
+TIMERS = (
+    TimerSpec(
+        name="silence_first_nudge",
+        trigger="silence_nudge",
+        states=OPEN_STAGES,
+        due=_silence_due("silence_first_nudge_after"),
+        params=lambda ctx: {"step": 1},
+        description='No customer reply for 14 days: nudge "Still interested?"',
+        source_ref="004:7312",
+    ),
+    TimerSpec(
+        name="silence_second_nudge",
+        trigger="silence_nudge",
+        states=OPEN_STAGES,
+        due=_silence_due("silence_first_nudge_after", "silence_second_nudge_after"),
+        params=lambda ctx: {"step": 2},
+        description='Still no reply a week later: nudge "Did I lose you?"',
+        source_ref="004:7338",
+    ),
+    TimerSpec(
+        name="silence_close",
+        trigger="close_lost",
+        states=OPEN_STAGES,
+        due=_silence_due("silence_first_nudge_after", "silence_second_nudge_after", "silence_close_after"),
+        params=lambda ctx: {
+            "loss_reason": LossReason.DISAPPEARED,
+            "loss_note": "No customer reply through the silence ladder.",
+        },
+        description="No reply 3 days after the last nudge: Closed Lost (disappeared)",
+        source_ref="004:7342",
+    ),
+    TimerSpec(
+        name="next_step_overdue",
+        trigger="next_step_overdue",
+        states=OPEN_STAGES,
+        due=_next_step_due,
+        description="The next step's due date has passed: tell the owner",
+        source_ref="004:5599",
+    ),
+    TimerSpec(
+        name="loss_follow_up",
+        trigger="follow_up_due",
+        states=(S.CLOSED_LOST,),
+        due=_follow_up_due,
+        description="Check in with a lost customer (competitor: once after 9 months; stuck with current setup: "
+        "every 6 months)",
+        source_ref="004:9761-9770",
+    ),
+)
+
+
+# ---- transitions -------------------------------------------------------------------------
+
+
+def _advance_transitions() -> list[TransitionSpec]:
+    out = []
+
+    def _targets(dest: OpportunityStage, default: OpportunityStage | None) -> Any:
+        # ``to`` left out means the next stage when advancing; moving back must name it.
+        return lambda ctx: (ctx.params.to or default) == dest
+
+    for stages in PIPELINE_STAGES.values():
+        for i, source in enumerate(stages):
+            for j in range(i + 1, len(stages)):
+                dest = stages[j]
+                out.append(
+                    TransitionSpec(
+                        trigger="advance",
+                        sources=(source,),
+                        dest=dest,
+                        description=f"Advance to {dest}; the exit criteria of every stage left behind must be met.",
+                        params=MoveParams,
+                        when=_targets(dest, stages[i + 1]),
+                        guards=(exit_criteria_met,),
+                        probe_params={"to": dest},
+                        # The renewal pipeline's product evaluation is optional (004:5583).
+                        in_diagram=j == i + 1 or (source, dest) == (S.MEETING_BOOKED, S.COMMERCIAL_LEGAL_REVIEW),
+                        source_ref="004:5461-5549",
+                    )
+                )
+            for j in range(i):
+                dest = stages[j]
+                out.append(
+                    TransitionSpec(
+                        trigger="move_back",
+                        sources=(source,),
+                        dest=dest,
+                        description=f"Move back to {dest}, with a reason.",
+                        params=MoveParams,
+                        when=_targets(dest, None),
+                        guards=(reason_required("Say why the opportunity moves back."),),
+                        probe_params={"to": dest},
+                        in_diagram=j == i - 1,
+                    )
+                )
+    return out
+
+
+TRANSITIONS = (
+    *_advance_transitions(),
+    TransitionSpec(
+        trigger="record_criterion",
+        sources=OPEN_STAGES,
+        dest=None,
+        description="Record an exit criterion as met, with its evidence.",
+        params=RecordCriterionParams,
+        validate=_validate_criterion,
+        apply=_record_criterion,
+        in_diagram=False,
+        source_ref="004:5549",
+    ),
+    TransitionSpec(
+        trigger="waive_criterion",
+        sources=OPEN_STAGES,
+        dest=None,
+        role=Role.ADMIN,
+        description="Waive an exit criterion (admin), with a reason.",
+        params=CriterionParams,
+        validate=_validate_waiver,
+        apply=_waive_criterion,
+        guards=(reason_required("Say why the criterion is waived."),),
+        in_diagram=False,
+    ),
+    TransitionSpec(
+        trigger="close_won",
+        sources=OPEN_STAGES,
+        dest=S.CLOSED_WON,
+        description="Close won: the contract is signed by everyone, or a small month-to-month deal.",
+        guards=(contract_signed,),
+        apply=_close_won,
+        effects=CLOSED_WON_EFFECTS,
+        source_ref="004:5543, 004:9694-9696",
+    ),
+    TransitionSpec(
+        trigger="close_lost",
+        sources=OPEN_STAGES,
+        dest=S.CLOSED_LOST,
+        description="Close lost, with a loss reason.",
+        params=CloseLostParams,
+        guards=(loss_reason_given,),
+        apply=_close_lost,
+        effects=CLOSED_LOST_EFFECTS,
+        source_ref="004:5545, 004:9741-9774",
+    ),
+    TransitionSpec(
+        trigger="update_fields",
+        sources=OPEN_STAGES,
+        dest=None,
+        description="Change the deal's fields (amount, close date, forecast category, next step...).",
+        params=UpdateFieldsParams,
+        apply=_update_fields,
+        in_diagram=False,
+    ),
+    TransitionSpec(
+        trigger="record_customer_reply",
+        sources=OPEN_STAGES,
+        dest=None,
+        description="Record a reply from the customer; restarts the silence ladder.",
+        params=CustomerReplyParams,
+        validate=_validate_reply,
+        apply=_record_reply,
+        in_diagram=False,
+        source_ref="004:7312",
+    ),
+    TransitionSpec(
+        trigger="silence_nudge",
+        sources=OPEN_STAGES,
+        dest=None,
+        role=Role.SYSTEM,
+        description="The silence ladder nudges the owner.",
+        params=SilenceNudgeParams,
+        in_diagram=False,
+        effects=(
+            notify(
+                "silence_nudge",
+                "Nudge the owner to follow up with the silent customer (004:7312-7342).",
+                to=owner,
+                subject=lambda ctx: f"{SILENCE_SUBJECTS[ctx.params.step]} ({_deal(ctx)})",
+                body=lambda ctx: (
+                    f"No reply from {ctx.data.account.name} since "
+                    f"{_silence_anchor(ctx).date().isoformat()}. Reply-all with the subject "
+                    f'"{SILENCE_SUBJECTS[ctx.params.step]}".'
+                ),
+            ),
+        ),
+        source_ref="004:7312-7342",
+    ),
+    TransitionSpec(
+        trigger="next_step_overdue",
+        sources=OPEN_STAGES,
+        dest=None,
+        role=Role.SYSTEM,
+        description="The next step's due date passed.",
+        in_diagram=False,
+        effects=(
+            notify(
+                "next_step_overdue",
+                "Tell the owner the next step is overdue (004:5599).",
+                to=owner,
+                subject=lambda ctx: f"Next step overdue: {_deal(ctx)}",
+                body=lambda ctx: f'"{ctx.data.next_step.text}" was due {ctx.data.next_step.due_date}.',
+            ),
+        ),
+    ),
+    TransitionSpec(
+        trigger="follow_up_due",
+        sources=(S.CLOSED_LOST,),
+        dest=None,
+        role=Role.SYSTEM,
+        description="Time to check in with a lost customer.",
+        apply=_count_follow_up,
+        in_diagram=False,
+        effects=(
+            notify(
+                "loss_follow_up",
+                "Remind the owner to check in with the lost customer (004:9761-9770).",
+                to=owner,
+                subject=lambda ctx: f"Check in with {ctx.data.account.name}",
+                body=lambda ctx: f"{_deal(ctx)} was lost ({ctx.data.loss_reason}). Time to check in again.",
+            ),
+        ),
+    ),
+    TransitionSpec(
+        trigger="stop_follow_ups",
+        sources=(S.CLOSED_LOST,),
+        dest=None,
+        description="Stop the follow-up reminders of a lost deal, with a reason.",
+        guards=(reason_required("Say why the follow-ups stop."),),
+        apply=_stop_follow_ups,
+        in_diagram=False,
+    ),
+    change_owner((*OPEN_STAGES, S.CLOSED_LOST)),
+)
+
+
+def _initial_stage(data: OpportunityData) -> str:
+    return PIPELINE_STAGES[data.pipeline][0]
+
+
+STATES = (
+    *(
+        StateSpec(
+            stage, description, checklist=EXIT_CRITERIA.get(stage, ()), metadata={"pipeline": Pipeline.NEW_BUSINESS}
+        )
+        for stage, description in (
+            (S.PROBLEM_AGREEMENT, "Buyer acknowledges a meaningful problem that can be qualified (004:5461)."),
+            (S.SOLUTION_AGREEMENT, "Buyer confirms our solution is best suited to solve it (004:5477)."),
+            (
+                S.PRIORITY_AGREEMENT,
+                "A senior decision-maker makes it a priority and validates the solution (004:5495).",
+            ),
+            (S.COMMERCIAL_AGREEMENT, "Price and all contractual terms agreed (004:5515)."),
+            (S.VENDOR_APPROVAL, "Buyer's legal, security and procurement done; contract executed (004:5531)."),
+        )
+    ),
+    *(
+        StateSpec(
+            stage,
+            description,
+            probability=probability,
+            checklist=EXIT_CRITERIA.get(stage, ()),
+            metadata={"pipeline": Pipeline.RENEWAL},
+        )
+        for stage, probability, description in (
+            (S.QUALIFICATION, 10, "Just became a customer; helping them get set up (004:5579)."),
+            (S.MEETING_BOOKED, 20, "Steady state: self-sufficient with the product (004:5581)."),
+            (S.PRODUCT_EVALUATION, 50, "Optional: decision makers changed or new teams evaluating (004:5583)."),
+            (S.COMMERCIAL_LEGAL_REVIEW, 80, "Custom pricing, MSAs and other contractual items (004:5585)."),
+        )
+    ),
+    StateSpec(S.CLOSED_WON, "Signed by everyone: officially a customer (004:5543).", terminal=True, probability=100),
+    StateSpec(
+        S.CLOSED_LOST,
+        "They decided not to use us; the loss reason is recorded (004:5545).",
+        terminal=True,
+        probability=0,
+    ),
+)
+
+
+OPPORTUNITY = LifecycleSpec(
+    kind=KIND,
+    title="Opportunity",
+    description="A sales deal moving through its pipeline stages to Closed Won or Closed Lost.",
+    states=STATES,
+    transitions=TRANSITIONS,
+    timers=TIMERS,
+    data_model=OpportunityData,
+    policy_model=OpportunityPolicy,
+    initial_state=_initial_stage,
+    # Product-led deals may join the pipeline at any stage (004:10791).
+    entry_states=lambda data: PIPELINE_STAGES[data.pipeline],
+    owner_of=lambda data: data.owner,
+    account_of=lambda data: (data.account.id, data.account.name),
+    summary_of=lambda data: f"{data.name} · {data.account.name}",
+)
+
+
+@workflow.defn(name="Opportunity")
+class OpportunityWorkflow(LifecycleWorkflow):
+    spec = OPPORTUNITY
+
+    @workflow.run
+    async def run(self, input: LifecycleInput) -> LifecycleSnapshot:
+        return await self.run_lifecycle(input)

@@ -1,0 +1,13 @@
+"""Every lifecycle the service runs: its spec and its workflow class, by kind."""
+
+from __future__ import annotations
+
+from workflows.engine.spec import LifecycleSpec
+from workflows.engine.workflow import LifecycleWorkflow
+from workflows.opportunity import OPPORTUNITY, OpportunityWorkflow
+
+WORKFLOWS: dict[str, type[LifecycleWorkflow]] = {
+    OPPORTUNITY.kind: OpportunityWorkflow,
+}
+
+SPECS: dict[str, LifecycleSpec] = {kind: wf.spec for kind, wf in WORKFLOWS.items()}
