@@ -894,6 +894,7 @@ OPPORTUNITY = LifecycleSpec(
     initial_state=_initial_stage,
     # Product-led deals may join the pipeline at any stage (004:10791).
     entry_states=lambda data: PIPELINE_STAGES[data.pipeline],
+    start_states=(S.PROBLEM_AGREEMENT, S.QUALIFICATION),
     owner_of=lambda data: data.owner,
     account_of=lambda data: (data.account.id, data.account.name),
     summary_of=lambda data: f"{data.name} · {data.account.name}",

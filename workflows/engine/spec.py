@@ -189,6 +189,8 @@ class LifecycleSpec:
     validate_open: Callable[[Any, Any, datetime], Mapping[str, str]] = lambda data, policy, now: {}
     # States a new instance may be opened in (default: only ``initial_state``).
     entry_states: Callable[[Any], tuple[str, ...]] | None = None
+    # Where diagrams start: the initial states (default: the first state declared).
+    start_states: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         names = [s.name for s in self.states]

@@ -1,0 +1,54 @@
+"""The GraphQL schema: every lifecycle kind's types, queries and mutations in one API."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import strawberry
+from strawberry.extensions import (
+    DisableIntrospection,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    QueryDepthLimiter,
+    SchemaExtension,
+)
+from strawberry.schema.config import StrawberryConfig
+from strawberry.tools import merge_types
+
+from schema.common import GenericLifecycle
+from schema.lifecycle import LifecycleMutation, LifecycleQuery
+from schema.opportunity import Opportunity, OpportunityMutation, OpportunityQuery
+from schema.scalars import SCALAR_MAP
+from services.settings import Settings
+
+SDL_PATH = Path(__file__).resolve().parent / "schema.graphql"
+
+Query = merge_types("Query", (LifecycleQuery, OpportunityQuery))
+Mutation = merge_types("Mutation", (LifecycleMutation, OpportunityMutation))
+
+
+def build_schema(settings: Settings) -> strawberry.Schema:
+    extensions: list[Callable[[], SchemaExtension]] = [
+        lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
+        lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
+        lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
+    ]
+    if not settings.introspection:
+        extensions.append(DisableIntrospection)
+    return strawberry.Schema(
+        query=Query,
+        mutation=Mutation,
+        types=[GenericLifecycle, Opportunity],
+        extensions=extensions,
+        config=StrawberryConfig(disable_field_suggestions=not settings.introspection, scalar_map=SCALAR_MAP),
+    )
+
+
+def sdl() -> str:
+    """The schema's SDL as committed in ``schema/schema.graphql``."""
+    schema = strawberry.Schema(
+        query=Query, mutation=Mutation, types=[GenericLifecycle, Opportunity],
+        config=StrawberryConfig(scalar_map=SCALAR_MAP),
+    )
+    return schema.as_str() + "\n"

@@ -1,0 +1,398 @@
+"""GraphQL types every lifecycle shares: the Lifecycle interface, history, deadlines,
+allowed transitions, the outbox, connections and the machine description."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, Generic, TypeVar
+
+import strawberry
+from strawberry.scalars import JSON
+
+from schema.context import Info
+from schema.errors import (
+    AlreadyExists,
+    Forbidden,
+    GuardFailed,
+    InvalidTransition,
+    NotFound,
+    RoleEnum,
+    ValidationError,
+    to_error,
+)
+from schema.scalars import DateTime
+from services.pagination import Page
+from services.read_model import describe, effects_of, transitions_page
+from workflows.engine.diagram import mermaid
+from workflows.engine.errors import Rejection
+from workflows.engine.spec import LifecycleSpec, Role
+from workflows.engine.types import LifecycleSnapshot, TransitionResult
+
+T = TypeVar("T")
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    has_previous_page: bool
+    start_cursor: str | None
+    end_cursor: str | None
+
+
+@strawberry.type
+class Edge(Generic[T]):
+    cursor: str
+    node: T
+
+
+@strawberry.type
+class Connection(Generic[T]):
+    edges: list[Edge[T]]
+    page_info: PageInfo
+    total_count: int
+
+    @strawberry.field
+    def nodes(self) -> list[T]:
+        return [edge.node for edge in self.edges]
+
+
+def connection(page: Page[Any], wrap: Callable[[Any], T]) -> Connection[T]:
+    return Connection(
+        edges=[Edge(cursor=c, node=wrap(item)) for item, c in zip(page.items, page.cursors, strict=True)],
+        page_info=PageInfo(
+            has_next_page=page.has_next,
+            has_previous_page=page.has_previous,
+            start_cursor=page.cursors[0] if page.cursors else None,
+            end_cursor=page.cursors[-1] if page.cursors else None,
+        ),
+        total_count=page.total,
+    )
+
+
+@strawberry.type(description="One applied transition: the lifecycle's audit log.")
+class Transition:
+    seq: int
+    trigger: str
+    from_state: str = strawberry.field(description="Empty for the opening of the lifecycle.")
+    to_state: str
+    actor: str = strawberry.field(description="The authenticated caller, or \"timer\".")
+    reason: str | None
+    at: DateTime
+    params: JSON
+    idempotency_key: str | None
+
+    @classmethod
+    def of(cls, record: Any) -> Transition:
+        return cls(
+            seq=record.seq, trigger=record.trigger, from_state=record.from_state, to_state=record.to_state,
+            actor=record.actor, reason=record.reason, at=record.at, params=record.params,
+            idempotency_key=record.idempotency_key,
+        )
+
+
+@strawberry.type(description="A timer armed in the lifecycle's current state.")
+class Deadline:
+    timer: str
+    trigger: str
+    due_at: DateTime
+    description: str
+
+
+@strawberry.type(description="A trigger leaving the current state, and what keeps it from firing now.")
+class AvailableTransition:
+    trigger: str
+    to_state: str | None = strawberry.field(description="Null for a change that keeps the state.")
+    description: str
+    required_role: RoleEnum
+    allowed: bool = strawberry.field(description="Its conditions are met now (the caller's role aside).")
+    unmet: list[str]
+    params: JSON = strawberry.field(description="The parameters that select this edge, e.g. {\"to\": ...}.")
+
+
+@strawberry.type(description="A side effect in the outbox and how its delivery went.")
+class Effect:
+    id: str
+    seq: int
+    type: str
+    name: str
+    recipients: list[str]
+    payload: JSON
+    status: str
+    attempts: int
+    last_error: str | None
+    created_at: DateTime
+    delivered_at: DateTime | None
+
+
+@strawberry.interface(description="What every lifecycle has, whatever its kind.")
+class Lifecycle:
+    snapshot: strawberry.Private[LifecycleSnapshot]
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(self.snapshot.entity_id)
+
+    @strawberry.field
+    def kind(self) -> str:
+        return self.snapshot.kind
+
+    @strawberry.field(description="The Temporal workflow id, to find it in the Web UI.")
+    def workflow_id(self) -> str:
+        return self.snapshot.workflow_id
+
+    @strawberry.field(description="The current state, as a plain string.")
+    def state_name(self) -> str:
+        return self.snapshot.state
+
+    @strawberry.field
+    def terminal(self) -> bool:
+        return self.snapshot.terminal
+
+    @strawberry.field
+    def owner(self) -> str | None:
+        return self.snapshot.owner
+
+    @strawberry.field
+    def summary(self) -> str:
+        return self.snapshot.summary
+
+    @strawberry.field(description="Sequence number of the last applied transition.")
+    def version(self) -> int:
+        return self.snapshot.seq
+
+    @strawberry.field
+    def opened_at(self) -> DateTime:
+        return self.snapshot.opened_at
+
+    @strawberry.field
+    def state_entered_at(self) -> DateTime:
+        return self.snapshot.state_entered_at
+
+    @strawberry.field
+    def updated_at(self) -> DateTime:
+        return self.snapshot.updated_at
+
+    @strawberry.field
+    def closed_at(self) -> DateTime | None:
+        return self.snapshot.closed_at
+
+    @strawberry.field(description="The earliest armed timer's moment.")
+    def next_deadline(self) -> DateTime | None:
+        return self.snapshot.next_deadline
+
+    @strawberry.field(description="Every armed timer, earliest first.")
+    def deadlines(self) -> list[Deadline]:
+        return [
+            Deadline(timer=d.timer, trigger=d.trigger, due_at=d.due_at, description=d.description)
+            for d in self.snapshot.deadlines
+        ]
+
+    @strawberry.field(description="The pinned policy: every duration and threshold in force for this instance.")
+    def policy(self) -> JSON:
+        return self.snapshot.policy
+
+    @strawberry.field(description="Every trigger leaving the current state, with its unmet conditions.")
+    def available_transitions(self) -> list[AvailableTransition]:
+        return [
+            AvailableTransition(
+                trigger=a.trigger, to_state=a.to_state, description=a.description, required_role=a.role,
+                allowed=a.allowed, unmet=a.unmet, params=a.params,
+            )
+            for a in describe(self.snapshot, datetime.now(UTC))
+        ]
+
+    @strawberry.field(description="The audit log, oldest first.")
+    async def history(self, info: Info, first: int = 50, after: str | None = None) -> Connection[Transition]:
+        async with info.context.sessions() as session:
+            page = await transitions_page(
+                session, self.snapshot.workflow_id, first=first, after=after,
+                max_page_size=info.context.settings.max_page_size,
+            )
+        return connection(page, Transition.of)
+
+    @strawberry.field(description="The side effects its transitions decided, and their delivery.")
+    async def effects(self, info: Info) -> list[Effect]:
+        async with info.context.sessions() as session:
+            rows = await effects_of(session, self.snapshot.workflow_id)
+        return [
+            Effect(
+                id=r.id, seq=r.seq, type=r.type, name=r.name, recipients=r.recipients, payload=r.payload,
+                status=str(r.status), attempts=r.attempts, last_error=r.last_error, created_at=r.created_at,
+                delivered_at=r.delivered_at,
+            )
+            for r in rows
+        ]
+
+
+@strawberry.type(description="A lifecycle of any kind, with its data as JSON.")
+class GenericLifecycle(Lifecycle):
+    @strawberry.field
+    def data(self) -> JSON:
+        return self.snapshot.data
+
+    @strawberry.field
+    def account_id(self) -> str | None:
+        return self.snapshot.account_id
+
+
+# ---- the machine description -------------------------------------------------------------
+
+
+@strawberry.type
+class ChecklistItem:
+    key: str
+    label: str
+    source: str
+
+
+@strawberry.type
+class MachineState:
+    name: str
+    description: str
+    terminal: bool
+    probability: int | None
+    checklist: list[ChecklistItem]
+    metadata: JSON
+
+
+@strawberry.type
+class MachineGuard:
+    name: str
+    description: str
+
+
+@strawberry.type
+class MachineEffect:
+    type: str
+    name: str
+    description: str
+
+
+@strawberry.type
+class MachineTransition:
+    trigger: str
+    from_states: list[str]
+    to_state: str | None
+    description: str
+    required_role: RoleEnum
+    guards: list[MachineGuard]
+    effects: list[MachineEffect]
+    source: str
+
+
+@strawberry.type
+class MachineTimer:
+    name: str
+    trigger: str
+    states: list[str]
+    description: str
+    source: str
+
+
+@strawberry.type(description="A lifecycle kind's machine: states, transitions, guards, timers, default policy.")
+class LifecycleMachine:
+    spec: strawberry.Private[LifecycleSpec]
+
+    @strawberry.field
+    def kind(self) -> str:
+        return self.spec.kind
+
+    @strawberry.field
+    def title(self) -> str:
+        return self.spec.title
+
+    @strawberry.field
+    def description(self) -> str:
+        return self.spec.description
+
+    @strawberry.field
+    def states(self) -> list[MachineState]:
+        return [
+            MachineState(
+                name=s.name, description=s.description, terminal=s.terminal, probability=s.probability,
+                checklist=[ChecklistItem(key=c.key, label=c.label, source=c.source) for c in s.checklist],
+                metadata=dict(s.metadata),
+            )
+            for s in self.spec.states
+        ]
+
+    @strawberry.field
+    def transitions(self) -> list[MachineTransition]:
+        return [
+            MachineTransition(
+                trigger=t.trigger, from_states=list(t.sources), to_state=t.dest, description=t.description,
+                required_role=t.role,
+                guards=[MachineGuard(name=g.name, description=g.description) for g in t.guards],
+                effects=[MachineEffect(type=e.type, name=e.name, description=e.description) for e in t.effects],
+                source=t.source_ref,
+            )
+            for t in self.spec.transitions
+        ]
+
+    @strawberry.field
+    def timers(self) -> list[MachineTimer]:
+        return [
+            MachineTimer(name=t.name, trigger=t.trigger, states=list(t.states), description=t.description,
+                         source=t.source_ref)
+            for t in self.spec.timers
+        ]
+
+    @strawberry.field(description="The policy a new instance gets unless overridden.")
+    def default_policy(self, info: Info) -> JSON:
+        policy = info.context.settings.policy_for(self.spec.kind)
+        return self.spec.policy_model.model_validate(policy).model_dump(mode="json")
+
+    @strawberry.field(description="A Mermaid state diagram of the machine.")
+    def mermaid(self) -> str:
+        return mermaid(self.spec)
+
+
+# ---- running a mutation ------------------------------------------------------------------
+
+ErrorMember = NotFound | AlreadyExists | InvalidTransition | GuardFailed | ValidationError | Forbidden
+
+
+async def fire(
+    info: Info,
+    kind: str,
+    entity_id: str,
+    trigger: str,
+    params: dict[str, Any] | None = None,
+    *,
+    reason: str | None = None,
+    idempotency_key: str | None = None,
+    role: Role = Role.OPERATOR,
+    field_names: dict[str, str] | None = None,
+) -> TransitionResult | ErrorMember:
+    """Fire a trigger as the caller; an expected refusal comes back as its union member."""
+    ctx = info.context
+    try:
+        ctx.require(role, f"{trigger!r}")
+        return await ctx.gateway.transition(
+            kind, entity_id, trigger, params, principal=ctx.principal, reason=reason,
+            idempotency_key=idempotency_key,
+        )
+    except Rejection as rejection:
+        return to_error(rejection, field_names)
+
+
+async def open_lifecycle(
+    info: Info,
+    kind: str,
+    entity_id: str,
+    data: dict[str, Any],
+    *,
+    policy: dict[str, Any] | None,
+    initial_state: str | None,
+    reason: str | None = None,
+    field_names: dict[str, str] | None = None,
+) -> TransitionResult | ErrorMember:
+    ctx = info.context
+    try:
+        return await ctx.gateway.open(
+            kind, entity_id, data, principal=ctx.principal, policy=policy, initial_state=initial_state,
+            reason=reason,
+        )
+    except Rejection as rejection:
+        return to_error(rejection, field_names)

@@ -1,0 +1,111 @@
+"""The HTTP API: GraphQL (with GraphiQL), liveness and readiness.
+
+``uvicorn --factory services.api:create_app`` serves it. The lifespan connects to Temporal and the
+database once; every GraphQL request gets a ``Context`` with the authenticated
+caller. Anonymous callers get nothing but the health endpoints (and the GraphiQL
+page itself, which then sends the token a person types into its headers).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, TypedDict
+
+import sqlalchemy as sa
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from cross_web import HTTPException
+from temporalio.client import Client
+
+from schema import build_schema
+from schema.context import Context
+from services.auth import authenticate
+from services.db import Sessions, create_engine, session_factory
+from services.lifecycles import LifecycleGateway
+from services.settings import Settings, get_settings
+from services.temporal import connect
+
+logger = logging.getLogger("lifecycles.api")
+
+
+class State(TypedDict):
+    client: Client
+    sessions: Sessions
+    gateway: LifecycleGateway
+
+
+class LifecycleGraphQL(GraphQL[Context, None]):
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(
+            build_schema(settings),
+            graphql_ide="graphiql" if settings.graphiql else None,
+            allow_queries_via_get=False,
+            subscription_protocols=(),
+        )
+        self.settings = settings
+
+    async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
+        principal = authenticate(request.headers.get("authorization"), self.settings)
+        if principal is None:
+            if request.scope["type"] == "http" and request.scope["method"] == "GET" and self.settings.graphiql:
+                # The GraphiQL page itself; GET never executes operations here
+                # (allow_queries_via_get=False), and the page sends the token a
+                # person types into its headers with every operation.
+                return None  # type: ignore[return-value]
+            raise HTTPException(401, "A bearer token is required.")
+        state: Any = request.state
+        return Context(principal=principal, gateway=state.gateway, sessions=state.sessions, settings=self.settings)
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    checks: dict[str, str] = {}
+    state: Any = request.state
+    try:
+        async with asyncio.timeout(3):
+            await state.client.service_client.check_health()
+        checks["temporal"] = "ok"
+    except Exception as exc:  # readiness reports any failure, whatever its kind
+        checks["temporal"] = f"unavailable: {type(exc).__name__}"
+    try:
+        async with asyncio.timeout(3), state.sessions() as session:
+            await session.execute(sa.text("SELECT 1"))
+        checks["database"] = "ok"
+    except Exception as exc:
+        checks["database"] = f"unavailable: {type(exc).__name__}"
+    ready = all(v == "ok" for v in checks.values())
+    return JSONResponse({"status": "ready" if ready else "unavailable", "checks": checks}, status_code=200 if ready else 503)
+
+
+def create_app(settings: Settings | None = None, client: Client | None = None) -> Starlette:
+    """The ASGI app; tests pass their own settings and Temporal client."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[State]:
+        temporal = client or await connect(settings)
+        engine = create_engine(settings.database_url)
+        logger.info("API serving GraphQL; Temporal at %s, task queue %s", settings.temporal_address, settings.task_queue)
+        yield State(client=temporal, sessions=session_factory(engine), gateway=LifecycleGateway(temporal, settings))
+        await engine.dispose()
+
+    graphql = LifecycleGraphQL(settings)
+    return Starlette(
+        routes=[
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+            Route("/", lambda request: RedirectResponse("/graphql")),
+        ],
+        lifespan=lifespan,
+    )

@@ -1,0 +1,83 @@
+"""Reading lifecycles back from the read model, and describing them without Temporal."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from services.models import EffectRow, LifecycleRow, TransitionRow
+from services.pagination import Page, SortKey, paginate
+from workflows.engine.instance import LifecycleInstance
+from workflows.engine.types import AllowedTransition, Deadline, LifecycleSnapshot, LifecycleState, workflow_id_for
+from workflows.registry import SPECS
+
+
+def snapshot_of(row: LifecycleRow) -> LifecycleSnapshot:
+    return LifecycleSnapshot(
+        kind=row.kind,
+        entity_id=row.entity_id,
+        workflow_id=row.workflow_id,
+        state=row.state,
+        terminal=row.terminal,
+        seq=row.seq,
+        data=row.data,
+        policy=row.policy,
+        owner=row.owner,
+        account_id=row.account_id,
+        account_name=row.account_name,
+        summary=row.summary,
+        opened_at=row.opened_at,
+        state_entered_at=row.state_entered_at,
+        updated_at=row.updated_at,
+        closed_at=row.closed_at,
+        deadlines=[Deadline.model_validate(d) for d in row.deadlines],
+        next_deadline=row.next_deadline,
+    )
+
+
+async def get_snapshot(session: AsyncSession, kind: str, entity_id: str) -> LifecycleSnapshot | None:
+    row = await session.get(LifecycleRow, workflow_id_for(kind, entity_id))
+    return snapshot_of(row) if row is not None else None
+
+
+def describe(snapshot: LifecycleSnapshot, now: datetime) -> list[AllowedTransition]:
+    """What may happen to a lifecycle now, judged by its spec on the read model's copy."""
+    if snapshot.terminal and not snapshot.deadlines:
+        # Its workflow has completed (or is about to): nothing can reach it any more.
+        return []
+    instance = LifecycleInstance(SPECS[snapshot.kind], LifecycleState(
+        kind=snapshot.kind,
+        entity_id=snapshot.entity_id,
+        state=snapshot.state,
+        seq=snapshot.seq,
+        data=snapshot.data,
+        policy=snapshot.policy,
+        opened_at=snapshot.opened_at,
+        state_entered_at=snapshot.state_entered_at,
+        updated_at=snapshot.updated_at,
+        closed_at=snapshot.closed_at,
+    ))
+    return instance.describe(now)
+
+
+async def transitions_page(
+    session: AsyncSession, workflow_id: str, *, first: int, after: str | None, max_page_size: int
+) -> Page[TransitionRow]:
+    statement = sa.select(TransitionRow).where(col(TransitionRow.workflow_id) == workflow_id)
+    page = await paginate(
+        session, statement, [SortKey(col(TransitionRow.seq))],  # type: ignore[arg-type]
+        key_of=lambda row: (row[0].seq,),
+        first=first, after=after, max_page_size=max_page_size,
+    )
+    page.items = [row[0] for row in page.items]
+    return page
+
+
+async def effects_of(session: AsyncSession, workflow_id: str) -> list[EffectRow]:
+    result = await session.execute(
+        sa.select(EffectRow).where(col(EffectRow.workflow_id) == workflow_id).order_by(col(EffectRow.seq), col(EffectRow.id))
+    )
+    return list(result.scalars())
