@@ -8,9 +8,12 @@ Starts, in order, and stops in reverse on Ctrl-C (or SIGTERM):
 3. one worker (``python -m services.worker``);
 4. the API (uvicorn), GraphiQL at http://127.0.0.1:8000/graphql.
 
-Everything persists under the data directory, so starting again finds every
-lifecycle where it was. Without ``LIFECYCLES_API_TOKENS``, development tokens are
-made once, kept in ``<data dir>/dev-tokens.json`` and printed at start.
+A child that dies (a crash, a ``kill -9``) is started again, the Temporal dev
+server included; everything persists under the data directory, so a restart, of
+one process or of the whole stack, finds every lifecycle where it was. Each child's
+pid is in ``<data dir>/run/<name>.pid`` and its output in ``<data dir>/logs``.
+Without ``LIFECYCLES_API_TOKENS``, development tokens are made once, kept in
+``<data dir>/dev-tokens.json`` and printed at start.
 """
 
 from __future__ import annotations
@@ -49,6 +52,13 @@ def dev_tokens(data_dir: Path) -> dict[str, dict[str, str]]:
     return tokens
 
 
+def search_attribute_flags() -> list[str]:
+    flags = []
+    for key in ALL_KEYS:
+        flags += ["--search-attribute", f"{key.name}={key.indexed_value_type.name.title()}"]
+    return flags
+
+
 def wait_for_temporal(settings: Settings, process: subprocess.Popen[bytes], timeout: float = 90) -> None:
     async def probe() -> bool:
         try:
@@ -84,16 +94,52 @@ def wait_for_http(url: str, process: subprocess.Popen[bytes], timeout: float = 6
     raise SystemExit(f"{url} did not answer within {timeout:.0f}s")
 
 
-def stop(processes: list[tuple[str, subprocess.Popen[bytes]]]) -> None:
-    for name, process in reversed(processes):
-        if process.poll() is None:
-            print(f"==> stopping {name}", flush=True)
-            process.send_signal(signal.SIGTERM)
+class Child:
+    """One supervised process: started again whenever it dies unasked."""
+
+    def __init__(self, name: str, command: list[str], env: dict[str, str], data_dir: Path) -> None:
+        self.name = name
+        self.command = command
+        self.env = env
+        self.log_path = data_dir / "logs" / f"{name}.log"
+        self.pid_path = data_dir / "run" / f"{name}.pid"
+        self.pid_path.parent.mkdir(parents=True, exist_ok=True)
+        self.restarts: list[float] = []
+        self.process = self._start()
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        with open(self.log_path, "ab") as log:
+            # A session of its own: Ctrl-C reaches the launcher only, which then
+            # stops the children in order instead of all of them at once.
+            process = subprocess.Popen(
+                self.command, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        self.pid_path.write_text(str(process.pid))
+        return process
+
+    def revive_if_dead(self) -> bool:
+        """Restart a dead child; False once it keeps dying (5 times in a minute)."""
+        if self.process.poll() is None:
+            return True
+        now = time.monotonic()
+        self.restarts = [t for t in self.restarts if now - t < 60] + [now]
+        if len(self.restarts) > 5:
+            print(f"!!> {self.name} keeps exiting (code {self.process.returncode}); see {self.log_path}", flush=True)
+            return False
+        print(f"==> {self.name} exited with code {self.process.returncode}; starting it again", flush=True)
+        self.process = self._start()
+        return True
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            print(f"==> stopping {self.name}", flush=True)
+            self.process.send_signal(signal.SIGTERM)
             try:
-                process.wait(timeout=20)
+                self.process.wait(timeout=20)
             except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+                self.process.kill()
+                self.process.wait()
+        self.pid_path.unlink(missing_ok=True)
 
 
 def main() -> None:
@@ -118,7 +164,7 @@ def main() -> None:
     os.environ.update(env)
     settings = Settings()
 
-    processes: list[tuple[str, subprocess.Popen[bytes]]] = []
+    children: list[Child] = []
     interrupted = False
 
     def on_signal(signum: int, frame: object) -> None:
@@ -129,58 +175,78 @@ def main() -> None:
     signal.signal(signal.SIGTERM, on_signal)
 
     def spawn(name: str, command: list[str]) -> subprocess.Popen[bytes]:
-        log = open(logs / f"{name}.log", "ab")  # noqa: SIM115 (the child owns it until it exits)
-        # A session of its own: Ctrl-C reaches this launcher only, which then stops
-        # the children in order instead of all of them at once.
-        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        processes.append((name, process))
-        return process
+        child = Child(name, command, env, data_dir)
+        children.append(child)
+        return child.process
 
     try:
         print(f"==> Temporal dev server (state in {data_dir / 'temporal.db'})", flush=True)
-        temporal = spawn("temporal", [
-            str(TEMPORAL), "server", "start-dev",
-            "--db-filename", str(data_dir / "temporal.db"),
-            "--ip", "127.0.0.1",
-            "--port", str(args.temporal_port),
-            "--ui-port", str(args.ui_port),
-            "--namespace", settings.temporal_namespace,
-            "--log-level", "warn",
-            *[arg for key in ALL_KEYS for arg in ("--search-attribute", f"{key.name}={key.indexed_value_type.name.title()}")],
-        ])
+        temporal = spawn(
+            "temporal",
+            [
+                str(TEMPORAL),
+                "server",
+                "start-dev",
+                "--db-filename",
+                str(data_dir / "temporal.db"),
+                "--ip",
+                "127.0.0.1",
+                "--port",
+                str(args.temporal_port),
+                "--ui-port",
+                str(args.ui_port),
+                "--namespace",
+                settings.temporal_namespace,
+                "--log-level",
+                "warn",
+                *search_attribute_flags(),
+            ],
+        )
         wait_for_temporal(settings, temporal)
         print("==> read-model migrations", flush=True)
         upgrade(settings.database_url)
         print("==> worker", flush=True)
         spawn("worker", [sys.executable, "-m", "services.worker"])
         print("==> API", flush=True)
-        api = spawn("api", [
-            sys.executable, "-m", "uvicorn", "--factory", "services.api:create_app",
-            "--host", settings.api_host, "--port", str(args.api_port), "--no-access-log",
-        ])
+        api = spawn(
+            "api",
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "--factory",
+                "services.api:create_app",
+                "--host",
+                settings.api_host,
+                "--port",
+                str(args.api_port),
+                "--no-access-log",
+            ],
+        )
         wait_for_http(f"http://{settings.api_host}:{args.api_port}/healthz", api)
-        print(f"""
+        print(
+            f"""
 Lifecycles is running.
   GraphQL (GraphiQL):  http://{settings.api_host}:{args.api_port}/graphql
   Readiness:           http://{settings.api_host}:{args.api_port}/readyz
   Temporal Web UI:     http://127.0.0.1:{args.ui_port}
   Temporal gRPC:       127.0.0.1:{args.temporal_port}
   Logs:                {logs}
-""", flush=True)
+""",
+            flush=True,
+        )
         if printed_tokens:
             print("Development tokens (send as 'Authorization: Bearer <token>'):")
             for token, grant in printed_tokens.items():
                 print(f"  {grant['role']:<9} {token}")
         print("\nCtrl-C stops everything; state persists for the next start.", flush=True)
         while not interrupted:
-            for name, process in processes:
-                if process.poll() is not None:
-                    print(f"!!> {name} exited with code {process.returncode}; see {logs / (name + '.log')}",
-                          flush=True)
-                    interrupted = True
-            time.sleep(0.5)
+            if not all(child.revive_if_dead() for child in children):
+                break
+            time.sleep(0.2)
     finally:
-        stop(processes)
+        for child in reversed(children):
+            child.stop()
     print("==> stopped", flush=True)
 
 

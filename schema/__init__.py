@@ -48,7 +48,9 @@ def build_schema(settings: Settings) -> strawberry.Schema:
 def sdl() -> str:
     """The schema's SDL as committed in ``schema/schema.graphql``."""
     schema = strawberry.Schema(
-        query=Query, mutation=Mutation, types=[GenericLifecycle, Opportunity],
+        query=Query,
+        mutation=Mutation,
+        types=[GenericLifecycle, Opportunity],
         config=StrawberryConfig(scalar_map=SCALAR_MAP),
     )
     return schema.as_str() + "\n"

@@ -76,7 +76,7 @@ class Transition:
     trigger: str
     from_state: str = strawberry.field(description="Empty for the opening of the lifecycle.")
     to_state: str
-    actor: str = strawberry.field(description="The authenticated caller, or \"timer\".")
+    actor: str = strawberry.field(description='The authenticated caller, or "timer".')
     reason: str | None
     at: DateTime
     params: JSON
@@ -85,8 +85,14 @@ class Transition:
     @classmethod
     def of(cls, record: Any) -> Transition:
         return cls(
-            seq=record.seq, trigger=record.trigger, from_state=record.from_state, to_state=record.to_state,
-            actor=record.actor, reason=record.reason, at=record.at, params=record.params,
+            seq=record.seq,
+            trigger=record.trigger,
+            from_state=record.from_state,
+            to_state=record.to_state,
+            actor=record.actor,
+            reason=record.reason,
+            at=record.at,
+            params=record.params,
             idempotency_key=record.idempotency_key,
         )
 
@@ -107,7 +113,7 @@ class AvailableTransition:
     required_role: RoleEnum
     allowed: bool = strawberry.field(description="Its conditions are met now (the caller's role aside).")
     unmet: list[str]
-    params: JSON = strawberry.field(description="The parameters that select this edge, e.g. {\"to\": ...}.")
+    params: JSON = strawberry.field(description='The parameters that select this edge, e.g. {"to": ...}.')
 
 
 @strawberry.type(description="A side effect in the outbox and how its delivery went.")
@@ -196,8 +202,13 @@ class Lifecycle:
     def available_transitions(self) -> list[AvailableTransition]:
         return [
             AvailableTransition(
-                trigger=a.trigger, to_state=a.to_state, description=a.description, required_role=a.role,
-                allowed=a.allowed, unmet=a.unmet, params=a.params,
+                trigger=a.trigger,
+                to_state=a.to_state,
+                description=a.description,
+                required_role=a.role,
+                allowed=a.allowed,
+                unmet=a.unmet,
+                params=a.params,
             )
             for a in describe(self.snapshot, datetime.now(UTC))
         ]
@@ -206,7 +217,10 @@ class Lifecycle:
     async def history(self, info: Info, first: int = 50, after: str | None = None) -> Connection[Transition]:
         async with info.context.sessions() as session:
             page = await transitions_page(
-                session, self.snapshot.workflow_id, first=first, after=after,
+                session,
+                self.snapshot.workflow_id,
+                first=first,
+                after=after,
                 max_page_size=info.context.settings.max_page_size,
             )
         return connection(page, Transition.of)
@@ -217,8 +231,16 @@ class Lifecycle:
             rows = await effects_of(session, self.snapshot.workflow_id)
         return [
             Effect(
-                id=r.id, seq=r.seq, type=r.type, name=r.name, recipients=r.recipients, payload=r.payload,
-                status=str(r.status), attempts=r.attempts, last_error=r.last_error, created_at=r.created_at,
+                id=r.id,
+                seq=r.seq,
+                type=r.type,
+                name=r.name,
+                recipients=r.recipients,
+                payload=r.payload,
+                status=str(r.status),
+                attempts=r.attempts,
+                last_error=r.last_error,
+                created_at=r.created_at,
                 delivered_at=r.delivered_at,
             )
             for r in rows
@@ -310,7 +332,10 @@ class LifecycleMachine:
     def states(self) -> list[MachineState]:
         return [
             MachineState(
-                name=s.name, description=s.description, terminal=s.terminal, probability=s.probability,
+                name=s.name,
+                description=s.description,
+                terminal=s.terminal,
+                probability=s.probability,
                 checklist=[ChecklistItem(key=c.key, label=c.label, source=c.source) for c in s.checklist],
                 metadata=dict(s.metadata),
             )
@@ -321,7 +346,10 @@ class LifecycleMachine:
     def transitions(self) -> list[MachineTransition]:
         return [
             MachineTransition(
-                trigger=t.trigger, from_states=list(t.sources), to_state=t.dest, description=t.description,
+                trigger=t.trigger,
+                from_states=list(t.sources),
+                to_state=t.dest,
+                description=t.description,
                 required_role=t.role,
                 guards=[MachineGuard(name=g.name, description=g.description) for g in t.guards],
                 effects=[MachineEffect(type=e.type, name=e.name, description=e.description) for e in t.effects],
@@ -333,8 +361,9 @@ class LifecycleMachine:
     @strawberry.field
     def timers(self) -> list[MachineTimer]:
         return [
-            MachineTimer(name=t.name, trigger=t.trigger, states=list(t.states), description=t.description,
-                         source=t.source_ref)
+            MachineTimer(
+                name=t.name, trigger=t.trigger, states=list(t.states), description=t.description, source=t.source_ref
+            )
             for t in self.spec.timers
         ]
 
@@ -370,7 +399,12 @@ async def fire(
     try:
         ctx.require(role, f"{trigger!r}")
         return await ctx.gateway.transition(
-            kind, entity_id, trigger, params, principal=ctx.principal, reason=reason,
+            kind,
+            entity_id,
+            trigger,
+            params,
+            principal=ctx.principal,
+            reason=reason,
             idempotency_key=idempotency_key,
         )
     except Rejection as rejection:
@@ -391,7 +425,12 @@ async def open_lifecycle(
     ctx = info.context
     try:
         return await ctx.gateway.open(
-            kind, entity_id, data, principal=ctx.principal, policy=policy, initial_state=initial_state,
+            kind,
+            entity_id,
+            data,
+            principal=ctx.principal,
+            policy=policy,
+            initial_state=initial_state,
             reason=reason,
         )
     except Rejection as rejection:

@@ -76,7 +76,14 @@ class LifecycleMutation:
     async def reassign_lifecycle(self, info: Info, input: ReassignLifecycleInput) -> LifecycleResult:
         if input.kind not in SPECS:
             return NotFound(message=f"There is no lifecycle kind {input.kind!r}.")
-        return _changed(await fire(
-            info, input.kind, input.id, CHANGE_OWNER, {"new_owner": input.new_owner},
-            reason=input.reason, idempotency_key=input.idempotency_key,
-        ))
+        return _changed(
+            await fire(
+                info,
+                input.kind,
+                input.id,
+                CHANGE_OWNER,
+                {"new_owner": input.new_owner},
+                reason=input.reason,
+                idempotency_key=input.idempotency_key,
+            )
+        )

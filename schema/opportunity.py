@@ -100,8 +100,10 @@ class Opportunity(Lifecycle):
     def pipeline(self) -> PipelineEnum:
         return self.data.pipeline
 
-    @strawberry.field(description="The stage's probability in percent; the handbook gives none for open new-business "
-                      "stages (reference-deals §6.4).")
+    @strawberry.field(
+        description="The stage's probability in percent; the handbook gives none for open new-business "
+        "stages (reference-deals §6.4)."
+    )
     def probability(self) -> int | None:
         return OPPORTUNITY.state(self.snapshot.state).probability
 
@@ -202,13 +204,20 @@ class Opportunity(Lifecycle):
                 continue
             for item in items:
                 record = self.data.criteria.get(stage, {}).get(item.key)
-                out.append(ExitCriterion(
-                    stage=stage, key=item.key, label=item.label, source=item.source, met=record is not None,
-                    waived=bool(record and record.waived), evidence=record.evidence if record else None,
-                    waiver_reason=record.waiver_reason if record else None,
-                    recorded_by=record.recorded_by if record else None,
-                    recorded_at=record.recorded_at if record else None,
-                ))
+                out.append(
+                    ExitCriterion(
+                        stage=stage,
+                        key=item.key,
+                        label=item.label,
+                        source=item.source,
+                        met=record is not None,
+                        waived=bool(record and record.waived),
+                        evidence=record.evidence if record else None,
+                        waiver_reason=record.waiver_reason if record else None,
+                        recorded_by=record.recorded_by if record else None,
+                        recorded_at=record.recorded_at if record else None,
+                    )
+                )
         return out
 
 
@@ -233,7 +242,9 @@ OpportunityLookup = Annotated[Opportunity | NotFound, strawberry.union("Opportun
 
 def _changed(outcome: Any) -> Any:
     if isinstance(outcome, TransitionResult):
-        return OpportunityChanged(opportunity=Opportunity.of(outcome.snapshot), transition=Transition.of(outcome.transition))
+        return OpportunityChanged(
+            opportunity=Opportunity.of(outcome.snapshot), transition=Transition.of(outcome.transition)
+        )
     return outcome
 
 
@@ -275,8 +286,11 @@ class OpenOpportunityInput:
     next_step: NextStepInput | None = None
     lead_source: str | None = None
     silence_timers_enabled: bool | None = None
-    stage: str | None = strawberry.field(default=None, description="Where it joins its pipeline (default: the first "
-                                         "stage); product-led deals may join anywhere (004:10791).")
+    stage: str | None = strawberry.field(
+        default=None,
+        description="Where it joins its pipeline (default: the first "
+        "stage); product-led deals may join anywhere (004:10791).",
+    )
     policy: JSON | None = strawberry.field(default=None, description="Policy overrides for this deal (admin only).")
     reason: str | None = None
 
@@ -302,8 +316,10 @@ class WaiveExitCriterionInput:
 @strawberry.input
 class AdvanceOpportunityInput:
     id: strawberry.ID
-    to_stage: str | None = strawberry.field(default=None, description="Default: the next stage. A later stage "
-                                            "skips ahead; every skipped stage's criteria must be met.")
+    to_stage: str | None = strawberry.field(
+        default=None,
+        description="Default: the next stage. A later stage skips ahead; every skipped stage's criteria must be met.",
+    )
     reason: str | None = None
     idempotency_key: str | None = None
 
@@ -393,8 +409,9 @@ def _filter_date(value: Any, field: str) -> date | None:
     try:
         return date.fromisoformat(str(value))
     except ValueError:
-        raise GraphQLError(f"{field} is not a date (YYYY-MM-DD).", extensions={"code": "BAD_USER_INPUT",
-                                                                                 "field": field}) from None
+        raise GraphQLError(
+            f"{field} is not a date (YYYY-MM-DD).", extensions={"code": "BAD_USER_INPUT", "field": field}
+        ) from None
 
 
 def query_error(rejection: Rejection) -> GraphQLError:
@@ -436,7 +453,11 @@ class OpportunityQuery:
         try:
             async with info.context.sessions() as session:
                 page = await list_opportunities(
-                    session, query_filter, OpportunityOrderValue(order_by), first=first, after=after,
+                    session,
+                    query_filter,
+                    OpportunityOrderValue(order_by),
+                    first=first,
+                    after=after,
                     max_page_size=info.context.settings.max_page_size,
                 )
         except Rejection as rejection:
@@ -467,52 +488,102 @@ class OpportunityMutation:
         if input.policy is not None and not isinstance(input.policy, dict):
             return ValidationError(message="policy must be an object.", fields=[])
         entity_id = input.id or f"opp-{uuid.uuid4().hex[:16]}"
-        return _changed(await open_lifecycle(
-            info, KIND, entity_id, data, policy=input.policy, initial_state=input.stage, reason=input.reason,
-            field_names=FIELD_NAMES,
-        ))
+        return _changed(
+            await open_lifecycle(
+                info,
+                KIND,
+                entity_id,
+                data,
+                policy=input.policy,
+                initial_state=input.stage,
+                reason=input.reason,
+                field_names=FIELD_NAMES,
+            )
+        )
 
     @strawberry.mutation(description="Record an exit criterion as met, with its evidence.")
     async def record_exit_criterion(self, info: Info, input: ExitCriterionInput) -> OpportunityResult:
-        return _changed(await fire(
-            info, KIND, input.id, "record_criterion",
-            {"stage": input.stage, "criterion": input.criterion, "evidence": input.evidence},
-            idempotency_key=input.idempotency_key,
-        ))
+        return _changed(
+            await fire(
+                info,
+                KIND,
+                input.id,
+                "record_criterion",
+                {"stage": input.stage, "criterion": input.criterion, "evidence": input.evidence},
+                idempotency_key=input.idempotency_key,
+            )
+        )
 
     @strawberry.mutation(description="Waive an exit criterion (admin), with a reason.")
     async def waive_exit_criterion(self, info: Info, input: WaiveExitCriterionInput) -> OpportunityResult:
-        return _changed(await fire(
-            info, KIND, input.id, "waive_criterion", {"stage": input.stage, "criterion": input.criterion},
-            reason=input.reason, idempotency_key=input.idempotency_key, role=Role.ADMIN,
-        ))
+        return _changed(
+            await fire(
+                info,
+                KIND,
+                input.id,
+                "waive_criterion",
+                {"stage": input.stage, "criterion": input.criterion},
+                reason=input.reason,
+                idempotency_key=input.idempotency_key,
+                role=Role.ADMIN,
+            )
+        )
 
     @strawberry.mutation(description="Advance to the next stage, or skip ahead to a later one.")
     async def advance_opportunity(self, info: Info, input: AdvanceOpportunityInput) -> OpportunityResult:
-        return _changed(await fire(
-            info, KIND, input.id, "advance", _set(to=input.to_stage), reason=input.reason,
-            idempotency_key=input.idempotency_key, field_names=FIELD_NAMES,
-        ))
+        return _changed(
+            await fire(
+                info,
+                KIND,
+                input.id,
+                "advance",
+                _set(to=input.to_stage),
+                reason=input.reason,
+                idempotency_key=input.idempotency_key,
+                field_names=FIELD_NAMES,
+            )
+        )
 
     @strawberry.mutation(description="Move back to an earlier stage, with a reason.")
     async def move_opportunity_back(self, info: Info, input: MoveOpportunityBackInput) -> OpportunityResult:
-        return _changed(await fire(
-            info, KIND, input.id, "move_back", {"to": input.to_stage}, reason=input.reason,
-            idempotency_key=input.idempotency_key, field_names=FIELD_NAMES,
-        ))
+        return _changed(
+            await fire(
+                info,
+                KIND,
+                input.id,
+                "move_back",
+                {"to": input.to_stage},
+                reason=input.reason,
+                idempotency_key=input.idempotency_key,
+                field_names=FIELD_NAMES,
+            )
+        )
 
     @strawberry.mutation(description="Close won: signed by everyone, or a small month-to-month deal.")
     async def close_opportunity_won(self, info: Info, input: CloseOpportunityWonInput) -> OpportunityResult:
-        return _changed(await fire(
-            info, KIND, input.id, "close_won", reason=input.reason, idempotency_key=input.idempotency_key,
-        ))
+        return _changed(
+            await fire(
+                info,
+                KIND,
+                input.id,
+                "close_won",
+                reason=input.reason,
+                idempotency_key=input.idempotency_key,
+            )
+        )
 
     @strawberry.mutation(description="Close lost, with a loss reason from the handbook's list.")
     async def close_opportunity_lost(self, info: Info, input: CloseOpportunityLostInput) -> OpportunityResult:
-        return _changed(await fire(
-            info, KIND, input.id, "close_lost", _set(loss_reason=input.loss_reason, loss_note=input.loss_note),
-            idempotency_key=input.idempotency_key,
-        ))
+        return _changed(
+            await fire(
+                info,
+                KIND,
+                input.id,
+                "close_lost",
+                _set(loss_reason=input.loss_reason, loss_note=input.loss_note),
+                idempotency_key=input.idempotency_key,
+            )
+        )
 
     @strawberry.mutation(description="Change the deal's fields.")
     async def update_opportunity(self, info: Info, input: UpdateOpportunityInput) -> OpportunityResult:
@@ -530,20 +601,40 @@ class OpportunityMutation:
             lead_source=input.lead_source,
             silence_timers_enabled=input.silence_timers_enabled,
         )
-        return _changed(await fire(
-            info, KIND, input.id, "update_fields", params, reason=input.reason,
-            idempotency_key=input.idempotency_key,
-        ))
+        return _changed(
+            await fire(
+                info,
+                KIND,
+                input.id,
+                "update_fields",
+                params,
+                reason=input.reason,
+                idempotency_key=input.idempotency_key,
+            )
+        )
 
     @strawberry.mutation(description="Record a reply from the customer; restarts the silence ladder.")
     async def record_customer_reply(self, info: Info, input: CustomerReplyInput) -> OpportunityResult:
-        return _changed(await fire(
-            info, KIND, input.id, "record_customer_reply", _set(at=input.at, note=input.note),
-            idempotency_key=input.idempotency_key,
-        ))
+        return _changed(
+            await fire(
+                info,
+                KIND,
+                input.id,
+                "record_customer_reply",
+                _set(at=input.at, note=input.note),
+                idempotency_key=input.idempotency_key,
+            )
+        )
 
     @strawberry.mutation(description="Stop the follow-up reminders of a lost deal.")
     async def stop_opportunity_follow_ups(self, info: Info, input: StopFollowUpsInput) -> OpportunityResult:
-        return _changed(await fire(
-            info, KIND, input.id, "stop_follow_ups", reason=input.reason, idempotency_key=input.idempotency_key,
-        ))
+        return _changed(
+            await fire(
+                info,
+                KIND,
+                input.id,
+                "stop_follow_ups",
+                reason=input.reason,
+                idempotency_key=input.idempotency_key,
+            )
+        )

@@ -28,25 +28,25 @@ def _passthrough(value: Any) -> Any:
 SCALAR_MAP: dict[object, ScalarDefinition] = {
     Money: strawberry.scalar(
         name="Money",
-        description="An amount in US dollars as a decimal string, e.g. \"25000.00\".",
+        description='An amount in US dollars as a decimal string, e.g. "25000.00".',
         serialize=lambda value: f"{Decimal(str(value)):.2f}",
         parse_value=_passthrough,
     ),
     DecimalNumber: strawberry.scalar(
         name="Decimal",
-        description="A decimal number as a string, e.g. \"12.5\".",
+        description='A decimal number as a string, e.g. "12.5".',
         serialize=lambda value: str(value),
         parse_value=_passthrough,
     ),
     Date: strawberry.scalar(
         name="Date",
-        description="A calendar date, ISO 8601 (\"2026-03-31\").",
+        description='A calendar date, ISO 8601 ("2026-03-31").',
         serialize=lambda value: value.isoformat(),
         parse_value=_passthrough,
     ),
     DateTime: strawberry.scalar(
         name="DateTime",
-        description="A moment with its UTC offset, ISO 8601 (\"2026-03-31T09:30:00Z\").",
+        description='A moment with its UTC offset, ISO 8601 ("2026-03-31T09:30:00Z").',
         serialize=lambda value: value.isoformat(),
         parse_value=_passthrough,
     ),

@@ -15,13 +15,13 @@ from contextlib import asynccontextmanager
 from typing import Any, TypedDict
 
 import sqlalchemy as sa
+from cross_web import HTTPException
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
-from cross_web import HTTPException
 from temporalio.client import Client
 
 from schema import build_schema
@@ -84,7 +84,9 @@ async def readyz(request: Request) -> Response:
     except Exception as exc:
         checks["database"] = f"unavailable: {type(exc).__name__}"
     ready = all(v == "ok" for v in checks.values())
-    return JSONResponse({"status": "ready" if ready else "unavailable", "checks": checks}, status_code=200 if ready else 503)
+    return JSONResponse(
+        {"status": "ready" if ready else "unavailable", "checks": checks}, status_code=200 if ready else 503
+    )
 
 
 def create_app(settings: Settings | None = None, client: Client | None = None) -> Starlette:
@@ -95,7 +97,9 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
         temporal = client or await connect(settings)
         engine = create_engine(settings.database_url)
-        logger.info("API serving GraphQL; Temporal at %s, task queue %s", settings.temporal_address, settings.task_queue)
+        logger.info(
+            "API serving GraphQL; Temporal at %s, task queue %s", settings.temporal_address, settings.task_queue
+        )
         yield State(client=temporal, sessions=session_factory(engine), gateway=LifecycleGateway(temporal, settings))
         await engine.dispose()
 

@@ -97,6 +97,7 @@ class LifecycleGateway:
                         actor=principal.actor,
                         reason=reason,
                         initial_state=state,
+                        max_history_events=self.settings.continue_as_new_after_events,
                     ),
                     id=workflow_id,
                     task_queue=self.settings.task_queue,

@@ -48,18 +48,21 @@ def describe(snapshot: LifecycleSnapshot, now: datetime) -> list[AllowedTransiti
     if snapshot.terminal and not snapshot.deadlines:
         # Its workflow has completed (or is about to): nothing can reach it any more.
         return []
-    instance = LifecycleInstance(SPECS[snapshot.kind], LifecycleState(
-        kind=snapshot.kind,
-        entity_id=snapshot.entity_id,
-        state=snapshot.state,
-        seq=snapshot.seq,
-        data=snapshot.data,
-        policy=snapshot.policy,
-        opened_at=snapshot.opened_at,
-        state_entered_at=snapshot.state_entered_at,
-        updated_at=snapshot.updated_at,
-        closed_at=snapshot.closed_at,
-    ))
+    instance = LifecycleInstance(
+        SPECS[snapshot.kind],
+        LifecycleState(
+            kind=snapshot.kind,
+            entity_id=snapshot.entity_id,
+            state=snapshot.state,
+            seq=snapshot.seq,
+            data=snapshot.data,
+            policy=snapshot.policy,
+            opened_at=snapshot.opened_at,
+            state_entered_at=snapshot.state_entered_at,
+            updated_at=snapshot.updated_at,
+            closed_at=snapshot.closed_at,
+        ),
+    )
     return instance.describe(now)
 
 
@@ -68,9 +71,13 @@ async def transitions_page(
 ) -> Page[TransitionRow]:
     statement = sa.select(TransitionRow).where(col(TransitionRow.workflow_id) == workflow_id)
     page = await paginate(
-        session, statement, [SortKey(col(TransitionRow.seq))],  # type: ignore[arg-type]
+        session,
+        statement,
+        [SortKey(col(TransitionRow.seq))],  # type: ignore[arg-type]
         key_of=lambda row: (row[0].seq,),
-        first=first, after=after, max_page_size=max_page_size,
+        first=first,
+        after=after,
+        max_page_size=max_page_size,
     )
     page.items = [row[0] for row in page.items]
     return page
@@ -78,6 +85,8 @@ async def transitions_page(
 
 async def effects_of(session: AsyncSession, workflow_id: str) -> list[EffectRow]:
     result = await session.execute(
-        sa.select(EffectRow).where(col(EffectRow.workflow_id) == workflow_id).order_by(col(EffectRow.seq), col(EffectRow.id))
+        sa.select(EffectRow)
+        .where(col(EffectRow.workflow_id) == workflow_id)
+        .order_by(col(EffectRow.seq), col(EffectRow.id))
     )
     return list(result.scalars())

@@ -79,6 +79,9 @@ class Settings(BaseSettings):
     max_query_depth: Annotated[int, Field(ge=2)] = 12
     max_aliases: Annotated[int, Field(ge=1)] = 30
     max_tokens: Annotated[int, Field(ge=100)] = 4000
+    # Continue-as-new after this many history events instead of when the server
+    # suggests it (thousands); small values exercise continue-as-new in tests.
+    continue_as_new_after_events: Annotated[int, Field(ge=20)] | None = None
     # How long a request waits on Temporal before answering "unavailable".
     temporal_rpc_timeout_seconds: Annotated[float, Field(gt=0)] = 20.0
 

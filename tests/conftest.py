@@ -6,13 +6,18 @@ import shutil
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
+from starlette.applications import Starlette
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from services.api import create_app
 from services.db import Sessions, create_engine, session_factory, upgrade
 from services.lifecycles import LifecycleGateway, Principal
 from services.settings import Environment, Settings
@@ -30,13 +35,16 @@ TOKENS = {
     "operator-token-0123456789": {"actor": "otto@example.com", "role": "operator"},
     "admin-token-0123456789": {"actor": "ada@example.com", "role": "admin"},
 }
+TOKEN = {grant["role"]: token for token, grant in TOKENS.items()}
 OPERATOR = Principal(actor="otto@example.com", role=Role.OPERATOR)
 ADMIN = Principal(actor="ada@example.com", role=Role.ADMIN)
 VIEWER = Principal(actor="vera@example.com", role=Role.VIEWER)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    # One server per test: a workflow left behind by an earlier test, with timers
+    # but no worker any more, would stall time skipping for everyone after it.
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=str(TEST_SERVER),
         data_converter=pydantic_data_converter,
@@ -123,3 +131,54 @@ async def local_stack(local_env: WorkflowEnvironment, settings: Settings, sessio
 @pytest.fixture
 def entity_id() -> Iterator[str]:
     yield f"t-{uuid.uuid4().hex[:12]}"
+
+
+class Api:
+    """GraphQL over ASGI, as a given role."""
+
+    def __init__(self, http: httpx.AsyncClient, stack: Stack) -> None:
+        self.http = http
+        self.stack = stack
+
+    async def post(
+        self,
+        query: str,
+        variables: dict[str, Any] | None = None,
+        *,
+        role: str | None = "operator",
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        all_headers = dict(headers or {})
+        if role is not None:
+            all_headers["authorization"] = f"Bearer {TOKEN[role]}"
+        return await self.http.post(
+            "/graphql", json={"query": query, "variables": variables or {}}, headers=all_headers
+        )
+
+    async def gql(self, query: str, variables: dict[str, Any] | None = None, *, role: str = "operator") -> Any:
+        """The operation's data; fails the test on any GraphQL error."""
+        response = await self.post(query, variables, role=role)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert not body.get("errors"), body["errors"]
+        return body["data"]
+
+
+@asynccontextmanager
+async def serve(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client for ``app`` with its lifespan running, as uvicorn would run it."""
+    async with app.router.lifespan_context(app) as state:
+
+        async def with_state(scope: Any, receive: Any, send: Any) -> None:
+            scope["state"] = dict(state or {})
+            await app(scope, receive, send)
+
+        transport = httpx.ASGITransport(app=with_state)
+        async with httpx.AsyncClient(transport=transport, base_url="http://lifecycles.test") as http:
+            yield http
+
+
+@pytest.fixture
+async def api(local_stack: Stack) -> AsyncIterator[Api]:
+    async with serve(create_app(local_stack.settings, client=local_stack.client)) as http:
+        yield Api(http, local_stack)

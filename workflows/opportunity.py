@@ -363,7 +363,9 @@ def _unmet_criteria(ctx: AnyContext, stages: tuple[OpportunityStage, ...]) -> li
     "The exit criteria of the current stage, and of any skipped stage, are met or waived (004:5461-5549).",
 )
 def exit_criteria_met(ctx: AnyContext) -> list[str]:
-    return _unmet_criteria(ctx, _stage_span(ctx, ctx.params.to if ctx.params else None))
+    stages = PIPELINE_STAGES[ctx.data.pipeline]
+    target = (ctx.params.to if ctx.params else None) or stages[stages.index(OpportunityStage(ctx.state)) + 1]
+    return _unmet_criteria(ctx, _stage_span(ctx, target))
 
 
 def _small_monthly(ctx: AnyContext) -> bool:

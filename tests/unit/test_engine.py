@@ -1,0 +1,236 @@
+"""The engine's generic behaviour, on a small made-up machine."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from pydantic import BaseModel
+
+from workflows.engine import instance as engine
+from workflows.engine.common import change_owner
+from workflows.engine.diagram import mermaid
+from workflows.engine.errors import GuardFailed, InvalidTransition, ValidationError
+from workflows.engine.instance import LifecycleInstance
+from workflows.engine.spec import (
+    LifecycleSpec,
+    Role,
+    StateSpec,
+    TimerSpec,
+    TransitionSpec,
+    guard,
+    notify,
+    owner,
+)
+
+NOW = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+class Door(BaseModel):
+    owner: str
+    previous_owners: list[str] = []
+    locked_until: datetime | None = None
+    knocks: int = 0
+
+
+class DoorPolicy(BaseModel):
+    close_after: timedelta = timedelta(hours=1)
+
+
+@guard("unlocked", "The door is not locked.")
+def unlocked(ctx):
+    return (
+        [f"locked until {ctx.data.locked_until}"] if ctx.data.locked_until and ctx.data.locked_until > ctx.now else []
+    )
+
+
+def knock(ctx):
+    ctx.data.knocks += 1
+
+
+SPEC = LifecycleSpec(
+    kind="door",
+    title="Door",
+    description="A door.",
+    states=(StateSpec("CLOSED", "closed"), StateSpec("OPEN", "open"), StateSpec("GONE", "gone", terminal=True)),
+    transitions=(
+        TransitionSpec(
+            "open",
+            ("CLOSED",),
+            "OPEN",
+            "Open it.",
+            guards=(unlocked,),
+            effects=(
+                notify("opened", "Tell the owner.", to=owner, subject=lambda c: "opened", body=lambda c: "it is open"),
+            ),
+        ),
+        TransitionSpec("close", ("OPEN",), "CLOSED", "Close it.", role=Role.OPERATOR),
+        TransitionSpec("knock", ("CLOSED", "OPEN"), None, "Knock.", apply=knock, role=Role.VIEWER),
+        TransitionSpec("remove", ("CLOSED", "OPEN"), "GONE", "Remove it.", role=Role.ADMIN),
+        TransitionSpec("auto_close", ("OPEN",), "CLOSED", "Closes itself.", role=Role.SYSTEM),
+        change_owner(("CLOSED", "OPEN")),
+    ),
+    timers=(
+        TimerSpec(
+            "self_closing",
+            "auto_close",
+            ("OPEN",),
+            lambda ctx: ctx.state_entered_at + ctx.policy.close_after,
+            "Close an hour after opening",
+        ),
+    ),
+    data_model=Door,
+    policy_model=DoorPolicy,
+    initial_state=lambda data: "CLOSED",
+    owner_of=lambda data: data.owner,
+    account_of=lambda data: None,
+    summary_of=lambda data: "a door",
+)
+
+
+def door(**data) -> LifecycleInstance:
+    return LifecycleInstance.open(SPEC, "d1", {"owner": "ann", **data}, {}, NOW, actor="ann")
+
+
+def fire(instance, trigger, params=None, *, role=Role.OPERATOR, at=NOW, key=None, reason=None):
+    decision = instance.decide(trigger, params or {}, actor="bob", role=role, reason=reason, now=at)
+    return instance.apply(decision, at, idempotency_key=key)
+
+
+def test_opening_is_the_first_history_entry():
+    d = door()
+    assert [(r.seq, r.trigger, r.from_state, r.to_state, r.actor) for r in d.core.history] == [
+        (1, "open", "", "CLOSED", "ann")
+    ]
+
+
+def test_roles_are_ordered_and_system_triggers_are_for_timers():
+    d = door()
+    fire(d, "knock", role=Role.VIEWER)
+    with pytest.raises(engine.Forbidden):
+        fire(d, "remove", role=Role.OPERATOR)
+    fire(d, "open")
+    with pytest.raises(engine.Forbidden):
+        fire(d, "auto_close", role=Role.ADMIN)
+
+
+def test_internal_transitions_keep_the_state_and_are_recorded():
+    d = door()
+    record = fire(d, "knock")
+    assert (record.from_state, record.to_state, d.data.knocks, d.core.seq) == ("CLOSED", "CLOSED", 1, 2)
+    assert d.core.state_entered_at == NOW
+
+
+def test_guards_see_the_clock():
+    d = door(locked_until=(NOW + timedelta(minutes=5)).isoformat())
+    with pytest.raises(GuardFailed):
+        fire(d, "open")
+    fire(d, "open", at=NOW + timedelta(minutes=6))
+    assert d.state == "OPEN"
+
+
+def test_effects_get_stable_ids_and_wait_for_projection_then_delivery():
+    d = door()
+    fire(d, "open")
+    assert [e.id for e in d.core.unprojected_effects] == ["door/d1#2.1"]
+    assert d.deliverable_effects() == []
+    d.mark_projected(d.projection_batch(NOW))
+    assert d.deliverable_effects() == ["door/d1#2.1"]
+    d.mark_delivered("door/d1#2.1")
+    assert d.core.undelivered_effects == []
+
+
+def test_idempotency_keys_are_remembered_within_bounds(monkeypatch):
+    monkeypatch.setattr(engine, "KEYS_KEPT", 3)
+    d = door()
+    for i in range(5):
+        fire(d, "knock", key=f"k{i}")
+    assert list(d.core.applied_keys) == ["k2", "k3", "k4"]
+    assert d.applied("k4").seq == 6
+    assert d.applied("k0") is None
+
+
+def test_history_is_trimmed_but_counted(monkeypatch):
+    monkeypatch.setattr(engine, "HISTORY_KEPT", 4)
+    d = door()
+    for _ in range(6):
+        fire(d, "knock")
+    assert [r.seq for r in d.core.history] == [4, 5, 6, 7]
+    assert d.core.history_dropped == 3
+
+
+def test_a_timer_fires_once_per_due_moment_and_rearms_on_a_new_state_entry():
+    d = door()
+    fire(d, "open")
+    due = NOW + timedelta(hours=1)
+    assert [x.due_at for x in d.deadlines(NOW)] == [due]
+    assert d.next_due_timer(NOW + timedelta(minutes=59)) is None
+    timer, at = d.next_due_timer(due)
+    record = d.fire_timer(timer, at, due)
+    assert (record.trigger, record.actor, d.state) == ("auto_close", "timer", "CLOSED")
+    assert d.deadlines(due) == []
+    later = due + timedelta(minutes=1)
+    fire(d, "open", at=later)
+    assert [x.due_at for x in d.deadlines(later)] == [later + timedelta(hours=1)]
+
+
+def test_owner_changes_need_a_reason_and_a_different_owner():
+    d = door()
+    with pytest.raises(GuardFailed):
+        fire(d, "change_owner", {"new_owner": "cat"})
+    with pytest.raises(ValidationError):
+        fire(d, "change_owner", {"new_owner": "ann"}, reason="x")
+    with pytest.raises(ValidationError):
+        fire(d, "change_owner", {"new_owner": "  "}, reason="x")
+    fire(d, "change_owner", {"new_owner": "cat"}, reason="ann left")
+    assert (d.data.owner, d.data.previous_owners) == ("cat", ["ann"])
+    assert d.snapshot(NOW).owner == "cat"
+
+
+def test_parameters_are_refused_where_a_trigger_takes_none():
+    with pytest.raises(ValidationError):
+        fire(door(), "knock", {"loud": True})
+
+
+def test_terminal_state_sets_closed_at_and_leaves_nothing_allowed():
+    d = door()
+    fire(d, "remove", role=Role.ADMIN)
+    assert d.terminal and d.core.closed_at == NOW
+    assert d.describe(NOW) == []
+    with pytest.raises(InvalidTransition):
+        fire(d, "knock")
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [
+        {"states": (StateSpec("A", "a"), StateSpec("A", "again"))},
+        {"transitions": (TransitionSpec("go", ("A",), "NOWHERE", "x"),)},
+        {"timers": (TimerSpec("t", "missing", ("A",), lambda ctx: None, "x"),)},
+    ],
+)
+def test_specs_are_checked_when_declared(broken):
+    fields = {
+        "kind": "bad",
+        "title": "Bad",
+        "description": "",
+        "states": (StateSpec("A", "a"),),
+        "transitions": (),
+        "timers": (),
+        "data_model": Door,
+        "policy_model": DoorPolicy,
+        "initial_state": lambda d: "A",
+        "owner_of": lambda d: None,
+        "account_of": lambda d: None,
+        "summary_of": lambda d: "",
+    }
+    with pytest.raises(ValueError):
+        LifecycleSpec(**{**fields, **broken})
+
+
+def test_diagrams_show_state_changes_and_mark_timer_edges():
+    diagram = mermaid(SPEC)
+    assert "CLOSED --> OPEN: open" in diagram
+    assert "OPEN --> CLOSED: close, auto_close ⏱" in diagram
+    assert "knock" not in diagram
+    assert "GONE --> [*]" in diagram
