@@ -43,15 +43,15 @@ async def lifecycle(sessions: Sessions, workflow_id: str) -> LifecycleRow | None
         return await session.get(LifecycleRow, workflow_id)
 
 
-async def eventually(check: Callable[[], Awaitable[T]], *, timeout: float = 20.0) -> T:
+async def eventually(check: Callable[[], Awaitable[T]], *, within: float = 20.0) -> T:
     """Poll ``check`` until it returns something truthy (background deliveries, projections)."""
-    deadline = asyncio.get_running_loop().time() + timeout
+    deadline = asyncio.get_running_loop().time() + within
     while True:
         value = await check()
         if value:
             return value
         if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s (last value {value!r})")
+            raise AssertionError(f"condition not met within {within}s (last value {value!r})")
         await asyncio.sleep(0.1)
 
 
