@@ -1,0 +1,180 @@
+"""Lists from the read model (filters, order, cursors, counts) and machine descriptions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.api.test_opportunity_api import LOST, RECORD, call, open_deal
+from tests.conftest import Api
+
+LIST = """query($filter: OpportunityFilter, $orderBy: OpportunityOrder, $first: Int, $after: String) {
+  opportunities(filter: $filter, orderBy: $orderBy, first: $first, after: $after) {
+    totalCount
+    pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+    edges { cursor node { id stage owner closeDate amount recordType forecastCategory } }
+  } }"""
+
+
+@pytest.fixture
+async def deals(api: Api, entity_id: str) -> dict[str, str]:
+    specs: dict[str, dict[str, Any]] = {
+        "a": {"closeDate": "2027-01-10", "amount": "10000", "owner": "ann@example.com"},
+        "b": {
+            "closeDate": "2027-02-10",
+            "amount": "50000",
+            "owner": "bob@example.com",
+            "account": {"id": "globex", "name": "Globex"},
+        },
+        "c": {
+            "closeDate": "2027-03-10",
+            "amount": "30000",
+            "owner": "ann@example.com",
+            "recordType": "RENEWAL",
+            "forecastCategory": "COMMIT",
+        },
+        "d": {
+            "closeDate": "2027-04-10",
+            "amount": "70000",
+            "owner": "ann@example.com",
+            "stage": "COMMERCIAL_AGREEMENT",
+        },
+        "e": {"closeDate": "2027-05-10", "amount": "20000", "owner": "bob@example.com"},
+    }
+    ids = {}
+    for key, fields in specs.items():
+        ids[key] = f"{entity_id}-{key}"
+        await open_deal(api, ids[key], **fields)
+    await call(api, LOST, {"id": ids["e"], "lossReason": "PRICING"})
+    return ids
+
+
+async def page(api: Api, **variables: Any) -> dict[str, Any]:
+    return (await api.gql(LIST, variables, role="viewer"))["opportunities"]
+
+
+def ids_of(result: dict[str, Any], deals: dict[str, str]) -> list[str]:
+    names = {v: k for k, v in deals.items()}
+    return [names[e["node"]["id"]] for e in result["edges"]]
+
+
+@pytest.mark.parametrize(
+    ("filter", "expected"),
+    [
+        ({}, ["a", "b", "c", "d", "e"]),
+        ({"owner": "ann@example.com"}, ["a", "c", "d"]),
+        ({"accountId": "globex"}, ["b"]),
+        ({"stage": ["PROBLEM_AGREEMENT"]}, ["a", "b"]),
+        ({"stage": ["COMMERCIAL_AGREEMENT", "CLOSED_LOST"]}, ["d", "e"]),
+        ({"recordType": ["RENEWAL"]}, ["c"]),
+        ({"forecastCategory": ["COMMIT", "OMITTED"]}, ["c", "e"]),
+        ({"closeDateFrom": "2027-02-01", "closeDateTo": "2027-04-10"}, ["b", "c", "d"]),
+        ({"owner": "ann@example.com", "closeDateFrom": "2027-03-01"}, ["c", "d"]),
+        ({"owner": "nobody@example.com"}, []),
+    ],
+)
+async def test_filters(api: Api, deals: dict[str, str], filter: dict[str, Any], expected: list[str]):
+    result = await page(api, filter=filter)
+    assert ids_of(result, deals) == expected
+    assert result["totalCount"] == len(expected)
+
+
+@pytest.mark.parametrize(
+    ("order", "expected"),
+    [
+        ("CLOSE_DATE_ASC", ["a", "b", "c", "d", "e"]),
+        ("CLOSE_DATE_DESC", ["e", "d", "c", "b", "a"]),
+        ("AMOUNT_DESC", ["d", "b", "c", "e", "a"]),
+        ("UPDATED_AT_DESC", ["e", "d", "c", "b", "a"]),
+    ],
+)
+async def test_order(api: Api, deals: dict[str, str], order: str, expected: list[str]):
+    assert ids_of(await page(api, orderBy=order), deals) == expected
+
+
+async def test_cursor_pages_cover_everything_once(api: Api, deals: dict[str, str]):
+    seen, after, pages = [], None, 0
+    while True:
+        result = await page(api, orderBy="AMOUNT_DESC", first=2, after=after)
+        assert result["totalCount"] == 5
+        seen += ids_of(result, deals)
+        pages += 1
+        assert result["pageInfo"]["hasPreviousPage"] is (after is not None)
+        if not result["pageInfo"]["hasNextPage"]:
+            break
+        after = result["pageInfo"]["endCursor"]
+    assert seen == ["d", "b", "c", "e", "a"] and pages == 3
+
+
+async def test_bad_paging_is_a_typed_error(api: Api, deals: dict[str, str]):
+    too_many = await api.post(LIST, {"first": 10_000}, role="viewer")
+    assert too_many.json()["errors"][0]["extensions"]["code"] == "ValidationError"
+    bogus = await api.post(LIST, {"after": "not-a-cursor"}, role="viewer")
+    assert bogus.json()["errors"][0]["extensions"]["code"] == "ValidationError"
+    bad_date = await api.post(LIST, {"filter": {"closeDateFrom": "yesterday"}}, role="viewer")
+    assert bad_date.json()["errors"][0]["extensions"] == {"code": "BAD_USER_INPUT", "field": "closeDateFrom"}
+
+
+async def test_a_list_reflects_a_transition_at_once(api: Api, deals: dict[str, str]):
+    for criterion in ("quantified_pain", "cost_of_inaction", "problem_acknowledged"):
+        await call(
+            api, RECORD, {"id": deals["a"], "stage": "PROBLEM_AGREEMENT", "criterion": criterion, "evidence": "call"}
+        )
+    await call(
+        api,
+        "mutation($input: AdvanceOpportunityInput!) { advanceOpportunity(input: $input) { __typename } }",
+        {"id": deals["a"]},
+    )
+    assert ids_of(await page(api, filter={"stage": ["SOLUTION_AGREEMENT"]}), deals) == ["a"]
+
+
+MACHINE = """query($kind: String!) { lifecycleMachine(kind: $kind) {
+  __typename
+  ... on NotFound { message }
+  ... on LifecycleMachine {
+    kind title defaultPolicy mermaid
+    states { name terminal probability checklist { key label source } }
+    transitions { trigger fromStates toState requiredRole guards { name } effects { type name } }
+    timers { name trigger states description }
+  } } }"""
+
+
+async def test_the_machine_description(api: Api):
+    machine = (await api.gql(MACHINE, {"kind": "opportunity"}, role="viewer"))["lifecycleMachine"]
+    states = {s["name"]: s for s in machine["states"]}
+    assert states["CLOSED_WON"]["probability"] == 100 and states["CLOSED_WON"]["terminal"]
+    assert states["COMMERCIAL_LEGAL_REVIEW"]["probability"] == 80
+    assert states["PROBLEM_AGREEMENT"]["probability"] is None
+    assert [c["key"] for c in states["SOLUTION_AGREEMENT"]["checklist"]] == [
+        "active_usage_or_trial",
+        "documented_decision",
+        "economic_buyer",
+        "champion",
+    ]
+    assert states["VENDOR_APPROVAL"]["checklist"][0]["source"].startswith("004:5538")
+    won = next(t for t in machine["transitions"] if t["trigger"] == "close_won")
+    assert won["guards"] == [{"name": "contract_signed"}]
+    assert {"type": "lifecycle.start", "name": "open_renewal_opportunity"} in won["effects"]
+    assert {t["name"] for t in machine["timers"]} == {
+        "silence_first_nudge",
+        "silence_second_nudge",
+        "silence_close",
+        "next_step_overdue",
+        "loss_follow_up",
+    }
+    assert machine["defaultPolicy"]["silence_first_nudge_after"] == "P14D"
+    assert machine["mermaid"].startswith("stateDiagram-v2")
+    unknown = (await api.gql(MACHINE, {"kind": "spaceship"}, role="viewer"))["lifecycleMachine"]
+    assert unknown["__typename"] == "NotFound"
+
+
+async def test_any_lifecycle_by_kind_and_id(api: Api, entity_id: str):
+    await open_deal(api, entity_id)
+    query = """query($kind: String!, $id: ID!) { lifecycle(kind: $kind, id: $id) { __typename
+        ... on GenericLifecycle { kind stateName workflowId accountId data } ... on NotFound { message } } }"""
+    found = (await api.gql(query, {"kind": "opportunity", "id": entity_id}, role="viewer"))["lifecycle"]
+    assert found["stateName"] == "PROBLEM_AGREEMENT" and found["workflowId"] == f"opportunity/{entity_id}"
+    assert found["data"]["account"] == {"id": "acme", "name": "ACME"} and found["accountId"] == "acme"
+    missing = (await api.gql(query, {"kind": "opportunity", "id": "nope"}, role="viewer"))["lifecycle"]
+    assert missing["__typename"] == "NotFound"
