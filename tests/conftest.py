@@ -23,6 +23,7 @@ from services.lifecycles import LifecycleGateway, Principal
 from services.settings import Environment, Settings
 from services.temporal import ensure_search_attributes
 from services.worker import build_worker
+from tests.postgres import PostgresServer
 from workflows.engine.spec import Role
 from workflows.engine.visibility import ALL_KEYS
 
@@ -79,6 +80,13 @@ def database_url(migrated_template: Path, tmp_path: Path) -> str:
     path = tmp_path / "readmodel.db"
     shutil.copy(migrated_template, path)
     return f"sqlite+aiosqlite:///{path}"
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    server = PostgresServer()
+    yield server
+    server.stop()
 
 
 @pytest.fixture

@@ -1,0 +1,168 @@
+"""The read model on SQLite and on a real PostgreSQL: migrations, idempotent projection, lists."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlmodel import SQLModel, col
+
+import services.projection  # noqa: F401  (registers every table on the metadata)
+from services.db import Sessions, create_engine, session_factory, sync_url, upgrade
+from services.models import EffectRow, LifecycleRow, TransitionRow
+from services.opportunity import OpportunityFilter, OpportunityOrder, OpportunityRow, list_opportunities
+from services.projection import apply_projection
+from tests.postgres import PostgresServer
+from workflows.engine.instance import LifecycleInstance
+from workflows.engine.spec import Role
+from workflows.opportunity import OPPORTUNITY
+
+NOW = datetime(2026, 5, 4, 12, 30, tzinfo=UTC)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def readmodel_url(request: pytest.FixtureRequest, database_url: str) -> str:
+    if request.param == "sqlite":
+        return database_url
+    server: PostgresServer = request.getfixturevalue("postgres")
+    url = server.create_database(f"t_{uuid.uuid4().hex[:10]}")
+    upgrade(url)
+    return url
+
+
+@pytest.fixture
+async def readmodel(readmodel_url: str) -> AsyncIterator[Sessions]:
+    engine = create_engine(readmodel_url)
+    yield session_factory(engine)
+    await engine.dispose()
+
+
+def deal(entity_id: str, **fields) -> LifecycleInstance:
+    data = {
+        "name": f"Deal {entity_id}",
+        "account": {"id": "acme", "name": "ACME"},
+        "owner": "ann@example.com",
+        "close_date": "2026-09-30",
+        "amount": "25000",
+        **fields,
+    }
+    return LifecycleInstance.open(OPPORTUNITY, entity_id, data, {}, NOW, actor="ann@example.com")
+
+
+def step(instance: LifecycleInstance, trigger: str, params: dict, at: datetime) -> None:
+    decision = instance.decide(trigger, params, actor="ann@example.com", role=Role.OPERATOR, reason=None, now=at)
+    instance.apply(decision, at)
+
+
+async def project(sessions: Sessions, instance: LifecycleInstance, at: datetime = NOW) -> None:
+    batch = instance.projection_batch(at)
+    async with sessions.begin() as session:
+        await apply_projection(session=session, batch=batch)
+    instance.mark_projected(batch)
+
+
+async def counts(sessions: Sessions) -> tuple[int, int, int, int]:
+    out = []
+    async with sessions() as session:
+        for table in (LifecycleRow, OpportunityRow, TransitionRow, EffectRow):
+            out.append((await session.execute(sa.select(sa.func.count()).select_from(table))).scalar_one())
+    return tuple(out)  # type: ignore[return-value]
+
+
+def test_migrations_build_exactly_the_models_schema(readmodel_url: str):
+    engine = sa.create_engine(sync_url(readmodel_url))
+    with engine.connect() as connection:
+        diff = compare_metadata(MigrationContext.configure(connection), SQLModel.metadata)
+    engine.dispose()
+    assert diff == [], "the models and the migrations disagree: add a migration"
+
+
+async def test_projection_is_idempotent(readmodel: Sessions):
+    instance = deal("d1", plan_type="MONTHLY", amount="1000")
+    step(instance, "close_won", {}, NOW + timedelta(minutes=1))
+    batch = instance.projection_batch(NOW)
+    for _ in range(3):
+        async with readmodel.begin() as session:
+            await apply_projection(session=session, batch=batch)
+    assert await counts(readmodel) == (1, 1, 2, 2)
+
+
+async def test_an_older_snapshot_never_overwrites_a_newer_one(readmodel: Sessions):
+    instance = deal("d2")
+    old = instance.projection_batch(NOW)
+    step(instance, "update_fields", {"amount": "99000", "forecast_category": "COMMIT"}, NOW + timedelta(hours=1))
+    new = instance.projection_batch(NOW)
+    async with readmodel.begin() as session:
+        await apply_projection(session=session, batch=new)
+    async with readmodel.begin() as session:
+        await apply_projection(session=session, batch=old)
+    async with readmodel() as session:
+        row = await session.get(LifecycleRow, "opportunity/d2")
+        typed = await session.get(OpportunityRow, "opportunity/d2")
+        seqs = (await session.execute(sa.select(col(TransitionRow.seq)).order_by(col(TransitionRow.seq)))).scalars()
+        assert row is not None and typed is not None
+        assert (row.seq, row.data["amount"], typed.amount_cents, typed.forecast_category) == (
+            2,
+            "99000",
+            9_900_000,
+            "COMMIT",
+        )
+        assert list(seqs) == [1, 2]
+        assert row.updated_at == NOW + timedelta(hours=1) and row.updated_at.tzinfo is not None
+
+
+async def test_lists_filter_sort_and_page(readmodel: Sessions):
+    for n in range(12):
+        await project(
+            readmodel,
+            deal(
+                f"p{n:02d}",
+                amount=str(1000 * (n + 1)),
+                owner="ann@example.com" if n % 2 else "bob@example.com",
+                close_date=f"2026-{(n % 12) + 1:02d}-15",
+            ),
+        )
+    seen, after = [], None
+    while True:
+        async with readmodel() as session:
+            page = await list_opportunities(
+                session,
+                OpportunityFilter(owner="ann@example.com"),
+                OpportunityOrder.AMOUNT_DESC,
+                first=4,
+                after=after,
+                max_page_size=100,
+            )
+        seen += [row.entity_id for row in page.items]
+        assert page.total == 6
+        if not page.has_next:
+            break
+        after = page.cursors[-1]
+    assert seen == ["p11", "p09", "p07", "p05", "p03", "p01"]
+    async with readmodel() as session:
+        page = await list_opportunities(
+            session,
+            OpportunityFilter(close_date_from=datetime(2026, 3, 1).date(), close_date_to=datetime(2026, 5, 31).date()),
+            OpportunityOrder.CLOSE_DATE_DESC,
+            first=10,
+            after=None,
+            max_page_size=100,
+        )
+    assert [row.entity_id for row in page.items] == ["p04", "p03", "p02"]
+
+
+def test_migrations_downgrade_cleanly(readmodel_url: str):
+    from alembic import command
+
+    from services.db import alembic_config
+
+    command.downgrade(alembic_config(readmodel_url), "base")
+    engine = sa.create_engine(sync_url(readmodel_url))
+    assert set(sa.inspect(engine).get_table_names()) <= {"alembic_version"}
+    engine.dispose()
+    upgrade(readmodel_url)

@@ -1,0 +1,95 @@
+"""A lifecycle's reference page, written from its spec (``docs/lifecycles/<kind>.md``)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from workflows.engine.diagram import mermaid
+from workflows.engine.spec import LifecycleSpec, Role, TransitionSpec
+
+
+def _cell(text: Any) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _transition_row(t: TransitionSpec, sources: str, dest: str) -> str:
+    role = "timer only" if t.role is Role.SYSTEM else t.role.name.lower()
+    guards = "<br>".join(f"`{g.name}`: {_cell(g.description)}" for g in t.guards)
+    effects = "<br>".join(f"`{e.name}` ({e.type})" for e in t.effects)
+    return f"| `{t.trigger}` | {sources} | {dest} | {role} | {guards} | {effects} | {t.source_ref} |"
+
+
+def reference_page(spec: LifecycleSpec) -> str:
+    lines = [
+        f"# {spec.title} (`{spec.kind}`)",
+        "",
+        "<!-- Generated from the spec in workflows/ by `./dev generate`; a test fails when it is stale. -->",
+        "",
+        spec.description,
+        "",
+        f"Workflow id: `{spec.kind}/<id>`. Search attributes: `LifecycleKind={spec.kind}`, `LifecycleState`, "
+        "`LifecycleOwner`, `LifecycleAccount`, `NextDeadline`.",
+        "",
+        "```mermaid",
+        mermaid(spec).rstrip(),
+        "```",
+        "",
+        "Edges marked ⏱ are also fired by a timer. Internal transitions (the state stays) are listed below but not "
+        "drawn.",
+        "",
+        "## States",
+        "",
+        "| State | Probability | Terminal | Description | Checklist (exit criteria) |",
+        "|---|---|---|---|---|",
+    ]
+    for s in spec.states:
+        checklist = "<br>".join(f"`{c.key}`: {_cell(c.label)} ({c.source})" for c in s.checklist)
+        probability = f"{s.probability}%" if s.probability is not None else ""
+        lines.append(
+            f"| `{s.name}` | {probability} | {'yes' if s.terminal else ''} | {_cell(s.description)} | {checklist} |"
+        )
+    lines += [
+        "",
+        "## Transitions",
+        "",
+        "| Trigger | From | To | Role | Guards | Effects | Source |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    hidden: dict[str, list[str]] = {}
+    for t in spec.transitions:
+        if t.dest is not None and not t.in_diagram:
+            hidden.setdefault(t.trigger, []).extend(f"`{s}`→`{t.dest}`" for s in t.sources)
+    for t in spec.transitions:
+        if t.dest is not None and not t.in_diagram:
+            continue
+        lines.append(_transition_row(t, ", ".join(f"`{s}`" for s in t.sources), f"`{t.dest}`" if t.dest else "(stays)"))
+    for trigger, edges in hidden.items():
+        t = next(x for x in spec.transitions if x.trigger == trigger and x.dest is not None and not x.in_diagram)
+        lines.append(_transition_row(t, "also: " + ", ".join(edges), "(as listed)"))
+    lines += [
+        "",
+        "## Timers",
+        "",
+        "| Timer | In states | Fires | What | Source |",
+        "|---|---|---|---|---|",
+    ]
+    for timer in spec.timers:
+        states = ", ".join(f"`{s}`" for s in timer.states)
+        lines.append(
+            f"| `{timer.name}` | {states} | `{timer.trigger}` | {_cell(timer.description)} | {timer.source_ref} |"
+        )
+    defaults = spec.policy_model().model_dump(mode="json")
+    lines += [
+        "",
+        "## Policy defaults",
+        "",
+        "Pinned into each instance when it opens; override per deployment with `LIFECYCLES_POLICY_OVERRIDES` "
+        f'(`{{"{spec.kind}": {{...}}}}`) or per instance at open (admin). Durations are ISO 8601.',
+        "",
+        "```json",
+        json.dumps(defaults, indent=2),
+        "```",
+        "",
+    ]
+    return "\n".join(lines)
