@@ -1,0 +1,153 @@
+"""Scenarios whose workflow histories are recorded into ``tests/histories/`` for replay tests.
+
+``./dev generate histories`` runs them on the time-skipping server with a real
+worker and writes one JSON file per workflow run. Record again only on purpose:
+the point of the committed files is that today's code must still replay
+yesterday's histories (or use ``workflow.patched`` where it cannot).
+"""
+
+from __future__ import annotations
+
+import tempfile
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from pathlib import Path
+
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from services.db import create_engine, session_factory, upgrade
+from services.lifecycles import LifecycleGateway, Principal
+from services.settings import Environment, Settings
+from services.temporal import ensure_search_attributes
+from services.worker import build_worker
+from workflows.engine.spec import Role
+from workflows.engine.types import workflow_id_for
+
+HISTORIES = Path(__file__).resolve().parent.parent / "histories"
+TEST_SERVER = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "temporal-test-server"
+OPERATOR = Principal(actor="otto@example.com", role=Role.OPERATOR)
+ADMIN = Principal(actor="ada@example.com", role=Role.ADMIN)
+DEAL = {"name": "ACME analytics", "account": {"id": "acme", "name": "ACME"}, "owner": "tae@example.com",
+        "close_date": "2027-03-31", "amount": "60000"}
+
+Scenario = Callable[[LifecycleGateway, WorkflowEnvironment], Awaitable[list[str]]]
+
+
+async def opportunity_pipeline(g: LifecycleGateway, env: WorkflowEnvironment) -> list[str]:
+    """Criteria, advance, move back, waiver, skip, contract, Closed Won of an annual deal."""
+    await g.open("opportunity", "pipeline", {**DEAL, "plan_type": "ANNUAL"}, principal=OPERATOR)
+    for criterion in ("quantified_pain", "cost_of_inaction", "problem_acknowledged"):
+        await g.transition("opportunity", "pipeline", "record_criterion",
+                           {"stage": "PROBLEM_AGREEMENT", "criterion": criterion, "evidence": "call"},
+                           principal=OPERATOR)
+    await g.transition("opportunity", "pipeline", "advance", principal=OPERATOR)
+    await g.transition("opportunity", "pipeline", "move_back", {"to": "PROBLEM_AGREEMENT"}, principal=OPERATOR,
+                       reason="champion left")
+    await g.transition("opportunity", "pipeline", "advance", principal=OPERATOR)
+    for stage, items in (("SOLUTION_AGREEMENT", ("active_usage_or_trial", "documented_decision", "economic_buyer",
+                                                 "champion")),
+                         ("PRIORITY_AGREEMENT", ("budget_confirmed", "decision_process", "priority_quote",
+                                                 "champion_tested", "compelling_event")),
+                         ("COMMERCIAL_AGREEMENT", ("price_in_writing", "commercial_terms"))):
+        for item in items:
+            await g.transition("opportunity", "pipeline", "record_criterion",
+                               {"stage": stage, "criterion": item, "evidence": "notes"}, principal=OPERATOR)
+    await g.transition("opportunity", "pipeline", "waive_criterion",
+                       {"stage": "COMMERCIAL_AGREEMENT", "criterion": "paper_process"}, principal=ADMIN,
+                       reason="standard paper")
+    await g.transition("opportunity", "pipeline", "advance", {"to": "VENDOR_APPROVAL"}, principal=OPERATOR)
+    await g.transition("opportunity", "pipeline", "record_criterion",
+                       {"stage": "VENDOR_APPROVAL", "criterion": "contract_signed", "evidence": "PandaDoc"},
+                       principal=OPERATOR)
+    await g.transition("opportunity", "pipeline", "close_won", principal=OPERATOR)
+    await env.sleep(timedelta(minutes=5))
+    return [workflow_id_for("opportunity", "pipeline"), workflow_id_for("opportunity", "pipeline-renewal-1")]
+
+
+async def opportunity_silence(g: LifecycleGateway, env: WorkflowEnvironment) -> list[str]:
+    """The silence ladder: a nudge, a reply, two nudges and the timer's Closed Lost."""
+    await g.open("opportunity", "silence", DEAL, principal=OPERATOR)
+    await env.sleep(timedelta(days=15))
+    await g.transition("opportunity", "silence", "record_customer_reply", {"note": "busy"}, principal=OPERATOR)
+    await g.transition("opportunity", "silence", "update_fields",
+                       {"next_step": {"text": "Pricing call", "due_date": "2000-01-01"}}, principal=OPERATOR)
+    await env.sleep(timedelta(days=25))
+    return [workflow_id_for("opportunity", "silence")]
+
+
+async def opportunity_follow_ups(g: LifecycleGateway, env: WorkflowEnvironment) -> list[str]:
+    """Closed Lost, stuck with the current setup: check-ins every six months, then stopped."""
+    await g.open("opportunity", "follow-ups", DEAL, principal=OPERATOR)
+    await g.transition("opportunity", "follow-ups", "close_lost", {"loss_reason": "STUCK_WITH_CURRENT_SETUP"},
+                       principal=OPERATOR)
+    await env.sleep(timedelta(days=370))
+    await g.transition("opportunity", "follow-ups", "change_owner", {"new_owner": "csm@example.com"},
+                       principal=OPERATOR, reason="territory change")
+    await g.transition("opportunity", "follow-ups", "stop_follow_ups", principal=OPERATOR, reason="signed elsewhere")
+    await env.sleep(timedelta(minutes=1))
+    return [workflow_id_for("opportunity", "follow-ups")]
+
+
+async def opportunity_continue_as_new(g: LifecycleGateway, env: WorkflowEnvironment) -> list[str]:
+    """A run that continues as new, carrying state and idempotency keys."""
+    settings = g.settings.model_copy(update={"continue_as_new_after_events": 20})
+    gateway = LifecycleGateway(g.client, settings)
+    await gateway.open("opportunity", "long", DEAL, principal=OPERATOR)
+    for n in range(8):
+        await gateway.transition("opportunity", "long", "record_customer_reply", {"note": f"reply {n}"},
+                                 principal=OPERATOR, idempotency_key=f"reply-{n}")
+    await gateway.transition("opportunity", "long", "record_customer_reply", {"note": "reply 0"},
+                             principal=OPERATOR, idempotency_key="reply-0")
+    await env.sleep(timedelta(days=15))
+    return [workflow_id_for("opportunity", "long")]
+
+
+SCENARIOS: dict[str, Scenario] = {
+    "opportunity-pipeline": opportunity_pipeline,
+    "opportunity-silence": opportunity_silence,
+    "opportunity-follow-ups": opportunity_follow_ups,
+    "opportunity-continue-as-new": opportunity_continue_as_new,
+}
+
+
+async def _runs(client: Client, workflow_id: str) -> list[str]:
+    """The history JSON of every run of a workflow, oldest first."""
+    runs: list[str] = []
+    run_id: str | None = None
+    while True:
+        history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
+        runs.insert(0, history.to_json())
+        previous = history.events[0].workflow_execution_started_event_attributes.continued_execution_run_id
+        if not previous:
+            return runs
+        run_id = previous
+
+
+async def record_all() -> None:
+    HISTORIES.mkdir(parents=True, exist_ok=True)
+    for name, scenario in SCENARIOS.items():
+        env = await WorkflowEnvironment.start_time_skipping(
+            test_server_existing_path=str(TEST_SERVER), data_converter=pydantic_data_converter
+        )
+        try:
+            await ensure_search_attributes(env.client, "default")
+            with tempfile.TemporaryDirectory() as tmp:
+                url = f"sqlite+aiosqlite:///{tmp}/readmodel.db"
+                upgrade(url)
+                settings = Settings(environment=Environment.TEST, database_url=url,
+                                    task_queue=f"record-{uuid.uuid4()}")
+                engine = create_engine(url)
+                async with build_worker(env.client, settings, session_factory(engine)):
+                    workflow_ids = await scenario(LifecycleGateway(env.client, settings), env)
+                    for workflow_id in workflow_ids:
+                        for n, history_json in enumerate(await _runs(env.client, workflow_id), start=1):
+                            suffix = workflow_id.split("/", 1)[1]
+                            path = HISTORIES / f"{name}--{suffix}--run{n}.json"
+                            path.write_text(history_json)
+                            print(f"wrote {path.relative_to(HISTORIES.parent.parent)}")
+                await engine.dispose()
+        finally:
+            await env.shutdown()
