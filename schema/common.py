@@ -17,11 +17,9 @@ from schema.errors import (
     GuardFailed,
     InvalidTransition,
     NotFound,
-    RoleEnum,
     ValidationError,
     to_error,
 )
-from schema.scalars import DateTime
 from services.pagination import Page
 from services.read_model import describe, effects_of, transitions_page
 from workflows.engine.diagram import mermaid
@@ -78,7 +76,7 @@ class Transition:
     to_state: str
     actor: str = strawberry.field(description='The authenticated caller, or "timer".')
     reason: str | None
-    at: DateTime
+    at: datetime
     params: JSON
     idempotency_key: str | None
 
@@ -101,7 +99,7 @@ class Transition:
 class Deadline:
     timer: str
     trigger: str
-    due_at: DateTime
+    due_at: datetime
     description: str
 
 
@@ -110,7 +108,7 @@ class AvailableTransition:
     trigger: str
     to_state: str | None = strawberry.field(description="Null for a change that keeps the state.")
     description: str
-    required_role: RoleEnum
+    required_role: Role
     allowed: bool = strawberry.field(description="Its conditions are met now (the caller's role aside).")
     unmet: list[str]
     params: JSON = strawberry.field(description='The parameters that select this edge, e.g. {"to": ...}.')
@@ -127,8 +125,8 @@ class Effect:
     status: str
     attempts: int
     last_error: str | None
-    created_at: DateTime
-    delivered_at: DateTime | None
+    created_at: datetime
+    delivered_at: datetime | None
 
 
 @strawberry.interface(description="What every lifecycle has, whatever its kind.")
@@ -168,23 +166,23 @@ class Lifecycle:
         return self.snapshot.seq
 
     @strawberry.field
-    def opened_at(self) -> DateTime:
+    def opened_at(self) -> datetime:
         return self.snapshot.opened_at
 
     @strawberry.field
-    def state_entered_at(self) -> DateTime:
+    def state_entered_at(self) -> datetime:
         return self.snapshot.state_entered_at
 
     @strawberry.field
-    def updated_at(self) -> DateTime:
+    def updated_at(self) -> datetime:
         return self.snapshot.updated_at
 
     @strawberry.field
-    def closed_at(self) -> DateTime | None:
+    def closed_at(self) -> datetime | None:
         return self.snapshot.closed_at
 
     @strawberry.field(description="The earliest armed timer's moment.")
-    def next_deadline(self) -> DateTime | None:
+    def next_deadline(self) -> datetime | None:
         return self.snapshot.next_deadline
 
     @strawberry.field(description="Every armed timer, earliest first.")
@@ -196,7 +194,7 @@ class Lifecycle:
 
     @strawberry.field(description="The pinned policy: every duration and threshold in force for this instance.")
     def policy(self) -> JSON:
-        return self.snapshot.policy
+        return JSON(self.snapshot.policy)
 
     @strawberry.field(description="Every trigger leaving the current state, with its unmet conditions.")
     def available_transitions(self) -> list[AvailableTransition]:
@@ -208,7 +206,7 @@ class Lifecycle:
                 required_role=a.role,
                 allowed=a.allowed,
                 unmet=a.unmet,
-                params=a.params,
+                params=JSON(a.params),
             )
             for a in describe(self.snapshot, datetime.now(UTC))
         ]
@@ -236,7 +234,7 @@ class Lifecycle:
                 type=r.type,
                 name=r.name,
                 recipients=r.recipients,
-                payload=r.payload,
+                payload=JSON(r.payload),
                 status=str(r.status),
                 attempts=r.attempts,
                 last_error=r.last_error,
@@ -251,7 +249,7 @@ class Lifecycle:
 class GenericLifecycle(Lifecycle):
     @strawberry.field
     def data(self) -> JSON:
-        return self.snapshot.data
+        return JSON(self.snapshot.data)
 
     @strawberry.field
     def account_id(self) -> str | None:
@@ -297,7 +295,7 @@ class MachineTransition:
     from_states: list[str]
     to_state: str | None
     description: str
-    required_role: RoleEnum
+    required_role: Role
     guards: list[MachineGuard]
     effects: list[MachineEffect]
     source: str
@@ -337,7 +335,7 @@ class LifecycleMachine:
                 terminal=s.terminal,
                 probability=s.probability,
                 checklist=[ChecklistItem(key=c.key, label=c.label, source=c.source) for c in s.checklist],
-                metadata=dict(s.metadata),
+                metadata=JSON(dict(s.metadata)),
             )
             for s in self.spec.states
         ]
@@ -370,7 +368,7 @@ class LifecycleMachine:
     @strawberry.field(description="The policy a new instance gets unless overridden.")
     def default_policy(self, info: Info) -> JSON:
         policy = info.context.settings.policy_for(self.spec.kind)
-        return self.spec.policy_model.model_validate(policy).model_dump(mode="json")
+        return JSON(self.spec.policy_model.model_validate(policy).model_dump(mode="json"))
 
     @strawberry.field(description="A Mermaid state diagram of the machine.")
     def mermaid(self) -> str:

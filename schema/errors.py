@@ -13,7 +13,7 @@ import strawberry
 from workflows.engine import errors
 from workflows.engine.spec import Role
 
-RoleEnum = strawberry.enum(Role, name="Role", description="What a caller may do: each role includes the ones below.")
+strawberry.enum(Role, description="What a caller may do: each role includes the ones below.")
 
 
 @strawberry.interface(description="A request that was refused; nothing was changed.")
@@ -61,7 +61,7 @@ class ValidationError(Error):
 
 @strawberry.type(description="The caller's role may not do this.")
 class Forbidden(Error):
-    required_role: RoleEnum
+    required_role: Role
 
 
 def camel(path: str) -> str:

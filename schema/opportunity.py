@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Annotated, Any
 
 import strawberry
@@ -20,10 +21,9 @@ from schema.errors import (
     NotFound,
     ValidationError,
 )
-from schema.scalars import Date, DateTime, DecimalNumber, Money
+from schema.scalars import Money
 from services.opportunity import OpportunityFilter as OpportunityQueryFilter
-from services.opportunity import OpportunityOrder as OpportunityOrderValue
-from services.opportunity import list_opportunities
+from services.opportunity import OpportunityOrder, list_opportunities
 from services.read_model import get_snapshot, snapshot_of
 from workflows.engine.errors import Rejection
 from workflows.engine.spec import Role
@@ -41,13 +41,10 @@ from workflows.opportunity import (
     RecordType,
 )
 
-OpportunityStageEnum = strawberry.enum(OpportunityStage, description="Both pipelines' stages (004:5461, 004:5576).")
-RecordTypeEnum = strawberry.enum(RecordType)
-PlanTypeEnum = strawberry.enum(PlanType)
-ForecastCategoryEnum = strawberry.enum(ForecastCategory)
-LossReasonEnum = strawberry.enum(LossReason)
-PipelineEnum = strawberry.enum(Pipeline)
-OpportunityOrder = strawberry.enum(OpportunityOrderValue)
+# The spec's own enums are the GraphQL enums.
+strawberry.enum(OpportunityStage, description="Both pipelines' stages (004:5461, 004:5576).")
+for _enum in (RecordType, PlanType, ForecastCategory, LossReason, Pipeline, OpportunityOrder):
+    strawberry.enum(_enum)
 
 # Spec field names (in ValidationError) -> the input fields a client sent.
 FIELD_NAMES = {"to": "toStage", "state": "stage"}
@@ -63,12 +60,12 @@ class Account:
 class NextStep:
     text: str
     customer_owner: str | None
-    due_date: Date | None
+    due_date: date | None
 
 
 @strawberry.type(description="A stage's exit criterion and whether it is met.")
 class ExitCriterion:
-    stage: OpportunityStageEnum
+    stage: OpportunityStage
     key: str
     label: str
     source: str
@@ -77,7 +74,7 @@ class ExitCriterion:
     evidence: str | None
     waiver_reason: str | None
     recorded_by: str | None
-    recorded_at: DateTime | None
+    recorded_at: datetime | None
 
 
 @strawberry.type(description="A sales deal in its pipeline (004:5395-5621).")
@@ -93,11 +90,11 @@ class Opportunity(Lifecycle):
         return self.data.name
 
     @strawberry.field
-    def stage(self) -> OpportunityStageEnum:
+    def stage(self) -> OpportunityStage:
         return OpportunityStage(self.snapshot.state)
 
     @strawberry.field
-    def pipeline(self) -> PipelineEnum:
+    def pipeline(self) -> Pipeline:
         return self.data.pipeline
 
     @strawberry.field(
@@ -108,11 +105,11 @@ class Opportunity(Lifecycle):
         return OPPORTUNITY.state(self.snapshot.state).probability
 
     @strawberry.field
-    def record_type(self) -> RecordTypeEnum:
+    def record_type(self) -> RecordType:
         return self.data.record_type
 
     @strawberry.field
-    def plan_type(self) -> PlanTypeEnum:
+    def plan_type(self) -> PlanType:
         return self.data.plan_type
 
     @strawberry.field
@@ -124,7 +121,7 @@ class Opportunity(Lifecycle):
         return self.data.previous_owners
 
     @strawberry.field
-    def close_date(self) -> Date:
+    def close_date(self) -> date:
         return self.data.close_date
 
     @strawberry.field
@@ -133,26 +130,26 @@ class Opportunity(Lifecycle):
 
     @strawberry.field(description="Total credit amount before discounts.")
     def amount(self) -> Money:
-        return self.data.amount
+        return Money(self.data.amount)
 
     @strawberry.field
-    def discount_percent(self) -> DecimalNumber:
+    def discount_percent(self) -> Decimal:
         return self.data.discount_percent
 
     @strawberry.field(description="Amount x (1 - discount) x 12 / term.")
     def arr_discounted(self) -> Money:
-        return self.data.arr_discounted
+        return Money(self.data.arr_discounted)
 
     @strawberry.field
-    def contract_start_date(self) -> Date | None:
+    def contract_start_date(self) -> date | None:
         return self.data.contract_start_date
 
     @strawberry.field(description="Start date + term.")
-    def contract_end_date(self) -> Date | None:
+    def contract_end_date(self) -> date | None:
         return self.data.contract_end_date
 
     @strawberry.field
-    def forecast_category(self) -> ForecastCategoryEnum:
+    def forecast_category(self) -> ForecastCategory:
         return self.data.forecast_category
 
     @strawberry.field
@@ -165,7 +162,7 @@ class Opportunity(Lifecycle):
         return self.data.lead_source
 
     @strawberry.field
-    def loss_reason(self) -> LossReasonEnum | None:
+    def loss_reason(self) -> LossReason | None:
         return self.data.loss_reason
 
     @strawberry.field
@@ -181,7 +178,7 @@ class Opportunity(Lifecycle):
         return self.data.silence_timers_enabled
 
     @strawberry.field
-    def last_customer_reply_at(self) -> DateTime | None:
+    def last_customer_reply_at(self) -> datetime | None:
         return self.data.last_customer_reply_at
 
     @strawberry.field
@@ -190,7 +187,8 @@ class Opportunity(Lifecycle):
 
     @strawberry.field
     def arr_up_for_renewal(self) -> Money | None:
-        return self.data.arr_up_for_renewal
+        amount = self.data.arr_up_for_renewal
+        return Money(amount) if amount is not None else None
 
     @strawberry.field(description="The opportunity whose Closed Won opened this renewal.")
     def renewal_of(self) -> str | None:
@@ -261,7 +259,7 @@ class AccountInput:
 class NextStepInput:
     text: str
     customer_owner: str | None = None
-    due_date: Date | None = None
+    due_date: date | None = None
 
 
 ENUM_HELP = "One of: {}."
@@ -275,11 +273,11 @@ class OpenOpportunityInput:
     owner: str | None = strawberry.field(default=None, description="Defaults to the caller.")
     record_type: str | None = strawberry.field(default=None, description=ENUM_HELP.format(", ".join(RecordType)))
     plan_type: str | None = strawberry.field(default=None, description=ENUM_HELP.format(", ".join(PlanType)))
-    close_date: Date
+    close_date: date
     term_months: int | None = None
     amount: Money
-    discount_percent: DecimalNumber | None = None
-    contract_start_date: Date | None = None
+    discount_percent: Decimal | None = None
+    contract_start_date: date | None = None
     forecast_category: str | None = strawberry.field(
         default=None, description=ENUM_HELP.format(", ".join(ForecastCategory))
     )
@@ -353,11 +351,11 @@ class UpdateOpportunityInput:
     name: str | None = None
     account_name: str | None = None
     plan_type: str | None = None
-    close_date: Date | None = None
+    close_date: date | None = None
     term_months: int | None = None
     amount: Money | None = None
-    discount_percent: DecimalNumber | None = None
-    contract_start_date: Date | None = None
+    discount_percent: Decimal | None = None
+    contract_start_date: date | None = None
     forecast_category: str | None = None
     next_step: NextStepInput | None = None
     lead_source: str | None = None
@@ -369,7 +367,7 @@ class UpdateOpportunityInput:
 @strawberry.input
 class CustomerReplyInput:
     id: strawberry.ID
-    at: DateTime | None = strawberry.field(default=None, description="When they replied (default: now).")
+    at: datetime | None = strawberry.field(default=None, description="When they replied (default: now).")
     note: str | None = None
     idempotency_key: str | None = None
 
@@ -383,13 +381,13 @@ class StopFollowUpsInput:
 
 @strawberry.input
 class OpportunityFilter:
-    stage: list[OpportunityStageEnum] | None = None
+    stage: list[OpportunityStage] | None = None
     owner: str | None = None
     account_id: str | None = None
-    record_type: list[RecordTypeEnum] | None = None
-    forecast_category: list[ForecastCategoryEnum] | None = None
-    close_date_from: Date | None = None
-    close_date_to: Date | None = None
+    record_type: list[RecordType] | None = None
+    forecast_category: list[ForecastCategory] | None = None
+    close_date_from: date | None = None
+    close_date_to: date | None = None
 
 
 def _set(**values: Any) -> dict[str, Any]:
@@ -436,7 +434,7 @@ class OpportunityQuery:
         self,
         info: Info,
         filter: OpportunityFilter | None = None,
-        order_by: OpportunityOrder = OpportunityOrderValue.CLOSE_DATE_ASC,
+        order_by: OpportunityOrder = OpportunityOrder.CLOSE_DATE_ASC,
         first: int = 20,
         after: str | None = None,
     ) -> Connection[Opportunity]:
@@ -455,7 +453,7 @@ class OpportunityQuery:
                 page = await list_opportunities(
                     session,
                     query_filter,
-                    OpportunityOrderValue(order_by),
+                    OpportunityOrder(order_by),
                     first=first,
                     after=after,
                     max_page_size=info.context.settings.max_page_size,

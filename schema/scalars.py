@@ -15,10 +15,8 @@ from typing import Any, NewType
 import strawberry
 from strawberry.types.scalar import ScalarDefinition
 
+# Amounts print with two decimals; other decimals (percentages) as they are.
 Money = NewType("Money", Decimal)
-DecimalNumber = NewType("DecimalNumber", Decimal)
-Date = NewType("Date", date)
-DateTime = NewType("DateTime", datetime)
 
 
 def _passthrough(value: Any) -> Any:
@@ -32,19 +30,19 @@ SCALAR_MAP: dict[object, ScalarDefinition] = {
         serialize=lambda value: f"{Decimal(str(value)):.2f}",
         parse_value=_passthrough,
     ),
-    DecimalNumber: strawberry.scalar(
+    Decimal: strawberry.scalar(
         name="Decimal",
         description='A decimal number as a string, e.g. "12.5".',
         serialize=lambda value: str(value),
         parse_value=_passthrough,
     ),
-    Date: strawberry.scalar(
+    date: strawberry.scalar(
         name="Date",
         description='A calendar date, ISO 8601 ("2026-03-31").',
         serialize=lambda value: value.isoformat(),
         parse_value=_passthrough,
     ),
-    DateTime: strawberry.scalar(
+    datetime: strawberry.scalar(
         name="DateTime",
         description='A moment with its UTC offset, ISO 8601 ("2026-03-31T09:30:00Z").',
         serialize=lambda value: value.isoformat(),

@@ -16,21 +16,26 @@ from typing import Any, TypedDict
 
 import sqlalchemy as sa
 from cross_web import HTTPException
+from graphql import GraphQLError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLHTTPResponse
+from strawberry.types import ExecutionResult
 from temporalio.client import Client
+from temporalio.service import RPCError
 
 from schema import build_schema
 from schema.context import Context
 from services.auth import authenticate
 from services.db import Sessions, create_engine, session_factory
-from services.lifecycles import LifecycleGateway
+from services.lifecycles import LifecycleGateway, Unavailable
 from services.settings import Settings, get_settings
 from services.temporal import connect
+from workflows.engine.errors import Rejection
 
 logger = logging.getLogger("lifecycles.api")
 
@@ -50,6 +55,37 @@ class LifecycleGraphQL(GraphQL[Context, None]):
             subscription_protocols=(),
         )
         self.settings = settings
+
+    async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
+        """Give every error a code, and never show an unexpected error's internals."""
+        response: GraphQLHTTPResponse = {"data": result.data}
+        if result.errors:
+            response["errors"] = [self._format(error) for error in result.errors]
+        if result.extensions:
+            response["extensions"] = result.extensions
+        return response
+
+    def _format(self, error: GraphQLError) -> dict[str, Any]:
+        formatted: dict[str, Any] = dict(error.formatted)
+        original = error.original_error
+        extensions = dict(formatted.get("extensions") or {})
+        if original is None:
+            extensions.setdefault("code", "GRAPHQL_VALIDATION_FAILED")
+        elif isinstance(original, Rejection):
+            extensions.update(code=original.type, **original.details)
+        elif isinstance(original, Unavailable | RPCError | TimeoutError):
+            formatted["message"] = (
+                str(original)
+                if isinstance(original, Unavailable)
+                else ("Temporal is unavailable; retry with the same idempotency key to apply a change once.")
+            )
+            extensions["code"] = "UNAVAILABLE"
+        elif not isinstance(original, GraphQLError):
+            logger.error("unexpected error in %s", error.path, exc_info=original)
+            formatted["message"] = "Unexpected error."
+            extensions["code"] = "INTERNAL_SERVER_ERROR"
+        formatted["extensions"] = extensions
+        return formatted
 
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
         principal = authenticate(request.headers.get("authorization"), self.settings)

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from workflows.engine.errors import ValidationError
 
 T = TypeVar("T")
+AnySelect = sa.Select[*tuple[Any, ...]]
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,7 @@ def _after(keys: Sequence[SortKey], values: Sequence[Any]) -> sa.ColumnElement[b
 
 async def paginate(
     session: AsyncSession,
-    statement: sa.Select[Any, Any],
+    statement: AnySelect,
     keys: Sequence[SortKey],
     key_of: Callable[[Any], Sequence[Any]],
     *,

@@ -30,8 +30,13 @@ HISTORIES = Path(__file__).resolve().parent.parent / "histories"
 TEST_SERVER = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "temporal-test-server"
 OPERATOR = Principal(actor="otto@example.com", role=Role.OPERATOR)
 ADMIN = Principal(actor="ada@example.com", role=Role.ADMIN)
-DEAL = {"name": "ACME analytics", "account": {"id": "acme", "name": "ACME"}, "owner": "tae@example.com",
-        "close_date": "2027-03-31", "amount": "60000"}
+DEAL = {
+    "name": "ACME analytics",
+    "account": {"id": "acme", "name": "ACME"},
+    "owner": "tae@example.com",
+    "close_date": "2027-03-31",
+    "amount": "60000",
+}
 
 Scenario = Callable[[LifecycleGateway, WorkflowEnvironment], Awaitable[list[str]]]
 
@@ -40,28 +45,50 @@ async def opportunity_pipeline(g: LifecycleGateway, env: WorkflowEnvironment) ->
     """Criteria, advance, move back, waiver, skip, contract, Closed Won of an annual deal."""
     await g.open("opportunity", "pipeline", {**DEAL, "plan_type": "ANNUAL"}, principal=OPERATOR)
     for criterion in ("quantified_pain", "cost_of_inaction", "problem_acknowledged"):
-        await g.transition("opportunity", "pipeline", "record_criterion",
-                           {"stage": "PROBLEM_AGREEMENT", "criterion": criterion, "evidence": "call"},
-                           principal=OPERATOR)
+        await g.transition(
+            "opportunity",
+            "pipeline",
+            "record_criterion",
+            {"stage": "PROBLEM_AGREEMENT", "criterion": criterion, "evidence": "call"},
+            principal=OPERATOR,
+        )
     await g.transition("opportunity", "pipeline", "advance", principal=OPERATOR)
-    await g.transition("opportunity", "pipeline", "move_back", {"to": "PROBLEM_AGREEMENT"}, principal=OPERATOR,
-                       reason="champion left")
+    await g.transition(
+        "opportunity", "pipeline", "move_back", {"to": "PROBLEM_AGREEMENT"}, principal=OPERATOR, reason="champion left"
+    )
     await g.transition("opportunity", "pipeline", "advance", principal=OPERATOR)
-    for stage, items in (("SOLUTION_AGREEMENT", ("active_usage_or_trial", "documented_decision", "economic_buyer",
-                                                 "champion")),
-                         ("PRIORITY_AGREEMENT", ("budget_confirmed", "decision_process", "priority_quote",
-                                                 "champion_tested", "compelling_event")),
-                         ("COMMERCIAL_AGREEMENT", ("price_in_writing", "commercial_terms"))):
+    for stage, items in (
+        ("SOLUTION_AGREEMENT", ("active_usage_or_trial", "documented_decision", "economic_buyer", "champion")),
+        (
+            "PRIORITY_AGREEMENT",
+            ("budget_confirmed", "decision_process", "priority_quote", "champion_tested", "compelling_event"),
+        ),
+        ("COMMERCIAL_AGREEMENT", ("price_in_writing", "commercial_terms")),
+    ):
         for item in items:
-            await g.transition("opportunity", "pipeline", "record_criterion",
-                               {"stage": stage, "criterion": item, "evidence": "notes"}, principal=OPERATOR)
-    await g.transition("opportunity", "pipeline", "waive_criterion",
-                       {"stage": "COMMERCIAL_AGREEMENT", "criterion": "paper_process"}, principal=ADMIN,
-                       reason="standard paper")
+            await g.transition(
+                "opportunity",
+                "pipeline",
+                "record_criterion",
+                {"stage": stage, "criterion": item, "evidence": "notes"},
+                principal=OPERATOR,
+            )
+    await g.transition(
+        "opportunity",
+        "pipeline",
+        "waive_criterion",
+        {"stage": "COMMERCIAL_AGREEMENT", "criterion": "paper_process"},
+        principal=ADMIN,
+        reason="standard paper",
+    )
     await g.transition("opportunity", "pipeline", "advance", {"to": "VENDOR_APPROVAL"}, principal=OPERATOR)
-    await g.transition("opportunity", "pipeline", "record_criterion",
-                       {"stage": "VENDOR_APPROVAL", "criterion": "contract_signed", "evidence": "PandaDoc"},
-                       principal=OPERATOR)
+    await g.transition(
+        "opportunity",
+        "pipeline",
+        "record_criterion",
+        {"stage": "VENDOR_APPROVAL", "criterion": "contract_signed", "evidence": "PandaDoc"},
+        principal=OPERATOR,
+    )
     await g.transition("opportunity", "pipeline", "close_won", principal=OPERATOR)
     await env.sleep(timedelta(minutes=5))
     return [workflow_id_for("opportunity", "pipeline"), workflow_id_for("opportunity", "pipeline-renewal-1")]
@@ -72,8 +99,13 @@ async def opportunity_silence(g: LifecycleGateway, env: WorkflowEnvironment) -> 
     await g.open("opportunity", "silence", DEAL, principal=OPERATOR)
     await env.sleep(timedelta(days=15))
     await g.transition("opportunity", "silence", "record_customer_reply", {"note": "busy"}, principal=OPERATOR)
-    await g.transition("opportunity", "silence", "update_fields",
-                       {"next_step": {"text": "Pricing call", "due_date": "2000-01-01"}}, principal=OPERATOR)
+    await g.transition(
+        "opportunity",
+        "silence",
+        "update_fields",
+        {"next_step": {"text": "Pricing call", "due_date": "2000-01-01"}},
+        principal=OPERATOR,
+    )
     await env.sleep(timedelta(days=25))
     return [workflow_id_for("opportunity", "silence")]
 
@@ -81,11 +113,18 @@ async def opportunity_silence(g: LifecycleGateway, env: WorkflowEnvironment) -> 
 async def opportunity_follow_ups(g: LifecycleGateway, env: WorkflowEnvironment) -> list[str]:
     """Closed Lost, stuck with the current setup: check-ins every six months, then stopped."""
     await g.open("opportunity", "follow-ups", DEAL, principal=OPERATOR)
-    await g.transition("opportunity", "follow-ups", "close_lost", {"loss_reason": "STUCK_WITH_CURRENT_SETUP"},
-                       principal=OPERATOR)
+    await g.transition(
+        "opportunity", "follow-ups", "close_lost", {"loss_reason": "STUCK_WITH_CURRENT_SETUP"}, principal=OPERATOR
+    )
     await env.sleep(timedelta(days=370))
-    await g.transition("opportunity", "follow-ups", "change_owner", {"new_owner": "csm@example.com"},
-                       principal=OPERATOR, reason="territory change")
+    await g.transition(
+        "opportunity",
+        "follow-ups",
+        "change_owner",
+        {"new_owner": "csm@example.com"},
+        principal=OPERATOR,
+        reason="territory change",
+    )
     await g.transition("opportunity", "follow-ups", "stop_follow_ups", principal=OPERATOR, reason="signed elsewhere")
     await env.sleep(timedelta(minutes=1))
     return [workflow_id_for("opportunity", "follow-ups")]
@@ -97,10 +136,22 @@ async def opportunity_continue_as_new(g: LifecycleGateway, env: WorkflowEnvironm
     gateway = LifecycleGateway(g.client, settings)
     await gateway.open("opportunity", "long", DEAL, principal=OPERATOR)
     for n in range(8):
-        await gateway.transition("opportunity", "long", "record_customer_reply", {"note": f"reply {n}"},
-                                 principal=OPERATOR, idempotency_key=f"reply-{n}")
-    await gateway.transition("opportunity", "long", "record_customer_reply", {"note": "reply 0"},
-                             principal=OPERATOR, idempotency_key="reply-0")
+        await gateway.transition(
+            "opportunity",
+            "long",
+            "record_customer_reply",
+            {"note": f"reply {n}"},
+            principal=OPERATOR,
+            idempotency_key=f"reply-{n}",
+        )
+    await gateway.transition(
+        "opportunity",
+        "long",
+        "record_customer_reply",
+        {"note": "reply 0"},
+        principal=OPERATOR,
+        idempotency_key="reply-0",
+    )
     await env.sleep(timedelta(days=15))
     return [workflow_id_for("opportunity", "long")]
 
@@ -137,8 +188,7 @@ async def record_all() -> None:
             with tempfile.TemporaryDirectory() as tmp:
                 url = f"sqlite+aiosqlite:///{tmp}/readmodel.db"
                 upgrade(url)
-                settings = Settings(environment=Environment.TEST, database_url=url,
-                                    task_queue=f"record-{uuid.uuid4()}")
+                settings = Settings(environment=Environment.TEST, database_url=url, task_queue=f"record-{uuid.uuid4()}")
                 engine = create_engine(url)
                 async with build_worker(env.client, settings, session_factory(engine)):
                     workflow_ids = await scenario(LifecycleGateway(env.client, settings), env)

@@ -29,7 +29,9 @@ async def test_history_replays(path: Path):
     workflow_id = "/".join(path.stem.split("--")[1:2])
     history = WorkflowHistory.from_json(workflow_id, path.read_text())
     replayer = Replayer(
-        workflows=list(WORKFLOWS.values()), workflow_runner=workflow_runner(), data_converter=pydantic_data_converter,
+        workflows=list(WORKFLOWS.values()),
+        workflow_runner=workflow_runner(),
+        data_converter=pydantic_data_converter,
     )
     result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
     assert result.replay_failure is None
