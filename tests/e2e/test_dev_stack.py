@@ -10,6 +10,7 @@ the workflow, Ctrl-C stops everything, and a new start finds the deal where it w
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -45,10 +46,24 @@ class Stack:
             env.pop(key, None)
         with open(self.data_dir / "launcher.log", "ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "infra.dev", "--data-dir", str(self.data_dir),
-                 "--temporal-port", str(self.temporal_port), "--ui-port", str(self.ui_port),
-                 "--api-port", str(self.api_port)],
-                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                [
+                    sys.executable,
+                    "-m",
+                    "infra.dev",
+                    "--data-dir",
+                    str(self.data_dir),
+                    "--temporal-port",
+                    str(self.temporal_port),
+                    "--ui-port",
+                    str(self.ui_port),
+                    "--api-port",
+                    str(self.api_port),
+                ],
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
             )
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
@@ -84,8 +99,12 @@ class Stack:
         last: object = None
         while time.monotonic() < deadline:
             try:
-                response = httpx.post(f"{self.url}/graphql", json={"query": query, "variables": variables},
-                                      headers={"authorization": f"Bearer {TOKEN}"}, timeout=30)
+                response = httpx.post(
+                    f"{self.url}/graphql",
+                    json={"query": query, "variables": variables},
+                    headers={"authorization": f"Bearer {TOKEN}"},
+                    timeout=30,
+                )
                 body = response.json()
                 if response.status_code == 200 and not body.get("errors"):
                     return body["data"]
@@ -109,10 +128,8 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
     for name in ("api", "worker", "temporal"):
         pid_file = tmp_path / "run" / f"{name}.pid"
         if pid_file.exists():
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(int(pid_file.read_text()), signal.SIGKILL)
-            except ProcessLookupError:
-                pass
 
 
 OPEN = """mutation($input: OpenOpportunityInput!) { openOpportunity(input: $input) {
@@ -125,24 +142,46 @@ STATE = """query($id: ID!) { opportunity(id: $id) { ... on Opportunity { stage v
   history(first: 100) { edges { node { seq trigger idempotencyKey actor } } } } } }"""
 
 CRITERIA = [
-    ("PROBLEM_AGREEMENT", "quantified_pain"), ("PROBLEM_AGREEMENT", "cost_of_inaction"),
-    ("PROBLEM_AGREEMENT", "problem_acknowledged"), ("SOLUTION_AGREEMENT", "active_usage_or_trial"),
-    ("SOLUTION_AGREEMENT", "documented_decision"), ("SOLUTION_AGREEMENT", "economic_buyer"),
+    ("PROBLEM_AGREEMENT", "quantified_pain"),
+    ("PROBLEM_AGREEMENT", "cost_of_inaction"),
+    ("PROBLEM_AGREEMENT", "problem_acknowledged"),
+    ("SOLUTION_AGREEMENT", "active_usage_or_trial"),
+    ("SOLUTION_AGREEMENT", "documented_decision"),
+    ("SOLUTION_AGREEMENT", "economic_buyer"),
 ]
 
 
 def record(stack: Stack, n: int) -> int:
     stage, criterion = CRITERIA[n]
-    data = stack.gql(RECORD, {"input": {"id": "acme-1", "stage": stage, "criterion": criterion,
-                                        "evidence": f"evidence {n}", "idempotencyKey": f"criterion-{n}"}})
+    data = stack.gql(
+        RECORD,
+        {
+            "input": {
+                "id": "acme-1",
+                "stage": stage,
+                "criterion": criterion,
+                "evidence": f"evidence {n}",
+                "idempotencyKey": f"criterion-{n}",
+            }
+        },
+    )
     assert data["recordExitCriterion"]["__typename"] == "OpportunityChanged", data
     return int(data["recordExitCriterion"]["transition"]["seq"])
 
 
 def test_nothing_acknowledged_is_lost_or_applied_twice_across_crashes(stack: Stack):
-    opened = stack.gql(OPEN, {"input": {"id": "acme-1", "name": "ACME analytics",
-                                        "account": {"id": "acme", "name": "ACME"},
-                                        "closeDate": "2027-03-31", "amount": "60000"}})
+    opened = stack.gql(
+        OPEN,
+        {
+            "input": {
+                "id": "acme-1",
+                "name": "ACME analytics",
+                "account": {"id": "acme", "name": "ACME"},
+                "closeDate": "2027-03-31",
+                "amount": "60000",
+            }
+        },
+    )
     assert opened["openOpportunity"]["__typename"] == "OpportunityChanged"
     acknowledged = [record(stack, 0), record(stack, 1)]
 
@@ -171,10 +210,23 @@ def test_nothing_acknowledged_is_lost_or_applied_twice_across_crashes(stack: Sta
 
     # The workflow itself agrees with the read model.
     snapshot = subprocess.run(
-        [str(Path(sys.executable).parent / "temporal"), "workflow", "query", "--address",
-         f"127.0.0.1:{stack.temporal_port}", "--workflow-id", "opportunity/acme-1", "--type", "snapshot",
-         "--output", "json"],
-        capture_output=True, text=True, timeout=60, check=True,
+        [
+            str(Path(sys.executable).parent / "temporal"),
+            "workflow",
+            "query",
+            "--address",
+            f"127.0.0.1:{stack.temporal_port}",
+            "--workflow-id",
+            "opportunity/acme-1",
+            "--type",
+            "snapshot",
+            "--output",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     )
     result = json.loads(snapshot.stdout)["queryResult"][0]
     assert (result["state"], result["seq"]) == (state["stage"], state["version"])
