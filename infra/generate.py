@@ -3,7 +3,8 @@
 - ``schema/schema.graphql``: the GraphQL SDL;
 - ``docs/lifecycles/<kind>.md``: each lifecycle's reference page with its diagram;
 - ``tests/histories/*.json``: recorded workflow histories for the replay tests
-  (run the scenarios of ``tests/replay/scenarios.py`` on the time-skipping server).
+  (run the scenarios of ``tests/replay/*_scenarios.py`` on the time-skipping server;
+  ``histories <name prefix>`` records only the matching scenarios).
 
 Tests fail when the first two are stale; the histories change only on purpose.
 """
@@ -36,6 +37,7 @@ def write(path: Path, text: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("what", nargs="*", help="sdl, docs, histories (default: sdl and docs)")
+    parser.add_argument("--only", default="", help="with histories: record the scenarios named with this prefix")
     args = parser.parse_args()
     what = set(args.what or ("sdl", "docs"))
     unknown = what - {"sdl", "docs", "histories"}
@@ -47,9 +49,9 @@ def main() -> None:
         for path, text in lifecycle_pages().items():
             write(path, text)
     if "histories" in what:
-        from tests.replay.scenarios import record_all
+        from tests.replay.record import record_all
 
-        asyncio.run(record_all())
+        asyncio.run(record_all(args.only))
 
 
 if __name__ == "__main__":

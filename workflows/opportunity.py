@@ -468,7 +468,10 @@ def _update_fields(ctx: AnyContext) -> None:
 
 
 def _record_reply(ctx: AnyContext) -> None:
-    ctx.data.last_customer_reply_at = ctx.params.at or ctx.now
+    # A reply recorded late (older than one already known) must not pull the ladder back.
+    at = ctx.params.at or ctx.now
+    known = ctx.data.last_customer_reply_at
+    ctx.data.last_customer_reply_at = max(at, known) if known else at
 
 
 def _count_follow_up(ctx: AnyContext) -> None:

@@ -388,6 +388,14 @@ def test_the_silence_ladder_is_14_then_7_then_3_days_and_a_reply_resets_it():
     assert deadline(deal, "silence_first_nudge") is None
 
 
+def test_a_late_recorded_older_reply_does_not_pull_the_ladder_back():
+    deal = opened()
+    recent, older = NOW + timedelta(days=5), NOW + timedelta(days=2)
+    fire(deal, "record_customer_reply", {"at": recent.isoformat()}, at=recent)
+    fire(deal, "record_customer_reply", {"at": older.isoformat()}, at=recent)
+    assert deadline(deal, "silence_first_nudge", recent) == recent + timedelta(days=14)
+
+
 def test_the_silence_ladder_closes_the_deal_as_disappeared():
     deal = opened()
     fired = []

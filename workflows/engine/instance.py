@@ -57,9 +57,11 @@ class _MachineModel:
 
 
 class LifecycleInstance:
-    def __init__(self, spec: LifecycleSpec, state: LifecycleState) -> None:
+    def __init__(self, spec: LifecycleSpec, state: LifecycleState, patches: frozenset[str] | None = None) -> None:
         self.spec = spec
         self.core = state
+        # Outside a workflow (the API describing a snapshot, unit tests) every patch applies.
+        self.patches = frozenset(spec.patches) if patches is None else patches
         self.data: BaseModel = spec.data_model.model_validate(state.data)
         self.policy: BaseModel = spec.policy_model.model_validate(state.policy)
         self._model = _MachineModel()
@@ -125,6 +127,7 @@ class LifecycleInstance:
         actor: str,
         reason: str | None = None,
         initial_state: str | None = None,
+        patches: frozenset[str] | None = None,
     ) -> LifecycleInstance:
         data_obj, policy_obj = cls.validate_new(spec, data, policy, now)
         state = cls.entry_state(spec, data_obj, initial_state)
@@ -138,7 +141,7 @@ class LifecycleInstance:
             state_entered_at=now,
             updated_at=now,
         )
-        instance = cls(spec, core)
+        instance = cls(spec, core, patches)
         ctx = instance.context(now, actor=actor, role=Role.OPERATOR, reason=reason)
         instance._record(
             TransitionRecord(
@@ -196,6 +199,7 @@ class LifecycleInstance:
             reason=reason,
             params=params,
             describing=describing,
+            active_patches=self.patches,
         )
 
     def snapshot(self, now: datetime) -> LifecycleSnapshot:

@@ -84,6 +84,12 @@ class Context(Generic[DataT, PolicyT]):
     # Set while the engine is only describing what is allowed: guards that judge the
     # request's own input are skipped, since there is no input yet.
     describing: bool = False
+    # The spec's patches active for this workflow run (see ``LifecycleSpec.patches``).
+    active_patches: frozenset[str] = frozenset()
+
+    def patched(self, patch_id: str) -> bool:
+        """Whether this run follows the behaviour introduced under ``patch_id``."""
+        return patch_id in self.active_patches
 
 
 AnyContext = Context[Any, Any]
@@ -191,6 +197,11 @@ class LifecycleSpec:
     entry_states: Callable[[Any], tuple[str, ...]] | None = None
     # Where diagrams start: the initial states (default: the first state declared).
     start_states: tuple[str, ...] = ()
+    # Behaviour changes that running workflows must not see mid-run: the workflow asks
+    # Temporal's ``workflow.patched`` for each id once, when a run starts, and spec code
+    # branches on ``ctx.patched(id)``. Runs recorded before a patch replay unchanged
+    # and adopt it when they continue as new.
+    patches: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         names = [s.name for s in self.states]

@@ -95,8 +95,11 @@ class LifecycleWorkflow:
         self._background_busy = 0
         self._published: dict[str, object] = {}
         now = workflow.now()
+        # Asked once per run, before anything else: a run started before a patch keeps
+        # the old behaviour throughout, and takes the new one when it continues as new.
+        patches = frozenset(p for p in self.spec.patches if workflow.patched(p))
         if input.state is not None:
-            self._instance = LifecycleInstance(self.spec, input.state)
+            self._instance = LifecycleInstance(self.spec, input.state, patches)
         else:
             try:
                 self._instance = LifecycleInstance.open(
@@ -108,6 +111,7 @@ class LifecycleWorkflow:
                     actor=input.actor,
                     reason=input.reason,
                     initial_state=input.initial_state,
+                    patches=patches,
                 )
             except Rejection as exc:
                 # The API validates with the same code before starting; reaching this

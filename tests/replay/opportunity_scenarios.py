@@ -1,35 +1,15 @@
-"""Scenarios whose workflow histories are recorded into ``tests/histories/`` for replay tests.
-
-``./dev generate histories`` runs them on the time-skipping server with a real
-worker and writes one JSON file per workflow run. Record again only on purpose:
-the point of the committed files is that today's code must still replay
-yesterday's histories (or use ``workflow.patched`` where it cannot).
-"""
+"""Opportunity scenarios recorded for the replay tests (see tests/replay/record.py)."""
 
 from __future__ import annotations
 
-import tempfile
-import uuid
-from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from pathlib import Path
 
-from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from services.db import create_engine, session_factory, upgrade
-from services.lifecycles import LifecycleGateway, Principal
-from services.settings import Environment, Settings
-from services.temporal import ensure_search_attributes
-from services.worker import build_worker
-from workflows.engine.spec import Role
+from services.lifecycles import LifecycleGateway
+from tests.replay.record import ADMIN, OPERATOR, Scenario
 from workflows.engine.types import workflow_id_for
 
-HISTORIES = Path(__file__).resolve().parent.parent / "histories"
-TEST_SERVER = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "temporal-test-server"
-OPERATOR = Principal(actor="otto@example.com", role=Role.OPERATOR)
-ADMIN = Principal(actor="ada@example.com", role=Role.ADMIN)
 DEAL = {
     "name": "ACME analytics",
     "account": {"id": "acme", "name": "ACME"},
@@ -37,8 +17,6 @@ DEAL = {
     "close_date": "2027-03-31",
     "amount": "60000",
 }
-
-Scenario = Callable[[LifecycleGateway, WorkflowEnvironment], Awaitable[list[str]]]
 
 
 async def opportunity_pipeline(g: LifecycleGateway, env: WorkflowEnvironment) -> list[str]:
@@ -162,42 +140,3 @@ SCENARIOS: dict[str, Scenario] = {
     "opportunity-follow-ups": opportunity_follow_ups,
     "opportunity-continue-as-new": opportunity_continue_as_new,
 }
-
-
-async def _runs(client: Client, workflow_id: str) -> list[str]:
-    """The history JSON of every run of a workflow, oldest first."""
-    runs: list[str] = []
-    run_id: str | None = None
-    while True:
-        history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
-        runs.insert(0, history.to_json())
-        previous = history.events[0].workflow_execution_started_event_attributes.continued_execution_run_id
-        if not previous:
-            return runs
-        run_id = previous
-
-
-async def record_all() -> None:
-    HISTORIES.mkdir(parents=True, exist_ok=True)
-    for name, scenario in SCENARIOS.items():
-        env = await WorkflowEnvironment.start_time_skipping(
-            test_server_existing_path=str(TEST_SERVER), data_converter=pydantic_data_converter
-        )
-        try:
-            await ensure_search_attributes(env.client, "default")
-            with tempfile.TemporaryDirectory() as tmp:
-                url = f"sqlite+aiosqlite:///{tmp}/readmodel.db"
-                upgrade(url)
-                settings = Settings(environment=Environment.TEST, database_url=url, task_queue=f"record-{uuid.uuid4()}")
-                engine = create_engine(url)
-                async with build_worker(env.client, settings, session_factory(engine)):
-                    workflow_ids = await scenario(LifecycleGateway(env.client, settings), env)
-                    for workflow_id in workflow_ids:
-                        for n, history_json in enumerate(await _runs(env.client, workflow_id), start=1):
-                            suffix = workflow_id.split("/", 1)[1]
-                            path = HISTORIES / f"{name}--{suffix}--run{n}.json"
-                            path.write_text(history_json)
-                            print(f"wrote {path.relative_to(HISTORIES.parent.parent)}")
-                await engine.dispose()
-        finally:
-            await env.shutdown()
