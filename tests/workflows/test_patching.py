@@ -127,7 +127,7 @@ async def test_a_patched_spec_change_replays_old_histories_and_applies_to_new_ru
 ):
     old = await run_door(time_skipping_env, sessions, DoorV1)
     await replay(old, DoorV2)
-    with pytest.raises(Exception, match="[Nn]ondetermin"):
+    with pytest.raises(Exception, match=r"[Nn]ondetermin"):
         await replay(old, DoorV2Unguarded)
 
     new = await run_door(time_skipping_env, sessions, DoorV2)
