@@ -18,8 +18,8 @@ from sqlmodel import col
 
 from services.db import Sessions
 from services.lifecycles import LifecycleGateway, Principal
-from services.models import EffectRow, EffectStatus
-from workflows.engine.errors import AlreadyExists
+from services.models import EffectRow, EffectStatus, LifecycleRow
+from workflows.engine.errors import AlreadyExists, GuardFailed, InvalidTransition, NotFound, ValidationError
 from workflows.engine.spec import Role
 
 logger = logging.getLogger("lifecycles.effects")
@@ -79,6 +79,43 @@ class LifecycleStarter:
         except AlreadyExists:
             # Opened by an earlier attempt of this same delivery.
             logger.info("effect %s: %s/%s exists already", effect.id, payload["kind"], payload["entity_id"])
+
+
+class LifecycleFanOut:
+    """Delivers ``lifecycle.fire`` effects: a trigger on every open lifecycle of an account."""
+
+    def __init__(self, gateway: LifecycleGateway, sessions: Sessions) -> None:
+        self.gateway = gateway
+        self.sessions = sessions
+
+    async def send(self, effect: EffectRow) -> None:
+        payload: dict[str, Any] = effect.payload
+        if not payload.get("account_id"):
+            return
+        targets = sa.select(LifecycleRow.kind, LifecycleRow.entity_id, LifecycleRow.workflow_id).where(
+            col(LifecycleRow.account_id) == payload["account_id"],
+            col(LifecycleRow.terminal).is_(False),
+            col(LifecycleRow.workflow_id).not_in(payload.get("exclude") or []),
+        )
+        if payload.get("kinds") is not None:
+            targets = targets.where(col(LifecycleRow.kind).in_(payload["kinds"]))
+        async with self.sessions() as session:
+            rows = (await session.execute(targets.order_by(col(LifecycleRow.workflow_id)))).all()
+        principal = Principal(actor=payload.get("actor") or "system", role=Role.SYSTEM)
+        for kind, entity_id, workflow_id in rows:
+            try:
+                await self.gateway.transition(
+                    kind,
+                    entity_id,
+                    payload["trigger"],
+                    payload.get("params") or {},
+                    principal=principal,
+                    reason=payload.get("reason"),
+                    idempotency_key=f"{effect.id}->{workflow_id}",
+                )
+            except (InvalidTransition, GuardFailed, ValidationError, NotFound) as refused:
+                # Ended meanwhile, or already as asked: nothing for this one to do.
+                logger.info("effect %s: %s refused %s: %s", effect.id, workflow_id, payload["trigger"], refused)
 
 
 class EffectDispatcher:

@@ -17,7 +17,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from services.activities import LifecycleActivities
 from services.db import Sessions, create_engine, session_factory
-from services.effects import EffectDispatcher, LifecycleStarter, LogChannel
+from services.effects import EffectDispatcher, LifecycleFanOut, LifecycleStarter, LogChannel
 from services.lifecycles import LifecycleGateway
 from services.settings import Settings, get_settings
 from services.temporal import connect
@@ -45,6 +45,7 @@ def build_worker(client: Client, settings: Settings, sessions: Sessions, *, task
         routes={
             "notify": LogChannel(settings.role_contacts),
             "lifecycle.start": LifecycleStarter(gateway),
+            "lifecycle.fire": LifecycleFanOut(gateway, sessions),
         },
     )
     activities = LifecycleActivities(sessions, dispatcher)

@@ -255,8 +255,11 @@ class LifecycleInstance:
             )
         candidates = self._candidates(trigger)
         required = max((t.role for t in self.spec.transitions if t.trigger == trigger), default=Role.OPERATOR)
-        if required is Role.SYSTEM and actor != TIMER_ACTOR:
-            raise Forbidden(f"{trigger!r} is fired by the lifecycle's timers only.", required_role=required.name)
+        if required is Role.SYSTEM and role is not Role.SYSTEM:
+            raise Forbidden(
+                f"{trigger!r} is fired by the service itself (timers, other lifecycles), not by callers.",
+                required_role=required.name,
+            )
         if not candidates:
             raise InvalidTransition(
                 f"{trigger!r} is not possible while the {self.spec.title.lower()} is {self.core.state}.",

@@ -28,7 +28,8 @@ class Role(enum.IntEnum):
     VIEWER = 1
     OPERATOR = 2
     ADMIN = 3
-    # Fired by the engine's own timers; no caller may fire it, whatever their role.
+    # Fired by the service itself: the engine's timers and other lifecycles' effects
+    # (``lifecycle.fire``). No API token carries it, so no caller may fire it.
     SYSTEM = 4
 
 
@@ -289,3 +290,38 @@ def role(name: str) -> Callable[[AnyContext], list[str]]:
 
 def channel(name: str) -> Callable[[AnyContext], list[str]]:
     return lambda ctx: [f"channel:{name}"]
+
+
+def fire_on_account(
+    name: str,
+    description: str,
+    *,
+    account_id: Callable[[AnyContext], str | None],
+    trigger: str,
+    params: Callable[[AnyContext], Mapping[str, Any]] = lambda ctx: {},
+    reason: Callable[[AnyContext], str | None] = lambda ctx: ctx.reason,
+    kinds: tuple[str, ...] | None = None,
+    when: Callable[[AnyContext], bool] | None = None,
+) -> EffectSpec:
+    """Fire ``trigger`` on every open lifecycle of the account (of ``kinds``, all by default).
+
+    Delivered as ``lifecycle.fire``: each target gets the trigger as an update from the
+    service (role SYSTEM) on behalf of this transition's actor, with an idempotency key
+    made of the effect id and the target, so a retried delivery applies it once.
+    Targets that refuse it (ended meanwhile, nothing to change) are skipped.
+    """
+    return EffectSpec(
+        type="lifecycle.fire",
+        name=name,
+        description=description,
+        build=lambda ctx: {
+            "account_id": account_id(ctx),
+            "kinds": list(kinds) if kinds is not None else None,
+            "exclude": [f"{ctx.kind}/{ctx.entity_id}"],
+            "trigger": trigger,
+            "params": dict(params(ctx)),
+            "actor": ctx.actor,
+            "reason": reason(ctx),
+        },
+        when=when,
+    )
