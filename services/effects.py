@@ -92,7 +92,7 @@ class LifecycleFanOut:
         payload: dict[str, Any] = effect.payload
         if not payload.get("account_id"):
             return
-        targets = sa.select(LifecycleRow.kind, LifecycleRow.entity_id, LifecycleRow.workflow_id).where(
+        targets = sa.select(col(LifecycleRow.kind), col(LifecycleRow.entity_id), col(LifecycleRow.workflow_id)).where(
             col(LifecycleRow.account_id) == payload["account_id"],
             col(LifecycleRow.terminal).is_(False),
             col(LifecycleRow.workflow_id).not_in(payload.get("exclude") or []),
