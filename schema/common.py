@@ -20,12 +20,14 @@ from schema.errors import (
     ValidationError,
     to_error,
 )
+from services.facts import gather
 from services.pagination import Page
 from services.read_model import describe, effects_of, transitions_page
 from workflows.engine.diagram import mermaid
 from workflows.engine.errors import Rejection
 from workflows.engine.spec import LifecycleSpec, Role
 from workflows.engine.types import LifecycleSnapshot, TransitionResult
+from workflows.registry import SPECS
 
 T = TypeVar("T")
 
@@ -197,7 +199,9 @@ class Lifecycle:
         return JSON(self.snapshot.policy)
 
     @strawberry.field(description="Every trigger leaving the current state, with its unmet conditions.")
-    def available_transitions(self) -> list[AvailableTransition]:
+    async def available_transitions(self, info: Info) -> list[AvailableTransition]:
+        spec = SPECS[self.snapshot.kind]
+        facts = await gather(info.context.sessions, self.snapshot.kind, self.snapshot.entity_id, list(spec.triggers))
         return [
             AvailableTransition(
                 trigger=a.trigger,
@@ -208,7 +212,7 @@ class Lifecycle:
                 unmet=a.unmet,
                 params=JSON(a.params),
             )
-            for a in describe(self.snapshot, datetime.now(UTC))
+            for a in describe(self.snapshot, datetime.now(UTC), facts)
         ]
 
     @strawberry.field(description="The audit log, oldest first.")

@@ -136,7 +136,8 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
         logger.info(
             "API serving GraphQL; Temporal at %s, task queue %s", settings.temporal_address, settings.task_queue
         )
-        yield State(client=temporal, sessions=session_factory(engine), gateway=LifecycleGateway(temporal, settings))
+        sessions = session_factory(engine)
+        yield State(client=temporal, sessions=sessions, gateway=LifecycleGateway(temporal, settings, sessions))
         await engine.dispose()
 
     graphql = LifecycleGraphQL(settings)

@@ -21,6 +21,7 @@ from services.lifecycles import LifecycleGateway, Principal
 from services.models import EffectRow, EffectStatus, LifecycleRow
 from workflows.engine.errors import AlreadyExists, GuardFailed, InvalidTransition, NotFound, ValidationError
 from workflows.engine.spec import Role
+from workflows.engine.types import workflow_id_for
 
 logger = logging.getLogger("lifecycles.effects")
 
@@ -82,7 +83,8 @@ class LifecycleStarter:
 
 
 class LifecycleFanOut:
-    """Delivers ``lifecycle.fire`` effects: a trigger on every open lifecycle of an account."""
+    """Delivers ``lifecycle.fire`` effects: a trigger on named lifecycles, or on every open
+    lifecycle of an account."""
 
     def __init__(self, gateway: LifecycleGateway, sessions: Sessions) -> None:
         self.gateway = gateway
@@ -90,19 +92,9 @@ class LifecycleFanOut:
 
     async def send(self, effect: EffectRow) -> None:
         payload: dict[str, Any] = effect.payload
-        if not payload.get("account_id"):
-            return
-        targets = sa.select(col(LifecycleRow.kind), col(LifecycleRow.entity_id), col(LifecycleRow.workflow_id)).where(
-            col(LifecycleRow.account_id) == payload["account_id"],
-            col(LifecycleRow.terminal).is_(False),
-            col(LifecycleRow.workflow_id).not_in(payload.get("exclude") or []),
-        )
-        if payload.get("kinds") is not None:
-            targets = targets.where(col(LifecycleRow.kind).in_(payload["kinds"]))
-        async with self.sessions() as session:
-            rows = (await session.execute(targets.order_by(col(LifecycleRow.workflow_id)))).all()
         principal = Principal(actor=payload.get("actor") or "system", role=Role.SYSTEM)
-        for kind, entity_id, workflow_id in rows:
+        for kind, entity_id in await self._targets(payload):
+            workflow_id = workflow_id_for(kind, entity_id)
             try:
                 await self.gateway.transition(
                     kind,
@@ -117,11 +109,30 @@ class LifecycleFanOut:
                 # Ended meanwhile, or already as asked: nothing for this one to do.
                 logger.info("effect %s: %s refused %s: %s", effect.id, workflow_id, payload["trigger"], refused)
 
+    async def _targets(self, payload: dict[str, Any]) -> list[tuple[str, str]]:
+        if payload.get("targets") is not None:
+            return [(t["kind"], t["entity_id"]) for t in payload["targets"]]
+        if not payload.get("account_id"):
+            return []
+        targets = sa.select(col(LifecycleRow.kind), col(LifecycleRow.entity_id), col(LifecycleRow.workflow_id)).where(
+            col(LifecycleRow.account_id) == payload["account_id"],
+            col(LifecycleRow.terminal).is_(False),
+            col(LifecycleRow.workflow_id).not_in(payload.get("exclude") or []),
+        )
+        if payload.get("kinds") is not None:
+            targets = targets.where(col(LifecycleRow.kind).in_(payload["kinds"]))
+        async with self.sessions() as session:
+            rows = (await session.execute(targets.order_by(col(LifecycleRow.workflow_id)))).all()
+        return [(kind, entity_id) for kind, entity_id, _ in rows]
+
 
 class EffectDispatcher:
-    def __init__(self, sessions: Sessions, routes: dict[str, Channel]) -> None:
+    """Routes each effect type to its channel; types without a route go to ``default``."""
+
+    def __init__(self, sessions: Sessions, routes: dict[str, Channel], default: Channel | None = None) -> None:
         self.sessions = sessions
         self.routes = routes
+        self.default = default
 
     async def deliver(self, effect_id: str, attempt: int) -> None:
         async with self.sessions() as session:
@@ -130,7 +141,7 @@ class EffectDispatcher:
             raise PermanentDeliveryError(f"effect {effect_id} is not in the outbox")
         if effect.status == EffectStatus.DELIVERED:
             return
-        channel = self.routes.get(effect.type)
+        channel = self.routes.get(effect.type, self.default)
         if channel is None:
             await self._record(effect_id, attempt, EffectStatus.FAILED, f"no channel for effect type {effect.type}")
             raise PermanentDeliveryError(f"no channel for effect type {effect.type}")

@@ -20,6 +20,8 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from services.db import Sessions
+from services.facts import gather
 from services.settings import Settings
 from workflows.engine.errors import REJECTIONS, AlreadyExists, Forbidden, InvalidTransition, NotFound, Rejection
 from workflows.engine.instance import LifecycleInstance
@@ -51,9 +53,11 @@ class Unavailable(Exception):
 
 
 class LifecycleGateway:
-    def __init__(self, client: Client, settings: Settings) -> None:
+    def __init__(self, client: Client, settings: Settings, sessions: Sessions | None = None) -> None:
         self.client = client
         self.settings = settings
+        # The read model, for the facts some guards need (services/facts.py).
+        self.sessions = sessions
 
     def _workflow(self, kind: str) -> type[LifecycleWorkflow]:
         try:
@@ -130,7 +134,9 @@ class LifecycleGateway:
         """Fire a trigger; the answer comes once the change is in the read model."""
         workflow_class = self._workflow(kind)
         handle = self.client.get_workflow_handle(workflow_id_for(kind, entity_id))
+        facts = await gather(self.sessions, kind, entity_id, [trigger]) if self.sessions else {}
         request = TransitionRequest(
+            facts=facts,
             trigger=trigger,
             params=params or {},
             actor=principal.actor,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -43,7 +45,9 @@ async def get_snapshot(session: AsyncSession, kind: str, entity_id: str) -> Life
     return snapshot_of(row) if row is not None else None
 
 
-def describe(snapshot: LifecycleSnapshot, now: datetime) -> list[AllowedTransition]:
+def describe(
+    snapshot: LifecycleSnapshot, now: datetime, facts: Mapping[str, Any] | None = None
+) -> list[AllowedTransition]:
     """What may happen to a lifecycle now, judged by its spec on the read model's copy."""
     if snapshot.terminal and not snapshot.deadlines:
         # Its workflow has completed (or is about to): nothing can reach it any more.
@@ -63,7 +67,7 @@ def describe(snapshot: LifecycleSnapshot, now: datetime) -> list[AllowedTransiti
             closed_at=snapshot.closed_at,
         ),
     )
-    return instance.describe(now)
+    return instance.describe(now, facts)
 
 
 async def transitions_page(

@@ -39,7 +39,7 @@ def workflow_runner() -> SandboxedWorkflowRunner:
 
 
 def build_worker(client: Client, settings: Settings, sessions: Sessions, *, task_queue: str | None = None) -> Worker:
-    gateway = LifecycleGateway(client, settings)
+    gateway = LifecycleGateway(client, settings, sessions)
     dispatcher = EffectDispatcher(
         sessions,
         routes={
@@ -47,6 +47,7 @@ def build_worker(client: Client, settings: Settings, sessions: Sessions, *, task
             "lifecycle.start": LifecycleStarter(gateway),
             "lifecycle.fire": LifecycleFanOut(gateway, sessions),
         },
+        default=LogChannel(settings.role_contacts),
     )
     activities = LifecycleActivities(sessions, dispatcher)
     return Worker(

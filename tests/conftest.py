@@ -114,7 +114,7 @@ class Stack:
         self.client = client
         self.settings = settings
         self.sessions = sessions
-        self.gateway = LifecycleGateway(client, settings)
+        self.gateway = LifecycleGateway(client, settings, sessions)
 
 
 async def _stack(client: Client, settings: Settings, sessions: Sessions) -> AsyncIterator[Stack]:

@@ -234,3 +234,22 @@ def test_diagrams_show_state_changes_and_mark_timer_edges():
     assert "OPEN --> CLOSED: close, auto_close ⏱" in diagram
     assert "knock" not in diagram
     assert "GONE --> [*]" in diagram
+
+
+def test_guards_may_read_facts_the_service_gathered():
+    @guard("no_open_invoices", "No open invoices on the account.")
+    def no_open_invoices(ctx):
+        return [f"invoice {i} is open" for i in ctx.facts.get("open_invoices", [])]
+
+    spec = LifecycleSpec(
+        **{
+            **{f: getattr(SPEC, f) for f in SPEC.__dataclass_fields__},
+            "transitions": (TransitionSpec("open", ("CLOSED",), "OPEN", "Open it.", guards=(no_open_invoices,)),),
+            "timers": (),
+        }
+    )
+    d = LifecycleInstance.open(spec, "d2", {"owner": "ann"}, {}, NOW, actor="ann")
+    with pytest.raises(GuardFailed, match="invoice INV-1 is open"):
+        d.decide("open", {}, actor="bob", role=Role.OPERATOR, reason=None, now=NOW, facts={"open_invoices": ["INV-1"]})
+    assert d.describe(NOW, {"open_invoices": ["INV-1"]})[0].unmet == ["invoice INV-1 is open"]
+    d.decide("open", {}, actor="bob", role=Role.OPERATOR, reason=None, now=NOW, facts={"open_invoices": []})

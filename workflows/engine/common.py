@@ -30,14 +30,15 @@ def _validate_new_owner(ctx: AnyContext) -> dict[str, str]:
 
 
 def _set_owner(ctx: AnyContext) -> None:
-    ctx.data.previous_owners = [*ctx.data.previous_owners, ctx.data.owner]
+    if ctx.data.owner:
+        ctx.data.previous_owners = [*ctx.data.previous_owners, ctx.data.owner]
     ctx.data.owner = ctx.params.new_owner
 
 
 def change_owner(sources: tuple[str, ...]) -> TransitionSpec:
     """Hand the lifecycle to another owner; used directly and by account handovers.
 
-    The data model needs ``owner: str`` and ``previous_owners: list[str]``.
+    The data model needs ``owner: str`` (or ``str | None``) and ``previous_owners: list[str]``.
     """
     return TransitionSpec(
         trigger=CHANGE_OWNER,

@@ -183,6 +183,7 @@ class LifecycleInstance:
         params: Any = None,
         describing: bool = False,
         data: BaseModel | None = None,
+        facts: Mapping[str, Any] | None = None,
     ) -> Context[Any, Any]:
         return Context(
             kind=self.spec.kind,
@@ -200,6 +201,7 @@ class LifecycleInstance:
             params=params,
             describing=describing,
             active_patches=self.patches,
+            facts=facts or {},
         )
 
     def snapshot(self, now: datetime) -> LifecycleSnapshot:
@@ -245,6 +247,7 @@ class LifecycleInstance:
         role: Role,
         reason: str | None,
         now: datetime,
+        facts: Mapping[str, Any] | None = None,
     ) -> Decision:
         """Select the transition a request means, or raise the Rejection explaining why not."""
         if trigger not in self.spec.triggers:
@@ -269,7 +272,7 @@ class LifecycleInstance:
         if role < required:
             raise Forbidden(f"{trigger!r} needs the {required.name.lower()} role.", required_role=required.name)
         params = self._parse_params(trigger, raw_params)
-        ctx = self.context(now, actor=actor, role=role, reason=reason, params=params)
+        ctx = self.context(now, actor=actor, role=role, reason=reason, params=params, facts=facts)
         matching = [t for t in candidates if t.when is None or t.when(ctx)]
         if not matching:
             raise InvalidTransition(
@@ -307,14 +310,14 @@ class LifecycleInstance:
         except pydantic.ValidationError as exc:
             raise ValidationError(f"Invalid parameters for {trigger!r}.", fields=field_errors(exc)) from None
 
-    def describe(self, now: datetime) -> list[AllowedTransition]:
+    def describe(self, now: datetime, facts: Mapping[str, Any] | None = None) -> list[AllowedTransition]:
         """Every transition leaving the current state, with what keeps it from firing now."""
         out = []
         for t in self.spec.transitions:
             if self.core.state not in t.sources or t.role is Role.SYSTEM:
                 continue
             params = self._probe_params(t)
-            ctx = self.context(now, params=params, describing=True)
+            ctx = self.context(now, params=params, describing=True, facts=facts)
             if t.when is not None and t.probe_params is not None and not t.when(ctx):
                 continue
             unmet = [m for g in t.guards if not g.on_input for m in g.check(ctx)]

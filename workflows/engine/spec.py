@@ -87,6 +87,9 @@ class Context(Generic[DataT, PolicyT]):
     describing: bool = False
     # The spec's patches active for this workflow run (see ``LifecycleSpec.patches``).
     active_patches: frozenset[str] = frozenset()
+    # Facts about other lifecycles the service gathered for this request (see
+    # ``services/facts.py``); empty when firing from a timer.
+    facts: Mapping[str, Any] = field(default_factory=dict)
 
     def patched(self, patch_id: str) -> bool:
         """Whether this run follows the behaviour introduced under ``patch_id``."""
@@ -325,3 +328,32 @@ def fire_on_account(
         },
         when=when,
     )
+
+
+def fire_on(
+    name: str,
+    description: str,
+    *,
+    target: Callable[[AnyContext], tuple[str, str] | None],
+    trigger: str,
+    params: Callable[[AnyContext], Mapping[str, Any]] = lambda ctx: {},
+    reason: Callable[[AnyContext], str | None] = lambda ctx: ctx.reason,
+    when: Callable[[AnyContext], bool] | None = None,
+) -> EffectSpec:
+    """Fire ``trigger`` on one other lifecycle, ``target(ctx)`` = (kind, entity id).
+
+    Delivered like ``fire_on_account`` (``lifecycle.fire``, once, as the service on
+    behalf of this transition's actor); nothing is sent when ``target`` returns None.
+    """
+
+    def build(ctx: AnyContext) -> dict[str, Any]:
+        found = target(ctx)
+        return {
+            "targets": [{"kind": found[0], "entity_id": found[1]}] if found else [],
+            "trigger": trigger,
+            "params": dict(params(ctx)),
+            "actor": ctx.actor,
+            "reason": reason(ctx),
+        }
+
+    return EffectSpec(type="lifecycle.fire", name=name, description=description, build=build, when=when)

@@ -95,6 +95,9 @@ class TransitionRequest(BaseModel):
     actor: str
     role: Role
     reason: str | None = None
+    # What the service read about other lifecycles for this trigger's guards (an open
+    # late payment on the account...). Gathered by the gateway, never taken from a caller.
+    facts: dict[str, Any] = Field(default_factory=dict)
 
 
 class LifecycleSnapshot(BaseModel):

@@ -203,6 +203,7 @@ class LifecycleWorkflow:
                 role=request.role,
                 reason=request.reason,
                 now=now,
+                facts=request.facts,
             )
         except Rejection as exc:
             raise ApplicationError(exc.message, exc.as_details(), type=exc.type, non_retryable=True) from None
@@ -225,6 +226,7 @@ class LifecycleWorkflow:
                 role=request.role,
                 reason=request.reason,
                 now=workflow.now(),
+                facts=request.facts,
             )
         except Rejection as exc:
             raise ApplicationError(exc.message, exc.as_details(), type=exc.type, non_retryable=True) from None
