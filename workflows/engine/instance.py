@@ -96,6 +96,7 @@ class LifecycleInstance:
             policy_obj = spec.policy_model.model_validate(dict(policy))
         except pydantic.ValidationError as exc:
             raise ValidationError("The policy is invalid.", fields=field_errors(exc, "policy")) from None
+        spec.prepare_open(data_obj, policy_obj, now)
         problems = spec.validate_open(data_obj, policy_obj, now)
         if problems:
             raise ValidationError(

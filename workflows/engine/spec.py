@@ -197,6 +197,10 @@ class LifecycleSpec:
     # Extra checks on a new instance's data beyond its field types (dates in order,
     # amounts consistent...): returns {field: message}.
     validate_open: Callable[[Any, Any, datetime], Mapping[str, str]] = lambda data, policy, now: {}
+    # Fills in what a new instance's data leaves to the policy or to the moment it opens
+    # (a trial's default expiry); runs before ``validate_open``. The API resolves it once,
+    # and the workflow receives the filled-in data, so it only fills fields still unset.
+    prepare_open: Callable[[Any, Any, datetime], None] = lambda data, policy, now: None
     # States a new instance may be opened in (default: only ``initial_state``).
     entry_states: Callable[[Any], tuple[str, ...]] | None = None
     # Where diagrams start: the initial states (default: the first state declared).
