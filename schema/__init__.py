@@ -17,6 +17,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
 from schema.common import GenericLifecycle
+from schema.late_payment import LatePayment, LatePaymentMutation, LatePaymentQuery
 from schema.lifecycle import LifecycleMutation, LifecycleQuery
 from schema.opportunity import Opportunity, OpportunityMutation, OpportunityQuery
 from schema.scalars import SCALAR_MAP
@@ -24,8 +25,16 @@ from services.settings import Settings
 
 SDL_PATH = Path(__file__).resolve().parent / "schema.graphql"
 
-Query = merge_types("Query", (LifecycleQuery, OpportunityQuery))
-Mutation = merge_types("Mutation", (LifecycleMutation, OpportunityMutation))
+# One line per lifecycle kind: its queries, its mutations, its Lifecycle type.
+PARTS: tuple[tuple[type, type, type], ...] = (
+    (LifecycleQuery, LifecycleMutation, GenericLifecycle),
+    (OpportunityQuery, OpportunityMutation, Opportunity),
+    (LatePaymentQuery, LatePaymentMutation, LatePayment),
+)
+
+Query = merge_types("Query", tuple(part[0] for part in PARTS))
+Mutation = merge_types("Mutation", tuple(part[1] for part in PARTS))
+TYPES = [part[2] for part in PARTS]
 
 
 def build_schema(settings: Settings) -> strawberry.Schema:
@@ -39,7 +48,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,
-        types=[GenericLifecycle, Opportunity],
+        types=TYPES,
         extensions=extensions,
         config=StrawberryConfig(disable_field_suggestions=not settings.introspection, scalar_map=SCALAR_MAP),
     )
@@ -50,7 +59,7 @@ def sdl() -> str:
     schema = strawberry.Schema(
         query=Query,
         mutation=Mutation,
-        types=[GenericLifecycle, Opportunity],
+        types=TYPES,
         config=StrawberryConfig(scalar_map=SCALAR_MAP),
     )
     return schema.as_str() + "\n"

@@ -129,7 +129,7 @@ async def list_opportunities(
     max_page_size: int,
 ) -> Page[LifecycleRow]:
     column, descending = ORDER_KEYS[order]
-    keys = [SortKey(column, descending), SortKey(OpportunityRow.workflow_id, descending)]  # type: ignore[arg-type]
+    keys = [SortKey(column, descending), SortKey(OpportunityRow.workflow_id, descending)]
     name = str(column.key)
     page = await paginate(
         session,

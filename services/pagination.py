@@ -26,7 +26,9 @@ AnySelect = sa.Select[*tuple[Any, ...]]
 
 @dataclass(frozen=True)
 class SortKey:
-    column: sa.ColumnElement[Any]
+    # A column expression; typed loosely because SQLModel's column attributes are not
+    # typed as SQLAlchemy expressions.
+    column: Any
     descending: bool = False
 
 

@@ -16,6 +16,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel, col
 
+from services.late_payment import LatePaymentRow, project_late_payment
 from services.models import EffectRow, EffectStatus, LifecycleRow, TransitionRow
 from services.opportunity import OpportunityRow, project_opportunity
 from workflows.engine.types import LifecycleSnapshot, ProjectionBatch
@@ -24,6 +25,7 @@ from workflows.engine.types import LifecycleSnapshot, ProjectionBatch
 # ``workflow_id`` primary key and a ``seq`` column.
 PROJECTORS: dict[str, tuple[type[SQLModel], Callable[[LifecycleSnapshot], dict[str, Any]]]] = {
     "opportunity": (OpportunityRow, project_opportunity),
+    "late-payment": (LatePaymentRow, project_late_payment),
 }
 
 

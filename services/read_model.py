@@ -77,7 +77,7 @@ async def transitions_page(
     page = await paginate(
         session,
         statement,
-        [SortKey(col(TransitionRow.seq))],  # type: ignore[arg-type]
+        [SortKey(col(TransitionRow.seq))],
         key_of=lambda row: (row[0].seq,),
         first=first,
         after=after,

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from workflows.engine.spec import LifecycleSpec
 from workflows.engine.workflow import LifecycleWorkflow
+from workflows.late_payment import LATE_PAYMENT, LatePaymentWorkflow
 from workflows.opportunity import OPPORTUNITY, OpportunityWorkflow
 
 WORKFLOWS: dict[str, type[LifecycleWorkflow]] = {
     OPPORTUNITY.kind: OpportunityWorkflow,
+    LATE_PAYMENT.kind: LatePaymentWorkflow,
 }
 
 SPECS: dict[str, LifecycleSpec] = {kind: wf.spec for kind, wf in WORKFLOWS.items()}

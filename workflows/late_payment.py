@@ -1,0 +1,861 @@
+"""Late payment: one unpaid invoice escalating day by day until it is paid or cancelled.
+
+Rules from the handbook (``004:<line>``), as decided in ``shared/domain/README.md``
+section 3 (reference-billing.md §1, §5a):
+
+- day 0 (T0) is the first failed card charge, or the day after an invoice's due date
+  (004:3642-3644, 004:3652); the steps count calendar days from it;
+- OVERDUE at T0: the owner is alerted (no owner: the revenue lead; an unmanaged account
+  owing $1,500 or more: the billing escalation contacts), the risk flag goes on, and
+  contacts and finance emails are asked to pay now, told access is suspended in 7
+  calendar days (004:3648, 004:3652-3658);
+- SUSPENSION_WARNING on day 6 (004:3661-3663), SUSPENDED on day 7 (004:3665-3669),
+  CANCELLATION_WARNING on day 13 (004:3674-3678), CANCELLED on day 14 (004:3681-3685);
+- paid in full from any open state: PAID, access restored if it was suspended
+  (004:3671); tax withheld is not payment (004:3713);
+- card collection stops after 4 failed attempts, each alerting #sales-alerts (004:3644);
+- the owner may extend at their discretion (004:3658); credit notes adjust what is owed
+  (004:11116); an admin may void the invoice;
+- the third consecutive missed period needs 3 months of typical usage paid in advance
+  before access comes back; no advance in time cancels (004:3689).
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator, model_validator
+from temporalio import workflow
+
+from workflows.engine.calendar import start_of_day
+from workflows.engine.common import change_owner
+from workflows.engine.spec import (
+    AnyContext,
+    EffectSpec,
+    LifecycleSpec,
+    Role,
+    StateSpec,
+    TimerSpec,
+    TransitionSpec,
+    channel,
+    fire_on_account,
+    guard,
+    notify,
+    reason_required,
+)
+from workflows.engine.types import LifecycleInput, LifecycleSnapshot
+from workflows.engine.workflow import LifecycleWorkflow
+
+KIND = "late-payment"
+
+# ISO 4217 codes in circulation (2026).
+CURRENCIES = frozenset(
+    """
+AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BRL BSD BTN BWP BYN BZD CAD CDF CHF
+CLP CNY COP CRC CUP CVE CZK DJF DKK DOP DZD EGP ERN ETB EUR FJD FKP GBP GEL GHS GIP GMD GNF GTQ GYD HKD HNL HTG
+HUF IDR ILS INR IQD IRR ISK JMD JOD JPY KES KGS KHR KMF KPW KRW KWD KYD KZT LAK LBP LKR LRD LSL LYD MAD MDL MGA
+MKD MMK MNT MOP MRU MUR MVR MWK MXN MYR MZN NAD NGN NIO NOK NPR NZD OMR PAB PEN PGK PHP PKR PLN PYG QAR RON RSD
+RUB RWF SAR SBD SCR SDG SEK SGD SHP SLE SOS SRD SSP STN SVC SYP SZL THB TJS TMT TND TOP TRY TTD TWD TZS UAH UGX
+USD UYU UZS VES VND VUV WST XAF XCD XCG XOF XPF YER ZAR ZMW ZWG
+""".split()  # noqa: SIM905 (a block of codes reads better than 160 quoted strings)
+)
+
+
+class LatePaymentState(enum.StrEnum):
+    OVERDUE = "OVERDUE"
+    SUSPENSION_WARNING = "SUSPENSION_WARNING"
+    SUSPENDED = "SUSPENDED"
+    CANCELLATION_WARNING = "CANCELLATION_WARNING"
+    ADVANCE_PAYMENT_REQUIRED = "ADVANCE_PAYMENT_REQUIRED"
+    CANCELLED = "CANCELLED"
+    PAID = "PAID"
+    VOIDED = "VOIDED"
+
+
+class CollectionMethod(enum.StrEnum):
+    CARD = "CARD"  # charged automatically (monthly, pay-as-you-go: 004:3644)
+    INVOICE = "INVOICE"  # paid on terms, usually Net 30 (004:3642)
+
+
+S = LatePaymentState
+LADDER = (S.OVERDUE, S.SUSPENSION_WARNING, S.SUSPENDED, S.CANCELLATION_WARNING)
+OPEN_STATES = (*LADDER, S.ADVANCE_PAYMENT_REQUIRED)
+# Access is blocked in these states (004:3665): what "SUSPENDED or later" means.
+ACCESS_BLOCKED = (S.SUSPENDED, S.CANCELLATION_WARNING, S.ADVANCE_PAYMENT_REQUIRED)
+
+Money = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2)]
+PositiveMoney = Annotated[Decimal, Field(gt=0, max_digits=14, decimal_places=2)]
+Email = Annotated[str, Field(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")]
+
+
+class Account(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: Annotated[str, Field(min_length=1, max_length=100)]
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class LatePaymentPolicy(BaseModel):
+    """Every duration and threshold of the ladder, pinned per invoice."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    suspension_warning_after: timedelta = Field(timedelta(days=6), gt=timedelta(0))  # 004:3661
+    suspend_after: timedelta = Field(timedelta(days=7), gt=timedelta(0))  # 004:3658
+    cancellation_warning_after: timedelta = Field(timedelta(days=13), gt=timedelta(0))  # 004:3674
+    cancel_after: timedelta = Field(timedelta(days=14), gt=timedelta(0))  # 004:3669, 004:3681
+    max_card_attempts: int = Field(4, ge=1)  # 004:3644
+    escalation_threshold: Decimal = Field(Decimal(1500), ge=0)  # 004:3654
+    missed_periods_for_advance: int = Field(3, ge=1)  # 004:3689
+    advance_months: int = Field(3, ge=1)  # 004:3689
+    advance_payment_window: timedelta = Field(timedelta(days=14), gt=timedelta(0))  # domain README §3
+
+    @model_validator(mode="after")
+    def _ladder_in_order(self) -> LatePaymentPolicy:
+        steps = [self.suspension_warning_after, self.suspend_after, self.cancellation_warning_after, self.cancel_after]
+        if steps != sorted(steps) or len(set(steps)) != len(steps):
+            raise ValueError("the ladder's steps must come one after another")
+        return self
+
+
+class Payment(BaseModel):
+    amount: Decimal
+    tax_withheld: Decimal = Decimal(0)
+    reference: str | None = None
+    at: datetime
+    advance: bool = False
+
+
+class CreditNote(BaseModel):
+    amount: Decimal
+    credit_note_id: str | None = None
+    at: datetime
+
+
+class Extension(BaseModel):
+    until: datetime
+    reason: str | None
+    by: str
+    at: datetime
+
+
+class LatePaymentData(BaseModel):
+    invoice_id: Annotated[str, Field(min_length=1, max_length=100)]
+    account: Account
+    owner: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    previous_owners: list[str] = Field(default_factory=list)
+    amount: PositiveMoney
+    currency: Annotated[str, Field(min_length=3, max_length=3)] = "USD"
+    collection_method: CollectionMethod = CollectionMethod.INVOICE
+    due_date: date | None = None
+    # Day 0 when it differs from the rule (a card failure reported after the fact).
+    day_zero: datetime | None = None
+    payment_link: Annotated[str, Field(max_length=2000)] | None = None
+    contact_emails: list[Email] = Field(default_factory=list)
+    finance_emails: list[Email] = Field(default_factory=list)
+    active_user_emails: list[Email] = Field(default_factory=list)
+    consecutive_missed_periods: Annotated[int, Field(ge=0)] = 0
+    typical_monthly_usage: Money | None = None
+    failed_attempts: Annotated[int, Field(ge=0)] = 0
+    payments: list[Payment] = Field(default_factory=list)
+    credit_notes: list[CreditNote] = Field(default_factory=list)
+    extensions: list[Extension] = Field(default_factory=list)
+    # How far extensions pushed the remaining deadlines.
+    deadline_shift: timedelta = timedelta(0)
+    access_suspended: bool = False
+    access_restored_at: datetime | None = None
+    void_reason: str | None = None
+
+    @field_validator("currency", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("currency")
+    @classmethod
+    def _known_currency(cls, value: str) -> str:
+        if value not in CURRENCIES:
+            raise ValueError(f"{value} is not an ISO 4217 currency code")
+        return value
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def paid(self) -> Decimal:
+        return sum((p.amount for p in self.payments if not p.advance), Decimal(0))
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def credited(self) -> Decimal:
+        return sum((c.amount for c in self.credit_notes), Decimal(0))
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def owed(self) -> Decimal:
+        return max(self.amount - self.paid - self.credited, Decimal(0))
+
+
+# ---- parameters -----------------------------------------------------------------------------
+
+
+class _Params(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class FailedAttemptParams(_Params):
+    # The billing provider's attempt number makes a repeated report harmless.
+    attempt: Annotated[int, Field(ge=1)] | None = None
+    failure_message: Annotated[str, Field(max_length=500)] | None = None
+
+
+class PaymentParams(_Params):
+    amount: PositiveMoney
+    tax_withheld: Money = Decimal(0)
+    reference: Annotated[str, Field(max_length=200)] | None = None
+
+
+class ExtensionParams(_Params):
+    until: datetime
+
+    @field_validator("until")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("must include a timezone offset")
+        return value
+
+
+class CreditNoteParams(_Params):
+    amount: PositiveMoney
+    credit_note_id: Annotated[str, Field(max_length=100)] | None = None
+
+
+class AdvancePaymentParams(_Params):
+    amount: PositiveMoney
+    reference: Annotated[str, Field(max_length=200)] | None = None
+
+
+# ---- the clock ------------------------------------------------------------------------------
+
+
+def day_zero(data: LatePaymentData, opened_at: datetime) -> datetime:
+    """T0: the day after the due date for an invoice, the first failure for a card (004:3642-3652)."""
+    if data.day_zero is not None:
+        return data.day_zero
+    if data.collection_method is CollectionMethod.INVOICE and data.due_date is not None:
+        return start_of_day(data.due_date + timedelta(days=1))
+    return opened_at
+
+
+def _step(offset: str) -> Any:
+    def due(ctx: AnyContext) -> datetime:
+        data: LatePaymentData = ctx.data
+        return day_zero(data, ctx.opened_at) + getattr(ctx.policy, offset) + data.deadline_shift
+
+    return due
+
+
+def _advance_deadline(ctx: AnyContext) -> datetime:
+    return ctx.state_entered_at + ctx.policy.advance_payment_window + ctx.data.deadline_shift
+
+
+def _third_missed_period(ctx: AnyContext) -> bool:
+    return ctx.data.consecutive_missed_periods + 1 >= ctx.policy.missed_periods_for_advance
+
+
+def _advance_due(ctx: AnyContext) -> Decimal:
+    usage = ctx.data.typical_monthly_usage or Decimal(0)
+    return usage * ctx.policy.advance_months
+
+
+def _money(ctx: AnyContext, amount: Decimal) -> str:
+    return f"{amount:,.2f} {ctx.data.currency}"
+
+
+# ---- guards and checks ----------------------------------------------------------------------
+
+
+@guard("automatic_collection_on", "Automatic card collection has not stopped (4 attempts, 004:3644).")
+def automatic_collection_on(ctx: AnyContext) -> list[str]:
+    data: LatePaymentData = ctx.data
+    if data.collection_method is not CollectionMethod.CARD:
+        return ["This invoice is paid on terms, not by automatic card charges."]
+    if data.failed_attempts >= ctx.policy.max_card_attempts:
+        return [f"Automatic collection stopped after {ctx.policy.max_card_attempts} failed attempts."]
+    return []
+
+
+@guard("advance_covers_usage", "The advance covers the required months of typical usage (004:3689).", on_input=True)
+def advance_covers_usage(ctx: AnyContext) -> list[str]:
+    required = _advance_due(ctx)
+    if ctx.params.amount < required:
+        return [
+            f"The advance must be at least {_money(ctx, required)} "
+            f"({ctx.policy.advance_months} months of typical usage)."
+        ]
+    return []
+
+
+def _validate_attempt(ctx: AnyContext) -> dict[str, str]:
+    attempt = ctx.params.attempt
+    if attempt is not None and attempt <= ctx.data.failed_attempts:
+        return {"attempt": f"attempt {attempt} is already recorded ({ctx.data.failed_attempts} so far)"}
+    return {}
+
+
+def _validate_extension(ctx: AnyContext) -> dict[str, str]:
+    until = ctx.params.until
+    current = _next_ladder_deadline(ctx)
+    if until <= ctx.now:
+        return {"until": "must be in the future"}
+    if current is not None and until <= current:
+        return {"until": f"must be after the current deadline ({current.isoformat()})"}
+    return {}
+
+
+def _validate_credit_note(ctx: AnyContext) -> dict[str, str]:
+    if ctx.params.amount > ctx.data.owed:
+        return {"amount": f"exceeds the amount owed ({_money(ctx, ctx.data.owed)})"}
+    return {}
+
+
+def _next_ladder_deadline(ctx: AnyContext) -> datetime | None:
+    dues = [t.due(ctx) for t in TIMERS if ctx.state in t.states]
+    return min((d for d in dues if d is not None), default=None)
+
+
+# ---- data changes ---------------------------------------------------------------------------
+
+
+def _count_attempt(ctx: AnyContext) -> None:
+    ctx.data.failed_attempts = ctx.params.attempt or ctx.data.failed_attempts + 1
+
+
+def _record_payment(ctx: AnyContext) -> None:
+    ctx.data.payments.append(
+        Payment(
+            amount=ctx.params.amount, tax_withheld=ctx.params.tax_withheld, reference=ctx.params.reference, at=ctx.now
+        )
+    )
+
+
+def _settle(ctx: AnyContext) -> None:
+    """Restore access if it was blocked: PAID after payment, a credit note, an advance, or a void."""
+    if ctx.data.access_suspended:
+        ctx.data.access_suspended = False
+        ctx.data.access_restored_at = ctx.now
+
+
+def _pay(ctx: AnyContext) -> None:
+    _record_payment(ctx)
+    _settle(ctx)
+
+
+def _pay_into_advance_requirement(ctx: AnyContext) -> None:
+    _record_payment(ctx)
+
+
+def _record_advance(ctx: AnyContext) -> None:
+    ctx.data.payments.append(
+        Payment(amount=ctx.params.amount, reference=ctx.params.reference, at=ctx.now, advance=True)
+    )
+    _settle(ctx)
+
+
+def _credit(ctx: AnyContext) -> None:
+    ctx.data.credit_notes.append(
+        CreditNote(amount=ctx.params.amount, credit_note_id=ctx.params.credit_note_id, at=ctx.now)
+    )
+
+
+def _credit_and_settle(ctx: AnyContext) -> None:
+    _credit(ctx)
+    _settle(ctx)
+
+
+def _extend(ctx: AnyContext) -> None:
+    current = _next_ladder_deadline(ctx)
+    if current is not None:
+        ctx.data.deadline_shift += ctx.params.until - current
+    ctx.data.extensions.append(Extension(until=ctx.params.until, reason=ctx.reason, by=ctx.actor, at=ctx.now))
+
+
+def _suspend(ctx: AnyContext) -> None:
+    ctx.data.access_suspended = True
+
+
+def _void(ctx: AnyContext) -> None:
+    ctx.data.void_reason = ctx.reason
+    _settle(ctx)
+
+
+# Which transitions settle the invoice: paying in full (or credited to zero) when no
+# advance is needed, or when access was never blocked.
+def _settles(ctx: AnyContext) -> bool:
+    data: LatePaymentData = ctx.data
+    return data.owed - ctx.params.amount <= 0
+
+
+def _needs_advance(ctx: AnyContext) -> bool:
+    return _third_missed_period(ctx) and ctx.data.access_suspended
+
+
+# ---- effects --------------------------------------------------------------------------------
+
+
+def _who_chases(ctx: AnyContext) -> list[str]:
+    """The owner; without one, the billing escalation contacts for large debts, else the revenue lead."""
+    data: LatePaymentData = ctx.data
+    if data.owner:
+        return [data.owner]
+    if data.amount >= ctx.policy.escalation_threshold:
+        return ["role:billing_escalation"]
+    return ["role:revenue_lead"]
+
+
+def _customer(ctx: AnyContext) -> list[str]:
+    data: LatePaymentData = ctx.data
+    return list(dict.fromkeys([*data.contact_emails, *data.finance_emails])) or _who_chases(ctx)
+
+
+def _all_users(ctx: AnyContext) -> list[str]:
+    data: LatePaymentData = ctx.data
+    return list(dict.fromkeys(data.active_user_emails)) or _customer(ctx)
+
+
+def _account_action(effect_type: str, name: str, description: str, **extra: Any) -> EffectSpec:
+    return EffectSpec(
+        type=effect_type,
+        name=name,
+        description=description,
+        build=lambda ctx: {
+            "account_id": ctx.data.account.id,
+            "account_name": ctx.data.account.name,
+            "invoice_id": ctx.data.invoice_id,
+            **extra,
+        },
+    )
+
+
+def _pay_how(ctx: AnyContext) -> str:
+    data: LatePaymentData = ctx.data
+    if data.payment_link:
+        return f"Pay here: {data.payment_link}"
+    return f"The invoice {data.invoice_id} is attached to your account's billing page."
+
+
+def _restored(ctx: AnyContext) -> bool:
+    return ctx.data.access_restored_at == ctx.now
+
+
+RISK_ON = _account_action("account.risk_flag", "risk_flag_on", "Risk indicator on the account (004:3654).", on=True)
+RISK_OFF = _account_action("account.risk_flag", "risk_flag_off", "Risk indicator cleared.", on=False)
+RESTORE_ACCESS = EffectSpec(
+    type="access.restore",
+    name="access_restored",
+    description="Re-enable user access if it was suspended (004:3671).",
+    build=lambda ctx: {"account_id": ctx.data.account.id, "invoice_id": ctx.data.invoice_id},
+    when=_restored,
+)
+RENEWALS_AT_RISK = fire_on_account(
+    "renewals_at_risk",
+    "Open renewals of the account are at risk while access is blocked (domain README §4).",
+    account_id=lambda ctx: ctx.data.account.id,
+    kinds=("renewal",),
+    trigger="late_payment_risk",
+    params=lambda ctx: {"invoice_id": ctx.data.invoice_id, "at_risk": True},
+    reason=lambda ctx: f"Invoice {ctx.data.invoice_id} unpaid: access suspended",
+)
+RENEWALS_RISK_CLEARED = fire_on_account(
+    "renewals_risk_cleared",
+    "The invoice no longer puts the account's renewals at risk.",
+    account_id=lambda ctx: ctx.data.account.id,
+    kinds=("renewal",),
+    trigger="late_payment_risk",
+    params=lambda ctx: {"invoice_id": ctx.data.invoice_id, "at_risk": False},
+    reason=lambda ctx: f"Invoice {ctx.data.invoice_id} settled",
+)
+SETTLED_EFFECTS = (RESTORE_ACCESS, RISK_OFF, RENEWALS_RISK_CLEARED)
+
+
+OVERDUE_EFFECTS = (
+    notify(
+        "owner_alerted",
+        "Alert whoever chases the payment in #sales-alerts (004:3648, 004:3654).",
+        to=lambda ctx: [*_who_chases(ctx), "channel:sales-alerts"],
+        subject=lambda ctx: f"Late payment: {ctx.data.account.name} owes {_money(ctx, ctx.data.owed)}",
+        body=lambda ctx: (
+            f"Invoice {ctx.data.invoice_id} is late. Ask the customer to pay now; access is "
+            f"suspended on {_step('suspend_after')(ctx).date().isoformat()} without payment."
+        ),
+    ),
+    RISK_ON,
+    notify(
+        "payment_requested",
+        "Ask contacts and finance emails to pay now; suspension in 7 days (004:3656-3658).",
+        to=_customer,
+        subject=lambda ctx: f"Payment overdue: invoice {ctx.data.invoice_id}",
+        body=lambda ctx: (
+            f"We have not received {_money(ctx, ctx.data.owed)} for invoice {ctx.data.invoice_id}. "
+            f"{_pay_how(ctx)} If we do not receive payment in the next 7 calendar days, user "
+            f"access will be suspended."
+        ),
+    ),
+)
+
+
+# ---- timers ---------------------------------------------------------------------------------
+
+TIMERS = (
+    TimerSpec(
+        "suspension_warning",
+        "warn_suspension",
+        (S.OVERDUE,),
+        _step("suspension_warning_after"),
+        "Day 6: users told access is suspended tomorrow",
+        source_ref="004:3661",
+    ),
+    TimerSpec(
+        "suspension",
+        "suspend",
+        (S.SUSPENSION_WARNING,),
+        _step("suspend_after"),
+        "Day 7: access suspended",
+        source_ref="004:3665",
+    ),
+    TimerSpec(
+        "cancellation_warning",
+        "warn_cancellation",
+        (S.SUSPENDED,),
+        _step("cancellation_warning_after"),
+        "Day 13: contacts told the subscription ends tomorrow",
+        source_ref="004:3674",
+    ),
+    TimerSpec(
+        "cancellation",
+        "cancel",
+        (S.CANCELLATION_WARNING,),
+        _step("cancel_after"),
+        "Day 14: subscription cancelled, free tier",
+        source_ref="004:3681",
+    ),
+    TimerSpec(
+        "advance_deadline",
+        "cancel",
+        (S.ADVANCE_PAYMENT_REQUIRED,),
+        _advance_deadline,
+        "No advance payment in time: subscription cancelled",
+        source_ref="004:3689",
+    ),
+)
+
+
+# ---- transitions ----------------------------------------------------------------------------
+
+TRANSITIONS = (
+    TransitionSpec(
+        "warn_suspension",
+        (S.OVERDUE,),
+        S.SUSPENSION_WARNING,
+        "Day 6: warn of tomorrow's suspension.",
+        role=Role.SYSTEM,
+        source_ref="004:3661-3663",
+    ),
+    TransitionSpec(
+        "suspend",
+        (S.SUSPENSION_WARNING,),
+        S.SUSPENDED,
+        "Day 7: suspend access.",
+        role=Role.SYSTEM,
+        apply=_suspend,
+        source_ref="004:3665-3669",
+    ),
+    TransitionSpec(
+        "warn_cancellation",
+        (S.SUSPENDED,),
+        S.CANCELLATION_WARNING,
+        "Day 13: warn of tomorrow's cancellation.",
+        role=Role.SYSTEM,
+        source_ref="004:3674-3678",
+    ),
+    TransitionSpec(
+        "cancel",
+        (S.CANCELLATION_WARNING, S.ADVANCE_PAYMENT_REQUIRED),
+        S.CANCELLED,
+        "Day 14, or no advance in time: cancel the subscription.",
+        role=Role.SYSTEM,
+        source_ref="004:3681-3685, 004:3689",
+    ),
+    TransitionSpec(
+        "record_failed_attempt",
+        OPEN_STATES,
+        None,
+        "An automatic card charge failed.",
+        params=FailedAttemptParams,
+        guards=(automatic_collection_on,),
+        validate=_validate_attempt,
+        apply=_count_attempt,
+        in_diagram=False,
+        source_ref="004:3644",
+        effects=(
+            notify(
+                "failed_attempt_alert",
+                "Each failed charge alerts #sales-alerts (004:3644).",
+                to=channel("sales-alerts"),
+                subject=lambda ctx: (
+                    f"Card charge failed ({ctx.data.failed_attempts}/{ctx.policy.max_card_attempts}):"
+                    f" {ctx.data.account.name}"
+                ),
+                body=lambda ctx: (
+                    f"Invoice {ctx.data.invoice_id}, {_money(ctx, ctx.data.owed)}. {ctx.params.failure_message or ''}"
+                ).strip(),
+            ),
+            EffectSpec(
+                type="collection.stop",
+                name="automatic_collection_stopped",
+                description="Stop automatic charges after the last attempt (004:3644).",
+                build=lambda ctx: {"account_id": ctx.data.account.id, "invoice_id": ctx.data.invoice_id},
+                when=lambda ctx: ctx.data.failed_attempts >= ctx.policy.max_card_attempts,
+            ),
+        ),
+    ),
+    TransitionSpec(
+        "record_payment",
+        LADDER,
+        S.PAID,
+        "Paid in full: settled, access restored if it was suspended.",
+        params=PaymentParams,
+        when=lambda ctx: _settles(ctx) and not _needs_advance(ctx),
+        apply=_pay,
+        effects=SETTLED_EFFECTS,
+        source_ref="004:3671, 004:3713",
+    ),
+    TransitionSpec(
+        "record_payment",
+        LADDER,
+        S.ADVANCE_PAYMENT_REQUIRED,
+        "Paid in full after a third missed period: access waits for the advance (004:3689).",
+        params=PaymentParams,
+        when=lambda ctx: _settles(ctx) and _needs_advance(ctx),
+        apply=_pay_into_advance_requirement,
+        source_ref="004:3689",
+        effects=(
+            notify(
+                "advance_requested",
+                "Ask for three months of typical usage in advance (004:3689).",
+                to=_customer,
+                subject=lambda ctx: f"Advance payment required to restore access ({ctx.data.account.name})",
+                body=lambda ctx: (
+                    f"Thank you for paying invoice {ctx.data.invoice_id}. After three consecutive "
+                    f"missed periods, access is restored once {_money(ctx, _advance_due(ctx))} "
+                    f"({ctx.policy.advance_months} months of typical usage) is paid in advance."
+                ),
+            ),
+        ),
+    ),
+    TransitionSpec(
+        "record_payment",
+        LADDER,
+        None,
+        "A partial payment: recorded, the rest still owed.",
+        params=PaymentParams,
+        when=lambda ctx: not _settles(ctx),
+        apply=_record_payment,
+        in_diagram=False,
+    ),
+    TransitionSpec(
+        "record_advance_payment",
+        (S.ADVANCE_PAYMENT_REQUIRED,),
+        S.PAID,
+        "The advance is paid: access restored.",
+        params=AdvancePaymentParams,
+        guards=(advance_covers_usage,),
+        apply=_record_advance,
+        effects=SETTLED_EFFECTS,
+        source_ref="004:3689",
+    ),
+    TransitionSpec(
+        "decline_advance_payment",
+        (S.ADVANCE_PAYMENT_REQUIRED,),
+        S.CANCELLED,
+        "The customer refuses the advance: cancel (004:3689).",
+        guards=(reason_required("Say what the customer answered."),),
+        source_ref="004:3689",
+    ),
+    TransitionSpec(
+        "grant_extension",
+        OPEN_STATES,
+        None,
+        "The owner gives more time: every remaining deadline moves.",
+        params=ExtensionParams,
+        guards=(reason_required("Say why the customer gets more time."),),
+        validate=_validate_extension,
+        apply=_extend,
+        in_diagram=False,
+        source_ref="004:3658",
+    ),
+    TransitionSpec(
+        "apply_credit_note",
+        LADDER,
+        S.PAID,
+        "A credit note brings what is owed to zero: settled.",
+        params=CreditNoteParams,
+        validate=_validate_credit_note,
+        when=_settles,
+        apply=_credit_and_settle,
+        effects=SETTLED_EFFECTS,
+        source_ref="004:11116",
+    ),
+    TransitionSpec(
+        "apply_credit_note",
+        OPEN_STATES,
+        None,
+        "A credit note lowers what is owed.",
+        params=CreditNoteParams,
+        validate=_validate_credit_note,
+        when=lambda ctx: not _settles(ctx),
+        apply=_credit,
+        in_diagram=False,
+        source_ref="004:11116",
+    ),
+    TransitionSpec(
+        "void",
+        OPEN_STATES,
+        S.VOIDED,
+        "An admin voids the invoice, with a reason.",
+        role=Role.ADMIN,
+        guards=(reason_required("Say why the invoice is voided."),),
+        apply=_void,
+        effects=SETTLED_EFFECTS,
+    ),
+    change_owner(OPEN_STATES),
+)
+
+
+STATES = (
+    StateSpec(S.OVERDUE, "Day 0: the payment is late; the owner chases it (004:3652-3658).", on_enter=OVERDUE_EFFECTS),
+    StateSpec(
+        S.SUSPENSION_WARNING,
+        "Day 6: users are told access is suspended tomorrow (004:3661).",
+        on_enter=(
+            notify(
+                "suspension_tomorrow",
+                "Tell all active users access is suspended tomorrow (004:3661-3663).",
+                to=_all_users,
+                subject=lambda ctx: f"Access to {ctx.data.account.name} will be suspended tomorrow",
+                body=lambda ctx: (
+                    f"Invoice {ctx.data.invoice_id} ({_money(ctx, ctx.data.owed)}) is unpaid. {_pay_how(ctx)}"
+                ),
+            ),
+        ),
+    ),
+    StateSpec(
+        S.SUSPENDED,
+        "Day 7: user access suspended (004:3665-3669).",
+        on_enter=(
+            _account_action(
+                "access.suspend",
+                "access_suspended",
+                "Block user login (004:3665).",
+                reason="Access revoked due to an unpaid balance.",
+            ),
+            notify(
+                "access_suspended_notice",
+                "Tell all users, and warn of the free-tier revert in 7 days (004:3669).",
+                to=_all_users,
+                subject=lambda ctx: f"Access to {ctx.data.account.name} has been suspended",
+                body=lambda ctx: (
+                    f"Access is suspended because invoice {ctx.data.invoice_id} is unpaid. "
+                    f"{_pay_how(ctx)} If this isn't resolved within the next 7 days the account "
+                    f"reverts to the Free tier and its usage limits."
+                ),
+            ),
+            RENEWALS_AT_RISK,
+        ),
+    ),
+    StateSpec(
+        S.CANCELLATION_WARNING,
+        "Day 13: contacts are told the subscription ends tomorrow (004:3674).",
+        on_enter=(
+            notify(
+                "cancellation_tomorrow",
+                "Tell all contacts the subscription ends tomorrow (004:3674-3678).",
+                to=_customer,
+                subject=lambda ctx: f"Your subscription ends tomorrow ({ctx.data.account.name})",
+                body=lambda ctx: (
+                    "Because of the failed payment the subscription will be terminated tomorrow. "
+                    "After that the free tier limits apply and data above them is not stored."
+                ),
+            ),
+        ),
+    ),
+    StateSpec(
+        S.ADVANCE_PAYMENT_REQUIRED,
+        "Invoice paid after a third missed period: access waits for an advance "
+        "of 3 months of typical usage (004:3689).",
+    ),
+    StateSpec(
+        S.CANCELLED,
+        "Day 14: subscription cancelled, account on the free tier (004:3681-3685).",
+        terminal=True,
+        on_enter=(
+            _account_action(
+                "subscription.cancel",
+                "subscription_cancelled",
+                "Cancel the subscription; the billing service notifies the customer (004:3685).",
+                plan="free",
+            ),
+            notify(
+                "cancelled_owner_notice",
+                "Tell whoever chased it that the subscription was cancelled.",
+                to=_who_chases,
+                subject=lambda ctx: f"Subscription cancelled: {ctx.data.account.name}",
+                body=lambda ctx: f"Invoice {ctx.data.invoice_id} was never paid; the account is on the free tier.",
+            ),
+        ),
+    ),
+    StateSpec(S.PAID, "Settled: paid in full or credited to zero (004:3671).", terminal=True),
+    StateSpec(S.VOIDED, "Voided by an admin.", terminal=True),
+)
+
+
+def _validate_open(data: LatePaymentData, policy: LatePaymentPolicy, now: datetime) -> dict[str, str]:
+    problems: dict[str, str] = {}
+    if data.collection_method is CollectionMethod.INVOICE:
+        if data.due_date is None:
+            problems["due_date"] = "is required for an invoice paid on terms"
+        elif start_of_day(data.due_date + timedelta(days=1)) > now:
+            problems["due_date"] = "has not passed yet: the invoice is not late"
+    if data.day_zero is not None and data.day_zero > now:
+        problems["day_zero"] = "must not be in the future"
+    if data.consecutive_missed_periods + 1 >= policy.missed_periods_for_advance and not data.typical_monthly_usage:
+        problems["typical_monthly_usage"] = "is required from the third consecutive missed period (004:3689)"
+    return problems
+
+
+LATE_PAYMENT = LifecycleSpec(
+    kind=KIND,
+    title="Late payment",
+    description="An unpaid invoice escalating day by day to access suspension and cancellation, unless paid.",
+    states=STATES,
+    transitions=TRANSITIONS,
+    timers=TIMERS,
+    data_model=LatePaymentData,
+    policy_model=LatePaymentPolicy,
+    initial_state=lambda data: S.OVERDUE,
+    owner_of=lambda data: data.owner,
+    account_of=lambda data: (data.account.id, data.account.name),
+    summary_of=lambda data: f"Invoice {data.invoice_id} · {data.account.name} · {data.amount:,.2f} {data.currency}",
+    validate_open=_validate_open,
+)
+
+
+@workflow.defn(name="LatePayment")
+class LatePaymentWorkflow(LifecycleWorkflow):
+    spec = LATE_PAYMENT
+
+    @workflow.run
+    async def run(self, input: LifecycleInput) -> LifecycleSnapshot:
+        return await self.run_lifecycle(input)
