@@ -6,9 +6,11 @@ from workflows.engine.spec import LifecycleSpec
 from workflows.engine.workflow import LifecycleWorkflow
 from workflows.late_payment import LATE_PAYMENT, LatePaymentWorkflow
 from workflows.opportunity import OPPORTUNITY, OpportunityWorkflow
+from workflows.trial import TRIAL, TrialWorkflow
 
 WORKFLOWS: dict[str, type[LifecycleWorkflow]] = {
     OPPORTUNITY.kind: OpportunityWorkflow,
+    TRIAL.kind: TrialWorkflow,
     LATE_PAYMENT.kind: LatePaymentWorkflow,
 }
 

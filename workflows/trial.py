@@ -1,0 +1,907 @@
+"""Trial: a time-boxed trial of a paid plan for an organization, extended, converted or expired.
+
+Rules from the handbook (``shared/seeds/004_59a801b964a2a19e.txt``, cited as
+``004:<line>``), as decided in ``shared/domain/README.md`` section 2:
+
+- a trial is for an organization, targets PAID, TEAMS or ENTERPRISE and is of type
+  STANDARD (004:12845-12851);
+- it runs 14 days by default, 28 when the expected ARR is over $60,000
+  (004:11625-11636, 004:9649-9651; the billing page's "$100k+" at 004:12853 is the older
+  rule); an explicit expiry must be in the future;
+- a new customer's trial is active at once; a customer with an existing paid
+  subscription waits in PROVISIONING until RevOps has recorded the three billing steps
+  (004:12868-12879);
+- activation grants the trial's features (004:12862); expiry resets them to the free
+  plan unless the customer subscribed (004:12864);
+- an extension adds 7 to 30 days, with a reason and what the customer gives in return
+  (004:11816-11829); every timer follows the new expiry;
+- pausing (004:11810) stops the engagement timers, not the expiry: a paused trial still
+  ends, and its customer is still told;
+- timers: halfway, a feedback session (004:11833); a week before expiry, the wrap-up
+  call (004:9637); customer notices a week and a day before expiry unless silenced
+  (004:12855); no customer activity for 3 days nudges the owner, for 5 the team lead
+  (004:11795); for an existing payer, RevOps creates the new subscription 3 days before
+  expiry (004:12881), and an expiry without it confirmed is flagged.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Annotated, Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from temporalio import workflow
+
+from workflows.engine.common import change_owner
+from workflows.engine.spec import (
+    AnyContext,
+    ChecklistItem,
+    EffectSpec,
+    LifecycleSpec,
+    Role,
+    StateSpec,
+    TimerSpec,
+    TransitionSpec,
+    guard,
+    notify,
+    owner,
+    reason_required,
+    role,
+)
+from workflows.engine.types import LifecycleInput, LifecycleSnapshot
+from workflows.engine.workflow import LifecycleWorkflow
+
+KIND = "trial"
+
+
+class TrialState(enum.StrEnum):
+    PROVISIONING = "PROVISIONING"
+    ACTIVE = "ACTIVE"
+    PAUSED = "PAUSED"
+    CONVERTED = "CONVERTED"
+    EXPIRED = "EXPIRED"
+    CANCELLED = "CANCELLED"
+
+
+class TrialTarget(enum.StrEnum):
+    """The plan the trial gives a taste of (004:12849)."""
+
+    PAID = "PAID"
+    TEAMS = "TEAMS"
+    ENTERPRISE = "ENTERPRISE"
+
+
+class TrialType(enum.StrEnum):
+    """004:12851; the long, non-converting kind of 004:3844 is not modelled."""
+
+    STANDARD = "STANDARD"
+
+
+class ProvisioningStep(enum.StrEnum):
+    """What RevOps does before an existing payer's trial starts (004:12875-12879)."""
+
+    REMOVE_SUBSCRIPTION_ID = "REMOVE_SUBSCRIPTION_ID"
+    SET_PRODUCTS_FREE = "SET_PRODUCTS_FREE"
+    CANCEL_SUBSCRIPTION = "CANCEL_SUBSCRIPTION"
+
+
+class InactivityLevel(enum.StrEnum):
+    OWNER = "OWNER"
+    TEAM_LEAD = "TEAM_LEAD"
+
+
+T = TrialState
+OPEN_STATES = (T.PROVISIONING, T.ACTIVE, T.PAUSED)
+# The trial's features are on: the customer is in the trial proper.
+RUNNING_STATES = (T.ACTIVE, T.PAUSED)
+
+PROVISIONING_STEPS: dict[ProvisioningStep, ChecklistItem] = {
+    ProvisioningStep.REMOVE_SUBSCRIPTION_ID: ChecklistItem(
+        ProvisioningStep.REMOVE_SUBSCRIPTION_ID,
+        "Remove the billing subscription id in the billing admin, keeping the customer id",
+        "004:12875",
+    ),
+    ProvisioningStep.SET_PRODUCTS_FREE: ChecklistItem(
+        ProvisioningStep.SET_PRODUCTS_FREE, "Set all products in the product map to a free status", "004:12877"
+    ),
+    ProvisioningStep.CANCEL_SUBSCRIPTION: ChecklistItem(
+        ProvisioningStep.CANCEL_SUBSCRIPTION,
+        "Cancel the billing subscription so they are not billed during the trial",
+        "004:12879",
+    ),
+}
+
+
+Money = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2)]
+Text = Annotated[str, Field(min_length=1, max_length=2000)]
+Email = Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)]
+
+
+class Organization(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: Annotated[str, Field(min_length=1, max_length=100)]
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class StepRecord(BaseModel):
+    recorded_by: str
+    recorded_at: datetime
+    note: str | None = None
+
+
+class Extension(BaseModel):
+    days: int
+    reason: str
+    give_back: str
+    previous_expires_at: datetime
+    expires_at: datetime
+    granted_by: str
+    granted_at: datetime
+
+
+class Pause(BaseModel):
+    paused_by: str
+    paused_at: datetime
+    reason: str
+    resumed_by: str | None = None
+    resumed_at: datetime | None = None
+
+
+class SubscriptionConfirmation(BaseModel):
+    confirmed_by: str
+    confirmed_at: datetime
+    subscription_id: str | None = None
+
+
+class TrialData(BaseModel):
+    organization: Organization
+    owner: Annotated[str, Field(min_length=1, max_length=200)]
+    previous_owners: list[str] = Field(default_factory=list)
+    target: TrialTarget
+    trial_type: TrialType = TrialType.STANDARD
+    expected_arr: Money
+    # Both are set when the trial opens: the start is that moment, the expiry follows
+    # from the policy unless given (see ``_fill_in_dates``).
+    starts_at: AwareDatetime | None = None
+    expires_at: AwareDatetime | None = None
+    silence_notifications: bool = False
+    existing_paid_subscription: bool = False
+    # Who at the customer gets the trial notices; the owner passes them on when empty.
+    contact_emails: Annotated[list[Email], Field(max_length=20)] = Field(default_factory=list)
+    provisioning: dict[ProvisioningStep, StepRecord] = Field(default_factory=dict)
+    extensions: list[Extension] = Field(default_factory=list)
+    pauses: list[Pause] = Field(default_factory=list)
+    last_customer_activity_at: AwareDatetime | None = None
+    new_subscription: SubscriptionConfirmation | None = None
+    # An existing payer's trial expired before RevOps confirmed the new subscription.
+    subscription_missing_at_expiry: bool = False
+    subscription_id: str | None = None
+    cancellation_reason: str | None = None
+
+
+class TrialPolicy(BaseModel):
+    """Every duration and threshold of the trial lifecycle, pinned per instance."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    default_length: timedelta = Field(timedelta(days=14), gt=timedelta(0))  # 004:11625, 004:9649
+    long_length: timedelta = Field(timedelta(days=28), gt=timedelta(0))  # 004:11630, 004:9651
+    long_length_above_arr: Decimal = Field(Decimal(60000), ge=0)  # 004:11630 (">$60K ARR")
+    extension_min_days: int = Field(7, ge=1)  # 004:11816
+    extension_max_days: int = Field(30, ge=1)  # 004:11816
+    feedback_session_at_fraction: float = Field(0.5, gt=0, lt=1)  # 004:11833 ("halfway through")
+    wrap_up_call_before_expiry: timedelta = Field(timedelta(days=7), gt=timedelta(0))  # 004:9637
+    # 004:12855 names the notices, not when they go: the domain README fixes 7 days and 1 day.
+    first_customer_notice_before_expiry: timedelta = Field(timedelta(days=7), gt=timedelta(0))
+    last_customer_notice_before_expiry: timedelta = Field(timedelta(days=1), gt=timedelta(0))
+    owner_nudge_after_inactivity: timedelta = Field(timedelta(days=3), gt=timedelta(0))  # 004:11795
+    team_lead_nudge_after_inactivity: timedelta = Field(timedelta(days=5), gt=timedelta(0))  # 004:11795
+    # 004:12881 says "before trial ends"; the domain README fixes 3 days.
+    new_subscription_before_expiry: timedelta = Field(timedelta(days=3), gt=timedelta(0))
+
+    @model_validator(mode="after")
+    def _extension_bounds(self) -> TrialPolicy:
+        if self.extension_min_days > self.extension_max_days:
+            raise ValueError("extension_min_days must not exceed extension_max_days")
+        return self
+
+
+# ---- opening ------------------------------------------------------------------------------
+
+
+def default_length(data: TrialData, policy: TrialPolicy) -> timedelta:
+    """14 days, or 28 for a deal over $60K ARR (004:11625-11636)."""
+    return policy.long_length if data.expected_arr > policy.long_length_above_arr else policy.default_length
+
+
+def _fill_in_dates(data: TrialData, policy: TrialPolicy, now: datetime) -> None:
+    if data.starts_at is None:
+        data.starts_at = now
+    if data.expires_at is None:
+        data.expires_at = data.starts_at + default_length(data, policy)
+
+
+def _validate_new_trial(data: TrialData, policy: TrialPolicy, now: datetime) -> dict[str, str]:
+    assert data.starts_at is not None and data.expires_at is not None
+    problems = {}
+    if data.starts_at > now:
+        problems["starts_at"] = "must not be in the future"
+    if data.expires_at <= now:
+        problems["expires_at"] = "must be in the future"
+    elif data.expires_at <= data.starts_at:
+        problems["expires_at"] = "must be after the trial starts"
+    return problems
+
+
+def _initial_state(data: TrialData) -> str:
+    # 004:12868: only an existing payer needs RevOps before the trial can start.
+    return T.PROVISIONING if data.existing_paid_subscription else T.ACTIVE
+
+
+# ---- parameters of the triggers --------------------------------------------------------
+
+
+class _Params(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ProvisioningStepParams(_Params):
+    step: ProvisioningStep
+    note: Annotated[str, Field(max_length=2000)] | None = None
+
+
+class ExtendParams(_Params):
+    days: int
+    give_back: Text
+
+
+class ActivityParams(_Params):
+    at: AwareDatetime | None = None
+    note: Annotated[str, Field(max_length=2000)] | None = None
+
+
+class SubscriptionParams(_Params):
+    subscription_id: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+
+
+class InactivityParams(_Params):
+    level: InactivityLevel
+
+
+# ---- reading the trial's data ------------------------------------------------------------
+
+
+def _steps_left(data: TrialData) -> set[ProvisioningStep]:
+    return set(ProvisioningStep) - set(data.provisioning)
+
+
+def _provisioned(ctx: AnyContext) -> bool:
+    """The trial's features were granted: a new customer at once, an existing payer after RevOps."""
+    return not ctx.data.existing_paid_subscription or not _steps_left(ctx.data)
+
+
+def _owes_new_subscription(ctx: AnyContext) -> bool:
+    return bool(ctx.data.existing_paid_subscription and ctx.data.new_subscription is None)
+
+
+def _customer(ctx: AnyContext) -> list[str]:
+    return list(ctx.data.contact_emails) or [ctx.data.owner]
+
+
+def _org(ctx: AnyContext) -> str:
+    return ctx.data.organization.name
+
+
+def _day(moment: datetime) -> str:
+    return moment.date().isoformat()
+
+
+# ---- guards and input checks --------------------------------------------------------------
+
+
+@guard("existing_payer", "The customer had a paid subscription before the trial (004:12868).")
+def existing_payer(ctx: AnyContext) -> list[str]:
+    if ctx.data.existing_paid_subscription:
+        return []
+    return ["This customer had no paid subscription before the trial: there is none to re-create."]
+
+
+@guard("subscription_not_yet_confirmed", "The new subscription is confirmed once (004:12881).")
+def subscription_not_yet_confirmed(ctx: AnyContext) -> list[str]:
+    done = ctx.data.new_subscription
+    if done is None:
+        return []
+    return [f"The new subscription was already confirmed by {done.confirmed_by} on {_day(done.confirmed_at)}."]
+
+
+def _validate_step(ctx: AnyContext) -> dict[str, str]:
+    # Recording a step twice is refused, so two operators recording it apply it once.
+    done = ctx.data.provisioning.get(ctx.params.step)
+    if done is not None:
+        return {"step": f"is already recorded done by {done.recorded_by} on {_day(done.recorded_at)}"}
+    return {}
+
+
+def _validate_extension(ctx: AnyContext) -> dict[str, str]:
+    low, high = ctx.policy.extension_min_days, ctx.policy.extension_max_days
+    if not low <= ctx.params.days <= high:
+        return {"days": f"must be between {low} and {high} days (004:11816)"}
+    return {}
+
+
+def _validate_activity(ctx: AnyContext) -> dict[str, str]:
+    at = ctx.params.at
+    if at is not None and at > ctx.now:
+        return {"at": "must not be in the future"}
+    if at is not None and at < ctx.data.starts_at:
+        return {"at": "must not be before the trial started"}
+    return {}
+
+
+def _completes_provisioning(ctx: AnyContext) -> bool:
+    return _steps_left(ctx.data) <= {ctx.params.step}
+
+
+# ---- data changes ------------------------------------------------------------------------
+
+
+def _record_step(ctx: AnyContext) -> None:
+    ctx.data.provisioning[ctx.params.step] = StepRecord(
+        recorded_by=ctx.actor, recorded_at=ctx.now, note=ctx.params.note
+    )
+
+
+def _extend(ctx: AnyContext) -> None:
+    data: TrialData = ctx.data
+    assert data.expires_at is not None
+    expires_at = data.expires_at + timedelta(days=ctx.params.days)
+    data.extensions.append(
+        Extension(
+            days=ctx.params.days,
+            reason=ctx.reason or "",
+            give_back=ctx.params.give_back,
+            previous_expires_at=data.expires_at,
+            expires_at=expires_at,
+            granted_by=ctx.actor,
+            granted_at=ctx.now,
+        )
+    )
+    data.expires_at = expires_at
+
+
+def _pause(ctx: AnyContext) -> None:
+    ctx.data.pauses.append(Pause(paused_by=ctx.actor, paused_at=ctx.now, reason=ctx.reason or ""))
+
+
+def _resume(ctx: AnyContext) -> None:
+    ctx.data.pauses[-1].resumed_by = ctx.actor
+    ctx.data.pauses[-1].resumed_at = ctx.now
+
+
+def _record_activity(ctx: AnyContext) -> None:
+    # Activity recorded late (older than what is known) must not pull the nudges back.
+    at = ctx.params.at or ctx.now
+    known = ctx.data.last_customer_activity_at
+    ctx.data.last_customer_activity_at = max(at, known) if known else at
+
+
+def _confirm_subscription(ctx: AnyContext) -> None:
+    ctx.data.new_subscription = SubscriptionConfirmation(
+        confirmed_by=ctx.actor, confirmed_at=ctx.now, subscription_id=ctx.params.subscription_id
+    )
+
+
+def _convert(ctx: AnyContext) -> None:
+    ctx.data.subscription_id = ctx.params.subscription_id
+
+
+def _cancel(ctx: AnyContext) -> None:
+    ctx.data.cancellation_reason = ctx.reason
+
+
+def _expire(ctx: AnyContext) -> None:
+    ctx.data.subscription_missing_at_expiry = _owes_new_subscription(ctx)
+
+
+# ---- effects -----------------------------------------------------------------------------
+
+
+def _entitlements(ctx: AnyContext, **extra: Any) -> dict[str, Any]:
+    return {
+        "organization_id": ctx.data.organization.id,
+        "organization_name": ctx.data.organization.name,
+        "target": str(ctx.data.target),
+        "trial_type": str(ctx.data.trial_type),
+        "trial_id": ctx.entity_id,
+        **extra,
+    }
+
+
+GRANT_FEATURES = EffectSpec(
+    type="entitlements.grant",
+    name="grant_trial_features",
+    description="The organization gets the target plan's features (004:12862).",
+    build=_entitlements,
+    # Only a running trial can be paused, so a trial with pauses behind it is resuming
+    # and kept its features all along.
+    when=lambda ctx: not ctx.data.pauses,
+)
+
+RESET_FEATURES = EffectSpec(
+    type="entitlements.reset",
+    name="reset_to_free_plan",
+    description="The organization's features go back to the free plan (004:12864).",
+    build=lambda ctx: _entitlements(ctx, plan="FREE"),
+    when=_provisioned,
+)
+
+REVOPS_PROVISIONING = notify(
+    "revops_prepare_billing",
+    "RevOps updates billing so the existing payer is not billed during the trial (004:12870-12879).",
+    to=role("revops"),
+    subject=lambda ctx: f"Trial for {_org(ctx)}: existing paid subscription",
+    body=lambda ctx: (
+        f"{_org(ctx)} ({ctx.data.organization.id}) starts a {ctx.data.target} trial until "
+        f"{_day(ctx.data.expires_at)}. Record each step when done: "
+        + "; ".join(item.label for item in PROVISIONING_STEPS.values())
+        + "."
+    ),
+)
+
+SUBSCRIPTION_TO_RESTORE = notify(
+    "revops_restore_subscription",
+    "An existing payer's trial ended without a confirmed new subscription: RevOps restores billing (004:12881).",
+    to=role("revops"),
+    subject=lambda ctx: f"Restore the paid subscription of {_org(ctx)}",
+    body=lambda ctx: (
+        f"The trial of {_org(ctx)} is {ctx.state} and no new subscription was confirmed. "
+        "Create it and update the billing admin so they are billed for their paid plan again."
+    ),
+    when=_owes_new_subscription,
+)
+
+
+# ---- timers ------------------------------------------------------------------------------
+#
+# The engagement timers are the owner's work with the customer: the halfway feedback
+# session, the wrap-up call and the inactivity nudges. They run only while ACTIVE, so
+# PAUSED stops them (004:11810). The expiry, the customer's notices and RevOps' new
+# subscription are about the trial's dates and billing, which a pause does not move:
+# they run in PAUSED too.
+
+
+def _dates_set_at(data: TrialData) -> datetime:
+    """When the trial's dates were last set: its start, or its latest extension."""
+    assert data.starts_at is not None
+    return data.extensions[-1].granted_at if data.extensions else data.starts_at
+
+
+def _owed(moment: datetime, *since: datetime) -> datetime | None:
+    # A reminder whose moment came before it could be known (a 5-day trial's 7-day
+    # notice, a wrap-up an extension moved behind us, a halfway point passed while
+    # paused) is not owed: skip it instead of sending it late.
+    return moment if all(moment >= s for s in since) else None
+
+
+def _before_expiry(lead: str, *, engagement: bool) -> Any:
+    def due(ctx: AnyContext) -> datetime | None:
+        moment = ctx.data.expires_at - getattr(ctx.policy, lead)
+        if engagement:
+            return _owed(moment, _dates_set_at(ctx.data), ctx.state_entered_at)
+        return _owed(moment, _dates_set_at(ctx.data))
+
+    return due
+
+
+def _customer_notice(lead: str) -> Any:
+    before_expiry = _before_expiry(lead, engagement=False)
+
+    def due(ctx: AnyContext) -> datetime | None:
+        return None if ctx.data.silence_notifications else before_expiry(ctx)
+
+    return due
+
+
+def _halfway(ctx: AnyContext) -> datetime | None:
+    data: TrialData = ctx.data
+    assert data.starts_at is not None and data.expires_at is not None
+    moment = data.starts_at + (data.expires_at - data.starts_at) * ctx.policy.feedback_session_at_fraction
+    return _owed(moment, _dates_set_at(data), ctx.state_entered_at)
+
+
+def _last_engaged(ctx: AnyContext) -> datetime:
+    """The last customer activity, or when the trial last started running if later."""
+    last = ctx.data.last_customer_activity_at
+    return max(last, ctx.state_entered_at) if last else ctx.state_entered_at
+
+
+def _inactive(after: str) -> Any:
+    def due(ctx: AnyContext) -> datetime | None:
+        return _last_engaged(ctx) + getattr(ctx.policy, after)
+
+    return due
+
+
+def _new_subscription_due(ctx: AnyContext) -> datetime | None:
+    if not _owes_new_subscription(ctx):
+        return None
+    # Unlike a reminder, the request is never skipped: a trial too short for the lead
+    # time asks RevOps as soon as its dates are set.
+    return max(ctx.data.expires_at - ctx.policy.new_subscription_before_expiry, _dates_set_at(ctx.data))
+
+
+TIMERS = (
+    TimerSpec(
+        name="feedback_session",
+        trigger="remind_feedback_session",
+        states=(T.ACTIVE,),
+        due=_halfway,
+        description="Halfway through: the owner schedules a feedback session",
+        source_ref="004:11833",
+    ),
+    TimerSpec(
+        name="wrap_up_call",
+        trigger="remind_wrap_up_call",
+        states=(T.ACTIVE,),
+        due=_before_expiry("wrap_up_call_before_expiry", engagement=True),
+        description="A week before expiry: the owner holds the wrap-up call",
+        source_ref="004:9637",
+    ),
+    TimerSpec(
+        name="first_customer_notice",
+        trigger="notify_customer_of_expiry",
+        states=RUNNING_STATES,
+        due=_customer_notice("first_customer_notice_before_expiry"),
+        description="A week before expiry: tell the customer, unless notifications are silenced",
+        source_ref="004:12855",
+    ),
+    TimerSpec(
+        name="last_customer_notice",
+        trigger="notify_customer_of_expiry",
+        states=RUNNING_STATES,
+        due=_customer_notice("last_customer_notice_before_expiry"),
+        description="A day before expiry: tell the customer, unless notifications are silenced",
+        source_ref="004:12855",
+    ),
+    TimerSpec(
+        name="owner_inactivity_nudge",
+        trigger="nudge_inactive",
+        states=(T.ACTIVE,),
+        due=_inactive("owner_nudge_after_inactivity"),
+        params=lambda ctx: {"level": InactivityLevel.OWNER},
+        description="No customer activity for 3 days: nudge the owner",
+        source_ref="004:11795-11806",
+    ),
+    TimerSpec(
+        name="team_lead_inactivity_nudge",
+        trigger="nudge_inactive",
+        states=(T.ACTIVE,),
+        due=_inactive("team_lead_nudge_after_inactivity"),
+        params=lambda ctx: {"level": InactivityLevel.TEAM_LEAD},
+        description="No customer activity for 5 days: tell the team lead",
+        source_ref="004:11795",
+    ),
+    TimerSpec(
+        name="new_subscription_request",
+        trigger="request_new_subscription",
+        states=OPEN_STATES,
+        due=_new_subscription_due,
+        description="Existing payer, 3 days before expiry: RevOps creates the new subscription",
+        source_ref="004:12881",
+    ),
+    TimerSpec(
+        name="expiry",
+        trigger="expire",
+        states=OPEN_STATES,
+        due=lambda ctx: ctx.data.expires_at,
+        description="The expiry: the trial ends and its features reset to the free plan",
+        source_ref="004:12864",
+    ),
+)
+
+
+# ---- transitions -------------------------------------------------------------------------
+
+TRANSITIONS = (
+    TransitionSpec(
+        trigger="record_provisioning_step",
+        sources=(T.PROVISIONING,),
+        dest=None,
+        description="Record one of RevOps' billing steps as done.",
+        params=ProvisioningStepParams,
+        when=lambda ctx: not _completes_provisioning(ctx),
+        validate=_validate_step,
+        apply=_record_step,
+        source_ref="004:12875-12879",
+    ),
+    TransitionSpec(
+        trigger="record_provisioning_step",
+        sources=(T.PROVISIONING,),
+        dest=T.ACTIVE,
+        description="Record the last of RevOps' billing steps: the trial starts.",
+        params=ProvisioningStepParams,
+        when=_completes_provisioning,
+        validate=_validate_step,
+        apply=_record_step,
+        source_ref="004:12875-12879",
+    ),
+    TransitionSpec(
+        trigger="extend",
+        sources=RUNNING_STATES,
+        dest=None,
+        description="Give the customer 7 to 30 more days, with a reason and what they give in return.",
+        params=ExtendParams,
+        validate=_validate_extension,
+        guards=(reason_required("Say why the customer needs more time and what must still happen (004:11829)."),),
+        apply=_extend,
+        in_diagram=False,
+        source_ref="004:11816-11829",
+    ),
+    TransitionSpec(
+        trigger="pause",
+        sources=(T.ACTIVE,),
+        dest=T.PAUSED,
+        description="Pause the engagement to reconnect later, with a reason; the expiry still runs.",
+        guards=(reason_required("Say why the trial pauses."),),
+        apply=_pause,
+        source_ref="004:11810",
+    ),
+    TransitionSpec(
+        trigger="resume",
+        sources=(T.PAUSED,),
+        dest=T.ACTIVE,
+        description="Resume a paused trial: the engagement timers run again.",
+        apply=_resume,
+        source_ref="004:11810",
+    ),
+    TransitionSpec(
+        trigger="record_customer_activity",
+        sources=RUNNING_STATES,
+        dest=None,
+        description="Record that the customer used the product or engaged; restarts the inactivity nudges.",
+        params=ActivityParams,
+        validate=_validate_activity,
+        apply=_record_activity,
+        in_diagram=False,
+        source_ref="004:11795",
+    ),
+    TransitionSpec(
+        trigger="confirm_new_subscription",
+        sources=OPEN_STATES,
+        dest=None,
+        description="RevOps confirms the existing payer's new subscription is created (004:12881).",
+        params=SubscriptionParams,
+        guards=(existing_payer, subscription_not_yet_confirmed),
+        apply=_confirm_subscription,
+        in_diagram=False,
+        source_ref="004:12881",
+    ),
+    TransitionSpec(
+        trigger="convert",
+        sources=RUNNING_STATES,
+        dest=T.CONVERTED,
+        description="The customer subscribed within the trial: they keep the paid features.",
+        params=SubscriptionParams,
+        apply=_convert,
+        effects=(
+            notify(
+                "revops_trial_converted",
+                "RevOps stops treating the account as a trial in revenue metrics (004:2165-2167).",
+                to=role("revops"),
+                subject=lambda ctx: f"Trial converted: {_org(ctx)}",
+                body=lambda ctx: (
+                    f"{_org(ctx)} subscribed to {ctx.data.target} "
+                    f"(subscription {ctx.data.subscription_id or 'not given'}). Remove the trial flag."
+                ),
+            ),
+        ),
+        source_ref="004:12864",
+    ),
+    TransitionSpec(
+        trigger="cancel",
+        sources=OPEN_STATES,
+        dest=T.CANCELLED,
+        description="Withdraw the trial, with a reason.",
+        guards=(reason_required("Say why the trial is cancelled."),),
+        apply=_cancel,
+        effects=(SUBSCRIPTION_TO_RESTORE,),
+    ),
+    TransitionSpec(
+        trigger="expire",
+        sources=OPEN_STATES,
+        dest=T.EXPIRED,
+        role=Role.SYSTEM,
+        description="The expiry passed without a subscription.",
+        apply=_expire,
+        effects=(
+            notify(
+                "trial_expired",
+                "Tell the owner the trial ended without a subscription.",
+                to=owner,
+                subject=lambda ctx: f"Trial expired: {_org(ctx)}",
+                body=lambda ctx: f"The {ctx.data.target} trial of {_org(ctx)} expired; it is back on the free plan.",
+            ),
+            SUBSCRIPTION_TO_RESTORE,
+        ),
+        source_ref="004:12864, 004:12881",
+    ),
+    TransitionSpec(
+        trigger="remind_feedback_session",
+        sources=(T.ACTIVE,),
+        dest=None,
+        role=Role.SYSTEM,
+        description="Halfway through the trial.",
+        in_diagram=False,
+        effects=(
+            notify(
+                "feedback_session",
+                "Ask the owner to schedule a feedback session confirming the technical win (004:11833).",
+                to=owner,
+                subject=lambda ctx: f"Halfway through the trial: {_org(ctx)}",
+                body=lambda ctx: (
+                    "Schedule a feedback session to confirm the technical win and what else must happen "
+                    f"before the trial ends on {_day(ctx.data.expires_at)}."
+                ),
+            ),
+        ),
+        source_ref="004:11833",
+    ),
+    TransitionSpec(
+        trigger="remind_wrap_up_call",
+        sources=(T.ACTIVE,),
+        dest=None,
+        role=Role.SYSTEM,
+        description="A week before the trial ends.",
+        in_diagram=False,
+        effects=(
+            notify(
+                "wrap_up_call",
+                "Ask the owner to hold the wrap-up call (004:9637).",
+                to=owner,
+                subject=lambda ctx: f"Wrap-up call: {_org(ctx)}",
+                body=lambda ctx: (
+                    f"The trial ends on {_day(ctx.data.expires_at)}. Check they have seen everything they need, "
+                    "and agree the next steps after the trial."
+                ),
+            ),
+        ),
+        source_ref="004:9637",
+    ),
+    TransitionSpec(
+        trigger="notify_customer_of_expiry",
+        sources=RUNNING_STATES,
+        dest=None,
+        role=Role.SYSTEM,
+        description="Tell the customer when their trial ends.",
+        in_diagram=False,
+        effects=(
+            notify(
+                "customer_expiry_notice",
+                "The customer's trial notice (004:12855).",
+                to=_customer,
+                subject=lambda ctx: f"Your {ctx.data.target.lower()} trial ends on {_day(ctx.data.expires_at)}",
+                body=lambda ctx: (
+                    f"The {ctx.data.target.lower()} features of {_org(ctx)} go back to the free plan on "
+                    f"{_day(ctx.data.expires_at)} unless you subscribe before then."
+                ),
+            ),
+        ),
+        source_ref="004:12855",
+    ),
+    TransitionSpec(
+        trigger="nudge_inactive",
+        sources=(T.ACTIVE,),
+        dest=None,
+        role=Role.SYSTEM,
+        description="No customer activity for a while.",
+        params=InactivityParams,
+        in_diagram=False,
+        effects=(
+            notify(
+                "owner_inactivity_nudge",
+                'Nudge the owner: KPI dashboards, a Loom, or "Is this still a priority?" (004:11799-11806).',
+                to=owner,
+                subject=lambda ctx: f"No activity in the trial of {_org(ctx)}",
+                body=lambda ctx: (
+                    f"No customer activity recorded since {_day(_last_engaged(ctx))}. "
+                    'Be proactive: dashboards tied to their KPIs, a Loom, or ask "Is this still a priority?"'
+                ),
+                when=lambda ctx: ctx.params.level is InactivityLevel.OWNER,
+            ),
+            notify(
+                "team_lead_inactivity_alert",
+                "Tell the team lead the trial has gone quiet (004:11795).",
+                to=role("team_lead"),
+                subject=lambda ctx: f"Quiet trial: {_org(ctx)} ({ctx.data.owner})",
+                body=lambda ctx: (
+                    f"No customer activity in the trial of {_org(ctx)} since {_day(_last_engaged(ctx))}; "
+                    f"it ends on {_day(ctx.data.expires_at)}."
+                ),
+                when=lambda ctx: ctx.params.level is InactivityLevel.TEAM_LEAD,
+            ),
+        ),
+        source_ref="004:11795-11806",
+    ),
+    TransitionSpec(
+        trigger="request_new_subscription",
+        sources=OPEN_STATES,
+        dest=None,
+        role=Role.SYSTEM,
+        description="Ask RevOps to create the existing payer's new subscription.",
+        in_diagram=False,
+        effects=(
+            notify(
+                "revops_create_subscription",
+                "RevOps creates the new subscription and updates the billing admin before the trial ends (004:12881).",
+                to=role("revops"),
+                subject=lambda ctx: f"Create the new subscription of {_org(ctx)}",
+                body=lambda ctx: (
+                    f"The trial of {_org(ctx)} ends on {_day(ctx.data.expires_at)}. Create their new subscription, "
+                    "update the billing admin, and confirm it here."
+                ),
+            ),
+        ),
+        source_ref="004:12881",
+    ),
+    change_owner(OPEN_STATES),
+)
+
+
+STATES = (
+    StateSpec(
+        T.PROVISIONING,
+        "An existing payer's trial waits for RevOps' billing steps (004:12868-12879).",
+        checklist=tuple(PROVISIONING_STEPS.values()),
+        on_enter=(REVOPS_PROVISIONING,),
+    ),
+    StateSpec(
+        T.ACTIVE,
+        "The organization has the target plan's features until the expiry (004:12862).",
+        on_enter=(GRANT_FEATURES,),
+    ),
+    StateSpec(T.PAUSED, "Engagement paused to reconnect later (004:11810); the expiry still runs."),
+    StateSpec(T.CONVERTED, "Subscribed within the trial: the paid features stay (004:12864).", terminal=True),
+    StateSpec(
+        T.EXPIRED,
+        "Ended without a subscription: the features are back on the free plan (004:12864).",
+        terminal=True,
+        on_enter=(RESET_FEATURES,),
+    ),
+    StateSpec(
+        T.CANCELLED,
+        "Withdrawn, with a reason; any granted features are back on the free plan.",
+        terminal=True,
+        on_enter=(RESET_FEATURES,),
+    ),
+)
+
+
+TRIAL = LifecycleSpec(
+    kind=KIND,
+    title="Trial",
+    description="A time-boxed trial of a paid plan for an organization: extended, paused, converted or expired.",
+    states=STATES,
+    transitions=TRANSITIONS,
+    timers=TIMERS,
+    data_model=TrialData,
+    policy_model=TrialPolicy,
+    initial_state=_initial_state,
+    start_states=(T.PROVISIONING, T.ACTIVE),
+    owner_of=lambda data: data.owner,
+    account_of=lambda data: (data.organization.id, data.organization.name),
+    summary_of=lambda data: f"{data.organization.name} · {data.target} trial until {_day(data.expires_at)}",
+    prepare_open=_fill_in_dates,
+    validate_open=_validate_new_trial,
+)
+
+
+@workflow.defn(name="Trial")
+class TrialWorkflow(LifecycleWorkflow):
+    spec = TRIAL
+
+    @workflow.run
+    async def run(self, input: LifecycleInput) -> LifecycleSnapshot:
+        return await self.run_lifecycle(input)
