@@ -16,6 +16,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel, col
 
+from services.handover import HandoverRow, project_handover
 from services.late_payment import LatePaymentRow, project_late_payment
 from services.models import EffectRow, EffectStatus, LifecycleRow, TransitionRow
 from services.opportunity import OpportunityRow, project_opportunity
@@ -26,6 +27,7 @@ from workflows.engine.types import LifecycleSnapshot, ProjectionBatch
 PROJECTORS: dict[str, tuple[type[SQLModel], Callable[[LifecycleSnapshot], dict[str, Any]]]] = {
     "opportunity": (OpportunityRow, project_opportunity),
     "late-payment": (LatePaymentRow, project_late_payment),
+    "handover": (HandoverRow, project_handover),
 }
 
 

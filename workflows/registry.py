@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from workflows.engine.spec import LifecycleSpec
 from workflows.engine.workflow import LifecycleWorkflow
+from workflows.handover import HANDOVER, HandoverWorkflow
 from workflows.late_payment import LATE_PAYMENT, LatePaymentWorkflow
 from workflows.opportunity import OPPORTUNITY, OpportunityWorkflow
 from workflows.trial import TRIAL, TrialWorkflow
@@ -12,6 +13,7 @@ WORKFLOWS: dict[str, type[LifecycleWorkflow]] = {
     OPPORTUNITY.kind: OpportunityWorkflow,
     TRIAL.kind: TrialWorkflow,
     LATE_PAYMENT.kind: LatePaymentWorkflow,
+    HANDOVER.kind: HandoverWorkflow,
 }
 
 SPECS: dict[str, LifecycleSpec] = {kind: wf.spec for kind, wf in WORKFLOWS.items()}

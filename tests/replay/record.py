@@ -76,7 +76,8 @@ async def record_all(only: str = "") -> None:
                     workflow_ids = await scenario(LifecycleGateway(env.client, settings), env)
                     for workflow_id in workflow_ids:
                         for n, history_json in enumerate(await _runs(env.client, workflow_id), start=1):
-                            suffix = workflow_id.split("/", 1)[1]
+                            # Entity ids may hold a slash (``handover/<account>/<n>``); a file name may not.
+                            suffix = workflow_id.split("/", 1)[1].replace("/", "~")
                             path = HISTORIES / f"{name}--{suffix}--run{n}.json"
                             path.write_text(history_json)
                             print(f"wrote {path.relative_to(HISTORIES.parent.parent)}")

@@ -1,0 +1,1028 @@
+"""Handover: moving an account from its owner to another, with the owner change cascading.
+
+Rules from the handbook (``shared/seeds/004_59a801b964a2a19e.txt``, cited as
+``004:<line>``), as decided in ``shared/domain/README.md`` section 5 and
+``shared/domain/reference-accounts.md`` sections 2 and 5(b):
+
+- a handover is requested for a valid reason; no response, a champion who left, low
+  activity or poor health, a personality clash and a difficult customer are not
+  reasons to hand an account off (004:2321-2336, 004:8186);
+- the allocator sets the team (TAM or CSM) and the region (US or EU) (004:2342-2355);
+  the service suggests the team from the primary products the account is onboarded
+  to: 1-2 -> TAM, 3 -> CSM (004:2283-2285, 004:2406), and a different choice needs a
+  reason (team capacity, 004:2289);
+- a team lead assigns the incoming person (004:2355, 004:2372);
+- READY needs the readiness checklist: a current account plan note, onboarding
+  complete for every paid product, no open late payment on the account, and the
+  account healthy (004:2411-2425, 004:2378);
+- the incoming owner may push back with the flags they see (004:2711, 004:2421); the
+  outgoing owner remedies them, or a team lead overrules the push-back (004:8290);
+- the 15-30 minute handover call (004:2504), then within a week the incoming owner
+  updates the account plan, introduces themselves and picks up open items
+  (004:2622-2631): a reminder when the week is up, the team lead after that;
+- COMPLETED when the outgoing owner unassigns themselves (004:2650): the incoming
+  person becomes the account's owner and every open lifecycle of the account follows.
+
+The handover's own ``owner`` is the outgoing owner: the person accountable for the
+account, and for getting it ready, until the handover completes.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import replace
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from temporalio import workflow
+
+from workflows.engine.common import CHANGE_OWNER, change_owner
+from workflows.engine.spec import (
+    AnyContext,
+    ChecklistItem,
+    Guard,
+    LifecycleSpec,
+    Role,
+    StateSpec,
+    TimerSpec,
+    TransitionSpec,
+    fire_on_account,
+    guard,
+    notify,
+    owner,
+    reason_required,
+    role,
+)
+from workflows.engine.types import LifecycleInput, LifecycleSnapshot
+from workflows.engine.workflow import LifecycleWorkflow
+
+KIND = "handover"
+# The lifecycle whose open instances mean an unpaid invoice (built alongside this one).
+LATE_PAYMENT_KIND = "late-payment"
+# Facts the service reads from the read model for ``mark_ready`` (services/handover.py).
+OPEN_LATE_PAYMENTS = "open_late_payments"
+
+
+class HandoverState(enum.StrEnum):
+    REQUESTED = "REQUESTED"
+    ALLOCATED = "ALLOCATED"
+    ASSIGNED = "ASSIGNED"
+    PUSHED_BACK = "PUSHED_BACK"
+    READY = "READY"
+    CALL_HELD = "CALL_HELD"
+    COMPLETED = "COMPLETED"
+    REJECTED = "REJECTED"
+
+
+class HandoverReason(enum.StrEnum):
+    """Why the owner hands the account off; the last five are the handbook's invalid reasons."""
+
+    ONBOARDED = "ONBOARDED"
+    EXPANSION_COMPLETE = "EXPANSION_COMPLETE"
+    EXPANSION_OPPORTUNITY = "EXPANSION_OPPORTUNITY"
+    BOOK_OVER_CAPACITY = "BOOK_OVER_CAPACITY"
+    NO_RESPONSE = "NO_RESPONSE"
+    CHAMPION_LEFT = "CHAMPION_LEFT"
+    LOW_ACTIVITY_OR_POOR_HEALTH = "LOW_ACTIVITY_OR_POOR_HEALTH"
+    PERSONALITY_CLASH = "PERSONALITY_CLASH"
+    DIFFICULT_CUSTOMER = "DIFFICULT_CUSTOMER"
+
+
+R = HandoverReason
+VALID_REASONS = {
+    R.ONBOARDED: "A TAE's account is onboarded and moves to a TAM or CSM (004:2406, 004:2416).",
+    R.EXPANSION_COMPLETE: "Fully expanded and committed: a TAM's account moves to a CSM (004:2315, 004:2406).",
+    R.EXPANSION_OPPORTUNITY: "Clear growth potential: a CSM's account moves to a TAM (004:2368, 004:2406).",
+    R.BOOK_OVER_CAPACITY: "The owner's book is over its maximum (004:2304, 004:2366).",
+}
+INVALID_REASONS = {
+    R.NO_RESPONSE: "the account not responding to outreach is not a reason to hand it off (004:2326)",
+    R.CHAMPION_LEFT: "a champion who left, with relationships not re-established, is not a reason to hand it off "
+    "(004:2328)",
+    R.LOW_ACTIVITY_OR_POOR_HEALTH: "low user activity or a poor health score is not a reason to hand it off (004:2330)",
+    R.PERSONALITY_CLASH: "not liking working with them, or them not liking you, is not a reason to hand it off "
+    "(004:2332)",
+    R.DIFFICULT_CUSTOMER: "a customer being negative or difficult to work with is not a reason to hand it off "
+    "(004:8186)",
+}
+
+
+class OwnerRole(enum.StrEnum):
+    """Who owns an account before the handover (reference-accounts.md §0)."""
+
+    TAE = "TAE"
+    TAM = "TAM"
+    CSM = "CSM"
+    ONBOARDING = "ONBOARDING"
+
+
+class OwnerTeam(enum.StrEnum):
+    """The teams an allocator hands accounts to (004:2345-2351)."""
+
+    TAM = "TAM"
+    CSM = "CSM"
+
+
+class AccountRegion(enum.StrEnum):
+    """Where the incoming owner is based (004:2342-2351)."""
+
+    US = "US"
+    EU = "EU"
+
+
+class PaidProduct(enum.StrEnum):
+    """Products with an onboarding checklist (004:2425-2496)."""
+
+    PRODUCT_ANALYTICS = "PRODUCT_ANALYTICS"
+    SESSION_REPLAY = "SESSION_REPLAY"
+    FEATURE_FLAGS = "FEATURE_FLAGS"
+    DATA_WAREHOUSE = "DATA_WAREHOUSE"
+    ERROR_TRACKING = "ERROR_TRACKING"
+
+
+# The primary products allocation counts (004:2269-2276).
+PRIMARY_PRODUCTS = frozenset({PaidProduct.SESSION_REPLAY, PaidProduct.FEATURE_FLAGS, PaidProduct.ERROR_TRACKING})
+
+
+class PushBackFlag(enum.StrEnum):
+    """What the incoming owner finds wrong with the account (004:2654-2711, 004:2378)."""
+
+    DECLINING_USAGE = "DECLINING_USAGE"
+    NO_ENGAGEMENT = "NO_ENGAGEMENT"
+    CONCENTRATED_USERS = "CONCENTRATED_USERS"
+    MISSING_ACCOUNT_PLAN = "MISSING_ACCOUNT_PLAN"
+    OPEN_INVOICES = "OPEN_INVOICES"
+    POOR_DEPLOYMENT_HEALTH = "POOR_DEPLOYMENT_HEALTH"
+    UNDOCUMENTED_DISCOUNTS = "UNDOCUMENTED_DISCOUNTS"
+
+
+class PushBackResolution(enum.StrEnum):
+    REMEDIED = "REMEDIED"
+    OVERRULED = "OVERRULED"
+
+
+class FollowUpItem(enum.StrEnum):
+    """The incoming owner's actions in the week after the call (004:2622-2631)."""
+
+    ACCOUNT_PLAN_UPDATED = "ACCOUNT_PLAN_UPDATED"
+    INTRODUCED = "INTRODUCED"
+    OPEN_ITEMS_PICKED_UP = "OPEN_ITEMS_PICKED_UP"
+
+
+FOLLOW_UPS: dict[FollowUpItem, ChecklistItem] = {
+    FollowUpItem.ACCOUNT_PLAN_UPDATED: ChecklistItem(
+        FollowUpItem.ACCOUNT_PLAN_UPDATED,
+        "Vitally updated (New Owner set) and the account plan note updated with the handover context",
+        "004:2625-2627",
+    ),
+    FollowUpItem.INTRODUCED: ChecklistItem(
+        FollowUpItem.INTRODUCED,
+        "Introduced themselves to the customer: a warm intro, ideally via the TAE, or a cold one via Slack or email",
+        "004:2629",
+    ),
+    FollowUpItem.OPEN_ITEMS_PICKED_UP: ChecklistItem(
+        FollowUpItem.OPEN_ITEMS_PICKED_UP,
+        "Picked up the open items: in-flight proposals, unresolved tickets, pending conversations",
+        "004:2631",
+    ),
+}
+
+
+Person = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Note = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+Money = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2)]
+
+
+class Account(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: Annotated[str, Field(min_length=1, max_length=100)]
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class AccountPlanNote(BaseModel):
+    link: str
+    updated_on: date
+    recorded_by: str
+    recorded_at: datetime
+
+
+class HealthCheck(BaseModel):
+    healthy: bool
+    note: str
+    checked_by: str
+    checked_at: datetime
+
+
+class PushBack(BaseModel):
+    flags: list[PushBackFlag]
+    note: str | None = None
+    raised_by: str
+    raised_at: datetime
+    resolution: PushBackResolution | None = None
+    resolved_by: str | None = None
+    resolved_at: datetime | None = None
+    resolution_note: str | None = None
+
+
+class HandoverCall(BaseModel):
+    held_at: datetime
+    notes: str | None = None
+    recorded_by: str
+
+
+class FollowUpRecord(BaseModel):
+    note: str
+    recorded_by: str
+    recorded_at: datetime
+
+
+def _distinct(products: list[PaidProduct]) -> list[PaidProduct]:
+    return list(dict.fromkeys(products))
+
+
+class HandoverData(BaseModel):
+    account: Account
+    arr: Money
+    # The outgoing owner: accountable for the account until the handover completes.
+    owner: Person
+    previous_owners: list[str] = Field(default_factory=list)
+    outgoing_role: OwnerRole
+    reason: HandoverReason
+    reason_note: Annotated[str, Field(max_length=2000)] | None = None
+    paid_products: Annotated[list[PaidProduct], Field(min_length=1)]
+    onboarded_products: list[PaidProduct] = Field(default_factory=list)
+    team: OwnerTeam | None = None
+    region: AccountRegion | None = None
+    incoming_owner: str | None = None
+    account_plan: AccountPlanNote | None = None
+    health_check: HealthCheck | None = None
+    push_backs: list[PushBack] = Field(default_factory=list)
+    call: HandoverCall | None = None
+    follow_ups: dict[FollowUpItem, FollowUpRecord] = Field(default_factory=dict)
+
+    _distinct_products = field_validator("paid_products", "onboarded_products")(_distinct)
+
+
+class HandoverPolicy(BaseModel):
+    """Every duration and threshold of the handover lifecycle, pinned per instance."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # Primary products onboarded from which the CSM team is suggested, TAM below (004:2406).
+    csm_from_primary_products: int = Field(3, ge=1)
+    # The account plan note is reviewed quarterly (004:11588); older is not "current" (004:2421).
+    account_plan_max_age: timedelta = Field(timedelta(days=90), gt=timedelta(0))
+    # The incoming owner's follow-ups are due within a week of the call (004:2622).
+    follow_up_within: timedelta = Field(timedelta(days=7), gt=timedelta(0))
+    # The handbook names no delay before the team lead hears of missed follow-ups
+    # (reference-accounts.md §5(b) post_call_actions, inferred): two days after the reminder.
+    follow_up_escalate_after: timedelta = Field(timedelta(days=2), gt=timedelta(0))
+
+
+# ---- pure derivations the API shows too ---------------------------------------------------
+
+
+def primary_products_onboarded(data: HandoverData) -> list[PaidProduct]:
+    return [p for p in data.onboarded_products if p in PRIMARY_PRODUCTS]
+
+
+def suggested_team(data: HandoverData, policy: HandoverPolicy) -> OwnerTeam:
+    """The team the handbook's rule suggests: CSM from all primary products onboarded, else TAM."""
+    # 004:2283-2285: expanded to the max goes to a CSM; otherwise room to grow, a TAM.
+    if len(primary_products_onboarded(data)) >= policy.csm_from_primary_products:
+        return OwnerTeam.CSM
+    return OwnerTeam.TAM
+
+
+def missing_follow_ups(data: HandoverData) -> list[FollowUpItem]:
+    return [item for item in FollowUpItem if item not in data.follow_ups]
+
+
+def follow_up_due(data: HandoverData, policy: HandoverPolicy) -> datetime | None:
+    """When the incoming owner's follow-ups are due: a week after the call, while any is missing."""
+    if data.call is None or not missing_follow_ups(data):
+        return None
+    return data.call.held_at + policy.follow_up_within
+
+
+def _label(value: enum.StrEnum) -> str:
+    return value.replace("_", " ").lower()
+
+
+def _summary(data: HandoverData) -> str:
+    to = data.incoming_owner or (f"{data.region} {data.team}" if data.team else "not yet allocated")
+    return f"{data.account.name}: {data.owner} → {to}"
+
+
+def _validate_open(data: HandoverData, policy: HandoverPolicy, now: datetime) -> dict[str, str]:
+    problems = {}
+    if data.reason in INVALID_REASONS:
+        problems["reason"] = f"{INVALID_REASONS[data.reason]}; only hand off accounts in a good state (004:2336)"
+    not_paid = [p for p in data.onboarded_products if p not in data.paid_products]
+    if not_paid:
+        problems["onboarded_products"] = f"{', '.join(not_paid)} must also be among the paid products"
+    return problems
+
+
+# ---- parameters of the triggers --------------------------------------------------------
+
+
+class _Params(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AllocateParams(_Params):
+    team: OwnerTeam
+    region: AccountRegion
+
+
+class AssignParams(_Params):
+    incoming_owner: Person
+
+
+class AccountPlanParams(_Params):
+    link: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+    updated_on: date
+
+
+class OnboardingParams(_Params):
+    product: PaidProduct
+
+
+class HealthCheckParams(_Params):
+    healthy: bool
+    note: Note
+
+
+class PushBackParams(_Params):
+    flags: Annotated[list[PushBackFlag], Field(min_length=1)]
+    note: Annotated[str, Field(max_length=2000)] | None = None
+
+    _distinct_flags = field_validator("flags")(lambda flags: list(dict.fromkeys(flags)))
+
+
+class CallParams(_Params):
+    held_at: datetime | None = None
+    notes: Annotated[str, Field(max_length=4000)] | None = None
+
+    @field_validator("held_at")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("must include a timezone offset")
+        return value
+
+
+class FollowUpParams(_Params):
+    item: FollowUpItem
+    note: Note
+
+
+def _validate_assign(ctx: AnyContext) -> dict[str, str]:
+    if ctx.params.incoming_owner == ctx.data.owner:
+        return {"incoming_owner": "is the outgoing owner; a handover moves the account to someone else"}
+    return {}
+
+
+def _validate_account_plan(ctx: AnyContext) -> dict[str, str]:
+    if ctx.params.updated_on > ctx.now.date():
+        return {"updated_on": "must not be in the future"}
+    return {}
+
+
+def _validate_onboarding(ctx: AnyContext) -> dict[str, str]:
+    product = ctx.params.product
+    if product not in ctx.data.paid_products:
+        return {"product": f"is not paid for; the account pays for {', '.join(ctx.data.paid_products)}"}
+    if product in ctx.data.onboarded_products:
+        return {"product": "is already recorded as onboarded"}
+    return {}
+
+
+def _validate_call(ctx: AnyContext) -> dict[str, str]:
+    held_at = ctx.params.held_at
+    if held_at is not None and held_at > ctx.now:
+        return {"held_at": "must not be in the future"}
+    if held_at is not None and held_at < ctx.state_entered_at:
+        return {"held_at": f"must not be before the handover was ready ({ctx.state_entered_at.isoformat()})"}
+    return {}
+
+
+def _validate_follow_up(ctx: AnyContext) -> dict[str, str]:
+    if ctx.params.item in ctx.data.follow_ups:
+        return {"item": "is already recorded"}
+    return {}
+
+
+def _validate_outgoing_owner(ctx: AnyContext) -> dict[str, str]:
+    problems = dict(_CHANGE_OWNER.validate(ctx)) if _CHANGE_OWNER.validate else {}
+    if ctx.params.new_owner == ctx.data.incoming_owner:
+        problems["new_owner"] = "is the incoming owner; the outgoing and incoming owners must differ"
+    return problems
+
+
+# ---- guards ------------------------------------------------------------------------------
+
+# What READY needs (004:2411-2425, 004:2378): the exit checklist of ASSIGNED.
+READINESS = (
+    ChecklistItem("account_plan_current", "A current account plan note is saved in Vitally", "004:2411, 004:2421"),
+    ChecklistItem(
+        "onboarding_complete", "The customer is onboarded to every product they pay for", "004:2411, 004:2425-2496"
+    ),
+    ChecklistItem(
+        "invoices_paid", "All open invoices are paid: no open late payment on the account", "004:2413, 004:2661"
+    ),
+    ChecklistItem("account_healthy", "The account is healthy, usage- and engagement-wise", "004:2378"),
+)
+_ITEM = {item.key: item for item in READINESS}
+
+
+def _readiness_guard(key: str) -> Any:
+    item = _ITEM[key]
+    return guard(key, f"{item.label} ({item.source}).")
+
+
+@_readiness_guard("account_plan_current")
+def account_plan_current(ctx: AnyContext) -> list[str]:
+    plan: AccountPlanNote | None = ctx.data.account_plan
+    if plan is None:
+        return ["No account plan note is recorded; save one in Vitally and record it (004:2411)."]
+    age = ctx.now.date() - plan.updated_on
+    if age > ctx.policy.account_plan_max_age:
+        return [
+            f"The account plan note was last updated on {plan.updated_on.isoformat()}, {age.days} days ago; "
+            f"bring it up to date (reviewed quarterly, 004:2421, 004:11588)."
+        ]
+    return []
+
+
+@_readiness_guard("onboarding_complete")
+def onboarding_complete(ctx: AnyContext) -> list[str]:
+    missing = [p for p in ctx.data.paid_products if p not in ctx.data.onboarded_products]
+    if not missing:
+        return []
+    return [f"Onboarding is not complete for {', '.join(_label(p) for p in missing)} (004:2425-2496)."]
+
+
+@_readiness_guard("invoices_paid")
+def invoices_paid(ctx: AnyContext) -> list[str]:
+    if OPEN_LATE_PAYMENTS not in ctx.facts:
+        return ["The account's open invoices could not be checked (the read model did not answer); try again."]
+    return [
+        f"{late['summary'] or late['workflow_id']} is unpaid ({late['state']}, {late['workflow_id']}): all open "
+        "invoices must be paid before handing over (004:2413)."
+        for late in ctx.facts[OPEN_LATE_PAYMENTS]
+    ]
+
+
+@_readiness_guard("account_healthy")
+def account_healthy(ctx: AnyContext) -> list[str]:
+    check: HealthCheck | None = ctx.data.health_check
+    if check is None:
+        return ["No health check is recorded; check usage and engagement and record it (004:2378)."]
+    if not check.healthy:
+        return [
+            f"The last health check found the account unhealthy ({check.note}); get it to a good state first "
+            "(004:2378)."
+        ]
+    return []
+
+
+READINESS_GUARDS: tuple[Guard, ...] = (account_plan_current, onboarding_complete, invoices_paid, account_healthy)
+
+
+@guard(
+    "team_as_suggested_or_explained",
+    "The team is the one the primary products suggest (004:2406), or a reason says why not, e.g. team "
+    "capacity (004:2289).",
+    on_input=True,
+)
+def team_as_suggested_or_explained(ctx: AnyContext) -> list[str]:
+    suggested = suggested_team(ctx.data, ctx.policy)
+    if ctx.params.team == suggested or (ctx.reason or "").strip():
+        return []
+    count = len(primary_products_onboarded(ctx.data))
+    return [
+        f"The handbook suggests {suggested} for an account onboarded to {count} primary product"
+        f"{'' if count == 1 else 's'} (004:2406); say why {ctx.params.team} instead (e.g. team capacity, 004:2289)."
+    ]
+
+
+@guard(
+    "raised_by_incoming_owner",
+    "The incoming owner pushes back (004:2378, 004:2711); an admin may record it for them.",
+    on_input=True,
+)
+def raised_by_incoming_owner(ctx: AnyContext) -> list[str]:
+    if ctx.actor == ctx.data.incoming_owner or ctx.role >= Role.ADMIN:
+        return []
+    return [f"Only the incoming owner ({ctx.data.incoming_owner}) pushes back on a handover."]
+
+
+@guard("call_held", "The 15-30 minute handover call between the outgoing and incoming owner was held (004:2504).")
+def call_held(ctx: AnyContext) -> list[str]:
+    if ctx.data.call is None:
+        return ["The handover call between the outgoing and incoming owner has not been held yet (004:2504)."]
+    return []
+
+
+@guard("follow_ups_done", "The incoming owner's actions after the call are recorded (004:2622-2631).")
+def follow_ups_done(ctx: AnyContext) -> list[str]:
+    return [
+        f"Not recorded yet: {FOLLOW_UPS[item].label} ({FOLLOW_UPS[item].source})."
+        for item in missing_follow_ups(ctx.data)
+    ]
+
+
+# ---- data changes ------------------------------------------------------------------------
+
+
+def _allocate(ctx: AnyContext) -> None:
+    ctx.data.team = ctx.params.team
+    ctx.data.region = ctx.params.region
+
+
+def _assign(ctx: AnyContext) -> None:
+    ctx.data.incoming_owner = ctx.params.incoming_owner
+
+
+def _record_account_plan(ctx: AnyContext) -> None:
+    ctx.data.account_plan = AccountPlanNote(
+        link=ctx.params.link, updated_on=ctx.params.updated_on, recorded_by=ctx.actor, recorded_at=ctx.now
+    )
+
+
+def _record_onboarding(ctx: AnyContext) -> None:
+    ctx.data.onboarded_products = [*ctx.data.onboarded_products, ctx.params.product]
+
+
+def _record_health_check(ctx: AnyContext) -> None:
+    ctx.data.health_check = HealthCheck(
+        healthy=ctx.params.healthy, note=ctx.params.note, checked_by=ctx.actor, checked_at=ctx.now
+    )
+
+
+def _push_back(ctx: AnyContext) -> None:
+    ctx.data.push_backs = [
+        *ctx.data.push_backs,
+        PushBack(flags=ctx.params.flags, note=ctx.params.note, raised_by=ctx.actor, raised_at=ctx.now),
+    ]
+
+
+def _resolve_push_back(resolution: PushBackResolution) -> Any:
+    def resolve(ctx: AnyContext) -> None:
+        ctx.data.push_backs[-1] = ctx.data.push_backs[-1].model_copy(
+            update={
+                "resolution": resolution,
+                "resolved_by": ctx.actor,
+                "resolved_at": ctx.now,
+                "resolution_note": ctx.reason,
+            }
+        )
+
+    return resolve
+
+
+def _record_call(ctx: AnyContext) -> None:
+    ctx.data.call = HandoverCall(held_at=ctx.params.held_at or ctx.now, notes=ctx.params.notes, recorded_by=ctx.actor)
+
+
+def _record_follow_up(ctx: AnyContext) -> None:
+    ctx.data.follow_ups = {
+        **ctx.data.follow_ups,
+        ctx.params.item: FollowUpRecord(note=ctx.params.note, recorded_by=ctx.actor, recorded_at=ctx.now),
+    }
+
+
+# ---- effects -----------------------------------------------------------------------------
+
+
+def _account(ctx: AnyContext) -> str:
+    return ctx.data.account.name
+
+
+def _incoming(ctx: AnyContext) -> list[str]:
+    return [ctx.data.incoming_owner]
+
+
+def _both_owners(ctx: AnyContext) -> list[str]:
+    return [ctx.data.owner, ctx.data.incoming_owner]
+
+
+def _follow_up_list(ctx: AnyContext) -> str:
+    return "; ".join(FOLLOW_UPS[item].label for item in missing_follow_ups(ctx.data))
+
+
+def _cascade_reason(ctx: AnyContext) -> str:
+    return (
+        f"Handover {ctx.entity_id} of {ctx.data.account.name} completed: {ctx.data.owner} → {ctx.data.incoming_owner}"
+    )
+
+
+OWNERS_FOLLOW = fire_on_account(
+    "owners_follow",
+    "Every open lifecycle of the account (opportunities, trials, late payments, renewals...) gets the incoming "
+    "owner through its own change_owner; this handover, the account's only open one, is excluded.",
+    account_id=lambda ctx: ctx.data.account.id,
+    trigger=CHANGE_OWNER,
+    params=lambda ctx: {"new_owner": ctx.data.incoming_owner},
+    reason=_cascade_reason,
+)
+
+REQUESTED_EFFECTS = (
+    notify(
+        "allocation_requested",
+        "The allocator reviews the plan and the account's state, then sets team and region (004:2342, 004:2416).",
+        to=role("allocator"),
+        subject=lambda ctx: f"Handover requested: {_account(ctx)}",
+        body=lambda ctx: (
+            f"{ctx.data.owner} ({ctx.data.outgoing_role}) hands off {_account(ctx)} (ARR ${ctx.data.arr:,.2f}): "
+            f"{VALID_REASONS.get(ctx.data.reason, ctx.data.reason)} Suggested team: "
+            f"{suggested_team(ctx.data, ctx.policy)}."
+        ),
+    ),
+)
+
+
+# ---- timers ------------------------------------------------------------------------------
+
+
+def _reminder_due(ctx: AnyContext) -> datetime | None:
+    return follow_up_due(ctx.data, ctx.policy)
+
+
+def _escalation_due(ctx: AnyContext) -> datetime | None:
+    due = follow_up_due(ctx.data, ctx.policy)
+    return due + ctx.policy.follow_up_escalate_after if due is not None else None
+
+
+S = HandoverState
+BEFORE_READY = (S.REQUESTED, S.ALLOCATED, S.ASSIGNED, S.PUSHED_BACK)
+BEFORE_CALL = (*BEFORE_READY, S.READY)
+OPEN_STATES = (*BEFORE_CALL, S.CALL_HELD)
+
+TIMERS = (
+    TimerSpec(
+        name="follow_up_reminder",
+        trigger="remind_follow_up",
+        states=(S.CALL_HELD,),
+        due=_reminder_due,
+        description="A week after the call, with follow-ups missing: remind the incoming owner",
+        source_ref="004:2622",
+    ),
+    TimerSpec(
+        name="follow_up_escalation",
+        trigger="escalate_follow_up",
+        states=(S.CALL_HELD,),
+        due=_escalation_due,
+        description="Follow-ups still missing after the reminder: tell the team lead",
+        source_ref="004:2622; escalation inferred (reference-accounts.md §5(b))",
+    ),
+)
+
+
+# ---- transitions -------------------------------------------------------------------------
+
+_CHANGE_OWNER = change_owner(OPEN_STATES)
+
+COMPLETE_DESCRIPTION = (
+    "The outgoing owner unassigns themselves: the incoming person becomes the account's owner and every open "
+    "lifecycle of the account follows."
+)
+
+TRANSITIONS = (
+    TransitionSpec(
+        trigger="allocate",
+        sources=(S.REQUESTED,),
+        dest=S.ALLOCATED,
+        description="The allocator sets the team and region; a team other than the suggested one needs a reason.",
+        params=AllocateParams,
+        guards=(team_as_suggested_or_explained,),
+        apply=_allocate,
+        effects=(
+            notify(
+                "assignment_requested",
+                "The team leads pick who takes the account (004:2355, 004:2372).",
+                to=role("team_lead"),
+                subject=lambda ctx: f"Assign {_account(ctx)} to a {ctx.data.region} {ctx.data.team}",
+                body=lambda ctx: (
+                    f"{_account(ctx)} moves from {ctx.data.owner} to the {ctx.data.region} "
+                    f"{ctx.data.team} team: pick the incoming owner."
+                ),
+            ),
+        ),
+        source_ref="004:2342-2355, 004:2406",
+    ),
+    TransitionSpec(
+        trigger="assign",
+        sources=(S.ALLOCATED,),
+        dest=S.ASSIGNED,
+        description="A team lead names the incoming owner, who must not be the outgoing one.",
+        params=AssignParams,
+        validate=_validate_assign,
+        apply=_assign,
+        effects=(
+            notify(
+                "owners_introduced",
+                "Both owners learn of the handover; the outgoing one readies the account and schedules the call "
+                "(004:2411-2421).",
+                to=_both_owners,
+                subject=lambda ctx: f"Handover of {_account(ctx)}: {ctx.data.owner} → {ctx.data.incoming_owner}",
+                body=lambda ctx: (
+                    f"{ctx.data.owner}: get {_account(ctx)} ready (current account plan, onboarding, invoices, "
+                    f"health) and schedule the 15-30 minute handover call. {ctx.data.incoming_owner}: research the "
+                    "account before the call."
+                ),
+            ),
+        ),
+        source_ref="004:2355, 004:2372",
+    ),
+    TransitionSpec(
+        trigger="record_account_plan",
+        sources=BEFORE_READY,
+        dest=None,
+        description="Record the account plan note in Vitally and when it was last updated.",
+        params=AccountPlanParams,
+        validate=_validate_account_plan,
+        apply=_record_account_plan,
+        in_diagram=False,
+        source_ref="004:2411, 004:2421",
+    ),
+    TransitionSpec(
+        trigger="record_onboarding",
+        sources=BEFORE_READY,
+        dest=None,
+        description="Record that the customer is onboarded to one of the products they pay for.",
+        params=OnboardingParams,
+        validate=_validate_onboarding,
+        apply=_record_onboarding,
+        in_diagram=False,
+        source_ref="004:2425-2496",
+    ),
+    TransitionSpec(
+        trigger="record_health_check",
+        sources=BEFORE_READY,
+        dest=None,
+        description="Record whether the account is healthy, usage- and engagement-wise.",
+        params=HealthCheckParams,
+        apply=_record_health_check,
+        in_diagram=False,
+        source_ref="004:2378",
+    ),
+    TransitionSpec(
+        trigger="mark_ready",
+        sources=(S.ASSIGNED,),
+        dest=S.READY,
+        description="The readiness checklist is met: the account may be handed over.",
+        guards=READINESS_GUARDS,
+        effects=(
+            notify(
+                "handover_ready",
+                "The incoming owner prepares for the call the outgoing owner schedules (004:2421, 004:2519-2548).",
+                to=_incoming,
+                subject=lambda ctx: f"{_account(ctx)} is ready to hand over",
+                body=lambda ctx: f"{ctx.data.owner} schedules the handover call; prepare your questions.",
+            ),
+        ),
+        source_ref="004:2411-2425",
+    ),
+    TransitionSpec(
+        trigger="push_back",
+        sources=(S.ASSIGNED, S.READY),
+        dest=S.PUSHED_BACK,
+        description="The incoming owner pushes back, with the flags they see.",
+        params=PushBackParams,
+        guards=(raised_by_incoming_owner,),
+        apply=_push_back,
+        effects=(
+            notify(
+                "pushed_back",
+                "The outgoing owner gets the account to a good state first; the team lead settles disputes "
+                "(004:2378, 004:8290).",
+                to=lambda ctx: [ctx.data.owner, "role:team_lead"],
+                subject=lambda ctx: f"Handover of {_account(ctx)} pushed back",
+                body=lambda ctx: (
+                    f"{ctx.data.incoming_owner} pushed back: "
+                    f"{', '.join(_label(f) for f in ctx.data.push_backs[-1].flags)}. "
+                    f"{ctx.data.push_backs[-1].note or ''}"
+                ).strip(),
+            ),
+        ),
+        source_ref="004:2378, 004:2711",
+    ),
+    TransitionSpec(
+        trigger="remedy",
+        sources=(S.PUSHED_BACK,),
+        dest=S.ASSIGNED,
+        description="The outgoing owner remedied what the push-back raised, and says how.",
+        guards=(reason_required("Say what was done about the flags raised."),),
+        apply=_resolve_push_back(PushBackResolution.REMEDIED),
+        effects=(
+            notify(
+                "push_back_remedied",
+                "The incoming owner hears what was done.",
+                to=_incoming,
+                subject=lambda ctx: f"Handover of {_account(ctx)}: push-back remedied",
+                body=lambda ctx: f"{ctx.actor}: {ctx.reason}",
+            ),
+        ),
+        source_ref="004:2378",
+    ),
+    TransitionSpec(
+        trigger="overrule",
+        sources=(S.PUSHED_BACK,),
+        dest=S.ASSIGNED,
+        role=Role.ADMIN,
+        description="A team lead (Simon as tie-breaker) overrules the push-back: the incoming owner takes the "
+        "account regardless, as a lead.",
+        guards=(reason_required("Say why the push-back is overruled."),),
+        apply=_resolve_push_back(PushBackResolution.OVERRULED),
+        effects=(
+            notify(
+                "push_back_overruled",
+                "The incoming owner works on the account regardless, treated as a lead (004:8290).",
+                to=_both_owners,
+                subject=lambda ctx: f"Handover of {_account(ctx)}: push-back overruled",
+                body=lambda ctx: f"{ctx.actor}: {ctx.reason}",
+            ),
+        ),
+        source_ref="004:8290",
+    ),
+    TransitionSpec(
+        trigger="record_call",
+        sources=(S.READY,),
+        dest=S.CALL_HELD,
+        description="The handover call was held; the incoming owner's week of follow-ups starts.",
+        params=CallParams,
+        validate=_validate_call,
+        apply=_record_call,
+        effects=(
+            notify(
+                "follow_ups_started",
+                "The incoming owner's actions within a week of the call (004:2622-2631).",
+                to=_incoming,
+                subject=lambda ctx: f"{_account(ctx)}: your first week",
+                body=lambda ctx: f"By {follow_up_due(ctx.data, ctx.policy):%Y-%m-%d}: {_follow_up_list(ctx)}.",
+            ),
+        ),
+        source_ref="004:2504",
+    ),
+    TransitionSpec(
+        trigger="record_follow_up",
+        sources=(S.CALL_HELD,),
+        dest=None,
+        description="Record one of the incoming owner's follow-ups after the call.",
+        params=FollowUpParams,
+        validate=_validate_follow_up,
+        apply=_record_follow_up,
+        in_diagram=False,
+        source_ref="004:2622-2631",
+    ),
+    TransitionSpec(
+        trigger="remind_follow_up",
+        sources=(S.CALL_HELD,),
+        dest=None,
+        role=Role.SYSTEM,
+        description="The follow-ups are due: remind the incoming owner.",
+        in_diagram=False,
+        effects=(
+            notify(
+                "follow_up_reminder",
+                "Remind the incoming owner of the follow-ups still missing (004:2622).",
+                to=_incoming,
+                subject=lambda ctx: f"Handover follow-ups due: {_account(ctx)}",
+                body=lambda ctx: f"Still to do: {_follow_up_list(ctx)}.",
+            ),
+        ),
+        source_ref="004:2622",
+    ),
+    TransitionSpec(
+        trigger="escalate_follow_up",
+        sources=(S.CALL_HELD,),
+        dest=None,
+        role=Role.SYSTEM,
+        description="The follow-ups are overdue: tell the team lead.",
+        in_diagram=False,
+        effects=(
+            notify(
+                "follow_up_escalated",
+                "The team lead hears of the incoming owner's overdue follow-ups.",
+                to=lambda ctx: ["role:team_lead", ctx.data.incoming_owner],
+                subject=lambda ctx: f"Handover follow-ups overdue: {_account(ctx)}",
+                body=lambda ctx: (
+                    f"{ctx.data.incoming_owner} has not recorded: {_follow_up_list(ctx)} "
+                    f"(due {follow_up_due(ctx.data, ctx.policy):%Y-%m-%d})."
+                ),
+            ),
+        ),
+    ),
+    TransitionSpec(
+        trigger="complete",
+        sources=(S.CALL_HELD,),
+        dest=S.COMPLETED,
+        description=COMPLETE_DESCRIPTION,
+        guards=(follow_ups_done,),
+        effects=(
+            OWNERS_FOLLOW,
+            notify(
+                "handover_completed",
+                "The new owner is the sole point of contact (004:2650).",
+                to=_both_owners,
+                subject=lambda ctx: f"Handover of {_account(ctx)} completed",
+                body=lambda ctx: f"{ctx.data.incoming_owner} now owns {_account(ctx)}; {ctx.data.owner} is unassigned.",
+            ),
+        ),
+        source_ref="004:2650",
+    ),
+    # Completing before the call is refused by a guard naming what is missing, rather
+    # than as a move the machine does not know.
+    TransitionSpec(
+        trigger="complete",
+        sources=BEFORE_CALL,
+        dest=S.COMPLETED,
+        description=COMPLETE_DESCRIPTION,
+        guards=(call_held,),
+        in_diagram=False,
+        source_ref="004:2650",
+    ),
+    TransitionSpec(
+        trigger="reject",
+        sources=BEFORE_CALL,
+        dest=S.REJECTED,
+        description="The allocator or a team lead turns the handover down, saying why (e.g. not fully expanded).",
+        guards=(reason_required("Say why the handover is rejected."),),
+        effects=(
+            notify(
+                "handover_rejected",
+                "The outgoing owner keeps the account, with the feedback (004:2336, 004:8184).",
+                to=owner,
+                subject=lambda ctx: f"Handover of {_account(ctx)} rejected",
+                body=lambda ctx: f"{ctx.actor}: {ctx.reason}",
+            ),
+        ),
+        source_ref="004:2315, 004:8184",
+    ),
+    # Replacing the outgoing owner (who leaves, say); it must stay someone other than the incoming one.
+    replace(
+        _CHANGE_OWNER,
+        description="Replace the outgoing owner.",
+        validate=_validate_outgoing_owner,
+    ),
+)
+
+STATES = (
+    StateSpec(
+        S.REQUESTED,
+        "The owner flagged the account for handover, for a valid reason (004:2416, 004:2321-2336).",
+        on_enter=REQUESTED_EFFECTS,
+    ),
+    StateSpec(S.ALLOCATED, "Team (TAM or CSM) and region (US or EU) are set (004:2342-2351)."),
+    StateSpec(
+        S.ASSIGNED,
+        "A team lead named the incoming owner; the outgoing owner readies the account (004:2355, 004:2411-2425).",
+        checklist=READINESS,
+    ),
+    StateSpec(S.PUSHED_BACK, "The incoming owner pushed back with flags (004:2378, 004:2711)."),
+    StateSpec(S.READY, "Ready to hand over; the outgoing owner schedules the handover call (004:2421)."),
+    StateSpec(
+        S.CALL_HELD,
+        "The handover call was held; the incoming owner has a week for the follow-ups (004:2504, 004:2622).",
+        checklist=tuple(FOLLOW_UPS.values()),
+    ),
+    StateSpec(
+        S.COMPLETED,
+        "The outgoing owner is unassigned; the incoming one owns the account and its open lifecycles (004:2650).",
+        terminal=True,
+    ),
+    StateSpec(S.REJECTED, "Turned down; the outgoing owner keeps the account (004:2336, 004:8184).", terminal=True),
+)
+
+
+HANDOVER = LifecycleSpec(
+    kind=KIND,
+    title="Handover",
+    description="An account moving from its owner to another, with the owner change cascading to every open "
+    "lifecycle of the account.",
+    states=STATES,
+    transitions=TRANSITIONS,
+    timers=TIMERS,
+    data_model=HandoverData,
+    policy_model=HandoverPolicy,
+    initial_state=lambda data: S.REQUESTED,
+    owner_of=lambda data: data.owner,
+    account_of=lambda data: (data.account.id, data.account.name),
+    summary_of=_summary,
+    validate_open=_validate_open,
+)
+
+
+@workflow.defn(name="Handover")
+class HandoverWorkflow(LifecycleWorkflow):
+    spec = HANDOVER
+
+    @workflow.run
+    async def run(self, input: LifecycleInput) -> LifecycleSnapshot:
+        return await self.run_lifecycle(input)
