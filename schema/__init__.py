@@ -21,6 +21,7 @@ from schema.late_payment import LatePayment, LatePaymentMutation, LatePaymentQue
 from schema.lifecycle import LifecycleMutation, LifecycleQuery
 from schema.opportunity import Opportunity, OpportunityMutation, OpportunityQuery
 from schema.scalars import SCALAR_MAP
+from schema.trial import Trial, TrialMutation, TrialQuery
 from services.settings import Settings
 
 SDL_PATH = Path(__file__).resolve().parent / "schema.graphql"
@@ -29,6 +30,7 @@ SDL_PATH = Path(__file__).resolve().parent / "schema.graphql"
 PARTS: tuple[tuple[type, type, type], ...] = (
     (LifecycleQuery, LifecycleMutation, GenericLifecycle),
     (OpportunityQuery, OpportunityMutation, Opportunity),
+    (TrialQuery, TrialMutation, Trial),
     (LatePaymentQuery, LatePaymentMutation, LatePayment),
 )
 

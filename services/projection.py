@@ -20,12 +20,14 @@ from services.handover import HandoverRow, project_handover
 from services.late_payment import LatePaymentRow, project_late_payment
 from services.models import EffectRow, EffectStatus, LifecycleRow, TransitionRow
 from services.opportunity import OpportunityRow, project_opportunity
+from services.trial import TrialRow, project_trial
 from workflows.engine.types import LifecycleSnapshot, ProjectionBatch
 
 # Per-kind typed tables: kind -> (table, snapshot -> row values). Each must have a
 # ``workflow_id`` primary key and a ``seq`` column.
 PROJECTORS: dict[str, tuple[type[SQLModel], Callable[[LifecycleSnapshot], dict[str, Any]]]] = {
     "opportunity": (OpportunityRow, project_opportunity),
+    "trial": (TrialRow, project_trial),
     "late-payment": (LatePaymentRow, project_late_payment),
     "handover": (HandoverRow, project_handover),
 }

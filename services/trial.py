@@ -1,0 +1,135 @@
+"""The trial read model: typed columns to filter and sort trials quickly."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import Field, SQLModel
+
+from services.models import LifecycleRow, utc_column
+from services.pagination import Page, SortKey, paginate
+from workflows.engine.types import LifecycleSnapshot
+
+
+class TrialRow(SQLModel, table=True):
+    __tablename__ = "trials"
+    __table_args__ = (
+        sa.Index("ix_trials_state_expires", "state", "expires_at", "workflow_id"),
+        sa.Index("ix_trials_owner_expires", "owner", "expires_at", "workflow_id"),
+        sa.Index("ix_trials_organization_expires", "organization_id", "expires_at", "workflow_id"),
+        sa.Index("ix_trials_expires", "expires_at", "workflow_id"),
+        sa.Index("ix_trials_updated", "updated_at", "workflow_id"),
+    )
+
+    workflow_id: str = Field(primary_key=True, max_length=250)
+    seq: int
+    state: str = Field(max_length=60)
+    owner: str = Field(max_length=200)
+    organization_id: str = Field(max_length=100)
+    target: str = Field(max_length=20)
+    existing_paid_subscription: bool
+    subscription_missing_at_expiry: bool
+    expected_arr_cents: int = Field(sa_type=sa.BigInteger)
+    expires_at: datetime = utc_column()
+    updated_at: datetime = utc_column()
+
+
+def project_trial(snapshot: LifecycleSnapshot) -> dict[str, Any]:
+    data = snapshot.data
+    return {
+        "workflow_id": snapshot.workflow_id,
+        "seq": snapshot.seq,
+        "state": snapshot.state,
+        "owner": data["owner"],
+        "organization_id": data["organization"]["id"],
+        "target": data["target"],
+        "existing_paid_subscription": data["existing_paid_subscription"],
+        "subscription_missing_at_expiry": data["subscription_missing_at_expiry"],
+        "expected_arr_cents": int((Decimal(str(data["expected_arr"])) * 100).to_integral_value()),
+        "expires_at": datetime.fromisoformat(data["expires_at"]),
+        "updated_at": snapshot.updated_at,
+    }
+
+
+class TrialOrder(enum.StrEnum):
+    EXPIRES_AT_ASC = "EXPIRES_AT_ASC"
+    EXPIRES_AT_DESC = "EXPIRES_AT_DESC"
+    UPDATED_AT_DESC = "UPDATED_AT_DESC"
+
+
+ORDER_KEYS: dict[TrialOrder, tuple[sa.ColumnElement[Any], bool]] = {
+    TrialOrder.EXPIRES_AT_ASC: (TrialRow.expires_at, False),  # type: ignore[dict-item]
+    TrialOrder.EXPIRES_AT_DESC: (TrialRow.expires_at, True),  # type: ignore[dict-item]
+    TrialOrder.UPDATED_AT_DESC: (TrialRow.updated_at, True),  # type: ignore[dict-item]
+}
+
+
+@dataclass
+class TrialFilter:
+    states: list[str] = field(default_factory=list)
+    owner: str | None = None
+    organization_id: str | None = None
+    targets: list[str] = field(default_factory=list)
+    expiring_after: datetime | None = None
+    expiring_before: datetime | None = None
+    existing_paid_subscription: bool | None = None
+    subscription_missing_at_expiry: bool | None = None
+
+
+def _filtered(f: TrialFilter) -> sa.Select[LifecycleRow, TrialRow]:
+    statement = sa.select(LifecycleRow, TrialRow).join(
+        TrialRow,
+        TrialRow.workflow_id == LifecycleRow.workflow_id,  # type: ignore[arg-type]
+    )
+    conditions: list[sa.ColumnElement[bool]] = []
+    if f.states:
+        conditions.append(TrialRow.state.in_(f.states))  # type: ignore[attr-defined]
+    if f.owner is not None:
+        conditions.append(TrialRow.owner == f.owner)  # type: ignore[arg-type]
+    if f.organization_id is not None:
+        conditions.append(TrialRow.organization_id == f.organization_id)  # type: ignore[arg-type]
+    if f.targets:
+        conditions.append(TrialRow.target.in_(f.targets))  # type: ignore[attr-defined]
+    if f.expiring_after is not None:
+        conditions.append(TrialRow.expires_at >= f.expiring_after)  # type: ignore[arg-type]
+    if f.expiring_before is not None:
+        conditions.append(TrialRow.expires_at < f.expiring_before)  # type: ignore[arg-type]
+    if f.existing_paid_subscription is not None:
+        conditions.append(TrialRow.existing_paid_subscription == f.existing_paid_subscription)  # type: ignore[arg-type]
+    if f.subscription_missing_at_expiry is not None:
+        conditions.append(
+            TrialRow.subscription_missing_at_expiry == f.subscription_missing_at_expiry  # type: ignore[arg-type]
+        )
+    return statement.where(*conditions)
+
+
+async def list_trials(
+    session: AsyncSession,
+    f: TrialFilter,
+    order: TrialOrder,
+    *,
+    first: int,
+    after: str | None,
+    max_page_size: int,
+) -> Page[LifecycleRow]:
+    """One page of trials matching ``f``, with the total count."""
+    column, descending = ORDER_KEYS[order]
+    keys = [SortKey(column, descending), SortKey(TrialRow.workflow_id, descending)]
+    name = str(column.key)
+    page = await paginate(
+        session,
+        _filtered(f),
+        keys,
+        key_of=lambda row: (getattr(row[1], name), row[1].workflow_id),
+        first=first,
+        after=after,
+        max_page_size=max_page_size,
+    )
+    page.items = [row[0] for row in page.items]
+    return page
