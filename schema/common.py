@@ -22,7 +22,7 @@ from schema.errors import (
 )
 from services.facts import gather
 from services.pagination import Page
-from services.read_model import describe, effects_of, transitions_page
+from services.read_model import deliveries_of, describe, effects_of, transitions_page
 from workflows.engine.diagram import mermaid
 from workflows.engine.errors import Rejection
 from workflows.engine.spec import LifecycleSpec, Role
@@ -116,6 +116,15 @@ class AvailableTransition:
     params: JSON = strawberry.field(description='The parameters that select this edge, e.g. {"to": ...}.')
 
 
+@strawberry.type(description="An effect's delivery through one channel (email, slack, webhook:<name>, log...).")
+class EffectDelivery:
+    channel: str
+    status: str
+    attempts: int
+    last_error: str | None
+    delivered_at: datetime | None
+
+
 @strawberry.type(description="A side effect in the outbox and how its delivery went.")
 class Effect:
     id: str
@@ -129,6 +138,7 @@ class Effect:
     last_error: str | None
     created_at: datetime
     delivered_at: datetime | None
+    deliveries: list[EffectDelivery]
 
 
 @strawberry.interface(description="What every lifecycle has, whatever its kind.")
@@ -231,6 +241,7 @@ class Lifecycle:
     async def effects(self, info: Info) -> list[Effect]:
         async with info.context.sessions() as session:
             rows = await effects_of(session, self.snapshot.workflow_id)
+            deliveries = await deliveries_of(session, [r.id for r in rows])
         return [
             Effect(
                 id=r.id,
@@ -244,6 +255,16 @@ class Lifecycle:
                 last_error=r.last_error,
                 created_at=r.created_at,
                 delivered_at=r.delivered_at,
+                deliveries=[
+                    EffectDelivery(
+                        channel=d.channel,
+                        status=str(d.status),
+                        attempts=d.attempts,
+                        last_error=d.last_error,
+                        delivered_at=d.delivered_at,
+                    )
+                    for d in deliveries.get(r.id, [])
+                ],
             )
             for r in rows
         ]

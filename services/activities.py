@@ -5,8 +5,9 @@ from __future__ import annotations
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from services.channels import PermanentDeliveryError
 from services.db import Sessions
-from services.effects import EffectDispatcher, PermanentDeliveryError
+from services.effects import EffectDispatcher
 from services.projection import apply_projection
 from workflows.engine.types import DeliverEffectInput, ProjectionBatch
 from workflows.engine.workflow import DELIVER_ACTIVITY, PROJECT_ACTIVITY
@@ -26,6 +27,8 @@ class LifecycleActivities:
     @activity.defn(name=DELIVER_ACTIVITY)
     async def deliver_effect(self, input: DeliverEffectInput) -> None:
         try:
-            await self.dispatcher.deliver(input.effect_id, activity.info().attempt)
+            # A heartbeat before each channel lets Temporal notice a dead worker within the
+            # heartbeat timeout instead of the whole delivery's.
+            await self.dispatcher.deliver(input.effect_id, activity.info().attempt, on_channel=activity.heartbeat)
         except PermanentDeliveryError as exc:
             raise ApplicationError(str(exc), type="PermanentDeliveryError", non_retryable=True) from exc

@@ -1,63 +1,45 @@
-"""Delivering the outbox: each effect once, through the channel its type is routed to.
+"""Delivering the outbox: each effect once per channel its type is routed to.
 
-The delivery activity reads the effect from the outbox, hands it to its channel and
-marks it delivered. Temporal retries a failed delivery with backoff; the row shows
-the attempts and the last error meanwhile. An effect already marked delivered is
-not sent again, so a retry after a crash between sending and marking is the only
-window for a repeat, which channels close with the effect id as idempotency key.
+The delivery activity reads the effect from the outbox, hands it to each routed
+channel (``services/channels.py``) not yet delivered, and records the outcome per
+channel. Temporal retries a failed delivery with backoff; the rows show the attempts
+and the last error meanwhile. A channel already marked delivered is not sent again,
+so a retry after a crash between sending and recording is the only window for a
+repeat, which receivers close with the effect id as idempotency key.
+
+``lifecycle.start`` and ``lifecycle.fire`` effects are the service's own: one
+lifecycle opening another, or firing a trigger on others.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
+import httpx
 import sqlalchemy as sa
 from sqlmodel import col
 
+from services.channels import (
+    Channel,
+    EmailChannel,
+    LogChannel,
+    PermanentDeliveryError,
+    SlackChannel,
+    WebhookChannel,
+)
 from services.db import Sessions
 from services.lifecycles import LifecycleGateway, Principal
-from services.models import EffectRow, EffectStatus, LifecycleRow
+from services.models import EffectDeliveryRow, EffectRow, EffectStatus, LifecycleRow
+from services.projection import insert_for
+from services.settings import INTERNAL_EFFECT_TYPES, Settings
 from workflows.engine.errors import AlreadyExists, GuardFailed, InvalidTransition, NotFound, ValidationError
 from workflows.engine.spec import Role
 from workflows.engine.types import workflow_id_for
 
 logger = logging.getLogger("lifecycles.effects")
-
-
-class PermanentDeliveryError(Exception):
-    """The effect can never be delivered as it is (unknown type, bad recipient...)."""
-
-
-class Channel(Protocol):
-    async def send(self, effect: EffectRow) -> None: ...
-
-
-class LogChannel:
-    """Writes each effect to the service log: the default channel, needing no setup."""
-
-    def __init__(self, role_contacts: dict[str, str] | None = None) -> None:
-        self.role_contacts = role_contacts or {}
-
-    def resolve(self, recipients: list[str]) -> list[str]:
-        out = []
-        for r in recipients:
-            if r.startswith("role:"):
-                out.append(self.role_contacts.get(r[5:], r))
-            else:
-                out.append(r)
-        return out
-
-    async def send(self, effect: EffectRow) -> None:
-        logger.info(
-            "effect %s %s/%s to %s: %s",
-            effect.id,
-            effect.type,
-            effect.name,
-            ", ".join(self.resolve(effect.recipients)) or "-",
-            effect.payload.get("subject") or effect.payload,
-        )
 
 
 class LifecycleStarter:
@@ -127,33 +109,92 @@ class LifecycleFanOut:
 
 
 class EffectDispatcher:
-    """Routes each effect type to its channel; types without a route go to ``default``."""
+    """Delivers an outbox effect to every channel its type is routed to, each at most once.
 
-    def __init__(self, sessions: Sessions, routes: dict[str, Channel], default: Channel | None = None) -> None:
+    Each (effect, channel) pair has a delivery row; a channel already delivered is not
+    sent again when the activity is retried, so a failing endpoint delays only itself.
+    The effect row sums it up: DELIVERED when every channel is, FAILED when one failed
+    for good, and the attempts and last error meanwhile.
+    """
+
+    def __init__(
+        self,
+        sessions: Sessions,
+        channels: dict[str, Channel],
+        routes: Callable[[str], list[str]],
+    ) -> None:
         self.sessions = sessions
+        self.channels = channels
         self.routes = routes
-        self.default = default
 
-    async def deliver(self, effect_id: str, attempt: int) -> None:
+    def channel_names(self, effect_type: str) -> list[str]:
+        if effect_type in INTERNAL_EFFECT_TYPES:
+            return [effect_type]
+        return self.routes(effect_type)
+
+    async def deliver(self, effect_id: str, attempt: int, on_channel: Callable[[str], None] | None = None) -> None:
+        """Send to each routed channel not yet delivered; ``on_channel`` is told before each send."""
         async with self.sessions() as session:
             effect = await session.get(EffectRow, effect_id)
-        if effect is None:
-            raise PermanentDeliveryError(f"effect {effect_id} is not in the outbox")
+            if effect is None:
+                raise PermanentDeliveryError(f"effect {effect_id} is not in the outbox")
+            done = {
+                row.channel
+                for row in (
+                    await session.execute(
+                        sa.select(EffectDeliveryRow).where(col(EffectDeliveryRow.effect_id) == effect_id)
+                    )
+                ).scalars()
+                if row.status == EffectStatus.DELIVERED
+            }
         if effect.status == EffectStatus.DELIVERED:
             return
-        channel = self.routes.get(effect.type, self.default)
-        if channel is None:
-            await self._record(effect_id, attempt, EffectStatus.FAILED, f"no channel for effect type {effect.type}")
-            raise PermanentDeliveryError(f"no channel for effect type {effect.type}")
-        try:
-            await channel.send(effect)
-        except PermanentDeliveryError as exc:
-            await self._record(effect_id, attempt, EffectStatus.FAILED, str(exc))
-            raise
-        except Exception as exc:
-            await self._record(effect_id, attempt, EffectStatus.PENDING, f"{type(exc).__name__}: {exc}")
-            raise
-        await self._record(effect_id, attempt, EffectStatus.DELIVERED, None)
+        failures: list[tuple[str, Exception]] = []
+        for name in self.channel_names(effect.type):
+            if name in done:
+                continue
+            channel = self.channels.get(name)
+            if on_channel is not None:
+                on_channel(name)
+            try:
+                if channel is None:
+                    raise PermanentDeliveryError(f"channel {name} is not configured")
+                await channel.send(effect)
+            except Exception as exc:  # recorded per channel; the activity decides on retrying
+                failures.append((name, exc))
+                status = EffectStatus.FAILED if isinstance(exc, PermanentDeliveryError) else EffectStatus.PENDING
+                await self._record_channel(effect_id, name, attempt, status, f"{type(exc).__name__}: {exc}")
+            else:
+                await self._record_channel(effect_id, name, attempt, EffectStatus.DELIVERED, None)
+        if not failures:
+            await self._record(effect_id, attempt, EffectStatus.DELIVERED, None)
+            return
+        error = "; ".join(f"{name}: {exc}" for name, exc in failures)
+        if all(isinstance(exc, PermanentDeliveryError) for _, exc in failures):
+            await self._record(effect_id, attempt, EffectStatus.FAILED, error)
+            raise PermanentDeliveryError(error)
+        await self._record(effect_id, attempt, EffectStatus.PENDING, error)
+        raise RuntimeError(error)
+
+    async def _record_channel(
+        self, effect_id: str, channel: str, attempt: int, status: EffectStatus, error: str | None
+    ) -> None:
+        values: dict[str, Any] = {
+            "effect_id": effect_id,
+            "channel": channel,
+            "status": status,
+            "attempts": attempt,
+            "last_error": error and error[:2000],
+            "delivered_at": datetime.now(UTC) if status is EffectStatus.DELIVERED else None,
+        }
+        async with self.sessions.begin() as session:
+            statement = insert_for(session, EffectDeliveryRow).values(**values)
+            await session.execute(
+                statement.on_conflict_do_update(
+                    index_elements=["effect_id", "channel"],
+                    set_={k: statement.excluded[k] for k in values if k not in ("effect_id", "channel")},
+                )
+            )
 
     async def _record(self, effect_id: str, attempt: int, status: EffectStatus, error: str | None) -> None:
         values: dict[str, Any] = {"status": status, "attempts": attempt, "last_error": error and error[:2000]}
@@ -161,3 +202,21 @@ class EffectDispatcher:
             values["delivered_at"] = datetime.now(UTC)
         async with self.sessions.begin() as session:
             await session.execute(sa.update(EffectRow).where(col(EffectRow.id) == effect_id).values(**values))
+
+
+def build_dispatcher(
+    settings: Settings, sessions: Sessions, gateway: LifecycleGateway, http: httpx.AsyncClient
+) -> EffectDispatcher:
+    """Every channel the settings configure, plus the service's own lifecycle channels."""
+    channels: dict[str, Channel] = {
+        "log": LogChannel(settings.role_contacts),
+        "lifecycle.start": LifecycleStarter(gateway),
+        "lifecycle.fire": LifecycleFanOut(gateway, sessions),
+    }
+    if settings.smtp is not None:
+        channels["email"] = EmailChannel(settings.smtp, settings.role_contacts)
+    if settings.slack_webhooks:
+        channels["slack"] = SlackChannel({k: v.get_secret_value() for k, v in settings.slack_webhooks.items()}, http)
+    for name, endpoint in settings.webhook_endpoints.items():
+        channels[f"webhook:{name}"] = WebhookChannel(name, endpoint, http)
+    return EffectDispatcher(sessions, channels, settings.channels_for)

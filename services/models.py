@@ -119,3 +119,16 @@ class EffectRow(SQLModel, table=True):
     attempts: int = 0
     last_error: str | None = Field(default=None, max_length=2000)
     delivered_at: datetime | None = utc_column(nullable=True)
+
+
+class EffectDeliveryRow(SQLModel, table=True):
+    """One effect's delivery through one channel: an effect goes to each routed channel once."""
+
+    __tablename__ = "effect_deliveries"
+
+    effect_id: str = Field(primary_key=True, max_length=300)
+    channel: str = Field(primary_key=True, max_length=100)
+    status: EffectStatus = Field(default=EffectStatus.PENDING, sa_column=sa.Column(sa.String(20), nullable=False))
+    attempts: int = 0
+    last_error: str | None = Field(default=None, max_length=2000)
+    delivered_at: datetime | None = utc_column(nullable=True)

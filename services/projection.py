@@ -20,6 +20,7 @@ from services.handover import HandoverRow, project_handover
 from services.late_payment import LatePaymentRow, project_late_payment
 from services.models import EffectRow, EffectStatus, LifecycleRow, TransitionRow
 from services.opportunity import OpportunityRow, project_opportunity
+from services.renewal import RenewalRow, project_renewal
 from services.trial import TrialRow, project_trial
 from workflows.engine.types import LifecycleSnapshot, ProjectionBatch
 
@@ -30,17 +31,19 @@ PROJECTORS: dict[str, tuple[type[SQLModel], Callable[[LifecycleSnapshot], dict[s
     "trial": (TrialRow, project_trial),
     "late-payment": (LatePaymentRow, project_late_payment),
     "handover": (HandoverRow, project_handover),
+    "renewal": (RenewalRow, project_renewal),
 }
 
 
-def _insert(session: AsyncSession, table: type[SQLModel]) -> Any:
+def insert_for(session: AsyncSession, table: type[SQLModel]) -> Any:
+    """An INSERT with ON CONFLICT support on the session's dialect (SQLite or PostgreSQL)."""
     dialect = session.bind.dialect.name if session.bind else "sqlite"
     module = postgresql if dialect == "postgresql" else sqlite
     return module.insert(table.__table__)  # type: ignore[attr-defined]
 
 
 async def _upsert_newer(session: AsyncSession, table: type[SQLModel], values: dict[str, Any]) -> None:
-    statement = _insert(session, table).values(**values)
+    statement = insert_for(session, table).values(**values)
     columns = table.__table__.c  # type: ignore[attr-defined]
     statement = statement.on_conflict_do_update(
         index_elements=[columns.workflow_id],
@@ -81,7 +84,7 @@ async def apply_projection(*, session: AsyncSession, batch: ProjectionBatch) -> 
         table, values = projector
         await _upsert_newer(session, table, values(snapshot))
     if batch.transitions:
-        statement = _insert(session, TransitionRow).values(
+        statement = insert_for(session, TransitionRow).values(
             [
                 {
                     "workflow_id": snapshot.workflow_id,
@@ -102,7 +105,7 @@ async def apply_projection(*, session: AsyncSession, batch: ProjectionBatch) -> 
         )
         await session.execute(statement.on_conflict_do_nothing(index_elements=["workflow_id", "seq"]))
     if batch.effects:
-        statement = _insert(session, EffectRow).values(
+        statement = insert_for(session, EffectRow).values(
             [
                 {
                     "id": e.id,

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from services.models import EffectRow, LifecycleRow, TransitionRow
+from services.models import EffectDeliveryRow, EffectRow, LifecycleRow, TransitionRow
 from services.pagination import Page, SortKey, paginate
 from workflows.engine.instance import LifecycleInstance
 from workflows.engine.types import AllowedTransition, Deadline, LifecycleSnapshot, LifecycleState, workflow_id_for
@@ -85,6 +85,19 @@ async def transitions_page(
     )
     page.items = [row[0] for row in page.items]
     return page
+
+
+async def deliveries_of(session: AsyncSession, effect_ids: list[str]) -> dict[str, list[EffectDeliveryRow]]:
+    """Each effect's per-channel deliveries."""
+    result = await session.execute(
+        sa.select(EffectDeliveryRow)
+        .where(col(EffectDeliveryRow.effect_id).in_(effect_ids))
+        .order_by(col(EffectDeliveryRow.channel))
+    )
+    out: dict[str, list[EffectDeliveryRow]] = {}
+    for row in result.scalars():
+        out.setdefault(row.effect_id, []).append(row)
+    return out
 
 
 async def effects_of(session: AsyncSession, workflow_id: str) -> list[EffectRow]:

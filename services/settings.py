@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic import AnyHttpUrl, BaseModel, Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from workflows.engine.spec import Role
@@ -51,6 +51,35 @@ class TokenGrant(BaseModel):
         return value
 
 
+class SmtpSettings(BaseModel):
+    host: str
+    port: Annotated[int, Field(ge=1, le=65535)] = 25
+    sender: Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$")]
+    username: str | None = None
+    password: SecretStr | None = None
+    starttls: bool = False
+    timeout_seconds: Annotated[float, Field(gt=0)] = 10.0
+
+
+class WebhookEndpoint(BaseModel):
+    """A system that acts on effects (billing, identity, CRM), called with signed requests."""
+
+    url: AnyHttpUrl
+    secret: SecretStr
+    timeout_seconds: Annotated[float, Field(gt=0)] = 10.0
+
+    @field_validator("secret")
+    @classmethod
+    def _long_secret(cls, value: SecretStr) -> SecretStr:
+        if len(value.get_secret_value()) < 16:
+            raise ValueError("webhook secrets must be at least 16 characters long")
+        return value
+
+
+# Effect types the service itself delivers (lifecycles starting and firing each other).
+INTERNAL_EFFECT_TYPES = ("lifecycle.start", "lifecycle.fire")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LIFECYCLES_", extra="ignore")
 
@@ -71,6 +100,21 @@ class Settings(BaseSettings):
     # JSON: {"revops": "revops@example.com", ...}: who a role-addressed effect reaches.
     role_contacts: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
 
+    # Effect delivery. Channels: "log", "email" (needs smtp), "slack" (needs
+    # slack_webhooks), "webhook:<name>" (a webhook_endpoints entry). Routes map an effect
+    # type, a "prefix.*" pattern or "*" to channels; the most specific match wins.
+    smtp: Annotated[SmtpSettings | None, NoDecode] = None
+    # JSON: {"sales-alerts": "https://hooks.slack.com/...", "default": "..."} (secret URLs)
+    slack_webhooks: Annotated[dict[str, SecretStr], NoDecode] = Field(default_factory=dict)
+    # JSON: {"billing": {"url": "https://...", "secret": "..."}}
+    webhook_endpoints: Annotated[dict[str, WebhookEndpoint], NoDecode] = Field(default_factory=dict)
+    # JSON: {"notify": ["email", "slack"], "access.*": ["webhook:identity"], "*": ["log"]}
+    effect_routes: Annotated[dict[str, list[str]], NoDecode] = Field(default_factory=lambda: {"*": ["log"]})
+
+    # Inbound billing events (Stripe's format and signature scheme).
+    stripe_webhook_secret: SecretStr | None = None
+    stripe_tolerance_seconds: Annotated[int, Field(ge=1)] = 300
+
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     graphiql: bool = True
@@ -85,11 +129,22 @@ class Settings(BaseSettings):
     # How long a request waits on Temporal before answering "unavailable".
     temporal_rpc_timeout_seconds: Annotated[float, Field(gt=0)] = 20.0
 
-    @field_validator("api_tokens", "policy_overrides", "role_contacts", mode="before")
+    @field_validator(
+        "api_tokens",
+        "policy_overrides",
+        "role_contacts",
+        "smtp",
+        "slack_webhooks",
+        "webhook_endpoints",
+        "effect_routes",
+        mode="before",
+    )
     @classmethod
-    def _json(cls, value: Any) -> Any:
+    def _json(cls, value: Any, info: ValidationInfo) -> Any:
         if isinstance(value, str):
-            return json.loads(value) if value.strip() else {}
+            if value.strip():
+                return json.loads(value)
+            return None if info.field_name == "smtp" else {}
         return value
 
     @field_validator("api_tokens")
@@ -99,6 +154,31 @@ class Settings(BaseSettings):
             if len(token.get_secret_value()) < 16:
                 raise ValueError("API tokens must be at least 16 characters long")
         return value
+
+    @model_validator(mode="after")
+    def _routes_use_configured_channels(self) -> Settings:
+        for pattern, channels in self.effect_routes.items():
+            if pattern in INTERNAL_EFFECT_TYPES:
+                raise ValueError(f"{pattern} effects are delivered by the service itself; do not route them")
+            for name in channels:
+                if name == "email" and self.smtp is None:
+                    raise ValueError(f"route {pattern!r} uses email but LIFECYCLES_SMTP is not set")
+                if name == "slack" and not self.slack_webhooks:
+                    raise ValueError(f"route {pattern!r} uses slack but LIFECYCLES_SLACK_WEBHOOKS is not set")
+                if name.startswith("webhook:") and name[8:] not in self.webhook_endpoints:
+                    raise ValueError(f"route {pattern!r} uses {name} but no such webhook endpoint is configured")
+                if name not in ("log", "email", "slack") and not name.startswith("webhook:"):
+                    raise ValueError(f"route {pattern!r}: unknown channel {name!r}")
+        return self
+
+    def channels_for(self, effect_type: str) -> list[str]:
+        """The channels an effect type is delivered to: exact type, longest prefix, then "*"."""
+        if effect_type in self.effect_routes:
+            return self.effect_routes[effect_type]
+        prefixes = [p for p in self.effect_routes if p.endswith(".*") and effect_type.startswith(p[:-1])]
+        if prefixes:
+            return self.effect_routes[max(prefixes, key=len)]
+        return self.effect_routes.get("*", ["log"])
 
     @model_validator(mode="after")
     def _production_needs_secrets(self) -> Settings:

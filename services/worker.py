@@ -11,13 +11,14 @@ import asyncio
 import logging
 import signal
 
+import httpx
 from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from services.activities import LifecycleActivities
 from services.db import Sessions, create_engine, session_factory
-from services.effects import EffectDispatcher, LifecycleFanOut, LifecycleStarter, LogChannel
+from services.effects import build_dispatcher
 from services.lifecycles import LifecycleGateway
 from services.settings import Settings, get_settings
 from services.temporal import connect
@@ -38,17 +39,16 @@ def workflow_runner() -> SandboxedWorkflowRunner:
     )
 
 
-def build_worker(client: Client, settings: Settings, sessions: Sessions, *, task_queue: str | None = None) -> Worker:
+def build_worker(
+    client: Client,
+    settings: Settings,
+    sessions: Sessions,
+    *,
+    task_queue: str | None = None,
+    http: httpx.AsyncClient | None = None,
+) -> Worker:
     gateway = LifecycleGateway(client, settings, sessions)
-    dispatcher = EffectDispatcher(
-        sessions,
-        routes={
-            "notify": LogChannel(settings.role_contacts),
-            "lifecycle.start": LifecycleStarter(gateway),
-            "lifecycle.fire": LifecycleFanOut(gateway, sessions),
-        },
-        default=LogChannel(settings.role_contacts),
-    )
+    dispatcher = build_dispatcher(settings, sessions, gateway, http or httpx.AsyncClient(timeout=10))
     activities = LifecycleActivities(sessions, dispatcher)
     return Worker(
         client,
@@ -79,11 +79,12 @@ async def run() -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    worker = build_worker(client, settings, session_factory(engine))
-    logger.info("worker polling %s on %s", settings.task_queue, settings.temporal_address)
-    async with worker:
-        await stop.wait()
-        logger.info("worker stopping")
+    async with httpx.AsyncClient(timeout=10) as http:
+        worker = build_worker(client, settings, session_factory(engine), http=http)
+        logger.info("worker polling %s on %s", settings.task_queue, settings.temporal_address)
+        async with worker:
+            await stop.wait()
+            logger.info("worker stopping")
     await engine.dispose()
 
 

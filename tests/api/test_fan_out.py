@@ -56,7 +56,8 @@ async def test_a_trigger_reaches_every_open_lifecycle_of_the_account_once(local_
     # The worker dies after sending but before marking the effect delivered: the retry
     # sends everything again, and the idempotency keys make it change nothing more.
     await fan_out.send(effect)
-    await EffectDispatcher(local_stack.sessions, {"lifecycle.fire": fan_out}).deliver(effect.id, attempt=2)
+    dispatcher = EffectDispatcher(local_stack.sessions, {"lifecycle.fire": fan_out}, lambda effect_type: [])
+    await dispatcher.deliver(effect.id, attempt=2)
 
     changes = {
         name: [

@@ -14,8 +14,9 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer, UnsandboxedWorkflowRunner, Worker
 
 from services.activities import LifecycleActivities
+from services.channels import LogChannel
 from services.db import Sessions
-from services.effects import EffectDispatcher, LogChannel
+from services.effects import EffectDispatcher
 from tests.workflows.helpers import effects
 from workflows.engine.instance import LifecycleInstance
 from workflows.engine.spec import LifecycleSpec, StateSpec, TransitionSpec, notify, owner
@@ -95,7 +96,9 @@ class DoorV2Unguarded(LifecycleWorkflow):
 async def run_door(
     env: WorkflowEnvironment, sessions: Sessions, workflow_class: type[LifecycleWorkflow]
 ) -> WorkflowHistory:
-    activities = LifecycleActivities(sessions, EffectDispatcher(sessions, {"notify": LogChannel()}))
+    activities = LifecycleActivities(
+        sessions, EffectDispatcher(sessions, {"log": LogChannel()}, lambda effect_type: ["log"])
+    )
     queue, door_id = f"doors-{uuid.uuid4()}", f"door/{uuid.uuid4().hex[:8]}"
     async with Worker(
         env.client,

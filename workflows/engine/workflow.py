@@ -73,6 +73,8 @@ BACKLOG_PROJECTION_RETRY = RetryPolicy(
     maximum_interval=timedelta(minutes=1),
     non_retryable_error_types=["InvalidProjection"],
 )
+# Longer than one channel's send (webhooks and SMTP time out after 10 s by default).
+DELIVERY_HEARTBEAT_TIMEOUT = timedelta(seconds=15)
 DELIVERY_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=5),
     backoff_coefficient=2.0,
@@ -313,7 +315,8 @@ class LifecycleWorkflow:
                 await workflow.execute_activity(
                     DELIVER_ACTIVITY,
                     DeliverEffectInput(effect_id=effect_id),
-                    start_to_close_timeout=timedelta(minutes=1),
+                    start_to_close_timeout=timedelta(minutes=2),
+                    heartbeat_timeout=DELIVERY_HEARTBEAT_TIMEOUT,
                     retry_policy=DELIVERY_RETRY,
                     summary=f"deliver {effect_id}",
                 )
