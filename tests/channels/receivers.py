@@ -23,7 +23,7 @@ class _Inbox:
     def __init__(self) -> None:
         self.messages: list[Message] = []
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 (aiosmtpd's hook name)
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         message = message_from_bytes(envelope.content)
         message["X-Envelope-To"] = ", ".join(envelope.rcpt_tos)
         self.messages.append(message)
@@ -86,7 +86,7 @@ def webhook_receiver(secrets: dict[str, str] | None = None) -> Iterator[Receiver
     receiver = Receiver(port=free_port(), secrets=secrets or {})
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 (http.server's hook name)
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             receiver.requests.append(Request(self.path, {k: v for k, v in self.headers.items()}, body))
             hang = receiver.hang_once.pop(self.path, None)
