@@ -18,7 +18,10 @@ Rules from the handbook (``shared/seeds/004_59a801b964a2a19e.txt``, cited as
   interested?"); 7 more, "Did I lose you?"; 3 more, Closed Lost, reason disappeared
   (004:7312-7342); a recorded reply resets it;
 - an ANNUAL deal closed won opens its RENEWAL opportunity: same account and owner,
-  amount and "ARR up for renewal" copied, close date 4 weeks out (004:5565-5572).
+  amount and "ARR up for renewal" copied, close date 4 weeks out (004:5565-5572), and
+  the renewal lifecycle of the contract it signed (``workflows/renewal.py``), whose id is
+  the deal's; the renewal opportunity then drives that contract: evaluation or
+  commercial review means negotiating, Closed Won renews it, Closed Lost ends it.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ from workflows.engine.spec import (
     TimerSpec,
     TransitionSpec,
     channel,
+    fire_on,
     guard,
     notify,
     owner,
@@ -232,6 +236,8 @@ class OpportunityData(BaseModel):
     arr_up_for_renewal: Money | None = None
     renewal_of: str | None = None
     renewal_generation: int = 0
+    # The prepaid contract (``renewal`` lifecycle) this renewal opportunity renews.
+    contract_id: str | None = None
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -484,14 +490,30 @@ def _stop_follow_ups(ctx: AnyContext) -> None:
 
 # ---- effects -----------------------------------------------------------------------------
 
+# Deals recorded before the contract renewal lifecycle existed keep their old effects
+# (tests/histories/opportunity-pipeline-*); runs started since open and drive it.
+CONTRACT_RENEWAL_PATCH = "open-contract-renewal"
+# workflows/renewal.py imports this module, so its kind and triggers are named here.
+CONTRACT_KIND = "renewal"
+# The renewal stages where the contract is being negotiated (004:5583-5585).
+NEGOTIATION_STAGES = (S.PRODUCT_EVALUATION, S.COMMERCIAL_LEGAL_REVIEW)
+
+
+def _renewal_opportunity_id(ctx: AnyContext) -> str:
+    data: OpportunityData = ctx.data
+    root = data.renewal_of.rsplit("-renewal-", 1)[0] if data.renewal_of else ctx.entity_id
+    return f"{root}-renewal-{data.renewal_generation + 1}"
+
 
 def _renewal_opportunity(ctx: AnyContext) -> dict[str, Any]:
     data: OpportunityData = ctx.data
     generation = data.renewal_generation + 1
-    root = data.renewal_of.rsplit("-renewal-", 1)[0] if data.renewal_of else ctx.entity_id
+    # The contract this deal signed has this deal's id; its customer has just signed,
+    # so the ghosting sequence for silent prospects (004:7309-7342) does not apply.
+    contract = {"contract_id": ctx.entity_id, "silence_timers_enabled": False}
     return {
         "kind": KIND,
-        "entity_id": f"{root}-renewal-{generation}",
+        "entity_id": _renewal_opportunity_id(ctx),
         "actor": ctx.actor,
         "reason": f"Opened by the Closed Won of annual opportunity {ctx.entity_id}",
         "data": {
@@ -507,8 +529,36 @@ def _renewal_opportunity(ctx: AnyContext) -> dict[str, Any]:
             "arr_up_for_renewal": str(data.amount),
             "renewal_of": ctx.entity_id,
             "renewal_generation": generation,
+            **(contract if ctx.patched(CONTRACT_RENEWAL_PATCH) else {}),
         },
     }
+
+
+def _contract_renewal(ctx: AnyContext) -> dict[str, Any]:
+    data: OpportunityData = ctx.data
+    return {
+        "kind": CONTRACT_KIND,
+        "entity_id": ctx.entity_id,
+        "actor": ctx.actor,
+        "reason": f"Opened by the Closed Won of annual opportunity {ctx.entity_id}",
+        "data": {
+            "account": data.account.model_dump(mode="json"),
+            "owner": data.owner,
+            "start_date": (data.contract_start_date or data.close_date).isoformat(),
+            "term_months": data.term_months,
+            "credit_amount": str(data.amount),
+            "annual_spend": str(data.arr_discounted),
+            "renewal_opportunity_id": _renewal_opportunity_id(ctx),
+        },
+    }
+
+
+def _drives_contract(ctx: AnyContext) -> bool:
+    return ctx.data.contract_id is not None and ctx.patched(CONTRACT_RENEWAL_PATCH)
+
+
+def _contract(ctx: AnyContext) -> tuple[str, str] | None:
+    return (CONTRACT_KIND, ctx.data.contract_id) if ctx.data.contract_id else None
 
 
 def _is_annual(ctx: AnyContext) -> bool:
@@ -527,8 +577,58 @@ OPEN_RENEWAL_OPPORTUNITY = EffectSpec(
     when=_is_annual,
 )
 
-# What a won annual deal starts. The contract renewal lifecycle joins this tuple.
-ON_ANNUAL_CLOSED_WON: tuple[EffectSpec, ...] = (OPEN_RENEWAL_OPPORTUNITY,)
+OPEN_CONTRACT_RENEWAL = EffectSpec(
+    type="lifecycle.start",
+    name="open_contract_renewal",
+    description="An annual deal closed won opens the renewal lifecycle of the contract it signed (domain README §4); "
+    "a renewal opportunity's own win renews its contract instead.",
+    build=_contract_renewal,
+    when=lambda ctx: _is_annual(ctx) and ctx.data.contract_id is None and ctx.patched(CONTRACT_RENEWAL_PATCH),
+)
+
+RENEW_CONTRACT = fire_on(
+    "contract_renewed",
+    "The renewal opportunity's Closed Won renews its contract (004:5587).",
+    target=_contract,
+    trigger="renew",
+    params=lambda ctx: {
+        "opportunity_id": ctx.entity_id,
+        "credit_amount": str(ctx.data.amount),
+        "annual_spend": str(ctx.data.arr_discounted),
+        "term_months": ctx.data.term_months,
+        "next_renewal_opportunity_id": _renewal_opportunity_id(ctx),
+    },
+    reason=lambda ctx: f"Renewal opportunity {ctx.entity_id} closed won",
+    when=lambda ctx: _is_annual(ctx) and _drives_contract(ctx),
+)
+
+CONTRACT_NEGOTIATING = fire_on(
+    "contract_negotiating",
+    "The renewal opportunity in evaluation or commercial review: its contract is negotiating (004:5583-5585).",
+    target=_contract,
+    trigger="start_negotiation",
+    params=lambda ctx: {"opportunity_id": ctx.entity_id},
+    reason=lambda ctx: f"Renewal opportunity {ctx.entity_id} moved to {ctx.state}",
+    when=_drives_contract,
+)
+
+CONTRACT_NOT_RENEWING = fire_on(
+    "contract_not_renewing",
+    "The renewal opportunity's Closed Lost: its contract is not renewing (004:5589).",
+    target=_contract,
+    trigger="renewal_lost",
+    params=lambda ctx: {
+        "opportunity_id": ctx.entity_id,
+        "loss_reason": str(ctx.data.loss_reason),
+        **({"loss_note": ctx.data.loss_note} if ctx.data.loss_note else {}),
+    },
+    reason=lambda ctx: f"Renewal opportunity {ctx.entity_id} closed lost",
+    when=_drives_contract,
+)
+
+# What a won annual deal starts: its renewal opportunity and its contract's renewal
+# lifecycle, or, for a renewal opportunity, the renewal of its contract.
+ON_ANNUAL_CLOSED_WON: tuple[EffectSpec, ...] = (OPEN_RENEWAL_OPPORTUNITY, OPEN_CONTRACT_RENEWAL, RENEW_CONTRACT)
 
 CLOSED_WON_EFFECTS: tuple[EffectSpec, ...] = (
     notify(
@@ -681,6 +781,7 @@ def _advance_transitions() -> list[TransitionSpec]:
                         params=MoveParams,
                         when=_targets(dest, stages[i + 1]),
                         guards=(exit_criteria_met,),
+                        effects=(CONTRACT_NEGOTIATING,) if dest in NEGOTIATION_STAGES else (),
                         probe_params={"to": dest},
                         # The renewal pipeline's product evaluation is optional (004:5583).
                         in_diagram=j == i + 1 or (source, dest) == (S.MEETING_BOOKED, S.COMMERCIAL_LEGAL_REVIEW),
@@ -748,7 +849,7 @@ TRANSITIONS = (
         params=CloseLostParams,
         guards=(loss_reason_given,),
         apply=_close_lost,
-        effects=CLOSED_LOST_EFFECTS,
+        effects=(*CLOSED_LOST_EFFECTS, CONTRACT_NOT_RENEWING),
         source_ref="004:5545, 004:9741-9774",
     ),
     TransitionSpec(
@@ -903,6 +1004,7 @@ OPPORTUNITY = LifecycleSpec(
     owner_of=lambda data: data.owner,
     account_of=lambda data: (data.account.id, data.account.name),
     summary_of=lambda data: f"{data.name} · {data.account.name}",
+    patches=(CONTRACT_RENEWAL_PATCH,),
 )
 
 

@@ -7,6 +7,7 @@ from workflows.engine.workflow import LifecycleWorkflow
 from workflows.handover import HANDOVER, HandoverWorkflow
 from workflows.late_payment import LATE_PAYMENT, LatePaymentWorkflow
 from workflows.opportunity import OPPORTUNITY, OpportunityWorkflow
+from workflows.renewal import RENEWAL, RenewalWorkflow
 from workflows.trial import TRIAL, TrialWorkflow
 
 WORKFLOWS: dict[str, type[LifecycleWorkflow]] = {
@@ -14,6 +15,7 @@ WORKFLOWS: dict[str, type[LifecycleWorkflow]] = {
     TRIAL.kind: TrialWorkflow,
     LATE_PAYMENT.kind: LatePaymentWorkflow,
     HANDOVER.kind: HandoverWorkflow,
+    RENEWAL.kind: RenewalWorkflow,
 }
 
 SPECS: dict[str, LifecycleSpec] = {kind: wf.spec for kind, wf in WORKFLOWS.items()}

@@ -1,0 +1,157 @@
+"""The renewal read model: typed columns to list contracts by end date, risk and early window."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import Field, SQLModel
+
+from services.models import LifecycleRow, utc_column
+from services.opportunity import to_cents
+from services.pagination import Page, SortKey, paginate
+from workflows.engine.types import LifecycleSnapshot
+from workflows.renewal import UNDECIDED, RenewalData, RenewalPolicy
+from workflows.renewal_quote import early_renewal_last_day
+
+
+class RenewalRow(SQLModel, table=True):
+    __tablename__ = "renewals"
+    __table_args__ = (
+        sa.Index("ix_renewals_end", "end_date", "workflow_id"),
+        sa.Index("ix_renewals_state_end", "state", "end_date", "workflow_id"),
+        sa.Index("ix_renewals_owner_end", "owner", "end_date", "workflow_id"),
+        sa.Index("ix_renewals_account_end", "account_id", "end_date", "workflow_id"),
+        sa.Index("ix_renewals_at_risk_end", "at_risk", "end_date", "workflow_id"),
+        sa.Index("ix_renewals_early_renewal", "early_renewal_last_day", "workflow_id"),
+        sa.Index("ix_renewals_updated", "updated_at", "workflow_id"),
+        sa.Index("ix_renewals_annual_spend", "annual_spend_cents", "workflow_id"),
+    )
+
+    workflow_id: str = Field(primary_key=True, max_length=250)
+    seq: int
+    state: str = Field(max_length=60)
+    owner: str = Field(max_length=200)
+    account_id: str = Field(max_length=100)
+    start_date: date
+    end_date: date
+    # The last day a renewal signature earns the early-renewal discount (004:4442).
+    early_renewal_last_day: date
+    on_prepaid_plan: bool
+    at_risk: bool
+    credit_amount_cents: int = Field(sa_type=sa.BigInteger)
+    annual_spend_cents: int = Field(sa_type=sa.BigInteger)
+    updated_at: datetime = utc_column()
+
+
+def project_renewal(snapshot: LifecycleSnapshot) -> dict[str, Any]:
+    data = RenewalData.model_validate(snapshot.data)
+    policy = RenewalPolicy.model_validate(snapshot.policy)
+    return {
+        "workflow_id": snapshot.workflow_id,
+        "seq": snapshot.seq,
+        "state": snapshot.state,
+        "owner": data.owner,
+        "account_id": data.account.id,
+        "start_date": data.start_date,
+        "end_date": data.end_date,
+        "early_renewal_last_day": early_renewal_last_day(data.end_date, policy.discounts),
+        "on_prepaid_plan": data.on_prepaid_plan,
+        "at_risk": data.at_risk,
+        "credit_amount_cents": to_cents(data.credit_amount),
+        "annual_spend_cents": to_cents(data.annual_spend),
+        "updated_at": snapshot.updated_at,
+    }
+
+
+class RenewalOrder(enum.StrEnum):
+    END_DATE_ASC = "END_DATE_ASC"
+    END_DATE_DESC = "END_DATE_DESC"
+    UPDATED_AT_DESC = "UPDATED_AT_DESC"
+    ANNUAL_SPEND_DESC = "ANNUAL_SPEND_DESC"
+
+
+ORDER_KEYS: dict[RenewalOrder, tuple[sa.ColumnElement[Any], bool]] = {
+    RenewalOrder.END_DATE_ASC: (RenewalRow.end_date, False),  # type: ignore[dict-item]
+    RenewalOrder.END_DATE_DESC: (RenewalRow.end_date, True),  # type: ignore[dict-item]
+    RenewalOrder.UPDATED_AT_DESC: (RenewalRow.updated_at, True),  # type: ignore[dict-item]
+    RenewalOrder.ANNUAL_SPEND_DESC: (RenewalRow.annual_spend_cents, True),  # type: ignore[dict-item]
+}
+
+
+@dataclass
+class RenewalFilter:
+    states: list[str] = field(default_factory=list)
+    owner: str | None = None
+    account_id: str | None = None
+    ending_before: date | None = None
+    ending_after: date | None = None
+    at_risk: bool | None = None
+    # Judged on ``today``: a renewal signed today would earn the early-renewal discount.
+    early_window_open: bool | None = None
+    today: date | None = None
+
+
+def _early_window_open(today: date) -> sa.ColumnElement[bool]:
+    """The SQL form of ``workflows.renewal.early_window_open``."""
+    return sa.and_(
+        RenewalRow.state.in_([str(s) for s in UNDECIDED]),  # type: ignore[attr-defined]
+        RenewalRow.on_prepaid_plan.is_(True),  # type: ignore[attr-defined]
+        RenewalRow.early_renewal_last_day >= today,  # type: ignore[arg-type]
+    )
+
+
+def _filtered(f: RenewalFilter) -> sa.Select[LifecycleRow, RenewalRow]:
+    statement = sa.select(LifecycleRow, RenewalRow).join(
+        RenewalRow,
+        RenewalRow.workflow_id == LifecycleRow.workflow_id,  # type: ignore[arg-type]
+    )
+    conditions: list[sa.ColumnElement[bool]] = []
+    if f.states:
+        conditions.append(RenewalRow.state.in_(f.states))  # type: ignore[attr-defined]
+    if f.owner is not None:
+        conditions.append(RenewalRow.owner == f.owner)  # type: ignore[arg-type]
+    if f.account_id is not None:
+        conditions.append(RenewalRow.account_id == f.account_id)  # type: ignore[arg-type]
+    if f.ending_before is not None:
+        conditions.append(RenewalRow.end_date < f.ending_before)  # type: ignore[arg-type]
+    if f.ending_after is not None:
+        conditions.append(RenewalRow.end_date > f.ending_after)  # type: ignore[arg-type]
+    if f.at_risk is not None:
+        conditions.append(RenewalRow.at_risk.is_(f.at_risk))  # type: ignore[attr-defined]
+    if f.early_window_open is not None:
+        if f.today is None:
+            raise ValueError("the early-window filter needs today's date")
+        window = _early_window_open(f.today)
+        conditions.append(window if f.early_window_open else sa.not_(window))
+    return statement.where(*conditions)
+
+
+async def list_renewals(
+    session: AsyncSession,
+    f: RenewalFilter,
+    order: RenewalOrder,
+    *,
+    first: int,
+    after: str | None,
+    max_page_size: int,
+) -> Page[LifecycleRow]:
+    """Renewals matching ``f`` in ``order``, one keyset page at a time."""
+    column, descending = ORDER_KEYS[order]
+    keys = [SortKey(column, descending), SortKey(RenewalRow.workflow_id, descending)]
+    name = str(column.key)
+    page = await paginate(
+        session,
+        _filtered(f),
+        keys,
+        key_of=lambda row: (getattr(row[1], name), row[1].workflow_id),
+        first=first,
+        after=after,
+        max_page_size=max_page_size,
+    )
+    page.items = [row[0] for row in page.items]
+    return page

@@ -1,0 +1,1021 @@
+"""Renewal: one prepaid contract, from signature to its renewal or its expiry.
+
+Rules from the handbook (``004:<line>``), as decided in ``shared/domain/README.md``
+section 4 (reference-billing.md §2, §5b):
+
+- a contract runs from its start date for its term (12 months by default); it ends
+  on start + term (004:4906, 004:5444);
+- 90 days before the end it is due for renewal: the owner is alerted, and an at-risk
+  account goes to the churn-risk review (004:11505, 004:11517-11532);
+- a renewal signed 60+ days before the end, while still on a prepaid plan, earns +5%;
+  the window closes after that day and the owner is reminded a week before
+  (004:4439-4444);
+- the renewal opportunity drives the contract: product evaluation or commercial and
+  legal review means negotiating (004:5583-5585), Closed Won renews it (004:5587) and
+  starts the successor contract at the old end date, Closed Lost means not renewing
+  (004:5589);
+- at the end date without a renewal it expires: the remaining credits are removed and
+  the account rolls onto the standard monthly plan; nothing renews by itself
+  (004:4720);
+- credits running out with under 2 months left are covered until the end date if a
+  renewal of equal or higher amount was signed before they ran out (004:4701); with no
+  renewal signed the account is on pay-as-you-go and loses the early-renewal discount
+  (004:4444);
+- at the end of a renewed term up to half the original credit rolls over, if the
+  renewal's annual spend is at least the old one (004:4716);
+- the renewal is at risk while an operator flags it, with a reason, or while one of
+  the account's invoices is in a late-payment lifecycle at suspension or later
+  (``late_payment_risk``, fired by that lifecycle; 004:11499).
+
+Contract ids: a contract's id is the id of the opportunity whose Closed Won signed it.
+A won annual deal ``X`` opens contract ``X`` and its renewal opportunity
+``X-renewal-1``; when that opportunity closes won, the successor contract is
+``X-renewal-1``, renewed by opportunity ``X-renewal-2``, and so on. A contract
+registered directly (it predates the service) opens its renewal opportunity
+``<contract>-renewal-1`` itself.
+
+The discount rules and the renewal quote are in ``workflows/renewal_quote.py``.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, computed_field
+from temporalio import workflow
+
+from workflows.engine.calendar import add_months, start_of_day
+from workflows.engine.common import change_owner
+from workflows.engine.spec import (
+    AnyContext,
+    EffectSpec,
+    LifecycleSpec,
+    Role,
+    StateSpec,
+    TimerSpec,
+    TransitionSpec,
+    fire_on,
+    guard,
+    notify,
+    owner,
+    reason_required,
+    role,
+)
+from workflows.engine.types import LifecycleInput, LifecycleSnapshot
+from workflows.engine.workflow import LifecycleWorkflow
+from workflows.opportunity import KIND as OPPORTUNITY_KIND
+from workflows.opportunity import Account, LossReason, Money, PlanType, RecordType
+from workflows.renewal_quote import CENT, ContractTerms, DiscountRules, early_renewal, early_renewal_last_day, rollover
+
+KIND = "renewal"
+
+
+class RenewalState(enum.StrEnum):
+    ACTIVE = "ACTIVE"
+    RENEWAL_DUE = "RENEWAL_DUE"
+    NEGOTIATING = "NEGOTIATING"
+    RENEWED = "RENEWED"
+    NOT_RENEWING = "NOT_RENEWING"
+    EXPIRED = "EXPIRED"
+
+
+R = RenewalState
+# Still to be decided: renewed or not.
+UNDECIDED = (R.ACTIVE, R.RENEWAL_DUE, R.NEGOTIATING)
+# Running towards an expiry at the end date.
+EXPIRING = (*UNDECIDED, R.NOT_RENEWING)
+
+Ident = Annotated[str, Field(min_length=1, max_length=200)]
+Note = Annotated[str, Field(max_length=2000)]
+Term = Annotated[int, Field(ge=1, le=120)]
+
+
+class AtRiskFlag(BaseModel):
+    reason: str
+    flagged_by: str
+    flagged_at: datetime
+
+
+class CreditsExhausted(BaseModel):
+    exhausted_on: date
+    recorded_by: str
+    # Set when a signed renewal covers usage until the end date (004:4701).
+    usage_covered_until: date | None = None
+
+
+class SignedRenewal(BaseModel):
+    # The won renewal opportunity, whose id is also the successor contract's.
+    opportunity_id: str
+    signed_on: date
+    credit_amount: Money
+    annual_spend: Money
+    term_months: int
+    next_renewal_opportunity_id: str | None = None
+    early_renewal_discount: bool
+    rollover_allowance: Money
+
+    @property
+    def successor_id(self) -> str:
+        return self.opportunity_id
+
+
+class NotRenewing(BaseModel):
+    loss_reason: LossReason
+    note: str | None = None
+    decided_by: str
+    decided_on: date
+
+
+class RenewalData(BaseModel):
+    account: Account
+    owner: Ident
+    previous_owners: list[str] = Field(default_factory=list)
+    start_date: date
+    term_months: Term = 12
+    # The end date written on the contract, when given: it must be start + term.
+    stated_end_date: date | None = None
+    credit_amount: Money
+    annual_spend: Money
+    on_prepaid_plan: bool = True
+    renewal_opportunity_id: Ident | None = None
+    # The contract this one renews.
+    renewal_of: str | None = None
+    at_risk_flag: AtRiskFlag | None = None
+    # Invoices of the account in a late-payment lifecycle at suspension or later.
+    at_risk_invoices: list[str] = Field(default_factory=list)
+    churn_review_requested_at: datetime | None = None
+    credits_exhausted: CreditsExhausted | None = None
+    renewal: SignedRenewal | None = None
+    not_renewing: NotRenewing | None = None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def end_date(self) -> date:
+        """Start date + term (004:5444)."""
+        return add_months(self.start_date, self.term_months)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def at_risk(self) -> bool:
+        return self.at_risk_flag is not None or bool(self.at_risk_invoices)
+
+    def terms(self) -> ContractTerms:
+        return ContractTerms(
+            end_date=self.end_date,
+            on_prepaid_plan=self.on_prepaid_plan,
+            credit_amount=self.credit_amount,
+            annual_spend=self.annual_spend,
+        )
+
+
+class RenewalPolicy(BaseModel):
+    """Every duration and threshold of the renewal lifecycle, pinned per contract."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    renewal_due_before_end: timedelta = Field(timedelta(days=90), gt=timedelta(0))  # 004:11505
+    # The handbook asks only that the owner is reminded before it closes (domain README §4).
+    early_renewal_reminder_before: timedelta = Field(timedelta(days=7), gt=timedelta(0))
+    usage_cover_months_before_end: int = Field(2, ge=0)  # 004:4701
+    discounts: DiscountRules = Field(default_factory=DiscountRules)
+
+
+def renewal_opportunity_of(contract_id: str, data: RenewalData) -> str:
+    """The contract's renewal opportunity; a contract registered directly opened ``<id>-renewal-1``."""
+    return data.renewal_opportunity_id or f"{contract_id}-renewal-1"
+
+
+# ---- the contract's moments ---------------------------------------------------------------
+
+
+def contract_ends_at(data: RenewalData) -> datetime:
+    return start_of_day(data.end_date)
+
+
+def renewal_due_at(data: RenewalData, policy: RenewalPolicy) -> datetime:
+    return contract_ends_at(data) - policy.renewal_due_before_end
+
+
+def early_window_closes_at(data: RenewalData, policy: RenewalPolicy) -> datetime:
+    # The last day still counts: the window closes when it is over.
+    return start_of_day(early_renewal_last_day(data.end_date, policy.discounts)) + timedelta(days=1)
+
+
+def early_renewal_reminder_at(data: RenewalData, policy: RenewalPolicy) -> datetime:
+    return start_of_day(early_renewal_last_day(data.end_date, policy.discounts)) - policy.early_renewal_reminder_before
+
+
+def early_window_open(state: str, data: RenewalData, policy: RenewalPolicy, today: date) -> bool:
+    """Whether a renewal signed today would still earn the early-renewal discount."""
+    return (
+        state in UNDECIDED and data.on_prepaid_plan and today <= early_renewal_last_day(data.end_date, policy.discounts)
+    )
+
+
+@dataclass(frozen=True)
+class Milestone:
+    key: str
+    label: str
+    day: date
+    at: datetime
+    source: str
+
+
+def milestones(data: RenewalData, policy: RenewalPolicy) -> list[Milestone]:
+    """The contract's dated milestones: T-90, the early-renewal reminder and T-60, the end."""
+    last_day = early_renewal_last_day(data.end_date, policy.discounts)
+    due, reminder = renewal_due_at(data, policy), early_renewal_reminder_at(data, policy)
+    return [
+        Milestone(
+            "renewal_due", "Due for renewal: owner alerted, churn-risk review if at risk", due.date(), due, "004:11505"
+        ),
+        Milestone(
+            "early_renewal_reminder",
+            "Owner reminded that the early-renewal window is closing",
+            reminder.date(),
+            reminder,
+            "domain README §4",
+        ),
+        Milestone(
+            "early_renewal_window_closes",
+            "Last day to sign for the +5% early-renewal discount",
+            last_day,
+            early_window_closes_at(data, policy),
+            "004:4442",
+        ),
+        Milestone(
+            "end",
+            "Contract ends: the successor starts, or credits are removed and the account goes monthly",
+            data.end_date,
+            contract_ends_at(data),
+            "004:4720",
+        ),
+    ]
+
+
+def usage_coverage(data: RenewalData, exhausted_on: date, policy: RenewalPolicy) -> tuple[bool, str]:
+    """Whether usage after the credits ran out is covered until the end date (004:4701), and why."""
+    renewal = data.renewal
+    if renewal is None:
+        return False, (
+            "No renewal was signed before the credits ran out: usage is billed pay-as-you-go and the early-renewal "
+            "discount is lost (004:4444)."
+        )
+    months = policy.usage_cover_months_before_end
+    window_opens = add_months(data.end_date, -months)
+    unmet = []
+    if exhausted_on <= window_opens:
+        unmet.append(f"they ran out on {exhausted_on}, with {months} months or more left (after {window_opens})")
+    if renewal.signed_on > exhausted_on:
+        unmet.append(f"the renewal was signed on {renewal.signed_on}, after they ran out")
+    if renewal.credit_amount < data.credit_amount:
+        unmet.append(f"the renewal's ${renewal.credit_amount:,.2f} is less than the current ${data.credit_amount:,.2f}")
+    if unmet:
+        return False, f"Usage is billed pay-as-you-go until {data.end_date}: {'; '.join(unmet)} (004:4701)."
+    return True, (
+        f"Usage is covered free until {data.end_date}: a renewal of ${renewal.credit_amount:,.2f} was signed on "
+        f"{renewal.signed_on}, before the credits ran out with under {months} months left (004:4701)."
+    )
+
+
+def _implied_discount(data: RenewalData) -> Decimal:
+    """The discount that turns the credit amount into the annual spend (004:5436)."""
+    if not data.credit_amount:
+        return Decimal(0)
+    discount = (1 - data.annual_spend * data.term_months / (12 * data.credit_amount)) * 100
+    return min(Decimal(100), max(Decimal(0), discount)).quantize(CENT, ROUND_HALF_UP)
+
+
+# ---- parameters of the triggers ----------------------------------------------------------------
+
+
+class _Params(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class OpportunityLink(_Params):
+    opportunity_id: Ident
+
+
+class RenewParams(OpportunityLink):
+    credit_amount: Money
+    annual_spend: Money
+    term_months: Term
+    next_renewal_opportunity_id: Ident | None = None
+
+
+class RenewalLostParams(OpportunityLink):
+    loss_reason: LossReason
+    loss_note: Note | None = None
+
+
+class DeclineParams(_Params):
+    loss_reason: LossReason
+    loss_note: Note | None = None
+
+
+class CreditsExhaustedParams(_Params):
+    exhausted_on: date | None = None
+
+
+class LatePaymentRiskParams(_Params):
+    invoice_id: Ident
+    at_risk: bool
+
+
+# ---- guards and input checks ---------------------------------------------------------------------
+
+
+@guard("credits_not_yet_exhausted", "Credits run out once per contract.")
+def credits_not_yet_exhausted(ctx: AnyContext) -> list[str]:
+    done = ctx.data.credits_exhausted
+    return (
+        [f"The credits were already recorded as run out on {done.exhausted_on} by {done.recorded_by}."] if done else []
+    )
+
+
+@guard("flagged_at_risk", "An operator flagged the renewal at risk.")
+def flagged_at_risk(ctx: AnyContext) -> list[str]:
+    if ctx.data.at_risk_flag is not None:
+        return []
+    return ["No operator flagged this renewal at risk; late payments clear themselves when the invoice is settled."]
+
+
+@guard("changes_invoice_risk", "The invoice's risk changes.", on_input=True)
+def changes_invoice_risk(ctx: AnyContext) -> list[str]:
+    invoice, listed = ctx.params.invoice_id, ctx.params.invoice_id in ctx.data.at_risk_invoices
+    if ctx.params.at_risk and listed:
+        return [f"Invoice {invoice} already puts this renewal at risk."]
+    if not ctx.params.at_risk and not listed:
+        return [f"Invoice {invoice} does not put this renewal at risk."]
+    return []
+
+
+def _exhausted_on(ctx: AnyContext) -> date:
+    params: CreditsExhaustedParams = ctx.params
+    return params.exhausted_on or ctx.now.date()
+
+
+def _validate_exhausted(ctx: AnyContext) -> dict[str, str]:
+    on, data = _exhausted_on(ctx), ctx.data
+    if on > ctx.now.date():
+        return {"exhausted_on": "must not be in the future"}
+    if on < data.start_date:
+        return {"exhausted_on": f"must not be before the contract started ({data.start_date})"}
+    if on >= data.end_date:
+        return {"exhausted_on": f"must be before the contract ended ({data.end_date})"}
+    return {}
+
+
+def _validate_contract(data: RenewalData, policy: RenewalPolicy, now: datetime) -> dict[str, str]:
+    stated = data.stated_end_date
+    if stated is not None and stated <= data.start_date:
+        return {"stated_end_date": "must be after the start date"}
+    if stated is not None and stated != data.end_date:
+        return {"stated_end_date": f"must be the start date plus the term: {data.end_date}"}
+    if contract_ends_at(data) <= now:
+        return {"end_date": f"the contract ended on {data.end_date}; only running contracts have a renewal lifecycle"}
+    return {}
+
+
+# ---- data changes --------------------------------------------------------------------------------
+
+
+def _up_for_renewal(ctx: AnyContext) -> bool:
+    """Undecided with under 90 days to go (004:11505)."""
+    return ctx.state in UNDECIDED and ctx.now >= renewal_due_at(ctx.data, ctx.policy)
+
+
+def _follow_risk(ctx: AnyContext) -> None:
+    # One review per stretch at risk: it is requested when the contract is at risk and up
+    # for renewal, and forgotten once the risk clears.
+    data: RenewalData = ctx.data
+    if not data.at_risk:
+        data.churn_review_requested_at = None
+    elif data.churn_review_requested_at is None and _up_for_renewal(ctx):
+        data.churn_review_requested_at = ctx.now
+
+
+def _flag_at_risk(ctx: AnyContext) -> None:
+    ctx.data.at_risk_flag = AtRiskFlag(reason=(ctx.reason or "").strip(), flagged_by=ctx.actor, flagged_at=ctx.now)
+    _follow_risk(ctx)
+
+
+def _clear_flag(ctx: AnyContext) -> None:
+    ctx.data.at_risk_flag = None
+    _follow_risk(ctx)
+
+
+def _late_payment_risk(ctx: AnyContext) -> None:
+    invoices = set(ctx.data.at_risk_invoices)
+    if ctx.params.at_risk:
+        invoices.add(ctx.params.invoice_id)
+    else:
+        invoices.discard(ctx.params.invoice_id)
+    ctx.data.at_risk_invoices = sorted(invoices)
+    _follow_risk(ctx)
+
+
+def _link_opportunity(ctx: AnyContext) -> None:
+    ctx.data.renewal_opportunity_id = ctx.params.opportunity_id
+
+
+def _renew(ctx: AnyContext) -> None:
+    data: RenewalData = ctx.data
+    params: RenewParams = ctx.params
+    signed_on = ctx.now.date()
+    allowance, _ = rollover(params.annual_spend, data.terms(), ctx.policy.discounts)
+    data.renewal = SignedRenewal(
+        opportunity_id=params.opportunity_id,
+        signed_on=signed_on,
+        credit_amount=params.credit_amount,
+        annual_spend=params.annual_spend,
+        term_months=params.term_months,
+        next_renewal_opportunity_id=params.next_renewal_opportunity_id,
+        early_renewal_discount=early_renewal(signed_on, data.terms(), ctx.policy.discounts).applied,
+        rollover_allowance=allowance,
+    )
+    data.renewal_opportunity_id = params.opportunity_id
+
+
+def _decline(ctx: AnyContext) -> None:
+    ctx.data.not_renewing = NotRenewing(
+        loss_reason=ctx.params.loss_reason,
+        note=ctx.params.loss_note,
+        decided_by=ctx.actor,
+        decided_on=ctx.now.date(),
+    )
+
+
+def _opportunity_lost(ctx: AnyContext) -> None:
+    _link_opportunity(ctx)
+    _decline(ctx)
+
+
+def _expire(ctx: AnyContext) -> None:
+    # The account is on the monthly plan from now on (004:4720).
+    ctx.data.on_prepaid_plan = False
+
+
+def _record_credits_exhausted(ctx: AnyContext) -> None:
+    data: RenewalData = ctx.data
+    on = _exhausted_on(ctx)
+    covered, _ = usage_coverage(data, on, ctx.policy)
+    data.credits_exhausted = CreditsExhausted(
+        exhausted_on=on, recorded_by=ctx.actor, usage_covered_until=data.end_date if covered else None
+    )
+    if not covered:
+        data.on_prepaid_plan = False
+
+
+# ---- effects -------------------------------------------------------------------------------------
+
+
+def _contract(ctx: AnyContext) -> str:
+    return f"{ctx.data.account.name} contract {ctx.entity_id}"
+
+
+def _risks(data: RenewalData) -> str:
+    reasons = [f"flagged by {data.at_risk_flag.flagged_by}: {data.at_risk_flag.reason}"] if data.at_risk_flag else []
+    reasons += [f"invoice {invoice} unpaid, access suspended or worse" for invoice in data.at_risk_invoices]
+    return "; ".join(reasons)
+
+
+def _billing(
+    type_: str,
+    name: str,
+    description: str,
+    payload: dict[str, Callable[[AnyContext], Any]],
+    when: Callable[[AnyContext], bool] | None = None,
+) -> EffectSpec:
+    """An instruction to the billing system about this contract's account."""
+    return EffectSpec(
+        type=type_,
+        name=name,
+        description=description,
+        build=lambda ctx: {
+            "account_id": ctx.data.account.id,
+            "contract_id": ctx.entity_id,
+            **{key: value(ctx) for key, value in payload.items()},
+        },
+        when=when,
+    )
+
+
+CHURN_RISK_REVIEW = notify(
+    "churn_risk_review",
+    "An at-risk contract up for renewal goes to the churn-risk review in #customer-churn (004:11505, 004:11517-11532).",
+    to=lambda ctx: [ctx.data.owner, "channel:customer-churn"],
+    subject=lambda ctx: f"Churn risk: {_contract(ctx)} ends {ctx.data.end_date}",
+    body=lambda ctx: (
+        f"At risk: {_risks(ctx.data)}. Add the account to the Churn Risk segment with a note (ARR, trigger, "
+        "situation, help needed, mitigation) and hold a recovery call within 48 hours (004:11517-11532, 004:11588)."
+    ),
+    when=lambda ctx: ctx.data.churn_review_requested_at == ctx.now,
+)
+
+
+def _due_body(ctx: AnyContext) -> str:
+    data: RenewalData = ctx.data
+    text = f"{_contract(ctx)} ends on {data.end_date}: time to drive its renewal."
+    if data.on_prepaid_plan and ctx.now < early_window_closes_at(data, ctx.policy):
+        last_day = early_renewal_last_day(data.end_date, ctx.policy.discounts)
+        text += (
+            f" Signed by {last_day}, it earns the +{ctx.policy.discounts.early_renewal_bonus}% early-renewal discount."
+        )
+    return text
+
+
+DUE_EFFECTS = (
+    notify(
+        "renewal_due",
+        "Alert the owner that the renewal is due (domain README §4).",
+        to=owner,
+        subject=lambda ctx: f"Renewal due: {_contract(ctx)}",
+        body=_due_body,
+    ),
+    CHURN_RISK_REVIEW,
+)
+
+
+def _early_window_body(closing: bool) -> Any:
+    def body(ctx: AnyContext) -> str:
+        rules: DiscountRules = ctx.policy.discounts
+        last_day = early_renewal_last_day(ctx.data.end_date, rules)
+        if closing:
+            return (
+                f"A renewal of {_contract(ctx)} signed by {last_day} earns +{rules.early_renewal_bonus}%; "
+                "after that day it does not (004:4442)."
+            )
+        return f"{_contract(ctx)}: a renewal signed from today on earns no early-renewal discount (004:4442)."
+
+    return body
+
+
+SUCCESSOR = EffectSpec(
+    type="lifecycle.start",
+    name="successor_contract",
+    description="The renewal starts the successor contract at the old end date, with its own renewal lifecycle.",
+    build=lambda ctx: {
+        "kind": KIND,
+        "entity_id": ctx.data.renewal.successor_id,
+        "actor": ctx.actor,
+        "reason": f"Renewal of contract {ctx.entity_id}",
+        "data": {
+            "account": ctx.data.account.model_dump(mode="json"),
+            "owner": ctx.data.owner,
+            "start_date": ctx.data.end_date.isoformat(),
+            "term_months": ctx.data.renewal.term_months,
+            "credit_amount": str(ctx.data.renewal.credit_amount),
+            "annual_spend": str(ctx.data.renewal.annual_spend),
+            "renewal_opportunity_id": ctx.data.renewal.next_renewal_opportunity_id,
+            "renewal_of": ctx.entity_id,
+        },
+    },
+)
+
+
+def _renewed_body(ctx: AnyContext) -> str:
+    data: RenewalData = ctx.data
+    renewal: SignedRenewal = ctx.data.renewal
+    early = early_renewal(renewal.signed_on, data.terms(), ctx.policy.discounts)
+    _, rolls = rollover(renewal.annual_spend, data.terms(), ctx.policy.discounts)
+    return (
+        f"Successor contract {renewal.successor_id} starts on {data.end_date}: ${renewal.credit_amount:,.2f} of "
+        f"credit over {renewal.term_months} months. Early renewal: {early.reason} {rolls}"
+    )
+
+
+RENEWED_EFFECTS = (
+    SUCCESSOR,
+    notify(
+        "renewal_signed",
+        "Tell the owner and RevOps what the renewal earned and what rolls over (004:4439-4444, 004:4716).",
+        to=lambda ctx: [*owner(ctx), *role("revops")(ctx)],
+        subject=lambda ctx: f"Renewed: {_contract(ctx)}",
+        body=_renewed_body,
+    ),
+)
+
+RENEWAL_OPPORTUNITY_LOST = fire_on(
+    "renewal_opportunity_lost",
+    "The declined renewal's opportunity closes lost with the same reason (004:5589, 004:5611).",
+    target=lambda ctx: (OPPORTUNITY_KIND, renewal_opportunity_of(ctx.entity_id, ctx.data)),
+    trigger="close_lost",
+    params=lambda ctx: {
+        "loss_reason": str(ctx.data.not_renewing.loss_reason),
+        **({"loss_note": ctx.data.not_renewing.note} if ctx.data.not_renewing.note else {}),
+    },
+    reason=lambda ctx: f"Contract {ctx.entity_id} is not renewing",
+)
+
+EXPIRED_OPPORTUNITY_LOST = fire_on(
+    "renewal_opportunity_lapsed",
+    'A renewal opportunity still open at the end date closes lost as "disappeared" (004:9755); signing later is '
+    "a re-entry into a credit plan (004:4444).",
+    target=lambda ctx: (OPPORTUNITY_KIND, renewal_opportunity_of(ctx.entity_id, ctx.data)),
+    trigger="close_lost",
+    params=lambda ctx: {
+        "loss_reason": str(LossReason.DISAPPEARED),
+        "loss_note": f"Contract {ctx.entity_id} reached its end date, {ctx.data.end_date}, without a signed renewal.",
+    },
+    reason=lambda ctx: f"Contract {ctx.entity_id} expired",
+    when=lambda ctx: ctx.data.not_renewing is None,
+)
+
+REMOVE_CREDITS = _billing(
+    "billing.remove_credits",
+    "remaining_credits_removed",
+    "Remove the credits left at the end of the term (004:4720), after any roll-over (004:4716).",
+    payload={"on": lambda ctx: ctx.data.end_date.isoformat()},
+)
+
+EXPIRY_EFFECTS = (
+    REMOVE_CREDITS,
+    _billing(
+        "billing.monthly_plan",
+        "account_on_monthly_plan",
+        "The account rolls onto the standard monthly plan and is charged for usage; nothing renews (004:4720).",
+        payload={"from": lambda ctx: ctx.data.end_date.isoformat()},
+    ),
+    notify(
+        "contract_expired",
+        "Tell the owner the contract ended without a renewal (004:4720).",
+        to=owner,
+        subject=lambda ctx: f"Expired: {_contract(ctx)}",
+        body=lambda ctx: (
+            f"It ended on {ctx.data.end_date} without a renewal: the remaining credits are removed and the account "
+            "is on the standard monthly plan. A new credit plan now is a re-entry, without the early-renewal "
+            "discount (004:4444, 004:4720)."
+        ),
+    ),
+    EXPIRED_OPPORTUNITY_LOST,
+)
+
+TERM_END_EFFECTS = (
+    _billing(
+        "billing.roll_over_credits",
+        "credits_rolled_over",
+        "Roll up to half the original credit into the successor contract (004:4716).",
+        payload={
+            "to_contract_id": lambda ctx: ctx.data.renewal.successor_id,
+            "up_to": lambda ctx: str(ctx.data.renewal.rollover_allowance),
+        },
+        when=lambda ctx: ctx.data.renewal.rollover_allowance > 0,
+    ),
+    REMOVE_CREDITS,
+)
+
+
+def _exhausted_body(ctx: AnyContext) -> str:
+    exhausted_on: date = ctx.data.credits_exhausted.exhausted_on
+    _, why = usage_coverage(ctx.data, exhausted_on, ctx.policy)
+    return f"The credits of {_contract(ctx)} ran out on {exhausted_on}. {why}"
+
+
+def _covered(ctx: AnyContext) -> bool:
+    return ctx.data.credits_exhausted.usage_covered_until is not None
+
+
+CREDITS_EXHAUSTED_EFFECTS = (
+    _billing(
+        "billing.cover_usage",
+        "usage_covered",
+        "Usage is covered free until the end date: the renewal was signed in time (004:4701).",
+        payload={"until": lambda ctx: ctx.data.end_date.isoformat()},
+        when=_covered,
+    ),
+    _billing(
+        "billing.pay_as_you_go",
+        "usage_billed_pay_as_you_go",
+        "Usage is billed pay-as-you-go until the end date (004:4444, 004:4701).",
+        payload={"from": lambda ctx: ctx.data.credits_exhausted.exhausted_on.isoformat()},
+        when=lambda ctx: not _covered(ctx),
+    ),
+    notify(
+        "credits_exhausted",
+        "Tell the owner what running out of credits means for this contract (004:4444, 004:4701).",
+        to=owner,
+        subject=lambda ctx: f"Credits ran out: {_contract(ctx)}",
+        body=_exhausted_body,
+    ),
+)
+
+
+def _open_renewal_opportunity(ctx: AnyContext) -> dict[str, Any]:
+    data: RenewalData = ctx.data
+    return {
+        "kind": OPPORTUNITY_KIND,
+        "entity_id": renewal_opportunity_of(ctx.entity_id, data),
+        "actor": ctx.actor,
+        "reason": f"Renewal opportunity of contract {ctx.entity_id}",
+        "data": {
+            "name": f"{data.account.name} renewal",
+            "account": data.account.model_dump(mode="json"),
+            "owner": data.owner,
+            "record_type": RecordType.RENEWAL,
+            "plan_type": PlanType.ANNUAL,
+            # It must close by the time the contract ends.
+            "close_date": data.end_date.isoformat(),
+            "term_months": data.term_months,
+            "amount": str(data.credit_amount),
+            "discount_percent": str(_implied_discount(data)),
+            "arr_up_for_renewal": str(data.credit_amount),
+            # As if opened by the Closed Won of an opportunity with the contract's id, so
+            # its own win opens ``<contract>-renewal-2`` (workflows/opportunity.py).
+            "renewal_of": ctx.entity_id,
+            "renewal_generation": 1,
+            "contract_id": ctx.entity_id,
+            "silence_timers_enabled": False,
+        },
+    }
+
+
+OPEN_RENEWAL_OPPORTUNITY = EffectSpec(
+    type="lifecycle.start",
+    name="open_renewal_opportunity",
+    description="A contract registered directly opens the renewal opportunity an annual Closed Won would have "
+    "opened (004:5565-5572).",
+    build=_open_renewal_opportunity,
+    when=lambda ctx: ctx.data.renewal_opportunity_id is None,
+)
+
+
+# ---- timers --------------------------------------------------------------------------------------
+
+
+def _while_discount_can_be_earned(moment: Any) -> Any:
+    # Announced only while the contract can still earn the discount, and never for a
+    # moment already past when the contract was registered.
+    def due(ctx: AnyContext) -> datetime | None:
+        if not ctx.data.on_prepaid_plan:
+            return None
+        at: datetime = moment(ctx.data, ctx.policy)
+        return at if at >= ctx.opened_at else None
+
+    return due
+
+
+TIMERS = (
+    TimerSpec(
+        name="renewal_due",
+        trigger="mark_due",
+        states=(R.ACTIVE, R.NEGOTIATING),
+        due=lambda ctx: renewal_due_at(ctx.data, ctx.policy),
+        description="90 days before the end: due for renewal, owner alerted",
+        source_ref="004:11505",
+    ),
+    TimerSpec(
+        name="early_renewal_reminder",
+        trigger="remind_early_renewal",
+        states=UNDECIDED,
+        due=_while_discount_can_be_earned(early_renewal_reminder_at),
+        description="A week before the early-renewal window closes: remind the owner",
+        source_ref="004:4442",
+    ),
+    TimerSpec(
+        name="early_renewal_window_closes",
+        trigger="close_early_renewal_window",
+        states=UNDECIDED,
+        due=_while_discount_can_be_earned(early_window_closes_at),
+        description="After the last day 60 days before the end: the +5% early-renewal window closes",
+        source_ref="004:4439-4444",
+    ),
+    TimerSpec(
+        name="expiry",
+        trigger="expire",
+        states=EXPIRING,
+        due=lambda ctx: contract_ends_at(ctx.data),
+        description="The end date without a renewal: the contract expires",
+        source_ref="004:4720",
+    ),
+    TimerSpec(
+        name="term_end",
+        trigger="end_term",
+        states=(R.RENEWED,),
+        due=lambda ctx: contract_ends_at(ctx.data),
+        description="The end date of a renewed contract: credit rolls over, the successor takes over",
+        source_ref="004:4716",
+    ),
+)
+
+
+# ---- transitions ---------------------------------------------------------------------------------
+
+TRANSITIONS = (
+    TransitionSpec(
+        trigger="mark_due",
+        sources=(R.ACTIVE,),
+        dest=R.RENEWAL_DUE,
+        description="90 days before the end: the renewal is due.",
+        role=Role.SYSTEM,
+        apply=_follow_risk,
+        effects=DUE_EFFECTS,
+        source_ref="004:11505",
+    ),
+    TransitionSpec(
+        trigger="mark_due",
+        sources=(R.NEGOTIATING,),
+        dest=None,
+        description="90 days before the end of a contract already negotiating its renewal.",
+        role=Role.SYSTEM,
+        apply=_follow_risk,
+        effects=DUE_EFFECTS,
+        source_ref="004:11505",
+    ),
+    TransitionSpec(
+        trigger="start_negotiation",
+        sources=(R.ACTIVE, R.RENEWAL_DUE),
+        dest=R.NEGOTIATING,
+        description="The renewal opportunity reached product evaluation or commercial and legal review.",
+        role=Role.SYSTEM,
+        params=OpportunityLink,
+        apply=_link_opportunity,
+        source_ref="004:5583-5585",
+    ),
+    TransitionSpec(
+        trigger="renew",
+        sources=UNDECIDED,
+        dest=R.RENEWED,
+        description="The renewal opportunity closed won: the successor contract starts at the end date.",
+        role=Role.SYSTEM,
+        params=RenewParams,
+        apply=_renew,
+        effects=RENEWED_EFFECTS,
+        source_ref="004:5587, 004:4439-4444, 004:4716",
+    ),
+    TransitionSpec(
+        trigger="renewal_lost",
+        sources=UNDECIDED,
+        dest=R.NOT_RENEWING,
+        description="The renewal opportunity closed lost.",
+        role=Role.SYSTEM,
+        params=RenewalLostParams,
+        apply=_opportunity_lost,
+        source_ref="004:5589",
+    ),
+    TransitionSpec(
+        trigger="decline",
+        sources=UNDECIDED,
+        dest=R.NOT_RENEWING,
+        description="The customer declines to renew, for a reason from the loss list; the renewal opportunity "
+        "closes lost.",
+        params=DeclineParams,
+        apply=_decline,
+        effects=(RENEWAL_OPPORTUNITY_LOST,),
+        source_ref="004:5589, 004:5611, 004:9741-9755",
+    ),
+    TransitionSpec(
+        trigger="expire",
+        sources=EXPIRING,
+        dest=R.EXPIRED,
+        description="The end date passed without a renewal.",
+        role=Role.SYSTEM,
+        apply=_expire,
+        effects=EXPIRY_EFFECTS,
+        source_ref="004:4720",
+    ),
+    TransitionSpec(
+        trigger="end_term",
+        sources=(R.RENEWED,),
+        dest=None,
+        description="The renewed contract reached its end date.",
+        role=Role.SYSTEM,
+        effects=TERM_END_EFFECTS,
+        source_ref="004:4716, 004:4720",
+    ),
+    TransitionSpec(
+        trigger="remind_early_renewal",
+        sources=UNDECIDED,
+        dest=None,
+        description="The early-renewal window closes in a week.",
+        role=Role.SYSTEM,
+        effects=(
+            notify(
+                "early_renewal_closing",
+                "Remind the owner before the early-renewal window closes (domain README §4).",
+                to=owner,
+                subject=lambda ctx: f"Early-renewal window closing: {_contract(ctx)}",
+                body=_early_window_body(closing=True),
+            ),
+        ),
+        source_ref="004:4442",
+    ),
+    TransitionSpec(
+        trigger="close_early_renewal_window",
+        sources=UNDECIDED,
+        dest=None,
+        description="The early-renewal window closed.",
+        role=Role.SYSTEM,
+        effects=(
+            notify(
+                "early_renewal_closed",
+                "Tell the owner the early-renewal discount is no longer available (004:4442).",
+                to=owner,
+                subject=lambda ctx: f"Early-renewal window closed: {_contract(ctx)}",
+                body=_early_window_body(closing=False),
+            ),
+        ),
+        source_ref="004:4439-4444",
+    ),
+    TransitionSpec(
+        trigger="record_credits_exhausted",
+        sources=(*EXPIRING, R.RENEWED),
+        dest=None,
+        description="The contract's credits ran out before its end date.",
+        params=CreditsExhaustedParams,
+        validate=_validate_exhausted,
+        guards=(credits_not_yet_exhausted,),
+        apply=_record_credits_exhausted,
+        effects=CREDITS_EXHAUSTED_EFFECTS,
+        source_ref="004:4444, 004:4701",
+    ),
+    TransitionSpec(
+        trigger="mark_at_risk",
+        sources=EXPIRING,
+        dest=None,
+        description="Flag the renewal at risk, with the reason.",
+        guards=(reason_required("Say why the renewal is at risk."),),
+        apply=_flag_at_risk,
+        effects=(CHURN_RISK_REVIEW,),
+        source_ref="004:11490-11511",
+    ),
+    TransitionSpec(
+        trigger="clear_at_risk",
+        sources=EXPIRING,
+        dest=None,
+        description="Clear the operator's at-risk flag, with a reason.",
+        guards=(flagged_at_risk, reason_required("Say why the risk is gone.")),
+        apply=_clear_flag,
+        source_ref="004:11578",
+    ),
+    TransitionSpec(
+        trigger="late_payment_risk",
+        sources=EXPIRING,
+        dest=None,
+        description="One of the account's invoices starts or stops putting the renewal at risk (late payment at "
+        "suspension or later).",
+        role=Role.SYSTEM,
+        params=LatePaymentRiskParams,
+        guards=(changes_invoice_risk,),
+        apply=_late_payment_risk,
+        effects=(CHURN_RISK_REVIEW,),
+        source_ref="004:11499",
+    ),
+    change_owner((*EXPIRING, R.RENEWED)),
+)
+
+STATES = (
+    StateSpec(
+        R.ACTIVE,
+        "The contract runs; its renewal is more than 90 days away (004:5579-5581).",
+        on_enter=(OPEN_RENEWAL_OPPORTUNITY,),
+    ),
+    StateSpec(R.RENEWAL_DUE, "Under 90 days to the end: the owner drives the renewal (004:11505, 004:12725)."),
+    StateSpec(
+        R.NEGOTIATING,
+        "The renewal opportunity is in product evaluation or commercial and legal review (004:5583-5585).",
+    ),
+    StateSpec(
+        R.RENEWED,
+        "Renewal signed: the contract runs to its end date, where the successor takes over (004:5587).",
+        terminal=True,
+    ),
+    StateSpec(R.NOT_RENEWING, "The customer will not renew; the credits stay usable until the end date (004:5589)."),
+    StateSpec(
+        R.EXPIRED,
+        "Ended without a renewal: credits removed, the account on the standard monthly plan (004:4720).",
+        terminal=True,
+    ),
+)
+
+
+RENEWAL = LifecycleSpec(
+    kind=KIND,
+    title="Renewal",
+    description="One prepaid contract from signature to its renewal (a successor contract) or its expiry.",
+    states=STATES,
+    transitions=TRANSITIONS,
+    timers=TIMERS,
+    data_model=RenewalData,
+    policy_model=RenewalPolicy,
+    initial_state=lambda data: R.ACTIVE,
+    owner_of=lambda data: data.owner,
+    account_of=lambda data: (data.account.id, data.account.name),
+    summary_of=lambda data: f"{data.account.name} · ${data.credit_amount:,.0f} credit · ends {data.end_date}",
+    validate_open=_validate_contract,
+)
+
+
+@workflow.defn(name="Renewal")
+class RenewalWorkflow(LifecycleWorkflow):
+    spec = RENEWAL
+
+    @workflow.run
+    async def run(self, input: LifecycleInput) -> LifecycleSnapshot:
+        return await self.run_lifecycle(input)
