@@ -31,6 +31,7 @@ from temporalio.service import RPCError
 from schema import build_schema
 from schema.context import Context
 from services.auth import authenticate
+from services.billing_events import BillingEvents, InvalidEvent, verified_event
 from services.db import Sessions, create_engine, session_factory
 from services.lifecycles import LifecycleGateway, Unavailable
 from services.settings import Settings, get_settings
@@ -44,6 +45,11 @@ class State(TypedDict):
     client: Client
     sessions: Sessions
     gateway: LifecycleGateway
+    billing: BillingEvents
+
+
+# Billing events are small; anything larger is not one.
+MAX_EVENT_BYTES = 1_000_000
 
 
 class LifecycleGraphQL(GraphQL[Context, None]):
@@ -100,6 +106,32 @@ class LifecycleGraphQL(GraphQL[Context, None]):
         return Context(principal=principal, gateway=state.gateway, sessions=state.sessions, settings=self.settings)
 
 
+async def stripe_events(request: Request) -> Response:
+    """Billing events in Stripe's format; see services/billing_events.py."""
+    settings: Settings = request.app.state.settings
+    if settings.stripe_webhook_secret is None:
+        return JSONResponse({"error": "billing events are not configured"}, status_code=404)
+    if int(request.headers.get("content-length") or 0) > MAX_EVENT_BYTES:
+        return JSONResponse({"error": "event too large"}, status_code=413)
+    payload = await request.body()
+    try:
+        event = verified_event(
+            payload,
+            request.headers.get("stripe-signature"),
+            settings.stripe_webhook_secret.get_secret_value(),
+            settings.stripe_tolerance_seconds,
+        )
+    except InvalidEvent as exc:
+        return JSONResponse({"error": str(exc)}, status_code=400)
+    state: Any = request.state
+    try:
+        outcome = await state.billing.handle(event)
+    except (Unavailable, RPCError, TimeoutError):
+        # Not recorded as processed: the provider retries the same event later.
+        return JSONResponse({"error": "temporarily unavailable"}, status_code=503)
+    return JSONResponse({"received": True, "outcome": outcome.outcome, "detail": outcome.detail})
+
+
 async def healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
@@ -137,16 +169,20 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
             "API serving GraphQL; Temporal at %s, task queue %s", settings.temporal_address, settings.task_queue
         )
         sessions = session_factory(engine)
-        yield State(client=temporal, sessions=sessions, gateway=LifecycleGateway(temporal, settings, sessions))
+        gateway = LifecycleGateway(temporal, settings, sessions)
+        yield State(client=temporal, sessions=sessions, gateway=gateway, billing=BillingEvents(gateway, sessions))
         await engine.dispose()
 
     graphql = LifecycleGraphQL(settings)
-    return Starlette(
+    app = Starlette(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
+            Route("/billing/stripe/events", stripe_events, methods=["POST"]),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/", lambda request: RedirectResponse("/graphql")),
         ],
         lifespan=lifespan,
     )
+    app.state.settings = settings
+    return app
