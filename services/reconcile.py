@@ -31,7 +31,6 @@ from services.temporal import connect
 from workflows.engine.types import ProjectionBatch
 from workflows.registry import SPECS, WORKFLOWS
 
-
 QUERY_TIMEOUT = timedelta(seconds=10)
 
 
