@@ -57,6 +57,9 @@ class PostgresServer:
         if self.as_user:
             shutil.chown(self.root, "postgres")
         self._run("initdb", "-D", str(self.data), "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8")
+        self.start()
+
+    def start(self) -> None:
         self._run(
             "pg_ctl",
             "-D",
@@ -72,6 +75,10 @@ class PostgresServer:
             "start",
         )
 
+    def halt(self) -> None:
+        """Stop the server, keeping its data: an outage to recover from with ``start``."""
+        self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+
     def _run(self, tool: str, *args: str) -> None:
         subprocess.run([*self.as_user, str(self.bin / tool), *args], check=True, capture_output=True, timeout=120)
 
@@ -81,7 +88,8 @@ class PostgresServer:
 
     def stop(self) -> None:
         try:
-            self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
+            if (self.data / "postmaster.pid").exists():
+                self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
         finally:
             time.sleep(0.1)
             shutil.rmtree(self.root, ignore_errors=True)

@@ -39,7 +39,7 @@ from typing import Any, ClassVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeUpdate
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ApplicationError, FailureError
 
 from workflows.engine.errors import Rejection
 from workflows.engine.instance import LifecycleInstance
@@ -62,16 +62,14 @@ DELIVER_ACTIVITY = "deliver_effect"
 # The projection inside an update must not hold the caller for long: after this the
 # update answers (projected=False) and a regular activity keeps retrying.
 LOCAL_PROJECTION_TIMEOUT = timedelta(seconds=10)
-LOCAL_PROJECTION_RETRY = RetryPolicy(
-    initial_interval=timedelta(milliseconds=100),
-    maximum_attempts=3,
-    non_retryable_error_types=["InvalidProjection"],
-)
+# One attempt in the update: a failure goes to the backlog loop, which retries as a
+# regular activity. (Retrying local activities also trips a stale start-to-close timer
+# in sdk-core, temporalio/sdk-rust#1454, which panics a background task.)
+LOCAL_PROJECTION_RETRY = RetryPolicy(maximum_attempts=1)
 BACKLOG_PROJECTION_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     backoff_coefficient=2.0,
     maximum_interval=timedelta(minutes=1),
-    non_retryable_error_types=["InvalidProjection"],
 )
 # Longer than one channel's send (webhooks and SMTP time out after 10 s by default).
 DELIVERY_HEARTBEAT_TIMEOUT = timedelta(seconds=15)
@@ -280,7 +278,9 @@ class LifecycleWorkflow:
                 retry_policy=LOCAL_PROJECTION_RETRY,
                 summary=f"project seq {batch.snapshot.seq}",
             )
-        except ActivityError:
+        except FailureError:
+            # A local activity's failure arrives as its cause (an ApplicationError,
+            # a timeout), not wrapped in an ActivityError as a regular one's does.
             self._projection_backlog = True
             return False
         self._instance.mark_projected(batch)
@@ -320,7 +320,7 @@ class LifecycleWorkflow:
                     retry_policy=DELIVERY_RETRY,
                     summary=f"deliver {effect_id}",
                 )
-            except ActivityError:
+            except FailureError:
                 # Retries are exhausted or the failure is permanent; the activity has
                 # recorded the error on the outbox row, where operators see it.
                 workflow.logger.warning("effect %s could not be delivered", effect_id)
