@@ -10,126 +10,24 @@ the workflow, Ctrl-C stops everything, and a new start finds the deal where it w
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 
-from tests.postgres import free_port
+from tests.launcher import LaunchedStack, launched_stack
 
 pytestmark = pytest.mark.e2e
 
-ROOT = Path(__file__).resolve().parents[2]
-TOKEN = "e2e-operator-token-0123456789"
-TOKENS = {TOKEN: {"actor": "e2e@example.com", "role": "operator"}}
-
-
-class Stack:
-    def __init__(self, data_dir: Path) -> None:
-        self.data_dir = data_dir
-        self.temporal_port, self.ui_port, self.api_port = free_port(), free_port(), free_port()
-        self.url = f"http://127.0.0.1:{self.api_port}"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        env = {**os.environ, "LIFECYCLES_API_TOKENS": json.dumps(TOKENS)}
-        for key in ("LIFECYCLES_DATABASE_URL", "LIFECYCLES_TEMPORAL_ADDRESS"):
-            env.pop(key, None)
-        with open(self.data_dir / "launcher.log", "ab") as log:
-            self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "infra.dev",
-                    "--data-dir",
-                    str(self.data_dir),
-                    "--temporal-port",
-                    str(self.temporal_port),
-                    "--ui-port",
-                    str(self.ui_port),
-                    "--api-port",
-                    str(self.api_port),
-                ],
-                cwd=ROOT,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-            )
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, self.log()
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        raise AssertionError(f"the stack did not become ready:\n{self.log()}")
-
-    def pid(self, name: str) -> int:
-        return int((self.data_dir / "run" / f"{name}.pid").read_text())
-
-    def kill(self, name: str) -> int:
-        pid = self.pid(name)
-        os.kill(pid, signal.SIGKILL)
-        return pid
-
-    def interrupt(self) -> int:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGINT)
-        return self.process.wait(timeout=90)
-
-    def log(self) -> str:
-        logs = [self.data_dir / "launcher.log", *sorted((self.data_dir / "logs").glob("*.log"))]
-        return "\n".join(f"--- {p.name}\n{p.read_text()[-3000:]}" for p in logs if p.exists())
-
-    def gql(self, query: str, variables: dict[str, Any], *, within: float = 90) -> dict[str, Any]:
-        """Send until answered: an unanswered request is retried as it is (same idempotency key)."""
-        deadline = time.monotonic() + within
-        last: object = None
-        while time.monotonic() < deadline:
-            try:
-                response = httpx.post(
-                    f"{self.url}/graphql",
-                    json={"query": query, "variables": variables},
-                    headers={"authorization": f"Bearer {TOKEN}"},
-                    timeout=30,
-                )
-                body = response.json()
-                if response.status_code == 200 and not body.get("errors"):
-                    return body["data"]
-                codes = {e.get("extensions", {}).get("code") for e in body.get("errors", [])}
-                assert codes <= {"UNAVAILABLE"}, body
-                last = body
-            except (httpx.HTTPError, ValueError) as exc:
-                last = exc
-            time.sleep(0.5)
-        raise AssertionError(f"no answer within {within}s: {last}\n{self.log()}")
-
 
 @pytest.fixture
-def stack(tmp_path: Path) -> Iterator[Stack]:
-    s = Stack(tmp_path)
-    s.start()
-    yield s
-    if s.process is not None and s.process.poll() is None:
-        s.process.kill()
-        s.process.wait()
-    for name in ("api", "worker", "temporal"):
-        pid_file = tmp_path / "run" / f"{name}.pid"
-        if pid_file.exists():
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(int(pid_file.read_text()), signal.SIGKILL)
+def stack(tmp_path: Path) -> Iterator[LaunchedStack]:
+    with launched_stack(tmp_path) as s:
+        yield s
 
 
 OPEN = """mutation($input: OpenOpportunityInput!) { openOpportunity(input: $input) {
@@ -151,7 +49,7 @@ CRITERIA = [
 ]
 
 
-def record(stack: Stack, n: int) -> int:
+def record(stack: LaunchedStack, n: int) -> int:
     stage, criterion = CRITERIA[n]
     data = stack.gql(
         RECORD,
@@ -169,7 +67,7 @@ def record(stack: Stack, n: int) -> int:
     return int(data["recordExitCriterion"]["transition"]["seq"])
 
 
-def test_nothing_acknowledged_is_lost_or_applied_twice_across_crashes(stack: Stack):
+def test_nothing_acknowledged_is_lost_or_applied_twice_across_crashes(stack: LaunchedStack):
     opened = stack.gql(
         OPEN,
         {
@@ -205,7 +103,7 @@ def test_nothing_acknowledged_is_lost_or_applied_twice_across_crashes(stack: Sta
     assert sorted(acknowledged) == acknowledged == [h["seq"] for h in history[1:]]
     keys = [h["idempotencyKey"] for h in history[1:]]
     assert keys == ["criterion-0", "criterion-1", "criterion-2", "advance-1", "criterion-3", "criterion-4"]
-    assert {h["actor"] for h in history} == {"e2e@example.com"}
+    assert {h["actor"] for h in history} == {"operator@example.com"}
     assert (state["stage"], state["version"]) == ("SOLUTION_AGREEMENT", len(acknowledged) + 1)
 
     # The workflow itself agrees with the read model.
