@@ -20,6 +20,7 @@ from schema.common import GenericLifecycle
 from schema.late_payment import LatePayment, LatePaymentMutation, LatePaymentQuery
 from schema.lifecycle import LifecycleMutation, LifecycleQuery
 from schema.opportunity import Opportunity, OpportunityMutation, OpportunityQuery
+from schema.renewal import Renewal, RenewalMutation, RenewalQuery
 from schema.scalars import SCALAR_MAP
 from schema.trial import Trial, TrialMutation, TrialQuery
 from services.settings import Settings
@@ -32,6 +33,7 @@ PARTS: tuple[tuple[type, type, type], ...] = (
     (OpportunityQuery, OpportunityMutation, Opportunity),
     (TrialQuery, TrialMutation, Trial),
     (LatePaymentQuery, LatePaymentMutation, LatePayment),
+    (RenewalQuery, RenewalMutation, Renewal),
 )
 
 Query = merge_types("Query", tuple(part[0] for part in PARTS))

@@ -151,6 +151,11 @@ def _money(amount: Decimal) -> str:
     return f"${amount:,.2f}"
 
 
+def _points(value: Decimal) -> Decimal:
+    """Percentage points without trailing zeros: 20, 2.5, -5."""
+    return value.quantize(Decimal(1)) if value == value.to_integral_value() else value.normalize()
+
+
 def _volume(amount: Decimal, rules: DiscountRules) -> tuple[QuotedLever, bool]:
     """The volume lever and whether its price is custom."""
     if amount >= rules.custom_pricing_from_amount:
@@ -195,17 +200,17 @@ def _length(term_months: int, rules: DiscountRules) -> tuple[QuotedLever, bool]:
 
 def _cash_timing(proposal: RenewalProposal, rules: DiscountRules) -> QuotedLever:
     extra_years = proposal.years_paid_upfront - 1
-    bonus = rules.upfront_bonus_per_extra_year * extra_years
+    bonus = _points(rules.upfront_bonus_per_extra_year * extra_years)
     late_days = max(0, proposal.payment_terms_days - rules.standard_payment_terms_days)
     # Every 15 days started beyond Net 30 counts: the handbook's levels are maximums (004:4450).
-    penalty = rules.extended_terms_penalty * math.ceil(late_days / rules.extended_terms_step_days)
+    penalty = _points(rules.extended_terms_penalty * math.ceil(late_days / rules.extended_terms_step_days))
     parts = []
     if extra_years:
         parts.append(f"{proposal.years_paid_upfront} years paid upfront: +{bonus}%")
     if late_days:
         parts.append(f"Net {proposal.payment_terms_days} is {late_days} days beyond Net 30: -{penalty}%")
     reason = ("; ".join(parts) if parts else "One year paid upfront on Net 30 or sooner: no change") + "."
-    percent = bonus - penalty
+    percent = _points(bonus - penalty)
     return QuotedLever(
         lever=Lever.CASH_TIMING, applied=bool(percent), percent=percent, reason=reason, source="004:4413-4417"
     )
@@ -303,7 +308,7 @@ def quote_renewal(proposal: RenewalProposal, contract: ContractTerms, rules: Dis
             rollover_reason="Depends on the custom price (004:4716).",
         )
     # Extended payment terms reduce the discount; they never turn it into a surcharge.
-    discount = max(Decimal(0), sum((lever.percent for lever in levers), Decimal(0)))
+    discount = _points(max(Decimal(0), sum((lever.percent for lever in levers), Decimal(0))))
     price = (proposal.credit_amount * (100 - discount) / 100).quantize(CENT, ROUND_HALF_UP)
     annual_spend = _annual(price, proposal.term_months)
     allowance, why = rollover(annual_spend, contract, rules)

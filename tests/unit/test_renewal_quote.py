@@ -68,7 +68,7 @@ def test_net_60_takes_5_points_from_the_total():
     result = quote(payment_terms_days=60)
     assert levers(result) == {Lever.VOLUME: Decimal(20), Lever.CASH_TIMING: Decimal(-5)}
     assert result.discount_percent == 15 and result.price == Decimal("21250.00")
-    assert "Net 60 is 30 days beyond Net 30: -5.0%" in result.levers[2].reason
+    assert "Net 60 is 30 days beyond Net 30: -5%" in result.levers[2].reason
 
 
 @pytest.mark.parametrize(("days", "percent"), [(30, 0), (0, 0), (45, Decimal("-2.5")), (50, -5)])
