@@ -61,7 +61,7 @@ async def test_the_whole_ladder_to_cancellation_with_every_effect_on_its_day(
         assert len(await steps(ts_stack, entity_id)) == n, f"{state} fired before day {day}"
         await sleep_until(env, t0 + timedelta(days=day) + timedelta(minutes=5))
         assert (await steps(ts_stack, entity_id))[-1] == (state, t0 + timedelta(days=day))
-    by_day = {}
+    by_day: dict[int, list[str]] = {}
     for e in await effects(ts_stack.sessions, workflow_id):
         by_day.setdefault((e.created_at - t0).days, []).append(e.name)
     assert by_day[6] == ["suspension_tomorrow"]
