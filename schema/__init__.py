@@ -17,6 +17,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
 from schema.common import GenericLifecycle
+from schema.handover import Handover, HandoverMutation, HandoverQuery
 from schema.late_payment import LatePayment, LatePaymentMutation, LatePaymentQuery
 from schema.lifecycle import LifecycleMutation, LifecycleQuery
 from schema.opportunity import Opportunity, OpportunityMutation, OpportunityQuery
@@ -33,6 +34,7 @@ PARTS: tuple[tuple[type, type, type], ...] = (
     (OpportunityQuery, OpportunityMutation, Opportunity),
     (TrialQuery, TrialMutation, Trial),
     (LatePaymentQuery, LatePaymentMutation, LatePayment),
+    (HandoverQuery, HandoverMutation, Handover),
     (RenewalQuery, RenewalMutation, Renewal),
 )
 

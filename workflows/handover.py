@@ -918,6 +918,7 @@ TRANSITIONS = (
                 ),
             ),
         ),
+        source_ref="004:2622; escalation inferred (reference-accounts.md §5(b))",
     ),
     TransitionSpec(
         trigger="complete",
@@ -1005,7 +1006,9 @@ HANDOVER = LifecycleSpec(
     kind=KIND,
     title="Handover",
     description="An account moving from its owner to another, with the owner change cascading to every open "
-    "lifecycle of the account.",
+    "lifecycle of the account. Ids are `<account id>/<n>`, n counting the account's handovers; one may be open at a "
+    "time. The account's current owner is the incoming owner of its latest completed handover (the `account(id)` "
+    "query).",
     states=STATES,
     transitions=TRANSITIONS,
     timers=TIMERS,
