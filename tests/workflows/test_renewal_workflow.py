@@ -49,7 +49,11 @@ class Clock:
         return start_of_day(self.end - timedelta(days=days))
 
     async def sleep_until(self, moment: datetime) -> None:
-        await self.env.sleep(max(moment - await self.env.get_current_time(), timedelta(0)))
+        await sleep_until(self.env, moment)
+
+
+async def sleep_until(env: WorkflowEnvironment, moment: datetime) -> None:
+    await env.sleep(max(moment - await env.get_current_time(), timedelta(0)))
 
 
 async def start_contract(stack: Stack, env: WorkflowEnvironment, contract_id: str, **fields: Any) -> Clock:
@@ -195,7 +199,7 @@ async def test_renewed_through_the_renewal_opportunity_the_successor_starts_at_t
     assert following.data["contract_id"] == renewal_opportunity
 
     # At the old end date the renewed contract rolls its credit over and completes.
-    await Clock(env, start).sleep_until(start_of_day(add_months(start, 12)) + HOUR)
+    await sleep_until(env, start_of_day(add_months(start, 12)) + HOUR)
     assert (await triggers(ts_stack.sessions, workflow_id_for("renewal", entity_id)))[-1] == ("end_term", "timer")
     handle = ts_stack.client.get_workflow_handle_for(RenewalWorkflow.run, workflow_id_for("renewal", entity_id))
     assert (await handle.result()).state == "RENEWED"
@@ -318,3 +322,46 @@ async def test_a_late_payment_puts_the_renewal_at_risk_and_sends_it_to_the_churn
         ("mark_due", "timer"),
         ("late_payment_risk", "late-payment/in_1"),
     ]
+
+
+async def test_the_accounts_late_payment_at_suspension_flags_the_renewal_until_paid(
+    ts_stack: Stack, time_skipping_env: WorkflowEnvironment, entity_id: str
+):
+    env = time_skipping_env
+    await start_contract(ts_stack, env, entity_id)
+    invoice_id = f"{entity_id}-in"
+    due = (await env.get_current_time()).date() - timedelta(days=1)
+    await ts_stack.gateway.open(
+        "late-payment",
+        invoice_id,
+        {
+            "invoice_id": invoice_id,
+            "account": {"id": "acme", "name": "ACME"},
+            "owner": "csm@example.com",
+            "amount": "4200.00",
+            "currency": "USD",
+            "collection_method": "INVOICE",
+            "due_date": due.isoformat(),
+            "contact_emails": ["ap@acme.test"],
+            "active_user_emails": ["dev@acme.test"],
+        },
+        principal=OPERATOR,
+    )
+    suspended_at = start_of_day(due + timedelta(days=1)) + timedelta(days=7)  # T0 + 7 (004:3665)
+
+    async def at_risk(expected: bool) -> Any:
+        row = await lifecycle(ts_stack.sessions, workflow_id_for("renewal", entity_id))
+        return row if row is not None and row.data["at_risk"] is expected else None
+
+    await sleep_until(env, suspended_at - HOUR)
+    assert await state_of(ts_stack, "late-payment", invoice_id) == "SUSPENSION_WARNING"
+    assert (await lifecycle(ts_stack.sessions, workflow_id_for("renewal", entity_id))).data["at_risk"] is False
+    await sleep_until(env, suspended_at + HOUR)
+    flagged = await eventually(lambda: at_risk(True))
+    assert flagged.data["at_risk_invoices"] == [invoice_id]
+
+    await ts_stack.gateway.transition(
+        "late-payment", invoice_id, "record_payment", {"amount": "4200"}, principal=OPERATOR
+    )
+    cleared = await eventually(lambda: at_risk(False))
+    assert cleared.data["at_risk_invoices"] == []
