@@ -243,7 +243,7 @@ def milestones(data: RenewalData, policy: RenewalPolicy) -> list[Milestone]:
         ),
         Milestone(
             "early_renewal_window_closes",
-            "Last day to sign for the +5% early-renewal discount",
+            f"Last day to sign for the +{policy.discounts.early_renewal_bonus}% early-renewal discount",
             last_day,
             early_window_closes_at(data, policy),
             "004:4442",
