@@ -8,9 +8,19 @@ import strawberry
 
 from schema.common import GenericLifecycle, LifecycleMachine, Transition, fire
 from schema.context import Info
-from schema.errors import AlreadyExists, Forbidden, GuardFailed, InvalidTransition, NotFound, ValidationError
+from schema.errors import (
+    AlreadyExists,
+    Forbidden,
+    GuardFailed,
+    InvalidTransition,
+    NotFound,
+    ValidationError,
+    to_error,
+)
 from services.read_model import get_snapshot
 from workflows.engine.common import CHANGE_OWNER
+from workflows.engine.errors import Rejection
+from workflows.engine.spec import Role
 from workflows.engine.types import TransitionResult
 from workflows.registry import SPECS
 
@@ -74,6 +84,10 @@ class LifecycleQuery:
 class LifecycleMutation:
     @strawberry.mutation(description="Give any lifecycle a new owner, with a reason.")
     async def reassign_lifecycle(self, info: Info, input: ReassignLifecycleInput) -> LifecycleResult:
+        try:
+            info.context.require(Role.OPERATOR, "Reassigning a lifecycle")
+        except Rejection as rejection:
+            return to_error(rejection)
         if input.kind not in SPECS:
             return NotFound(message=f"There is no lifecycle kind {input.kind!r}.")
         return _changed(

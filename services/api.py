@@ -86,7 +86,10 @@ class LifecycleGraphQL(GraphQL[Context, None]):
                 else ("Temporal is unavailable; retry with the same idempotency key to apply a change once.")
             )
             extensions["code"] = "UNAVAILABLE"
-        elif not isinstance(original, GraphQLError):
+        elif isinstance(original, GraphQLError):
+            # Raised on purpose with its own code, or a variable GraphQL could not coerce.
+            extensions.setdefault("code", (original.extensions or {}).get("code", "BAD_USER_INPUT"))
+        else:
             logger.error("unexpected error in %s", error.path, exc_info=original)
             formatted["message"] = "Unexpected error."
             extensions["code"] = "INTERNAL_SERVER_ERROR"

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.client import Client, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
@@ -117,7 +117,7 @@ class LifecycleGateway:
                 )
         except WorkflowAlreadyStartedError:
             raise AlreadyExists(f"{spec.title} {entity_id!r} exists already.") from None
-        except TimeoutError:
+        except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
             raise Unavailable("Temporal did not answer in time; the lifecycle may have been opened.") from None
 
     async def transition(
@@ -154,7 +154,9 @@ class LifecycleGateway:
             raise _rejection(exc.cause) from None
         except RPCError as exc:
             raise _rpc_rejection(exc, kind, entity_id) from None
-        except TimeoutError:
+        except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
+            # No worker picked the update up in time (or the call was cut): the outcome
+            # is unknown, and the same key makes a retry safe.
             raise Unavailable(
                 "Temporal did not answer in time; retry with the same idempotency key to apply it once."
             ) from None

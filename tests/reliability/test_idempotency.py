@@ -21,8 +21,13 @@ VERSION = """query($id: ID!) { opportunity(id: $id) { ... on Opportunity { versi
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings(environment=Environment.TEST, database_url=database_url, task_queue=f"tq-{uuid.uuid4()}",
-                    api_tokens=TOKENS, continue_as_new_after_events=20)
+    return Settings(
+        environment=Environment.TEST,
+        database_url=database_url,
+        task_queue=f"tq-{uuid.uuid4()}",
+        api_tokens=TOKENS,
+        continue_as_new_after_events=20,
+    )
 
 
 async def version(api: Api, entity_id: str) -> tuple[int, int]:
@@ -31,8 +36,18 @@ async def version(api: Api, entity_id: str) -> tuple[int, int]:
 
 
 async def test_one_key_sent_many_times_concurrently_and_after_continue_as_new(api: Api, entity_id: str):
-    await api.gql(OPEN, {"input": {"id": entity_id, "name": "Deal", "account": {"id": "acme", "name": "ACME"},
-                                   "closeDate": "2027-03-31", "amount": "1000"}})
+    await api.gql(
+        OPEN,
+        {
+            "input": {
+                "id": entity_id,
+                "name": "Deal",
+                "account": {"id": "acme", "name": "ACME"},
+                "closeDate": "2027-03-31",
+                "amount": "1000",
+            }
+        },
+    )
     request = {"input": {"id": entity_id, "amount": "2500", "reason": "new quote", "idempotencyKey": "quote-v2"}}
     answers = await asyncio.gather(*(api.gql(UPDATE, request) for _ in range(20)))
     transitions = [a["updateOpportunity"]["transition"] for a in answers]
