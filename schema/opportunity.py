@@ -194,6 +194,10 @@ class Opportunity(Lifecycle):
     def renewal_of(self) -> str | None:
         return self.data.renewal_of
 
+    @strawberry.field(description="For a renewal opportunity: the contract (renewal lifecycle) it renews.")
+    def contract_id(self) -> str | None:
+        return self.data.contract_id
+
     @strawberry.field(description="Every exit criterion of this deal's pipeline, met or not.")
     def exit_criteria(self) -> list[ExitCriterion]:
         out = []
