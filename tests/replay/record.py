@@ -72,8 +72,10 @@ async def record_all(only: str = "") -> None:
                 upgrade(url)
                 settings = Settings(environment=Environment.TEST, database_url=url, task_queue=f"record-{uuid.uuid4()}")
                 engine = create_engine(url)
-                async with build_worker(env.client, settings, session_factory(engine)):
-                    workflow_ids = await scenario(LifecycleGateway(env.client, settings), env)
+                sessions = session_factory(engine)
+                async with build_worker(env.client, settings, sessions):
+                    # With the read model, so guards that read facts see what the API's would.
+                    workflow_ids = await scenario(LifecycleGateway(env.client, settings, sessions), env)
                     for workflow_id in workflow_ids:
                         for n, history_json in enumerate(await _runs(env.client, workflow_id), start=1):
                             # Entity ids may hold a slash (``handover/<account>/<n>``); a file name may not.
