@@ -20,6 +20,7 @@ from sqlmodel import Field, SQLModel, col
 from services.facts import provides
 from services.models import LifecycleRow, utc_column
 from services.pagination import Page, SortKey, paginate
+from services.read_model import lifecycle_page
 from workflows.engine.errors import AlreadyExists
 from workflows.engine.types import LifecycleSnapshot
 from workflows.handover import (
@@ -142,10 +143,7 @@ class HandoverFilter:
     overdue_follow_up: bool | None = None
 
 
-def _filtered(f: HandoverFilter, now: datetime) -> sa.Select[LifecycleRow, HandoverRow]:
-    statement = sa.select(LifecycleRow, HandoverRow).join(
-        HandoverRow, col(HandoverRow.workflow_id) == col(LifecycleRow.workflow_id)
-    )
+def _conditions(f: HandoverFilter, now: datetime) -> list[sa.ColumnElement[bool]]:
     conditions: list[sa.ColumnElement[bool]] = []
     if f.states:
         conditions.append(col(HandoverRow.state).in_(f.states))
@@ -162,7 +160,7 @@ def _filtered(f: HandoverFilter, now: datetime) -> sa.Select[LifecycleRow, Hando
         conditions.append(
             overdue if f.overdue_follow_up else sa.or_(col(HandoverRow.follow_up_due_at).is_(None), ~overdue)
         )
-    return statement.where(*conditions)
+    return conditions
 
 
 async def list_handovers(
@@ -177,18 +175,16 @@ async def list_handovers(
 ) -> Page[LifecycleRow]:
     """One page of handovers matching ``f``, newest first."""
     column = ORDER_KEYS[order]
-    name = str(column.key)
-    page = await paginate(
+    return await lifecycle_page(
         session,
-        _filtered(f, now),
-        [SortKey(column, descending=True), SortKey(col(HandoverRow.workflow_id), descending=True)],
-        key_of=lambda row: (getattr(row[1], name), row[1].workflow_id),
+        HandoverRow,
+        _conditions(f, now),
+        column,
+        True,
         first=first,
         after=after,
         max_page_size=max_page_size,
     )
-    page.items = [row[0] for row in page.items]
-    return page
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,8 @@ from sqlmodel import Field, SQLModel, col
 
 from services.models import LifecycleRow, utc_column
 from services.opportunity import to_cents
-from services.pagination import Page, SortKey, paginate
+from services.pagination import Page
+from services.read_model import lifecycle_page
 from workflows.engine.types import LifecycleSnapshot
 from workflows.late_payment import LatePaymentData, day_zero
 
@@ -121,23 +122,16 @@ async def list_late_payments(
     max_page_size: int,
 ) -> Page[LifecycleRow]:
     column, descending = ORDER_KEYS[order]
-    statement = (
-        sa.select(LifecycleRow, LatePaymentRow)
-        .join(LatePaymentRow, col(LatePaymentRow.workflow_id) == col(LifecycleRow.workflow_id))
-        .where(*f.conditions())
-    )
-    name = str(column.key)
-    page = await paginate(
+    return await lifecycle_page(
         session,
-        statement,
-        [SortKey(column, descending), SortKey(col(LatePaymentRow.workflow_id), descending)],
-        key_of=lambda row: (getattr(row[1], name), row[1].workflow_id),
+        LatePaymentRow,
+        f.conditions(),
+        column,
+        descending,
         first=first,
         after=after,
         max_page_size=max_page_size,
     )
-    page.items = [row[0] for row in page.items]
-    return page
 
 
 @dataclass(frozen=True)

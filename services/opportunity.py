@@ -13,7 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel
 
 from services.models import LifecycleRow, utc_column
-from services.pagination import Page, SortKey, paginate
+from services.pagination import Page
+from services.read_model import lifecycle_page
 from workflows.engine.types import LifecycleSnapshot
 
 
@@ -96,11 +97,7 @@ class OpportunityFilter:
     close_date_to: date | None = None
 
 
-def _filtered(f: OpportunityFilter) -> sa.Select[LifecycleRow, OpportunityRow]:
-    statement = sa.select(LifecycleRow, OpportunityRow).join(
-        OpportunityRow,
-        OpportunityRow.workflow_id == LifecycleRow.workflow_id,  # type: ignore[arg-type]
-    )
+def _conditions(f: OpportunityFilter) -> list[sa.ColumnElement[bool]]:
     conditions: list[sa.ColumnElement[bool]] = []
     if f.stages:
         conditions.append(OpportunityRow.stage.in_(f.stages))  # type: ignore[attr-defined]
@@ -116,7 +113,7 @@ def _filtered(f: OpportunityFilter) -> sa.Select[LifecycleRow, OpportunityRow]:
         conditions.append(OpportunityRow.close_date >= f.close_date_from)  # type: ignore[arg-type]
     if f.close_date_to is not None:
         conditions.append(OpportunityRow.close_date <= f.close_date_to)  # type: ignore[arg-type]
-    return statement.where(*conditions)
+    return conditions
 
 
 async def list_opportunities(
@@ -129,16 +126,13 @@ async def list_opportunities(
     max_page_size: int,
 ) -> Page[LifecycleRow]:
     column, descending = ORDER_KEYS[order]
-    keys = [SortKey(column, descending), SortKey(OpportunityRow.workflow_id, descending)]
-    name = str(column.key)
-    page = await paginate(
+    return await lifecycle_page(
         session,
-        _filtered(f),
-        keys,
-        key_of=lambda row: (getattr(row[1], name), row[1].workflow_id),
+        OpportunityRow,
+        _conditions(f),
+        column,
+        descending,
         first=first,
         after=after,
         max_page_size=max_page_size,
     )
-    page.items = [row[0] for row in page.items]
-    return page

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
+from sqlmodel import SQLModel, col
 
 from services.models import EffectDeliveryRow, EffectRow, LifecycleRow, TransitionRow
 from services.pagination import Page, SortKey, paginate
@@ -68,6 +68,38 @@ def describe(
         ),
     )
     return instance.describe(now, facts)
+
+
+async def lifecycle_page(
+    session: AsyncSession,
+    table: type[SQLModel],
+    conditions: Sequence[sa.ColumnElement[bool]],
+    sort: Any,
+    descending: bool,
+    *,
+    first: int,
+    after: str | None,
+    max_page_size: int,
+) -> Page[LifecycleRow]:
+    """One keyset page of a kind's lifecycles, filtered and sorted on its typed table.
+
+    ``table`` is the kind's projection (``workflow_id`` key); ``sort`` one of its
+    columns, with the workflow id as the tie-breaker.
+    """
+    key: Any = table.workflow_id  # type: ignore[attr-defined]
+    statement = sa.select(LifecycleRow, table).join(table, key == col(LifecycleRow.workflow_id)).where(*conditions)
+    name = str(sort.key)
+    page = await paginate(
+        session,
+        statement,
+        [SortKey(sort, descending), SortKey(key, descending)],
+        key_of=lambda row: (getattr(row[1], name), row[1].workflow_id),
+        first=first,
+        after=after,
+        max_page_size=max_page_size,
+    )
+    page.items = [row[0] for row in page.items]
+    return page
 
 
 async def transitions_page(

@@ -13,7 +13,8 @@ from sqlmodel import Field, SQLModel
 
 from services.models import LifecycleRow, utc_column
 from services.opportunity import to_cents
-from services.pagination import Page, SortKey, paginate
+from services.pagination import Page
+from services.read_model import lifecycle_page
 from workflows.engine.types import LifecycleSnapshot
 from workflows.renewal import UNDECIDED, RenewalData, RenewalPolicy
 from workflows.renewal_quote import early_renewal_last_day
@@ -105,11 +106,7 @@ def _early_window_open(today: date) -> sa.ColumnElement[bool]:
     )
 
 
-def _filtered(f: RenewalFilter) -> sa.Select[LifecycleRow, RenewalRow]:
-    statement = sa.select(LifecycleRow, RenewalRow).join(
-        RenewalRow,
-        RenewalRow.workflow_id == LifecycleRow.workflow_id,  # type: ignore[arg-type]
-    )
+def _conditions(f: RenewalFilter) -> list[sa.ColumnElement[bool]]:
     conditions: list[sa.ColumnElement[bool]] = []
     if f.states:
         conditions.append(RenewalRow.state.in_(f.states))  # type: ignore[attr-defined]
@@ -128,7 +125,7 @@ def _filtered(f: RenewalFilter) -> sa.Select[LifecycleRow, RenewalRow]:
             raise ValueError("the early-window filter needs today's date")
         window = _early_window_open(f.today)
         conditions.append(window if f.early_window_open else sa.not_(window))
-    return statement.where(*conditions)
+    return conditions
 
 
 async def list_renewals(
@@ -142,16 +139,13 @@ async def list_renewals(
 ) -> Page[LifecycleRow]:
     """Renewals matching ``f`` in ``order``, one keyset page at a time."""
     column, descending = ORDER_KEYS[order]
-    keys = [SortKey(column, descending), SortKey(RenewalRow.workflow_id, descending)]
-    name = str(column.key)
-    page = await paginate(
+    return await lifecycle_page(
         session,
-        _filtered(f),
-        keys,
-        key_of=lambda row: (getattr(row[1], name), row[1].workflow_id),
+        RenewalRow,
+        _conditions(f),
+        column,
+        descending,
         first=first,
         after=after,
         max_page_size=max_page_size,
     )
-    page.items = [row[0] for row in page.items]
-    return page

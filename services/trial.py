@@ -13,7 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel
 
 from services.models import LifecycleRow, utc_column
-from services.pagination import Page, SortKey, paginate
+from services.pagination import Page
+from services.read_model import lifecycle_page
 from workflows.engine.types import LifecycleSnapshot
 
 
@@ -82,11 +83,7 @@ class TrialFilter:
     subscription_missing_at_expiry: bool | None = None
 
 
-def _filtered(f: TrialFilter) -> sa.Select[LifecycleRow, TrialRow]:
-    statement = sa.select(LifecycleRow, TrialRow).join(
-        TrialRow,
-        TrialRow.workflow_id == LifecycleRow.workflow_id,  # type: ignore[arg-type]
-    )
+def _conditions(f: TrialFilter) -> list[sa.ColumnElement[bool]]:
     conditions: list[sa.ColumnElement[bool]] = []
     if f.states:
         conditions.append(TrialRow.state.in_(f.states))  # type: ignore[attr-defined]
@@ -106,7 +103,7 @@ def _filtered(f: TrialFilter) -> sa.Select[LifecycleRow, TrialRow]:
         conditions.append(
             TrialRow.subscription_missing_at_expiry == f.subscription_missing_at_expiry  # type: ignore[arg-type]
         )
-    return statement.where(*conditions)
+    return conditions
 
 
 async def list_trials(
@@ -120,16 +117,13 @@ async def list_trials(
 ) -> Page[LifecycleRow]:
     """One page of trials matching ``f``, with the total count."""
     column, descending = ORDER_KEYS[order]
-    keys = [SortKey(column, descending), SortKey(TrialRow.workflow_id, descending)]
-    name = str(column.key)
-    page = await paginate(
+    return await lifecycle_page(
         session,
-        _filtered(f),
-        keys,
-        key_of=lambda row: (getattr(row[1], name), row[1].workflow_id),
+        TrialRow,
+        _conditions(f),
+        column,
+        descending,
         first=first,
         after=after,
         max_page_size=max_page_size,
     )
-    page.items = [row[0] for row in page.items]
-    return page
