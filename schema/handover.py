@@ -19,7 +19,7 @@ from schema.errors import (
     ValidationError,
     to_error,
 )
-from schema.opportunity import Account, AccountInput, query_error
+from schema.inputs import Account, AccountInput, given, one_of, query_error
 from schema.scalars import Money
 from services.facts import gather
 from services.handover import HandoverFilter as HandoverQueryFilter
@@ -73,7 +73,6 @@ for _enum in (PushBackResolution, FollowUpItem, HandoverOrder):
 
 # Spec field names (in ValidationError) -> the input fields a client sent.
 FIELD_NAMES = {"owner": "outgoingOwner"}
-ENUM_HELP = "One of: {}."
 
 
 @strawberry.type
@@ -390,10 +389,10 @@ class RequestHandoverInput:
     account: AccountInput
     arr: Money
     outgoing_owner: str | None = strawberry.field(default=None, description="Defaults to the caller.")
-    outgoing_role: str = strawberry.field(description=ENUM_HELP.format(", ".join(OwnerRole)))
-    reason: str = strawberry.field(description=ENUM_HELP.format(", ".join(HandoverReason)))
+    outgoing_role: str = strawberry.field(description=one_of(OwnerRole))
+    reason: str = strawberry.field(description=one_of(HandoverReason))
     reason_note: str | None = None
-    paid_products: list[str] = strawberry.field(description=ENUM_HELP.format(", ".join(PaidProduct)))
+    paid_products: list[str] = strawberry.field(description=one_of(PaidProduct))
     onboarded_products: list[str] | None = strawberry.field(default=None, description="Among the paid products.")
     policy: JSON | None = strawberry.field(default=None, description="Policy overrides for this handover (admin only).")
 
@@ -401,8 +400,8 @@ class RequestHandoverInput:
 @strawberry.input
 class AllocateHandoverInput:
     id: strawberry.ID
-    team: str = strawberry.field(description=ENUM_HELP.format(", ".join(OwnerTeam)))
-    region: str = strawberry.field(description=ENUM_HELP.format(", ".join(AccountRegion)))
+    team: str = strawberry.field(description=one_of(OwnerTeam))
+    region: str = strawberry.field(description=one_of(AccountRegion))
     reason: str | None = strawberry.field(default=None, description="Needed when the team is not the suggested one.")
     idempotency_key: str | None = None
 
@@ -426,7 +425,7 @@ class HandoverAccountPlanInput:
 @strawberry.input
 class HandoverOnboardingInput:
     id: strawberry.ID
-    product: str = strawberry.field(description=ENUM_HELP.format(", ".join(PaidProduct)))
+    product: str = strawberry.field(description=one_of(PaidProduct))
     idempotency_key: str | None = None
 
 
@@ -448,7 +447,7 @@ class HandoverStepInput:
 @strawberry.input
 class PushBackHandoverInput:
     id: strawberry.ID
-    flags: list[str] = strawberry.field(description=ENUM_HELP.format(", ".join(PushBackFlag)))
+    flags: list[str] = strawberry.field(description=one_of(PushBackFlag))
     note: str | None = None
     idempotency_key: str | None = None
 
@@ -464,7 +463,7 @@ class HandoverCallInput:
 @strawberry.input
 class HandoverFollowUpInput:
     id: strawberry.ID
-    item: str = strawberry.field(description=ENUM_HELP.format(", ".join(FollowUpItem)))
+    item: str = strawberry.field(description=one_of(FollowUpItem))
     note: str
     idempotency_key: str | None = None
 
@@ -479,11 +478,6 @@ class HandoverFilter:
     overdue_follow_up: bool | None = strawberry.field(
         default=None, description="True: follow-ups past due and still missing; false: all others."
     )
-
-
-def _set(**values: Any) -> dict[str, Any]:
-    """The values a client gave, leaving absent ones to the spec's defaults."""
-    return {k: v for k, v in values.items() if v is not None}
 
 
 # ---- queries and mutations -------------------------------------------------------------------
@@ -541,7 +535,7 @@ class HandoverMutation:
         "another handover of the account is open."
     )
     async def request_handover(self, info: Info, input: RequestHandoverInput) -> HandoverResult:
-        data = _set(
+        data = given(
             account={"id": input.account.id, "name": input.account.name},
             arr=input.arr,
             owner=input.outgoing_owner or info.context.principal.actor,
@@ -655,7 +649,7 @@ class HandoverMutation:
                 KIND,
                 input.id,
                 "push_back",
-                _set(flags=input.flags, note=input.note),
+                given(flags=input.flags, note=input.note),
                 idempotency_key=input.idempotency_key,
             )
         )
@@ -688,7 +682,7 @@ class HandoverMutation:
                 KIND,
                 input.id,
                 "record_call",
-                _set(held_at=input.held_at, notes=input.notes),
+                given(held_at=input.held_at, notes=input.notes),
                 idempotency_key=input.idempotency_key,
             )
         )

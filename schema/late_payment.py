@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Annotated, Any
 
 import strawberry
-from graphql import GraphQLError
 from strawberry.scalars import JSON
 
 from schema.common import Connection, Lifecycle, Transition, connection, fire, open_lifecycle
 from schema.context import Info
 from schema.errors import AlreadyExists, Forbidden, GuardFailed, InvalidTransition, NotFound, ValidationError
-from schema.opportunity import Account, AccountInput, query_error
+from schema.inputs import Account, AccountInput, filter_amount, filter_moment, given, query_error
 from schema.scalars import Money
 from services.late_payment import LatePaymentFilter as LatePaymentQueryFilter
 from services.late_payment import LatePaymentOrder, list_late_payments, totals_by_state
@@ -242,10 +241,6 @@ def _changed(outcome: Any) -> Any:
     return outcome
 
 
-def _set(**values: Any) -> dict[str, Any]:
-    return {k: v for k, v in values.items() if v is not None}
-
-
 # ---- inputs -----------------------------------------------------------------------------------
 
 
@@ -330,31 +325,6 @@ class LatePaymentFilter:
     next_deadline_before: datetime | None = None
 
 
-def _decimal(value: Any, field: str) -> Decimal | None:
-    if value is None:
-        return None
-    try:
-        return Decimal(str(value))
-    except InvalidOperation:
-        raise GraphQLError(
-            f"{field} is not an amount.", extensions={"code": "BAD_USER_INPUT", "field": field}
-        ) from None
-
-
-def _moment(value: Any, field: str) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(str(value))
-    except ValueError:
-        moment = None
-    if moment is None or moment.tzinfo is None:
-        raise GraphQLError(
-            f"{field} is not a moment with its UTC offset.", extensions={"code": "BAD_USER_INPUT", "field": field}
-        )
-    return moment
-
-
 # ---- queries and mutations ----------------------------------------------------------------------
 
 
@@ -382,10 +352,10 @@ class LatePaymentQuery:
             states=[str(s) for s in f.state or []],
             owner=f.owner,
             account_id=f.account_id,
-            amount_min=_decimal(f.amount_min, "amountMin"),
-            amount_max=_decimal(f.amount_max, "amountMax"),
+            amount_min=filter_amount(f.amount_min, "amountMin"),
+            amount_max=filter_amount(f.amount_max, "amountMax"),
             suspended_only=f.suspended_only,
-            next_deadline_before=_moment(f.next_deadline_before, "nextDeadlineBefore"),
+            next_deadline_before=filter_moment(f.next_deadline_before, "nextDeadlineBefore"),
         )
         try:
             async with info.context.sessions() as session:
@@ -422,7 +392,7 @@ class LatePaymentQuery:
 class LatePaymentMutation:
     @strawberry.mutation(description="Open a late payment by hand (billing events open them by themselves).")
     async def open_late_payment(self, info: Info, input: OpenLatePaymentInput) -> LatePaymentResult:
-        data = _set(
+        data = given(
             invoice_id=input.invoice_id,
             account={"id": input.account.id, "name": input.account.name},
             owner=input.owner,
@@ -461,7 +431,7 @@ class LatePaymentMutation:
                 KIND,
                 input.invoice_id,
                 "record_failed_attempt",
-                _set(attempt=input.attempt, failure_message=input.failure_message),
+                given(attempt=input.attempt, failure_message=input.failure_message),
                 idempotency_key=input.idempotency_key,
             )
         )
@@ -474,7 +444,7 @@ class LatePaymentMutation:
                 KIND,
                 input.invoice_id,
                 "record_payment",
-                _set(amount=input.amount, tax_withheld=input.tax_withheld, reference=input.reference),
+                given(amount=input.amount, tax_withheld=input.tax_withheld, reference=input.reference),
                 idempotency_key=input.idempotency_key,
             )
         )
@@ -501,7 +471,7 @@ class LatePaymentMutation:
                 KIND,
                 input.invoice_id,
                 "apply_credit_note",
-                _set(amount=input.amount, credit_note_id=input.credit_note_id),
+                given(amount=input.amount, credit_note_id=input.credit_note_id),
                 reason=input.reason,
                 idempotency_key=input.idempotency_key,
             )
@@ -515,7 +485,7 @@ class LatePaymentMutation:
                 KIND,
                 input.invoice_id,
                 "record_advance_payment",
-                _set(amount=input.amount, reference=input.reference),
+                given(amount=input.amount, reference=input.reference),
                 idempotency_key=input.idempotency_key,
             )
         )

@@ -8,7 +8,6 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 import strawberry
-from graphql import GraphQLError
 from strawberry.scalars import JSON
 
 from schema.common import Connection, Lifecycle, Transition, connection, fire, open_lifecycle
@@ -21,6 +20,7 @@ from schema.errors import (
     NotFound,
     ValidationError,
 )
+from schema.inputs import Account, AccountInput, filter_date, given, one_of, query_error
 from schema.scalars import Money
 from services.opportunity import OpportunityFilter as OpportunityQueryFilter
 from services.opportunity import OpportunityOrder, list_opportunities
@@ -48,12 +48,6 @@ for _enum in (RecordType, PlanType, ForecastCategory, LossReason, Pipeline, Oppo
 
 # Spec field names (in ValidationError) -> the input fields a client sent.
 FIELD_NAMES = {"to": "toStage", "state": "stage"}
-
-
-@strawberry.type
-class Account:
-    id: str
-    name: str
 
 
 @strawberry.type
@@ -254,19 +248,10 @@ def _changed(outcome: Any) -> Any:
 
 
 @strawberry.input
-class AccountInput:
-    id: str
-    name: str
-
-
-@strawberry.input
 class NextStepInput:
     text: str
     customer_owner: str | None = None
     due_date: date | None = None
-
-
-ENUM_HELP = "One of: {}."
 
 
 @strawberry.input(description="A new opportunity. Enum-valued fields take the enum's names as strings.")
@@ -275,16 +260,14 @@ class OpenOpportunityInput:
     name: str
     account: AccountInput
     owner: str | None = strawberry.field(default=None, description="Defaults to the caller.")
-    record_type: str | None = strawberry.field(default=None, description=ENUM_HELP.format(", ".join(RecordType)))
-    plan_type: str | None = strawberry.field(default=None, description=ENUM_HELP.format(", ".join(PlanType)))
+    record_type: str | None = strawberry.field(default=None, description=one_of(RecordType))
+    plan_type: str | None = strawberry.field(default=None, description=one_of(PlanType))
     close_date: date
     term_months: int | None = None
     amount: Money
     discount_percent: Decimal | None = None
     contract_start_date: date | None = None
-    forecast_category: str | None = strawberry.field(
-        default=None, description=ENUM_HELP.format(", ".join(ForecastCategory))
-    )
+    forecast_category: str | None = strawberry.field(default=None, description=one_of(ForecastCategory))
     next_step: NextStepInput | None = None
     lead_source: str | None = None
     silence_timers_enabled: bool | None = None
@@ -344,7 +327,7 @@ class CloseOpportunityWonInput:
 @strawberry.input
 class CloseOpportunityLostInput:
     id: strawberry.ID
-    loss_reason: str | None = strawberry.field(default=None, description=ENUM_HELP.format(", ".join(LossReason)))
+    loss_reason: str | None = strawberry.field(default=None, description=one_of(LossReason))
     loss_note: str | None = None
     idempotency_key: str | None = None
 
@@ -394,30 +377,10 @@ class OpportunityFilter:
     close_date_to: date | None = None
 
 
-def _set(**values: Any) -> dict[str, Any]:
-    """The values a client gave, leaving absent ones to the spec's defaults."""
-    return {k: v for k, v in values.items() if v is not None}
-
-
 def _next_step(step: NextStepInput | None) -> dict[str, Any] | None:
     if step is None:
         return None
-    return _set(text=step.text, customer_owner=step.customer_owner, due_date=step.due_date)
-
-
-def _filter_date(value: Any, field: str) -> date | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(str(value))
-    except ValueError:
-        raise GraphQLError(
-            f"{field} is not a date (YYYY-MM-DD).", extensions={"code": "BAD_USER_INPUT", "field": field}
-        ) from None
-
-
-def query_error(rejection: Rejection) -> GraphQLError:
-    return GraphQLError(rejection.message, extensions={"code": rejection.type, **rejection.details})
+    return given(text=step.text, customer_owner=step.customer_owner, due_date=step.due_date)
 
 
 # ---- queries and mutations -------------------------------------------------------------------
@@ -449,8 +412,8 @@ class OpportunityQuery:
             account_id=f.account_id,
             record_types=[str(r) for r in f.record_type or []],
             forecast_categories=[str(c) for c in f.forecast_category or []],
-            close_date_from=_filter_date(f.close_date_from, "closeDateFrom"),
-            close_date_to=_filter_date(f.close_date_to, "closeDateTo"),
+            close_date_from=filter_date(f.close_date_from, "closeDateFrom"),
+            close_date_to=filter_date(f.close_date_to, "closeDateTo"),
         )
         try:
             async with info.context.sessions() as session:
@@ -471,7 +434,7 @@ class OpportunityQuery:
 class OpportunityMutation:
     @strawberry.mutation(description="Open an opportunity in its pipeline.")
     async def open_opportunity(self, info: Info, input: OpenOpportunityInput) -> OpportunityResult:
-        data = _set(
+        data = given(
             name=input.name,
             account={"id": input.account.id, "name": input.account.name},
             owner=input.owner or info.context.principal.actor,
@@ -539,7 +502,7 @@ class OpportunityMutation:
                 KIND,
                 input.id,
                 "advance",
-                _set(to=input.to_stage),
+                given(to=input.to_stage),
                 reason=input.reason,
                 idempotency_key=input.idempotency_key,
                 field_names=FIELD_NAMES,
@@ -582,14 +545,14 @@ class OpportunityMutation:
                 KIND,
                 input.id,
                 "close_lost",
-                _set(loss_reason=input.loss_reason, loss_note=input.loss_note),
+                given(loss_reason=input.loss_reason, loss_note=input.loss_note),
                 idempotency_key=input.idempotency_key,
             )
         )
 
     @strawberry.mutation(description="Change the deal's fields.")
     async def update_opportunity(self, info: Info, input: UpdateOpportunityInput) -> OpportunityResult:
-        params = _set(
+        params = given(
             name=input.name,
             account_name=input.account_name,
             plan_type=input.plan_type,
@@ -623,7 +586,7 @@ class OpportunityMutation:
                 KIND,
                 input.id,
                 "record_customer_reply",
-                _set(at=input.at, note=input.note),
+                given(at=input.at, note=input.note),
                 idempotency_key=input.idempotency_key,
             )
         )

@@ -8,7 +8,6 @@ from typing import Annotated, Any
 
 import pydantic
 import strawberry
-from graphql import GraphQLError
 from strawberry.scalars import JSON
 
 from schema.common import Connection, Lifecycle, Transition, connection, fire, open_lifecycle
@@ -22,7 +21,7 @@ from schema.errors import (
     ValidationError,
     to_error,
 )
-from schema.opportunity import ENUM_HELP, Account, AccountInput, query_error
+from schema.inputs import Account, AccountInput, filter_date, one_of, query_error
 from schema.scalars import Money
 from services.read_model import get_snapshot, snapshot_of
 from services.renewal import RenewalFilter as RenewalQueryFilter
@@ -323,7 +322,7 @@ class RecordRenewalCreditsExhaustedInput:
 @strawberry.input
 class DeclineRenewalInput:
     contract_id: strawberry.ID
-    loss_reason: str = strawberry.field(description=ENUM_HELP.format(", ".join(LossReason)))
+    loss_reason: str = strawberry.field(description=one_of(LossReason))
     loss_note: str | None = None
     idempotency_key: str | None = None
 
@@ -344,17 +343,6 @@ class RenewalFilter:
 def _given(**values: Any) -> dict[str, Any]:
     """The values a client gave, leaving absent ones to the spec's defaults."""
     return {k: v for k, v in values.items() if v is not None}
-
-
-def _filter_date(value: Any, field: str) -> date | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(str(value))
-    except ValueError:
-        raise GraphQLError(
-            f"{field} is not a date (YYYY-MM-DD).", extensions={"code": "BAD_USER_INPUT", "field": field}
-        ) from None
 
 
 # ---- queries and mutations ------------------------------------------------------------------------
@@ -384,8 +372,8 @@ class RenewalQuery:
             states=[str(s) for s in f.state or []],
             owner=f.owner,
             account_id=f.account_id,
-            ending_before=_filter_date(f.ending_before, "endingBefore"),
-            ending_after=_filter_date(f.ending_after, "endingAfter"),
+            ending_before=filter_date(f.ending_before, "endingBefore"),
+            ending_after=filter_date(f.ending_after, "endingAfter"),
             at_risk=f.at_risk,
             early_window_open=f.early_window_open,
             today=datetime.now(UTC).date(),

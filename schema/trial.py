@@ -13,6 +13,7 @@ from strawberry.scalars import JSON
 from schema.common import Connection, Lifecycle, Transition, connection, fire, open_lifecycle
 from schema.context import Info
 from schema.errors import AlreadyExists, Forbidden, GuardFailed, InvalidTransition, NotFound, ValidationError
+from schema.inputs import filter_moment, given, one_of
 from schema.scalars import Money
 from services.read_model import get_snapshot, snapshot_of
 from services.trial import TrialFilter as TrialQueryFilter
@@ -37,8 +38,6 @@ strawberry.enum(
     ProvisioningStep, description="RevOps' billing steps before an existing payer's trial (004:12875-12879)."
 )
 strawberry.enum(TrialOrder)
-
-ENUM_HELP = "One of: {}."
 
 
 @strawberry.type
@@ -246,8 +245,8 @@ class StartTrialInput:
     id: strawberry.ID | None = strawberry.field(default=None, description="Your id for it; one is made up if absent.")
     organization: TrialOrganizationInput
     owner: str | None = strawberry.field(default=None, description="Defaults to the caller.")
-    target: str = strawberry.field(description=ENUM_HELP.format(", ".join(TrialTarget)))
-    trial_type: str | None = strawberry.field(default=None, description=ENUM_HELP.format(", ".join(TrialType)))
+    target: str = strawberry.field(description=one_of(TrialTarget))
+    trial_type: str | None = strawberry.field(default=None, description=one_of(TrialType))
     expected_arr: Money
     expires_at: datetime | None = strawberry.field(
         default=None, description="Default: 14 days from now, 28 when the expected ARR is over $60,000."
@@ -266,7 +265,7 @@ class StartTrialInput:
 @strawberry.input
 class RecordTrialProvisioningStepInput:
     id: strawberry.ID
-    step: str = strawberry.field(description=ENUM_HELP.format(", ".join(ProvisioningStep)))
+    step: str = strawberry.field(description=one_of(ProvisioningStep))
     note: str | None = None
     idempotency_key: str | None = None
 
@@ -318,26 +317,6 @@ class TrialFilter:
     subscription_missing_at_expiry: bool | None = None
 
 
-def _set(**values: Any) -> dict[str, Any]:
-    """The values a client gave, leaving absent ones to the spec's defaults."""
-    return {k: v for k, v in values.items() if v is not None}
-
-
-def _filter_moment(value: Any, field: str) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(str(value))
-    except ValueError:
-        moment = None
-    if moment is None or moment.tzinfo is None:
-        raise GraphQLError(
-            f"{field} is not a moment with a UTC offset (2027-03-31T00:00:00Z).",
-            extensions={"code": "BAD_USER_INPUT", "field": field},
-        )
-    return moment
-
-
 # ---- queries and mutations -------------------------------------------------------------------
 
 
@@ -366,8 +345,8 @@ class TrialQuery:
             owner=f.owner,
             organization_id=f.organization_id,
             targets=[str(t) for t in f.target or []],
-            expiring_after=_filter_moment(f.expiring_after, "expiringAfter"),
-            expiring_before=_filter_moment(f.expiring_before, "expiringBefore"),
+            expiring_after=filter_moment(f.expiring_after, "expiringAfter"),
+            expiring_before=filter_moment(f.expiring_before, "expiringBefore"),
             existing_paid_subscription=f.existing_paid_subscription,
             subscription_missing_at_expiry=f.subscription_missing_at_expiry,
         )
@@ -390,7 +369,7 @@ class TrialQuery:
 class TrialMutation:
     @strawberry.mutation(description="Start a trial: active at once, or after RevOps' steps for an existing payer.")
     async def start_trial(self, info: Info, input: StartTrialInput) -> TrialResult:
-        data = _set(
+        data = given(
             organization={"id": input.organization.id, "name": input.organization.name},
             owner=input.owner or info.context.principal.actor,
             target=input.target,
@@ -418,7 +397,7 @@ class TrialMutation:
                 KIND,
                 input.id,
                 "record_provisioning_step",
-                _set(step=input.step, note=input.note),
+                given(step=input.step, note=input.note),
                 idempotency_key=input.idempotency_key,
             )
         )
@@ -457,7 +436,7 @@ class TrialMutation:
                 KIND,
                 input.id,
                 "record_customer_activity",
-                _set(at=input.at, note=input.note),
+                given(at=input.at, note=input.note),
                 idempotency_key=input.idempotency_key,
             )
         )
@@ -470,7 +449,7 @@ class TrialMutation:
                 KIND,
                 input.id,
                 "confirm_new_subscription",
-                _set(subscription_id=input.subscription_id),
+                given(subscription_id=input.subscription_id),
                 reason=input.reason,
                 idempotency_key=input.idempotency_key,
             )
@@ -484,7 +463,7 @@ class TrialMutation:
                 KIND,
                 input.id,
                 "convert",
-                _set(subscription_id=input.subscription_id),
+                given(subscription_id=input.subscription_id),
                 reason=input.reason,
                 idempotency_key=input.idempotency_key,
             )

@@ -1,0 +1,76 @@
+"""What every lifecycle's GraphQL module shares: the account, enum help, the values a
+client gave, filter arguments parsed into typed errors, and query refusals as errors."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError
+
+from workflows.engine.errors import Rejection
+
+
+@strawberry.type
+class Account:
+    id: str
+    name: str
+
+
+@strawberry.input
+class AccountInput:
+    id: str
+    name: str
+
+
+def one_of(values: Iterable[enum.Enum | str]) -> str:
+    """Help text for an enum-valued input taken as a string (validated by the spec)."""
+    return "One of: " + ", ".join(str(v) for v in values) + "."
+
+
+def given(**values: Any) -> dict[str, Any]:
+    """The values a client gave, leaving absent ones to the spec's defaults."""
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def _bad_input(message: str, field: str) -> GraphQLError:
+    return GraphQLError(message, extensions={"code": "BAD_USER_INPUT", "field": field})
+
+
+def filter_date(value: Any, field: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        raise _bad_input(f"{field} is not a date (YYYY-MM-DD).", field) from None
+
+
+def filter_moment(value: Any, field: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(str(value))
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise _bad_input(f"{field} is not a moment with its UTC offset (2027-03-31T00:00:00Z).", field)
+    return moment
+
+
+def filter_amount(value: Any, field: str) -> Decimal | None:
+    if value is None:
+        return None
+    try:
+        return Decimal(str(value))
+    except InvalidOperation:
+        raise _bad_input(f"{field} is not an amount.", field) from None
+
+
+def query_error(rejection: Rejection) -> GraphQLError:
+    """A query's refusal (a bad cursor, a page too large) as an error with its type as code."""
+    return GraphQLError(rejection.message, extensions={"code": rejection.type, **rejection.details})
