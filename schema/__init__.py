@@ -7,11 +7,14 @@ from pathlib import Path
 
 import strawberry
 from strawberry.extensions import (
+    AddValidationRules,
     DisableIntrospection,
     MaxAliasesLimiter,
     MaxTokensLimiter,
+    ParserCache,
     QueryDepthLimiter,
     SchemaExtension,
+    ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
@@ -43,14 +46,31 @@ Mutation = merge_types("Mutation", tuple(part[1] for part in PARTS))
 TYPES = [part[2] for part in PARTS]
 
 
+# Distinct documents whose parse and validation are kept: clients send a few fixed
+# operations, so parsing and validating each once (not on every request, where it cost
+# more than executing the operation; docs/performance.md) is what matters. Bounded, so
+# a client sending endless distinct documents cannot grow the API's memory.
+DOCUMENT_CACHE_SIZE = 512
+
+
 def build_schema(settings: Settings) -> strawberry.Schema:
+    # The limiters' validation rules are made once: the validation cache is keyed by the
+    # rule classes, which QueryDepthLimiter and MaxAliasesLimiter make anew per instance.
+    limits = [
+        *QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules,
+    ]
     extensions: list[Callable[[], SchemaExtension]] = [
-        lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
-        lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
+        lambda: AddValidationRules(limits),
         lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
     ]
     if not settings.introspection:
         extensions.append(DisableIntrospection)
+    # After the limiters, which set the parse options and rules these caches are keyed by.
+    extensions += [
+        lambda: ParserCache(maxsize=DOCUMENT_CACHE_SIZE),
+        lambda: ValidationCache(maxsize=DOCUMENT_CACHE_SIZE),
+    ]
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,

@@ -94,17 +94,21 @@ async def paginate(
     first: int,
     after: str | None,
     max_page_size: int,
+    count: AnySelect | None = None,
 ) -> Page[Any]:
     """One page of ``statement``'s rows ordered by ``keys`` (the last key must be unique).
 
-    ``key_of`` reads a result row's values of ``keys``, for its cursor.
+    ``key_of`` reads a result row's values of ``keys``, for its cursor. ``count``, when
+    given, is a cheaper statement counting the same rows (the total without a join).
     """
     if first < 0 or first > max_page_size:
         raise ValidationError(
             f"first must be between 0 and {max_page_size}.",
             fields=[{"field": "first", "message": f"must be between 0 and {max_page_size}"}],
         )
-    total = await session.execute(sa.select(sa.func.count()).select_from(statement.order_by(None).subquery()))
+    if count is None:
+        count = sa.select(sa.func.count()).select_from(statement.order_by(None).subquery())
+    total = await session.execute(count)
     total_count = int(total.scalar_one())
     page_statement = statement
     if after:

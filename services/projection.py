@@ -9,6 +9,7 @@ keyed (workflow id + seq, effect id) and inserted at most once.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -42,15 +43,34 @@ def insert_for(session: AsyncSession, table: type[SQLModel]) -> Any:
     return module.insert(table.__table__)  # type: ignore[attr-defined]
 
 
-async def _upsert_newer(session: AsyncSession, table: type[SQLModel], values: dict[str, Any]) -> None:
-    statement = insert_for(session, table).values(**values)
+def _dialect(session: AsyncSession) -> str:
+    return session.bind.dialect.name if session.bind else "sqlite"
+
+
+# The projection runs inside every transition (a local activity the update waits for),
+# so its statements are built once per dialect, table and column set, and executed with
+# the row as parameters: building an upsert per call (``excluded`` makes a fresh alias of
+# the table each time) cost more than the database write itself (docs/performance.md).
+@lru_cache(maxsize=256)
+def _upsert_newer_statement(dialect: str, table: type[SQLModel], keys: tuple[str, ...]) -> Any:
+    module = postgresql if dialect == "postgresql" else sqlite
     columns = table.__table__.c  # type: ignore[attr-defined]
-    statement = statement.on_conflict_do_update(
+    statement = module.insert(table.__table__)  # type: ignore[attr-defined]
+    return statement.on_conflict_do_update(
         index_elements=[columns.workflow_id],
-        set_={k: statement.excluded[k] for k in values if k != "workflow_id"},
+        set_={k: statement.excluded[k] for k in keys if k != "workflow_id"},
         where=columns.seq < statement.excluded.seq,
     )
-    await session.execute(statement)
+
+
+@lru_cache(maxsize=64)
+def _insert_once_statement(dialect: str, table: type[SQLModel], unique: tuple[str, ...]) -> Any:
+    module = postgresql if dialect == "postgresql" else sqlite
+    return module.insert(table.__table__).on_conflict_do_nothing(index_elements=list(unique))  # type: ignore[attr-defined]
+
+
+async def _upsert_newer(session: AsyncSession, table: type[SQLModel], values: dict[str, Any]) -> None:
+    await session.execute(_upsert_newer_statement(_dialect(session), table, tuple(values)), values)
 
 
 def lifecycle_values(snapshot: LifecycleSnapshot) -> dict[str, Any]:
@@ -84,7 +104,8 @@ async def apply_projection(*, session: AsyncSession, batch: ProjectionBatch) -> 
         table, values = projector
         await _upsert_newer(session, table, values(snapshot))
     if batch.transitions:
-        statement = insert_for(session, TransitionRow).values(
+        await session.execute(
+            _insert_once_statement(_dialect(session), TransitionRow, ("workflow_id", "seq")),
             [
                 {
                     "workflow_id": snapshot.workflow_id,
@@ -101,11 +122,11 @@ async def apply_projection(*, session: AsyncSession, batch: ProjectionBatch) -> 
                     "idempotency_key": t.idempotency_key,
                 }
                 for t in batch.transitions
-            ]
+            ],
         )
-        await session.execute(statement.on_conflict_do_nothing(index_elements=["workflow_id", "seq"]))
     if batch.effects:
-        statement = insert_for(session, EffectRow).values(
+        await session.execute(
+            _insert_once_statement(_dialect(session), EffectRow, ("id",)),
             [
                 {
                     "id": e.id,
@@ -122,9 +143,8 @@ async def apply_projection(*, session: AsyncSession, batch: ProjectionBatch) -> 
                     "attempts": 0,
                 }
                 for e in batch.effects
-            ]
+            ],
         )
-        await session.execute(statement.on_conflict_do_nothing(index_elements=["id"]))
 
 
 async def current_seq(session: AsyncSession, workflow_id: str) -> int | None:

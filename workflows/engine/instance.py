@@ -65,13 +65,24 @@ class LifecycleInstance:
         self.data: BaseModel = spec.data_model.model_validate(state.data)
         self.policy: BaseModel = spec.policy_model.model_validate(state.policy)
         self._model = _MachineModel()
-        self._machine = Machine(
-            model=self._model,
-            states=[s.name for s in spec.states],
-            initial=state.state,
-            transitions=[self._machine_transition(t) for t in spec.transitions],
-            auto_transitions=False,
-        )
+        self._machine_built: Machine | None = None
+
+    @property
+    def _machine(self) -> Machine:
+        """The ``transitions`` machine, built on first use: from the current state, as it
+        would have been at construction (only ``apply`` changes the state, through it).
+        Opening a lifecycle, loading one that then sits idle and describing a read-model
+        snapshot never need it, and building it was most of what they cost
+        (docs/performance.md)."""
+        if self._machine_built is None:
+            self._machine_built = Machine(
+                model=self._model,
+                states=[s.name for s in self.spec.states],
+                initial=self.core.state,
+                transitions=[self._machine_transition(t) for t in self.spec.transitions],
+                auto_transitions=False,
+            )
+        return self._machine_built
 
     def _machine_transition(self, t: TransitionSpec) -> dict[str, Any]:
         return {
@@ -351,9 +362,10 @@ class LifecycleInstance:
         if t.apply is not None:
             t.apply(Context(**{**ctx.__dict__, "data": data, "now": now}))
         from_state = self.core.state
+        machine = self._machine  # binds the trigger methods to the model
         self._model.selected = t
         try:
-            if not self._model.trigger(t.trigger):  # type: ignore[attr-defined]
+            if not machine.model.trigger(t.trigger):  # type: ignore[attr-defined]
                 raise RuntimeError(f"machine refused the selected transition {t.trigger}")
         finally:
             self._model.selected = None

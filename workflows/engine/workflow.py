@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 from temporalio import workflow
@@ -46,6 +46,7 @@ from workflows.engine.instance import LifecycleInstance
 from workflows.engine.spec import LifecycleSpec
 from workflows.engine.types import (
     AllowedTransition,
+    Deadline,
     DeliverEffectInput,
     LifecycleInput,
     LifecycleSnapshot,
@@ -57,6 +58,9 @@ from workflows.engine.types import (
 from workflows.engine.visibility import LIFECYCLE_ACCOUNT, LIFECYCLE_OWNER, LIFECYCLE_STATE, NEXT_DEADLINE
 
 PROJECT_ACTIVITY = "project_lifecycle"
+# Runs started since this patch keep their armed timer while the earliest deadline stays
+# where it was, instead of cancelling and starting it again after every change.
+KEEP_ARMED_TIMER_PATCH = "engine-keep-armed-timer"
 DELIVER_ACTIVITY = "deliver_effect"
 
 # The projection inside an update must not hold the caller for long: after this the
@@ -98,6 +102,9 @@ class LifecycleWorkflow:
         # Asked once per run, before anything else: a run started before a patch keeps
         # the old behaviour throughout, and takes the new one when it continues as new.
         patches = frozenset(p for p in self.spec.patches if workflow.patched(p))
+        self._keep_armed_timer = workflow.patched(KEEP_ARMED_TIMER_PATCH)
+        self._timer: asyncio.Task[None] | None = None
+        self._armed_for: datetime | None = None
         if input.state is not None:
             self._instance = LifecycleInstance(self.spec, input.state, patches)
         else:
@@ -143,6 +150,7 @@ class LifecycleWorkflow:
                 break
             if self._should_continue_as_new():
                 await self._drain()
+                self._arm(None)
                 for task in background:
                     task.cancel()
                 workflow.continue_as_new(
@@ -155,6 +163,10 @@ class LifecycleWorkflow:
                 )
             self._wake = False
             deadlines = self._instance.deadlines(workflow.now())
+            if self._keep_armed_timer:
+                self._arm(deadlines[0] if deadlines else None)
+                await workflow.wait_condition(lambda: self._wake or self._timer_fired())
+                continue
             timeout = (deadlines[0].due_at - workflow.now()) if deadlines else None
             with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(
@@ -162,10 +174,26 @@ class LifecycleWorkflow:
                     timeout=max(timeout, timedelta(0)) if timeout is not None else None,
                     timeout_summary=deadlines[0].description if deadlines else None,
                 )
+        self._arm(None)
         await workflow.wait_condition(workflow.all_handlers_finished)
         for task in background:
             task.cancel()
         return self._instance.snapshot(workflow.now())
+
+    def _arm(self, deadline: Deadline | None) -> None:
+        """Keep one durable timer on the earliest deadline; replace it only when that moment moves."""
+        due_at = deadline.due_at if deadline is not None else None
+        if due_at == self._armed_for and (self._timer is None or not self._timer.done()):
+            return
+        if self._timer is not None and not self._timer.done():
+            self._timer.cancel()
+        self._timer, self._armed_for = None, due_at
+        if deadline is not None:
+            delay = max(deadline.due_at - workflow.now(), timedelta(0))
+            self._timer = asyncio.create_task(workflow.sleep(delay, summary=deadline.description))
+
+    def _timer_fired(self) -> bool:
+        return self._timer is not None and self._timer.done()
 
     def _finished(self) -> bool:
         return (
