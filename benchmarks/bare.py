@@ -1,0 +1,66 @@
+"""The bare limits: minimal workflows on the same server, run by a minimal worker.
+
+They are not part of the service's registry; ``python -m benchmarks.bare`` runs them on
+their own task queue in a process of their own (as the service's worker is), with the
+SDK's defaults (sandboxed runner, default data converter and cache).
+
+- ``BenchBare``: waits until finished; its update ``ping`` only returns. Used for the
+  bare update (latency, throughput) and the bare start.
+- ``BenchSleeper``: sleeps until a given moment and returns the time it woke up, as
+  the workflow clock saw it (the same clock a lifecycle's timer transition records).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from datetime import datetime
+
+from temporalio import workflow
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+TASK_QUEUE = "bench-bare"
+
+
+@workflow.defn(name="BenchBare")
+class BareWorkflow:
+    def __init__(self) -> None:
+        self._done = False
+
+    @workflow.run
+    async def run(self) -> None:
+        await workflow.wait_condition(lambda: self._done)
+
+    @workflow.update
+    def ping(self) -> None:
+        return None
+
+    @workflow.signal
+    def finish(self) -> None:
+        self._done = True
+
+
+@workflow.defn(name="BenchSleeper")
+class SleeperWorkflow:
+    @workflow.run
+    async def run(self, due: str) -> str:
+        delay = (datetime.fromisoformat(due) - workflow.now()).total_seconds()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        return workflow.now().isoformat()
+
+
+async def serve(address: str) -> None:
+    client = await Client.connect(address)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with Worker(client, task_queue=TASK_QUEUE, workflows=[BareWorkflow, SleeperWorkflow]):
+        await stop.wait()
+
+
+if __name__ == "__main__":
+    asyncio.run(serve(os.environ["LIFECYCLES_TEMPORAL_ADDRESS"]))

@@ -1,0 +1,379 @@
+"""Machine facts, the goals of issue 8 judged on a run's figures, and the Markdown report."""
+
+from __future__ import annotations
+
+import os
+import platform
+import sqlite3
+import subprocess
+import sys
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+from benchmarks.stack import TEMPORAL
+from benchmarks.stats import ratio
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _other_test_runs() -> list[str]:
+    """Command lines of other pytest processes (a busy machine makes figures noisy)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+        except OSError:
+            continue
+        if "pytest" in cmdline and "benchmarks" not in cmdline and "test_benchmarks" not in cmdline:
+            found.append(cmdline[:200])
+    return found
+
+
+def machine_facts() -> dict[str, Any]:
+    temporal = subprocess.run([str(TEMPORAL), "--version"], capture_output=True, text=True, check=False)
+    return {
+        "cpu_count": os.cpu_count(),
+        "cpu_model": _cpu_model(),
+        "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+        "platform": platform.platform(),
+        "python": sys.version.split()[0],
+        "temporalio": version("temporalio"),
+        "temporal_cli": temporal.stdout.strip(),
+        "strawberry": version("strawberry-graphql"),
+        "sqlalchemy": version("sqlalchemy"),
+        "sqlite": sqlite3.sqlite_version,
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+        "other_test_runs_at_start": _other_test_runs(),
+    }
+
+
+# ---- goals ----------------------------------------------------------------------------------
+
+
+def goals(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each goal of the issue, with the figures it is judged on and whether it is met."""
+    out: list[dict[str, Any]] = []
+    lat = results.get("transition_latency")
+    if lat:
+        r = lat["ratios"]["graphql_transition"]["p50"]
+        out.append(
+            {
+                "benchmark": "1. transition latency (p50)",
+                "subject": f"GraphQL {lat['graphql_transition']['p50_ms']} ms",
+                "bare": f"bare update {lat['bare_update']['p50_ms']} ms",
+                "ratio": r,
+                "goal": "<= 1.25x",
+                "met": r <= 1.25,
+            }
+        )
+        out.append(
+            {
+                "benchmark": "1. transition latency (p50, engine without GraphQL)",
+                "subject": f"engine update {lat['engine_update']['p50_ms']} ms",
+                "bare": f"bare update {lat['bare_update']['p50_ms']} ms",
+                "ratio": lat["ratios"]["engine_update"]["p50"],
+                "goal": "(reported)",
+                "met": None,
+            }
+        )
+    tput = results.get("throughput")
+    if tput:
+        for level in tput["levels"]:
+            out.append(
+                {
+                    "benchmark": f"2. throughput, {level['clients']} client(s)",
+                    "subject": f"{level['graphql_transitions_per_s']}/s",
+                    "bare": f"{level['bare_updates_per_s']}/s",
+                    "ratio": level["ratio"],
+                    "goal": ">= 0.8x",
+                    "met": level["ratio"] >= 0.8,
+                }
+            )
+    lists = results.get("lists")
+    if lists:
+        for size in lists["sizes"]:
+            shapes = size["shapes"]
+            rows = f"{size['rows']:,}"
+            slowest = max(shapes, key=lambda s: s["graphql"]["p99_ms"])
+            if size["rows"] >= 100_000:
+                out.append(
+                    {
+                        "benchmark": f"3. lists at {rows}: p99 (slowest of {len(shapes)} shapes)",
+                        "subject": f"{slowest['graphql']['p99_ms']} ms ({slowest['name']})",
+                        "bare": f"raw SQL {slowest['raw_sql']['p99_ms']} ms",
+                        "ratio": slowest["ratio_p99"],
+                        "goal": "p99 < 50 ms",
+                        "met": slowest["graphql"]["p99_ms"] < 50,
+                    }
+                )
+            worst = max(shapes, key=lambda s: s["ratio_p50"])
+            out.append(
+                {
+                    "benchmark": f"3. lists at {rows}: GraphQL / raw SQL p50 (worst shape)",
+                    "subject": f"{worst['graphql']['p50_ms']} ms ({worst['name']})",
+                    "bare": f"raw SQL {worst['raw_sql']['p50_ms']} ms",
+                    "ratio": worst["ratio_p50"],
+                    "goal": "<= 2x",
+                    "met": worst["ratio_p50"] <= 2,
+                }
+            )
+            indexed = sum(1 for s in shapes if s["uses_indexes"])
+            out.append(
+                {
+                    "benchmark": f"3. lists at {rows}: query plans",
+                    "subject": f"{indexed} of {len(shapes)} shapes on indexes",
+                    "bare": "-",
+                    "ratio": "-",
+                    "goal": "indexes used",
+                    "met": indexed == len(shapes),
+                }
+            )
+    timers = results.get("timer_lateness")
+    if timers:
+        for q in ("p50", "p99"):
+            r = timers["ratios"][q]
+            out.append(
+                {
+                    "benchmark": f"4. timer lateness ({timers['count']:,} due at once, {q})",
+                    "subject": f"{timers['lifecycles'][f'{q}_ms']} ms",
+                    "bare": f"{timers['bare_sleepers'][f'{q}_ms']} ms",
+                    "ratio": r,
+                    "goal": "<= 1.2x",
+                    "met": r <= 1.2 and not timers["lifecycles"]["missing"],
+                }
+            )
+    starts = results.get("starts_and_memory")
+    if starts:
+        out.append(
+            {
+                "benchmark": "5. start rate",
+                "subject": f"{starts['graphql_opens_per_s']}/s",
+                "bare": f"{starts['bare_start_and_update_per_s']}/s start+update "
+                f"({starts['bare_starts_per_s']}/s start alone)",
+                "ratio": starts["ratio_vs_bare_start_and_update"],
+                "goal": "(reported)",
+                "met": None,
+            }
+        )
+    idle = (timers or {}).get("lifecycles", {}).get("idle_memory") or []
+    if len(idle) >= 2:
+        first, last = idle[0], idle[-1]
+        growth = ratio(last["worker_rss_mb"], first["worker_rss_mb"])
+        out.append(
+            {
+                "benchmark": f"5. worker RSS, {first['idle_lifecycles']:,} -> {last['idle_lifecycles']:,} idle",
+                "subject": f"{first['worker_rss_mb']} -> {last['worker_rss_mb']} MB",
+                "bare": "-",
+                "ratio": growth,
+                "goal": "no growth with the idle count (<= 1.1x)",
+                "met": growth <= 1.1,
+            }
+        )
+    return out
+
+
+# ---- Markdown -------------------------------------------------------------------------------
+
+
+def _met(value: bool | None) -> str:
+    return "-" if value is None else ("yes" if value else "**no**")
+
+
+def _row(*cells: Any) -> str:
+    return "| " + " | ".join(str(c) for c in cells) + " |"
+
+
+def markdown(run: dict[str, Any], history: list[dict[str, Any]] | None = None) -> str:
+    m = run["machine"]
+    res = run["results"]
+    lines = [
+        "# Performance",
+        "",
+        "Generated by `./dev bench` (`python -m benchmarks.run`; `--quick` for the one-minute version) "
+        "from `benchmarks/`; do not edit by hand. The figures of the last full run are in "
+        "[performance.json](performance.json). Every figure is measured side by side with its bare limit "
+        "in the same run, on the same Temporal dev server: these machines are shared and noisy, so the "
+        "ratios mean more than the absolute times.",
+        "",
+        "## The run",
+        "",
+        _row("Fact", "Value"),
+        _row("---", "---"),
+        _row("Date", run["date"]),
+        _row("Mode", f"{run['config']['name']} ({run['duration_s']} s)"),
+        _row("CPUs", f"{m['cpu_count']} x {m['cpu_model']}"),
+        _row("Memory", f"{m['memory_gb']} GB"),
+        _row("Python", m["python"]),
+        _row("temporalio", m["temporalio"]),
+        _row("Temporal CLI / server", m["temporal_cli"].replace("\n", " ")),
+        _row("strawberry / SQLAlchemy / SQLite", f"{m['strawberry']} / {m['sqlalchemy']} / {m['sqlite']}"),
+        _row("Load average at start", " ".join(str(x) for x in m["load_average_at_start"])),
+        _row("Other test runs at start", len(m["other_test_runs_at_start"]) or "none"),
+        "",
+        "The stack is launched as `./dev up` launches it: the Temporal dev server persisting to a SQLite "
+        "file (Web UI off), the read model in a SQLite file, one worker process (`python -m services.worker`) "
+        "and one API process (uvicorn). The bare baselines (`benchmarks/bare.py`) run on the same server in a "
+        "minimal worker process of their own, with the SDK's defaults; the load is generated from the "
+        "benchmark process, which shares the machine's cores with all of them.",
+        "",
+        "## Goals",
+        "",
+        _row("Benchmark", "Subject", "Bare limit", "Ratio", "Goal", "Met"),
+        _row("---", "---", "---", "---", "---", "---"),
+    ]
+    for g in run["goals"]:
+        lines.append(_row(g["benchmark"], g["subject"], g["bare"], g["ratio"], g["goal"], _met(g["met"])))
+
+    lat = res.get("transition_latency")
+    if lat:
+        lines += [
+            "",
+            "## 1. Transition latency",
+            "",
+            lat["what"] + ".",
+            "",
+            _row("Side", "n", "p50 ms", "p95 ms", "p99 ms", "max ms", "p50 ratio", "p99 ratio"),
+            _row("---", "---", "---", "---", "---", "---", "---", "---"),
+        ]
+        for side in ("bare_update", "engine_update", "graphql_transition"):
+            s = lat[side]
+            r = lat["ratios"].get(side, {"p50": 1.0, "p99": 1.0})
+            lines.append(_row(side, s["n"], s["p50_ms"], s["p95_ms"], s["p99_ms"], s["max_ms"], r["p50"], r["p99"]))
+    tput = res.get("throughput")
+    if tput:
+        lines += [
+            "",
+            "## 2. Throughput",
+            "",
+            f"Each client loops on its own lifecycle (bare: its own minimal workflow) for "
+            f"{tput['seconds_per_level']} s after a warm-up.",
+            "",
+            _row("Clients", "Bare updates/s", "GraphQL transitions/s", "Ratio", "Bare p50 ms", "GraphQL p50 ms"),
+            _row("---", "---", "---", "---", "---", "---"),
+        ]
+        for level in tput["levels"]:
+            lines.append(
+                _row(
+                    level["clients"],
+                    level["bare_updates_per_s"],
+                    level["graphql_transitions_per_s"],
+                    level["ratio"],
+                    level["bare_latency"]["p50_ms"],
+                    level["graphql_latency"]["p50_ms"],
+                )
+            )
+    lists = res.get("lists")
+    if lists:
+        lines += ["", "## 3. Lists at scale", "", lists["what"] + ".", ""]
+        for size in lists["sizes"]:
+            lines += [
+                f"### {size['rows']:,} opportunities (filled in {size['fill_seconds']} s)",
+                "",
+                _row("Query", "Rows matching", "GraphQL p50/p99 ms", "Raw SQL p50/p99 ms", "p50 ratio", "Indexes"),
+                _row("---", "---", "---", "---", "---", "---"),
+            ]
+            for s in size["shapes"]:
+                lines.append(
+                    _row(
+                        s["name"],
+                        f"{s['matching_rows']:,}",
+                        f"{s['graphql']['p50_ms']} / {s['graphql']['p99_ms']}",
+                        f"{s['raw_sql']['p50_ms']} / {s['raw_sql']['p99_ms']}",
+                        s["ratio_p50"],
+                        ("yes" if s["uses_indexes"] else "**no**")
+                        + (" (sorts in memory)" if s["sorts_in_memory"] else ""),
+                    )
+                )
+            lines.append("")
+        biggest = lists["sizes"][-1]
+        lines += [f"Query plans at {biggest['rows']:,} (SQLite `EXPLAIN QUERY PLAN`):", ""]
+        for s in biggest["shapes"]:
+            lines += [f"- {s['name']}:"]
+            for p in s["plans"]:
+                lines.append(f"  - `{p['sql'][:160]}{'...' if len(p['sql']) > 160 else ''}`")
+                lines += [f"    - {step}" for step in p["plan"]]
+    timers = res.get("timer_lateness")
+    if timers:
+        lines += [
+            "",
+            "## 4. Timer lateness",
+            "",
+            timers["what"] + ".",
+            "",
+            _row("Side", "n", "p50 ms", "p95 ms", "p99 ms", "max ms", "all applied after s"),
+            _row("---", "---", "---", "---", "---", "---", "---"),
+        ]
+        for label, side in (("bare sleepers", timers["bare_sleepers"]), ("lifecycles", timers["lifecycles"])):
+            lines.append(
+                _row(
+                    label,
+                    side["n"],
+                    side["p50_ms"],
+                    side["p95_ms"],
+                    side["p99_ms"],
+                    side["max_ms"],
+                    side["drained_in_s"],
+                )
+            )
+        for cron in timers["cron_poller_model"]:
+            lines.append(
+                _row(
+                    f"cron poller every {cron['interval_s']:g} s (model)",
+                    "",
+                    cron["p50_ms"],
+                    "",
+                    cron["p99_ms"],
+                    cron["max_ms"],
+                    "",
+                )
+            )
+        overran = [
+            n
+            for n, s in (("bare", timers["bare_sleepers"]), ("lifecycles", timers["lifecycles"]))
+            if s["setup_overran"]
+        ]
+        if overran:
+            lines += [
+                "",
+                f"Warning: the setup of {', '.join(overran)} ran past the due moment; the figures are suspect.",
+            ]
+    starts = res.get("starts_and_memory")
+    if starts:
+        lines += [
+            "",
+            "## 5. Start rate and memory",
+            "",
+            starts["what"] + f"; {starts['concurrency']} concurrent clients.",
+            "",
+            _row("Figure", "Value"),
+            _row("---", "---"),
+            _row("Bare starts/s", starts["bare_starts_per_s"]),
+            _row("Bare start + update/s", starts["bare_start_and_update_per_s"]),
+            _row("openOpportunity/s (first batch)", starts["graphql_opens_per_s"]),
+            _row("Worker RSS before", f"{starts['worker_rss_mb_before']} MB"),
+        ]
+        for idle in (timers or {}).get("lifecycles", {}).get("idle_memory") or []:
+            lines.append(
+                _row(f"Worker RSS, {idle['idle_lifecycles']:,} idle lifecycles", f"{idle['worker_rss_mb']} MB")
+            )
+    if history:
+        lines += ["", "## Before and after the fixes", ""]
+        lines += [_row("Figure", "Before", "After", "Change"), _row("---", "---", "---", "---")]
+        lines += [_row(h["figure"], h["before"], h["after"], h.get("change", "")) for h in history]
+    notes = run.get("notes") or []
+    if notes:
+        lines += ["", "## Notes", ""] + [f"- {n}" for n in notes]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,178 @@
+"""``python -m benchmarks.run [--quick]`` (``./dev bench``): every benchmark of issue 8.
+
+Starts its own stack (``benchmarks/stack.py``), runs the benchmarks in order, prints each
+figure beside its bare limit, writes ``benchmarks/results/latest.json`` and rewrites
+``docs/performance.md`` (a full run also ``docs/performance.json``). The full run takes
+about ten minutes on a 2-core machine, ``--quick`` about one. Run it on a quiet machine:
+figures taken while test suites run are noisy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from benchmarks import cases
+from benchmarks.harness import CONFIGS, Bench, Config, config_facts, now_iso
+from benchmarks.report import goals, machine_facts, markdown
+from benchmarks.stack import BenchStack
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+FINDINGS = ROOT / "benchmarks" / "findings.json"
+REPORT = ROOT / "docs" / "performance.md"
+FIGURES = ROOT / "docs" / "performance.json"
+
+Case = Callable[[Bench], Awaitable[dict[str, Any]]]
+# In this order: the lists first, on a read model holding nothing else (their rows are
+# removed afterwards); the timers last, on a server already holding the idle lifecycles.
+CASES: dict[str, Case] = {
+    "lists": cases.lists,
+    "transition_latency": cases.transition_latency,
+    "throughput": cases.throughput,
+    "starts_and_memory": cases.starts_and_memory,
+    "timer_lateness": cases.timer_lateness,
+}
+
+
+def _print_case(name: str, result: dict[str, Any], seconds: float) -> None:
+    print(f"\n== {name} ({seconds:.0f} s)", flush=True)
+    if name == "transition_latency":
+        for side in ("bare_update", "engine_update", "graphql_transition"):
+            s = result[side]
+            r = result["ratios"].get(side)
+            extra = f"  ratio p50 {r['p50']}x p99 {r['p99']}x" if r else ""
+            print(f"   {side:<20} p50 {s['p50_ms']:>7} ms  p95 {s['p95_ms']:>7}  p99 {s['p99_ms']:>7}{extra}")
+    elif name == "throughput":
+        for level in result["levels"]:
+            print(
+                f"   {level['clients']:>2} clients: bare {level['bare_updates_per_s']:>6}/s  "
+                f"GraphQL {level['graphql_transitions_per_s']:>6}/s  ratio {level['ratio']}x"
+            )
+    elif name == "lists":
+        for size in result["sizes"]:
+            print(f"   {size['rows']:,} rows (filled in {size['fill_seconds']} s)")
+            for s in size["shapes"]:
+                print(
+                    f"     {s['name']:<45} GraphQL p50 {s['graphql']['p50_ms']:>6} p99 {s['graphql']['p99_ms']:>6}"
+                    f"  raw p50 {s['raw_sql']['p50_ms']:>6} p99 {s['raw_sql']['p99_ms']:>6}  ratio {s['ratio_p50']}x"
+                    f"  indexes {'yes' if s['uses_indexes'] else 'NO'}"
+                )
+    elif name == "timer_lateness":
+        for label in ("bare_sleepers", "lifecycles"):
+            s = result[label]
+            print(
+                f"   {label:<14} p50 {s['p50_ms']:>8} ms  p95 {s['p95_ms']:>8}  p99 {s['p99_ms']:>8}"
+                f"  max {s['max_ms']:>8}"
+                f"  (setup {s['setup_seconds']} s{', OVERRAN' if s['setup_overran'] else ''})"
+            )
+        print(f"   ratios {result['ratios']}")
+        idle = result["lifecycles"]["idle_memory"]
+        print("   worker RSS: " + ", ".join(f"{i['idle_lifecycles']:,} idle: {i['worker_rss_mb']} MB" for i in idle))
+        for cron in result["cron_poller_model"]:
+            print(f"   cron every {cron['interval_s']:g} s (model): p50 {cron['p50_ms']} ms  p99 {cron['p99_ms']} ms")
+    elif name == "starts_and_memory":
+        print(
+            f"   bare starts {result['bare_starts_per_s']}/s,"
+            f" bare start+update {result['bare_start_and_update_per_s']}/s,"
+            f" openOpportunity {result['graphql_opens_per_s']}/s"
+        )
+        print(f"   worker RSS before {result['worker_rss_mb_before']} MB")
+
+
+async def run(
+    config: Config, only: list[str] | None = None, stack_options: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Launch the stack, run the benchmarks, return the run's JSON document."""
+    started = time.monotonic()
+    facts = machine_facts()
+    results: dict[str, Any] = {}
+    timings: dict[str, float] = {}
+    async with BenchStack(**(stack_options or {})) as stack, Bench(stack, config) as bench:
+        for name, case in CASES.items():
+            if only and name not in only:
+                continue
+            t0 = time.monotonic()
+            results[name] = await case(bench)
+            timings[name] = round(time.monotonic() - t0, 1)
+            stack.check_alive()
+            _print_case(name, results[name], timings[name])
+    document = {
+        "date": now_iso(),
+        "config": config_facts(config),
+        "duration_s": round(time.monotonic() - started, 1),
+        "case_seconds": timings,
+        "machine": facts,
+        "results": results,
+    }
+    document["goals"] = goals(results)
+    return document
+
+
+def findings() -> dict[str, Any]:
+    if FINDINGS.exists():
+        loaded: dict[str, Any] = json.loads(FINDINGS.read_text())
+        return loaded
+    return {}
+
+
+def write(document: dict[str, Any], *, report: bool = True) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / "latest.json"
+    path.write_text(json.dumps(document, indent=2, default=str) + "\n")
+    if report and document["config"]["name"] == "full":
+        # The last full run's figures, committed beside the report they fill.
+        FIGURES.write_text(json.dumps(document, indent=2, default=str) + "\n")
+    if report:
+        found = findings()
+        document = {**document, "notes": found.get("notes", [])}
+        REPORT.write_text(markdown(document, found.get("before_after")))
+    return path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Benchmarks against the bare limits (issue 8).")
+    parser.add_argument("--quick", action="store_true", help="the one-minute version")
+    parser.add_argument("--only", nargs="*", choices=list(CASES), help="run only these benchmarks")
+    parser.add_argument("--no-report", action="store_true", help="write the JSON only, not docs/performance.md")
+    parser.add_argument("--timers", type=int, help="lifecycles (and sleepers) due at once in the timer benchmark")
+    parser.add_argument(
+        "--idle", help="idle counts at which the worker's RSS is read (up to --timers), e.g. 1000,10000"
+    )
+    parser.add_argument(
+        "--render", action="store_true", help="only rewrite docs/performance.md from benchmarks/results/latest.json"
+    )
+    args = parser.parse_args()
+    if args.render:
+        document = json.loads((RESULTS / "latest.json").read_text())
+        document["goals"] = goals(document["results"])
+        found = findings()
+        REPORT.write_text(markdown({**document, "notes": found.get("notes", [])}, found.get("before_after")))
+        print(f"wrote {REPORT.relative_to(ROOT)}")
+        return
+    config = CONFIGS["quick" if args.quick else "full"]
+    if args.timers:
+        config = dataclasses.replace(config, timer_count=args.timers)
+    if args.idle:
+        config = dataclasses.replace(config, idle_counts=tuple(int(n) for n in args.idle.split(",")))
+    document = asyncio.run(run(config, args.only))
+    path = write(document, report=not args.no_report and not args.only)
+    print("\n== goals")
+    for g in document["goals"]:
+        met = {None: "  -  ", True: " met ", False: "MISSED"}[g["met"]]
+        print(f"   [{met}] {g['benchmark']}: {g['subject']} vs {g['bare']} -> {g['ratio']}x (goal {g['goal']})")
+    print(
+        f"\nwrote {path.relative_to(ROOT)}"
+        + ("" if args.no_report or args.only else f" and {REPORT.relative_to(ROOT)}")
+    )
+    print(f"took {document['duration_s']} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,218 @@
+"""The stack the benchmarks measure, launched as ``./dev up`` launches it.
+
+A Temporal dev server persisting to a SQLite file (as ``./dev up`` does; Web UI off),
+the read-model migrations into a SQLite file, ONE service worker
+(``python -m services.worker``), ONE API (uvicorn) and, beside them, the minimal worker
+of the bare baselines (``python -m benchmarks.bare``), all on free ports in a
+temporary directory that is removed afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import httpx
+from temporalio.client import Client
+
+from infra.dev import search_attribute_flags
+from services.db import upgrade
+from services.settings import Settings
+from services.temporal import connect
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPORAL = Path(sys.executable).parent / "temporal"
+TOKENS = {
+    "bench-operator-token-0123456789": {"actor": "operator@bench.example", "role": "operator"},
+    "bench-admin-token-0123456789": {"actor": "admin@bench.example", "role": "admin"},
+}
+OPERATOR_TOKEN = "bench-operator-token-0123456789"
+ADMIN_TOKEN = "bench-admin-token-0123456789"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def rss_bytes(pid: int) -> int:
+    """A process's resident set size, from /proc (Linux)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no VmRSS for {pid}")
+
+
+class BenchStack:
+    def __init__(
+        self,
+        *,
+        keep: bool = False,
+        extra_env: dict[str, str] | None = None,
+        worker_command: list[str] | None = None,
+    ) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="lifecycles-bench-"))
+        self.keep = keep
+        self.temporal_port = free_port()
+        self.api_port = free_port()
+        self.address = f"127.0.0.1:{self.temporal_port}"
+        self.database_path = self.dir / "readmodel.db"
+        self.database_url = f"sqlite+aiosqlite:///{self.database_path}"
+        self.api_url = f"http://127.0.0.1:{self.api_port}"
+        self.env = {
+            **os.environ,
+            "LIFECYCLES_TEMPORAL_ADDRESS": self.address,
+            "LIFECYCLES_DATABASE_URL": self.database_url,
+            "LIFECYCLES_API_PORT": str(self.api_port),
+            "LIFECYCLES_API_TOKENS": json.dumps(TOKENS),
+            "PYTHONPATH": str(ROOT),
+            **(extra_env or {}),
+        }
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        # A different worker (a profiling wrapper, a variant under study); the service's by default.
+        self.worker_command = worker_command or [sys.executable, "-m", "services.worker"]
+
+    # ---- lifecycle -------------------------------------------------------------------
+
+    async def __aenter__(self) -> BenchStack:
+        try:
+            await self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def _spawn(self, name: str, command: list[str]) -> subprocess.Popen[bytes]:
+        with open(self.dir / f"{name}.log", "ab") as log:
+            process = subprocess.Popen(
+                command,
+                cwd=ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        self.processes[name] = process
+        return process
+
+    async def _wait_for_temporal(self, process: subprocess.Popen[bytes], within: float = 90) -> None:
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"the Temporal dev server exited:\n{self.log('temporal')}")
+            try:
+                client = await self.client()
+                await client.service_client.check_health()
+                return
+            except Exception:  # not up yet, whatever the failure looks like
+                await asyncio.sleep(0.3)
+        raise RuntimeError(f"the Temporal dev server did not answer within {within:.0f}s")
+
+    async def _wait_ready(self, process: subprocess.Popen[bytes], within: float = 60) -> None:
+        deadline = time.monotonic() + within
+        async with httpx.AsyncClient(timeout=3) as http:
+            while time.monotonic() < deadline:
+                if process.poll() is not None:
+                    raise RuntimeError(f"the API exited:\n{self.log('api')}")
+                try:
+                    if (await http.get(f"{self.api_url}/readyz")).status_code == 200:
+                        return
+                except httpx.HTTPError:
+                    pass
+                await asyncio.sleep(0.3)
+        raise RuntimeError(f"the API never became ready:\n{self.log('api')}\n{self.log('worker')}")
+
+    async def start(self) -> None:
+        temporal = self._spawn(
+            "temporal",
+            [
+                str(TEMPORAL),
+                "server",
+                "start-dev",
+                "--db-filename",
+                str(self.dir / "temporal.db"),
+                "--ip",
+                "127.0.0.1",
+                "--port",
+                str(self.temporal_port),
+                "--headless",
+                "--log-level",
+                "error",
+                *search_attribute_flags(),
+            ],
+        )
+        await self._wait_for_temporal(temporal)
+        upgrade(self.database_url)
+        self._spawn("worker", self.worker_command)
+        self._spawn("bare", [sys.executable, "-m", "benchmarks.bare"])
+        api = self._spawn(
+            "api",
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "--factory",
+                "services.api:create_app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.api_port),
+                "--no-access-log",
+                "--log-level",
+                "warning",
+            ],
+        )
+        await self._wait_ready(api)
+
+    def stop(self) -> None:
+        for name in ("api", "bare", "worker", "temporal"):
+            process = self.processes.get(name)
+            if process is None or process.poll() is not None:
+                continue
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if not self.keep:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def check_alive(self) -> None:
+        for name, process in self.processes.items():
+            if process.poll() is not None:
+                raise RuntimeError(f"{name} exited with code {process.returncode}:\n{self.log(name)}")
+
+    def log(self, name: str) -> str:
+        path = self.dir / f"{name}.log"
+        return path.read_text(errors="replace")[-4000:] if path.exists() else ""
+
+    def pid(self, name: str) -> int:
+        return self.processes[name].pid
+
+    def rss(self, name: str) -> int:
+        return rss_bytes(self.pid(name))
+
+    async def client(self) -> Client:
+        return await connect(Settings(temporal_address=self.address, database_url=self.database_url))
+
+    def graphql_headers(self, admin: bool = False) -> dict[str, Any]:
+        return {"authorization": f"Bearer {ADMIN_TOKEN if admin else OPERATOR_TOKEN}"}
