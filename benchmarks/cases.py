@@ -376,7 +376,7 @@ async def _bare_timers(b: Bench, n: int) -> dict[str, Any]:
     rate = await _rate(calibration, cfg.concurrency, lambda i: b.start_bare(f"bare-cal-{b.run_id}-{i}"))
     setup_start = time.time()
     # Bare starts slow down as the server fills more than a small batch shows: more margin.
-    due = datetime.now(UTC) + timedelta(seconds=3 + 1.6 * n / rate)
+    due = datetime.now(UTC) + timedelta(seconds=1.5 + 1.6 * n / rate)
     handles: list[Any] = [None] * n
 
     async def start(i: int) -> None:

@@ -74,17 +74,17 @@ FULL = Config(
 )
 QUICK = Config(
     name="quick",
-    latency_warmup=10,
-    latency_samples=100,
+    latency_warmup=8,
+    latency_samples=50,
     latency_lifecycles=4,
     throughput_clients=(1, 8, 32),
-    throughput_seconds=1.2,
-    throughput_warmup_seconds=0.3,
+    throughput_seconds=0.8,
+    throughput_warmup_seconds=0.2,
     list_sizes=(10_000,),
-    list_samples=40,
-    list_warmup=4,
+    list_samples=20,
+    list_warmup=3,
     timer_count=200,
-    start_count=50,
+    start_count=30,
     idle_counts=(100, 200),
 )
 # For the smoke test: every piece once, in seconds, proving the harness and the JSON shape.
