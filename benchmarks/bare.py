@@ -5,7 +5,9 @@ their own task queue in a process of their own (as the service's worker is), wit
 SDK's defaults (sandboxed runner, default data converter and cache).
 
 - ``BenchBare``: waits until finished; its update ``ping`` only returns. Used for the
-  bare update (latency, throughput) and the bare start.
+  bare update (latency, throughput) and the bare start. Its update ``ping_local`` runs
+  one local activity that does nothing before returning: the floor of any design that
+  writes inside the update through a local activity, as the engine's projection does.
 - ``BenchSleeper``: sleeps until a given moment and returns the time it woke up, as
   the workflow clock saw it (the same clock a lifecycle's timer transition records).
 """
@@ -15,13 +17,18 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from temporalio import workflow
+from temporalio import activity, workflow
 from temporalio.client import Client
 from temporalio.worker import Worker
 
 TASK_QUEUE = "bench-bare"
+
+
+@activity.defn(name="BenchNothing")
+async def nothing() -> None:
+    return None
 
 
 @workflow.defn(name="BenchBare")
@@ -36,6 +43,10 @@ class BareWorkflow:
     @workflow.update
     def ping(self) -> None:
         return None
+
+    @workflow.update
+    async def ping_local(self) -> None:
+        await workflow.execute_local_activity(nothing, start_to_close_timeout=timedelta(seconds=5))
 
     @workflow.signal
     def finish(self) -> None:
@@ -58,7 +69,7 @@ async def serve(address: str) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with Worker(client, task_queue=TASK_QUEUE, workflows=[BareWorkflow, SleeperWorkflow]):
+    async with Worker(client, task_queue=TASK_QUEUE, workflows=[BareWorkflow, SleeperWorkflow], activities=[nothing]):
         await stop.wait()
 
 

@@ -49,6 +49,7 @@ async def transition_latency(b: Bench) -> dict[str, Any]:
     bares = [await b.start_bare(f"bare-lat-{b.run_id}-{i}") for i in range(n)]
     ops = {
         "bare_update": lambda k: b.bare_update(bares[k % n]),
+        "bare_update_local_activity": lambda k: b.bare_update_local_activity(bares[(k + 2) % n]),
         "engine_update": lambda k: b.engine_update(ids[k % n], f"engine {k}"),
         "graphql_transition": lambda k: b.update_opportunity(ids[(k + 1) % n], f"graphql {k}"),
     }
@@ -56,7 +57,7 @@ async def transition_latency(b: Bench) -> dict[str, Any]:
     names = list(ops)
     for k in range(cfg.latency_warmup + cfg.latency_samples):
         # Rotate the order within each round: no side always goes first.
-        for name in names[k % 3 :] + names[: k % 3]:
+        for name in names[k % len(names) :] + names[: k % len(names)]:
             t0 = time.perf_counter()
             await ops[name](k)
             elapsed = time.perf_counter() - t0
@@ -66,12 +67,19 @@ async def transition_latency(b: Bench) -> dict[str, Any]:
     bare = result["bare_update"]
     result["ratios"] = {
         side: {q: ratio(result[side][f"{q}_ms"], bare[f"{q}_ms"]) for q in ("p50", "p95", "p99")}
+        for side in ("bare_update_local_activity", "engine_update", "graphql_transition")
+    }
+    floor = result["bare_update_local_activity"]
+    result["ratios_vs_local_activity_floor"] = {
+        side: {q: ratio(result[side][f"{q}_ms"], floor[f"{q}_ms"]) for q in ("p50", "p95", "p99")}
         for side in ("engine_update", "graphql_transition")
     }
     result["what"] = (
-        "bare_update: a Temporal update that only returns, on a minimal workflow; engine_update: the "
-        "lifecycle workflow's transition update (validator, apply, local-activity projection) sent with "
-        "the Temporal client; graphql_transition: updateOpportunity over HTTP through the API"
+        "bare_update: a Temporal update that only returns, on a minimal workflow; "
+        "bare_update_local_activity: the same with one local activity that does nothing (the floor of "
+        "writing inside the update through a local activity); engine_update: the lifecycle workflow's "
+        "transition update (validator, apply, local-activity projection) sent with the Temporal client; "
+        "graphql_transition: updateOpportunity over HTTP through the API"
     )
     return result
 
@@ -376,7 +384,7 @@ async def _bare_timers(b: Bench, n: int) -> dict[str, Any]:
     rate = await _rate(calibration, cfg.concurrency, lambda i: b.start_bare(f"bare-cal-{b.run_id}-{i}"))
     setup_start = time.time()
     # Bare starts slow down as the server fills more than a small batch shows: more margin.
-    due = datetime.now(UTC) + timedelta(seconds=1.5 + 1.6 * n / rate)
+    due = datetime.now(UTC) + timedelta(seconds=1.5 + 1.35 * n / rate)
     handles: list[Any] = [None] * n
 
     async def start(i: int) -> None:
@@ -397,8 +405,10 @@ async def _bare_timers(b: Bench, n: int) -> dict[str, Any]:
     applied = [datetime.fromisoformat(w) for w in woke]
     return {
         **_lateness(applied, due),
+        "calibrated_starts_per_s": round(rate, 1),
         "setup_seconds": round(setup_end - setup_start, 1),
         "setup_overran": setup_end > due.timestamp() - 1,
+        "idle_before_due_s": round(due.timestamp() - setup_end, 1),
         "drained_in_s": round((max(applied) - due).total_seconds(), 2),
     }
 
@@ -428,7 +438,7 @@ async def _lifecycle_timers(b: Bench, n: int) -> dict[str, Any]:
     await _start_and_wait(b, f"timer-cal-{b.run_id}-", b.ids("timer-cal", calibration), lambda i: _timer_deal(i, far))
     rate = calibration / (time.perf_counter() - t0)
     setup_start = time.time()
-    due = (datetime.now(UTC) + timedelta(seconds=3 + 1.3 * n / rate)).replace(microsecond=0) + timedelta(seconds=1)
+    due = (datetime.now(UTC) + timedelta(seconds=1 + 1.15 * n / rate)).replace(microsecond=0) + timedelta(seconds=1)
     # The silence ladder's first nudge falls due 14 days (the default policy) after the last
     # customer reply: a reply recorded as of due - 14 days puts every nudge at ``due``.
     last_reply = due - timedelta(days=14)
@@ -466,11 +476,20 @@ async def _lifecycle_timers(b: Bench, n: int) -> dict[str, Any]:
         await asyncio.sleep(0.5)
     visible = time.time()
     missing = n - len(applied)
+    # Idle counts beyond the burst: more lifecycles whose first deadline is two weeks away.
+    far = datetime.now(UTC)
+    for count in sorted(c for c in b.config.idle_counts if c > n):
+        extra = b.ids("idle", count - started, start=started - n)
+        await _start_and_wait(b, f"idle-{b.run_id}-", extra, lambda i: _timer_deal(i, far), expect=count - n)
+        started = count
+        idle.append({"idle_lifecycles": count, "worker_rss_mb": round(await _settled_rss(b, "worker", 1) / 2**20, 1)})
     return {
         **_lateness(applied, due),
         "missing": missing,
+        "calibrated_starts_per_s": round(rate, 1),
         "setup_seconds": round(setup_end - setup_start, 1),
         "setup_overran": setup_end > due.timestamp() - 1,
+        "idle_before_due_s": round(due.timestamp() - setup_end, 1),
         "drained_in_s": round((max(applied) - due).total_seconds(), 2) if applied else None,
         "all_in_read_model_after_s": round(visible - due.timestamp(), 1),
         "idle_memory": idle,

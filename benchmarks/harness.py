@@ -56,35 +56,35 @@ class Config:
 
 FULL = Config(
     name="full",
-    latency_warmup=40,
-    latency_samples=400,
+    latency_warmup=30,
+    latency_samples=300,
     latency_lifecycles=10,
     throughput_clients=(1, 8, 32),
-    throughput_seconds=5,
-    throughput_warmup_seconds=1.5,
+    throughput_seconds=4,
+    throughput_warmup_seconds=1,
     list_sizes=(10_000, 100_000),
     list_samples=120,
     list_warmup=12,
     timer_count=2_000,
-    start_count=300,
+    start_count=200,
     # Read while the timer benchmark's lifecycles wait: up to twice the worker's workflow
     # cache (1,000). 10k idle takes another ~7 minutes on a 2-core machine (the dev server
-    # starts about 20 lifecycles a second there): ``--timers 10000 --idle 1000,10000``.
+    # starts about 20 lifecycles a second there): ``--idle 1000,2000,10000``.
     idle_counts=(1_000, 2_000),
 )
 QUICK = Config(
     name="quick",
-    latency_warmup=8,
-    latency_samples=50,
-    latency_lifecycles=4,
+    latency_warmup=5,
+    latency_samples=30,
+    latency_lifecycles=3,
     throughput_clients=(1, 8, 32),
-    throughput_seconds=0.8,
-    throughput_warmup_seconds=0.2,
+    throughput_seconds=0.5,
+    throughput_warmup_seconds=0.1,
     list_sizes=(10_000,),
-    list_samples=20,
-    list_warmup=3,
+    list_samples=12,
+    list_warmup=2,
     timer_count=200,
-    start_count=30,
+    start_count=20,
     idle_counts=(100, 200),
 )
 # For the smoke test: every piece once, in seconds, proving the harness and the JSON shape.
@@ -218,6 +218,9 @@ class Bench:
 
     async def bare_update(self, handle: Any) -> None:
         await handle.execute_update(BareWorkflow.ping)
+
+    async def bare_update_local_activity(self, handle: Any) -> None:
+        await handle.execute_update(BareWorkflow.ping_local)
 
     # ---- the service's own gateway (for opens GraphQL does not expose) ----------------
 

@@ -45,11 +45,11 @@ CASES: dict[str, Case] = {
 def _print_case(name: str, result: dict[str, Any], seconds: float) -> None:
     print(f"\n== {name} ({seconds:.0f} s)", flush=True)
     if name == "transition_latency":
-        for side in ("bare_update", "engine_update", "graphql_transition"):
+        for side in ("bare_update", "bare_update_local_activity", "engine_update", "graphql_transition"):
             s = result[side]
             r = result["ratios"].get(side)
             extra = f"  ratio p50 {r['p50']}x p99 {r['p99']}x" if r else ""
-            print(f"   {side:<20} p50 {s['p50_ms']:>7} ms  p95 {s['p95_ms']:>7}  p99 {s['p99_ms']:>7}{extra}")
+            print(f"   {side:<26} p50 {s['p50_ms']:>7} ms  p95 {s['p95_ms']:>7}  p99 {s['p99_ms']:>7}{extra}")
     elif name == "throughput":
         for level in result["levels"]:
             print(
@@ -144,7 +144,9 @@ def main() -> None:
     parser.add_argument("--no-report", action="store_true", help="write the JSON only, not docs/performance.md")
     parser.add_argument("--timers", type=int, help="lifecycles (and sleepers) due at once in the timer benchmark")
     parser.add_argument(
-        "--idle", help="idle counts at which the worker's RSS is read (up to --timers), e.g. 1000,10000"
+        "--idle",
+        help="idle counts at which the worker's RSS is read, e.g. 1000,2000,10000 (beyond --timers, more "
+        "lifecycles are started after the burst)",
     )
     parser.add_argument(
         "--render", action="store_true", help="only rewrite docs/performance.md from benchmarks/results/latest.json"

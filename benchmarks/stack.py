@@ -183,16 +183,17 @@ class BenchStack:
         await self._wait_ready(api)
 
     def stop(self) -> None:
-        for name in ("api", "bare", "worker", "temporal"):
-            process = self.processes.get(name)
-            if process is None or process.poll() is not None:
-                continue
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        # The clients first, then the server they drain into; each group stops in parallel.
+        for group in (("api", "bare", "worker"), ("temporal",)):
+            running = [p for name in group if (p := self.processes.get(name)) is not None and p.poll() is None]
+            for process in running:
+                process.send_signal(signal.SIGTERM)
+            for process in running:
+                try:
+                    process.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
         if not self.keep:
             shutil.rmtree(self.dir, ignore_errors=True)
 

@@ -26,7 +26,6 @@ from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
-import stripe
 from sqlmodel import Field, SQLModel, col
 
 from services.db import Sessions
@@ -67,6 +66,9 @@ class Outcome:
 
 
 def verified_event(payload: bytes, signature: str | None, secret: str, tolerance: int) -> dict[str, Any]:
+    # Imported on the first event rather than with the API: it adds ~0.4 s to every start.
+    import stripe
+
     try:
         stripe.WebhookSignature.verify_header(payload, signature, secret, tolerance)
     except stripe.SignatureVerificationError as exc:

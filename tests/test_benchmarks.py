@@ -36,10 +36,11 @@ async def test_every_benchmark_runs_and_the_report_has_its_shape():
     results = document["results"]
 
     latency = results["transition_latency"]
-    for side in ("bare_update", "engine_update", "graphql_transition"):
+    for side in ("bare_update", "bare_update_local_activity", "engine_update", "graphql_transition"):
         assert latency[side]["n"] == SMOKE.latency_samples
         assert all(_figure(latency[side][q]) for q in ("p50_ms", "p95_ms", "p99_ms"))
-    assert set(latency["ratios"]) == {"engine_update", "graphql_transition"}
+    assert set(latency["ratios"]) == {"bare_update_local_activity", "engine_update", "graphql_transition"}
+    assert set(latency["ratios_vs_local_activity_floor"]) == {"engine_update", "graphql_transition"}
 
     levels = results["throughput"]["levels"]
     assert [level["clients"] for level in levels] == list(SMOKE.throughput_clients)
