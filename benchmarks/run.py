@@ -75,7 +75,11 @@ def _print_case(name: str, result: dict[str, Any], seconds: float) -> None:
             )
         print(f"   ratios {result['ratios']}")
         idle = result["lifecycles"]["idle_memory"]
-        print("   worker RSS: " + ", ".join(f"{i['idle_lifecycles']:,} idle: {i['worker_rss_mb']} MB" for i in idle))
+        readings = [
+            f"{i['idle_lifecycles']:,} idle{' after the burst' if i['after_burst'] else ''}: {i['worker_rss_mb']} MB"
+            for i in idle
+        ]
+        print("   worker RSS: " + ", ".join(readings))
         for cron in result["cron_poller_model"]:
             print(f"   cron every {cron['interval_s']:g} s (model): p50 {cron['p50_ms']} ms  p99 {cron['p99_ms']} ms")
     elif name == "starts_and_memory":

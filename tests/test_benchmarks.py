@@ -63,6 +63,7 @@ async def test_every_benchmark_runs_and_the_report_has_its_shape():
     assert starts["graphql_opens_per_s"] > 0 and starts["bare_starts_per_s"] > 0
     idle = timers["lifecycles"]["idle_memory"]
     assert [i["idle_lifecycles"] for i in idle] == list(SMOKE.idle_counts)
+    assert not any(i["after_burst"] for i in idle)
     assert all(i["worker_rss_mb"] > 0 for i in idle)
 
     assert {g["benchmark"].split(" ")[0] for g in document["goals"]} == {"1.", "2.", "3.", "4.", "5."}
