@@ -156,6 +156,8 @@ class Bench:
         self._engine = create_engine(stack.database_url)
         self.sessions = session_factory(self._engine)
         self.gateway: LifecycleGateway
+        # Lifecycle opens per second, once the start benchmark has measured them.
+        self.open_rate: float | None = None
 
     async def __aenter__(self) -> Bench:
         self.client = await self.stack.client()

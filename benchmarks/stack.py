@@ -10,6 +10,7 @@ temporary directory that is removed afterwards.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -184,18 +185,24 @@ class BenchStack:
 
     def stop(self) -> None:
         # The clients first, then the server they drain into; each group stops in parallel.
+        # Signals go to each process group: a wrapped worker (a profiler) takes its child along.
         for group in (("api", "bare", "worker"), ("temporal",)):
             running = [p for name in group if (p := self.processes.get(name)) is not None and p.poll() is None]
             for process in running:
-                process.send_signal(signal.SIGTERM)
+                self._signal_group(process, signal.SIGTERM)
             for process in running:
                 try:
                     process.wait(timeout=20)
                 except subprocess.TimeoutExpired:
-                    process.kill()
+                    self._signal_group(process, signal.SIGKILL)
                     process.wait()
         if not self.keep:
             shutil.rmtree(self.dir, ignore_errors=True)
+
+    @staticmethod
+    def _signal_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+        with contextlib.suppress(ProcessLookupError):  # it exited since it was polled
+            os.killpg(process.pid, sig)
 
     def check_alive(self) -> None:
         for name, process in self.processes.items():
