@@ -3,7 +3,7 @@
 Starts its own stack (``benchmarks/stack.py``), runs the benchmarks in order, prints each
 figure beside its bare limit, writes ``benchmarks/results/latest.json`` and rewrites
 ``docs/performance.md`` (a full run also ``docs/performance.json``). The full run takes
-about 9.5 minutes on a 2-core machine (the 2,000-timer burst most of it; ``--timers 1000``
+8 to 9.5 minutes on a 2-core machine (the 2,000-timer burst most of it; ``--timers 1000``
 for a shorter one), ``--quick`` about 65 s. Run it on a quiet machine: figures taken while
 test suites run are noisy.
 """
