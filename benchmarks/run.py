@@ -143,7 +143,7 @@ def write(document: dict[str, Any], *, report: bool = True) -> Path:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="Benchmarks against the bare limits (issue 8).")
-    parser.add_argument("--quick", action="store_true", help="the one-minute version")
+    parser.add_argument("--quick", action="store_true", help="fewer samples and a 200-timer burst (about a minute)")
     parser.add_argument("--only", nargs="*", choices=list(CASES), help="run only these benchmarks")
     parser.add_argument("--no-report", action="store_true", help="write the JSON only, not docs/performance.md")
     parser.add_argument("--timers", type=int, help="lifecycles (and sleepers) due at once in the timer benchmark")
