@@ -19,7 +19,7 @@ from schema.errors import (
     ValidationError,
     to_error,
 )
-from schema.inputs import Account, AccountInput, given, one_of, query_error
+from schema.inputs import Account, AccountInput, given, one_of
 from schema.scalars import Money
 from services.facts import gather
 from services.handover import HandoverFilter as HandoverQueryFilter
@@ -343,13 +343,10 @@ class AccountView:
     async def open_lifecycles(
         self, info: Info, first: int = 20, after: str | None = None
     ) -> Connection[GenericLifecycle]:
-        try:
-            async with info.context.sessions() as session:
-                page = await open_lifecycles(
-                    session, self.id, first=first, after=after, max_page_size=info.context.settings.max_page_size
-                )
-        except Rejection as rejection:
-            raise query_error(rejection) from None
+        async with info.context.sessions() as session:
+            page = await open_lifecycles(
+                session, self.id, first=first, after=after, max_page_size=info.context.settings.max_page_size
+            )
         return connection(page, lambda row: GenericLifecycle(snapshot=snapshot_of(row)))
 
     @strawberry.field(description="The account's handovers, newest first.")
@@ -365,19 +362,16 @@ AccountLookup = Annotated[AccountView | NotFound, strawberry.union("AccountLooku
 async def _handover_page(
     info: Info, query_filter: HandoverQueryFilter, order: HandoverOrder, first: int, after: str | None
 ) -> Connection[Handover]:
-    try:
-        async with info.context.sessions() as session:
-            page = await list_handovers(
-                session,
-                query_filter,
-                order,
-                now=datetime.now(UTC),
-                first=first,
-                after=after,
-                max_page_size=info.context.settings.max_page_size,
-            )
-    except Rejection as rejection:
-        raise query_error(rejection) from None
+    async with info.context.sessions() as session:
+        page = await list_handovers(
+            session,
+            query_filter,
+            order,
+            now=datetime.now(UTC),
+            first=first,
+            after=after,
+            max_page_size=info.context.settings.max_page_size,
+        )
     return connection(page, lambda row: Handover.of(snapshot_of(row)))
 
 

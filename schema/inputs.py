@@ -12,8 +12,6 @@ from typing import Any
 import strawberry
 from graphql import GraphQLError
 
-from workflows.engine.errors import Rejection
-
 
 @strawberry.type
 class Account:
@@ -69,8 +67,3 @@ def filter_amount(value: Any, field: str) -> Decimal | None:
         return Decimal(str(value))
     except InvalidOperation:
         raise _bad_input(f"{field} is not an amount.", field) from None
-
-
-def query_error(rejection: Rejection) -> GraphQLError:
-    """A query's refusal (a bad cursor, a page too large) as an error with its type as code."""
-    return GraphQLError(rejection.message, extensions={"code": rejection.type, **rejection.details})

@@ -12,12 +12,11 @@ from strawberry.scalars import JSON
 from schema.common import Connection, Lifecycle, Transition, connection, fire, open_lifecycle
 from schema.context import Info
 from schema.errors import AlreadyExists, Forbidden, GuardFailed, InvalidTransition, NotFound, ValidationError
-from schema.inputs import Account, AccountInput, filter_amount, filter_moment, given, query_error
+from schema.inputs import Account, AccountInput, filter_amount, filter_moment, given
 from schema.scalars import Money
 from services.late_payment import LatePaymentFilter as LatePaymentQueryFilter
 from services.late_payment import LatePaymentOrder, list_late_payments, totals_by_state
 from services.read_model import get_snapshot, snapshot_of
-from workflows.engine.errors import Rejection
 from workflows.engine.spec import Role
 from workflows.engine.types import TransitionResult
 from workflows.late_payment import (
@@ -357,19 +356,16 @@ class LatePaymentQuery:
             suspended_only=f.suspended_only,
             next_deadline_before=filter_moment(f.next_deadline_before, "nextDeadlineBefore"),
         )
-        try:
-            async with info.context.sessions() as session:
-                page = await list_late_payments(
-                    session,
-                    query_filter,
-                    LatePaymentOrder(order_by),
-                    first=first,
-                    after=after,
-                    max_page_size=info.context.settings.max_page_size,
-                )
-                totals = await totals_by_state(session, query_filter)
-        except Rejection as rejection:
-            raise query_error(rejection) from None
+        async with info.context.sessions() as session:
+            page = await list_late_payments(
+                session,
+                query_filter,
+                LatePaymentOrder(order_by),
+                first=first,
+                after=after,
+                max_page_size=info.context.settings.max_page_size,
+            )
+            totals = await totals_by_state(session, query_filter)
         listed = connection(page, lambda row: LatePayment.of(snapshot_of(row)))
         return LatePaymentConnection(
             edges=listed.edges,

@@ -20,12 +20,11 @@ from schema.errors import (
     NotFound,
     ValidationError,
 )
-from schema.inputs import Account, AccountInput, filter_date, given, one_of, query_error
+from schema.inputs import Account, AccountInput, filter_date, given, one_of
 from schema.scalars import Money
 from services.opportunity import OpportunityFilter as OpportunityQueryFilter
 from services.opportunity import OpportunityOrder, list_opportunities
 from services.read_model import get_snapshot, snapshot_of
-from workflows.engine.errors import Rejection
 from workflows.engine.spec import Role
 from workflows.engine.types import TransitionResult
 from workflows.opportunity import (
@@ -415,18 +414,15 @@ class OpportunityQuery:
             close_date_from=filter_date(f.close_date_from, "closeDateFrom"),
             close_date_to=filter_date(f.close_date_to, "closeDateTo"),
         )
-        try:
-            async with info.context.sessions() as session:
-                page = await list_opportunities(
-                    session,
-                    query_filter,
-                    OpportunityOrder(order_by),
-                    first=first,
-                    after=after,
-                    max_page_size=info.context.settings.max_page_size,
-                )
-        except Rejection as rejection:
-            raise query_error(rejection) from None
+        async with info.context.sessions() as session:
+            page = await list_opportunities(
+                session,
+                query_filter,
+                OpportunityOrder(order_by),
+                first=first,
+                after=after,
+                max_page_size=info.context.settings.max_page_size,
+            )
         return connection(page, lambda row: Opportunity.of(snapshot_of(row)))
 
 

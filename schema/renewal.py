@@ -21,13 +21,13 @@ from schema.errors import (
     ValidationError,
     to_error,
 )
-from schema.inputs import Account, AccountInput, filter_date, one_of, query_error
+from schema.inputs import Account, AccountInput, filter_date, one_of
 from schema.scalars import Money
 from services.read_model import get_snapshot, snapshot_of
 from services.renewal import RenewalFilter as RenewalQueryFilter
 from services.renewal import RenewalOrder, list_renewals
 from workflows.engine import errors
-from workflows.engine.errors import Rejection, field_errors
+from workflows.engine.errors import field_errors
 from workflows.engine.types import LifecycleSnapshot, TransitionResult
 from workflows.opportunity import LossReason, PlanType
 from workflows.renewal import (
@@ -378,18 +378,15 @@ class RenewalQuery:
             early_window_open=f.early_window_open,
             today=datetime.now(UTC).date(),
         )
-        try:
-            async with info.context.sessions() as session:
-                page = await list_renewals(
-                    session,
-                    query_filter,
-                    RenewalOrder(order_by),
-                    first=first,
-                    after=after,
-                    max_page_size=info.context.settings.max_page_size,
-                )
-        except Rejection as rejection:
-            raise query_error(rejection) from None
+        async with info.context.sessions() as session:
+            page = await list_renewals(
+                session,
+                query_filter,
+                RenewalOrder(order_by),
+                first=first,
+                after=after,
+                max_page_size=info.context.settings.max_page_size,
+            )
         return connection(page, lambda row: Renewal.of(snapshot_of(row)))
 
     @strawberry.field(

@@ -7,7 +7,6 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import strawberry
-from graphql import GraphQLError
 from strawberry.scalars import JSON
 
 from schema.common import Connection, Lifecycle, Transition, connection, fire, open_lifecycle
@@ -18,7 +17,6 @@ from schema.scalars import Money
 from services.read_model import get_snapshot, snapshot_of
 from services.trial import TrialFilter as TrialQueryFilter
 from services.trial import TrialOrder, list_trials
-from workflows.engine.errors import Rejection
 from workflows.engine.types import TransitionResult
 from workflows.trial import (
     KIND,
@@ -350,18 +348,15 @@ class TrialQuery:
             existing_paid_subscription=f.existing_paid_subscription,
             subscription_missing_at_expiry=f.subscription_missing_at_expiry,
         )
-        try:
-            async with info.context.sessions() as session:
-                page = await list_trials(
-                    session,
-                    query_filter,
-                    TrialOrder(order_by),
-                    first=first,
-                    after=after,
-                    max_page_size=info.context.settings.max_page_size,
-                )
-        except Rejection as rejection:
-            raise GraphQLError(rejection.message, extensions={"code": rejection.type, **rejection.details}) from None
+        async with info.context.sessions() as session:
+            page = await list_trials(
+                session,
+                query_filter,
+                TrialOrder(order_by),
+                first=first,
+                after=after,
+                max_page_size=info.context.settings.max_page_size,
+            )
         return connection(page, lambda row: Trial.of(snapshot_of(row)))
 
 

@@ -78,6 +78,7 @@ class LifecycleGraphQL(GraphQL[Context, None]):
         if original is None:
             extensions.setdefault("code", "GRAPHQL_VALIDATION_FAILED")
         elif isinstance(original, Rejection):
+            # A resolver's refusal (a bad cursor, a page too large), raised as it is.
             extensions.update(code=original.type, **original.details)
         elif isinstance(original, Unavailable | RPCError | TimeoutError):
             formatted["message"] = (

@@ -11,6 +11,7 @@ import pytest
 
 from services.db import Sessions
 from services.projection import apply_projection
+from tests.api.documents import mutation
 from tests.conftest import Api
 from tests.workflows.helpers import eventually
 from workflows.engine.instance import LifecycleInstance
@@ -19,39 +20,29 @@ from workflows.handover import HANDOVER, OPEN_LATE_PAYMENTS, FollowUpItem
 
 OUTGOING, CALLER = "tae@example.com", "otto@example.com"
 
-RESULT = """
-  __typename
+CHANGED = """
   ... on HandoverChanged {
     handover { id state version outgoingOwner incomingOwner team region suggestedTeam
                deadlines { timer dueAt } followUpDueAt }
     transition { seq trigger fromState toState actor reason }
   }
-  ... on Error { message }
-  ... on InvalidTransition { state allowed }
-  ... on GuardFailed { unmet { guard message } }
-  ... on ValidationError { fields { field message } }
-  ... on Forbidden { requiredRole }
 """
 
 
-def mutation(name: str, input_type: str) -> str:
-    return f"mutation($input: {input_type}!) {{ {name}(input: $input) {{ {RESULT} }} }}"
-
-
-REQUEST = mutation("requestHandover", "RequestHandoverInput")
-ALLOCATE = mutation("allocateHandover", "AllocateHandoverInput")
-ASSIGN = mutation("assignHandover", "AssignHandoverInput")
-PLAN = mutation("recordHandoverAccountPlan", "HandoverAccountPlanInput")
-ONBOARDING = mutation("recordHandoverOnboarding", "HandoverOnboardingInput")
-HEALTH = mutation("recordHandoverHealthCheck", "HandoverHealthCheckInput")
-READY = mutation("markHandoverReady", "HandoverStepInput")
-PUSH_BACK = mutation("pushBackHandover", "PushBackHandoverInput")
-REMEDY = mutation("remedyHandoverPushBack", "HandoverStepInput")
-OVERRULE = mutation("overruleHandoverPushBack", "HandoverStepInput")
-CALL = mutation("recordHandoverCall", "HandoverCallInput")
-FOLLOW_UP = mutation("recordHandoverFollowUp", "HandoverFollowUpInput")
-COMPLETE = mutation("completeHandover", "HandoverStepInput")
-REJECT = mutation("rejectHandover", "HandoverStepInput")
+REQUEST = mutation("requestHandover", "RequestHandoverInput", CHANGED)
+ALLOCATE = mutation("allocateHandover", "AllocateHandoverInput", CHANGED)
+ASSIGN = mutation("assignHandover", "AssignHandoverInput", CHANGED)
+PLAN = mutation("recordHandoverAccountPlan", "HandoverAccountPlanInput", CHANGED)
+ONBOARDING = mutation("recordHandoverOnboarding", "HandoverOnboardingInput", CHANGED)
+HEALTH = mutation("recordHandoverHealthCheck", "HandoverHealthCheckInput", CHANGED)
+READY = mutation("markHandoverReady", "HandoverStepInput", CHANGED)
+PUSH_BACK = mutation("pushBackHandover", "PushBackHandoverInput", CHANGED)
+REMEDY = mutation("remedyHandoverPushBack", "HandoverStepInput", CHANGED)
+OVERRULE = mutation("overruleHandoverPushBack", "HandoverStepInput", CHANGED)
+CALL = mutation("recordHandoverCall", "HandoverCallInput", CHANGED)
+FOLLOW_UP = mutation("recordHandoverFollowUp", "HandoverFollowUpInput", CHANGED)
+COMPLETE = mutation("completeHandover", "HandoverStepInput", CHANGED)
+REJECT = mutation("rejectHandover", "HandoverStepInput", CHANGED)
 
 STATE = """query($id: ID!) { handover(id: $id) { __typename ... on Handover {
   id state version history { totalCount edges { node { seq trigger actor reason } } }

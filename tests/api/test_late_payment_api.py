@@ -7,35 +7,26 @@ from typing import Any
 
 import pytest
 
+from tests.api.documents import mutation
 from tests.conftest import Api
 
-RESULT = """
-  __typename
+CHANGED = """
   ... on LatePaymentChanged {
     latePayment { invoiceId state owed paid credited accessSuspended failedAttempts automaticCollectionStopped
                   version chaser nextStep { name trigger dueAt } }
     transition { seq trigger actor reason }
   }
-  ... on Error { message }
-  ... on InvalidTransition { state allowed }
-  ... on GuardFailed { unmet { guard message } }
-  ... on ValidationError { fields { field message } }
-  ... on Forbidden { requiredRole }
 """
 
 
-def mutation(name: str, input_type: str) -> str:
-    return f"mutation($input: {input_type}!) {{ {name}(input: $input) {{ {RESULT} }} }}"
-
-
-OPEN = mutation("openLatePayment", "OpenLatePaymentInput")
-FAILED = mutation("recordFailedPayment", "FailedPaymentInput")
-PAY = mutation("recordPayment", "RecordPaymentInput")
-EXTEND = mutation("grantPaymentExtension", "PaymentExtensionInput")
-CREDIT = mutation("applyCreditNote", "CreditNoteInput")
-ADVANCE = mutation("recordAdvancePayment", "AdvancePaymentInput")
-DECLINE = mutation("declineAdvancePayment", "InvoiceReasonInput")
-VOID = mutation("voidInvoice", "InvoiceReasonInput")
+OPEN = mutation("openLatePayment", "OpenLatePaymentInput", CHANGED)
+FAILED = mutation("recordFailedPayment", "FailedPaymentInput", CHANGED)
+PAY = mutation("recordPayment", "RecordPaymentInput", CHANGED)
+EXTEND = mutation("grantPaymentExtension", "PaymentExtensionInput", CHANGED)
+CREDIT = mutation("applyCreditNote", "CreditNoteInput", CHANGED)
+ADVANCE = mutation("recordAdvancePayment", "AdvancePaymentInput", CHANGED)
+DECLINE = mutation("declineAdvancePayment", "InvoiceReasonInput", CHANGED)
+VOID = mutation("voidInvoice", "InvoiceReasonInput", CHANGED)
 
 STATE = """query($id: ID!) { latePayment(invoiceId: $id) { __typename ... on LatePayment {
   state version owed history { totalCount } effects { id } } } }"""

@@ -6,37 +6,28 @@ from typing import Any
 
 import pytest
 
+from tests.api.documents import mutation
 from tests.conftest import Api
 
-RESULT = """
-  __typename
+CHANGED = """
   ... on OpportunityChanged {
     opportunity { id stage version owner amount arrDiscounted forecastCategory lossReason
                   deadlines { timer dueAt } }
     transition { seq trigger fromState toState actor reason }
   }
-  ... on Error { message }
-  ... on InvalidTransition { state allowed }
-  ... on GuardFailed { unmet { guard message } }
-  ... on ValidationError { fields { field message } }
-  ... on Forbidden { requiredRole }
 """
 
 
-def mutation(name: str, input_type: str) -> str:
-    return f"mutation($input: {input_type}!) {{ {name}(input: $input) {{ {RESULT} }} }}"
-
-
-OPEN = mutation("openOpportunity", "OpenOpportunityInput")
-RECORD = mutation("recordExitCriterion", "ExitCriterionInput")
-WAIVE = mutation("waiveExitCriterion", "WaiveExitCriterionInput")
-ADVANCE = mutation("advanceOpportunity", "AdvanceOpportunityInput")
-BACK = mutation("moveOpportunityBack", "MoveOpportunityBackInput")
-WON = mutation("closeOpportunityWon", "CloseOpportunityWonInput")
-LOST = mutation("closeOpportunityLost", "CloseOpportunityLostInput")
-UPDATE = mutation("updateOpportunity", "UpdateOpportunityInput")
-REPLY = mutation("recordCustomerReply", "CustomerReplyInput")
-STOP = mutation("stopOpportunityFollowUps", "StopFollowUpsInput")
+OPEN = mutation("openOpportunity", "OpenOpportunityInput", CHANGED)
+RECORD = mutation("recordExitCriterion", "ExitCriterionInput", CHANGED)
+WAIVE = mutation("waiveExitCriterion", "WaiveExitCriterionInput", CHANGED)
+ADVANCE = mutation("advanceOpportunity", "AdvanceOpportunityInput", CHANGED)
+BACK = mutation("moveOpportunityBack", "MoveOpportunityBackInput", CHANGED)
+WON = mutation("closeOpportunityWon", "CloseOpportunityWonInput", CHANGED)
+LOST = mutation("closeOpportunityLost", "CloseOpportunityLostInput", CHANGED)
+UPDATE = mutation("updateOpportunity", "UpdateOpportunityInput", CHANGED)
+REPLY = mutation("recordCustomerReply", "CustomerReplyInput", CHANGED)
+STOP = mutation("stopOpportunityFollowUps", "StopFollowUpsInput", CHANGED)
 
 STATE = """query($id: ID!) { opportunity(id: $id) { __typename ... on Opportunity {
   id stage version history { totalCount edges { node { seq trigger actor reason } } }

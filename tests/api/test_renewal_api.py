@@ -10,12 +10,12 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from services.api import create_app
+from tests.api.documents import mutation
 from tests.conftest import Api, Stack, serve
 from tests.workflows.helpers import eventually
 from workflows.engine.calendar import add_months
 
-RESULT = """
-  __typename
+CHANGED = """
   ... on RenewalChanged {
     renewal { contractId state version owner endDate atRisk onPrepaidPlan earlyRenewalWindowOpen
               atRiskFlag { reason flaggedBy } atRiskInvoices
@@ -24,23 +24,14 @@ RESULT = """
               deadlines { timer dueAt } nextDeadline }
     transition { seq trigger fromState toState actor reason }
   }
-  ... on Error { message }
-  ... on InvalidTransition { state allowed }
-  ... on GuardFailed { unmet { guard message } }
-  ... on ValidationError { fields { field message } }
-  ... on Forbidden { requiredRole }
 """
 
 
-def mutation(name: str, input_type: str) -> str:
-    return f"mutation($input: {input_type}!) {{ {name}(input: $input) {{ {RESULT} }} }}"
-
-
-START = mutation("startRenewal", "StartRenewalInput")
-MARK = mutation("markRenewalAtRisk", "MarkRenewalAtRiskInput")
-CLEAR = mutation("clearRenewalAtRisk", "ClearRenewalAtRiskInput")
-EXHAUSTED = mutation("recordRenewalCreditsExhausted", "RecordRenewalCreditsExhaustedInput")
-DECLINE = mutation("declineRenewal", "DeclineRenewalInput")
+START = mutation("startRenewal", "StartRenewalInput", CHANGED)
+MARK = mutation("markRenewalAtRisk", "MarkRenewalAtRiskInput", CHANGED)
+CLEAR = mutation("clearRenewalAtRisk", "ClearRenewalAtRiskInput", CHANGED)
+EXHAUSTED = mutation("recordRenewalCreditsExhausted", "RecordRenewalCreditsExhaustedInput", CHANGED)
+DECLINE = mutation("declineRenewal", "DeclineRenewalInput", CHANGED)
 
 STATE = """query($id: ID!) { renewal(contractId: $id) { __typename ... on Renewal {
   contractId state version atRisk onPrepaidPlan
