@@ -141,14 +141,31 @@ def write(document: dict[str, Any], *, report: bool = True) -> Path:
     return path
 
 
+def count(text: str) -> int:
+    """A command-line count: a whole number above zero."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number above zero")
+    return value
+
+
+def counts(text: str) -> tuple[int, ...]:
+    """Comma-separated counts, e.g. ``1000,2000,10000``."""
+    return tuple(count(part) for part in text.split(","))
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description="Benchmarks against the bare limits (issue 8).")
+    parser = argparse.ArgumentParser(prog="./dev bench", description="Benchmarks against the bare limits (issue 8).")
     parser.add_argument("--quick", action="store_true", help="fewer samples and a 200-timer burst (about a minute)")
     parser.add_argument("--only", nargs="*", choices=list(CASES), help="run only these benchmarks")
     parser.add_argument("--no-report", action="store_true", help="write the JSON only, not docs/performance.md")
-    parser.add_argument("--timers", type=int, help="lifecycles (and sleepers) due at once in the timer benchmark")
+    parser.add_argument("--timers", type=count, help="lifecycles (and sleepers) due at once in the timer benchmark")
     parser.add_argument(
         "--idle",
+        type=counts,
         help="idle counts at which the worker's RSS is read, e.g. 1000,2000,10000 (beyond --timers, more "
         "lifecycles are started after the burst)",
     )
@@ -167,7 +184,7 @@ def main() -> None:
     if args.timers:
         config = dataclasses.replace(config, timer_count=args.timers)
     if args.idle:
-        config = dataclasses.replace(config, idle_counts=tuple(int(n) for n in args.idle.split(",")))
+        config = dataclasses.replace(config, idle_counts=args.idle)
     document = asyncio.run(run(config, args.only))
     path = write(document, report=not args.no_report and not args.only)
     print("\n== goals")

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
 
 import pytest
 
@@ -71,3 +73,15 @@ async def test_every_benchmark_runs_and_the_report_has_its_shape():
     report = markdown(document)
     for heading in ("## Goals", "## 1. Transition latency", "## 3. Lists at scale", "## 4. Timer lateness"):
         assert heading in report
+
+
+@pytest.mark.parametrize(
+    ("flag", "value"), [("--idle", "1000,lots"), ("--idle", "1000,,2000"), ("--timers", "0"), ("--timers", "-5")]
+)
+def test_a_bad_count_is_refused_before_anything_starts(flag, value):
+    finished = subprocess.run(
+        [sys.executable, "-m", "benchmarks.run", flag, value], capture_output=True, text=True, timeout=60
+    )
+    assert finished.returncode == 2
+    assert "is not a whole number above zero" in finished.stderr
+    assert "Traceback" not in finished.stderr
