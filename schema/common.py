@@ -329,7 +329,8 @@ class MachineTransition:
 @strawberry.type
 class MachineTimer:
     name: str
-    trigger: str
+    trigger: str = strawberry.field(description="Empty for a timer that only sends its effects.")
+    effects: list[str] = strawberry.field(description="The effects it sends when it fires, by name.")
     states: list[str]
     description: str
     source: str
@@ -385,7 +386,12 @@ class LifecycleMachine:
     def timers(self) -> list[MachineTimer]:
         return [
             MachineTimer(
-                name=t.name, trigger=t.trigger, states=list(t.states), description=t.description, source=t.source_ref
+                name=t.name,
+                trigger=t.trigger or "",
+                effects=[e.name for e in t.effects],
+                states=list(t.states),
+                description=t.description,
+                source=t.source_ref,
             )
             for t in self.spec.timers
         ]

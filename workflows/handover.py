@@ -693,7 +693,7 @@ COMPLETE_DESCRIPTION = (
     "lifecycle of the account follows."
 )
 
-TRANSITIONS = (
+TRANSITIONS: tuple[TransitionSpec[HandoverData, HandoverPolicy], ...] = (
     TransitionSpec(
         trigger="allocate",
         sources=(S.REQUESTED,),
@@ -910,7 +910,7 @@ TRANSITIONS = (
             notify(
                 "follow_up_escalated",
                 "The team lead hears of the incoming owner's overdue follow-ups.",
-                to=lambda ctx: ["role:team_lead", ctx.data.incoming_owner],
+                to=lambda ctx: ["role:team_lead", *filter(None, [ctx.data.incoming_owner])],
                 subject=lambda ctx: f"Handover follow-ups overdue: {_account(ctx)}",
                 body=lambda ctx: (
                     f"{ctx.data.incoming_owner} has not recorded: {_follow_up_list(ctx)} "

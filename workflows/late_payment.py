@@ -459,7 +459,7 @@ RESTORE_ACCESS = EffectSpec(
     build=lambda ctx: {"account_id": ctx.data.account.id, "invoice_id": ctx.data.invoice_id},
     when=_restored,
 )
-RENEWALS_AT_RISK = fire_on_account(
+RENEWALS_AT_RISK: EffectSpec[LatePaymentData, LatePaymentPolicy] = fire_on_account(
     "renewals_at_risk",
     "Open renewals of the account are at risk while access is blocked (domain README §4).",
     account_id=lambda ctx: ctx.data.account.id,
@@ -468,7 +468,7 @@ RENEWALS_AT_RISK = fire_on_account(
     params=lambda ctx: {"invoice_id": ctx.data.invoice_id, "at_risk": True},
     reason=lambda ctx: f"Invoice {ctx.data.invoice_id} unpaid: access suspended",
 )
-RENEWALS_RISK_CLEARED = fire_on_account(
+RENEWALS_RISK_CLEARED: EffectSpec[LatePaymentData, LatePaymentPolicy] = fire_on_account(
     "renewals_risk_cleared",
     "The invoice no longer puts the account's renewals at risk.",
     account_id=lambda ctx: ctx.data.account.id,
@@ -480,7 +480,7 @@ RENEWALS_RISK_CLEARED = fire_on_account(
 SETTLED_EFFECTS = (RESTORE_ACCESS, RISK_OFF, RENEWALS_RISK_CLEARED)
 
 
-OVERDUE_EFFECTS = (
+OVERDUE_EFFECTS: tuple[EffectSpec[LatePaymentData, LatePaymentPolicy], ...] = (
     notify(
         "owner_alerted",
         "Alert whoever chases the payment in #sales-alerts (004:3648, 004:3654).",
@@ -508,45 +508,45 @@ OVERDUE_EFFECTS = (
 
 # ---- timers ---------------------------------------------------------------------------------
 
-TIMERS = (
+TIMERS: tuple[TimerSpec[LatePaymentData, LatePaymentPolicy], ...] = (
     TimerSpec(
-        "suspension_warning",
-        "warn_suspension",
-        (S.OVERDUE,),
-        _step("suspension_warning_after"),
-        "Day 6: users told access is suspended tomorrow",
+        name="suspension_warning",
+        trigger="warn_suspension",
+        states=(S.OVERDUE,),
+        due=_step("suspension_warning_after"),
+        description="Day 6: users told access is suspended tomorrow",
         source_ref="004:3661",
     ),
     TimerSpec(
-        "suspension",
-        "suspend",
-        (S.SUSPENSION_WARNING,),
-        _step("suspend_after"),
-        "Day 7: access suspended",
+        name="suspension",
+        trigger="suspend",
+        states=(S.SUSPENSION_WARNING,),
+        due=_step("suspend_after"),
+        description="Day 7: access suspended",
         source_ref="004:3665",
     ),
     TimerSpec(
-        "cancellation_warning",
-        "warn_cancellation",
-        (S.SUSPENDED,),
-        _step("cancellation_warning_after"),
-        "Day 13: contacts told the subscription ends tomorrow",
+        name="cancellation_warning",
+        trigger="warn_cancellation",
+        states=(S.SUSPENDED,),
+        due=_step("cancellation_warning_after"),
+        description="Day 13: contacts told the subscription ends tomorrow",
         source_ref="004:3674",
     ),
     TimerSpec(
-        "cancellation",
-        "cancel",
-        (S.CANCELLATION_WARNING,),
-        _step("cancel_after"),
-        "Day 14: subscription cancelled, free tier",
+        name="cancellation",
+        trigger="cancel",
+        states=(S.CANCELLATION_WARNING,),
+        due=_step("cancel_after"),
+        description="Day 14: subscription cancelled, free tier",
         source_ref="004:3681",
     ),
     TimerSpec(
-        "advance_deadline",
-        "cancel",
-        (S.ADVANCE_PAYMENT_REQUIRED,),
-        _advance_deadline,
-        "No advance payment in time: subscription cancelled",
+        name="advance_deadline",
+        trigger="cancel",
+        states=(S.ADVANCE_PAYMENT_REQUIRED,),
+        due=_advance_deadline,
+        description="No advance payment in time: subscription cancelled",
         source_ref="004:3689",
     ),
 )
@@ -554,7 +554,7 @@ TIMERS = (
 
 # ---- transitions ----------------------------------------------------------------------------
 
-TRANSITIONS = (
+TRANSITIONS: tuple[TransitionSpec[LatePaymentData, LatePaymentPolicy], ...] = (
     TransitionSpec(
         "warn_suspension",
         (S.OVERDUE,),

@@ -53,6 +53,7 @@ from workflows.engine.calendar import add_months, start_of_day
 from workflows.engine.common import change_owner
 from workflows.engine.spec import (
     AnyContext,
+    Context,
     EffectSpec,
     LifecycleSpec,
     Role,
@@ -507,7 +508,7 @@ def _billing(
     )
 
 
-CHURN_RISK_REVIEW = notify(
+CHURN_RISK_REVIEW: EffectSpec[RenewalData, RenewalPolicy] = notify(
     "churn_risk_review",
     "An at-risk contract up for renewal goes to the churn-risk review in #customer-churn (004:11505, 004:11517-11532).",
     to=lambda ctx: [ctx.data.owner, "channel:customer-churn"],
@@ -557,26 +558,32 @@ def _early_window_body(closing: bool) -> Any:
     return body
 
 
-SUCCESSOR = EffectSpec(
-    type="lifecycle.start",
-    name="successor_contract",
-    description="The renewal starts the successor contract at the old end date, with its own renewal lifecycle.",
-    build=lambda ctx: {
+def _successor_contract(ctx: Context[RenewalData, RenewalPolicy]) -> dict[str, Any]:
+    renewal = ctx.data.renewal
+    assert renewal is not None, "only a signed renewal starts a successor"
+    return {
         "kind": KIND,
-        "entity_id": ctx.data.renewal.successor_id,
+        "entity_id": renewal.successor_id,
         "actor": ctx.actor,
         "reason": f"Renewal of contract {ctx.entity_id}",
         "data": {
             "account": ctx.data.account.model_dump(mode="json"),
             "owner": ctx.data.owner,
             "start_date": ctx.data.end_date.isoformat(),
-            "term_months": ctx.data.renewal.term_months,
-            "credit_amount": str(ctx.data.renewal.credit_amount),
-            "annual_spend": str(ctx.data.renewal.annual_spend),
-            "renewal_opportunity_id": ctx.data.renewal.next_renewal_opportunity_id,
+            "term_months": renewal.term_months,
+            "credit_amount": str(renewal.credit_amount),
+            "annual_spend": str(renewal.annual_spend),
+            "renewal_opportunity_id": renewal.next_renewal_opportunity_id,
             "renewal_of": ctx.entity_id,
         },
-    },
+    }
+
+
+SUCCESSOR: EffectSpec[RenewalData, RenewalPolicy] = EffectSpec(
+    type="lifecycle.start",
+    name="successor_contract",
+    description="The renewal starts the successor contract at the old end date, with its own renewal lifecycle.",
+    build=_successor_contract,
 )
 
 
@@ -602,19 +609,22 @@ RENEWED_EFFECTS = (
     ),
 )
 
-RENEWAL_OPPORTUNITY_LOST = fire_on(
+
+def _loss_params(declined: NotRenewing | None) -> dict[str, str]:
+    assert declined is not None, "only a declined renewal closes its opportunity lost"
+    return {"loss_reason": str(declined.loss_reason), **({"loss_note": declined.note} if declined.note else {})}
+
+
+RENEWAL_OPPORTUNITY_LOST: EffectSpec[RenewalData, RenewalPolicy] = fire_on(
     "renewal_opportunity_lost",
     "The declined renewal's opportunity closes lost with the same reason (004:5589, 004:5611).",
     target=lambda ctx: (OPPORTUNITY_KIND, renewal_opportunity_of(ctx.entity_id, ctx.data)),
     trigger="close_lost",
-    params=lambda ctx: {
-        "loss_reason": str(ctx.data.not_renewing.loss_reason),
-        **({"loss_note": ctx.data.not_renewing.note} if ctx.data.not_renewing.note else {}),
-    },
+    params=lambda ctx: _loss_params(ctx.data.not_renewing),
     reason=lambda ctx: f"Contract {ctx.entity_id} is not renewing",
 )
 
-EXPIRED_OPPORTUNITY_LOST = fire_on(
+EXPIRED_OPPORTUNITY_LOST: EffectSpec[RenewalData, RenewalPolicy] = fire_on(
     "renewal_opportunity_lapsed",
     'A renewal opportunity still open at the end date closes lost as "disappeared" (004:9755); signing later is '
     "a re-entry into a credit plan (004:4444).",
@@ -761,7 +771,7 @@ def _while_discount_can_be_earned(moment: Any) -> Any:
     return due
 
 
-TIMERS = (
+TIMERS: tuple[TimerSpec[RenewalData, RenewalPolicy], ...] = (
     TimerSpec(
         name="renewal_due",
         trigger="mark_due",

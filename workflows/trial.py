@@ -533,7 +533,7 @@ def _new_subscription_due(ctx: AnyContext) -> datetime | None:
     return max(ctx.data.expires_at - ctx.policy.new_subscription_before_expiry, _dates_set_at(ctx.data))
 
 
-TIMERS = (
+TIMERS: tuple[TimerSpec[TrialData, TrialPolicy], ...] = (
     TimerSpec(
         name="feedback_session",
         trigger="remind_feedback_session",

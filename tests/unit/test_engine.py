@@ -72,11 +72,26 @@ SPEC = LifecycleSpec(
     ),
     timers=(
         TimerSpec(
-            "self_closing",
-            "auto_close",
-            ("OPEN",),
-            lambda ctx: ctx.state_entered_at + ctx.policy.close_after,
-            "Close an hour after opening",
+            name="self_closing",
+            trigger="auto_close",
+            states=("OPEN",),
+            due=lambda ctx: ctx.state_entered_at + ctx.policy.close_after,
+            description="Close an hour after opening",
+        ),
+        TimerSpec(
+            name="still_closed",
+            states=("CLOSED",),
+            due=lambda ctx: ctx.state_entered_at + timedelta(days=1) if ctx.data.knocks else None,
+            description="Knocked on but closed for a day: remind the owner",
+            effects=(
+                notify(
+                    "knocked_but_closed",
+                    "Remind the owner.",
+                    to=owner,
+                    subject=lambda ctx: "someone knocked",
+                    body=lambda ctx: f"{ctx.data.knocks} knocks, still closed since {ctx.state_entered_at:%H:%M}",
+                ),
+            ),
         ),
     ),
     data_model=Door,
@@ -174,6 +189,22 @@ def test_a_timer_fires_once_per_due_moment_and_rearms_on_a_new_state_entry():
     assert [x.due_at for x in d.deadlines(later)] == [later + timedelta(hours=1)]
 
 
+def test_a_timer_without_a_trigger_sends_its_effects_and_changes_nothing_else():
+    d = door()
+    fire(d, "knock")
+    seq, data = d.core.seq, d.core.data
+    due = NOW + timedelta(days=1)
+    assert [(x.timer, x.trigger, x.due_at) for x in d.deadlines(NOW)] == [("still_closed", "", due)]
+    timer, at = d.next_due_timer(due)
+    assert d.fire_timer(timer, at, due) is None
+    assert (d.core.seq, d.core.data, d.state) == (seq, data, "CLOSED")
+    [effect] = [e for e in d.core.unprojected_effects if e.name == "knocked_but_closed"]
+    assert effect.payload["body"] == "1 knocks, still closed since 00:00"
+    assert effect.id == f"door/d1#{seq}.still_closed@{int(due.timestamp())}.1"
+    assert d.projection_pending and effect.id in d.core.undelivered_effects
+    assert d.deadlines(due) == [] and d.next_due_timer(due + timedelta(days=3)) is None
+
+
 def test_owner_changes_need_a_reason_and_a_different_owner():
     d = door()
     with pytest.raises(GuardFailed):
@@ -206,7 +237,8 @@ def test_terminal_state_sets_closed_at_and_leaves_nothing_allowed():
     [
         {"states": (StateSpec("A", "a"), StateSpec("A", "again"))},
         {"transitions": (TransitionSpec("go", ("A",), "NOWHERE", "x"),)},
-        {"timers": (TimerSpec("t", "missing", ("A",), lambda ctx: None, "x"),)},
+        {"timers": (TimerSpec(name="t", trigger="missing", states=("A",), due=lambda ctx: None, description="x"),)},
+        {"timers": (TimerSpec(name="t", states=("A",), due=lambda ctx: None, description="does nothing"),)},
     ],
 )
 def test_specs_are_checked_when_declared(broken):

@@ -66,7 +66,7 @@ def run_until(instance: LifecycleInstance, until: datetime) -> list[tuple[str, d
     while (due := instance.next_due_timer(until)) is not None:
         timer, at = due
         if instance.fire_timer(timer, at, at) is not None:
-            fired.append((timer.trigger, at))
+            fired.append((timer.trigger or timer.name, at))
     return fired
 
 

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from workflows.engine.diagram import mermaid
-from workflows.engine.spec import LifecycleSpec, Role, TransitionSpec
+from workflows.engine.spec import LifecycleSpec, Role, TimerSpec, TransitionSpec
 
 
 def _cell(text: Any) -> str:
@@ -20,7 +20,13 @@ def _transition_row(t: TransitionSpec, sources: str, dest: str) -> str:
     return f"| `{t.trigger}` | {sources} | {dest} | {role} | {guards} | {effects} | {t.source_ref} |"
 
 
-def reference_page(spec: LifecycleSpec) -> str:
+def _fires(timer: TimerSpec[Any, Any]) -> str:
+    fires = [f"`{timer.trigger}`"] if timer.trigger else []
+    fires += [f"sends `{e.name}` ({e.type})" for e in timer.effects]
+    return "<br>".join(fires)
+
+
+def reference_page(spec: LifecycleSpec[Any, Any]) -> str:
     lines = [
         f"# {spec.title} (`{spec.kind}`)",
         "",
@@ -77,7 +83,7 @@ def reference_page(spec: LifecycleSpec) -> str:
     for timer in spec.timers:
         states = ", ".join(f"`{s}`" for s in timer.states)
         lines.append(
-            f"| `{timer.name}` | {states} | `{timer.trigger}` | {_cell(timer.description)} | {timer.source_ref} |"
+            f"| `{timer.name}` | {states} | {_fires(timer)} | {_cell(timer.description)} | {timer.source_ref} |"
         )
     defaults = spec.policy_model().model_dump(mode="json")
     lines += [

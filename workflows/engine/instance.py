@@ -23,7 +23,7 @@ from pydantic import BaseModel
 from transitions import Machine
 
 from workflows.engine.errors import Forbidden, GuardFailed, InvalidTransition, ValidationError, field_errors
-from workflows.engine.spec import TIMER_ACTOR, Context, LifecycleSpec, Role, TimerSpec, TransitionSpec
+from workflows.engine.spec import TIMER_ACTOR, Context, EffectSpec, LifecycleSpec, Role, TimerSpec, TransitionSpec
 from workflows.engine.types import (
     AllowedTransition,
     Deadline,
@@ -407,14 +407,16 @@ class LifecycleInstance:
             del self.core.history[:dropped]
             self.core.history_dropped += dropped
 
-    def _record_effects(self, ctx: Context[Any, Any], effects: tuple[Any, ...]) -> None:
+    def _record_effects(
+        self, ctx: Context[Any, Any], effects: tuple[EffectSpec[Any, Any], ...], id_prefix: str = ""
+    ) -> None:
         n = 0
         for effect in effects:
             if effect.when is not None and not effect.when(ctx):
                 continue
             n += 1
             record = EffectRecord(
-                id=f"{self.workflow_id}#{self.core.seq}.{n}",
+                id=f"{self.workflow_id}#{self.core.seq}.{id_prefix}{n}",
                 seq=self.core.seq,
                 type=effect.type,
                 name=effect.name,
@@ -459,7 +461,9 @@ class LifecycleInstance:
         for timer in self.spec.timers:
             due = self._timer_due(timer, now)
             if due is not None:
-                out.append(Deadline(timer=timer.name, trigger=timer.trigger, due_at=due, description=timer.description))
+                out.append(
+                    Deadline(timer=timer.name, trigger=timer.trigger or "", due_at=due, description=timer.description)
+                )
         out.sort(key=lambda d: d.due_at)
         return out
 
@@ -475,10 +479,14 @@ class LifecycleInstance:
         due, _, timer = min(due_now, key=lambda x: (x[0], x[1]))
         return timer, due
 
-    def fire_timer(self, timer: TimerSpec, due: datetime, now: datetime) -> TransitionRecord | None:
-        """Apply a due timer's trigger as the ``timer`` actor; None if its guards refuse."""
+    def fire_timer(self, timer: TimerSpec[Any, Any], due: datetime, now: datetime) -> TransitionRecord | None:
+        """Fire a due timer as the ``timer`` actor: apply its trigger (None if its guards
+        refuse), or, for a timer without one, record its effects and change nothing else."""
         self.core.fired_timers[timer.name] = due
-        ctx = self.context(now)
+        ctx = self.context(now, actor=TIMER_ACTOR, role=Role.SYSTEM, reason=timer.description)
+        if timer.trigger is None:
+            self._record_effects(ctx, timer.effects, id_prefix=f"{timer.name}@{int(due.timestamp())}.")
+            return None
         try:
             decision = self.decide(
                 timer.trigger,
@@ -490,7 +498,10 @@ class LifecycleInstance:
             )
         except (InvalidTransition, GuardFailed, ValidationError, Forbidden):
             return None
-        return self.apply(decision, now, idempotency_key=f"timer:{timer.name}@{due.isoformat()}")
+        record = self.apply(decision, now, idempotency_key=f"timer:{timer.name}@{due.isoformat()}")
+        after = self.context(now, actor=TIMER_ACTOR, role=Role.SYSTEM, reason=timer.description, params=decision.params)
+        self._record_effects(after, timer.effects, id_prefix=f"{timer.name}.")
+        return record
 
     # ---- projection bookkeeping ---------------------------------------------------
 

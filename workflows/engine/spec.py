@@ -17,7 +17,7 @@ import enum
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel
 
@@ -52,7 +52,7 @@ class StateSpec:
     terminal: bool = False
     probability: int | None = None
     checklist: tuple[ChecklistItem, ...] = ()
-    on_enter: tuple[EffectSpec, ...] = ()
+    on_enter: tuple[EffectSpec[Any, Any], ...] = ()
     metadata: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -96,12 +96,23 @@ class Context(Generic[DataT, PolicyT]):
         return patch_id in self.active_patches
 
 
+# A helper that works on any lifecycle (a reason is given, the owner is told...) takes
+# ``Context[Any, Any]``; a lifecycle's own code takes ``Context[ItsData, ItsPolicy]``, so
+# its reads of ``ctx.data`` and ``ctx.policy`` are type-checked.
+
+
+# Being retired: spec modules move to ``Context[ItsData, ItsPolicy]`` one at a time.
 AnyContext = Context[Any, Any]
-GuardCheck = Callable[[AnyContext], Sequence[str]]
+
+
+class OwnedData(Protocol):
+    """The part of a lifecycle's data the shared owner helpers read."""
+
+    owner: Any
 
 
 @dataclass(frozen=True)
-class Guard:
+class Guard(Generic[DataT, PolicyT]):
     """A named condition on a transition.
 
     ``check`` returns what is unmet, as sentences a person can act on; an empty list
@@ -111,12 +122,12 @@ class Guard:
 
     name: str
     description: str
-    check: GuardCheck
+    check: Callable[[Context[DataT, PolicyT]], Sequence[str]]
     on_input: bool = False
 
 
 @dataclass(frozen=True)
-class EffectSpec:
+class EffectSpec(Generic[DataT, PolicyT]):
     """A named side effect recorded in the outbox when a transition happens.
 
     ``build`` returns the effect's payload; ``recipients`` names who it is for (role
@@ -128,13 +139,13 @@ class EffectSpec:
     type: str
     name: str
     description: str
-    build: Callable[[AnyContext], Mapping[str, Any]] = lambda ctx: {}
-    recipients: Callable[[AnyContext], Sequence[str]] = lambda ctx: ()
-    when: Callable[[AnyContext], bool] | None = None
+    build: Callable[[Context[DataT, PolicyT]], Mapping[str, Any]] = lambda ctx: {}
+    recipients: Callable[[Context[DataT, PolicyT]], Sequence[str]] = lambda ctx: ()
+    when: Callable[[Context[DataT, PolicyT]], bool] | None = None
 
 
 @dataclass(frozen=True)
-class TransitionSpec:
+class TransitionSpec(Generic[DataT, PolicyT]):
     """One edge of the machine: ``trigger`` from any of ``sources`` to ``dest``.
 
     ``dest=None`` is an internal transition: the state stays, the data changes and the
@@ -148,13 +159,13 @@ class TransitionSpec:
     description: str
     role: Role = Role.OPERATOR
     params: type[BaseModel] | None = None
-    guards: tuple[Guard, ...] = ()
-    apply: Callable[[AnyContext], None] | None = None
-    effects: tuple[EffectSpec, ...] = ()
-    when: Callable[[AnyContext], bool] | None = None
+    guards: tuple[Guard[DataT, PolicyT], ...] = ()
+    apply: Callable[[Context[DataT, PolicyT]], None] | None = None
+    effects: tuple[EffectSpec[DataT, PolicyT], ...] = ()
+    when: Callable[[Context[DataT, PolicyT]], bool] | None = None
     # Input checks that need the instance (a criterion of this pipeline, a date after
     # the current deadline...): returns {field: message}, raised as ValidationError.
-    validate: Callable[[AnyContext], Mapping[str, str]] | None = None
+    validate: Callable[[Context[DataT, PolicyT]], Mapping[str, str]] | None = None
     # Parameters that select this transition when only describing the instance.
     probe_params: Mapping[str, Any] | None = None
     # Drawn in the generated diagram; skip-ahead edges would drown the main path.
@@ -162,47 +173,51 @@ class TransitionSpec:
     source_ref: str = ""
 
 
-@dataclass(frozen=True)
-class TimerSpec:
-    """While the lifecycle is in one of ``states``, fire ``trigger`` at ``due``.
+@dataclass(frozen=True, kw_only=True)
+class TimerSpec(Generic[DataT, PolicyT]):
+    """While the lifecycle is in one of ``states``, at ``due``: fire ``trigger``, send ``effects``, or both.
 
     ``due`` returns the moment (or None when the timer does not apply); it is
     recomputed after every change, so a moved deadline re-arms the timer. A timer
-    fires once for a given due moment.
+    fires once for a given due moment. A timer with no ``trigger`` changes nothing:
+    it records its ``effects`` (a reminder, a nudge) in the outbox, as the ``timer``
+    actor, without a transition in the history. A timer with both sends its effects
+    only when its transition is applied.
     """
 
     name: str
-    trigger: str
     states: tuple[str, ...]
-    due: Callable[[AnyContext], datetime | None]
+    due: Callable[[Context[DataT, PolicyT]], datetime | None]
     description: str
-    params: Callable[[AnyContext], Mapping[str, Any]] = lambda ctx: {}
+    trigger: str | None = None
+    effects: tuple[EffectSpec[DataT, PolicyT], ...] = ()
+    params: Callable[[Context[DataT, PolicyT]], Mapping[str, Any]] = lambda ctx: {}
     source_ref: str = ""
 
 
 @dataclass(frozen=True)
-class LifecycleSpec:
+class LifecycleSpec(Generic[DataT, PolicyT]):
     kind: str
     title: str
     description: str
     states: tuple[StateSpec, ...]
-    transitions: tuple[TransitionSpec, ...]
-    timers: tuple[TimerSpec, ...]
-    data_model: type[BaseModel]
-    policy_model: type[BaseModel]
-    initial_state: Callable[[Any], str]
-    owner_of: Callable[[Any], str | None]
-    account_of: Callable[[Any], tuple[str, str] | None]
-    summary_of: Callable[[Any], str]
+    transitions: tuple[TransitionSpec[DataT, PolicyT], ...]
+    timers: tuple[TimerSpec[DataT, PolicyT], ...]
+    data_model: type[DataT]
+    policy_model: type[PolicyT]
+    initial_state: Callable[[DataT], str]
+    owner_of: Callable[[DataT], str | None]
+    account_of: Callable[[DataT], tuple[str, str] | None]
+    summary_of: Callable[[DataT], str]
     # Extra checks on a new instance's data beyond its field types (dates in order,
     # amounts consistent...): returns {field: message}.
-    validate_open: Callable[[Any, Any, datetime], Mapping[str, str]] = lambda data, policy, now: {}
+    validate_open: Callable[[DataT, PolicyT, datetime], Mapping[str, str]] = lambda data, policy, now: {}
     # Fills in what a new instance's data leaves to the policy or to the moment it opens
     # (a trial's default expiry); runs before ``validate_open``. The API resolves it once,
     # and the workflow receives the filled-in data, so it only fills fields still unset.
-    prepare_open: Callable[[Any, Any, datetime], None] = lambda data, policy, now: None
+    prepare_open: Callable[[DataT, PolicyT, datetime], None] = lambda data, policy, now: None
     # States a new instance may be opened in (default: only ``initial_state``).
-    entry_states: Callable[[Any], tuple[str, ...]] | None = None
+    entry_states: Callable[[DataT], tuple[str, ...]] | None = None
     # Where diagrams start: the initial states (default: the first state declared).
     start_states: tuple[str, ...] = ()
     # Behaviour changes that running workflows must not see mid-run: the workflow asks
@@ -225,7 +240,9 @@ class LifecycleSpec:
                 raise ValueError(f"{self.kind}.{t.trigger}: all transitions of a trigger share one params model")
         triggers = set(params_by_trigger)
         for timer in self.timers:
-            if timer.trigger not in triggers:
+            if timer.trigger is None and not timer.effects:
+                raise ValueError(f"{self.kind} timer {timer.name}: fires no trigger and sends no effect")
+            if timer.trigger is not None and timer.trigger not in triggers:
                 raise ValueError(f"{self.kind} timer {timer.name}: unknown trigger {timer.trigger}")
             if not set(timer.states) <= known:
                 raise ValueError(f"{self.kind} timer {timer.name}: unknown states")
@@ -247,16 +264,18 @@ class LifecycleSpec:
         return tuple(dict.fromkeys(t.trigger for t in self.transitions))
 
 
-def guard(name: str, description: str, *, on_input: bool = False) -> Callable[[GuardCheck], Guard]:
+def guard(
+    name: str, description: str, *, on_input: bool = False
+) -> Callable[[Callable[[Context[DataT, PolicyT]], Sequence[str]]], Guard[DataT, PolicyT]]:
     """Declare a guard from a function returning the unmet items."""
 
-    def wrap(check: GuardCheck) -> Guard:
+    def wrap(check: Callable[[Context[DataT, PolicyT]], Sequence[str]]) -> Guard[DataT, PolicyT]:
         return Guard(name=name, description=description, check=check, on_input=on_input)
 
     return wrap
 
 
-def reason_required(message: str) -> Guard:
+def reason_required(message: str) -> Guard[Any, Any]:
     """The request must carry a reason (moving back, waiving, cancelling...)."""
     return Guard(
         name="reason_required",
@@ -270,12 +289,12 @@ def notify(
     name: str,
     description: str,
     *,
-    to: Callable[[AnyContext], Sequence[str]],
-    subject: Callable[[AnyContext], str],
-    body: Callable[[AnyContext], str],
-    when: Callable[[AnyContext], bool] | None = None,
-    extra: Callable[[AnyContext], Mapping[str, Any]] = lambda ctx: {},
-) -> EffectSpec:
+    to: Callable[[Context[DataT, PolicyT]], Sequence[str]],
+    subject: Callable[[Context[DataT, PolicyT]], str],
+    body: Callable[[Context[DataT, PolicyT]], str],
+    when: Callable[[Context[DataT, PolicyT]], bool] | None = None,
+    extra: Callable[[Context[DataT, PolicyT]], Mapping[str, Any]] = lambda ctx: {},
+) -> EffectSpec[DataT, PolicyT]:
     """A message to people: owners, roles (``role:revenue_lead``) or channels (``channel:closed-won``)."""
     return EffectSpec(
         type="notify",
@@ -287,15 +306,16 @@ def notify(
     )
 
 
-def owner(ctx: AnyContext) -> list[str]:
-    return [ctx.data.owner]
+def owner(ctx: Context[Any, Any]) -> list[str]:
+    data: OwnedData = ctx.data
+    return [data.owner]
 
 
-def role(name: str) -> Callable[[AnyContext], list[str]]:
+def role(name: str) -> Callable[[Context[Any, Any]], list[str]]:
     return lambda ctx: [f"role:{name}"]
 
 
-def channel(name: str) -> Callable[[AnyContext], list[str]]:
+def channel(name: str) -> Callable[[Context[Any, Any]], list[str]]:
     return lambda ctx: [f"channel:{name}"]
 
 
@@ -303,13 +323,13 @@ def fire_on_account(
     name: str,
     description: str,
     *,
-    account_id: Callable[[AnyContext], str | None],
+    account_id: Callable[[Context[DataT, PolicyT]], str | None],
     trigger: str,
-    params: Callable[[AnyContext], Mapping[str, Any]] = lambda ctx: {},
-    reason: Callable[[AnyContext], str | None] = lambda ctx: ctx.reason,
+    params: Callable[[Context[DataT, PolicyT]], Mapping[str, Any]] = lambda ctx: {},
+    reason: Callable[[Context[DataT, PolicyT]], str | None] = lambda ctx: ctx.reason,
     kinds: tuple[str, ...] | None = None,
-    when: Callable[[AnyContext], bool] | None = None,
-) -> EffectSpec:
+    when: Callable[[Context[DataT, PolicyT]], bool] | None = None,
+) -> EffectSpec[DataT, PolicyT]:
     """Fire ``trigger`` on every open lifecycle of the account (of ``kinds``, all by default).
 
     Delivered as ``lifecycle.fire``: each target gets the trigger as an update from the
@@ -338,19 +358,19 @@ def fire_on(
     name: str,
     description: str,
     *,
-    target: Callable[[AnyContext], tuple[str, str] | None],
+    target: Callable[[Context[DataT, PolicyT]], tuple[str, str] | None],
     trigger: str,
-    params: Callable[[AnyContext], Mapping[str, Any]] = lambda ctx: {},
-    reason: Callable[[AnyContext], str | None] = lambda ctx: ctx.reason,
-    when: Callable[[AnyContext], bool] | None = None,
-) -> EffectSpec:
+    params: Callable[[Context[DataT, PolicyT]], Mapping[str, Any]] = lambda ctx: {},
+    reason: Callable[[Context[DataT, PolicyT]], str | None] = lambda ctx: ctx.reason,
+    when: Callable[[Context[DataT, PolicyT]], bool] | None = None,
+) -> EffectSpec[DataT, PolicyT]:
     """Fire ``trigger`` on one other lifecycle, ``target(ctx)`` = (kind, entity id).
 
     Delivered like ``fire_on_account`` (``lifecycle.fire``, once, as the service on
     behalf of this transition's actor); nothing is sent when ``target`` returns None.
     """
 
-    def build(ctx: AnyContext) -> dict[str, Any]:
+    def build(ctx: Context[DataT, PolicyT]) -> dict[str, Any]:
         found = target(ctx)
         return {
             "targets": [{"kind": found[0], "entity_id": found[1]}] if found else [],
