@@ -17,16 +17,21 @@ from schema.scalars import Money
 from services.read_model import get_snapshot, snapshot_of
 from services.trial import TrialFilter as TrialQueryFilter
 from services.trial import TrialOrder, list_trials
+from workflows.engine.messages import duration
 from workflows.engine.types import TransitionResult
 from workflows.trial import (
     KIND,
     PROVISIONING_STEPS,
     ProvisioningStep,
     TrialData,
+    TrialPolicy,
     TrialState,
     TrialTarget,
     TrialType,
 )
+
+# Descriptions name the handbook's defaults, read from the policy model, never restated.
+_DEFAULTS = TrialPolicy()
 
 # The spec's own enums are the GraphQL enums.
 strawberry.enum(TrialState, description="Where a trial is (004:12819-12889).")
@@ -106,7 +111,10 @@ class Trial(Lifecycle):
     def trial_type(self) -> TrialType:
         return self.data.trial_type
 
-    @strawberry.field(description="The deal's expected ARR; over the policy's threshold, the trial runs 28 days.")
+    @strawberry.field(
+        description="The deal's expected ARR; over the policy's threshold "
+        f"({_DEFAULTS.long_length_above_arr:,} by default), the trial runs {duration(_DEFAULTS.long_length)}."
+    )
     def expected_arr(self) -> Money:
         return Money(self.data.expected_arr)
 
@@ -247,7 +255,9 @@ class StartTrialInput:
     trial_type: str | None = strawberry.field(default=None, description=one_of(TrialType))
     expected_arr: Money
     expires_at: datetime | None = strawberry.field(
-        default=None, description="Default: 14 days from now, 28 when the expected ARR is over $60,000."
+        default=None,
+        description=f"Default: {duration(_DEFAULTS.default_length)} from now, {duration(_DEFAULTS.long_length)} "
+        f"when the expected ARR is over {_DEFAULTS.long_length_above_arr:,} (the deployment's policy may differ).",
     )
     silence_notifications: bool | None = None
     existing_paid_subscription: bool | None = strawberry.field(

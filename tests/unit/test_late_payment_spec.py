@@ -87,6 +87,58 @@ def test_the_whole_ladder_day_by_day():
     assert invoice.terminal and invoice.deadlines(T0 + timedelta(days=30)) == []
 
 
+def message(instance: LifecycleInstance, name: str) -> dict[str, Any]:
+    [effect] = [e for e in instance.core.unprojected_effects if e.name == name]
+    return effect.payload
+
+
+def test_the_messages_tell_the_default_ladder():
+    invoice = opened()
+    assert message(invoice, "payment_requested")["body"] == (
+        "We have not received 4,200.00 USD for invoice in_1. The invoice in_1 is attached to your account's billing "
+        "page. If we do not receive payment in the next 7 calendar days, user access will be suspended."
+    )
+    assert message(invoice, "owner_alerted")["body"].endswith("access is suspended on 2026-06-17 without payment.")
+    run_until(invoice, T0 + timedelta(days=14))
+    assert message(invoice, "suspension_tomorrow")["subject"] == "Access to ACME will be suspended tomorrow"
+    assert (
+        "If this isn't resolved in the next 7 calendar days the account reverts"
+        in (message(invoice, "access_suspended_notice")["body"])
+    )
+    assert message(invoice, "cancellation_tomorrow")["subject"] == "Your subscription ends tomorrow (ACME)"
+
+
+def test_the_messages_follow_the_pinned_policy_not_the_handbook_defaults():
+    policy = {
+        "suspension_warning_after": "P2D",
+        "suspend_after": "P4D",
+        "cancellation_warning_after": "P5D",
+        "cancel_after": "P10D",
+    }
+    invoice = LifecycleInstance.open(LATE_PAYMENT, "in_1", INVOICE, policy, NOW, actor="stripe")
+    assert (
+        "If we do not receive payment in the next 4 calendar days, user access will be suspended."
+        in (message(invoice, "payment_requested")["body"])
+    )
+    assert message(invoice, "owner_alerted")["body"].endswith("access is suspended on 2026-06-14 without payment.")
+    run_until(invoice, T0 + timedelta(days=2))
+    assert message(invoice, "suspension_tomorrow")["subject"] == "Access to ACME will be suspended on 2026-06-14"
+    run_until(invoice, T0 + timedelta(days=5))
+    assert (
+        "If this isn't resolved in the next 6 calendar days the account reverts"
+        in (message(invoice, "access_suspended_notice")["body"])
+    )
+    assert message(invoice, "cancellation_tomorrow")["subject"] == "Your subscription ends on 2026-06-20 (ACME)"
+
+
+def test_an_extension_moves_the_dates_people_are_told():
+    invoice = opened()
+    fire(invoice, "grant_extension", {"until": "2026-06-19T00:00:00+00:00"}, reason="paying on Friday")
+    run_until(invoice, datetime(2026, 6, 19, tzinfo=UTC))
+    assert message(invoice, "suspension_tomorrow")["subject"] == "Access to ACME will be suspended tomorrow"
+    assert invoice.deadlines(datetime(2026, 6, 19, tzinfo=UTC))[0].due_at == datetime(2026, 6, 20, tzinfo=UTC)
+
+
 def test_day_zero_for_a_card_is_the_first_failure():
     card = opened(collection_method="CARD", due_date=None, failed_attempts=1)
     assert [d.due_at for d in card.deadlines(NOW)] == [NOW + timedelta(days=6)]

@@ -95,8 +95,8 @@ def run_timers(instance: LifecycleInstance, until: datetime) -> list[tuple[str, 
     while (due := instance.next_due_timer(until)) is not None:
         timer, at = due
         record = instance.fire_timer(timer, at, at)
-        if record is not None:
-            fired.append((timer.name, at, record.params))
+        if record is not None or timer.trigger is None:
+            fired.append((timer.name, at, record.params if record else {}))
     return fired
 
 
@@ -301,15 +301,8 @@ def test_triggers_not_possible_from_a_state(state, trigger, params):
 
 def test_timer_triggers_belong_to_the_service():
     trial = opened(existing_paid_subscription=True)
-    for trigger, params in (
-        ("expire", {}),
-        ("remind_feedback_session", {}),
-        ("notify_customer_of_expiry", {}),
-        ("request_new_subscription", {}),
-        ("nudge_inactive", {"level": "OWNER"}),
-    ):
-        error = rejected(trial, Forbidden, trigger, params, role=Role.ADMIN)
-        assert error.details["required_role"] == "SYSTEM"
+    error = rejected(trial, Forbidden, "expire", {}, role=Role.ADMIN)
+    assert error.details["required_role"] == "SYSTEM"
     assert "expire" not in rejected(trial, InvalidTransition, "teleport").details["allowed"]
 
 
@@ -466,7 +459,10 @@ def test_a_trial_shorter_than_the_revops_lead_time_asks_revops_at_once():
 def test_customer_activity_restarts_the_inactivity_nudges():
     trial = opened()
     fired = run_timers(trial, NOW + 4 * DAY)
-    assert [(name, params) for name, _, params in fired] == [("owner_inactivity_nudge", {"level": "OWNER"})]
+    assert [name for name, _, _ in fired] == ["owner_inactivity_nudge"]
+    assert [e.recipients for e in effects(trial, "owner_inactivity_nudge", "team_lead_inactivity_alert")] == [
+        ["tae@example.com"]
+    ]
     at = NOW + 4 * DAY
     fire(trial, "record_customer_activity", {"note": "built three dashboards"}, at=at)
     assert deadlines(trial, at)["owner_inactivity_nudge"] == at + 3 * DAY

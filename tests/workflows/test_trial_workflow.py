@@ -13,6 +13,7 @@ from tests.workflows.helpers import effects, lifecycle, transitions
 from workflows.engine.errors import ValidationError
 from workflows.engine.spec import TIMER_ACTOR
 from workflows.engine.types import TransitionResult, workflow_id_for
+from workflows.trial import TRIAL as TRIAL_SPEC
 from workflows.trial import TrialWorkflow
 
 TRIAL = {
@@ -55,13 +56,22 @@ class Trials:
         await self.env.sleep(delay)
 
     async def timers(self, entity_id: str) -> list[tuple[Any, ...]]:
-        """What the timers fired: (trigger, inactivity level if any, the day it fired, to the hour)."""
-        rows = await transitions(self.stack.sessions, workflow_id_for("trial", entity_id))
-        return [
-            (r.trigger, *([r.params["level"]] if "level" in r.params else []), self._days(r.at))
-            for r in rows
+        """What the timers did, in firing order: (the trigger fired or the message sent, the day, to the hour)."""
+        workflow_id = workflow_id_for("trial", entity_id)
+        order = {t.name: i for i, t in enumerate(TRIAL_SPEC.timers)}
+        by_trigger = {t.trigger: order[t.name] for t in TRIAL_SPEC.timers if t.trigger}
+        fired = [
+            (r.at, by_trigger[r.trigger], r.trigger)
+            for r in await transitions(self.stack.sessions, workflow_id)
             if r.actor == TIMER_ACTOR
         ]
+        # A timer's own effects carry its name in their id: <workflow>#<seq>.<timer>@<due>.<n>
+        sent = [
+            (e.created_at, order[e.id.rpartition("#")[2].partition(".")[2].partition("@")[0]], e.name)
+            for e in await effects(self.stack.sessions, workflow_id)
+            if "@" in e.id.rpartition("#")[2]
+        ]
+        return [(what, self._days(at)) for at, _, what in sorted(fired + sent, key=lambda x: (x[0], x[1]))]
 
     def _days(self, at: datetime) -> float:
         return round((at - self.t0) / timedelta(hours=1)) / 24
@@ -92,17 +102,17 @@ async def test_a_28_day_trial_with_an_extension_fires_every_timer_on_its_day(tri
     await trials.day(4.9)
     assert await trials.timers(loud) == []
     await trials.day(5.1)  # 3 days after the last activity
-    assert await trials.timers(loud) == [("nudge_inactive", "OWNER", 5)]
+    assert await trials.timers(loud) == [("owner_inactivity_nudge", 5)]
 
     await trials.day(6)
     await trials.fire(loud, "record_customer_activity", {"note": "first dashboards"})
     await trials.day(8.9)  # the team lead's day-7 alert was reset by the activity
-    assert await trials.timers(loud) == [("nudge_inactive", "OWNER", 5)]
+    assert await trials.timers(loud) == [("owner_inactivity_nudge", 5)]
     await trials.day(11.1)
     assert await trials.timers(loud) == [
-        ("nudge_inactive", "OWNER", 5),
-        ("nudge_inactive", "OWNER", 9),
-        ("nudge_inactive", "TEAM_LEAD", 11),
+        ("owner_inactivity_nudge", 5),
+        ("owner_inactivity_nudge", 9),
+        ("team_lead_inactivity_alert", 11),
     ]
 
     await trials.day(12)
@@ -111,15 +121,19 @@ async def test_a_28_day_trial_with_an_extension_fires_every_timer_on_its_day(tri
     )
     assert datetime.fromisoformat(extended.snapshot.data["expires_at"]) == trials.t0 + timedelta(days=35)
     await trials.day(17.4)  # the halfway point moved from day 14 to day 17.5
-    assert [t[0] for t in await trials.timers(loud)] == ["nudge_inactive"] * 3
+    assert [t[0] for t in await trials.timers(loud)] == [
+        "owner_inactivity_nudge",
+        "owner_inactivity_nudge",
+        "team_lead_inactivity_alert",
+    ]
     await trials.day(17.6)
-    assert (await trials.timers(loud))[-1] == ("remind_feedback_session", 17.5)
+    assert (await trials.timers(loud))[-1] == ("feedback_session", 17.5)
     await trials.day(27.9)  # nothing at the old week-before-expiry (day 21)
     assert len(await trials.timers(loud)) == 4
     await trials.day(28.1)
-    assert (await trials.timers(loud))[4:] == [("remind_wrap_up_call", 28), ("notify_customer_of_expiry", 28)]
+    assert (await trials.timers(loud))[4:] == [("wrap_up_call", 28), ("customer_expiry_notice", 28)]
     await trials.day(34.9)
-    assert (await trials.timers(loud))[6:] == [("notify_customer_of_expiry", 34)]
+    assert (await trials.timers(loud))[6:] == [("customer_expiry_notice", 34)]
     assert await trials.state(loud) == "ACTIVE"
     await trials.day(35.1)
     assert (await trials.timers(loud))[7:] == [("expire", 35)]
@@ -143,10 +157,10 @@ async def test_a_28_day_trial_with_an_extension_fires_every_timer_on_its_day(tri
 
     # The silenced twin had the same days without a word to the customer.
     assert await trials.timers(quiet) == [
-        ("nudge_inactive", "OWNER", 3),
-        ("nudge_inactive", "TEAM_LEAD", 5),
-        ("remind_feedback_session", 14),
-        ("remind_wrap_up_call", 21),
+        ("owner_inactivity_nudge", 3),
+        ("team_lead_inactivity_alert", 5),
+        ("feedback_session", 14),
+        ("wrap_up_call", 21),
         ("expire", 28),
     ]
     assert await trials.effects(quiet, "customer_expiry_notice") == []
@@ -160,19 +174,19 @@ async def test_a_paused_trial_keeps_its_expiry_and_customer_notices_but_not_its_
     await trials.day(1)
     await trials.fire(entity_id, "pause", reason="their team is at an offsite")
     await trials.day(7.1)  # no nudge on days 4 and 6, no halfway or wrap-up on day 7; the customer is told
-    assert await trials.timers(entity_id) == [("notify_customer_of_expiry", 7)]
+    assert await trials.timers(entity_id) == [("customer_expiry_notice", 7)]
 
     await trials.day(8)
     await trials.fire(entity_id, "resume")
     await trials.day(10.9)  # the nudges count from the resumption; the missed reminders are not sent late
     assert len(await trials.timers(entity_id)) == 1
     await trials.day(11.1)
-    assert (await trials.timers(entity_id))[1:] == [("nudge_inactive", "OWNER", 11)]
+    assert (await trials.timers(entity_id))[1:] == [("owner_inactivity_nudge", 11)]
 
     await trials.day(12)
     await trials.fire(entity_id, "pause", reason="waiting on their legal team")
     await trials.day(14.1)  # no team lead alert on day 13; the paused trial still ends
-    assert (await trials.timers(entity_id))[2:] == [("notify_customer_of_expiry", 13), ("expire", 14)]
+    assert (await trials.timers(entity_id))[2:] == [("customer_expiry_notice", 13), ("expire", 14)]
     assert await trials.state(entity_id) == "EXPIRED"
     assert [e.type for e in await trials.effects(entity_id, "grant_trial_features", "reset_to_free_plan")] == [
         "entitlements.grant",
@@ -211,20 +225,20 @@ async def test_existing_payers_wait_for_revops_and_expire_flagged_without_a_new_
     await trials.day(2)
     await trials.fire(confirmed, "confirm_new_subscription", {"subscription_id": "sub_renewed"})
     await trials.day(10.9)
-    assert "request_new_subscription" not in [t[0] for t in await trials.timers(unconfirmed)]
+    assert "revops_create_subscription" not in [t[0] for t in await trials.timers(unconfirmed)]
     await trials.day(14.1)
     # Engagement counts from the activation (day 1), RevOps is asked 3 days before expiry.
     assert await trials.timers(unconfirmed) == [
-        ("nudge_inactive", "OWNER", 4),
-        ("nudge_inactive", "TEAM_LEAD", 6),
-        ("remind_feedback_session", 7),
-        ("remind_wrap_up_call", 7),
-        ("notify_customer_of_expiry", 7),
-        ("request_new_subscription", 11),
-        ("notify_customer_of_expiry", 13),
+        ("owner_inactivity_nudge", 4),
+        ("team_lead_inactivity_alert", 6),
+        ("feedback_session", 7),
+        ("wrap_up_call", 7),
+        ("customer_expiry_notice", 7),
+        ("revops_create_subscription", 11),
+        ("customer_expiry_notice", 13),
         ("expire", 14),
     ]
-    assert "request_new_subscription" not in [t[0] for t in await trials.timers(confirmed)]
+    assert "revops_create_subscription" not in [t[0] for t in await trials.timers(confirmed)]
 
     flagged = await lifecycle(trials.stack.sessions, workflow_id_for("trial", unconfirmed))
     fine = await lifecycle(trials.stack.sessions, workflow_id_for("trial", confirmed))

@@ -35,9 +35,10 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 from temporalio import workflow
 
 from workflows.engine.common import change_owner
+from workflows.engine.messages import send
 from workflows.engine.spec import (
-    AnyContext,
     ChecklistItem,
+    Context,
     EffectSpec,
     LifecycleSpec,
     Role,
@@ -52,6 +53,7 @@ from workflows.engine.spec import (
 )
 from workflows.engine.types import LifecycleInput, LifecycleSnapshot
 from workflows.engine.workflow import LifecycleWorkflow
+from workflows.trial import messages
 
 KIND = "trial"
 
@@ -209,6 +211,9 @@ class TrialPolicy(BaseModel):
         return self
 
 
+Ctx = Context[TrialData, TrialPolicy]
+
+
 # ---- opening ------------------------------------------------------------------------------
 
 
@@ -278,20 +283,20 @@ def _steps_left(data: TrialData) -> set[ProvisioningStep]:
     return set(ProvisioningStep) - set(data.provisioning)
 
 
-def _provisioned(ctx: AnyContext) -> bool:
+def _provisioned(ctx: Ctx) -> bool:
     """The trial's features were granted: a new customer at once, an existing payer after RevOps."""
     return not ctx.data.existing_paid_subscription or not _steps_left(ctx.data)
 
 
-def _owes_new_subscription(ctx: AnyContext) -> bool:
+def _owes_new_subscription(ctx: Ctx) -> bool:
     return bool(ctx.data.existing_paid_subscription and ctx.data.new_subscription is None)
 
 
-def _customer(ctx: AnyContext) -> list[str]:
+def _customer(ctx: Ctx) -> list[str]:
     return list(ctx.data.contact_emails) or [ctx.data.owner]
 
 
-def _org(ctx: AnyContext) -> str:
+def _org(ctx: Ctx) -> str:
     return ctx.data.organization.name
 
 
@@ -303,21 +308,21 @@ def _day(moment: datetime) -> str:
 
 
 @guard("existing_payer", "The customer had a paid subscription before the trial (004:12868).")
-def existing_payer(ctx: AnyContext) -> list[str]:
+def existing_payer(ctx: Ctx) -> list[str]:
     if ctx.data.existing_paid_subscription:
         return []
     return ["This customer had no paid subscription before the trial: there is none to re-create."]
 
 
 @guard("subscription_not_yet_confirmed", "The new subscription is confirmed once (004:12881).")
-def subscription_not_yet_confirmed(ctx: AnyContext) -> list[str]:
+def subscription_not_yet_confirmed(ctx: Ctx) -> list[str]:
     done = ctx.data.new_subscription
     if done is None:
         return []
     return [f"The new subscription was already confirmed by {done.confirmed_by} on {_day(done.confirmed_at)}."]
 
 
-def _validate_step(ctx: AnyContext) -> dict[str, str]:
+def _validate_step(ctx: Ctx) -> dict[str, str]:
     # Recording a step twice is refused, so two operators recording it apply it once.
     done = ctx.data.provisioning.get(ctx.params.step)
     if done is not None:
@@ -325,14 +330,14 @@ def _validate_step(ctx: AnyContext) -> dict[str, str]:
     return {}
 
 
-def _validate_extension(ctx: AnyContext) -> dict[str, str]:
+def _validate_extension(ctx: Ctx) -> dict[str, str]:
     low, high = ctx.policy.extension_min_days, ctx.policy.extension_max_days
     if not low <= ctx.params.days <= high:
         return {"days": f"must be between {low} and {high} days (004:11816)"}
     return {}
 
 
-def _validate_activity(ctx: AnyContext) -> dict[str, str]:
+def _validate_activity(ctx: Ctx) -> dict[str, str]:
     at = ctx.params.at
     if at is not None and at > ctx.now:
         return {"at": "must not be in the future"}
@@ -341,20 +346,20 @@ def _validate_activity(ctx: AnyContext) -> dict[str, str]:
     return {}
 
 
-def _completes_provisioning(ctx: AnyContext) -> bool:
+def _completes_provisioning(ctx: Ctx) -> bool:
     return _steps_left(ctx.data) <= {ctx.params.step}
 
 
 # ---- data changes ------------------------------------------------------------------------
 
 
-def _record_step(ctx: AnyContext) -> None:
+def _record_step(ctx: Ctx) -> None:
     ctx.data.provisioning[ctx.params.step] = StepRecord(
         recorded_by=ctx.actor, recorded_at=ctx.now, note=ctx.params.note
     )
 
 
-def _extend(ctx: AnyContext) -> None:
+def _extend(ctx: Ctx) -> None:
     data: TrialData = ctx.data
     assert data.expires_at is not None
     expires_at = data.expires_at + timedelta(days=ctx.params.days)
@@ -372,44 +377,44 @@ def _extend(ctx: AnyContext) -> None:
     data.expires_at = expires_at
 
 
-def _pause(ctx: AnyContext) -> None:
+def _pause(ctx: Ctx) -> None:
     ctx.data.pauses.append(Pause(paused_by=ctx.actor, paused_at=ctx.now, reason=ctx.reason or ""))
 
 
-def _resume(ctx: AnyContext) -> None:
+def _resume(ctx: Ctx) -> None:
     ctx.data.pauses[-1].resumed_by = ctx.actor
     ctx.data.pauses[-1].resumed_at = ctx.now
 
 
-def _record_activity(ctx: AnyContext) -> None:
+def _record_activity(ctx: Ctx) -> None:
     # Activity recorded late (older than what is known) must not pull the nudges back.
     at = ctx.params.at or ctx.now
     known = ctx.data.last_customer_activity_at
     ctx.data.last_customer_activity_at = max(at, known) if known else at
 
 
-def _confirm_subscription(ctx: AnyContext) -> None:
+def _confirm_subscription(ctx: Ctx) -> None:
     ctx.data.new_subscription = SubscriptionConfirmation(
         confirmed_by=ctx.actor, confirmed_at=ctx.now, subscription_id=ctx.params.subscription_id
     )
 
 
-def _convert(ctx: AnyContext) -> None:
+def _convert(ctx: Ctx) -> None:
     ctx.data.subscription_id = ctx.params.subscription_id
 
 
-def _cancel(ctx: AnyContext) -> None:
+def _cancel(ctx: Ctx) -> None:
     ctx.data.cancellation_reason = ctx.reason
 
 
-def _expire(ctx: AnyContext) -> None:
+def _expire(ctx: Ctx) -> None:
     ctx.data.subscription_missing_at_expiry = _owes_new_subscription(ctx)
 
 
 # ---- effects -----------------------------------------------------------------------------
 
 
-def _entitlements(ctx: AnyContext, **extra: Any) -> dict[str, Any]:
+def _entitlements(ctx: Ctx, **extra: Any) -> dict[str, Any]:
     return {
         "organization_id": ctx.data.organization.id,
         "organization_name": ctx.data.organization.name,
@@ -486,110 +491,174 @@ def _owed(moment: datetime, *since: datetime) -> datetime | None:
     return moment if all(moment >= s for s in since) else None
 
 
-def _before_expiry(lead: str, *, engagement: bool) -> Any:
-    def due(ctx: AnyContext) -> datetime | None:
-        moment = ctx.data.expires_at - getattr(ctx.policy, lead)
-        if engagement:
-            return _owed(moment, _dates_set_at(ctx.data), ctx.state_entered_at)
-        return _owed(moment, _dates_set_at(ctx.data))
-
-    return due
+def _expires_at(data: TrialData) -> datetime:
+    assert data.expires_at is not None, "a trial's dates are set when it opens"
+    return data.expires_at
 
 
-def _customer_notice(lead: str) -> Any:
-    before_expiry = _before_expiry(lead, engagement=False)
-
-    def due(ctx: AnyContext) -> datetime | None:
-        return None if ctx.data.silence_notifications else before_expiry(ctx)
-
-    return due
+def _wrap_up_call_due(ctx: Ctx) -> datetime | None:
+    moment = _expires_at(ctx.data) - ctx.policy.wrap_up_call_before_expiry
+    return _owed(moment, _dates_set_at(ctx.data), ctx.state_entered_at)
 
 
-def _halfway(ctx: AnyContext) -> datetime | None:
+def _customer_notice(lead: timedelta, ctx: Ctx) -> datetime | None:
+    if ctx.data.silence_notifications:
+        return None
+    return _owed(_expires_at(ctx.data) - lead, _dates_set_at(ctx.data))
+
+
+def _first_customer_notice_due(ctx: Ctx) -> datetime | None:
+    return _customer_notice(ctx.policy.first_customer_notice_before_expiry, ctx)
+
+
+def _last_customer_notice_due(ctx: Ctx) -> datetime | None:
+    return _customer_notice(ctx.policy.last_customer_notice_before_expiry, ctx)
+
+
+def _halfway(ctx: Ctx) -> datetime | None:
     data: TrialData = ctx.data
     assert data.starts_at is not None and data.expires_at is not None
     moment = data.starts_at + (data.expires_at - data.starts_at) * ctx.policy.feedback_session_at_fraction
     return _owed(moment, _dates_set_at(data), ctx.state_entered_at)
 
 
-def _last_engaged(ctx: AnyContext) -> datetime:
+def _last_engaged(ctx: Ctx) -> datetime:
     """The last customer activity, or when the trial last started running if later."""
     last = ctx.data.last_customer_activity_at
     return max(last, ctx.state_entered_at) if last else ctx.state_entered_at
 
 
-def _inactive(after: str) -> Any:
-    def due(ctx: AnyContext) -> datetime | None:
-        return _last_engaged(ctx) + getattr(ctx.policy, after)
-
-    return due
+def _owner_nudge_due(ctx: Ctx) -> datetime:
+    return _last_engaged(ctx) + ctx.policy.owner_nudge_after_inactivity
 
 
-def _new_subscription_due(ctx: AnyContext) -> datetime | None:
+def _team_lead_nudge_due(ctx: Ctx) -> datetime:
+    return _last_engaged(ctx) + ctx.policy.team_lead_nudge_after_inactivity
+
+
+def _new_subscription_due(ctx: Ctx) -> datetime | None:
     if not _owes_new_subscription(ctx):
         return None
     # Unlike a reminder, the request is never skipped: a trial too short for the lead
     # time asks RevOps as soon as its dates are set.
-    return max(ctx.data.expires_at - ctx.policy.new_subscription_before_expiry, _dates_set_at(ctx.data))
+    return max(_expires_at(ctx.data) - ctx.policy.new_subscription_before_expiry, _dates_set_at(ctx.data))
+
+
+def message_values(ctx: Ctx) -> dict[str, object]:
+    """Every value a trial message may name (``messages.py``)."""
+    return {
+        "organization": _org(ctx),
+        "owner": ctx.data.owner,
+        "target": ctx.data.target.lower(),
+        "expires_on": _day(_expires_at(ctx.data)),
+        "last_engaged_on": _day(_last_engaged(ctx)),
+    }
+
+
+CUSTOMER_EXPIRY_NOTICE = send(
+    "customer_expiry_notice",
+    "The customer's trial notice (004:12855).",
+    messages.CUSTOMER_EXPIRY_NOTICE,
+    to=_customer,
+    values=message_values,
+)
 
 
 TIMERS: tuple[TimerSpec[TrialData, TrialPolicy], ...] = (
     TimerSpec(
         name="feedback_session",
-        trigger="remind_feedback_session",
         states=(T.ACTIVE,),
         due=_halfway,
         description="Halfway through: the owner schedules a feedback session",
+        effects=(
+            send(
+                "feedback_session",
+                "Ask the owner to schedule a feedback session confirming the technical win (004:11833).",
+                messages.FEEDBACK_SESSION,
+                to=owner,
+                values=message_values,
+            ),
+        ),
         source_ref="004:11833",
     ),
     TimerSpec(
         name="wrap_up_call",
-        trigger="remind_wrap_up_call",
         states=(T.ACTIVE,),
-        due=_before_expiry("wrap_up_call_before_expiry", engagement=True),
-        description="A week before expiry: the owner holds the wrap-up call",
+        due=_wrap_up_call_due,
+        description="Before expiry, by the policy's lead time: the owner holds the wrap-up call",
+        effects=(
+            send(
+                "wrap_up_call",
+                "Ask the owner to hold the wrap-up call (004:9637).",
+                messages.WRAP_UP_CALL,
+                to=owner,
+                values=message_values,
+            ),
+        ),
         source_ref="004:9637",
     ),
     TimerSpec(
         name="first_customer_notice",
-        trigger="notify_customer_of_expiry",
         states=RUNNING_STATES,
-        due=_customer_notice("first_customer_notice_before_expiry"),
-        description="A week before expiry: tell the customer, unless notifications are silenced",
+        due=_first_customer_notice_due,
+        description="The first notice before expiry: tell the customer, unless notifications are silenced",
+        effects=(CUSTOMER_EXPIRY_NOTICE,),
         source_ref="004:12855",
     ),
     TimerSpec(
         name="last_customer_notice",
-        trigger="notify_customer_of_expiry",
         states=RUNNING_STATES,
-        due=_customer_notice("last_customer_notice_before_expiry"),
-        description="A day before expiry: tell the customer, unless notifications are silenced",
+        due=_last_customer_notice_due,
+        description="The last notice before expiry: tell the customer, unless notifications are silenced",
+        effects=(CUSTOMER_EXPIRY_NOTICE,),
         source_ref="004:12855",
     ),
     TimerSpec(
         name="owner_inactivity_nudge",
-        trigger="nudge_inactive",
         states=(T.ACTIVE,),
-        due=_inactive("owner_nudge_after_inactivity"),
-        params=lambda ctx: {"level": InactivityLevel.OWNER},
-        description="No customer activity for 3 days: nudge the owner",
+        due=_owner_nudge_due,
+        description="No customer activity for the policy's first span: nudge the owner",
+        effects=(
+            send(
+                "owner_inactivity_nudge",
+                'Nudge the owner: KPI dashboards, a Loom, or "Is this still a priority?" (004:11799-11806).',
+                messages.OWNER_INACTIVITY_NUDGE,
+                to=owner,
+                values=message_values,
+            ),
+        ),
         source_ref="004:11795-11806",
     ),
     TimerSpec(
         name="team_lead_inactivity_nudge",
-        trigger="nudge_inactive",
         states=(T.ACTIVE,),
-        due=_inactive("team_lead_nudge_after_inactivity"),
-        params=lambda ctx: {"level": InactivityLevel.TEAM_LEAD},
-        description="No customer activity for 5 days: tell the team lead",
+        due=_team_lead_nudge_due,
+        description="No customer activity for the policy's second span: tell the team lead",
+        effects=(
+            send(
+                "team_lead_inactivity_alert",
+                "Tell the team lead the trial has gone quiet (004:11795).",
+                messages.TEAM_LEAD_INACTIVITY_ALERT,
+                to=role("team_lead"),
+                values=message_values,
+            ),
+        ),
         source_ref="004:11795",
     ),
     TimerSpec(
         name="new_subscription_request",
-        trigger="request_new_subscription",
         states=OPEN_STATES,
         due=_new_subscription_due,
-        description="Existing payer, 3 days before expiry: RevOps creates the new subscription",
+        description="Existing payer, before expiry by the policy's lead time: RevOps creates the new subscription",
+        effects=(
+            send(
+                "revops_create_subscription",
+                "RevOps creates the new subscription and updates the billing admin before the trial ends (004:12881).",
+                messages.REVOPS_CREATE_SUBSCRIPTION,
+                to=role("revops"),
+                values=message_values,
+            ),
+        ),
         source_ref="004:12881",
     ),
     TimerSpec(
@@ -727,124 +796,6 @@ TRANSITIONS = (
             SUBSCRIPTION_TO_RESTORE,
         ),
         source_ref="004:12864, 004:12881",
-    ),
-    TransitionSpec(
-        trigger="remind_feedback_session",
-        sources=(T.ACTIVE,),
-        dest=None,
-        role=Role.SYSTEM,
-        description="Halfway through the trial.",
-        in_diagram=False,
-        effects=(
-            notify(
-                "feedback_session",
-                "Ask the owner to schedule a feedback session confirming the technical win (004:11833).",
-                to=owner,
-                subject=lambda ctx: f"Halfway through the trial: {_org(ctx)}",
-                body=lambda ctx: (
-                    "Schedule a feedback session to confirm the technical win and what else must happen "
-                    f"before the trial ends on {_day(ctx.data.expires_at)}."
-                ),
-            ),
-        ),
-        source_ref="004:11833",
-    ),
-    TransitionSpec(
-        trigger="remind_wrap_up_call",
-        sources=(T.ACTIVE,),
-        dest=None,
-        role=Role.SYSTEM,
-        description="A week before the trial ends.",
-        in_diagram=False,
-        effects=(
-            notify(
-                "wrap_up_call",
-                "Ask the owner to hold the wrap-up call (004:9637).",
-                to=owner,
-                subject=lambda ctx: f"Wrap-up call: {_org(ctx)}",
-                body=lambda ctx: (
-                    f"The trial ends on {_day(ctx.data.expires_at)}. Check they have seen everything they need, "
-                    "and agree the next steps after the trial."
-                ),
-            ),
-        ),
-        source_ref="004:9637",
-    ),
-    TransitionSpec(
-        trigger="notify_customer_of_expiry",
-        sources=RUNNING_STATES,
-        dest=None,
-        role=Role.SYSTEM,
-        description="Tell the customer when their trial ends.",
-        in_diagram=False,
-        effects=(
-            notify(
-                "customer_expiry_notice",
-                "The customer's trial notice (004:12855).",
-                to=_customer,
-                subject=lambda ctx: f"Your {ctx.data.target.lower()} trial ends on {_day(ctx.data.expires_at)}",
-                body=lambda ctx: (
-                    f"The {ctx.data.target.lower()} features of {_org(ctx)} go back to the free plan on "
-                    f"{_day(ctx.data.expires_at)} unless you subscribe before then."
-                ),
-            ),
-        ),
-        source_ref="004:12855",
-    ),
-    TransitionSpec(
-        trigger="nudge_inactive",
-        sources=(T.ACTIVE,),
-        dest=None,
-        role=Role.SYSTEM,
-        description="No customer activity for a while.",
-        params=InactivityParams,
-        in_diagram=False,
-        effects=(
-            notify(
-                "owner_inactivity_nudge",
-                'Nudge the owner: KPI dashboards, a Loom, or "Is this still a priority?" (004:11799-11806).',
-                to=owner,
-                subject=lambda ctx: f"No activity in the trial of {_org(ctx)}",
-                body=lambda ctx: (
-                    f"No customer activity recorded since {_day(_last_engaged(ctx))}. "
-                    'Be proactive: dashboards tied to their KPIs, a Loom, or ask "Is this still a priority?"'
-                ),
-                when=lambda ctx: ctx.params.level is InactivityLevel.OWNER,
-            ),
-            notify(
-                "team_lead_inactivity_alert",
-                "Tell the team lead the trial has gone quiet (004:11795).",
-                to=role("team_lead"),
-                subject=lambda ctx: f"Quiet trial: {_org(ctx)} ({ctx.data.owner})",
-                body=lambda ctx: (
-                    f"No customer activity in the trial of {_org(ctx)} since {_day(_last_engaged(ctx))}; "
-                    f"it ends on {_day(ctx.data.expires_at)}."
-                ),
-                when=lambda ctx: ctx.params.level is InactivityLevel.TEAM_LEAD,
-            ),
-        ),
-        source_ref="004:11795-11806",
-    ),
-    TransitionSpec(
-        trigger="request_new_subscription",
-        sources=OPEN_STATES,
-        dest=None,
-        role=Role.SYSTEM,
-        description="Ask RevOps to create the existing payer's new subscription.",
-        in_diagram=False,
-        effects=(
-            notify(
-                "revops_create_subscription",
-                "RevOps creates the new subscription and updates the billing admin before the trial ends (004:12881).",
-                to=role("revops"),
-                subject=lambda ctx: f"Create the new subscription of {_org(ctx)}",
-                body=lambda ctx: (
-                    f"The trial of {_org(ctx)} ends on {_day(ctx.data.expires_at)}. Create their new subscription, "
-                    "update the billing admin, and confirm it here."
-                ),
-            ),
-        ),
-        source_ref="004:12881",
     ),
     change_owner(OPEN_STATES),
 )

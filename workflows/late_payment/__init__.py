@@ -32,8 +32,9 @@ from temporalio import workflow
 
 from workflows.engine.calendar import start_of_day
 from workflows.engine.common import change_owner
+from workflows.engine.messages import send, when, within
 from workflows.engine.spec import (
-    AnyContext,
+    Context,
     EffectSpec,
     LifecycleSpec,
     Role,
@@ -43,11 +44,11 @@ from workflows.engine.spec import (
     channel,
     fire_on_account,
     guard,
-    notify,
     reason_required,
 )
 from workflows.engine.types import LifecycleInput, LifecycleSnapshot
 from workflows.engine.workflow import LifecycleWorkflow
+from workflows.late_payment import messages
 
 KIND = "late-payment"
 
@@ -197,6 +198,9 @@ class LatePaymentData(BaseModel):
         return max(self.amount - self.paid - self.credited, Decimal(0))
 
 
+Ctx = Context[LatePaymentData, LatePaymentPolicy]
+
+
 # ---- parameters -----------------------------------------------------------------------------
 
 
@@ -249,28 +253,41 @@ def day_zero(data: LatePaymentData, opened_at: datetime) -> datetime:
     return opened_at
 
 
-def _step(offset: str) -> Any:
-    def due(ctx: AnyContext) -> datetime:
-        data: LatePaymentData = ctx.data
-        return day_zero(data, ctx.opened_at) + getattr(ctx.policy, offset) + data.deadline_shift
-
-    return due
+def _ladder_step(ctx: Ctx, offset: timedelta) -> datetime:
+    """Day 0 plus a step of the ladder, moved by any extensions."""
+    return day_zero(ctx.data, ctx.opened_at) + offset + ctx.data.deadline_shift
 
 
-def _advance_deadline(ctx: AnyContext) -> datetime:
+def _suspension_warning_due(ctx: Ctx) -> datetime:
+    return _ladder_step(ctx, ctx.policy.suspension_warning_after)
+
+
+def _suspension_due(ctx: Ctx) -> datetime:
+    return _ladder_step(ctx, ctx.policy.suspend_after)
+
+
+def _cancellation_warning_due(ctx: Ctx) -> datetime:
+    return _ladder_step(ctx, ctx.policy.cancellation_warning_after)
+
+
+def _cancellation_due(ctx: Ctx) -> datetime:
+    return _ladder_step(ctx, ctx.policy.cancel_after)
+
+
+def _advance_deadline(ctx: Ctx) -> datetime:
     return ctx.state_entered_at + ctx.policy.advance_payment_window + ctx.data.deadline_shift
 
 
-def _third_missed_period(ctx: AnyContext) -> bool:
+def _third_missed_period(ctx: Ctx) -> bool:
     return ctx.data.consecutive_missed_periods + 1 >= ctx.policy.missed_periods_for_advance
 
 
-def _advance_due(ctx: AnyContext) -> Decimal:
+def _advance_due(ctx: Ctx) -> Decimal:
     usage = ctx.data.typical_monthly_usage or Decimal(0)
     return usage * ctx.policy.advance_months
 
 
-def _money(ctx: AnyContext, amount: Decimal) -> str:
+def _money(ctx: Ctx, amount: Decimal) -> str:
     return f"{amount:,.2f} {ctx.data.currency}"
 
 
@@ -278,8 +295,8 @@ def _money(ctx: AnyContext, amount: Decimal) -> str:
 
 
 @guard("automatic_collection_on", "Automatic card collection has not stopped (4 attempts, 004:3644).")
-def automatic_collection_on(ctx: AnyContext) -> list[str]:
-    data: LatePaymentData = ctx.data
+def automatic_collection_on(ctx: Ctx) -> list[str]:
+    data = ctx.data
     if data.collection_method is not CollectionMethod.CARD:
         return ["This invoice is paid on terms, not by automatic card charges."]
     if data.failed_attempts >= ctx.policy.max_card_attempts:
@@ -288,7 +305,7 @@ def automatic_collection_on(ctx: AnyContext) -> list[str]:
 
 
 @guard("advance_covers_usage", "The advance covers the required months of typical usage (004:3689).", on_input=True)
-def advance_covers_usage(ctx: AnyContext) -> list[str]:
+def advance_covers_usage(ctx: Ctx) -> list[str]:
     required = _advance_due(ctx)
     if ctx.params.amount < required:
         return [
@@ -298,14 +315,14 @@ def advance_covers_usage(ctx: AnyContext) -> list[str]:
     return []
 
 
-def _validate_attempt(ctx: AnyContext) -> dict[str, str]:
+def _validate_attempt(ctx: Ctx) -> dict[str, str]:
     attempt = ctx.params.attempt
     if attempt is not None and attempt <= ctx.data.failed_attempts:
         return {"attempt": f"attempt {attempt} is already recorded ({ctx.data.failed_attempts} so far)"}
     return {}
 
 
-def _validate_extension(ctx: AnyContext) -> dict[str, str]:
+def _validate_extension(ctx: Ctx) -> dict[str, str]:
     until = ctx.params.until
     current = _next_ladder_deadline(ctx)
     if until <= ctx.now:
@@ -315,13 +332,13 @@ def _validate_extension(ctx: AnyContext) -> dict[str, str]:
     return {}
 
 
-def _validate_credit_note(ctx: AnyContext) -> dict[str, str]:
+def _validate_credit_note(ctx: Ctx) -> dict[str, str]:
     if ctx.params.amount > ctx.data.owed:
         return {"amount": f"exceeds the amount owed ({_money(ctx, ctx.data.owed)})"}
     return {}
 
 
-def _next_ladder_deadline(ctx: AnyContext) -> datetime | None:
+def _next_ladder_deadline(ctx: Ctx) -> datetime | None:
     dues = [t.due(ctx) for t in TIMERS if ctx.state in t.states]
     return min((d for d in dues if d is not None), default=None)
 
@@ -329,11 +346,11 @@ def _next_ladder_deadline(ctx: AnyContext) -> datetime | None:
 # ---- data changes ---------------------------------------------------------------------------
 
 
-def _count_attempt(ctx: AnyContext) -> None:
+def _count_attempt(ctx: Ctx) -> None:
     ctx.data.failed_attempts = ctx.params.attempt or ctx.data.failed_attempts + 1
 
 
-def _record_payment(ctx: AnyContext) -> None:
+def _record_payment(ctx: Ctx) -> None:
     ctx.data.payments.append(
         Payment(
             amount=ctx.params.amount, tax_withheld=ctx.params.tax_withheld, reference=ctx.params.reference, at=ctx.now
@@ -341,73 +358,73 @@ def _record_payment(ctx: AnyContext) -> None:
     )
 
 
-def _settle(ctx: AnyContext) -> None:
+def _settle(ctx: Ctx) -> None:
     """Restore access if it was blocked: PAID after payment, a credit note, an advance, or a void."""
     if ctx.data.access_suspended:
         ctx.data.access_suspended = False
         ctx.data.access_restored_at = ctx.now
 
 
-def _pay(ctx: AnyContext) -> None:
+def _pay(ctx: Ctx) -> None:
     _record_payment(ctx)
     _settle(ctx)
 
 
-def _pay_into_advance_requirement(ctx: AnyContext) -> None:
+def _pay_into_advance_requirement(ctx: Ctx) -> None:
     _record_payment(ctx)
 
 
-def _record_advance(ctx: AnyContext) -> None:
+def _record_advance(ctx: Ctx) -> None:
     ctx.data.payments.append(
         Payment(amount=ctx.params.amount, reference=ctx.params.reference, at=ctx.now, advance=True)
     )
     _settle(ctx)
 
 
-def _credit(ctx: AnyContext) -> None:
+def _credit(ctx: Ctx) -> None:
     ctx.data.credit_notes.append(
         CreditNote(amount=ctx.params.amount, credit_note_id=ctx.params.credit_note_id, at=ctx.now)
     )
 
 
-def _credit_and_settle(ctx: AnyContext) -> None:
+def _credit_and_settle(ctx: Ctx) -> None:
     _credit(ctx)
     _settle(ctx)
 
 
-def _extend(ctx: AnyContext) -> None:
+def _extend(ctx: Ctx) -> None:
     current = _next_ladder_deadline(ctx)
     if current is not None:
         ctx.data.deadline_shift += ctx.params.until - current
     ctx.data.extensions.append(Extension(until=ctx.params.until, reason=ctx.reason, by=ctx.actor, at=ctx.now))
 
 
-def _suspend(ctx: AnyContext) -> None:
+def _suspend(ctx: Ctx) -> None:
     ctx.data.access_suspended = True
 
 
-def _void(ctx: AnyContext) -> None:
+def _void(ctx: Ctx) -> None:
     ctx.data.void_reason = ctx.reason
     _settle(ctx)
 
 
 # Which transitions settle the invoice: paying in full (or credited to zero) when no
 # advance is needed, or when access was never blocked.
-def _settles(ctx: AnyContext) -> bool:
-    data: LatePaymentData = ctx.data
+def _settles(ctx: Ctx) -> bool:
+    data = ctx.data
     return data.owed - ctx.params.amount <= 0
 
 
-def _needs_advance(ctx: AnyContext) -> bool:
+def _needs_advance(ctx: Ctx) -> bool:
     return _third_missed_period(ctx) and ctx.data.access_suspended
 
 
 # ---- effects --------------------------------------------------------------------------------
 
 
-def _who_chases(ctx: AnyContext) -> list[str]:
+def _who_chases(ctx: Ctx) -> list[str]:
     """The owner; without one, the billing escalation contacts for large debts, else the revenue lead."""
-    data: LatePaymentData = ctx.data
+    data = ctx.data
     if data.owner:
         return [data.owner]
     if data.amount >= ctx.policy.escalation_threshold:
@@ -415,17 +432,19 @@ def _who_chases(ctx: AnyContext) -> list[str]:
     return ["role:revenue_lead"]
 
 
-def _customer(ctx: AnyContext) -> list[str]:
-    data: LatePaymentData = ctx.data
+def _customer(ctx: Ctx) -> list[str]:
+    data = ctx.data
     return list(dict.fromkeys([*data.contact_emails, *data.finance_emails])) or _who_chases(ctx)
 
 
-def _all_users(ctx: AnyContext) -> list[str]:
-    data: LatePaymentData = ctx.data
+def _all_users(ctx: Ctx) -> list[str]:
+    data = ctx.data
     return list(dict.fromkeys(data.active_user_emails)) or _customer(ctx)
 
 
-def _account_action(effect_type: str, name: str, description: str, **extra: Any) -> EffectSpec:
+def _account_action(
+    effect_type: str, name: str, description: str, **extra: Any
+) -> EffectSpec[LatePaymentData, LatePaymentPolicy]:
     return EffectSpec(
         type=effect_type,
         name=name,
@@ -439,14 +458,37 @@ def _account_action(effect_type: str, name: str, description: str, **extra: Any)
     )
 
 
-def _pay_how(ctx: AnyContext) -> str:
-    data: LatePaymentData = ctx.data
+def _pay_how(ctx: Ctx) -> str:
+    data = ctx.data
     if data.payment_link:
         return f"Pay here: {data.payment_link}"
     return f"The invoice {data.invoice_id} is attached to your account's billing page."
 
 
-def _restored(ctx: AnyContext) -> bool:
+def message_values(ctx: Ctx) -> dict[str, object]:
+    """Every value a late-payment message may name (``messages.py``)."""
+    data, policy = ctx.data, ctx.policy
+    failure = ctx.params.failure_message if isinstance(ctx.params, FailedAttemptParams) else None
+    return {
+        "account": data.account.name,
+        "invoice_id": data.invoice_id,
+        "owed": _money(ctx, data.owed),
+        "pay_how": _pay_how(ctx),
+        "suspension_date": _suspension_due(ctx).date().isoformat(),
+        "suspension_when": when(ctx.now, _suspension_due(ctx)),
+        "suspension_within": within(ctx.now, _suspension_due(ctx)),
+        "cancellation_when": when(ctx.now, _cancellation_due(ctx)),
+        "cancellation_within": within(ctx.now, _cancellation_due(ctx)),
+        "failed_attempts": data.failed_attempts,
+        "max_card_attempts": policy.max_card_attempts,
+        "failure_message": f" {failure}" if failure else "",
+        "missed_periods_for_advance": policy.missed_periods_for_advance,
+        "advance_months": policy.advance_months,
+        "advance_due": _money(ctx, _advance_due(ctx)),
+    }
+
+
+def _restored(ctx: Ctx) -> bool:
     return ctx.data.access_restored_at == ctx.now
 
 
@@ -481,27 +523,20 @@ SETTLED_EFFECTS = (RESTORE_ACCESS, RISK_OFF, RENEWALS_RISK_CLEARED)
 
 
 OVERDUE_EFFECTS: tuple[EffectSpec[LatePaymentData, LatePaymentPolicy], ...] = (
-    notify(
+    send(
         "owner_alerted",
         "Alert whoever chases the payment in #sales-alerts (004:3648, 004:3654).",
+        messages.OWNER_ALERTED,
         to=lambda ctx: [*_who_chases(ctx), "channel:sales-alerts"],
-        subject=lambda ctx: f"Late payment: {ctx.data.account.name} owes {_money(ctx, ctx.data.owed)}",
-        body=lambda ctx: (
-            f"Invoice {ctx.data.invoice_id} is late. Ask the customer to pay now; access is "
-            f"suspended on {_step('suspend_after')(ctx).date().isoformat()} without payment."
-        ),
+        values=message_values,
     ),
     RISK_ON,
-    notify(
+    send(
         "payment_requested",
-        "Ask contacts and finance emails to pay now; suspension in 7 days (004:3656-3658).",
+        "Ask contacts and finance emails to pay now, before the suspension (004:3656-3658).",
+        messages.PAYMENT_REQUESTED,
         to=_customer,
-        subject=lambda ctx: f"Payment overdue: invoice {ctx.data.invoice_id}",
-        body=lambda ctx: (
-            f"We have not received {_money(ctx, ctx.data.owed)} for invoice {ctx.data.invoice_id}. "
-            f"{_pay_how(ctx)} If we do not receive payment in the next 7 calendar days, user "
-            f"access will be suspended."
-        ),
+        values=message_values,
     ),
 )
 
@@ -513,32 +548,32 @@ TIMERS: tuple[TimerSpec[LatePaymentData, LatePaymentPolicy], ...] = (
         name="suspension_warning",
         trigger="warn_suspension",
         states=(S.OVERDUE,),
-        due=_step("suspension_warning_after"),
-        description="Day 6: users told access is suspended tomorrow",
+        due=_suspension_warning_due,
+        description="The suspension warning: users are told when access is suspended",
         source_ref="004:3661",
     ),
     TimerSpec(
         name="suspension",
         trigger="suspend",
         states=(S.SUSPENSION_WARNING,),
-        due=_step("suspend_after"),
-        description="Day 7: access suspended",
+        due=_suspension_due,
+        description="The suspension: user access is blocked",
         source_ref="004:3665",
     ),
     TimerSpec(
         name="cancellation_warning",
         trigger="warn_cancellation",
         states=(S.SUSPENDED,),
-        due=_step("cancellation_warning_after"),
-        description="Day 13: contacts told the subscription ends tomorrow",
+        due=_cancellation_warning_due,
+        description="The cancellation warning: contacts are told when the subscription ends",
         source_ref="004:3674",
     ),
     TimerSpec(
         name="cancellation",
         trigger="cancel",
         states=(S.CANCELLATION_WARNING,),
-        due=_step("cancel_after"),
-        description="Day 14: subscription cancelled, free tier",
+        due=_cancellation_due,
+        description="The cancellation: the subscription ends, free tier",
         source_ref="004:3681",
     ),
     TimerSpec(
@@ -559,7 +594,7 @@ TRANSITIONS: tuple[TransitionSpec[LatePaymentData, LatePaymentPolicy], ...] = (
         "warn_suspension",
         (S.OVERDUE,),
         S.SUSPENSION_WARNING,
-        "Day 6: warn of tomorrow's suspension.",
+        "The suspension warning is due: warn of the suspension.",
         role=Role.SYSTEM,
         source_ref="004:3661-3663",
     ),
@@ -567,7 +602,7 @@ TRANSITIONS: tuple[TransitionSpec[LatePaymentData, LatePaymentPolicy], ...] = (
         "suspend",
         (S.SUSPENSION_WARNING,),
         S.SUSPENDED,
-        "Day 7: suspend access.",
+        "The suspension is due: suspend access.",
         role=Role.SYSTEM,
         apply=_suspend,
         source_ref="004:3665-3669",
@@ -576,7 +611,7 @@ TRANSITIONS: tuple[TransitionSpec[LatePaymentData, LatePaymentPolicy], ...] = (
         "warn_cancellation",
         (S.SUSPENDED,),
         S.CANCELLATION_WARNING,
-        "Day 13: warn of tomorrow's cancellation.",
+        "The cancellation warning is due: warn of the cancellation.",
         role=Role.SYSTEM,
         source_ref="004:3674-3678",
     ),
@@ -584,7 +619,7 @@ TRANSITIONS: tuple[TransitionSpec[LatePaymentData, LatePaymentPolicy], ...] = (
         "cancel",
         (S.CANCELLATION_WARNING, S.ADVANCE_PAYMENT_REQUIRED),
         S.CANCELLED,
-        "Day 14, or no advance in time: cancel the subscription.",
+        "The cancellation is due, or no advance came in time: cancel the subscription.",
         role=Role.SYSTEM,
         source_ref="004:3681-3685, 004:3689",
     ),
@@ -600,17 +635,12 @@ TRANSITIONS: tuple[TransitionSpec[LatePaymentData, LatePaymentPolicy], ...] = (
         in_diagram=False,
         source_ref="004:3644",
         effects=(
-            notify(
+            send(
                 "failed_attempt_alert",
                 "Each failed charge alerts #sales-alerts (004:3644).",
+                messages.FAILED_ATTEMPT,
                 to=channel("sales-alerts"),
-                subject=lambda ctx: (
-                    f"Card charge failed ({ctx.data.failed_attempts}/{ctx.policy.max_card_attempts}):"
-                    f" {ctx.data.account.name}"
-                ),
-                body=lambda ctx: (
-                    f"Invoice {ctx.data.invoice_id}, {_money(ctx, ctx.data.owed)}. {ctx.params.failure_message or ''}"
-                ).strip(),
+                values=message_values,
             ),
             EffectSpec(
                 type="collection.stop",
@@ -642,16 +672,12 @@ TRANSITIONS: tuple[TransitionSpec[LatePaymentData, LatePaymentPolicy], ...] = (
         apply=_pay_into_advance_requirement,
         source_ref="004:3689",
         effects=(
-            notify(
+            send(
                 "advance_requested",
-                "Ask for three months of typical usage in advance (004:3689).",
+                "Ask for the policy's months of typical usage in advance (004:3689).",
+                messages.ADVANCE_REQUESTED,
                 to=_customer,
-                subject=lambda ctx: f"Advance payment required to restore access ({ctx.data.account.name})",
-                body=lambda ctx: (
-                    f"Thank you for paying invoice {ctx.data.invoice_id}. After three consecutive "
-                    f"missed periods, access is restored once {_money(ctx, _advance_due(ctx))} "
-                    f"({ctx.policy.advance_months} months of typical usage) is paid in advance."
-                ),
+                values=message_values,
             ),
         ),
     ),
@@ -738,22 +764,20 @@ STATES = (
     StateSpec(S.OVERDUE, "Day 0: the payment is late; the owner chases it (004:3652-3658).", on_enter=OVERDUE_EFFECTS),
     StateSpec(
         S.SUSPENSION_WARNING,
-        "Day 6: users are told access is suspended tomorrow (004:3661).",
+        "Users are told when access is suspended, a step before it is (004:3661).",
         on_enter=(
-            notify(
+            send(
                 "suspension_tomorrow",
-                "Tell all active users access is suspended tomorrow (004:3661-3663).",
+                "Tell all active users when access is suspended (004:3661-3663).",
+                messages.SUSPENSION_WARNING,
                 to=_all_users,
-                subject=lambda ctx: f"Access to {ctx.data.account.name} will be suspended tomorrow",
-                body=lambda ctx: (
-                    f"Invoice {ctx.data.invoice_id} ({_money(ctx, ctx.data.owed)}) is unpaid. {_pay_how(ctx)}"
-                ),
+                values=message_values,
             ),
         ),
     ),
     StateSpec(
         S.SUSPENDED,
-        "Day 7: user access suspended (004:3665-3669).",
+        "User access suspended (004:3665-3669).",
         on_enter=(
             _account_action(
                 "access.suspend",
@@ -761,44 +785,37 @@ STATES = (
                 "Block user login (004:3665).",
                 reason="Access revoked due to an unpaid balance.",
             ),
-            notify(
+            send(
                 "access_suspended_notice",
-                "Tell all users, and warn of the free-tier revert in 7 days (004:3669).",
+                "Tell all users, and warn of the free-tier revert at the cancellation (004:3669).",
+                messages.ACCESS_SUSPENDED,
                 to=_all_users,
-                subject=lambda ctx: f"Access to {ctx.data.account.name} has been suspended",
-                body=lambda ctx: (
-                    f"Access is suspended because invoice {ctx.data.invoice_id} is unpaid. "
-                    f"{_pay_how(ctx)} If this isn't resolved within the next 7 days the account "
-                    f"reverts to the Free tier and its usage limits."
-                ),
+                values=message_values,
             ),
             RENEWALS_AT_RISK,
         ),
     ),
     StateSpec(
         S.CANCELLATION_WARNING,
-        "Day 13: contacts are told the subscription ends tomorrow (004:3674).",
+        "Contacts are told when the subscription ends, a step before it does (004:3674).",
         on_enter=(
-            notify(
+            send(
                 "cancellation_tomorrow",
-                "Tell all contacts the subscription ends tomorrow (004:3674-3678).",
+                "Tell all contacts when the subscription ends (004:3674-3678).",
+                messages.CANCELLATION_WARNING,
                 to=_customer,
-                subject=lambda ctx: f"Your subscription ends tomorrow ({ctx.data.account.name})",
-                body=lambda ctx: (
-                    "Because of the failed payment the subscription will be terminated tomorrow. "
-                    "After that the free tier limits apply and data above them is not stored."
-                ),
+                values=message_values,
             ),
         ),
     ),
     StateSpec(
         S.ADVANCE_PAYMENT_REQUIRED,
-        "Invoice paid after a third missed period: access waits for an advance "
-        "of 3 months of typical usage (004:3689).",
+        "Invoice paid after the policy's count of missed periods: access waits for an advance "
+        "of the policy's months of typical usage (004:3689).",
     ),
     StateSpec(
         S.CANCELLED,
-        "Day 14: subscription cancelled, account on the free tier (004:3681-3685).",
+        "Subscription cancelled, account on the free tier (004:3681-3685).",
         terminal=True,
         on_enter=(
             _account_action(
@@ -807,12 +824,12 @@ STATES = (
                 "Cancel the subscription; the billing service notifies the customer (004:3685).",
                 plan="free",
             ),
-            notify(
+            send(
                 "cancelled_owner_notice",
                 "Tell whoever chased it that the subscription was cancelled.",
+                messages.CANCELLED,
                 to=_who_chases,
-                subject=lambda ctx: f"Subscription cancelled: {ctx.data.account.name}",
-                body=lambda ctx: f"Invoice {ctx.data.invoice_id} was never paid; the account is on the free tier.",
+                values=message_values,
             ),
         ),
     ),

@@ -1,0 +1,80 @@
+"""Text for people, rendered from templates with the pinned policy and the instance.
+
+A lifecycle keeps its messages beside its spec as ``Message`` templates (``str.format``
+fields) and one function computing every value a template may name from the context.
+No number from the policy is written into the text: a duration overridden per
+deployment or per instance changes what people are told, too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from workflows.engine.spec import Context, DataT, EffectSpec, PolicyT
+
+
+@dataclass(frozen=True)
+class Message:
+    subject: str
+    body: str
+
+    def render(self, values: Mapping[str, object]) -> dict[str, str]:
+        return {"subject": self.subject.format_map(values), "body": self.body.format_map(values)}
+
+
+def send(
+    name: str,
+    description: str,
+    message: Message,
+    *,
+    to: Callable[[Context[DataT, PolicyT]], Sequence[str]],
+    values: Callable[[Context[DataT, PolicyT]], Mapping[str, object]],
+    when: Callable[[Context[DataT, PolicyT]], bool] | None = None,
+    extra: Callable[[Context[DataT, PolicyT]], Mapping[str, Any]] = lambda ctx: {},
+) -> EffectSpec[DataT, PolicyT]:
+    """A ``notify`` effect whose subject and body are ``message`` rendered with ``values(ctx)``."""
+    return EffectSpec(
+        type="notify",
+        name=name,
+        description=description,
+        recipients=to,
+        build=lambda ctx: {**message.render(values(ctx)), **extra(ctx)},
+        when=when,
+    )
+
+
+def duration(span: timedelta) -> str:
+    """A policy duration in words: "7 days", "1 day", "36 hours", "90 minutes"."""
+    seconds = int(span.total_seconds())
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0:
+            count = seconds // size
+            return f"{count} {unit}{'' if count == 1 else 's'}"
+    return f"{seconds} seconds"
+
+
+def calendar_days_until(now: datetime, moment: datetime) -> int:
+    return (moment.date() - now.date()).days
+
+
+def when(now: datetime, moment: datetime) -> str:
+    """When ``moment`` comes, as told at ``now``: "today", "tomorrow", "on 2027-03-09"."""
+    days = calendar_days_until(now, moment)
+    if days <= 0:
+        return "today"
+    if days == 1:
+        return "tomorrow"
+    return f"on {moment.date().isoformat()}"
+
+
+def within(now: datetime, moment: datetime) -> str:
+    """The span until ``moment`` in calendar days: "in the next 7 calendar days", "by tomorrow", "today"."""
+    days = calendar_days_until(now, moment)
+    if days <= 0:
+        return "today"
+    if days == 1:
+        return "by tomorrow"
+    return f"in the next {days} calendar days"

@@ -1,0 +1,44 @@
+"""What a trial tells its owner, its customer and RevOps (004:9637, 004:11795-11833, 004:12855-12881).
+
+Templates only: every field is computed by ``message_values`` in the spec from the
+trial and its pinned policy, so an extension or a policy override changes the text.
+"""
+
+from __future__ import annotations
+
+from workflows.engine.messages import Message
+
+FEEDBACK_SESSION = Message(
+    subject="Halfway through the trial: {organization}",
+    body="Schedule a feedback session to confirm the technical win and what else must happen before the trial "
+    "ends on {expires_on}.",
+)
+
+WRAP_UP_CALL = Message(
+    subject="Wrap-up call: {organization}",
+    body="The trial ends on {expires_on}. Check they have seen everything they need, and agree the next steps "
+    "after the trial.",
+)
+
+CUSTOMER_EXPIRY_NOTICE = Message(
+    subject="Your {target} trial ends on {expires_on}",
+    body="The {target} features of {organization} go back to the free plan on {expires_on} unless you subscribe "
+    "before then.",
+)
+
+OWNER_INACTIVITY_NUDGE = Message(
+    subject="No activity in the trial of {organization}",
+    body="No customer activity recorded since {last_engaged_on}. Be proactive: dashboards tied to their KPIs, "
+    'a Loom, or ask "Is this still a priority?"',
+)
+
+TEAM_LEAD_INACTIVITY_ALERT = Message(
+    subject="Quiet trial: {organization} ({owner})",
+    body="No customer activity in the trial of {organization} since {last_engaged_on}; it ends on {expires_on}.",
+)
+
+REVOPS_CREATE_SUBSCRIPTION = Message(
+    subject="Create the new subscription of {organization}",
+    body="The trial of {organization} ends on {expires_on}. Create their new subscription, update the billing "
+    "admin, and confirm it here.",
+)
