@@ -2,6 +2,9 @@
 
 - ``schema/schema.graphql``: the GraphQL SDL;
 - ``docs/lifecycles/<kind>.md``: each lifecycle's reference page with its diagram;
+- ``docs/handbook-pages.json``: which public handbook page each line of the handbook
+  copy the specs cite (``004:<line>``) comes from, read from that copy's page headers
+  (``handbook``; the copy sits beside the checkout, in ``../shared/seeds``);
 - ``tests/histories/*.json``: recorded workflow histories for the replay tests
   (run the scenarios of ``tests/replay/*_scenarios.py`` on the time-skipping server;
   ``histories <name prefix>`` records only the matching scenarios).
@@ -13,18 +16,45 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import re
 from pathlib import Path
 
 from schema import SDL_PATH, sdl
-from workflows.engine.docs import reference_page
+from workflows.engine.docs import HandbookPage, reference_page
 from workflows.registry import SPECS
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs" / "lifecycles"
+HANDBOOK_INDEX = ROOT / "docs" / "handbook-pages.json"
+SEEDS = ROOT.parent / "shared" / "seeds"
+# A page of the handbook copy opens with "  <n>. <title>", a blank line, "  Source: <url>".
+PAGE_HEADER = re.compile(r"^\s+\d+\.\s+(?P<title>.+)\n\n\s+Source: (?P<url>https://\S+)$", re.MULTILINE)
+
+
+def handbook_pages() -> dict[str, list[HandbookPage]]:
+    """The committed index: seed number -> its pages, in line order."""
+    index = json.loads(HANDBOOK_INDEX.read_text())
+    return {seed: [HandbookPage(**page) for page in pages] for seed, pages in index.items()}
+
+
+def index_handbook() -> str:
+    """The index from the handbook copy itself, for ``docs/handbook-pages.json``."""
+    index = {}
+    for path in sorted(SEEDS.glob("[0-9][0-9][0-9]_*.txt")):
+        text = path.read_text()
+        pages = [
+            {"line": text.count("\n", 0, m.start()) + 1, "title": m["title"].strip(), "url": m["url"]}
+            for m in PAGE_HEADER.finditer(text)
+        ]
+        if pages:
+            index[path.name[:3]] = pages
+    return json.dumps(index, indent=1) + "\n"
 
 
 def lifecycle_pages() -> dict[Path, str]:
-    return {DOCS / f"{kind.replace('-', '_')}.md": reference_page(spec) for kind, spec in SPECS.items()}
+    pages = handbook_pages()
+    return {DOCS / f"{kind.replace('-', '_')}.md": reference_page(spec, pages) for kind, spec in SPECS.items()}
 
 
 def write(path: Path, text: str) -> None:
@@ -36,13 +66,17 @@ def write(path: Path, text: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", nargs="*", help="sdl, docs, histories (default: sdl and docs)")
+    parser.add_argument("what", nargs="*", help="sdl, docs, handbook, histories (default: sdl and docs)")
     parser.add_argument("--only", default="", help="with histories: record the scenarios named with this prefix")
     args = parser.parse_args()
     what = set(args.what or ("sdl", "docs"))
-    unknown = what - {"sdl", "docs", "histories"}
+    unknown = what - {"sdl", "docs", "handbook", "histories"}
     if unknown:
         parser.error(f"unknown: {', '.join(sorted(unknown))}")
+    if "handbook" in what:
+        if not SEEDS.is_dir():
+            parser.error(f"the handbook copy is not at {SEEDS}")
+        write(HANDBOOK_INDEX, index_handbook())
     if "sdl" in what:
         write(SDL_PATH, sdl())
     if "docs" in what:

@@ -19,31 +19,23 @@ from strawberry.extensions import (
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
-from schema.common import GenericLifecycle
-from schema.handover import Handover, HandoverMutation, HandoverQuery
-from schema.late_payment import LatePayment, LatePaymentMutation, LatePaymentQuery
+from schema.common import GenericLifecycle, SchemaPart
 from schema.lifecycle import LifecycleMutation, LifecycleQuery
-from schema.opportunity import Opportunity, OpportunityMutation, OpportunityQuery
-from schema.renewal import Renewal, RenewalMutation, RenewalQuery
 from schema.scalars import SCALAR_MAP
-from schema.trial import Trial, TrialMutation, TrialQuery
+from services.kinds import companions
 from services.settings import Settings
 
 SDL_PATH = Path(__file__).resolve().parent / "schema.graphql"
 
-# One line per lifecycle kind: its queries, its mutations, its Lifecycle type.
-PARTS: tuple[tuple[type, type, type], ...] = (
-    (LifecycleQuery, LifecycleMutation, GenericLifecycle),
-    (OpportunityQuery, OpportunityMutation, Opportunity),
-    (TrialQuery, TrialMutation, Trial),
-    (LatePaymentQuery, LatePaymentMutation, LatePayment),
-    (HandoverQuery, HandoverMutation, Handover),
-    (RenewalQuery, RenewalMutation, Renewal),
+# What every kind shares, then each kind's own part, found beside its lifecycle.
+PARTS: tuple[SchemaPart, ...] = (
+    SchemaPart(query=LifecycleQuery, mutation=LifecycleMutation, type=GenericLifecycle),
+    *(module.PART for module in companions("schema").values() if hasattr(module, "PART")),
 )
 
-Query = merge_types("Query", tuple(part[0] for part in PARTS))
-Mutation = merge_types("Mutation", tuple(part[1] for part in PARTS))
-TYPES = [part[2] for part in PARTS]
+Query = merge_types("Query", tuple(part.query for part in PARTS))
+Mutation = merge_types("Mutation", tuple(part.mutation for part in PARTS))
+TYPES = [part.type for part in PARTS]
 
 
 # Distinct documents whose parse and validation are kept: clients send a few fixed

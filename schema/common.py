@@ -4,6 +4,7 @@ allowed transitions, the outbox, connections and the machine description."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
@@ -30,6 +31,18 @@ from workflows.engine.types import LifecycleSnapshot, TransitionResult
 from workflows.registry import SPECS
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class SchemaPart:
+    """A kind's hand-written GraphQL: its queries, its mutations and its Lifecycle type.
+
+    Declared as ``PART`` in ``schema/<its module>.py`` and found there (services/kinds.py).
+    """
+
+    query: type
+    mutation: type
+    type: type
 
 
 @strawberry.type

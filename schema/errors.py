@@ -96,6 +96,3 @@ def to_error(
     if isinstance(rejection, errors.Forbidden):
         return Forbidden(message=rejection.message, required_role=Role[d.get("required_role", "ADMIN")])
     raise TypeError(f"unexpected rejection {rejection!r}")
-
-
-ERROR_TYPES = (NotFound, AlreadyExists, InvalidTransition, GuardFailed, ValidationError, Forbidden)

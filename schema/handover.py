@@ -8,7 +8,16 @@ from typing import Annotated, Any
 import strawberry
 from strawberry.scalars import JSON
 
-from schema.common import Connection, GenericLifecycle, Lifecycle, Transition, connection, fire, open_lifecycle
+from schema.common import (
+    Connection,
+    GenericLifecycle,
+    Lifecycle,
+    SchemaPart,
+    Transition,
+    connection,
+    fire,
+    open_lifecycle,
+)
 from schema.context import Info
 from schema.errors import (
     AlreadyExists,
@@ -708,3 +717,6 @@ class HandoverMutation:
         return _changed(
             await fire(info, KIND, input.id, "reject", reason=input.reason, idempotency_key=input.idempotency_key)
         )
+
+
+PART = SchemaPart(query=HandoverQuery, mutation=HandoverMutation, type=Handover)

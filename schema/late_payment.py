@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import strawberry
 from strawberry.scalars import JSON
 
-from schema.common import Connection, Lifecycle, Transition, connection, fire, open_lifecycle
+from schema.common import Connection, Lifecycle, SchemaPart, Transition, connection, fire, open_lifecycle
 from schema.context import Info
 from schema.errors import AlreadyExists, Forbidden, GuardFailed, InvalidTransition, NotFound, ValidationError
 from schema.inputs import Account, AccountInput, filter_amount, filter_moment, given
@@ -512,3 +512,6 @@ class LatePaymentMutation:
                 role=Role.ADMIN,
             )
         )
+
+
+PART = SchemaPart(query=LatePaymentQuery, mutation=LatePaymentMutation, type=LatePayment)

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import strawberry
 from strawberry.scalars import JSON
 
-from schema.common import Connection, Lifecycle, Transition, connection, fire, open_lifecycle
+from schema.common import Connection, Lifecycle, SchemaPart, Transition, connection, fire, open_lifecycle
 from schema.context import Info
 from schema.errors import (
     AlreadyExists,
@@ -599,3 +599,6 @@ class OpportunityMutation:
                 idempotency_key=input.idempotency_key,
             )
         )
+
+
+PART = SchemaPart(query=OpportunityQuery, mutation=OpportunityMutation, type=Opportunity)

@@ -10,7 +10,7 @@ import pydantic
 import strawberry
 from strawberry.scalars import JSON
 
-from schema.common import Connection, Lifecycle, Transition, connection, fire, open_lifecycle
+from schema.common import Connection, Lifecycle, SchemaPart, Transition, connection, fire, open_lifecycle
 from schema.context import Info
 from schema.errors import (
     AlreadyExists,
@@ -520,3 +520,6 @@ class RenewalMutation:
                 idempotency_key=input.idempotency_key,
             )
         )
+
+
+PART = SchemaPart(query=RenewalQuery, mutation=RenewalMutation, type=Renewal)

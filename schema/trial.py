@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import strawberry
 from strawberry.scalars import JSON
 
-from schema.common import Connection, Lifecycle, Transition, connection, fire, open_lifecycle
+from schema.common import Connection, Lifecycle, SchemaPart, Transition, connection, fire, open_lifecycle
 from schema.context import Info
 from schema.errors import AlreadyExists, Forbidden, GuardFailed, InvalidTransition, NotFound, ValidationError
 from schema.inputs import filter_moment, given, one_of
@@ -479,3 +479,6 @@ class TrialMutation:
         return _changed(
             await fire(info, KIND, input.id, "cancel", reason=input.reason, idempotency_key=input.idempotency_key)
         )
+
+
+PART = SchemaPart(query=TrialQuery, mutation=TrialMutation, type=Trial)

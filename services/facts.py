@@ -2,7 +2,7 @@
 
 A guard runs inside its own workflow and cannot query a database. When a rule
 depends on other lifecycles ("no open late payment on the account"), the lifecycle's
-service module registers a provider here for (kind, trigger); the gateway runs it
+service module declares ``FACTS``, a provider per trigger; the gateway runs it
 before sending the update and puts the result in the request's ``facts``, where
 the guard reads it (``ctx.facts``). The facts are recorded with the update in the
 workflow's history, so replays see exactly what the decision saw.
@@ -11,34 +11,32 @@ workflow's history, so replays see exactly what the decision saw.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from functools import cache
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.db import Sessions
+from services.kinds import companions
 from services.read_model import get_snapshot
 from workflows.engine.types import LifecycleSnapshot
 
 FactProvider = Callable[[AsyncSession, LifecycleSnapshot], Awaitable[dict[str, Any]]]
 
-# (kind, trigger) -> provider. Lifecycle modules under services/ register theirs.
-FACT_PROVIDERS: dict[tuple[str, str], FactProvider] = {}
 
-
-def provides(kind: str, *triggers: str) -> Callable[[FactProvider], FactProvider]:
-    """Register a provider for these triggers of ``kind``."""
-
-    def register(provider: FactProvider) -> FactProvider:
-        for trigger in triggers:
-            FACT_PROVIDERS[(kind, trigger)] = provider
-        return provider
-
-    return register
+@cache
+def _fact_providers() -> dict[tuple[str, str], FactProvider]:
+    return {
+        (kind, trigger): provider
+        for kind, module in companions("services").items()
+        for trigger, provider in getattr(module, "FACTS", {}).items()
+    }
 
 
 async def gather(sessions: Sessions, kind: str, entity_id: str, triggers: list[str]) -> dict[str, Any]:
     """The facts the given triggers of a lifecycle need (empty when none registered)."""
-    providers = list(dict.fromkeys(FACT_PROVIDERS[(kind, t)] for t in triggers if (kind, t) in FACT_PROVIDERS))
+    known = _fact_providers()
+    providers = list(dict.fromkeys(known[(kind, t)] for t in triggers if (kind, t) in known))
     if not providers:
         return {}
     facts: dict[str, Any] = {}

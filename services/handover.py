@@ -17,8 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel, col
 
-from services.facts import provides
-from services.models import LifecycleRow, utc_column
+from services.models import LifecycleRow, ReadModel, utc_column
 from services.pagination import Page, SortKey, paginate
 from services.read_model import lifecycle_page
 from workflows.engine.errors import AlreadyExists
@@ -83,7 +82,9 @@ def project_handover(snapshot: LifecycleSnapshot) -> dict[str, Any]:
     }
 
 
-@provides(KIND, "mark_ready")
+READ_MODEL = ReadModel(HandoverRow, project_handover)
+
+
 async def open_late_payments(session: AsyncSession, snapshot: LifecycleSnapshot) -> dict[str, Any]:
     """The account's open late-payment lifecycles: unpaid invoices block the handover (004:2413)."""
     rows = await session.execute(
@@ -100,6 +101,10 @@ async def open_late_payments(session: AsyncSession, snapshot: LifecycleSnapshot)
             {"workflow_id": workflow_id, "state": state, "summary": summary} for workflow_id, state, summary in rows
         ]
     }
+
+
+# Facts the handover's guards read (services/facts.py), by trigger.
+FACTS = {"mark_ready": open_late_payments}
 
 
 async def next_handover_id(session: AsyncSession, account_id: str) -> str:

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel, col
 
-from services.models import LifecycleRow, utc_column
+from services.models import LifecycleRow, ReadModel, utc_column
 from services.opportunity import to_cents
 from services.pagination import Page
 from services.read_model import lifecycle_page
@@ -68,6 +68,9 @@ def project_late_payment(snapshot: LifecycleSnapshot) -> dict[str, Any]:
         "deadline_order": snapshot.next_deadline or NO_DEADLINE,
         "updated_at": snapshot.updated_at,
     }
+
+
+READ_MODEL = ReadModel(LatePaymentRow, project_late_payment)
 
 
 class LatePaymentOrder(enum.StrEnum):

@@ -27,10 +27,8 @@ from workflows.engine.errors import REJECTIONS, AlreadyExists, Forbidden, Invali
 from workflows.engine.instance import LifecycleInstance
 from workflows.engine.spec import Role
 from workflows.engine.types import (
-    AllowedTransition,
     LifecycleInput,
     LifecycleSnapshot,
-    TransitionRecord,
     TransitionRequest,
     TransitionResult,
     workflow_id_for,
@@ -167,22 +165,6 @@ class LifecycleGateway:
         handle = self.client.get_workflow_handle(workflow_id_for(kind, entity_id))
         try:
             return await handle.query(workflow_class.snapshot)
-        except RPCError as exc:
-            raise _rpc_rejection(exc, kind, entity_id) from None
-
-    async def history(self, kind: str, entity_id: str) -> list[TransitionRecord]:
-        workflow_class = self._workflow(kind)
-        handle = self.client.get_workflow_handle(workflow_id_for(kind, entity_id))
-        try:
-            return await handle.query(workflow_class.history)
-        except RPCError as exc:
-            raise _rpc_rejection(exc, kind, entity_id) from None
-
-    async def allowed_transitions(self, kind: str, entity_id: str) -> list[AllowedTransition]:
-        workflow_class = self._workflow(kind)
-        handle = self.client.get_workflow_handle(workflow_id_for(kind, entity_id))
-        try:
-            return await handle.query(workflow_class.allowed_transitions)
         except RPCError as exc:
             raise _rpc_rejection(exc, kind, entity_id) from None
 

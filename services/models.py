@@ -8,12 +8,17 @@ and never replaces a newer row with an older one (``services/projection.py``).
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
+
+if TYPE_CHECKING:
+    from workflows.engine.types import LifecycleSnapshot
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -132,3 +137,15 @@ class EffectDeliveryRow(SQLModel, table=True):
     attempts: int = 0
     last_error: str | None = Field(default=None, max_length=2000)
     delivered_at: datetime | None = utc_column(nullable=True)
+
+
+@dataclass(frozen=True)
+class ReadModel:
+    """A kind's typed table beside ``lifecycles``, and how a snapshot becomes its row.
+
+    The table needs a ``workflow_id`` primary key and a ``seq`` column. A kind declares
+    one as ``READ_MODEL`` in ``services/<its module>.py``.
+    """
+
+    table: type[SQLModel]
+    project: Callable[[LifecycleSnapshot], dict[str, Any]]

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel
 
-from services.models import LifecycleRow, utc_column
+from services.models import LifecycleRow, ReadModel, utc_column
 from services.pagination import Page
 from services.read_model import lifecycle_page
 from workflows.engine.types import LifecycleSnapshot
@@ -69,6 +69,9 @@ def project_opportunity(snapshot: LifecycleSnapshot) -> dict[str, Any]:
         "close_date": date.fromisoformat(data["close_date"]),
         "updated_at": snapshot.updated_at,
     }
+
+
+READ_MODEL = ReadModel(OpportunityRow, project_opportunity)
 
 
 class OpportunityOrder(enum.StrEnum):

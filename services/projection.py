@@ -8,31 +8,21 @@ keyed (workflow id + seq, effect id) and inserted at most once.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import SQLModel, col
+from sqlmodel import SQLModel
 
-from services.handover import HandoverRow, project_handover
-from services.late_payment import LatePaymentRow, project_late_payment
-from services.models import EffectRow, EffectStatus, LifecycleRow, TransitionRow
-from services.opportunity import OpportunityRow, project_opportunity
-from services.renewal import RenewalRow, project_renewal
-from services.trial import TrialRow, project_trial
+from services.kinds import companions
+from services.models import EffectRow, EffectStatus, LifecycleRow, ReadModel, TransitionRow
 from workflows.engine.types import LifecycleSnapshot, ProjectionBatch
 
-# Per-kind typed tables: kind -> (table, snapshot -> row values). Each must have a
-# ``workflow_id`` primary key and a ``seq`` column.
-PROJECTORS: dict[str, tuple[type[SQLModel], Callable[[LifecycleSnapshot], dict[str, Any]]]] = {
-    "opportunity": (OpportunityRow, project_opportunity),
-    "trial": (TrialRow, project_trial),
-    "late-payment": (LatePaymentRow, project_late_payment),
-    "handover": (HandoverRow, project_handover),
-    "renewal": (RenewalRow, project_renewal),
+# kind -> its typed table and projection, for every kind that declares one; importing
+# them also registers every table on the metadata (migrations, reconciliation).
+READ_MODELS: dict[str, ReadModel] = {
+    kind: module.READ_MODEL for kind, module in companions("services").items() if hasattr(module, "READ_MODEL")
 }
 
 
@@ -99,10 +89,9 @@ def lifecycle_values(snapshot: LifecycleSnapshot) -> dict[str, Any]:
 async def apply_projection(*, session: AsyncSession, batch: ProjectionBatch) -> None:
     snapshot = batch.snapshot
     await _upsert_newer(session, LifecycleRow, lifecycle_values(snapshot))
-    projector = PROJECTORS.get(snapshot.kind)
-    if projector is not None:
-        table, values = projector
-        await _upsert_newer(session, table, values(snapshot))
+    read_model = READ_MODELS.get(snapshot.kind)
+    if read_model is not None:
+        await _upsert_newer(session, read_model.table, read_model.project(snapshot))
     if batch.transitions:
         await session.execute(
             _insert_once_statement(_dialect(session), TransitionRow, ("workflow_id", "seq")),
@@ -145,8 +134,3 @@ async def apply_projection(*, session: AsyncSession, batch: ProjectionBatch) -> 
                 for e in batch.effects
             ],
         )
-
-
-async def current_seq(session: AsyncSession, workflow_id: str) -> int | None:
-    result = await session.execute(sa.select(col(LifecycleRow.seq)).where(col(LifecycleRow.workflow_id) == workflow_id))
-    return result.scalar_one_or_none()

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel
 
-from services.models import LifecycleRow, utc_column
+from services.models import LifecycleRow, ReadModel, utc_column
 from services.opportunity import to_cents
 from services.pagination import Page
 from services.read_model import lifecycle_page
@@ -67,6 +67,9 @@ def project_renewal(snapshot: LifecycleSnapshot) -> dict[str, Any]:
         "annual_spend_cents": to_cents(data.annual_spend),
         "updated_at": snapshot.updated_at,
     }
+
+
+READ_MODEL = ReadModel(RenewalRow, project_renewal)
 
 
 class RenewalOrder(enum.StrEnum):

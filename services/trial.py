@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel
 
-from services.models import LifecycleRow, utc_column
+from services.models import LifecycleRow, ReadModel, utc_column
 from services.pagination import Page
 from services.read_model import lifecycle_page
 from workflows.engine.types import LifecycleSnapshot
@@ -56,6 +56,9 @@ def project_trial(snapshot: LifecycleSnapshot) -> dict[str, Any]:
         "expires_at": datetime.fromisoformat(data["expires_at"]),
         "updated_at": snapshot.updated_at,
     }
+
+
+READ_MODEL = ReadModel(TrialRow, project_trial)
 
 
 class TrialOrder(enum.StrEnum):

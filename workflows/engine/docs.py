@@ -2,18 +2,58 @@
 
 from __future__ import annotations
 
+import bisect
 import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from workflows.engine.diagram import mermaid
 from workflows.engine.spec import LifecycleSpec, Role, TimerSpec, TransitionSpec
 
 
+@dataclass(frozen=True)
+class HandbookPage:
+    """A public handbook page, and the line of the handbook copy where it starts."""
+
+    line: int
+    title: str
+    url: str
+
+
+# "004:12875" or "004:12875-12879": seed 004 of the handbook copy, from line 12875.
+CITATION = re.compile(r"\b(?P<seed>\d{3}):(?P<line>\d+)(?:-\d+)?")
+
+
+class Citations:
+    """Turns the specs' line references into links to the public page each line is on."""
+
+    def __init__(self, pages: Mapping[str, Sequence[HandbookPage]]) -> None:
+        self.pages = pages
+        self.cited: dict[str, HandbookPage] = {}
+
+    def page(self, seed: str, line: int) -> HandbookPage | None:
+        pages = self.pages.get(seed, ())
+        at = bisect.bisect_right([p.line for p in pages], line) - 1
+        return pages[at] if at >= 0 else None
+
+    def link(self, text: str) -> str:
+        def linked(match: re.Match[str]) -> str:
+            page = self.page(match["seed"], int(match["line"]))
+            if page is None:
+                return match[0]
+            self.cited[page.url] = page
+            return f"[{match[0]}]({page.url})"
+
+        return CITATION.sub(linked, text)
+
+
 def _cell(text: Any) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
-def _transition_row(t: TransitionSpec, sources: str, dest: str) -> str:
+def _transition_row(t: TransitionSpec[Any, Any], sources: str, dest: str) -> str:
     role = "timer only" if t.role is Role.SYSTEM else t.role.name.lower()
     guards = "<br>".join(f"`{g.name}`: {_cell(g.description)}" for g in t.guards)
     effects = "<br>".join(f"`{e.name}` ({e.type})" for e in t.effects)
@@ -26,7 +66,9 @@ def _fires(timer: TimerSpec[Any, Any]) -> str:
     return "<br>".join(fires)
 
 
-def reference_page(spec: LifecycleSpec[Any, Any]) -> str:
+def reference_page(spec: LifecycleSpec[Any, Any], handbook: Mapping[str, Sequence[HandbookPage]]) -> str:
+    """The page; line references (``004:12875``) link to the public handbook page they are on."""
+    citations = Citations(handbook)
     lines = [
         f"# {spec.title} (`{spec.kind}`)",
         "",
@@ -98,4 +140,15 @@ def reference_page(spec: LifecycleSpec[Any, Any]) -> str:
         "```",
         "",
     ]
-    return "\n".join(lines)
+    body = [lines[0], *(citations.link(line) for line in lines[1:])]
+    if citations.cited:
+        body += [
+            "## Handbook pages cited",
+            "",
+            "References like `004:12875` are lines of the handbook copy the rules were read from; each links to "
+            "the public page that line is on:",
+            "",
+            *(f"- [{page.title}]({page.url})" for page in sorted(citations.cited.values(), key=lambda p: p.line)),
+            "",
+        ]
+    return "\n".join(body)
