@@ -6,21 +6,27 @@ and the deadlines ahead, and describes what is allowed now. The workflow supplie
 time (``workflow.now()``); the API reuses the same code on a read-model snapshot to
 describe an instance without loading its workflow.
 
-The ``transitions`` library holds the machine: every spec transition becomes one
-machine transition whose condition is "this is the transition the engine selected",
-so the library performs the state change while the engine explains rejections.
+The ``transitions`` library carries the machine: one ``Machine`` per spec, built once
+per process (``SpecMachine``), whose transitions hold each spec transition's selector
+(``when``), input checks and guards as conditions and its data change as the ``before``
+callback. An instance joins it as a model in its current state for as long as one
+decision or change takes: ``may_trigger`` answers whether a request may fire, and
+``trigger`` applies it. When the answer is no, the engine asks the same functions what
+is unmet, to refuse with reasons a person can act on.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from functools import partial
+from typing import Any, ClassVar, NoReturn
 
 import pydantic
 from pydantic import BaseModel
-from transitions import Machine
+from transitions import EventData, Machine
 
 from workflows.engine.errors import Forbidden, GuardFailed, InvalidTransition, ValidationError, field_errors
 from workflows.engine.spec import TIMER_ACTOR, Context, EffectSpec, LifecycleSpec, Role, TimerSpec, TransitionSpec
@@ -49,11 +55,97 @@ class Decision:
     context: Context[Any, Any]
 
 
-class _MachineModel:
+@dataclass
+class _Request:
+    """What the machine's conditions and callbacks see of one request (``trigger``'s kwargs)."""
+
+    ctx: Context[Any, Any]
+    # The data the ``before`` callback changes: a copy, kept only if the transition completes.
+    change: Context[Any, Any] | None = None
+    chosen: list[TransitionSpec[Any, Any]] = field(default_factory=list)
+
+
+class _Model:
+    """An instance as the machine sees it: its state, and the methods the machine binds."""
+
     state: str
 
-    def __init__(self) -> None:
-        self.selected: TransitionSpec | None = None
+
+def _request(event: EventData) -> _Request:
+    request: _Request = event.kwargs["request"]
+    return request
+
+
+def _selects(t: TransitionSpec[Any, Any], event: EventData) -> bool:
+    return t.when is None or t.when(_request(event).ctx)
+
+
+def _valid(t: TransitionSpec[Any, Any], event: EventData) -> bool:
+    return t.validate is None or not t.validate(_request(event).ctx)
+
+
+def _guards_met(t: TransitionSpec[Any, Any], event: EventData) -> bool:
+    ctx = _request(event).ctx
+    return not any(g.check(ctx) for g in t.guards)
+
+
+def _chosen(t: TransitionSpec[Any, Any], event: EventData) -> bool:
+    # Last of the conditions: reached only when every other one of ``t`` holds, and the
+    # machine takes the first such transition.
+    _request(event).chosen.append(t)
+    return True
+
+
+def _apply(t: TransitionSpec[Any, Any], event: EventData) -> None:
+    change = _request(event).change
+    if t.apply is not None and change is not None:
+        t.apply(change)
+
+
+class SpecMachine:
+    """The ``transitions`` machine of one spec, built once per process and shared by its instances."""
+
+    _built: ClassVar[dict[int, SpecMachine]] = {}
+
+    def __init__(self, spec: LifecycleSpec[Any, Any]) -> None:
+        self.spec = spec
+        self.machine = Machine(
+            model=None,
+            states=[s.name for s in spec.states],
+            initial=spec.states[0].name,
+            transitions=[
+                {
+                    "trigger": t.trigger,
+                    "source": list(t.sources),
+                    "dest": t.dest,
+                    "conditions": [partial(f, t) for f in (_selects, _valid, _guards_met, _chosen)],
+                    "before": partial(_apply, t),
+                }
+                for t in spec.transitions
+            ],
+            auto_transitions=False,
+            send_event=True,
+        )
+
+    @classmethod
+    def of(cls, spec: LifecycleSpec[Any, Any]) -> SpecMachine:
+        built = cls._built.get(id(spec))
+        if built is None or built.spec is not spec:
+            built = cls._built[id(spec)] = cls(spec)
+        return built
+
+    def triggers(self, state: str) -> list[str]:
+        return list(self.machine.get_triggers(state))
+
+    @contextmanager
+    def joined(self, state: str) -> Iterator[_Model]:
+        """A model in ``state`` for the length of one decision or change."""
+        model = _Model()
+        self.machine.add_model(model, initial=state)
+        try:
+            yield model
+        finally:
+            self.machine.remove_model(model)
 
 
 class LifecycleInstance:
@@ -64,33 +156,7 @@ class LifecycleInstance:
         self.patches = frozenset(spec.patches) if patches is None else patches
         self.data: BaseModel = spec.data_model.model_validate(state.data)
         self.policy: BaseModel = spec.policy_model.model_validate(state.policy)
-        self._model = _MachineModel()
-        self._machine_built: Machine | None = None
-
-    @property
-    def _machine(self) -> Machine:
-        """The ``transitions`` machine, built on first use: from the current state, as it
-        would have been at construction (only ``apply`` changes the state, through it).
-        Opening a lifecycle, loading one that then sits idle and describing a read-model
-        snapshot never need it, and building it was most of what they cost
-        (docs/performance.md)."""
-        if self._machine_built is None:
-            self._machine_built = Machine(
-                model=self._model,
-                states=[s.name for s in self.spec.states],
-                initial=self.core.state,
-                transitions=[self._machine_transition(t) for t in self.spec.transitions],
-                auto_transitions=False,
-            )
-        return self._machine_built
-
-    def _machine_transition(self, t: TransitionSpec) -> dict[str, Any]:
-        return {
-            "trigger": t.trigger,
-            "source": list(t.sources),
-            "dest": t.dest,
-            "conditions": [lambda: self._model.selected is t],
-        }
+        self.machine = SpecMachine.of(spec)
 
     # ---- opening -------------------------------------------------------------------
 
@@ -248,7 +314,7 @@ class LifecycleInstance:
     def allowed_triggers(self) -> list[str]:
         """Triggers a caller could fire from the current state (timers' own excluded)."""
         system = {t.trigger for t in self.spec.transitions if t.role is Role.SYSTEM}
-        return [t for t in self._machine.get_triggers(self.core.state) if t not in system]
+        return [t for t in self.machine.triggers(self.core.state) if t not in system]
 
     def decide(
         self,
@@ -285,6 +351,14 @@ class LifecycleInstance:
             raise Forbidden(f"{trigger!r} needs the {required.name.lower()} role.", required_role=required.name)
         params = self._parse_params(trigger, raw_params)
         ctx = self.context(now, actor=actor, role=role, reason=reason, params=params, facts=facts)
+        request = _Request(ctx)
+        with self.machine.joined(self.core.state) as model:
+            if model.may_trigger(trigger, request=request):  # type: ignore[attr-defined]
+                return Decision(transition=request.chosen[0], params=params, context=ctx)
+        self._refuse(trigger, candidates, ctx)
+
+    def _refuse(self, trigger: str, candidates: list[TransitionSpec[Any, Any]], ctx: Context[Any, Any]) -> NoReturn:
+        """Why the machine will not fire ``trigger``: the same selectors, checks and guards, in words."""
         matching = [t for t in candidates if t.when is None or t.when(ctx)]
         if not matching:
             raise InvalidTransition(
@@ -301,12 +375,9 @@ class LifecycleInstance:
                 fields=[{"field": f, "message": m} for f, m in problems.items()],
             )
         unmet = [{"guard": g.name, "message": message} for g in transition.guards for message in g.check(ctx)]
-        if unmet:
-            raise GuardFailed(
-                "; ".join(u["message"] for u in unmet),
-                unmet=unmet,
-            )
-        return Decision(transition=transition, params=params, context=ctx)
+        if not unmet:
+            raise RuntimeError(f"the machine refused {trigger!r} but its spec finds nothing unmet")
+        raise GuardFailed("; ".join(u["message"] for u in unmet), unmet=unmet)
 
     def _parse_params(self, trigger: str, raw: Mapping[str, Any]) -> BaseModel | None:
         model = self.spec.params_model(trigger)
@@ -359,19 +430,14 @@ class LifecycleInstance:
         t = decision.transition
         ctx = decision.context
         data = self.data.model_copy(deep=True)
-        if t.apply is not None:
-            t.apply(Context(**{**ctx.__dict__, "data": data, "now": now}))
+        request = _Request(ctx, change=Context(**{**ctx.__dict__, "data": data, "now": now}))
         from_state = self.core.state
-        machine = self._machine  # binds the trigger methods to the model
-        self._model.selected = t
-        try:
-            if not machine.model.trigger(t.trigger):  # type: ignore[attr-defined]
-                raise RuntimeError(f"machine refused the selected transition {t.trigger}")
-        finally:
-            self._model.selected = None
+        with self.machine.joined(from_state) as model:
+            if not model.trigger(t.trigger, request=request) or request.chosen != [t]:  # type: ignore[attr-defined]
+                raise RuntimeError(f"the machine did not take the decided transition {t.trigger!r}")
+            to_state = model.state
         self.data = data
         self.core.data = data.model_dump(mode="json")
-        to_state = self._model.state
         self.core.state = to_state
         record = TransitionRecord(
             seq=self.core.seq + 1,
