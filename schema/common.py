@@ -337,6 +337,10 @@ class MachineTransition:
     guards: list[MachineGuard]
     effects: list[MachineEffect]
     source: str
+    params_schema: JSON | None = strawberry.field(
+        description="The JSON Schema of the trigger's parameters (null when it takes none), so a generic client "
+        "can build the form and check it before sending."
+    )
 
 
 @strawberry.type
@@ -391,6 +395,7 @@ class LifecycleMachine:
                 guards=[MachineGuard(name=g.name, description=g.description) for g in t.guards],
                 effects=[MachineEffect(type=e.type, name=e.name, description=e.description) for e in t.effects],
                 source=t.source_ref,
+                params_schema=JSON(t.params.model_json_schema()) if t.params is not None else None,
             )
             for t in self.spec.transitions
         ]

@@ -169,6 +169,23 @@ async def test_the_machine_description(api: Api):
     assert unknown["__typename"] == "NotFound"
 
 
+async def test_the_machine_gives_each_triggers_parameters_as_json_schema(api: Api):
+    query = """{ lifecycleMachine(kind: "trial") { ... on LifecycleMachine {
+        transitions { trigger paramsSchema } timers { name trigger effects } } } }"""
+    machine = (await api.gql(query, role="viewer"))["lifecycleMachine"]
+    schemas = {t["trigger"]: t["paramsSchema"] for t in machine["transitions"]}
+    extend = schemas["extend"]
+    assert extend["type"] == "object" and sorted(extend["required"]) == ["days", "give_back"]
+    assert extend["properties"]["days"]["type"] == "integer" and extend["additionalProperties"] is False
+    assert schemas["pause"] is None
+    assert set(schemas["record_provisioning_step"]["properties"]["step"]["$ref"].split("/")[-1:]) == {
+        "ProvisioningStep"
+    }
+    timers = {t["name"]: t for t in machine["timers"]}
+    assert timers["expiry"] == {"name": "expiry", "trigger": "expire", "effects": []}
+    assert timers["feedback_session"] == {"name": "feedback_session", "trigger": "", "effects": ["feedback_session"]}
+
+
 async def test_any_lifecycle_by_kind_and_id(api: Api, entity_id: str):
     await open_deal(api, entity_id)
     query = """query($kind: String!, $id: ID!) { lifecycle(kind: $kind, id: $id) { __typename
