@@ -11,7 +11,6 @@ workflow's history, so replays see exactly what the decision saw.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from functools import cache
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,7 +23,6 @@ from workflows.engine.types import LifecycleSnapshot
 FactProvider = Callable[[AsyncSession, LifecycleSnapshot], Awaitable[dict[str, Any]]]
 
 
-@cache
 def _fact_providers() -> dict[tuple[str, str], FactProvider]:
     return {
         (kind, trigger): provider

@@ -10,7 +10,8 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import Field, SQLModel
+from sqlalchemy.orm import Mapped
+from sqlmodel import Field, SQLModel, col
 
 from services.models import LifecycleRow, ReadModel, utc_column
 from services.pagination import Page
@@ -81,11 +82,11 @@ class OpportunityOrder(enum.StrEnum):
     AMOUNT_DESC = "AMOUNT_DESC"
 
 
-ORDER_KEYS: dict[OpportunityOrder, tuple[sa.ColumnElement[Any], bool]] = {
-    OpportunityOrder.CLOSE_DATE_ASC: (OpportunityRow.close_date, False),  # type: ignore[dict-item]
-    OpportunityOrder.CLOSE_DATE_DESC: (OpportunityRow.close_date, True),  # type: ignore[dict-item]
-    OpportunityOrder.UPDATED_AT_DESC: (OpportunityRow.updated_at, True),  # type: ignore[dict-item]
-    OpportunityOrder.AMOUNT_DESC: (OpportunityRow.amount_cents, True),  # type: ignore[dict-item]
+ORDER_KEYS: dict[OpportunityOrder, tuple[Mapped[Any], bool]] = {
+    OpportunityOrder.CLOSE_DATE_ASC: (col(OpportunityRow.close_date), False),
+    OpportunityOrder.CLOSE_DATE_DESC: (col(OpportunityRow.close_date), True),
+    OpportunityOrder.UPDATED_AT_DESC: (col(OpportunityRow.updated_at), True),
+    OpportunityOrder.AMOUNT_DESC: (col(OpportunityRow.amount_cents), True),
 }
 
 
@@ -103,19 +104,19 @@ class OpportunityFilter:
 def _conditions(f: OpportunityFilter) -> list[sa.ColumnElement[bool]]:
     conditions: list[sa.ColumnElement[bool]] = []
     if f.stages:
-        conditions.append(OpportunityRow.stage.in_(f.stages))  # type: ignore[attr-defined]
+        conditions.append(col(OpportunityRow.stage).in_(f.stages))
     if f.owner is not None:
-        conditions.append(OpportunityRow.owner == f.owner)  # type: ignore[arg-type]
+        conditions.append(col(OpportunityRow.owner) == f.owner)
     if f.account_id is not None:
-        conditions.append(OpportunityRow.account_id == f.account_id)  # type: ignore[arg-type]
+        conditions.append(col(OpportunityRow.account_id) == f.account_id)
     if f.record_types:
-        conditions.append(OpportunityRow.record_type.in_(f.record_types))  # type: ignore[attr-defined]
+        conditions.append(col(OpportunityRow.record_type).in_(f.record_types))
     if f.forecast_categories:
-        conditions.append(OpportunityRow.forecast_category.in_(f.forecast_categories))  # type: ignore[attr-defined]
+        conditions.append(col(OpportunityRow.forecast_category).in_(f.forecast_categories))
     if f.close_date_from is not None:
-        conditions.append(OpportunityRow.close_date >= f.close_date_from)  # type: ignore[arg-type]
+        conditions.append(col(OpportunityRow.close_date) >= f.close_date_from)
     if f.close_date_to is not None:
-        conditions.append(OpportunityRow.close_date <= f.close_date_to)  # type: ignore[arg-type]
+        conditions.append(col(OpportunityRow.close_date) <= f.close_date_to)
     return conditions
 
 

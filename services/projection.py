@@ -11,6 +11,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel
@@ -26,11 +27,17 @@ READ_MODELS: dict[str, ReadModel] = {
 }
 
 
+def table_of(model: type[SQLModel]) -> sa.Table:
+    """The table a ``table=True`` model maps to (SQLModel does not declare ``__table__``)."""
+    table: sa.Table = sa.inspect(model).local_table
+    return table
+
+
 def insert_for(session: AsyncSession, table: type[SQLModel]) -> Any:
     """An INSERT with ON CONFLICT support on the session's dialect (SQLite or PostgreSQL)."""
     dialect = session.bind.dialect.name if session.bind else "sqlite"
     module = postgresql if dialect == "postgresql" else sqlite
-    return module.insert(table.__table__)  # type: ignore[attr-defined]
+    return module.insert(table_of(table))
 
 
 def _dialect(session: AsyncSession) -> str:
@@ -44,8 +51,8 @@ def _dialect(session: AsyncSession) -> str:
 @lru_cache(maxsize=256)
 def _upsert_newer_statement(dialect: str, table: type[SQLModel], keys: tuple[str, ...]) -> Any:
     module = postgresql if dialect == "postgresql" else sqlite
-    columns = table.__table__.c  # type: ignore[attr-defined]
-    statement = module.insert(table.__table__)  # type: ignore[attr-defined]
+    columns = table_of(table).c
+    statement = module.insert(table_of(table))
     return statement.on_conflict_do_update(
         index_elements=[columns.workflow_id],
         set_={k: statement.excluded[k] for k in keys if k != "workflow_id"},
@@ -56,7 +63,7 @@ def _upsert_newer_statement(dialect: str, table: type[SQLModel], keys: tuple[str
 @lru_cache(maxsize=64)
 def _insert_once_statement(dialect: str, table: type[SQLModel], unique: tuple[str, ...]) -> Any:
     module = postgresql if dialect == "postgresql" else sqlite
-    return module.insert(table.__table__).on_conflict_do_nothing(index_elements=list(unique))  # type: ignore[attr-defined]
+    return module.insert(table_of(table)).on_conflict_do_nothing(index_elements=list(unique))
 
 
 async def _upsert_newer(session: AsyncSession, table: type[SQLModel], values: dict[str, Any]) -> None:

@@ -86,7 +86,7 @@ async def lifecycle_page(
     ``table`` is the kind's projection (``workflow_id`` key); ``sort`` one of its
     columns, with the workflow id as the tie-breaker.
     """
-    key: Any = table.workflow_id  # type: ignore[attr-defined]
+    key: Any = sa.inspect(table).local_table.c.workflow_id
     statement = sa.select(LifecycleRow, table).join(table, key == col(LifecycleRow.workflow_id)).where(*conditions)
     name = str(sort.key)
     page = await paginate(

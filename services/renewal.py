@@ -9,7 +9,8 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import Field, SQLModel
+from sqlalchemy.orm import Mapped
+from sqlmodel import Field, SQLModel, col
 
 from services.models import LifecycleRow, ReadModel, utc_column
 from services.opportunity import to_cents
@@ -79,11 +80,11 @@ class RenewalOrder(enum.StrEnum):
     ANNUAL_SPEND_DESC = "ANNUAL_SPEND_DESC"
 
 
-ORDER_KEYS: dict[RenewalOrder, tuple[sa.ColumnElement[Any], bool]] = {
-    RenewalOrder.END_DATE_ASC: (RenewalRow.end_date, False),  # type: ignore[dict-item]
-    RenewalOrder.END_DATE_DESC: (RenewalRow.end_date, True),  # type: ignore[dict-item]
-    RenewalOrder.UPDATED_AT_DESC: (RenewalRow.updated_at, True),  # type: ignore[dict-item]
-    RenewalOrder.ANNUAL_SPEND_DESC: (RenewalRow.annual_spend_cents, True),  # type: ignore[dict-item]
+ORDER_KEYS: dict[RenewalOrder, tuple[Mapped[Any], bool]] = {
+    RenewalOrder.END_DATE_ASC: (col(RenewalRow.end_date), False),
+    RenewalOrder.END_DATE_DESC: (col(RenewalRow.end_date), True),
+    RenewalOrder.UPDATED_AT_DESC: (col(RenewalRow.updated_at), True),
+    RenewalOrder.ANNUAL_SPEND_DESC: (col(RenewalRow.annual_spend_cents), True),
 }
 
 
@@ -103,26 +104,26 @@ class RenewalFilter:
 def _early_window_open(today: date) -> sa.ColumnElement[bool]:
     """The SQL form of ``workflows.renewal.early_window_open``."""
     return sa.and_(
-        RenewalRow.state.in_([str(s) for s in UNDECIDED]),  # type: ignore[attr-defined]
-        RenewalRow.on_prepaid_plan.is_(True),  # type: ignore[attr-defined]
-        RenewalRow.early_renewal_last_day >= today,  # type: ignore[arg-type]
+        col(RenewalRow.state).in_([str(s) for s in UNDECIDED]),
+        col(RenewalRow.on_prepaid_plan).is_(True),
+        col(RenewalRow.early_renewal_last_day) >= today,
     )
 
 
 def _conditions(f: RenewalFilter) -> list[sa.ColumnElement[bool]]:
     conditions: list[sa.ColumnElement[bool]] = []
     if f.states:
-        conditions.append(RenewalRow.state.in_(f.states))  # type: ignore[attr-defined]
+        conditions.append(col(RenewalRow.state).in_(f.states))
     if f.owner is not None:
-        conditions.append(RenewalRow.owner == f.owner)  # type: ignore[arg-type]
+        conditions.append(col(RenewalRow.owner) == f.owner)
     if f.account_id is not None:
-        conditions.append(RenewalRow.account_id == f.account_id)  # type: ignore[arg-type]
+        conditions.append(col(RenewalRow.account_id) == f.account_id)
     if f.ending_before is not None:
-        conditions.append(RenewalRow.end_date < f.ending_before)  # type: ignore[arg-type]
+        conditions.append(col(RenewalRow.end_date) < f.ending_before)
     if f.ending_after is not None:
-        conditions.append(RenewalRow.end_date > f.ending_after)  # type: ignore[arg-type]
+        conditions.append(col(RenewalRow.end_date) > f.ending_after)
     if f.at_risk is not None:
-        conditions.append(RenewalRow.at_risk.is_(f.at_risk))  # type: ignore[attr-defined]
+        conditions.append(col(RenewalRow.at_risk).is_(f.at_risk))
     if f.early_window_open is not None:
         if f.today is None:
             raise ValueError("the early-window filter needs today's date")

@@ -10,7 +10,8 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import Field, SQLModel
+from sqlalchemy.orm import Mapped
+from sqlmodel import Field, SQLModel, col
 
 from services.models import LifecycleRow, ReadModel, utc_column
 from services.pagination import Page
@@ -67,10 +68,10 @@ class TrialOrder(enum.StrEnum):
     UPDATED_AT_DESC = "UPDATED_AT_DESC"
 
 
-ORDER_KEYS: dict[TrialOrder, tuple[sa.ColumnElement[Any], bool]] = {
-    TrialOrder.EXPIRES_AT_ASC: (TrialRow.expires_at, False),  # type: ignore[dict-item]
-    TrialOrder.EXPIRES_AT_DESC: (TrialRow.expires_at, True),  # type: ignore[dict-item]
-    TrialOrder.UPDATED_AT_DESC: (TrialRow.updated_at, True),  # type: ignore[dict-item]
+ORDER_KEYS: dict[TrialOrder, tuple[Mapped[Any], bool]] = {
+    TrialOrder.EXPIRES_AT_ASC: (col(TrialRow.expires_at), False),
+    TrialOrder.EXPIRES_AT_DESC: (col(TrialRow.expires_at), True),
+    TrialOrder.UPDATED_AT_DESC: (col(TrialRow.updated_at), True),
 }
 
 
@@ -89,23 +90,21 @@ class TrialFilter:
 def _conditions(f: TrialFilter) -> list[sa.ColumnElement[bool]]:
     conditions: list[sa.ColumnElement[bool]] = []
     if f.states:
-        conditions.append(TrialRow.state.in_(f.states))  # type: ignore[attr-defined]
+        conditions.append(col(TrialRow.state).in_(f.states))
     if f.owner is not None:
-        conditions.append(TrialRow.owner == f.owner)  # type: ignore[arg-type]
+        conditions.append(col(TrialRow.owner) == f.owner)
     if f.organization_id is not None:
-        conditions.append(TrialRow.organization_id == f.organization_id)  # type: ignore[arg-type]
+        conditions.append(col(TrialRow.organization_id) == f.organization_id)
     if f.targets:
-        conditions.append(TrialRow.target.in_(f.targets))  # type: ignore[attr-defined]
+        conditions.append(col(TrialRow.target).in_(f.targets))
     if f.expiring_after is not None:
-        conditions.append(TrialRow.expires_at >= f.expiring_after)  # type: ignore[arg-type]
+        conditions.append(col(TrialRow.expires_at) >= f.expiring_after)
     if f.expiring_before is not None:
-        conditions.append(TrialRow.expires_at < f.expiring_before)  # type: ignore[arg-type]
+        conditions.append(col(TrialRow.expires_at) < f.expiring_before)
     if f.existing_paid_subscription is not None:
-        conditions.append(TrialRow.existing_paid_subscription == f.existing_paid_subscription)  # type: ignore[arg-type]
+        conditions.append(col(TrialRow.existing_paid_subscription) == f.existing_paid_subscription)
     if f.subscription_missing_at_expiry is not None:
-        conditions.append(
-            TrialRow.subscription_missing_at_expiry == f.subscription_missing_at_expiry  # type: ignore[arg-type]
-        )
+        conditions.append(col(TrialRow.subscription_missing_at_expiry) == f.subscription_missing_at_expiry)
     return conditions
 
 

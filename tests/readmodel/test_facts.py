@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from services import facts
+import services.opportunity
 from tests.conftest import OPERATOR, Stack
 
 
-async def test_the_gateway_sends_the_registered_facts_with_the_request(local_stack: Stack, entity_id, monkeypatch):
+async def test_the_gateway_sends_the_declared_facts_with_the_request(local_stack: Stack, entity_id, monkeypatch):
     seen = []
 
     async def open_deals(session, snapshot):
         seen.append(snapshot.entity_id)
         return {"open_deals_on_account": 1}
 
-    monkeypatch.setitem(facts.FACT_PROVIDERS, ("opportunity", "update_fields"), open_deals)
+    monkeypatch.setattr(services.opportunity, "FACTS", {"update_fields": open_deals}, raising=False)
     await local_stack.gateway.open(
         "opportunity",
         entity_id,

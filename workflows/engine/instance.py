@@ -17,7 +17,7 @@ is unmet, to refuse with reasons a person can act on.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -69,6 +69,8 @@ class _Model:
     """An instance as the machine sees it: its state, and the methods the machine binds."""
 
     state: str
+    trigger: Callable[..., bool]
+    may_trigger: Callable[..., bool]
 
 
 def _request(event: EventData) -> _Request:
@@ -353,7 +355,7 @@ class LifecycleInstance:
         ctx = self.context(now, actor=actor, role=role, reason=reason, params=params, facts=facts)
         request = _Request(ctx)
         with self.machine.joined(self.core.state) as model:
-            if model.may_trigger(trigger, request=request):  # type: ignore[attr-defined]
+            if model.may_trigger(trigger, request=request):
                 return Decision(transition=request.chosen[0], params=params, context=ctx)
         self._refuse(trigger, candidates, ctx)
 
@@ -433,7 +435,7 @@ class LifecycleInstance:
         request = _Request(ctx, change=Context(**{**ctx.__dict__, "data": data, "now": now}))
         from_state = self.core.state
         with self.machine.joined(from_state) as model:
-            if not model.trigger(t.trigger, request=request) or request.chosen != [t]:  # type: ignore[attr-defined]
+            if not model.trigger(t.trigger, request=request) or request.chosen != [t]:
                 raise RuntimeError(f"the machine did not take the decided transition {t.trigger!r}")
             to_state = model.state
         self.data = data

@@ -86,6 +86,13 @@ DELIVERY_RETRY = RetryPolicy(
 )
 
 
+def _update_id() -> str:
+    """The running update's id: the request's idempotency key."""
+    info = workflow.current_update_info()
+    assert info is not None, "called from an update handler or validator"
+    return info.id
+
+
 class LifecycleWorkflow:
     spec: ClassVar[LifecycleSpec]
 
@@ -218,7 +225,7 @@ class LifecycleWorkflow:
 
     @workflow.update
     async def transition(self, request: TransitionRequest) -> TransitionResult:
-        key = workflow.current_update_info().id  # type: ignore[union-attr]
+        key = _update_id()
         prior = self._instance.applied(key)
         if prior is not None:
             return self._result(prior, projected=not self._instance.projection_pending)
@@ -243,7 +250,7 @@ class LifecycleWorkflow:
 
     @transition.validator
     def _validate_transition(self, request: TransitionRequest) -> None:
-        key = workflow.current_update_info().id  # type: ignore[union-attr]
+        key = _update_id()
         if self._instance.applied(key) is not None:
             return
         try:
