@@ -200,8 +200,10 @@ def options(
     ctx.obj = Config(url=api_url, role=role, data_dir=data_dir, timeout=timeout)
 
 
-def pages(api: Api, document: str, variables: dict[str, Any], path: Callable[[dict[str, Any]], Any], limit: int | None):
-    """Every node of a connection (up to ``limit``), a page at a time."""
+def pages(
+    api: Api, document: str, variables: dict[str, Any], path: Callable[[dict[str, Any]], Any], limit: int | None
+) -> Iterator[dict[str, Any]]:
+    """A connection's pages (up to ``limit`` nodes in all); ``path`` finds it in the answer."""
     after: str | None = None
     seen = 0
     while limit is None or seen < limit:
@@ -272,11 +274,11 @@ def list_lifecycles(
     out().print(table)
 
 
-def lookup(api: Api, document: str, kind: str, entity_id: str) -> dict[str, Any]:
-    found: dict[str, Any] = api.execute(document, {"kind": kind, "id": entity_id})["lifecycle"]
-    if found["__typename"] == "NotFound":
-        raise Failure(Exit.NOT_FOUND, found["message"], "NotFound")
-    return found
+def found(lookup: dict[str, Any]) -> dict[str, Any]:
+    """A ``...Lookup`` union's value, or the not-found failure it is."""
+    if lookup["__typename"] == "NotFound":
+        raise Failure(Exit.NOT_FOUND, lookup["message"], "NotFound")
+    return lookup
 
 
 @app.command()
@@ -285,12 +287,12 @@ def show(ctx: typer.Context, kind: KindArgument, id: IdArgument, json_output: Js
     """One lifecycle: its state, data, deadlines, what may happen now (and what it lacks), its effects."""
     api = ctx.obj.api()
     try:
-        found = lookup(api, documents.SHOW, kind, id)
+        lifecycle = found(api.execute(documents.SHOW, {"kind": kind, "id": id})["lifecycle"])
     finally:
         api.close()
-    found.pop("__typename")
+    lifecycle.pop("__typename")
     if json_output:
-        emit_json(found)
+        emit_json(lifecycle)
         return
     now = datetime.now(UTC)
     console = out()
@@ -298,33 +300,33 @@ def show(ctx: typer.Context, kind: KindArgument, id: IdArgument, json_output: Js
     facts.add_column(style="bold")
     facts.add_column(overflow="fold")
     for label, value in (
-        ("lifecycle", f"{found['kind']} {found['id']}"),
-        ("state", found["stateName"] + (" (finished)" if found["terminal"] else "")),
-        ("summary", found["summary"]),
-        ("owner", found["owner"] or ""),
-        ("account", found["accountId"] or ""),
-        ("version", str(found["version"])),
-        ("opened", moment(found["openedAt"], now)),
-        ("in state since", moment(found["stateEnteredAt"], now)),
-        ("last change", moment(found["updatedAt"], now)),
-        ("closed", moment(found["closedAt"], now)),
-        ("workflow", found["workflowId"]),
-        ("data", compact(found["data"])),
+        ("lifecycle", f"{lifecycle['kind']} {lifecycle['id']}"),
+        ("state", lifecycle["stateName"] + (" (finished)" if lifecycle["terminal"] else "")),
+        ("summary", lifecycle["summary"]),
+        ("owner", lifecycle["owner"] or ""),
+        ("account", lifecycle["accountId"] or ""),
+        ("version", str(lifecycle["version"])),
+        ("opened", moment(lifecycle["openedAt"], now)),
+        ("in state since", moment(lifecycle["stateEnteredAt"], now)),
+        ("last change", moment(lifecycle["updatedAt"], now)),
+        ("closed", moment(lifecycle["closedAt"], now)),
+        ("workflow", lifecycle["workflowId"]),
+        ("data", compact(lifecycle["data"])),
     ):
         if value:
             facts.add_row(label, value)
     console.print(facts)
-    if found["deadlines"]:
+    if lifecycle["deadlines"]:
         deadlines = Table(title="Deadlines", title_justify="left")
         for column in ("timer", "due", "fires", "what"):
             deadlines.add_column(column, overflow="fold")
-        for d in found["deadlines"]:
+        for d in lifecycle["deadlines"]:
             deadlines.add_row(d["timer"], moment(d["dueAt"], now), d["trigger"], d["description"])
         console.print(deadlines)
     possible = Table(title="What may happen now", title_justify="left")
     for column in ("trigger", "to", "role", "allowed", "unmet", "params"):
         possible.add_column(column, overflow="fold")
-    for t in found["availableTransitions"]:
+    for t in lifecycle["availableTransitions"]:
         possible.add_row(
             t["trigger"],
             t["toState"] or "(same state)",
@@ -333,12 +335,12 @@ def show(ctx: typer.Context, kind: KindArgument, id: IdArgument, json_output: Js
             "\n".join(t["unmet"]),
             compact(t["params"]),
         )
-    console.print(possible if found["availableTransitions"] else "Nothing may happen to it any more.")
-    if found["effects"]:
+    console.print(possible if lifecycle["availableTransitions"] else "Nothing may happen to it any more.")
+    if lifecycle["effects"]:
         effects = Table(title="Effects", title_justify="left")
         for column in ("effect", "type", "status", "attempts", "decided", "last error"):
             effects.add_column(column, overflow="fold")
-        for e in found["effects"]:
+        for e in lifecycle["effects"]:
             effects.add_row(
                 e["name"], e["type"], e["status"], str(e["attempts"]), moment(e["createdAt"]), e["lastError"] or ""
             )
@@ -352,9 +354,8 @@ def history(ctx: typer.Context, kind: KindArgument, id: IdArgument, json_output:
     api = ctx.obj.api()
     records: list[dict[str, Any]] = []
     try:
-        lookup(api, documents.HISTORY, kind, id)
         for connection in pages(
-            api, documents.HISTORY, {"kind": kind, "id": id}, lambda d: d["lifecycle"]["history"], None
+            api, documents.HISTORY, {"kind": kind, "id": id}, lambda d: found(d["lifecycle"])["history"], None
         ):
             records += connection["nodes"]
     finally:
@@ -467,24 +468,22 @@ def machine(
     """A lifecycle kind's machine: its transitions (with roles, guards, effects) and timers."""
     api = ctx.obj.api()
     try:
-        found = api.execute(documents.MACHINE, {"kind": kind})["lifecycleMachine"]
+        description = found(api.execute(documents.MACHINE, {"kind": kind})["lifecycleMachine"])
     finally:
         api.close()
-    if found["__typename"] == "NotFound":
-        raise Failure(Exit.NOT_FOUND, found["message"], "NotFound")
-    found.pop("__typename")
+    description.pop("__typename")
     if json_output:
-        emit_json(found)
+        emit_json(description)
         return
     if mermaid:
-        typer.echo(found["mermaid"])
+        typer.echo(description["mermaid"])
         return
     console = out()
-    say(f"{found['title']} ({found['kind']}): {found['description']}")
+    say(f"{description['title']} ({description['kind']}): {description['description']}")
     transitions = Table(title="Transitions", title_justify="left")
     for column in ("trigger", "from", "to", "role", "guards", "effects"):
         transitions.add_column(column, overflow="fold")
-    for t in found["transitions"]:
+    for t in description["transitions"]:
         transitions.add_row(
             t["trigger"],
             ", ".join(t["fromStates"]),
@@ -494,11 +493,11 @@ def machine(
             ", ".join(e["name"] for e in t["effects"]),
         )
     console.print(transitions)
-    if found["timers"]:
+    if description["timers"]:
         timers = Table(title="Timers", title_justify="left")
         for column in ("timer", "fires", "in states", "what"):
             timers.add_column(column, overflow="fold")
-        for timer in found["timers"]:
+        for timer in description["timers"]:
             timers.add_row(timer["name"], timer["trigger"], ", ".join(timer["states"]), timer["description"])
         console.print(timers)
 
