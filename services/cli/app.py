@@ -442,14 +442,17 @@ def explain_refusal(result: dict[str, Any]) -> None:
     console = err()
     typename = result["__typename"]
     title = {"Forbidden": "Forbidden", "NotFound": "Not found"}.get(typename, "Refused")
+    if typename == "GuardFailed":
+        # Its message joins the unmet conditions; they read better one a line.
+        count = len(result["unmet"])
+        console.print(f"{title}: {count} unmet condition{'s' if count != 1 else ''}:", markup=False)
+        for unmet in result["unmet"]:
+            console.print(f"  - {unmet['message']} ({unmet['guard']})", markup=False)
+        return
     console.print(f"{title}: {result['message']}", markup=False)
     if typename == "InvalidTransition":
         allowed = ", ".join(result["allowed"]) or "none"
         console.print(f"  In {result['state']}, these triggers may fire: {allowed}", markup=False)
-    elif typename == "GuardFailed":
-        console.print("  Unmet:", markup=False)
-        for unmet in result["unmet"]:
-            console.print(f"  - {unmet['message']} ({unmet['guard']})", markup=False)
     elif typename == "ValidationError":
         for field in result["fields"]:
             console.print(f"  {field['field']}: {field['message']}", markup=False)
@@ -554,11 +557,11 @@ def watch(
                 typer.echo(json.dumps(change, default=str))
             else:
                 before = change["previousState"]
-                move = (
-                    f"{before} -> {change['stateName']}"
-                    if before and before != change["stateName"]
-                    else change["stateName"]
-                )
+                state = change["stateName"]
+                if before and before != state:
+                    move = f"{before} -> {state}"
+                else:
+                    move = state if before or change["version"] > 1 else f"opened in {state}"
                 say(
                     f"{moment(change['updatedAt'])}  {change['kind']} {change['id']}  {move}  "
                     f"(version {change['version']}{', ' + change['owner'] if change['owner'] else ''})"

@@ -192,7 +192,7 @@ async def test_refusals_are_printed_in_words_with_their_exit_codes(api: Api, api
     guarded = await cli(api_url, "fire", "opportunity", entity_id, "advance")
     assert guarded.exit_code == Exit.REFUSED
     assert guarded.stderr.startswith("Refused:")
-    assert "Unmet:" in guarded.stderr
+    assert f"{len(unmet)} unmet conditions:" in guarded.stderr
     assert all(line in guarded.stderr for line in unmet)
 
     as_json = await cli(api_url, "fire", "opportunity", entity_id, "advance", "--json")
@@ -326,10 +326,9 @@ async def test_reconcile_finds_and_repairs_a_missing_row(
 
 def test_the_command_is_installed_with_help_and_completion():
     installed = Path(sys.executable).parent / "lifecycles"
-    for args in ([], ["fire"]):
-        shown = subprocess.run([installed, *args, "--help"], capture_output=True, text=True, timeout=60, check=False)
-        assert shown.returncode == 0, shown.stderr
-        assert "Exit codes" in shown.stdout
+    shown = subprocess.run([installed, "--help"], capture_output=True, text=True, timeout=60, check=False)
+    assert shown.returncode == 0, shown.stderr
+    assert "Exit codes" in shown.stdout and "reconcile" in shown.stdout
     completion = RUNNER.invoke(app, ["--show-completion", "bash"])
     assert completion.exit_code == 0 and "complete" in completion.stdout
 
