@@ -505,8 +505,11 @@ def machine(
         console.print(timers)
 
 
-def changes(api: Api, kind: str | None, account: str | None, interval: float) -> Iterator[dict[str, Any]]:
-    """Changes to lifecycles from now on, found by polling the list ordered by last change."""
+def changes(
+    api: Api, kind: str | None, account: str | None, interval: float, until: float | None
+) -> Iterator[dict[str, Any]]:
+    """Changes to lifecycles from now on (until the monotonic moment ``until``), found by
+    polling the list ordered by last change."""
     # Every lifecycle seen changing (at most one entry per lifecycle): its version and state.
     seen: dict[tuple[str, str], tuple[int, str]] = {}
     baseline = True
@@ -525,7 +528,9 @@ def changes(api: Api, kind: str | None, account: str | None, interval: float) ->
                 if not baseline:
                     yield {**node, "previousState": before[1] if before else None}
         baseline = False
-        time.sleep(interval)
+        if until is not None and time.monotonic() >= until:
+            return
+        time.sleep(interval if until is None else max(0.0, min(interval, until - time.monotonic())))
 
 
 @app.command()
@@ -552,7 +557,7 @@ def watch(
     if not json_output:
         err().print(f"Watching {kind or 'every kind'}{f' of account {account}' if account else ''}; Ctrl-C stops.")
     try:
-        for change in changes(api, kind, account, interval):
+        for change in changes(api, kind, account, interval, deadline):
             if json_output:
                 typer.echo(json.dumps(change, default=str))
             else:
@@ -567,7 +572,7 @@ def watch(
                     f"(version {change['version']}{', ' + change['owner'] if change['owner'] else ''})"
                 )
             printed += 1
-            if (count is not None and printed >= count) or (deadline is not None and time.monotonic() > deadline):
+            if count is not None and printed >= count:
                 break
     except KeyboardInterrupt:
         pass

@@ -114,14 +114,12 @@ class Api:
             body = response.json()
         except ValueError:
             body = None
-        if response.status_code != 200 or not isinstance(body, dict):
-            raise Failure(Exit.ERROR, f"Unexpected answer from {self.url}/graphql: HTTP {response.status_code}.")
-        errors = body.get("errors")
+        errors = body.get("errors") if isinstance(body, dict) else None
         if errors:
-            first = errors[0]
-            code = (first.get("extensions") or {}).get("code", "")
-            exit_code = CODES.get(code, Exit.ERROR)
+            code = (errors[0].get("extensions") or {}).get("code", "")
             message = "; ".join(e.get("message", "") for e in errors)
-            raise Failure(exit_code, message, code or None)
+            raise Failure(CODES.get(code, Exit.ERROR), message, code or None)
+        if response.status_code != 200 or not isinstance(body, dict) or not isinstance(body.get("data"), dict):
+            raise Failure(Exit.ERROR, f"Unexpected answer from {self.url}/graphql: HTTP {response.status_code}.")
         data: dict[str, Any] = body["data"]
         return data

@@ -291,6 +291,10 @@ async def test_watch_prints_changes_as_they_happen(api: Api, api_url: str, entit
     assert changes[1]["version"] > changes[0]["version"] > 1
     assert changes[1]["previousState"] == "PROBLEM_AGREEMENT"
 
+    quiet = await cli(api_url, "watch", "--kind", "trial", "--interval", "0.2", "--timeout", "1", "--json")
+    assert (quiet.exit_code, quiet.stdout) == (0, "")
+    assert (await cli(api_url, "watch", "--kind", "unicorn", "--timeout", "1")).exit_code == Exit.NOT_FOUND
+
 
 async def test_reconcile_finds_and_repairs_a_missing_row(
     api: Api, api_url: str, local_stack: Stack, entity_id: str, monkeypatch: pytest.MonkeyPatch
