@@ -19,9 +19,10 @@ from click.testing import Result
 from sqlmodel import col
 from typer.testing import CliRunner
 
+from infra.dev import dev_tokens
 from services.api import create_app
-from services.cli.app import app
-from services.cli.client import DEFAULT_DATA_DIR, Exit
+from services.cli.app import app, complete_kind
+from services.cli.client import DEFAULT_DATA_DIR, Exit, find_token
 from services.models import LifecycleRow
 from services.settings import DEFAULT_DATA_DIR as SETTINGS_DATA_DIR
 from services.settings import get_settings
@@ -242,8 +243,12 @@ async def test_tokens_come_from_the_environment_or_the_dev_tokens_file(api_url: 
     assert no_tokens.exit_code == Exit.FORBIDDEN and "LIFECYCLES_TOKEN" in no_tokens.stderr
     wrong = await cli(api_url, "list", role=None, env={"LIFECYCLES_TOKEN": "not-a-token-at-all"})
     assert wrong.exit_code == Exit.FORBIDDEN and "did not accept the token" in wrong.stderr
-    # The CLI's default data directory is ./dev up's.
+    # The CLI's default data directory is ./dev up's, and it reads the file ./dev up writes.
     assert DEFAULT_DATA_DIR == SETTINGS_DATA_DIR
+    (tmp_path / "dev").mkdir()
+    written = dev_tokens(tmp_path / "dev")
+    for role in ("viewer", "operator", "admin"):
+        assert written[find_token(role, tmp_path / "dev")]["role"] == role
 
 
 async def test_an_api_that_does_not_answer_is_unavailable():
@@ -335,6 +340,7 @@ def test_the_command_is_installed_with_help_and_completion():
     assert "Exit codes" in shown.stdout and "reconcile" in shown.stdout
     completion = RUNNER.invoke(app, ["--show-completion", "bash"])
     assert completion.exit_code == 0 and "complete" in completion.stdout
+    assert complete_kind("late") == ["late-payment"]
 
 
 def test_help_on_every_command():
