@@ -92,7 +92,8 @@ def complete_kind(incomplete: str) -> list[str]:
 KindArgument = Annotated[
     str,
     typer.Argument(
-        help="The lifecycle kind: opportunity, trial, late-payment, renewal, handover.", autocompletion=complete_kind
+        help="The lifecycle kind, e.g. opportunity or late-payment (completion lists them).",
+        autocompletion=complete_kind,
     ),
 ]
 IdArgument = Annotated[
@@ -138,7 +139,7 @@ def moment(value: str | None, now: datetime | None = None) -> str:
     elif span >= timedelta(hours=1):
         amount = f"{span.seconds // 3600}h"
     else:
-        amount = f"{max(span.seconds // 60, 0)}m"
+        amount = f"{span.seconds // 60}m"
     return f"{text} ({'in ' + amount if delta.total_seconds() >= 0 else amount + ' ago'})"
 
 
