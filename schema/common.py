@@ -440,6 +440,7 @@ async def fire(
     idempotency_key: str | None = None,
     role: Role = Role.OPERATOR,
     field_names: dict[str, str] | None = None,
+    params_path: str | None = None,
 ) -> TransitionResult | ErrorMember:
     """Fire a trigger as the caller; an expected refusal comes back as its union member."""
     ctx = info.context
@@ -455,7 +456,7 @@ async def fire(
             idempotency_key=idempotency_key,
         )
     except Rejection as rejection:
-        return to_error(rejection, field_names)
+        return to_error(rejection, field_names, params_path=params_path)
 
 
 async def open_lifecycle(

@@ -69,9 +69,13 @@ def camel(path: str) -> str:
 
 
 def to_error(
-    rejection: errors.Rejection, field_names: dict[str, str] | None = None
+    rejection: errors.Rejection, field_names: dict[str, str] | None = None, *, params_path: str | None = None
 ) -> NotFound | AlreadyExists | InvalidTransition | GuardFailed | ValidationError | Forbidden:
-    """The union member for a rejection; ``field_names`` maps spec fields to input paths."""
+    """The union member for a rejection; ``field_names`` maps spec fields to input paths.
+
+    With ``params_path``, a bad field is named under that argument in the spec's own
+    names (``params.loss_reason``), as a caller sending the spec's parameters wrote it.
+    """
     d = rejection.details
     if isinstance(rejection, errors.NotFound):
         return NotFound(message=rejection.message)
@@ -89,7 +93,10 @@ def to_error(
         return ValidationError(
             message=rejection.message,
             fields=[
-                FieldError(field=camel(names.get(f["field"], f["field"])), message=f["message"])
+                FieldError(
+                    field=f"{params_path}.{f['field']}" if params_path else camel(names.get(f["field"], f["field"])),
+                    message=f["message"],
+                )
                 for f in d.get("fields", [])
             ],
         )

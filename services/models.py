@@ -55,6 +55,8 @@ class LifecycleRow(SQLModel, table=True):
         sa.Index("ix_lifecycles_kind_state", "kind", "state"),
         sa.Index("ix_lifecycles_account_kind", "account_id", "kind"),
         sa.Index("ix_lifecycles_owner_kind", "owner", "kind"),
+        # The generic list's order and the CLI's watch (changes since a moment).
+        sa.Index("ix_lifecycles_updated", "updated_at", "workflow_id"),
     )
 
     workflow_id: str = Field(primary_key=True, max_length=250)

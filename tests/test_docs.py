@@ -35,4 +35,4 @@ async def test_the_documented_examples_work(api: Api):
                 typenames.append(value["__typename"])
     # The walkthrough shows one refusal on purpose; everything else succeeds.
     assert typenames.count("GuardFailed") == 1
-    assert set(typenames) <= {"OpportunityChanged", "GuardFailed"}
+    assert set(typenames) <= {"OpportunityChanged", "LifecycleChanged", "GuardFailed"}
