@@ -38,6 +38,8 @@ class EffectRecord(BaseModel):
     recipients: list[str] = Field(default_factory=list)
     payload: dict[str, Any] = Field(default_factory=dict)
     at: datetime
+    # Why it is in the outbox but not sent (a notice superseded by the step it announced).
+    skipped: str | None = None
 
 
 class Deadline(BaseModel):
