@@ -85,6 +85,9 @@ class LifecycleInput(BaseModel):
     actor: str = "system"
     reason: str | None = None
     initial_state: str | None = None
+    # The moment the opening was validated at, by whoever started the workflow: the
+    # workflow opens with that same clock, so what was valid there is valid here.
+    opened_at: datetime | None = None
     state: LifecycleState | None = None
     # Continue-as-new once the run's event history reaches this length; ``None``
     # leaves the decision to the server's suggestion. Tests use a small value.

@@ -105,7 +105,7 @@ class LifecycleWorkflow:
         self._projection_backlog = False
         self._background_busy = 0
         self._published: dict[str, object] = {}
-        now = workflow.now()
+        now = input.opened_at or workflow.now()
         # Asked once per run, before anything else: a run started before a patch keeps
         # the old behaviour throughout, and takes the new one when it continues as new.
         patches = frozenset(p for p in self.spec.patches if workflow.patched(p))
