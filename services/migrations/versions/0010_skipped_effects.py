@@ -1,7 +1,7 @@
 """outbox: the reason an effect was recorded but not sent
 
-Revision ID: 0009
-Revises: 0008
+Revision ID: 0010
+Revises: lifecycles_updated_0001
 Create Date: 2026-11-30 10:00:00
 """
 
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0009"
-down_revision: str | tuple[str, ...] | None = "0008"
+revision: str = "0010"
+down_revision: str | tuple[str, ...] | None = "lifecycles_updated_0001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
