@@ -37,6 +37,7 @@ from workflows.engine.types import (
     LifecycleSnapshot,
     LifecycleState,
     ProjectionBatch,
+    TimerFiring,
     TransitionRecord,
     workflow_id_for,
 )
@@ -563,9 +564,19 @@ class LifecycleInstance:
         self.core.fired_timers[timer.name] = due
         recorded_before = len(self.core.unprojected_effects)
         try:
-            return self._fire_timer(timer, due, now)
+            record = self._fire_timer(timer, due, now)
         finally:
             self._skip_superseded(self.core.unprojected_effects[recorded_before:], now)
+        self.core.unprojected_firings.append(
+            TimerFiring(
+                timer=timer.name,
+                trigger=timer.trigger,
+                due_at=due,
+                fired_at=now,
+                refused=timer.trigger is not None and record is None,
+            )
+        )
+        return record
 
     def _fire_timer(self, timer: TimerSpec[Any, Any], due: datetime, now: datetime) -> TransitionRecord | None:
         ctx = self.context(now, actor=TIMER_ACTOR, role=Role.SYSTEM, reason=timer.description)
@@ -607,15 +618,19 @@ class LifecycleInstance:
             snapshot=self.snapshot(now),
             transitions=[r for r in self.core.history if r.seq > self.core.projected_seq],
             effects=list(self.core.unprojected_effects),
+            timers=list(self.core.unprojected_firings),
         )
 
     def mark_projected(self, batch: ProjectionBatch) -> None:
         self.core.projected_seq = max(self.core.projected_seq, batch.snapshot.seq)
         done = {e.id for e in batch.effects}
         self.core.unprojected_effects = [e for e in self.core.unprojected_effects if e.id not in done]
+        self.core.unprojected_firings = self.core.unprojected_firings[len(batch.timers) :]
 
     @property
     def projection_pending(self) -> bool:
+        # Timer firings ride along with the next projection; a refused one alone (nothing
+        # changed) does not call for one, so the workflow issues the commands it always did.
         return self.core.projected_seq < self.core.seq or bool(self.core.unprojected_effects)
 
     def deliverable_effects(self) -> list[str]:

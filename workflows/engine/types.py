@@ -42,6 +42,17 @@ class EffectRecord(BaseModel):
     skipped: str | None = None
 
 
+class TimerFiring(BaseModel):
+    """A timer that fired: when it was due, when it was applied, and what it did."""
+
+    timer: str
+    trigger: str | None = None
+    due_at: datetime
+    fired_at: datetime
+    # Its trigger's guards refused it: nothing changed, nothing was sent.
+    refused: bool = False
+
+
 class Deadline(BaseModel):
     timer: str
     trigger: str
@@ -72,6 +83,8 @@ class LifecycleState(BaseModel):
     # Effects not yet written to the outbox, and outbox ids not yet delivered.
     unprojected_effects: list[EffectRecord] = Field(default_factory=list)
     undelivered_effects: list[str] = Field(default_factory=list)
+    # Timers fired since the last projection, for the worker's metrics and traces.
+    unprojected_firings: list[TimerFiring] = Field(default_factory=list)
     projected_seq: int = -1
 
 
@@ -142,6 +155,7 @@ class ProjectionBatch(BaseModel):
     snapshot: LifecycleSnapshot
     transitions: list[TransitionRecord] = Field(default_factory=list)
     effects: list[EffectRecord] = Field(default_factory=list)
+    timers: list[TimerFiring] = Field(default_factory=list)
 
 
 class DeliverEffectInput(BaseModel):
