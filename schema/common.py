@@ -146,12 +146,15 @@ class Effect:
     name: str
     recipients: list[str]
     payload: JSON
-    status: str
+    status: str = strawberry.field(description="PENDING, DELIVERED, FAILED, or SKIPPED (decided, then not sent).")
     attempts: int
     last_error: str | None
     created_at: datetime
     delivered_at: datetime | None
     deliveries: list[EffectDelivery]
+    skipped_reason: str | None = strawberry.field(
+        default=None, description="Why a SKIPPED effect was not sent (a notice superseded by the step it announced)."
+    )
 
 
 @strawberry.interface(description="What every lifecycle has, whatever its kind.")
@@ -268,6 +271,7 @@ class Lifecycle:
                 last_error=r.last_error,
                 created_at=r.created_at,
                 delivered_at=r.delivered_at,
+                skipped_reason=r.skipped_reason,
                 deliveries=[
                     EffectDelivery(
                         channel=d.channel,

@@ -99,6 +99,7 @@ class LifecycleGateway:
                         actor=principal.actor,
                         reason=reason,
                         initial_state=state,
+                        opened_at=now,
                         max_history_events=self.settings.continue_as_new_after_events,
                     ),
                     id=workflow_id,

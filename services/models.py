@@ -102,6 +102,8 @@ class EffectStatus(enum.StrEnum):
     PENDING = "PENDING"
     DELIVERED = "DELIVERED"
     FAILED = "FAILED"
+    # Decided, then not sent: a notice superseded by the step it announced (``skipped_reason``).
+    SKIPPED = "SKIPPED"
 
 
 class EffectRow(SQLModel, table=True):
@@ -125,6 +127,7 @@ class EffectRow(SQLModel, table=True):
     )
     attempts: int = 0
     last_error: str | None = Field(default=None, max_length=2000)
+    skipped_reason: str | None = Field(default=None, max_length=500)
     delivered_at: datetime | None = utc_column(nullable=True)
 
 

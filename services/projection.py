@@ -135,7 +135,8 @@ async def apply_projection(*, session: AsyncSession, batch: ProjectionBatch) -> 
                     "recipients": e.recipients,
                     "payload": e.payload,
                     "created_at": e.at,
-                    "status": EffectStatus.PENDING,
+                    "status": EffectStatus.SKIPPED if e.skipped else EffectStatus.PENDING,
+                    "skipped_reason": e.skipped,
                     "attempts": 0,
                 }
                 for e in batch.effects

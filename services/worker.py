@@ -90,6 +90,8 @@ async def run() -> None:
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # The state machine library narrates every callback at INFO; the engine logs what matters.
+    logging.getLogger("transitions").setLevel(logging.WARNING)
     asyncio.run(run())
 
 

@@ -203,6 +203,22 @@ def test_a_timer_without_a_trigger_sends_its_effects_and_changes_nothing_else():
     assert effect.id == f"door/d1#{seq}.still_closed@{int(due.timestamp())}.1"
     assert d.projection_pending and effect.id in d.core.undelivered_effects
     assert d.deadlines(due) == [] and d.next_due_timer(due + timedelta(days=3)) is None
+    [firing] = d.projection_batch(due).timers
+    assert (firing.timer, firing.trigger, firing.due_at, firing.fired_at) == ("still_closed", None, due, due)
+
+
+def test_timer_firings_ride_with_the_next_projection_once():
+    d = door()
+    fire(d, "open")
+    due = NOW + timedelta(hours=1)
+    late = due + timedelta(minutes=7)
+    d.fire_timer(*d.next_due_timer(late), late)
+    batch = d.projection_batch(late)
+    assert [(f.timer, f.trigger, f.fired_at - f.due_at, f.refused) for f in batch.timers] == [
+        ("self_closing", "auto_close", timedelta(minutes=7), False)
+    ]
+    d.mark_projected(batch)
+    assert d.projection_batch(late).timers == []
 
 
 def test_owner_changes_need_a_reason_and_a_different_owner():

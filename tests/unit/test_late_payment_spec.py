@@ -139,6 +139,31 @@ def test_an_extension_moves_the_dates_people_are_told():
     assert invoice.deadlines(datetime(2026, 6, 19, tzinfo=UTC))[0].due_at == datetime(2026, 6, 20, tzinfo=UTC)
 
 
+def test_catching_up_skips_a_notice_its_own_next_step_supersedes():
+    invoice = opened()
+    late = T0 + timedelta(days=7, hours=3)  # the worker was down over day 6 and day 7
+    while (due := invoice.next_due_timer(late)) is not None:
+        invoice.fire_timer(*due, late)
+    assert invoice.state == S.SUSPENDED
+    warning = next(e for e in invoice.core.unprojected_effects if e.name == "suspension_tomorrow")
+    assert warning.skipped and warning.skipped.startswith("Superseded: The suspension: user access is blocked")
+    assert warning.id not in invoice.core.undelivered_effects
+    notice = next(e for e in invoice.core.unprojected_effects if e.name == "access_suspended_notice")
+    assert notice.skipped is None and notice.id in invoice.core.undelivered_effects
+    # On time, nothing is superseded.
+    on_time = opened()
+    run_until(on_time, T0 + timedelta(days=14))
+    assert not [e for e in on_time.core.unprojected_effects if e.skipped]
+
+
+def test_runs_started_before_the_patch_send_every_notice():
+    invoice = LifecycleInstance.open(LATE_PAYMENT, "in_1", INVOICE, {}, NOW, actor="stripe", patches=frozenset())
+    late = T0 + timedelta(days=7, hours=3)
+    while (due := invoice.next_due_timer(late)) is not None:
+        invoice.fire_timer(*due, late)
+    assert not [e for e in invoice.core.unprojected_effects if e.skipped]
+
+
 def test_day_zero_for_a_card_is_the_first_failure():
     card = opened(collection_method="CARD", due_date=None, failed_attempts=1)
     assert [d.due_at for d in card.deadlines(NOW)] == [NOW + timedelta(days=6)]

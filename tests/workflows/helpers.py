@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlmodel import col
 
 from services.db import Sessions
-from services.models import EffectRow, LifecycleRow, TransitionRow
+from services.models import EffectDeliveryRow, EffectRow, LifecycleRow, TransitionRow
 
 T = TypeVar("T")
 
@@ -34,6 +34,14 @@ async def effects(sessions: Sessions, workflow_id: str) -> list[EffectRow]:
     async with sessions() as session:
         result = await session.execute(
             sa.select(EffectRow).where(col(EffectRow.workflow_id) == workflow_id).order_by(col(EffectRow.seq))
+        )
+        return list(result.scalars())
+
+
+async def deliveries(sessions: Sessions, effect_id: str) -> list[EffectDeliveryRow]:
+    async with sessions() as session:
+        result = await session.execute(
+            sa.select(EffectDeliveryRow).where(col(EffectDeliveryRow.effect_id) == effect_id)
         )
         return list(result.scalars())
 

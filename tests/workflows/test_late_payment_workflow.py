@@ -8,7 +8,7 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import ADMIN, OPERATOR, Stack
-from tests.workflows.helpers import effects, lifecycle, transitions
+from tests.workflows.helpers import deliveries, effects, eventually, lifecycle, transitions
 from workflows.engine.calendar import start_of_day
 from workflows.engine.errors import GuardFailed, InvalidTransition
 from workflows.engine.types import workflow_id_for
@@ -71,6 +71,29 @@ async def test_the_whole_ladder_to_cancellation_with_every_effect_on_its_day(
     assert {"owner_alerted", "risk_flag_on", "payment_requested"} <= set(by_day[min(by_day)])
     final = await ts_stack.client.get_workflow_handle_for(LatePaymentWorkflow.run, workflow_id).result()
     assert final.state == "CANCELLED"
+
+
+async def test_an_invoice_opened_late_skips_the_notices_its_overdue_steps_supersede(
+    ts_stack: Stack, time_skipping_env: WorkflowEnvironment, entity_id: str
+):
+    """Day 0 was 8 days ago: the warning and the suspension are both due at once, so users are told
+    access is suspended, not also that it will be tomorrow; the skipped notice stays visible in the outbox."""
+    long_ago = (datetime.now(UTC) - timedelta(days=9)).date()
+    await open_invoice(ts_stack, entity_id, due_date=long_ago.isoformat())
+    workflow_id = workflow_id_for("late-payment", entity_id)
+
+    async def settled():
+        rows = {e.name: e for e in await effects(ts_stack.sessions, workflow_id)}
+        done = rows.get("access_suspended_notice") and rows["access_suspended_notice"].status == "DELIVERED"
+        return rows if done else None
+
+    rows = await eventually(settled)
+    assert [s for s, _ in await steps(ts_stack, entity_id)] == ["SUSPENSION_WARNING", "SUSPENDED"]
+    warning = rows["suspension_tomorrow"]
+    assert warning.status == "SKIPPED" and warning.attempts == 0
+    assert warning.skipped_reason.startswith("Superseded: The suspension: user access is blocked was due")
+    assert await deliveries(ts_stack.sessions, warning.id) == []
+    assert rows["payment_requested"].status == "DELIVERED"
 
 
 @pytest.mark.parametrize(("day", "restored"), [(3, False), (9, True)])

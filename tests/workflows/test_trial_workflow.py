@@ -249,3 +249,11 @@ async def test_existing_payers_wait_for_revops_and_expire_flagged_without_a_new_
         (name, ["role:revops"]) for name in revops
     ]
     assert [e.name for e in await trials.effects(confirmed, *revops)] == ["revops_prepare_billing"]
+
+
+async def test_the_workflow_opens_with_the_clock_the_opening_was_validated_with(trials: Trials, entity_id: str):
+    opened = await trials.open(entity_id)
+    # The start the gateway filled in, the opening in the history and the state entry are one moment.
+    starts_at = datetime.fromisoformat(opened.snapshot.data["starts_at"])
+    assert opened.snapshot.opened_at == starts_at == opened.snapshot.state_entered_at
+    assert opened.transition.at == starts_at

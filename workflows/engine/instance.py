@@ -37,6 +37,7 @@ from workflows.engine.types import (
     LifecycleSnapshot,
     LifecycleState,
     ProjectionBatch,
+    TimerFiring,
     TransitionRecord,
     workflow_id_for,
 )
@@ -45,6 +46,10 @@ from workflows.engine.types import (
 HISTORY_KEPT = 500
 # Idempotency keys remembered beyond Temporal's own per-run deduplication.
 KEYS_KEPT = 2000
+# Engine behaviour changes that running workflows take only when they continue as new
+# (the workflow asks ``workflow.patched`` for each once per run, after the spec's own).
+SKIP_SUPERSEDED_NOTICES = "engine-skip-superseded-notices"
+ENGINE_PATCHES = (SKIP_SUPERSEDED_NOTICES,)
 OPEN_TRIGGER = "open"
 
 
@@ -111,6 +116,12 @@ class SpecMachine:
 
     def __init__(self, spec: LifecycleSpec[Any, Any]) -> None:
         self.spec = spec
+        every_effect = [
+            *(e for t in spec.transitions for e in t.effects),
+            *(e for s in spec.states for e in s.on_enter),
+            *(e for t in spec.timers for e in t.effects),
+        ]
+        self.superseded_by_next_step = frozenset(e.name for e in every_effect if e.superseded_by_next_step)
         self.machine = Machine(
             model=None,
             states=[s.name for s in spec.states],
@@ -155,7 +166,7 @@ class LifecycleInstance:
         self.spec = spec
         self.core = state
         # Outside a workflow (the API describing a snapshot, unit tests) every patch applies.
-        self.patches = frozenset(spec.patches) if patches is None else patches
+        self.patches = frozenset((*spec.patches, *ENGINE_PATCHES)) if patches is None else patches
         self.data: BaseModel = spec.data_model.model_validate(state.data)
         self.policy: BaseModel = spec.policy_model.model_validate(state.policy)
         self.machine = SpecMachine.of(spec)
@@ -551,6 +562,23 @@ class LifecycleInstance:
         """Fire a due timer as the ``timer`` actor: apply its trigger (None if its guards
         refuse), or, for a timer without one, record its effects and change nothing else."""
         self.core.fired_timers[timer.name] = due
+        recorded_before = len(self.core.unprojected_effects)
+        try:
+            record = self._fire_timer(timer, due, now)
+        finally:
+            self._skip_superseded(self.core.unprojected_effects[recorded_before:], now)
+        self.core.unprojected_firings.append(
+            TimerFiring(
+                timer=timer.name,
+                trigger=timer.trigger,
+                due_at=due,
+                fired_at=now,
+                refused=timer.trigger is not None and record is None,
+            )
+        )
+        return record
+
+    def _fire_timer(self, timer: TimerSpec[Any, Any], due: datetime, now: datetime) -> TransitionRecord | None:
         ctx = self.context(now, actor=TIMER_ACTOR, role=Role.SYSTEM, reason=timer.description)
         if timer.trigger is None:
             self._record_effects(ctx, timer.effects, id_prefix=f"{timer.name}@{int(due.timestamp())}.")
@@ -571,6 +599,18 @@ class LifecycleInstance:
         self._record_effects(after, timer.effects, id_prefix=f"{timer.name}.")
         return record
 
+    def _skip_superseded(self, recorded: list[EffectRecord], now: datetime) -> None:
+        """Catching up on timers, a notice of the next step is skipped when that step is due as well."""
+        if SKIP_SUPERSEDED_NOTICES not in self.patches:
+            return
+        notices = [e for e in recorded if e.name in self.machine.superseded_by_next_step]
+        following = self.next_due_timer(now) if notices else None
+        if following is None:
+            return
+        for notice in notices:
+            notice.skipped = f"Superseded: {following[0].description} was due at the same time ({now.isoformat()})."
+            self.core.undelivered_effects.remove(notice.id)
+
     # ---- projection bookkeeping ---------------------------------------------------
 
     def projection_batch(self, now: datetime) -> ProjectionBatch:
@@ -578,15 +618,19 @@ class LifecycleInstance:
             snapshot=self.snapshot(now),
             transitions=[r for r in self.core.history if r.seq > self.core.projected_seq],
             effects=list(self.core.unprojected_effects),
+            timers=list(self.core.unprojected_firings),
         )
 
     def mark_projected(self, batch: ProjectionBatch) -> None:
         self.core.projected_seq = max(self.core.projected_seq, batch.snapshot.seq)
         done = {e.id for e in batch.effects}
         self.core.unprojected_effects = [e for e in self.core.unprojected_effects if e.id not in done]
+        self.core.unprojected_firings = self.core.unprojected_firings[len(batch.timers) :]
 
     @property
     def projection_pending(self) -> bool:
+        # Timer firings ride along with the next projection; a refused one alone (nothing
+        # changed) does not call for one, so the workflow issues the commands it always did.
         return self.core.projected_seq < self.core.seq or bool(self.core.unprojected_effects)
 
     def deliverable_effects(self) -> list[str]:

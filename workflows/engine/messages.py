@@ -34,6 +34,7 @@ def send(
     values: Callable[[Context[DataT, PolicyT]], Mapping[str, object]],
     when: Callable[[Context[DataT, PolicyT]], bool] | None = None,
     extra: Callable[[Context[DataT, PolicyT]], Mapping[str, Any]] = lambda ctx: {},
+    superseded_by_next_step: bool = False,
 ) -> EffectSpec[DataT, PolicyT]:
     """A ``notify`` effect whose subject and body are ``message`` rendered with ``values(ctx)``."""
     return EffectSpec(
@@ -43,6 +44,7 @@ def send(
         recipients=to,
         build=lambda ctx: {**message.render(values(ctx)), **extra(ctx)},
         when=when,
+        superseded_by_next_step=superseded_by_next_step,
     )
 
 

@@ -133,12 +133,16 @@ class EffectSpec(Generic[DataT, PolicyT]):
     ``build`` returns the effect's payload; ``recipients`` names who it is for (role
     names such as ``owner`` or ``revenue_lead`` are resolved by the delivery
     channels, addresses are taken as they are). ``when`` skips the effect for this
-    transition when it returns False.
+    transition when it returns False. A notice announcing the next step
+    (``superseded_by_next_step``) is recorded as skipped, not sent, when a timer
+    catching up finds that next step due at the same moment: the person hears of the
+    step itself, not "tomorrow" and "now" at once.
     """
 
     type: str
     name: str
     description: str
+    superseded_by_next_step: bool = False
     build: Callable[[Context[DataT, PolicyT]], Mapping[str, Any]] = lambda ctx: {}
     recipients: Callable[[Context[DataT, PolicyT]], Sequence[str]] = lambda ctx: ()
     when: Callable[[Context[DataT, PolicyT]], bool] | None = None
@@ -294,6 +298,7 @@ def notify(
     body: Callable[[Context[DataT, PolicyT]], str],
     when: Callable[[Context[DataT, PolicyT]], bool] | None = None,
     extra: Callable[[Context[DataT, PolicyT]], Mapping[str, Any]] = lambda ctx: {},
+    superseded_by_next_step: bool = False,
 ) -> EffectSpec[DataT, PolicyT]:
     """A message to people: owners, roles (``role:revenue_lead``) or channels (``channel:closed-won``)."""
     return EffectSpec(
@@ -303,6 +308,7 @@ def notify(
         recipients=to,
         build=lambda ctx: {"subject": subject(ctx), "body": body(ctx), **extra(ctx)},
         when=when,
+        superseded_by_next_step=superseded_by_next_step,
     )
 
 

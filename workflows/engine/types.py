@@ -38,6 +38,19 @@ class EffectRecord(BaseModel):
     recipients: list[str] = Field(default_factory=list)
     payload: dict[str, Any] = Field(default_factory=dict)
     at: datetime
+    # Why it is in the outbox but not sent (a notice superseded by the step it announced).
+    skipped: str | None = None
+
+
+class TimerFiring(BaseModel):
+    """A timer that fired: when it was due, when it was applied, and what it did."""
+
+    timer: str
+    trigger: str | None = None
+    due_at: datetime
+    fired_at: datetime
+    # Its trigger's guards refused it: nothing changed, nothing was sent.
+    refused: bool = False
 
 
 class Deadline(BaseModel):
@@ -70,6 +83,8 @@ class LifecycleState(BaseModel):
     # Effects not yet written to the outbox, and outbox ids not yet delivered.
     unprojected_effects: list[EffectRecord] = Field(default_factory=list)
     undelivered_effects: list[str] = Field(default_factory=list)
+    # Timers fired since the last projection, for the worker's metrics and traces.
+    unprojected_firings: list[TimerFiring] = Field(default_factory=list)
     projected_seq: int = -1
 
 
@@ -83,6 +98,9 @@ class LifecycleInput(BaseModel):
     actor: str = "system"
     reason: str | None = None
     initial_state: str | None = None
+    # The moment the opening was validated at, by whoever started the workflow: the
+    # workflow opens with that same clock, so what was valid there is valid here.
+    opened_at: datetime | None = None
     state: LifecycleState | None = None
     # Continue-as-new once the run's event history reaches this length; ``None``
     # leaves the decision to the server's suggestion. Tests use a small value.
@@ -137,6 +155,7 @@ class ProjectionBatch(BaseModel):
     snapshot: LifecycleSnapshot
     transitions: list[TransitionRecord] = Field(default_factory=list)
     effects: list[EffectRecord] = Field(default_factory=list)
+    timers: list[TimerFiring] = Field(default_factory=list)
 
 
 class DeliverEffectInput(BaseModel):

@@ -42,7 +42,7 @@ from temporalio.common import RetryPolicy, SearchAttributeUpdate
 from temporalio.exceptions import ApplicationError, FailureError
 
 from workflows.engine.errors import Rejection
-from workflows.engine.instance import LifecycleInstance
+from workflows.engine.instance import ENGINE_PATCHES, LifecycleInstance
 from workflows.engine.spec import LifecycleSpec
 from workflows.engine.types import (
     AllowedTransition,
@@ -105,11 +105,12 @@ class LifecycleWorkflow:
         self._projection_backlog = False
         self._background_busy = 0
         self._published: dict[str, object] = {}
-        now = workflow.now()
+        now = input.opened_at or workflow.now()
         # Asked once per run, before anything else: a run started before a patch keeps
         # the old behaviour throughout, and takes the new one when it continues as new.
         patches = frozenset(p for p in self.spec.patches if workflow.patched(p))
         self._keep_armed_timer = workflow.patched(KEEP_ARMED_TIMER_PATCH)
+        patches |= {p for p in ENGINE_PATCHES if workflow.patched(p)}
         self._timer: asyncio.Task[None] | None = None
         self._armed_for: datetime | None = None
         if input.state is not None:

@@ -231,8 +231,7 @@ def _fill_in_dates(data: TrialData, policy: TrialPolicy, now: datetime) -> None:
 
 def _validate_new_trial(data: TrialData, policy: TrialPolicy, now: datetime) -> dict[str, str]:
     assert data.starts_at is not None and data.expires_at is not None
-    # The start is not checked against ``now``: the API fills it in with its own clock,
-    # which may run a little ahead of the workflow's.
+    # The start is not checked against ``now``: it is filled in with that same moment.
     problems = {}
     if data.expires_at <= now:
         problems["expires_at"] = "must be in the future"
