@@ -212,7 +212,8 @@ def test_timer_firings_ride_with_the_next_projection_once():
     fire(d, "open")
     due = NOW + timedelta(hours=1)
     late = due + timedelta(minutes=7)
-    d.fire_timer(*d.next_due_timer(late), late)
+    timer, due_at = d.next_due_timer(late)
+    d.fire_timer(timer, due_at, late)
     batch = d.projection_batch(late)
     assert [(f.timer, f.trigger, f.fired_at - f.due_at, f.refused) for f in batch.timers] == [
         ("self_closing", "auto_close", timedelta(minutes=7), False)
