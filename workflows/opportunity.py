@@ -32,9 +32,10 @@ from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated, Any, TypeAlias
 
-from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from temporalio import workflow
 
+from workflows.computed import computed_property
 from workflows.engine.calendar import add_months, add_months_dt, start_of_day
 from workflows.engine.common import change_owner
 from workflows.engine.spec import (
@@ -241,20 +242,17 @@ class OpportunityData(BaseModel):
     # The prepaid contract (``renewal`` lifecycle) this renewal opportunity renews.
     contract_id: str | None = None
 
-    @computed_field  # type: ignore[prop-decorator]
-    @property
+    @computed_property
     def pipeline(self) -> Pipeline:
         return pipeline_of(self.record_type)
 
-    @computed_field  # type: ignore[prop-decorator]
-    @property
+    @computed_property
     def arr_discounted(self) -> Decimal:
         """Amount x (1 - discount) x 12 / term (004:5436)."""
         arr = self.amount * (1 - self.discount_percent / 100) * 12 / self.term_months
         return arr.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
-    @computed_field  # type: ignore[prop-decorator]
-    @property
+    @computed_property
     def contract_end_date(self) -> date | None:
         """Start date + term (004:5440)."""
         return add_months(self.contract_start_date, self.term_months) if self.contract_start_date else None

@@ -46,9 +46,10 @@ from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated, Any, TypeAlias
 
-from pydantic import BaseModel, ConfigDict, Field, computed_field
+from pydantic import BaseModel, ConfigDict, Field
 from temporalio import workflow
 
+from workflows.computed import computed_property
 from workflows.engine.calendar import add_months, start_of_day
 from workflows.engine.common import change_owner
 from workflows.engine.spec import (
@@ -154,14 +155,12 @@ class RenewalData(BaseModel):
     renewal: SignedRenewal | None = None
     not_renewing: NotRenewing | None = None
 
-    @computed_field  # type: ignore[prop-decorator]
-    @property
+    @computed_property
     def end_date(self) -> date:
         """Start date + term (004:5444)."""
         return add_months(self.start_date, self.term_months)
 
-    @computed_field  # type: ignore[prop-decorator]
-    @property
+    @computed_property
     def at_risk(self) -> bool:
         return self.at_risk_flag is not None or bool(self.at_risk_invoices)
 
