@@ -911,7 +911,7 @@ TRANSITIONS: tuple[TransitionSpec[HandoverData, HandoverPolicy], ...] = (
                 "follow_ups_started",
                 "The incoming owner's actions in the follow-up period after the call (004:2622-2631).",
                 to=_incoming,
-                subject=lambda ctx: f"{_account(ctx)}: your first days as its owner",
+                subject=lambda ctx: f"{_account(ctx)}: your follow-ups after the handover call",
                 body=lambda ctx: (
                     f"Within {duration(ctx.policy.follow_up_within)} of the call, by {_follow_ups_due_on(ctx)}: "
                     f"{_follow_up_list(ctx)}."
