@@ -24,7 +24,7 @@ from benchmarks.bare import SleeperWorkflow
 from benchmarks.harness import Bench, run_concurrently
 from benchmarks.stats import percentile, ratio, summary_ms
 from services.db import sync_url
-from services.models import LifecycleRow, TransitionRow
+from services.models import EffectRow, LifecycleRow
 from services.opportunity import (
     OpportunityFilter,
     OpportunityOrder,
@@ -473,9 +473,9 @@ async def _lifecycle_timers(b: Bench, n: int) -> dict[str, Any]:
     while time.monotonic() < deadline:
         async with b.sessions() as session:
             result = await session.execute(
-                sa.select(col(TransitionRow.at)).where(
-                    TransitionRow.trigger == "silence_nudge",
-                    TransitionRow.workflow_id.startswith(f"opportunity/timer-{b.run_id}-"),
+                sa.select(col(EffectRow.created_at)).where(
+                    EffectRow.name == "silence_nudge",
+                    col(EffectRow.workflow_id).startswith(f"opportunity/timer-{b.run_id}-"),
                 )
             )
             applied = [row[0] for row in result.all()]

@@ -1,9 +1,11 @@
 """Writing a lifecycle's changes into the read model, idempotently.
 
 A batch (snapshot + transitions + effects) is written in one transaction. The
-lifecycle rows are replaced only by a snapshot with a higher sequence number, so a
-retried or reordered write never moves a row backwards; transitions and effects are
-keyed (workflow id + seq, effect id) and inserted at most once.
+lifecycle rows are replaced only by a snapshot with the same or a higher sequence
+number, so a retried or reordered write never moves a row backwards; the same
+sequence number is rewritten because a timer that only sends effects changes the
+deadlines and not the sequence. Transitions and effects are keyed (workflow id + seq,
+effect id) and inserted at most once.
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ def _upsert_newer_statement(dialect: str, table: type[SQLModel], keys: tuple[str
     return statement.on_conflict_do_update(
         index_elements=[columns.workflow_id],
         set_={k: statement.excluded[k] for k in keys if k != "workflow_id"},
-        where=columns.seq < statement.excluded.seq,
+        where=columns.seq <= statement.excluded.seq,
     )
 
 

@@ -30,18 +30,21 @@ account, and for getting it ready, until the handover completes.
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 from temporalio import workflow
 
 from workflows.engine.common import CHANGE_OWNER, change_owner
+from workflows.engine.messages import duration
 from workflows.engine.spec import (
-    AnyContext,
     ChecklistItem,
+    Context,
+    EffectSpec,
     Guard,
     LifecycleSpec,
     Role,
@@ -282,6 +285,11 @@ class HandoverPolicy(BaseModel):
     follow_up_escalate_after: timedelta = Field(timedelta(days=2), gt=timedelta(0))
 
 
+# What the handover's guards, changes, timers and effects read: its data and pinned policy.
+Ctx: TypeAlias = Context[HandoverData, HandoverPolicy]
+Effect: TypeAlias = EffectSpec[HandoverData, HandoverPolicy]
+
+
 # ---- pure derivations the API shows too ---------------------------------------------------
 
 
@@ -302,7 +310,7 @@ def missing_follow_ups(data: HandoverData) -> list[FollowUpItem]:
 
 
 def follow_up_due(data: HandoverData, policy: HandoverPolicy) -> datetime | None:
-    """When the incoming owner's follow-ups are due: a week after the call, while any is missing."""
+    """When the incoming owner's follow-ups are due: the follow-up period after the call, while any is missing."""
     if data.call is None or not missing_follow_ups(data):
         return None
     return data.call.held_at + policy.follow_up_within
@@ -381,19 +389,19 @@ class FollowUpParams(_Params):
     note: Note
 
 
-def _validate_assign(ctx: AnyContext) -> dict[str, str]:
+def _validate_assign(ctx: Ctx) -> dict[str, str]:
     if ctx.params.incoming_owner == ctx.data.owner:
         return {"incoming_owner": "is the outgoing owner; a handover moves the account to someone else"}
     return {}
 
 
-def _validate_account_plan(ctx: AnyContext) -> dict[str, str]:
+def _validate_account_plan(ctx: Ctx) -> dict[str, str]:
     if ctx.params.updated_on > ctx.now.date():
         return {"updated_on": "must not be in the future"}
     return {}
 
 
-def _validate_onboarding(ctx: AnyContext) -> dict[str, str]:
+def _validate_onboarding(ctx: Ctx) -> dict[str, str]:
     product = ctx.params.product
     if product not in ctx.data.paid_products:
         return {"product": f"is not paid for; the account pays for {', '.join(ctx.data.paid_products)}"}
@@ -402,7 +410,7 @@ def _validate_onboarding(ctx: AnyContext) -> dict[str, str]:
     return {}
 
 
-def _validate_call(ctx: AnyContext) -> dict[str, str]:
+def _validate_call(ctx: Ctx) -> dict[str, str]:
     held_at = ctx.params.held_at
     if held_at is not None and held_at > ctx.now:
         return {"held_at": "must not be in the future"}
@@ -411,13 +419,13 @@ def _validate_call(ctx: AnyContext) -> dict[str, str]:
     return {}
 
 
-def _validate_follow_up(ctx: AnyContext) -> dict[str, str]:
+def _validate_follow_up(ctx: Ctx) -> dict[str, str]:
     if ctx.params.item in ctx.data.follow_ups:
         return {"item": "is already recorded"}
     return {}
 
 
-def _validate_outgoing_owner(ctx: AnyContext) -> dict[str, str]:
+def _validate_outgoing_owner(ctx: Ctx) -> dict[str, str]:
     problems = dict(_CHANGE_OWNER.validate(ctx)) if _CHANGE_OWNER.validate else {}
     if ctx.params.new_owner == ctx.data.incoming_owner:
         problems["new_owner"] = "is the incoming owner; the outgoing and incoming owners must differ"
@@ -440,27 +448,29 @@ READINESS = (
 _ITEM = {item.key: item for item in READINESS}
 
 
-def _readiness_guard(key: str) -> Any:
+def _readiness_guard(
+    key: str,
+) -> Callable[[Callable[[Ctx], Sequence[str]]], Guard[HandoverData, HandoverPolicy]]:
     item = _ITEM[key]
     return guard(key, f"{item.label} ({item.source}).")
 
 
 @_readiness_guard("account_plan_current")
-def account_plan_current(ctx: AnyContext) -> list[str]:
-    plan: AccountPlanNote | None = ctx.data.account_plan
+def account_plan_current(ctx: Ctx) -> list[str]:
+    plan = ctx.data.account_plan
     if plan is None:
         return ["No account plan note is recorded; save one in Vitally and record it (004:2411)."]
-    age = ctx.now.date() - plan.updated_on
-    if age > ctx.policy.account_plan_max_age:
+    age, max_age = ctx.now.date() - plan.updated_on, ctx.policy.account_plan_max_age
+    if age > max_age:
         return [
-            f"The account plan note was last updated on {plan.updated_on.isoformat()}, {age.days} days ago; "
-            f"bring it up to date (reviewed quarterly, 004:2421, 004:11588)."
+            f"The account plan note was last updated on {plan.updated_on.isoformat()}, {age.days} days ago, more "
+            f"than {duration(max_age)}; bring it up to date (reviewed quarterly, 004:2421, 004:11588)."
         ]
     return []
 
 
 @_readiness_guard("onboarding_complete")
-def onboarding_complete(ctx: AnyContext) -> list[str]:
+def onboarding_complete(ctx: Ctx) -> list[str]:
     missing = [p for p in ctx.data.paid_products if p not in ctx.data.onboarded_products]
     if not missing:
         return []
@@ -468,7 +478,7 @@ def onboarding_complete(ctx: AnyContext) -> list[str]:
 
 
 @_readiness_guard("invoices_paid")
-def invoices_paid(ctx: AnyContext) -> list[str]:
+def invoices_paid(ctx: Ctx) -> list[str]:
     if OPEN_LATE_PAYMENTS not in ctx.facts:
         return ["The account's open invoices could not be checked (the read model did not answer); try again."]
     return [
@@ -479,8 +489,8 @@ def invoices_paid(ctx: AnyContext) -> list[str]:
 
 
 @_readiness_guard("account_healthy")
-def account_healthy(ctx: AnyContext) -> list[str]:
-    check: HealthCheck | None = ctx.data.health_check
+def account_healthy(ctx: Ctx) -> list[str]:
+    check = ctx.data.health_check
     if check is None:
         return ["No health check is recorded; check usage and engagement and record it (004:2378)."]
     if not check.healthy:
@@ -491,7 +501,12 @@ def account_healthy(ctx: AnyContext) -> list[str]:
     return []
 
 
-READINESS_GUARDS: tuple[Guard, ...] = (account_plan_current, onboarding_complete, invoices_paid, account_healthy)
+READINESS_GUARDS: tuple[Guard[HandoverData, HandoverPolicy], ...] = (
+    account_plan_current,
+    onboarding_complete,
+    invoices_paid,
+    account_healthy,
+)
 
 
 @guard(
@@ -500,7 +515,7 @@ READINESS_GUARDS: tuple[Guard, ...] = (account_plan_current, onboarding_complete
     "capacity (004:2289).",
     on_input=True,
 )
-def team_as_suggested_or_explained(ctx: AnyContext) -> list[str]:
+def team_as_suggested_or_explained(ctx: Ctx) -> list[str]:
     suggested = suggested_team(ctx.data, ctx.policy)
     if ctx.params.team == suggested or (ctx.reason or "").strip():
         return []
@@ -516,21 +531,21 @@ def team_as_suggested_or_explained(ctx: AnyContext) -> list[str]:
     "The incoming owner pushes back (004:2378, 004:2711); an admin may record it for them.",
     on_input=True,
 )
-def raised_by_incoming_owner(ctx: AnyContext) -> list[str]:
+def raised_by_incoming_owner(ctx: Ctx) -> list[str]:
     if ctx.actor == ctx.data.incoming_owner or ctx.role >= Role.ADMIN:
         return []
     return [f"Only the incoming owner ({ctx.data.incoming_owner}) pushes back on a handover."]
 
 
 @guard("call_held", "The 15-30 minute handover call between the outgoing and incoming owner was held (004:2504).")
-def call_held(ctx: AnyContext) -> list[str]:
+def call_held(ctx: Ctx) -> list[str]:
     if ctx.data.call is None:
         return ["The handover call between the outgoing and incoming owner has not been held yet (004:2504)."]
     return []
 
 
 @guard("follow_ups_done", "The incoming owner's actions after the call are recorded (004:2622-2631).")
-def follow_ups_done(ctx: AnyContext) -> list[str]:
+def follow_ups_done(ctx: Ctx) -> list[str]:
     return [
         f"Not recorded yet: {FOLLOW_UPS[item].label} ({FOLLOW_UPS[item].source})."
         for item in missing_follow_ups(ctx.data)
@@ -540,40 +555,40 @@ def follow_ups_done(ctx: AnyContext) -> list[str]:
 # ---- data changes ------------------------------------------------------------------------
 
 
-def _allocate(ctx: AnyContext) -> None:
+def _allocate(ctx: Ctx) -> None:
     ctx.data.team = ctx.params.team
     ctx.data.region = ctx.params.region
 
 
-def _assign(ctx: AnyContext) -> None:
+def _assign(ctx: Ctx) -> None:
     ctx.data.incoming_owner = ctx.params.incoming_owner
 
 
-def _record_account_plan(ctx: AnyContext) -> None:
+def _record_account_plan(ctx: Ctx) -> None:
     ctx.data.account_plan = AccountPlanNote(
         link=ctx.params.link, updated_on=ctx.params.updated_on, recorded_by=ctx.actor, recorded_at=ctx.now
     )
 
 
-def _record_onboarding(ctx: AnyContext) -> None:
+def _record_onboarding(ctx: Ctx) -> None:
     ctx.data.onboarded_products = [*ctx.data.onboarded_products, ctx.params.product]
 
 
-def _record_health_check(ctx: AnyContext) -> None:
+def _record_health_check(ctx: Ctx) -> None:
     ctx.data.health_check = HealthCheck(
         healthy=ctx.params.healthy, note=ctx.params.note, checked_by=ctx.actor, checked_at=ctx.now
     )
 
 
-def _push_back(ctx: AnyContext) -> None:
+def _push_back(ctx: Ctx) -> None:
     ctx.data.push_backs = [
         *ctx.data.push_backs,
         PushBack(flags=ctx.params.flags, note=ctx.params.note, raised_by=ctx.actor, raised_at=ctx.now),
     ]
 
 
-def _resolve_push_back(resolution: PushBackResolution) -> Any:
-    def resolve(ctx: AnyContext) -> None:
+def _resolve_push_back(resolution: PushBackResolution) -> Callable[[Ctx], None]:
+    def resolve(ctx: Ctx) -> None:
         ctx.data.push_backs[-1] = ctx.data.push_backs[-1].model_copy(
             update={
                 "resolution": resolution,
@@ -586,11 +601,11 @@ def _resolve_push_back(resolution: PushBackResolution) -> Any:
     return resolve
 
 
-def _record_call(ctx: AnyContext) -> None:
+def _record_call(ctx: Ctx) -> None:
     ctx.data.call = HandoverCall(held_at=ctx.params.held_at or ctx.now, notes=ctx.params.notes, recorded_by=ctx.actor)
 
 
-def _record_follow_up(ctx: AnyContext) -> None:
+def _record_follow_up(ctx: Ctx) -> None:
     ctx.data.follow_ups = {
         **ctx.data.follow_ups,
         ctx.params.item: FollowUpRecord(note=ctx.params.note, recorded_by=ctx.actor, recorded_at=ctx.now),
@@ -600,39 +615,49 @@ def _record_follow_up(ctx: AnyContext) -> None:
 # ---- effects -----------------------------------------------------------------------------
 
 
-def _account(ctx: AnyContext) -> str:
+def _account(ctx: Ctx) -> str:
     return ctx.data.account.name
 
 
-def _incoming(ctx: AnyContext) -> list[str]:
-    return [ctx.data.incoming_owner]
+def _incoming_owner(ctx: Ctx) -> str:
+    incoming = ctx.data.incoming_owner
+    assert incoming is not None, "the incoming owner is named when the handover is assigned, before they are told"
+    return incoming
 
 
-def _both_owners(ctx: AnyContext) -> list[str]:
-    return [ctx.data.owner, ctx.data.incoming_owner]
+def _incoming(ctx: Ctx) -> list[str]:
+    return [_incoming_owner(ctx)]
 
 
-def _follow_up_list(ctx: AnyContext) -> str:
+def _both_owners(ctx: Ctx) -> list[str]:
+    return [ctx.data.owner, _incoming_owner(ctx)]
+
+
+def _follow_up_list(ctx: Ctx) -> str:
     return "; ".join(FOLLOW_UPS[item].label for item in missing_follow_ups(ctx.data))
 
 
-def _cascade_reason(ctx: AnyContext) -> str:
-    return (
-        f"Handover {ctx.entity_id} of {ctx.data.account.name} completed: {ctx.data.owner} → {ctx.data.incoming_owner}"
-    )
+def _follow_ups_due_on(ctx: Ctx) -> str:
+    due = follow_up_due(ctx.data, ctx.policy)
+    assert due is not None, "the follow-ups are announced, reminded and escalated only while some are missing"
+    return f"{due:%Y-%m-%d}"
 
 
-OWNERS_FOLLOW = fire_on_account(
+def _cascade_reason(ctx: Ctx) -> str:
+    return f"Handover {ctx.entity_id} of {ctx.data.account.name} completed: {ctx.data.owner} → {_incoming_owner(ctx)}"
+
+
+OWNERS_FOLLOW: Effect = fire_on_account(
     "owners_follow",
     "Every open lifecycle of the account (opportunities, trials, late payments, renewals...) gets the incoming "
     "owner through its own change_owner; this handover, the account's only open one, is excluded.",
     account_id=lambda ctx: ctx.data.account.id,
     trigger=CHANGE_OWNER,
-    params=lambda ctx: {"new_owner": ctx.data.incoming_owner},
+    params=lambda ctx: {"new_owner": _incoming_owner(ctx)},
     reason=_cascade_reason,
 )
 
-REQUESTED_EFFECTS = (
+REQUESTED_EFFECTS: tuple[Effect, ...] = (
     notify(
         "allocation_requested",
         "The allocator reviews the plan and the account's state, then sets team and region (004:2342, 004:2416).",
@@ -650,11 +675,11 @@ REQUESTED_EFFECTS = (
 # ---- timers ------------------------------------------------------------------------------
 
 
-def _reminder_due(ctx: AnyContext) -> datetime | None:
+def _reminder_due(ctx: Ctx) -> datetime | None:
     return follow_up_due(ctx.data, ctx.policy)
 
 
-def _escalation_due(ctx: AnyContext) -> datetime | None:
+def _escalation_due(ctx: Ctx) -> datetime | None:
     due = follow_up_due(ctx.data, ctx.policy)
     return due + ctx.policy.follow_up_escalate_after if due is not None else None
 
@@ -664,21 +689,43 @@ BEFORE_READY = (S.REQUESTED, S.ALLOCATED, S.ASSIGNED, S.PUSHED_BACK)
 BEFORE_CALL = (*BEFORE_READY, S.READY)
 OPEN_STATES = (*BEFORE_CALL, S.CALL_HELD)
 
-TIMERS = (
+TIMERS: tuple[TimerSpec[HandoverData, HandoverPolicy], ...] = (
     TimerSpec(
         name="follow_up_reminder",
-        trigger="remind_follow_up",
         states=(S.CALL_HELD,),
         due=_reminder_due,
-        description="A week after the call, with follow-ups missing: remind the incoming owner",
+        effects=(
+            notify(
+                "follow_up_reminder",
+                "Remind the incoming owner of the follow-ups still missing (004:2622).",
+                to=_incoming,
+                subject=lambda ctx: f"Handover follow-ups due: {_account(ctx)}",
+                body=lambda ctx: (
+                    f"{duration(ctx.policy.follow_up_within)} since the handover call, still to do: "
+                    f"{_follow_up_list(ctx)}."
+                ),
+            ),
+        ),
+        description="The follow-up period after the call is over, with follow-ups missing: remind the incoming owner",
         source_ref="004:2622",
     ),
     TimerSpec(
         name="follow_up_escalation",
-        trigger="escalate_follow_up",
         states=(S.CALL_HELD,),
         due=_escalation_due,
-        description="Follow-ups still missing after the reminder: tell the team lead",
+        effects=(
+            notify(
+                "follow_up_escalated",
+                "The team lead hears of the incoming owner's overdue follow-ups.",
+                to=lambda ctx: ["role:team_lead", _incoming_owner(ctx)],
+                subject=lambda ctx: f"Handover follow-ups overdue: {_account(ctx)}",
+                body=lambda ctx: (
+                    f"{_incoming_owner(ctx)} has not recorded: {_follow_up_list(ctx)} (due {_follow_ups_due_on(ctx)}, "
+                    f"reminded {duration(ctx.policy.follow_up_escalate_after)} ago)."
+                ),
+            ),
+        ),
+        description="Follow-ups still missing some time after the reminder: tell the team lead",
         source_ref="004:2622; escalation inferred (reference-accounts.md §5(b))",
     ),
 )
@@ -855,17 +902,20 @@ TRANSITIONS: tuple[TransitionSpec[HandoverData, HandoverPolicy], ...] = (
         trigger="record_call",
         sources=(S.READY,),
         dest=S.CALL_HELD,
-        description="The handover call was held; the incoming owner's week of follow-ups starts.",
+        description="The handover call was held; the incoming owner's follow-up period starts.",
         params=CallParams,
         validate=_validate_call,
         apply=_record_call,
         effects=(
             notify(
                 "follow_ups_started",
-                "The incoming owner's actions within a week of the call (004:2622-2631).",
+                "The incoming owner's actions in the follow-up period after the call (004:2622-2631).",
                 to=_incoming,
-                subject=lambda ctx: f"{_account(ctx)}: your first week",
-                body=lambda ctx: f"By {follow_up_due(ctx.data, ctx.policy):%Y-%m-%d}: {_follow_up_list(ctx)}.",
+                subject=lambda ctx: f"{_account(ctx)}: your follow-ups after the handover call",
+                body=lambda ctx: (
+                    f"Within {duration(ctx.policy.follow_up_within)} of the call, by {_follow_ups_due_on(ctx)}: "
+                    f"{_follow_up_list(ctx)}."
+                ),
             ),
         ),
         source_ref="004:2504",
@@ -880,45 +930,6 @@ TRANSITIONS: tuple[TransitionSpec[HandoverData, HandoverPolicy], ...] = (
         apply=_record_follow_up,
         in_diagram=False,
         source_ref="004:2622-2631",
-    ),
-    TransitionSpec(
-        trigger="remind_follow_up",
-        sources=(S.CALL_HELD,),
-        dest=None,
-        role=Role.SYSTEM,
-        description="The follow-ups are due: remind the incoming owner.",
-        in_diagram=False,
-        effects=(
-            notify(
-                "follow_up_reminder",
-                "Remind the incoming owner of the follow-ups still missing (004:2622).",
-                to=_incoming,
-                subject=lambda ctx: f"Handover follow-ups due: {_account(ctx)}",
-                body=lambda ctx: f"Still to do: {_follow_up_list(ctx)}.",
-            ),
-        ),
-        source_ref="004:2622",
-    ),
-    TransitionSpec(
-        trigger="escalate_follow_up",
-        sources=(S.CALL_HELD,),
-        dest=None,
-        role=Role.SYSTEM,
-        description="The follow-ups are overdue: tell the team lead.",
-        in_diagram=False,
-        effects=(
-            notify(
-                "follow_up_escalated",
-                "The team lead hears of the incoming owner's overdue follow-ups.",
-                to=lambda ctx: ["role:team_lead", *filter(None, [ctx.data.incoming_owner])],
-                subject=lambda ctx: f"Handover follow-ups overdue: {_account(ctx)}",
-                body=lambda ctx: (
-                    f"{ctx.data.incoming_owner} has not recorded: {_follow_up_list(ctx)} "
-                    f"(due {follow_up_due(ctx.data, ctx.policy):%Y-%m-%d})."
-                ),
-            ),
-        ),
-        source_ref="004:2622; escalation inferred (reference-accounts.md §5(b))",
     ),
     TransitionSpec(
         trigger="complete",
@@ -990,7 +1001,7 @@ STATES = (
     StateSpec(S.READY, "Ready to hand over; the outgoing owner schedules the handover call (004:2421)."),
     StateSpec(
         S.CALL_HELD,
-        "The handover call was held; the incoming owner has a week for the follow-ups (004:2504, 004:2622).",
+        "The handover call was held; the incoming owner has the follow-up period to act (004:2504, 004:2622).",
         checklist=tuple(FOLLOW_UPS.values()),
     ),
     StateSpec(

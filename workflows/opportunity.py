@@ -27,18 +27,21 @@ Rules from the handbook (``shared/seeds/004_59a801b964a2a19e.txt``, cited as
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeAlias
 
-from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from temporalio import workflow
 
 from workflows.engine.calendar import add_months, add_months_dt, start_of_day
 from workflows.engine.common import change_owner
+from workflows.engine.computed import computed_property
+from workflows.engine.messages import duration, months
 from workflows.engine.spec import (
-    AnyContext,
     ChecklistItem,
+    Context,
     EffectSpec,
     LifecycleSpec,
     Role,
@@ -239,20 +242,17 @@ class OpportunityData(BaseModel):
     # The prepaid contract (``renewal`` lifecycle) this renewal opportunity renews.
     contract_id: str | None = None
 
-    @computed_field  # type: ignore[prop-decorator]
-    @property
+    @computed_property
     def pipeline(self) -> Pipeline:
         return pipeline_of(self.record_type)
 
-    @computed_field  # type: ignore[prop-decorator]
-    @property
+    @computed_property
     def arr_discounted(self) -> Decimal:
         """Amount x (1 - discount) x 12 / term (004:5436)."""
         arr = self.amount * (1 - self.discount_percent / 100) * 12 / self.term_months
         return arr.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
-    @computed_field  # type: ignore[prop-decorator]
-    @property
+    @computed_property
     def contract_end_date(self) -> date | None:
         """Start date + term (004:5440)."""
         return add_months(self.contract_start_date, self.term_months) if self.contract_start_date else None
@@ -270,6 +270,12 @@ class OpportunityPolicy(BaseModel):
     competitor_follow_up_months: int = Field(9, ge=1)  # 004:9764
     stuck_follow_up_every_months: int = Field(6, ge=1)  # 004:9769
     renewal_close_date_after: timedelta = Field(timedelta(days=28), ge=timedelta(0))  # 004:5572
+
+
+# What the opportunity's guards, changes, timers and effects read: its data and pinned policy.
+Ctx: TypeAlias = Context[OpportunityData, OpportunityPolicy]
+Effect: TypeAlias = EffectSpec[OpportunityData, OpportunityPolicy]
+Transition: TypeAlias = TransitionSpec[OpportunityData, OpportunityPolicy]
 
 
 # ---- parameters of the triggers --------------------------------------------------------
@@ -339,14 +345,10 @@ class CustomerReplyParams(_Params):
         return value
 
 
-class SilenceNudgeParams(_Params):
-    step: Annotated[int, Field(ge=1, le=2)]
-
-
 # ---- guards ------------------------------------------------------------------------------
 
 
-def _stage_span(ctx: AnyContext, to: OpportunityStage | None) -> tuple[OpportunityStage, ...]:
+def _stage_span(ctx: Ctx, to: OpportunityStage | None) -> tuple[OpportunityStage, ...]:
     """The stages whose exit criteria must be met to go from the current stage to ``to``."""
     stages = PIPELINE_STAGES[ctx.data.pipeline]
     here = stages.index(OpportunityStage(ctx.state))
@@ -354,7 +356,7 @@ def _stage_span(ctx: AnyContext, to: OpportunityStage | None) -> tuple[Opportuni
     return stages[here:end]
 
 
-def _unmet_criteria(ctx: AnyContext, stages: tuple[OpportunityStage, ...]) -> list[str]:
+def _unmet_criteria(ctx: Ctx, stages: tuple[OpportunityStage, ...]) -> list[str]:
     met = ctx.data.criteria
     return [
         f"{stage}: {item.label} ({item.key})"
@@ -368,13 +370,13 @@ def _unmet_criteria(ctx: AnyContext, stages: tuple[OpportunityStage, ...]) -> li
     "exit_criteria_met",
     "The exit criteria of the current stage, and of any skipped stage, are met or waived (004:5461-5549).",
 )
-def exit_criteria_met(ctx: AnyContext) -> list[str]:
+def exit_criteria_met(ctx: Ctx) -> list[str]:
     stages = PIPELINE_STAGES[ctx.data.pipeline]
     target = (ctx.params.to if ctx.params else None) or stages[stages.index(OpportunityStage(ctx.state)) + 1]
     return _unmet_criteria(ctx, _stage_span(ctx, target))
 
 
-def _small_monthly(ctx: AnyContext) -> bool:
+def _small_monthly(ctx: Ctx) -> bool:
     data = ctx.data
     return data.plan_type is PlanType.MONTHLY and data.arr_discounted < ctx.policy.monthly_close_won_arr_limit
 
@@ -384,7 +386,7 @@ def _small_monthly(ctx: AnyContext) -> bool:
     "The contract is signed by everyone (004:5538, 004:9694), or the deal is month-to-month "
     "under the monthly limit (004:9696).",
 )
-def contract_signed(ctx: AnyContext) -> list[str]:
+def contract_signed(ctx: Ctx) -> list[str]:
     if _small_monthly(ctx):
         return []
     unmet = _unmet_criteria(ctx, _stage_span(ctx, None))
@@ -399,24 +401,24 @@ def contract_signed(ctx: AnyContext) -> list[str]:
 
 
 @guard("loss_reason_given", "A loss reason from the handbook's list is given (004:5545).", on_input=True)
-def loss_reason_given(ctx: AnyContext) -> list[str]:
+def loss_reason_given(ctx: Ctx) -> list[str]:
     return [] if ctx.params.loss_reason else ["A loss reason is required to close an opportunity as lost."]
 
 
-def _later(ctx: AnyContext) -> bool:
+def _later(ctx: Ctx) -> bool:
     stages = PIPELINE_STAGES[ctx.data.pipeline]
     return ctx.params.to is None or (
         ctx.params.to in stages and stages.index(ctx.params.to) > stages.index(OpportunityStage(ctx.state))
     )
 
 
-def _validate_criterion(ctx: AnyContext) -> dict[str, str]:
+def _validate_criterion(ctx: Ctx) -> dict[str, str]:
     if ctx.params.stage not in PIPELINE_STAGES[ctx.data.pipeline]:
         return {"stage": f"{ctx.params.stage} is not a stage of the {ctx.data.pipeline} pipeline"}
     return {}
 
 
-def _validate_waiver(ctx: AnyContext) -> dict[str, str]:
+def _validate_waiver(ctx: Ctx) -> dict[str, str]:
     problems = _validate_criterion(ctx)
     record = ctx.data.criteria.get(ctx.params.stage, {}).get(ctx.params.criterion)
     if not problems and record is not None:
@@ -424,7 +426,7 @@ def _validate_waiver(ctx: AnyContext) -> dict[str, str]:
     return problems
 
 
-def _validate_reply(ctx: AnyContext) -> dict[str, str]:
+def _validate_reply(ctx: Ctx) -> dict[str, str]:
     at = ctx.params.at
     if at is not None and at > ctx.now:
         return {"at": "must not be in the future"}
@@ -436,7 +438,7 @@ def _validate_reply(ctx: AnyContext) -> dict[str, str]:
 # ---- data changes ------------------------------------------------------------------------
 
 
-def _record_criterion(ctx: AnyContext) -> None:
+def _record_criterion(ctx: Ctx) -> None:
     ctx.data.criteria.setdefault(ctx.params.stage, {})[ctx.params.criterion] = CriterionRecord(
         evidence=ctx.params.evidence,
         recorded_by=ctx.actor,
@@ -444,7 +446,7 @@ def _record_criterion(ctx: AnyContext) -> None:
     )
 
 
-def _waive_criterion(ctx: AnyContext) -> None:
+def _waive_criterion(ctx: Ctx) -> None:
     ctx.data.criteria.setdefault(ctx.params.stage, {})[ctx.params.criterion] = CriterionRecord(
         recorded_by=ctx.actor,
         recorded_at=ctx.now,
@@ -453,19 +455,19 @@ def _waive_criterion(ctx: AnyContext) -> None:
     )
 
 
-def _close_won(ctx: AnyContext) -> None:
+def _close_won(ctx: Ctx) -> None:
     # 004:9696: a small month-to-month deal closes won as a "Monthly Contract".
     ctx.data.closed_as_monthly_contract = _small_monthly(ctx) and bool(_unmet_criteria(ctx, _stage_span(ctx, None)))
 
 
-def _close_lost(ctx: AnyContext) -> None:
+def _close_lost(ctx: Ctx) -> None:
     ctx.data.loss_reason = ctx.params.loss_reason
     ctx.data.loss_note = ctx.params.loss_note
     # 004:5559: marking it Closed Lost omits it from the forecast.
     ctx.data.forecast_category = ForecastCategory.OMITTED
 
 
-def _update_fields(ctx: AnyContext) -> None:
+def _update_fields(ctx: Ctx) -> None:
     for field in ctx.params.model_fields_set:
         if field == "account_name":
             ctx.data.account = Account(id=ctx.data.account.id, name=ctx.params.account_name)
@@ -473,18 +475,18 @@ def _update_fields(ctx: AnyContext) -> None:
             setattr(ctx.data, field, getattr(ctx.params, field))
 
 
-def _record_reply(ctx: AnyContext) -> None:
+def _record_reply(ctx: Ctx) -> None:
     # A reply recorded late (older than one already known) must not pull the ladder back.
     at = ctx.params.at or ctx.now
     known = ctx.data.last_customer_reply_at
     ctx.data.last_customer_reply_at = max(at, known) if known else at
 
 
-def _count_follow_up(ctx: AnyContext) -> None:
+def _count_follow_up(ctx: Ctx) -> None:
     ctx.data.follow_ups_sent += 1
 
 
-def _stop_follow_ups(ctx: AnyContext) -> None:
+def _stop_follow_ups(ctx: Ctx) -> None:
     ctx.data.follow_ups_stopped = True
 
 
@@ -499,14 +501,14 @@ CONTRACT_KIND = "renewal"
 NEGOTIATION_STAGES = (S.PRODUCT_EVALUATION, S.COMMERCIAL_LEGAL_REVIEW)
 
 
-def _renewal_opportunity_id(ctx: AnyContext) -> str:
-    data: OpportunityData = ctx.data
+def _renewal_opportunity_id(ctx: Ctx) -> str:
+    data = ctx.data
     root = data.renewal_of.rsplit("-renewal-", 1)[0] if data.renewal_of else ctx.entity_id
     return f"{root}-renewal-{data.renewal_generation + 1}"
 
 
-def _renewal_opportunity(ctx: AnyContext) -> dict[str, Any]:
-    data: OpportunityData = ctx.data
+def _renewal_opportunity(ctx: Ctx) -> dict[str, Any]:
+    data = ctx.data
     generation = data.renewal_generation + 1
     # The contract this deal signed has this deal's id; its customer has just signed,
     # so the ghosting sequence for silent prospects (004:7309-7342) does not apply.
@@ -534,8 +536,8 @@ def _renewal_opportunity(ctx: AnyContext) -> dict[str, Any]:
     }
 
 
-def _contract_renewal(ctx: AnyContext) -> dict[str, Any]:
-    data: OpportunityData = ctx.data
+def _contract_renewal(ctx: Ctx) -> dict[str, Any]:
+    data = ctx.data
     return {
         "kind": CONTRACT_KIND,
         "entity_id": ctx.entity_id,
@@ -553,23 +555,23 @@ def _contract_renewal(ctx: AnyContext) -> dict[str, Any]:
     }
 
 
-def _drives_contract(ctx: AnyContext) -> bool:
+def _drives_contract(ctx: Ctx) -> bool:
     return ctx.data.contract_id is not None and ctx.patched(CONTRACT_RENEWAL_PATCH)
 
 
-def _contract(ctx: AnyContext) -> tuple[str, str] | None:
+def _contract(ctx: Ctx) -> tuple[str, str] | None:
     return (CONTRACT_KIND, ctx.data.contract_id) if ctx.data.contract_id else None
 
 
-def _is_annual(ctx: AnyContext) -> bool:
+def _is_annual(ctx: Ctx) -> bool:
     return ctx.data.plan_type is PlanType.ANNUAL
 
 
-def _deal(ctx: AnyContext) -> str:
+def _deal(ctx: Ctx) -> str:
     return f"{ctx.data.name} ({ctx.data.account.name})"
 
 
-OPEN_RENEWAL_OPPORTUNITY = EffectSpec(
+OPEN_RENEWAL_OPPORTUNITY: Effect = EffectSpec(
     type="lifecycle.start",
     name="open_renewal_opportunity",
     description="An annual deal closed won opens its renewal opportunity (004:5565-5572).",
@@ -577,7 +579,7 @@ OPEN_RENEWAL_OPPORTUNITY = EffectSpec(
     when=_is_annual,
 )
 
-OPEN_CONTRACT_RENEWAL = EffectSpec(
+OPEN_CONTRACT_RENEWAL: Effect = EffectSpec(
     type="lifecycle.start",
     name="open_contract_renewal",
     description="An annual deal closed won opens the renewal lifecycle of the contract it signed (domain README §4); "
@@ -586,7 +588,7 @@ OPEN_CONTRACT_RENEWAL = EffectSpec(
     when=lambda ctx: _is_annual(ctx) and ctx.data.contract_id is None and ctx.patched(CONTRACT_RENEWAL_PATCH),
 )
 
-RENEW_CONTRACT = fire_on(
+RENEW_CONTRACT: Effect = fire_on(
     "contract_renewed",
     "The renewal opportunity's Closed Won renews its contract (004:5587).",
     target=_contract,
@@ -602,7 +604,7 @@ RENEW_CONTRACT = fire_on(
     when=lambda ctx: _is_annual(ctx) and _drives_contract(ctx),
 )
 
-CONTRACT_NEGOTIATING = fire_on(
+CONTRACT_NEGOTIATING: Effect = fire_on(
     "contract_negotiating",
     "The renewal opportunity in evaluation or commercial review: its contract is negotiating (004:5583-5585).",
     target=_contract,
@@ -612,7 +614,7 @@ CONTRACT_NEGOTIATING = fire_on(
     when=_drives_contract,
 )
 
-CONTRACT_NOT_RENEWING = fire_on(
+CONTRACT_NOT_RENEWING: Effect = fire_on(
     "contract_not_renewing",
     "The renewal opportunity's Closed Lost: its contract is not renewing (004:5589).",
     target=_contract,
@@ -628,9 +630,9 @@ CONTRACT_NOT_RENEWING = fire_on(
 
 # What a won annual deal starts: its renewal opportunity and its contract's renewal
 # lifecycle, or, for a renewal opportunity, the renewal of its contract.
-ON_ANNUAL_CLOSED_WON: tuple[EffectSpec, ...] = (OPEN_RENEWAL_OPPORTUNITY, OPEN_CONTRACT_RENEWAL, RENEW_CONTRACT)
+ON_ANNUAL_CLOSED_WON: tuple[Effect, ...] = (OPEN_RENEWAL_OPPORTUNITY, OPEN_CONTRACT_RENEWAL, RENEW_CONTRACT)
 
-CLOSED_WON_EFFECTS: tuple[EffectSpec, ...] = (
+CLOSED_WON_EFFECTS: tuple[Effect, ...] = (
     notify(
         "revops_set_up_billing",
         "RevOps sets up the subscription and invoicing (004:5000).",
@@ -651,23 +653,32 @@ CLOSED_WON_EFFECTS: tuple[EffectSpec, ...] = (
     *ON_ANNUAL_CLOSED_WON,
 )
 
-FOLLOW_UP_PLANS = {
-    LossReason.COMPETITOR: "check in after the competitor follow-up period (004:9764)",
-    LossReason.STUCK_WITH_CURRENT_SETUP: "check in every few months (004:9769)",
-    LossReason.PRODUCT_FEATURE_GAP: "contact them when the missing feature ships (004:9765)",
-    LossReason.SECURITY_PRIVACY_CONCERNS: "contact them when we get the certification (004:9767)",
-}
 
-CLOSED_LOST_EFFECTS = (
+def _follow_up_plan(ctx: Ctx) -> str:
+    """What follows the loss, in the pinned policy's terms (004:9761-9770)."""
+    match ctx.data.loss_reason:
+        case LossReason.COMPETITOR:
+            return f"check in after {months(ctx.policy.competitor_follow_up_months)} (004:9764)"
+        case LossReason.STUCK_WITH_CURRENT_SETUP:
+            return f"check in every {months(ctx.policy.stuck_follow_up_every_months)} (004:9769)"
+        case LossReason.PRODUCT_FEATURE_GAP:
+            return "contact them when the missing feature ships (004:9765)"
+        case LossReason.SECURITY_PRIVACY_CONCERNS:
+            return "contact them when we get the certification (004:9767)"
+    return "none"
+
+
+CLOSED_LOST_EFFECTS: tuple[Effect, ...] = (
     notify(
         "closed_lost_shared",
         "Shared internally to learn from it (004:9774, 004:11961).",
         to=channel("closed-lost"),
         subject=lambda ctx: f"Closed Lost: {_deal(ctx)}",
-        body=lambda ctx: (
-            f"Reason: {ctx.data.loss_reason}. {ctx.data.loss_note or ''} "
-            f"Follow-up: {FOLLOW_UP_PLANS.get(ctx.data.loss_reason, 'none')}."
-        ).strip(),
+        body=lambda ctx: " ".join(
+            filter(
+                None, [f"Reason: {ctx.data.loss_reason}.", ctx.data.loss_note, f"Follow-up: {_follow_up_plan(ctx)}."]
+            )
+        ),
     ),
 )
 
@@ -675,27 +686,53 @@ CLOSED_LOST_EFFECTS = (
 # ---- timers ------------------------------------------------------------------------------
 
 
-def _silence_anchor(ctx: AnyContext) -> datetime:
+def _silence_anchor(ctx: Ctx) -> datetime:
     return ctx.data.last_customer_reply_at or ctx.opened_at
 
 
-def _silence_due(*steps: str) -> Any:
-    def due(ctx: AnyContext) -> datetime | None:
+def _silent_for(ctx: Ctx, step: int) -> timedelta:
+    """How long the customer has been silent when the ladder's ``step`` comes: 1 and 2 nudge, 3 closes."""
+    policy = ctx.policy
+    ladder = (policy.silence_first_nudge_after, policy.silence_second_nudge_after, policy.silence_close_after)
+    return sum(ladder[:step], timedelta(0))
+
+
+def _silence_due(step: int) -> Callable[[Ctx], datetime | None]:
+    def due(ctx: Ctx) -> datetime | None:
         if not ctx.data.silence_timers_enabled:
             return None
-        return _silence_anchor(ctx) + sum((getattr(ctx.policy, s) for s in steps), timedelta(0))
+        return _silence_anchor(ctx) + _silent_for(ctx, step)
 
     return due
 
 
-def _next_step_due(ctx: AnyContext) -> datetime | None:
+def _silence_nudge(step: int, subject: str) -> Effect:
+    return notify(
+        "silence_nudge",
+        "Nudge the owner to follow up with the silent customer (004:7312-7342).",
+        to=owner,
+        subject=lambda ctx: f"{subject} ({_deal(ctx)})",
+        body=lambda ctx: (
+            f"No reply from {ctx.data.account.name} for {duration(_silent_for(ctx, step))}, since "
+            f'{_silence_anchor(ctx).date().isoformat()}. Reply-all with the subject "{subject}".'
+        ),
+    )
+
+
+def _next_step_due(ctx: Ctx) -> datetime | None:
     step = ctx.data.next_step
     # The due date is a whole day: it has passed once the next day begins.
     return start_of_day(step.due_date) + timedelta(days=1) if step and step.due_date else None
 
 
-def _follow_up_due(ctx: AnyContext) -> datetime | None:
-    data: OpportunityData = ctx.data
+def _next_step_overdue_body(ctx: Ctx) -> str:
+    step = ctx.data.next_step
+    assert step is not None, "the next-step timer is armed only while there is a next step"
+    return f'"{step.text}" was due {step.due_date}.'
+
+
+def _follow_up_due(ctx: Ctx) -> datetime | None:
+    data = ctx.data
     if data.follow_ups_stopped:
         return None
     if data.loss_reason is LossReason.COMPETITOR and data.follow_ups_sent == 0:
@@ -705,44 +742,48 @@ def _follow_up_due(ctx: AnyContext) -> datetime | None:
     return None
 
 
-SILENCE_SUBJECTS = {1: "Still interested?", 2: "Did I lose you?"}  # 004:7318, 004:7338
-
-TIMERS = (
+TIMERS: tuple[TimerSpec[OpportunityData, OpportunityPolicy], ...] = (
     TimerSpec(
         name="silence_first_nudge",
-        trigger="silence_nudge",
         states=OPEN_STAGES,
-        due=_silence_due("silence_first_nudge_after"),
-        params=lambda ctx: {"step": 1},
-        description='No customer reply for 14 days: nudge "Still interested?"',
+        due=_silence_due(1),
+        effects=(_silence_nudge(1, "Still interested?"),),  # 004:7318
+        description='No customer reply for the first silence period: nudge "Still interested?"',
         source_ref="004:7312",
     ),
     TimerSpec(
         name="silence_second_nudge",
-        trigger="silence_nudge",
         states=OPEN_STAGES,
-        due=_silence_due("silence_first_nudge_after", "silence_second_nudge_after"),
-        params=lambda ctx: {"step": 2},
-        description='Still no reply a week later: nudge "Did I lose you?"',
+        due=_silence_due(2),
+        effects=(_silence_nudge(2, "Did I lose you?"),),  # 004:7338
+        description='Still no reply after the second silence period: nudge "Did I lose you?"',
         source_ref="004:7338",
     ),
     TimerSpec(
         name="silence_close",
         trigger="close_lost",
         states=OPEN_STAGES,
-        due=_silence_due("silence_first_nudge_after", "silence_second_nudge_after", "silence_close_after"),
+        due=_silence_due(3),
         params=lambda ctx: {
             "loss_reason": LossReason.DISAPPEARED,
             "loss_note": "No customer reply through the silence ladder.",
         },
-        description="No reply 3 days after the last nudge: Closed Lost (disappeared)",
+        description="Still no reply after the last silence period: Closed Lost (disappeared)",
         source_ref="004:7342",
     ),
     TimerSpec(
         name="next_step_overdue",
-        trigger="next_step_overdue",
         states=OPEN_STAGES,
         due=_next_step_due,
+        effects=(
+            notify(
+                "next_step_overdue",
+                "Tell the owner the next step is overdue (004:5599).",
+                to=owner,
+                subject=lambda ctx: f"Next step overdue: {_deal(ctx)}",
+                body=_next_step_overdue_body,
+            ),
+        ),
         description="The next step's due date has passed: tell the owner",
         source_ref="004:5599",
     ),
@@ -751,8 +792,8 @@ TIMERS = (
         trigger="follow_up_due",
         states=(S.CLOSED_LOST,),
         due=_follow_up_due,
-        description="Check in with a lost customer (competitor: once after 9 months; stuck with current setup: "
-        "every 6 months)",
+        description="Check in with a lost customer: once after a loss to a competitor, periodically while they "
+        "are stuck with their current setup",
         source_ref="004:9761-9770",
     ),
 )
@@ -761,10 +802,10 @@ TIMERS = (
 # ---- transitions -------------------------------------------------------------------------
 
 
-def _advance_transitions() -> list[TransitionSpec]:
-    out = []
+def _advance_transitions() -> list[Transition]:
+    out: list[Transition] = []
 
-    def _targets(dest: OpportunityStage, default: OpportunityStage | None) -> Any:
+    def _targets(dest: OpportunityStage, default: OpportunityStage | None) -> Callable[[Ctx], bool]:
         # ``to`` left out means the next stage when advancing; moving back must name it.
         return lambda ctx: (ctx.params.to or default) == dest
 
@@ -806,7 +847,7 @@ def _advance_transitions() -> list[TransitionSpec]:
     return out
 
 
-TRANSITIONS = (
+TRANSITIONS: tuple[Transition, ...] = (
     *_advance_transitions(),
     TransitionSpec(
         trigger="record_criterion",
@@ -871,46 +912,6 @@ TRANSITIONS = (
         apply=_record_reply,
         in_diagram=False,
         source_ref="004:7312",
-    ),
-    TransitionSpec(
-        trigger="silence_nudge",
-        sources=OPEN_STAGES,
-        dest=None,
-        role=Role.SYSTEM,
-        description="The silence ladder nudges the owner.",
-        params=SilenceNudgeParams,
-        in_diagram=False,
-        effects=(
-            notify(
-                "silence_nudge",
-                "Nudge the owner to follow up with the silent customer (004:7312-7342).",
-                to=owner,
-                subject=lambda ctx: f"{SILENCE_SUBJECTS[ctx.params.step]} ({_deal(ctx)})",
-                body=lambda ctx: (
-                    f"No reply from {ctx.data.account.name} since "
-                    f"{_silence_anchor(ctx).date().isoformat()}. Reply-all with the subject "
-                    f'"{SILENCE_SUBJECTS[ctx.params.step]}".'
-                ),
-            ),
-        ),
-        source_ref="004:7312-7342",
-    ),
-    TransitionSpec(
-        trigger="next_step_overdue",
-        sources=OPEN_STAGES,
-        dest=None,
-        role=Role.SYSTEM,
-        description="The next step's due date passed.",
-        in_diagram=False,
-        effects=(
-            notify(
-                "next_step_overdue",
-                "Tell the owner the next step is overdue (004:5599).",
-                to=owner,
-                subject=lambda ctx: f"Next step overdue: {_deal(ctx)}",
-                body=lambda ctx: f'"{ctx.data.next_step.text}" was due {ctx.data.next_step.due_date}.',
-            ),
-        ),
     ),
     TransitionSpec(
         trigger="follow_up_due",

@@ -44,15 +44,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeAlias
 
-from pydantic import BaseModel, ConfigDict, Field, computed_field
+from pydantic import BaseModel, ConfigDict, Field
 from temporalio import workflow
 
 from workflows.engine.calendar import add_months, start_of_day
 from workflows.engine.common import change_owner
+from workflows.engine.computed import computed_property
+from workflows.engine.messages import duration
 from workflows.engine.spec import (
-    AnyContext,
     Context,
     EffectSpec,
     LifecycleSpec,
@@ -154,14 +155,12 @@ class RenewalData(BaseModel):
     renewal: SignedRenewal | None = None
     not_renewing: NotRenewing | None = None
 
-    @computed_field  # type: ignore[prop-decorator]
-    @property
+    @computed_property
     def end_date(self) -> date:
         """Start date + term (004:5444)."""
         return add_months(self.start_date, self.term_months)
 
-    @computed_field  # type: ignore[prop-decorator]
-    @property
+    @computed_property
     def at_risk(self) -> bool:
         return self.at_risk_flag is not None or bool(self.at_risk_invoices)
 
@@ -184,6 +183,11 @@ class RenewalPolicy(BaseModel):
     early_renewal_reminder_before: timedelta = Field(timedelta(days=7), gt=timedelta(0))
     usage_cover_months_before_end: int = Field(2, ge=0)  # 004:4701
     discounts: DiscountRules = Field(default_factory=DiscountRules)
+
+
+# What the renewal's guards, changes, timers and effects read: its data and pinned policy.
+Ctx: TypeAlias = Context[RenewalData, RenewalPolicy]
+Effect: TypeAlias = EffectSpec[RenewalData, RenewalPolicy]
 
 
 def renewal_opportunity_of(contract_id: str, data: RenewalData) -> str:
@@ -333,7 +337,7 @@ class LatePaymentRiskParams(_Params):
 
 
 @guard("credits_not_yet_exhausted", "Credits run out once per contract.")
-def credits_not_yet_exhausted(ctx: AnyContext) -> list[str]:
+def credits_not_yet_exhausted(ctx: Ctx) -> list[str]:
     done = ctx.data.credits_exhausted
     return (
         [f"The credits were already recorded as run out on {done.exhausted_on} by {done.recorded_by}."] if done else []
@@ -341,14 +345,14 @@ def credits_not_yet_exhausted(ctx: AnyContext) -> list[str]:
 
 
 @guard("flagged_at_risk", "An operator flagged the renewal at risk.")
-def flagged_at_risk(ctx: AnyContext) -> list[str]:
+def flagged_at_risk(ctx: Ctx) -> list[str]:
     if ctx.data.at_risk_flag is not None:
         return []
     return ["No operator flagged this renewal at risk; late payments clear themselves when the invoice is settled."]
 
 
 @guard("changes_invoice_risk", "The invoice's risk changes.", on_input=True)
-def changes_invoice_risk(ctx: AnyContext) -> list[str]:
+def changes_invoice_risk(ctx: Ctx) -> list[str]:
     invoice, listed = ctx.params.invoice_id, ctx.params.invoice_id in ctx.data.at_risk_invoices
     if ctx.params.at_risk and listed:
         return [f"Invoice {invoice} already puts this renewal at risk."]
@@ -357,12 +361,12 @@ def changes_invoice_risk(ctx: AnyContext) -> list[str]:
     return []
 
 
-def _exhausted_on(ctx: AnyContext) -> date:
+def _exhausted_on(ctx: Ctx) -> date:
     params: CreditsExhaustedParams = ctx.params
     return params.exhausted_on or ctx.now.date()
 
 
-def _validate_exhausted(ctx: AnyContext) -> dict[str, str]:
+def _validate_exhausted(ctx: Ctx) -> dict[str, str]:
     on, data = _exhausted_on(ctx), ctx.data
     if on > ctx.now.date():
         return {"exhausted_on": "must not be in the future"}
@@ -387,32 +391,32 @@ def _validate_contract(data: RenewalData, policy: RenewalPolicy, now: datetime) 
 # ---- data changes --------------------------------------------------------------------------------
 
 
-def _up_for_renewal(ctx: AnyContext) -> bool:
-    """Undecided with under 90 days to go (004:11505)."""
+def _up_for_renewal(ctx: Ctx) -> bool:
+    """Undecided, within the renewal notice period before the end (004:11505)."""
     return ctx.state in UNDECIDED and ctx.now >= renewal_due_at(ctx.data, ctx.policy)
 
 
-def _follow_risk(ctx: AnyContext) -> None:
+def _follow_risk(ctx: Ctx) -> None:
     # One review per stretch at risk: it is requested when the contract is at risk and up
     # for renewal, and forgotten once the risk clears.
-    data: RenewalData = ctx.data
+    data = ctx.data
     if not data.at_risk:
         data.churn_review_requested_at = None
     elif data.churn_review_requested_at is None and _up_for_renewal(ctx):
         data.churn_review_requested_at = ctx.now
 
 
-def _flag_at_risk(ctx: AnyContext) -> None:
+def _flag_at_risk(ctx: Ctx) -> None:
     ctx.data.at_risk_flag = AtRiskFlag(reason=(ctx.reason or "").strip(), flagged_by=ctx.actor, flagged_at=ctx.now)
     _follow_risk(ctx)
 
 
-def _clear_flag(ctx: AnyContext) -> None:
+def _clear_flag(ctx: Ctx) -> None:
     ctx.data.at_risk_flag = None
     _follow_risk(ctx)
 
 
-def _late_payment_risk(ctx: AnyContext) -> None:
+def _late_payment_risk(ctx: Ctx) -> None:
     invoices = set(ctx.data.at_risk_invoices)
     if ctx.params.at_risk:
         invoices.add(ctx.params.invoice_id)
@@ -422,12 +426,12 @@ def _late_payment_risk(ctx: AnyContext) -> None:
     _follow_risk(ctx)
 
 
-def _link_opportunity(ctx: AnyContext) -> None:
+def _link_opportunity(ctx: Ctx) -> None:
     ctx.data.renewal_opportunity_id = ctx.params.opportunity_id
 
 
-def _renew(ctx: AnyContext) -> None:
-    data: RenewalData = ctx.data
+def _renew(ctx: Ctx) -> None:
+    data = ctx.data
     params: RenewParams = ctx.params
     signed_on = ctx.now.date()
     allowance, _ = rollover(params.annual_spend, data.terms(), ctx.policy.discounts)
@@ -444,7 +448,7 @@ def _renew(ctx: AnyContext) -> None:
     data.renewal_opportunity_id = params.opportunity_id
 
 
-def _decline(ctx: AnyContext) -> None:
+def _decline(ctx: Ctx) -> None:
     ctx.data.not_renewing = NotRenewing(
         loss_reason=ctx.params.loss_reason,
         note=ctx.params.loss_note,
@@ -453,18 +457,18 @@ def _decline(ctx: AnyContext) -> None:
     )
 
 
-def _opportunity_lost(ctx: AnyContext) -> None:
+def _opportunity_lost(ctx: Ctx) -> None:
     _link_opportunity(ctx)
     _decline(ctx)
 
 
-def _expire(ctx: AnyContext) -> None:
+def _expire(ctx: Ctx) -> None:
     # The account is on the monthly plan from now on (004:4720).
     ctx.data.on_prepaid_plan = False
 
 
-def _record_credits_exhausted(ctx: AnyContext) -> None:
-    data: RenewalData = ctx.data
+def _record_credits_exhausted(ctx: Ctx) -> None:
+    data = ctx.data
     on = _exhausted_on(ctx)
     covered, _ = usage_coverage(data, on, ctx.policy)
     data.credits_exhausted = CreditsExhausted(
@@ -477,7 +481,7 @@ def _record_credits_exhausted(ctx: AnyContext) -> None:
 # ---- effects -------------------------------------------------------------------------------------
 
 
-def _contract(ctx: AnyContext) -> str:
+def _contract(ctx: Ctx) -> str:
     return f"{ctx.data.account.name} contract {ctx.entity_id}"
 
 
@@ -491,9 +495,9 @@ def _billing(
     type_: str,
     name: str,
     description: str,
-    payload: dict[str, Callable[[AnyContext], Any]],
-    when: Callable[[AnyContext], bool] | None = None,
-) -> EffectSpec:
+    payload: dict[str, Callable[[Ctx], Any]],
+    when: Callable[[Ctx], bool] | None = None,
+) -> Effect:
     """An instruction to the billing system about this contract's account."""
     return EffectSpec(
         type=type_,
@@ -508,7 +512,7 @@ def _billing(
     )
 
 
-CHURN_RISK_REVIEW: EffectSpec[RenewalData, RenewalPolicy] = notify(
+CHURN_RISK_REVIEW: Effect = notify(
     "churn_risk_review",
     "An at-risk contract up for renewal goes to the churn-risk review in #customer-churn (004:11505, 004:11517-11532).",
     to=lambda ctx: [ctx.data.owner, "channel:customer-churn"],
@@ -521,8 +525,8 @@ CHURN_RISK_REVIEW: EffectSpec[RenewalData, RenewalPolicy] = notify(
 )
 
 
-def _due_body(ctx: AnyContext) -> str:
-    data: RenewalData = ctx.data
+def _due_body(ctx: Ctx) -> str:
+    data = ctx.data
     text = f"{_contract(ctx)} ends on {data.end_date}: time to drive its renewal."
     if data.on_prepaid_plan and ctx.now < early_window_closes_at(data, ctx.policy):
         last_day = early_renewal_last_day(data.end_date, ctx.policy.discounts)
@@ -532,7 +536,7 @@ def _due_body(ctx: AnyContext) -> str:
     return text
 
 
-DUE_EFFECTS = (
+DUE_EFFECTS: tuple[Effect, ...] = (
     notify(
         "renewal_due",
         "Alert the owner that the renewal is due (domain README §4).",
@@ -544,23 +548,40 @@ DUE_EFFECTS = (
 )
 
 
-def _early_window_body(closing: bool) -> Any:
-    def body(ctx: AnyContext) -> str:
-        rules: DiscountRules = ctx.policy.discounts
-        last_day = early_renewal_last_day(ctx.data.end_date, rules)
-        if closing:
-            return (
-                f"A renewal of {_contract(ctx)} signed by {last_day} earns +{rules.early_renewal_bonus}%; "
-                "after that day it does not (004:4442)."
-            )
-        return f"{_contract(ctx)}: a renewal signed from today on earns no early-renewal discount (004:4442)."
-
-    return body
+def _early_window_closing_body(ctx: Ctx) -> str:
+    rules = ctx.policy.discounts
+    last_day = early_renewal_last_day(ctx.data.end_date, rules)
+    return (
+        f"The early-renewal window of {_contract(ctx)} closes in {duration(ctx.policy.early_renewal_reminder_before)}: "
+        f"a renewal signed by {last_day} earns +{rules.early_renewal_bonus}%; after that day it does not (004:4442)."
+    )
 
 
-def _successor_contract(ctx: Context[RenewalData, RenewalPolicy]) -> dict[str, Any]:
+EARLY_WINDOW_CLOSING: Effect = notify(
+    "early_renewal_closing",
+    "Remind the owner before the early-renewal window closes (domain README §4).",
+    to=owner,
+    subject=lambda ctx: f"Early-renewal window closing: {_contract(ctx)}",
+    body=_early_window_closing_body,
+)
+
+EARLY_WINDOW_CLOSED: Effect = notify(
+    "early_renewal_closed",
+    "Tell the owner the early-renewal discount is no longer available (004:4442).",
+    to=owner,
+    subject=lambda ctx: f"Early-renewal window closed: {_contract(ctx)}",
+    body=lambda ctx: f"{_contract(ctx)}: a renewal signed from today on earns no early-renewal discount (004:4442).",
+)
+
+
+def _signed(ctx: Ctx) -> SignedRenewal:
     renewal = ctx.data.renewal
-    assert renewal is not None, "only a signed renewal starts a successor"
+    assert renewal is not None, "only a renewed contract starts, rolls over into or announces its successor"
+    return renewal
+
+
+def _successor_contract(ctx: Ctx) -> dict[str, Any]:
+    renewal = _signed(ctx)
     return {
         "kind": KIND,
         "entity_id": renewal.successor_id,
@@ -579,7 +600,7 @@ def _successor_contract(ctx: Context[RenewalData, RenewalPolicy]) -> dict[str, A
     }
 
 
-SUCCESSOR: EffectSpec[RenewalData, RenewalPolicy] = EffectSpec(
+SUCCESSOR: Effect = EffectSpec(
     type="lifecycle.start",
     name="successor_contract",
     description="The renewal starts the successor contract at the old end date, with its own renewal lifecycle.",
@@ -587,9 +608,9 @@ SUCCESSOR: EffectSpec[RenewalData, RenewalPolicy] = EffectSpec(
 )
 
 
-def _renewed_body(ctx: AnyContext) -> str:
-    data: RenewalData = ctx.data
-    renewal: SignedRenewal = ctx.data.renewal
+def _renewed_body(ctx: Ctx) -> str:
+    data = ctx.data
+    renewal = _signed(ctx)
     early = early_renewal(renewal.signed_on, data.terms(), ctx.policy.discounts)
     _, rolls = rollover(renewal.annual_spend, data.terms(), ctx.policy.discounts)
     return (
@@ -598,7 +619,7 @@ def _renewed_body(ctx: AnyContext) -> str:
     )
 
 
-RENEWED_EFFECTS = (
+RENEWED_EFFECTS: tuple[Effect, ...] = (
     SUCCESSOR,
     notify(
         "renewal_signed",
@@ -615,7 +636,7 @@ def _loss_params(declined: NotRenewing | None) -> dict[str, str]:
     return {"loss_reason": str(declined.loss_reason), **({"loss_note": declined.note} if declined.note else {})}
 
 
-RENEWAL_OPPORTUNITY_LOST: EffectSpec[RenewalData, RenewalPolicy] = fire_on(
+RENEWAL_OPPORTUNITY_LOST: Effect = fire_on(
     "renewal_opportunity_lost",
     "The declined renewal's opportunity closes lost with the same reason (004:5589, 004:5611).",
     target=lambda ctx: (OPPORTUNITY_KIND, renewal_opportunity_of(ctx.entity_id, ctx.data)),
@@ -624,7 +645,7 @@ RENEWAL_OPPORTUNITY_LOST: EffectSpec[RenewalData, RenewalPolicy] = fire_on(
     reason=lambda ctx: f"Contract {ctx.entity_id} is not renewing",
 )
 
-EXPIRED_OPPORTUNITY_LOST: EffectSpec[RenewalData, RenewalPolicy] = fire_on(
+EXPIRED_OPPORTUNITY_LOST: Effect = fire_on(
     "renewal_opportunity_lapsed",
     'A renewal opportunity still open at the end date closes lost as "disappeared" (004:9755); signing later is '
     "a re-entry into a credit plan (004:4444).",
@@ -638,14 +659,14 @@ EXPIRED_OPPORTUNITY_LOST: EffectSpec[RenewalData, RenewalPolicy] = fire_on(
     when=lambda ctx: ctx.data.not_renewing is None,
 )
 
-REMOVE_CREDITS = _billing(
+REMOVE_CREDITS: Effect = _billing(
     "billing.remove_credits",
     "remaining_credits_removed",
     "Remove the credits left at the end of the term (004:4720), after any roll-over (004:4716).",
     payload={"on": lambda ctx: ctx.data.end_date.isoformat()},
 )
 
-EXPIRY_EFFECTS = (
+EXPIRY_EFFECTS: tuple[Effect, ...] = (
     REMOVE_CREDITS,
     _billing(
         "billing.monthly_plan",
@@ -667,32 +688,38 @@ EXPIRY_EFFECTS = (
     EXPIRED_OPPORTUNITY_LOST,
 )
 
-TERM_END_EFFECTS = (
+TERM_END_EFFECTS: tuple[Effect, ...] = (
     _billing(
         "billing.roll_over_credits",
         "credits_rolled_over",
         "Roll up to half the original credit into the successor contract (004:4716).",
         payload={
-            "to_contract_id": lambda ctx: ctx.data.renewal.successor_id,
-            "up_to": lambda ctx: str(ctx.data.renewal.rollover_allowance),
+            "to_contract_id": lambda ctx: _signed(ctx).successor_id,
+            "up_to": lambda ctx: str(_signed(ctx).rollover_allowance),
         },
-        when=lambda ctx: ctx.data.renewal.rollover_allowance > 0,
+        when=lambda ctx: _signed(ctx).rollover_allowance > 0,
     ),
     REMOVE_CREDITS,
 )
 
 
-def _exhausted_body(ctx: AnyContext) -> str:
-    exhausted_on: date = ctx.data.credits_exhausted.exhausted_on
+def _exhaustion(ctx: Ctx) -> CreditsExhausted:
+    exhausted = ctx.data.credits_exhausted
+    assert exhausted is not None, "recorded by the transition these effects belong to"
+    return exhausted
+
+
+def _exhausted_body(ctx: Ctx) -> str:
+    exhausted_on = _exhaustion(ctx).exhausted_on
     _, why = usage_coverage(ctx.data, exhausted_on, ctx.policy)
     return f"The credits of {_contract(ctx)} ran out on {exhausted_on}. {why}"
 
 
-def _covered(ctx: AnyContext) -> bool:
-    return ctx.data.credits_exhausted.usage_covered_until is not None
+def _covered(ctx: Ctx) -> bool:
+    return _exhaustion(ctx).usage_covered_until is not None
 
 
-CREDITS_EXHAUSTED_EFFECTS = (
+CREDITS_EXHAUSTED_EFFECTS: tuple[Effect, ...] = (
     _billing(
         "billing.cover_usage",
         "usage_covered",
@@ -704,7 +731,7 @@ CREDITS_EXHAUSTED_EFFECTS = (
         "billing.pay_as_you_go",
         "usage_billed_pay_as_you_go",
         "Usage is billed pay-as-you-go until the end date (004:4444, 004:4701).",
-        payload={"from": lambda ctx: ctx.data.credits_exhausted.exhausted_on.isoformat()},
+        payload={"from": lambda ctx: _exhaustion(ctx).exhausted_on.isoformat()},
         when=lambda ctx: not _covered(ctx),
     ),
     notify(
@@ -717,8 +744,8 @@ CREDITS_EXHAUSTED_EFFECTS = (
 )
 
 
-def _open_renewal_opportunity(ctx: AnyContext) -> dict[str, Any]:
-    data: RenewalData = ctx.data
+def _open_renewal_opportunity(ctx: Ctx) -> dict[str, Any]:
+    data = ctx.data
     return {
         "kind": OPPORTUNITY_KIND,
         "entity_id": renewal_opportunity_of(ctx.entity_id, data),
@@ -746,7 +773,7 @@ def _open_renewal_opportunity(ctx: AnyContext) -> dict[str, Any]:
     }
 
 
-OPEN_RENEWAL_OPPORTUNITY = EffectSpec(
+OPEN_RENEWAL_OPPORTUNITY: Effect = EffectSpec(
     type="lifecycle.start",
     name="open_renewal_opportunity",
     description="A contract registered directly opens the renewal opportunity an annual Closed Won would have "
@@ -759,13 +786,15 @@ OPEN_RENEWAL_OPPORTUNITY = EffectSpec(
 # ---- timers --------------------------------------------------------------------------------------
 
 
-def _while_discount_can_be_earned(moment: Any) -> Any:
+def _while_discount_can_be_earned(
+    moment: Callable[[RenewalData, RenewalPolicy], datetime],
+) -> Callable[[Ctx], datetime | None]:
     # Announced only while the contract can still earn the discount, and never for a
     # moment already past when the contract was registered.
-    def due(ctx: AnyContext) -> datetime | None:
+    def due(ctx: Ctx) -> datetime | None:
         if not ctx.data.on_prepaid_plan:
             return None
-        at: datetime = moment(ctx.data, ctx.policy)
+        at = moment(ctx.data, ctx.policy)
         return at if at >= ctx.opened_at else None
 
     return due
@@ -777,23 +806,23 @@ TIMERS: tuple[TimerSpec[RenewalData, RenewalPolicy], ...] = (
         trigger="mark_due",
         states=(R.ACTIVE, R.NEGOTIATING),
         due=lambda ctx: renewal_due_at(ctx.data, ctx.policy),
-        description="90 days before the end: due for renewal, owner alerted",
+        description="The renewal notice period before the end begins: due for renewal, owner alerted",
         source_ref="004:11505",
     ),
     TimerSpec(
         name="early_renewal_reminder",
-        trigger="remind_early_renewal",
         states=UNDECIDED,
         due=_while_discount_can_be_earned(early_renewal_reminder_at),
-        description="A week before the early-renewal window closes: remind the owner",
+        effects=(EARLY_WINDOW_CLOSING,),
+        description="Shortly before the early-renewal window closes: remind the owner",
         source_ref="004:4442",
     ),
     TimerSpec(
         name="early_renewal_window_closes",
-        trigger="close_early_renewal_window",
         states=UNDECIDED,
         due=_while_discount_can_be_earned(early_window_closes_at),
-        description="After the last day 60 days before the end: the +5% early-renewal window closes",
+        effects=(EARLY_WINDOW_CLOSED,),
+        description="Once the last day to sign for the early-renewal discount is over: tell the owner it is gone",
         source_ref="004:4439-4444",
     ),
     TimerSpec(
@@ -806,9 +835,9 @@ TIMERS: tuple[TimerSpec[RenewalData, RenewalPolicy], ...] = (
     ),
     TimerSpec(
         name="term_end",
-        trigger="end_term",
         states=(R.RENEWED,),
         due=lambda ctx: contract_ends_at(ctx.data),
+        effects=TERM_END_EFFECTS,
         description="The end date of a renewed contract: credit rolls over, the successor takes over",
         source_ref="004:4716",
     ),
@@ -817,12 +846,12 @@ TIMERS: tuple[TimerSpec[RenewalData, RenewalPolicy], ...] = (
 
 # ---- transitions ---------------------------------------------------------------------------------
 
-TRANSITIONS = (
+TRANSITIONS: tuple[TransitionSpec[RenewalData, RenewalPolicy], ...] = (
     TransitionSpec(
         trigger="mark_due",
         sources=(R.ACTIVE,),
         dest=R.RENEWAL_DUE,
-        description="90 days before the end: the renewal is due.",
+        description="The renewal notice period before the end begins: the renewal is due.",
         role=Role.SYSTEM,
         apply=_follow_risk,
         effects=DUE_EFFECTS,
@@ -832,7 +861,7 @@ TRANSITIONS = (
         trigger="mark_due",
         sources=(R.NEGOTIATING,),
         dest=None,
-        description="90 days before the end of a contract already negotiating its renewal.",
+        description="The renewal notice period begins for a contract already negotiating its renewal.",
         role=Role.SYSTEM,
         apply=_follow_risk,
         effects=DUE_EFFECTS,
@@ -891,49 +920,6 @@ TRANSITIONS = (
         source_ref="004:4720",
     ),
     TransitionSpec(
-        trigger="end_term",
-        sources=(R.RENEWED,),
-        dest=None,
-        description="The renewed contract reached its end date.",
-        role=Role.SYSTEM,
-        effects=TERM_END_EFFECTS,
-        source_ref="004:4716, 004:4720",
-    ),
-    TransitionSpec(
-        trigger="remind_early_renewal",
-        sources=UNDECIDED,
-        dest=None,
-        description="The early-renewal window closes in a week.",
-        role=Role.SYSTEM,
-        effects=(
-            notify(
-                "early_renewal_closing",
-                "Remind the owner before the early-renewal window closes (domain README §4).",
-                to=owner,
-                subject=lambda ctx: f"Early-renewal window closing: {_contract(ctx)}",
-                body=_early_window_body(closing=True),
-            ),
-        ),
-        source_ref="004:4442",
-    ),
-    TransitionSpec(
-        trigger="close_early_renewal_window",
-        sources=UNDECIDED,
-        dest=None,
-        description="The early-renewal window closed.",
-        role=Role.SYSTEM,
-        effects=(
-            notify(
-                "early_renewal_closed",
-                "Tell the owner the early-renewal discount is no longer available (004:4442).",
-                to=owner,
-                subject=lambda ctx: f"Early-renewal window closed: {_contract(ctx)}",
-                body=_early_window_body(closing=False),
-            ),
-        ),
-        source_ref="004:4439-4444",
-    ),
-    TransitionSpec(
         trigger="record_credits_exhausted",
         sources=(*EXPIRING, R.RENEWED),
         dest=None,
@@ -983,10 +969,13 @@ TRANSITIONS = (
 STATES = (
     StateSpec(
         R.ACTIVE,
-        "The contract runs; its renewal is more than 90 days away (004:5579-5581).",
+        "The contract runs; its renewal is not due yet (004:5579-5581).",
         on_enter=(OPEN_RENEWAL_OPPORTUNITY,),
     ),
-    StateSpec(R.RENEWAL_DUE, "Under 90 days to the end: the owner drives the renewal (004:11505, 004:12725)."),
+    StateSpec(
+        R.RENEWAL_DUE,
+        "Within the renewal notice period before the end: the owner drives the renewal (004:11505, 004:12725).",
+    ),
     StateSpec(
         R.NEGOTIATING,
         "The renewal opportunity is in product evaluation or commercial and legal review (004:5583-5585).",

@@ -116,6 +116,22 @@ async def test_an_older_snapshot_never_overwrites_a_newer_one(readmodel: Session
         assert row.updated_at == NOW + timedelta(hours=1) and row.updated_at.tzinfo is not None
 
 
+async def test_a_timer_that_only_sends_effects_moves_the_deadlines_on(readmodel: Sessions):
+    instance = deal("d3")
+    await project(readmodel, instance)
+    timer, due = instance.next_due_timer(NOW + timedelta(days=14))
+    assert (timer.name, due) == ("silence_first_nudge", NOW + timedelta(days=14))
+    assert instance.fire_timer(timer, due, due) is None
+    await project(readmodel, instance, due)
+    async with readmodel() as session:
+        row = await session.get(LifecycleRow, "opportunity/d3")
+        nudges = (await session.execute(sa.select(EffectRow).where(col(EffectRow.name) == "silence_nudge"))).scalars()
+        assert row is not None and row.seq == 1
+        assert row.next_deadline == NOW + timedelta(days=21)
+        assert row.deadlines[0]["timer"] == "silence_second_nudge"
+        assert [e.created_at for e in nudges] == [due]
+
+
 async def test_lists_filter_sort_and_page(readmodel: Sessions):
     for n in range(12):
         await project(

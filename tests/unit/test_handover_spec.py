@@ -10,7 +10,7 @@ import pytest
 from workflows.engine.common import CHANGE_OWNER
 from workflows.engine.errors import Forbidden, GuardFailed, InvalidTransition, Rejection, ValidationError
 from workflows.engine.instance import LifecycleInstance
-from workflows.engine.spec import TIMER_ACTOR, Role
+from workflows.engine.spec import Role
 from workflows.handover import (
     BEFORE_CALL,
     BEFORE_READY,
@@ -489,17 +489,29 @@ def test_a_week_after_the_call_the_incoming_owner_is_reminded_then_the_team_lead
     assert deadline(handover, "follow_up_escalation") == NOW + timedelta(days=9)
     assert handover.next_due_timer(NOW + timedelta(days=7) - timedelta(seconds=1)) is None
 
+    history = list(handover.core.history)
     timer, due = handover.next_due_timer(NOW + timedelta(days=7))
-    record = handover.fire_timer(timer, due, NOW + timedelta(days=7))
-    assert (record.trigger, record.actor, handover.state) == ("remind_follow_up", TIMER_ACTOR, S.CALL_HELD)
+    assert (timer.name, due) == ("follow_up_reminder", NOW + timedelta(days=7))
+    assert handover.fire_timer(timer, due, due) is None
     reminder = handover.core.unprojected_effects[-1]
-    assert reminder.recipients == [INCOMING] and "Introduced themselves" in reminder.payload["body"]
+    assert (reminder.name, reminder.at, reminder.recipients) == ("follow_up_reminder", due, [INCOMING])
+    assert reminder.payload["body"].startswith("7 days since the handover call, still to do: ")
+    assert "Introduced themselves" in reminder.payload["body"]
     assert handover.next_due_timer(NOW + timedelta(days=9) - timedelta(seconds=1)) is None
 
     timer, due = handover.next_due_timer(NOW + timedelta(days=9))
-    assert handover.fire_timer(timer, due, NOW + timedelta(days=9)).trigger == "escalate_follow_up"
-    assert handover.core.unprojected_effects[-1].recipients == ["role:team_lead", INCOMING]
+    assert (timer.name, due) == ("follow_up_escalation", NOW + timedelta(days=9))
+    assert handover.fire_timer(timer, due, due) is None
+    escalated = handover.core.unprojected_effects[-1]
+    assert (escalated.name, escalated.at, escalated.recipients) == (
+        "follow_up_escalated",
+        due,
+        ["role:team_lead", INCOMING],
+    )
+    assert escalated.payload["body"].endswith("(due 2026-03-09, reminded 2 days ago).")
     assert handover.deadlines(NOW + timedelta(days=9)) == []
+    # Reminding and escalating tell people; the handover itself stays as it was.
+    assert (handover.core.history, handover.state) == (history, S.CALL_HELD)
 
 
 def test_follow_ups_done_in_time_disarm_both_timers():
@@ -515,9 +527,23 @@ def test_the_follow_up_durations_are_policy():
     assert deadline(handover, "follow_up_escalation") == NOW + timedelta(days=6)
 
 
+def test_the_follow_up_messages_state_the_period_of_the_pinned_policy():
+    handover = ready(policy={"follow_up_within": "P3D"})
+    fire(handover, "record_call")
+    started = handover.core.unprojected_effects[-1]
+    assert started.name == "follow_ups_started"
+    assert started.payload["body"].startswith("Within 3 days of the call, by 2026-03-05: Vitally updated")
+    timer, due = handover.next_due_timer(NOW + timedelta(days=3))
+    handover.fire_timer(timer, due, due)
+    reminder = handover.core.unprojected_effects[-1]
+    assert reminder.payload["body"].startswith("3 days since the handover call, still to do: Vitally updated")
+
+
 @pytest.mark.parametrize("trigger", ["remind_follow_up", "escalate_follow_up"])
-def test_timer_triggers_belong_to_the_service(trigger):
-    rejected(called(), Forbidden, trigger, role=Role.ADMIN)
+def test_no_caller_can_send_the_follow_up_reminders(trigger):
+    # The timers send them; there is no trigger to fire them with.
+    error = rejected(called(), InvalidTransition, trigger, role=Role.ADMIN)
+    assert trigger not in error.details["allowed"]
 
 
 # ---- describing -----------------------------------------------------------------------------------

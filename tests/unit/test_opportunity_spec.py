@@ -290,10 +290,11 @@ def test_terminal_states_are_final(terminal, trigger):
 
 def test_timer_triggers_belong_to_timers():
     deal = opened()
-    for trigger, params in (("silence_nudge", {"step": 1}), ("next_step_overdue", {})):
-        error = rejected(deal, Forbidden, trigger, params, role=Role.ADMIN)
-        assert error.details["required_role"] == "SYSTEM"
-    fire(deal, "silence_nudge", {"step": 1}, role=Role.SYSTEM, actor=TIMER_ACTOR)
+    fire(deal, "close_lost", {"loss_reason": "COMPETITOR"})
+    error = rejected(deal, Forbidden, "follow_up_due", role=Role.ADMIN)
+    assert error.details["required_role"] == "SYSTEM"
+    fire(deal, "follow_up_due", role=Role.SYSTEM, actor=TIMER_ACTOR)
+    assert deal.data.follow_ups_sent == 1
 
 
 def test_viewers_change_nothing():
@@ -306,7 +307,10 @@ def test_viewers_change_nothing():
 def test_unknown_triggers_list_the_allowed_ones():
     error = rejected(opened(), InvalidTransition, "teleport")
     assert {"advance", "close_lost", "record_criterion"} <= set(error.details["allowed"])
-    assert "silence_nudge" not in error.details["allowed"]
+    lost = opened()
+    fire(lost, "close_lost", {"loss_reason": "COMPETITOR"})
+    error = rejected(lost, InvalidTransition, "teleport")
+    assert "stop_follow_ups" in error.details["allowed"] and "follow_up_due" not in error.details["allowed"]
 
 
 @pytest.mark.parametrize(
@@ -396,29 +400,74 @@ def test_a_late_recorded_older_reply_does_not_pull_the_ladder_back():
     assert deadline(deal, "silence_first_nudge", recent) == recent + timedelta(days=14)
 
 
-def test_the_silence_ladder_closes_the_deal_as_disappeared():
-    deal = opened()
+def fire_due_timers(instance: LifecycleInstance, until: datetime) -> list[tuple[str, datetime, Any]]:
+    """Fire every timer due by ``until``, each at its own moment: (timer, moment, transition or None)."""
     fired = []
-    at = NOW + timedelta(days=24)
-    while (due := deal.next_due_timer(at)) is not None:
-        fired.append(deal.fire_timer(*due, at))
-    assert [(r.trigger, r.actor) for r in fired] == [
-        ("silence_nudge", "timer"),
-        ("silence_nudge", "timer"),
-        ("close_lost", "timer"),
+    while (due := instance.next_due_timer(until)) is not None:
+        timer, moment = due
+        fired.append((timer.name, moment, instance.fire_timer(timer, moment, moment)))
+    return fired
+
+
+def test_the_silence_ladder_nudges_twice_then_closes_the_deal_as_disappeared():
+    deal = opened()
+    fired = fire_due_timers(deal, NOW + timedelta(days=24))
+    assert [(name, moment) for name, moment, _ in fired] == [
+        ("silence_first_nudge", NOW + timedelta(days=14)),
+        ("silence_second_nudge", NOW + timedelta(days=21)),
+        ("silence_close", NOW + timedelta(days=24)),
     ]
+    # The nudges only tell the owner; the close is the one change in the history.
+    assert [record for _, _, record in fired[:2]] == [None, None]
+    assert [(r.trigger, r.actor) for r in deal.core.history] == [("open", "tae@example.com"), ("close_lost", "timer")]
     assert deal.state == S.CLOSED_LOST and deal.data.loss_reason == "DISAPPEARED"
-    subjects = [e.payload["subject"] for e in deal.core.unprojected_effects if e.name == "silence_nudge"]
-    assert subjects == ["Still interested? (ACME analytics (ACME))", "Did I lose you? (ACME analytics (ACME))"]
+    nudges = [e for e in deal.core.unprojected_effects if e.name == "silence_nudge"]
+    assert [(e.at, e.recipients, e.payload["subject"]) for e in nudges] == [
+        (NOW + timedelta(days=14), ["tae@example.com"], "Still interested? (ACME analytics (ACME))"),
+        (NOW + timedelta(days=21), ["tae@example.com"], "Did I lose you? (ACME analytics (ACME))"),
+    ]
+    assert nudges[0].payload["body"] == (
+        'No reply from ACME for 14 days, since 2026-01-05. Reply-all with the subject "Still interested?".'
+    )
+    assert nudges[1].payload["body"].startswith("No reply from ACME for 21 days, since 2026-01-05.")
+
+
+def test_the_nudges_state_the_silence_periods_of_the_pinned_policy():
+    deal = LifecycleInstance.open(
+        OPPORTUNITY,
+        "o-1",
+        DEAL,
+        {"silence_first_nudge_after": "P10D", "silence_second_nudge_after": "P5D"},
+        NOW,
+        actor="tae@example.com",
+    )
+    fire_due_timers(deal, NOW + timedelta(days=15))
+    bodies = [(e.at, e.payload["body"]) for e in deal.core.unprojected_effects if e.name == "silence_nudge"]
+    assert [(at, body.split(",")[0]) for at, body in bodies] == [
+        (NOW + timedelta(days=10), "No reply from ACME for 10 days"),
+        (NOW + timedelta(days=15), "No reply from ACME for 15 days"),
+    ]
+
+
+def test_a_lost_deal_announces_the_follow_up_period_of_the_pinned_policy():
+    deal = LifecycleInstance.open(
+        OPPORTUNITY, "o-1", DEAL, {"competitor_follow_up_months": 12}, NOW, actor="tae@example.com"
+    )
+    fire(deal, "close_lost", {"loss_reason": "COMPETITOR"})
+    shared = next(e for e in deal.core.unprojected_effects if e.name == "closed_lost_shared")
+    assert shared.payload["body"] == "Reason: COMPETITOR. Follow-up: check in after 12 months (004:9764)."
+    assert deadline(deal, "loss_follow_up") == datetime(2027, 1, 5, 9, 0, tzinfo=UTC)
 
 
 def test_a_passed_next_step_due_date_tells_the_owner_once():
     deal = opened(next_step={"text": "Send security questionnaire", "due_date": "2026-01-07"})
     due = datetime(2026, 1, 8, tzinfo=UTC)
     assert deadline(deal, "next_step_overdue") == due
-    timer, at = deal.next_due_timer(due)
-    record = deal.fire_timer(timer, at, due)
-    assert record.trigger == "next_step_overdue"
+    assert fire_due_timers(deal, due + timedelta(days=5)) == [("next_step_overdue", due, None)]
+    assert [r.trigger for r in deal.core.history] == ["open"]
+    [told] = [e for e in deal.core.unprojected_effects if e.name == "next_step_overdue"]
+    assert (told.at, told.recipients) == (due, ["tae@example.com"])
+    assert told.payload["body"] == '"Send security questionnaire" was due 2026-01-07.'
     assert deadline(deal, "next_step_overdue", due) is None
 
 
@@ -483,6 +532,6 @@ def test_describe_lists_what_is_allowed_and_what_is_missing():
     assert not described[("advance", S.SOLUTION_AGREEMENT)].allowed
     assert len(described[("advance", S.SOLUTION_AGREEMENT)].unmet) == 3
     assert described[("close_lost", S.CLOSED_LOST)].allowed
-    assert ("silence_nudge", None) not in described
+    assert not {trigger for trigger, _ in described} & {"follow_up_due", "silence_nudge", "next_step_overdue"}
     meet(deal, S.PROBLEM_AGREEMENT)
     assert {(a.trigger, a.to_state) for a in deal.describe(NOW) if a.allowed} >= {("advance", S.SOLUTION_AGREEMENT)}

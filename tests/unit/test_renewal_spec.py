@@ -31,8 +31,8 @@ LAST_EARLY_DAY = date(2026, 11, 2)  # end - 60 days
 SYSTEM = {"role": Role.SYSTEM, "actor": "lead@example.com"}
 
 
-def opened(at: datetime = NOW, **fields: Any) -> LifecycleInstance:
-    return LifecycleInstance.open(RENEWAL, "deal", {**CONTRACT, **fields}, {}, at, actor="otto@example.com")
+def opened(at: datetime = NOW, policy: dict[str, Any] | None = None, **fields: Any) -> LifecycleInstance:
+    return LifecycleInstance.open(RENEWAL, "deal", {**CONTRACT, **fields}, policy or {}, at, actor="otto@example.com")
 
 
 def fire(
@@ -61,12 +61,17 @@ def rejected(
 
 
 def run_until(instance: LifecycleInstance, until: datetime) -> list[tuple[str, datetime]]:
-    """Fire every timer due up to ``until`` in order, as the workflow does; (trigger, moment) of each."""
+    """Fire every timer due up to ``until`` in order, as the workflow does: (trigger, moment) of each
+    transition a timer applies, (effect, moment sent) of each effect a timer sends without one."""
     fired = []
     while (due := instance.next_due_timer(until)) is not None:
         timer, at = due
-        if instance.fire_timer(timer, at, at) is not None:
-            fired.append((timer.trigger or timer.name, at))
+        outbox = len(instance.core.unprojected_effects)
+        record = instance.fire_timer(timer, at, at)
+        if record is not None:
+            fired.append((record.trigger, at))
+        elif timer.trigger is None:
+            fired += [(e.name, e.at) for e in instance.core.unprojected_effects[outbox:]]
     return fired
 
 
@@ -264,12 +269,14 @@ def test_a_year_without_a_renewal_fires_each_milestone_on_its_day_and_expires():
     assert run_until(contract, T90 - timedelta(seconds=1)) == []
     assert run_until(contract, END) == [
         ("mark_due", T90),
-        ("remind_early_renewal", datetime(2026, 10, 26, tzinfo=UTC)),
-        ("close_early_renewal_window", datetime(2026, 11, 3, tzinfo=UTC)),
+        ("early_renewal_closing", datetime(2026, 10, 26, tzinfo=UTC)),
+        ("early_renewal_closed", datetime(2026, 11, 3, tzinfo=UTC)),
         ("expire", END),
     ]
     assert contract.state == R.EXPIRED and contract.terminal
     assert contract.deadlines(END) == []
+    # The reminders tell the owner and leave the history alone.
+    assert [r.trigger for r in contract.core.history] == ["open", "mark_due", "expire"]
     expired = effects(contract)
     assert expired["remaining_credits_removed"].type == "billing.remove_credits"
     assert expired["remaining_credits_removed"].payload == {
@@ -298,8 +305,32 @@ def test_the_early_window_closes_at_the_end_of_its_last_day():
     contract = opened()
     last_day_ends = datetime(2026, 11, 3, tzinfo=UTC)
     fired = run_until(contract, last_day_ends - timedelta(seconds=1))
-    assert ("close_early_renewal_window", last_day_ends) not in fired
-    assert run_until(contract, last_day_ends) == [("close_early_renewal_window", last_day_ends)]
+    assert "early_renewal_closed" not in [name for name, _ in fired]
+    assert run_until(contract, last_day_ends) == [("early_renewal_closed", last_day_ends)]
+    closed = effects(contract)["early_renewal_closed"]
+    assert closed.recipients == ["csm@example.com"]
+    assert closed.payload["subject"] == "Early-renewal window closed: ACME contract deal"
+
+
+def test_the_early_renewal_reminder_states_the_notice_of_the_pinned_policy():
+    contract = opened()
+    assert run_until(contract, datetime(2026, 10, 26, tzinfo=UTC))[-1] == (
+        "early_renewal_closing",
+        datetime(2026, 10, 26, tzinfo=UTC),
+    )
+    assert effects(contract)["early_renewal_closing"].payload["body"] == (
+        "The early-renewal window of ACME contract deal closes in 7 days: a renewal signed by 2026-11-02 earns +5%; "
+        "after that day it does not (004:4442)."
+    )
+    two_weeks = opened(policy={"early_renewal_reminder_before": "P14D"})
+    assert run_until(two_weeks, datetime(2026, 10, 19, tzinfo=UTC))[-1] == (
+        "early_renewal_closing",
+        datetime(2026, 10, 19, tzinfo=UTC),
+    )
+    body = effects(two_weeks)["early_renewal_closing"].payload["body"]
+    assert body.startswith(
+        "The early-renewal window of ACME contract deal closes in 14 days: a renewal signed by 2026-11-02"
+    )
 
 
 def test_a_contract_negotiating_early_still_marks_its_ninety_days():
@@ -355,7 +386,8 @@ def test_at_the_end_of_a_renewed_term_credit_rolls_over_and_the_rest_is_removed(
     contract = opened()
     renew(contract)
     assert [d.timer for d in contract.deadlines(NOW)] == ["term_end"]
-    assert run_until(contract, END) == [("end_term", END)]
+    assert run_until(contract, END) == [("credits_rolled_over", END), ("remaining_credits_removed", END)]
+    assert [r.trigger for r in contract.core.history] == ["open", "renew"]
     ended = effects(contract)
     assert ended["credits_rolled_over"].payload == {
         "account_id": "acme",

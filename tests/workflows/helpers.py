@@ -33,7 +33,10 @@ async def triggers(sessions: Sessions, workflow_id: str) -> list[tuple[str, str]
 async def effects(sessions: Sessions, workflow_id: str) -> list[EffectRow]:
     async with sessions() as session:
         result = await session.execute(
-            sa.select(EffectRow).where(col(EffectRow.workflow_id) == workflow_id).order_by(col(EffectRow.seq))
+            sa.select(EffectRow)
+            .where(col(EffectRow.workflow_id) == workflow_id)
+            # A timer's effects carry the seq of the transition before them: their moment orders them.
+            .order_by(col(EffectRow.seq), col(EffectRow.created_at))
         )
         return list(result.scalars())
 

@@ -31,24 +31,25 @@ async def test_the_silence_ladder_nudges_twice_then_closes_and_a_reply_restarts_
     env, workflow_id = time_skipping_env, workflow_id_for("opportunity", entity_id)
     await open_deal(ts_stack, entity_id)
     await env.sleep(timedelta(days=13, hours=23))
-    assert await triggers(ts_stack.sessions, workflow_id) == []
+    assert await nudges(ts_stack, workflow_id) == []
 
     await env.sleep(timedelta(hours=2))  # day 14: "Still interested?"
-    assert await triggers(ts_stack.sessions, workflow_id) == [("silence_nudge", "timer")]
+    assert await nudges(ts_stack, workflow_id) == ["Still interested?"]
+    # A nudge tells the owner and changes nothing in the deal's history.
+    assert await triggers(ts_stack.sessions, workflow_id) == []
 
     await env.sleep(timedelta(days=1))  # day 15: they answer
     await ts_stack.gateway.transition("opportunity", entity_id, "record_customer_reply", principal=OPERATOR)
     await env.sleep(timedelta(days=13))  # day 28: nothing yet, the ladder restarted at day 15
-    assert [t for t, _ in await triggers(ts_stack.sessions, workflow_id)] == ["silence_nudge", "record_customer_reply"]
+    assert await nudges(ts_stack, workflow_id) == ["Still interested?"]
 
     await env.sleep(timedelta(days=1, hours=1))  # day 29 = 15 + 14
+    assert await nudges(ts_stack, workflow_id) == ["Still interested?", "Still interested?"]
     await env.sleep(timedelta(days=7))  # day 36 = 15 + 21
+    assert await nudges(ts_stack, workflow_id) == ["Still interested?", "Still interested?", "Did I lose you?"]
     await env.sleep(timedelta(days=3))  # day 39 = 15 + 24
     assert await triggers(ts_stack.sessions, workflow_id) == [
-        ("silence_nudge", "timer"),
         ("record_customer_reply", "otto@example.com"),
-        ("silence_nudge", "timer"),
-        ("silence_nudge", "timer"),
         ("close_lost", "timer"),
     ]
     row = await lifecycle(ts_stack.sessions, workflow_id)
@@ -62,6 +63,12 @@ async def test_the_silence_ladder_nudges_twice_then_closes_and_a_reply_restarts_
     # Nothing left to fire: the workflow completes.
     handle = ts_stack.client.get_workflow_handle_for(OpportunityWorkflow.run, workflow_id)
     assert (await handle.result()).state == "CLOSED_LOST"
+
+
+async def nudges(stack: Stack, workflow_id: str) -> list[str]:
+    """The subjects of the silence-ladder nudges the owner was sent, oldest first."""
+    rows = await effects(stack.sessions, workflow_id)
+    return [e.payload["subject"].split(" (")[0] for e in rows if e.name == "silence_nudge"]
 
 
 async def _delivered(stack: Stack, workflow_id: str, count: int):
@@ -120,8 +127,9 @@ async def test_the_policy_is_pinned_when_the_deal_opens(
     )
     await open_deal(ts_stack, after, gateway=LifecycleGateway(ts_stack.client, changed))
     await time_skipping_env.sleep(timedelta(days=3))
-    assert await triggers(ts_stack.sessions, workflow_id_for("opportunity", after)) == [("silence_nudge", "timer")]
-    assert await triggers(ts_stack.sessions, workflow_id_for("opportunity", before)) == []
+    [nudge] = [e for e in await effects(ts_stack.sessions, workflow_id_for("opportunity", after)) if e.type == "notify"]
+    assert nudge.name == "silence_nudge" and nudge.payload["body"].startswith("No reply from ACME for 2 days, since ")
+    assert await nudges(ts_stack, workflow_id_for("opportunity", before)) == []
     row = await lifecycle(ts_stack.sessions, workflow_id_for("opportunity", before))
     assert row is not None and row.policy["silence_first_nudge_after"] == "P14D"
 
@@ -172,7 +180,7 @@ async def test_continue_as_new_keeps_state_deadlines_and_applied_keys(
     assert snapshot.opened_at == opened.snapshot.opened_at
     # The silence ladder survived the new run and still fires.
     await time_skipping_env.sleep(timedelta(days=15))
-    assert (await triggers(ts_stack.sessions, workflow_id))[-1] == ("silence_nudge", "timer")
+    assert await nudges(ts_stack, workflow_id) == ["Still interested?"]
 
 
 async def test_an_annual_deal_closed_won_opens_its_renewal_opportunity(ts_stack: Stack, entity_id: str):
@@ -220,6 +228,7 @@ async def test_a_passed_next_step_due_date_reaches_the_owner(
         principal=OPERATOR,
     )
     await time_skipping_env.sleep(timedelta(days=4))
-    assert ("next_step_overdue", "timer") in await triggers(ts_stack.sessions, workflow_id)
-    overdue = [e for e in await effects(ts_stack.sessions, workflow_id) if e.name == "next_step_overdue"]
-    assert overdue[0].recipients == ["tae@example.com"]
+    [overdue] = [e for e in await effects(ts_stack.sessions, workflow_id) if e.name == "next_step_overdue"]
+    assert overdue.recipients == ["tae@example.com"]
+    assert overdue.payload["body"] == f'"Security review call" was due {due}.'
+    assert [t for t, _ in await triggers(ts_stack.sessions, workflow_id)] == ["update_fields"]

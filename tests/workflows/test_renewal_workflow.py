@@ -84,6 +84,17 @@ async def delivered(stack: Stack, workflow_id: str, *names: str) -> dict[str, An
     return await eventually(check)
 
 
+async def timed(stack: Stack, workflow_id: str) -> list[str]:
+    """What the contract's timers did, in order: the transitions they fired and the reminders they sent."""
+    fired = [(t.at, t.trigger) for t in await transitions(stack.sessions, workflow_id) if t.actor == "timer"]
+    sent = [
+        (e.created_at, e.name)
+        for e in await effects(stack.sessions, workflow_id)
+        if e.name in ("early_renewal_closing", "early_renewal_closed")
+    ]
+    return [name for _, name in sorted(fired + sent)]
+
+
 async def test_a_twelve_month_contract_meets_each_milestone_on_its_day_then_expires(
     ts_stack: Stack, time_skipping_env: WorkflowEnvironment, entity_id: str
 ):
@@ -94,19 +105,21 @@ async def test_a_twelve_month_contract_meets_each_milestone_on_its_day_then_expi
 
     steps = [
         (clock.before_end(90), "mark_due"),  # T-90
-        (clock.before_end(67), "remind_early_renewal"),  # a week before the window closes
-        (clock.before_end(59), "close_early_renewal_window"),  # once T-60, its last day, is over
+        (clock.before_end(67), "early_renewal_closing"),  # the owner is reminded a week before the window closes
+        (clock.before_end(59), "early_renewal_closed"),  # and told once T-60, its last day, is over
         (start_of_day(clock.end), "expire"),
     ]
-    expected: list[tuple[str, str]] = []
-    for moment, trigger in steps:
+    expected: list[str] = []
+    for moment, milestone in steps:
         await clock.sleep_until(moment - HOUR)
-        assert await triggers(ts_stack.sessions, workflow_id) == expected, f"{trigger} fired early"
+        assert await timed(ts_stack, workflow_id) == expected, f"{milestone} came early"
         await clock.sleep_until(moment + HOUR)
-        expected.append((trigger, "timer"))
-        assert await triggers(ts_stack.sessions, workflow_id) == expected, f"{trigger} did not fire"
-        if trigger == "mark_due":
+        expected.append(milestone)
+        assert await timed(ts_stack, workflow_id) == expected, f"{milestone} did not come"
+        if milestone == "mark_due":
             assert await state_of(ts_stack, "renewal", entity_id) == "RENEWAL_DUE"
+    # The reminders tell the owner; only the due date and the expiry change the contract.
+    assert await triggers(ts_stack.sessions, workflow_id) == [("mark_due", "timer"), ("expire", "timer")]
 
     sent = await delivered(
         ts_stack,
@@ -199,12 +212,16 @@ async def test_renewed_through_the_renewal_opportunity_the_successor_starts_at_t
     assert following.data["contract_id"] == renewal_opportunity
 
     # At the old end date the renewed contract rolls its credit over and completes.
-    await sleep_until(env, start_of_day(add_months(start, 12)) + HOUR)
-    assert (await triggers(ts_stack.sessions, workflow_id_for("renewal", entity_id)))[-1] == ("end_term", "timer")
-    handle = ts_stack.client.get_workflow_handle_for(RenewalWorkflow.run, workflow_id_for("renewal", entity_id))
+    old_end = start_of_day(add_months(start, 12))
+    await sleep_until(env, old_end - HOUR)
+    assert "credits_rolled_over" not in [e.name for e in await effects(ts_stack.sessions, contract.workflow_id)]
+    await sleep_until(env, old_end + HOUR)
+    handle = ts_stack.client.get_workflow_handle_for(RenewalWorkflow.run, contract.workflow_id)
     assert (await handle.result()).state == "RENEWED"
-    rolled = await delivered(ts_stack, workflow_id_for("renewal", entity_id), "credits_rolled_over")
-    assert rolled["credits_rolled_over"].payload["to_contract_id"] == renewal_opportunity
+    ended = await delivered(ts_stack, contract.workflow_id, "credits_rolled_over", "remaining_credits_removed")
+    assert ended["credits_rolled_over"].payload["to_contract_id"] == renewal_opportunity
+    assert old_end <= ended["credits_rolled_over"].created_at < old_end + HOUR
+    assert ended["remaining_credits_removed"].payload["on"] == old_end.date().isoformat()
 
     # And the chain goes on: the successor's own renewal opportunity renews it in turn.
     await g.transition(

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from workflows.engine.spec import AnyContext, TransitionSpec, notify, reason_required
+from workflows.engine.spec import Context, TransitionSpec, notify, reason_required
 
 CHANGE_OWNER = "change_owner"
 
@@ -23,13 +25,13 @@ class ChangeOwnerParams(BaseModel):
         return value
 
 
-def _validate_new_owner(ctx: AnyContext) -> dict[str, str]:
+def _validate_new_owner(ctx: Context[Any, Any]) -> dict[str, str]:
     if ctx.params.new_owner == ctx.data.owner:
         return {"new_owner": "is already the owner"}
     return {}
 
 
-def _set_owner(ctx: AnyContext) -> None:
+def _set_owner(ctx: Context[Any, Any]) -> None:
     if ctx.data.owner:
         ctx.data.previous_owners = [*ctx.data.previous_owners, ctx.data.owner]
     ctx.data.owner = ctx.params.new_owner

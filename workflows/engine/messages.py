@@ -58,6 +58,10 @@ def duration(span: timedelta) -> str:
     return f"{seconds} seconds"
 
 
+def months(count: int) -> str:
+    return f"{count} month{'' if count == 1 else 's'}"
+
+
 def calendar_days_until(now: datetime, moment: datetime) -> int:
     return (moment.date() - now.date()).days
 

@@ -101,10 +101,6 @@ class Context(Generic[DataT, PolicyT]):
 # its reads of ``ctx.data`` and ``ctx.policy`` are type-checked.
 
 
-# Being retired: spec modules move to ``Context[ItsData, ItsPolicy]`` one at a time.
-AnyContext = Context[Any, Any]
-
-
 class OwnedData(Protocol):
     """The part of a lifecycle's data the shared owner helpers read."""
 

@@ -27,11 +27,12 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from temporalio import workflow
 
 from workflows.engine.calendar import start_of_day
 from workflows.engine.common import change_owner
+from workflows.engine.computed import computed_property
 from workflows.engine.messages import send, when, within
 from workflows.engine.spec import (
     Context,
@@ -182,18 +183,15 @@ class LatePaymentData(BaseModel):
             raise ValueError(f"{value} is not an ISO 4217 currency code")
         return value
 
-    @computed_field  # type: ignore[prop-decorator]
-    @property
+    @computed_property
     def paid(self) -> Decimal:
         return sum((p.amount for p in self.payments if not p.advance), Decimal(0))
 
-    @computed_field  # type: ignore[prop-decorator]
-    @property
+    @computed_property
     def credited(self) -> Decimal:
         return sum((c.amount for c in self.credit_notes), Decimal(0))
 
-    @computed_field  # type: ignore[prop-decorator]
-    @property
+    @computed_property
     def owed(self) -> Decimal:
         return max(self.amount - self.paid - self.credited, Decimal(0))
 
