@@ -28,8 +28,10 @@ ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs" / "lifecycles"
 HANDBOOK_INDEX = ROOT / "docs" / "handbook-pages.json"
 SEEDS = ROOT.parent / "shared" / "seeds"
-# A page of the handbook copy opens with "  <n>. <title>", a blank line, "  Source: <url>".
-PAGE_HEADER = re.compile(r"^\s+\d+\.\s+(?P<title>.+)\n\n\s+Source: (?P<url>https://\S+)$", re.MULTILINE)
+# A page of the handbook copy opens with its number and title ("  25. Contract rules");
+# its public address is the first "Source: <url>" line in it, when it has one.
+PAGE_TITLE = re.compile(r"^ {2,3}(?P<number>\d+)\. (?P<title>\S.*)$")
+SOURCE = re.compile(r"Source: (?P<url>https://\S+)")
 
 
 def handbook_pages() -> dict[str, list[HandbookPage]]:
@@ -42,11 +44,20 @@ def index_handbook() -> str:
     """The index from the handbook copy itself, for ``docs/handbook-pages.json``."""
     index = {}
     for path in sorted(SEEDS.glob("[0-9][0-9][0-9]_*.txt")):
-        text = path.read_text()
-        pages = [
-            {"line": text.count("\n", 0, m.start()) + 1, "title": m["title"].strip(), "url": m["url"]}
-            for m in PAGE_HEADER.finditer(text)
-        ]
+        lines = path.read_text().split("\n")
+        starts: list[tuple[int, str]] = []
+        last_page = 0
+        for number, line in enumerate(lines, 1):
+            title = PAGE_TITLE.match(line)
+            # Page numbers only grow; a numbered list inside a page starts again at 1.
+            if title and int(title["number"]) > last_page:
+                starts.append((number, title["title"].strip()))
+                last_page = int(title["number"])
+        pages = []
+        for i, (start, name) in enumerate(starts):
+            end = starts[i + 1][0] if i + 1 < len(starts) else len(lines) + 1
+            url = next((m["url"] for line in lines[start : end - 1] if (m := SOURCE.search(line))), None)
+            pages.append({"line": start, "title": name, "url": url})
         if pages:
             index[path.name[:3]] = pages
     return json.dumps(index, indent=1) + "\n"

@@ -802,53 +802,66 @@ TIMERS: tuple[TimerSpec[OpportunityData, OpportunityPolicy], ...] = (
 # ---- transitions -------------------------------------------------------------------------
 
 
-def _advance_transitions() -> list[Transition]:
+# Skips the diagram draws beside the main path: a renewal's product evaluation is optional (004:5583).
+OPTIONAL_SKIPS = {(S.MEETING_BOOKED, S.COMMERCIAL_LEGAL_REVIEW)}
+
+
+def _moves() -> list[Transition]:
+    """``advance`` and ``move_back``: one transition per stage they lead to, from any stage of
+    its pipeline before it (skipping ahead) or after it; the request's ``to`` selects it."""
+
+    def targets(dest: OpportunityStage, stages: tuple[OpportunityStage, ...], forward: bool) -> Callable[[Ctx], bool]:
+        def chosen(ctx: Ctx) -> bool:
+            if ctx.params.to is not None:
+                return bool(ctx.params.to == dest)
+            # ``to`` left out means the next stage when advancing; moving back must name it.
+            here = stages.index(OpportunityStage(ctx.state))
+            return forward and here + 1 < len(stages) and stages[here + 1] == dest
+
+        return chosen
+
     out: list[Transition] = []
-
-    def _targets(dest: OpportunityStage, default: OpportunityStage | None) -> Callable[[Ctx], bool]:
-        # ``to`` left out means the next stage when advancing; moving back must name it.
-        return lambda ctx: (ctx.params.to or default) == dest
-
     for stages in PIPELINE_STAGES.values():
-        for i, source in enumerate(stages):
-            for j in range(i + 1, len(stages)):
-                dest = stages[j]
+        for j, dest in enumerate(stages):
+            if j > 0:
                 out.append(
                     TransitionSpec(
                         trigger="advance",
-                        sources=(source,),
+                        sources=stages[:j],
                         dest=dest,
                         description=f"Advance to {dest}; the exit criteria of every stage left behind must be met.",
                         params=MoveParams,
-                        when=_targets(dest, stages[i + 1]),
+                        when=targets(dest, stages, forward=True),
                         guards=(exit_criteria_met,),
                         effects=(CONTRACT_NEGOTIATING,) if dest in NEGOTIATION_STAGES else (),
                         probe_params={"to": dest},
-                        # The renewal pipeline's product evaluation is optional (004:5583).
-                        in_diagram=j == i + 1 or (source, dest) == (S.MEETING_BOOKED, S.COMMERCIAL_LEGAL_REVIEW),
+                        diagram_sources=tuple(
+                            s
+                            for s in stages[:j]
+                            if s == stages[j - 1] or (s, dest) == (S.MEETING_BOOKED, S.COMMERCIAL_LEGAL_REVIEW)
+                        ),
                         source_ref="004:5461-5549",
                     )
                 )
-            for j in range(i):
-                dest = stages[j]
+            if j + 1 < len(stages):
                 out.append(
                     TransitionSpec(
                         trigger="move_back",
-                        sources=(source,),
+                        sources=stages[j + 1 :],
                         dest=dest,
                         description=f"Move back to {dest}, with a reason.",
                         params=MoveParams,
-                        when=_targets(dest, None),
+                        when=targets(dest, stages, forward=False),
                         guards=(reason_required("Say why the opportunity moves back."),),
                         probe_params={"to": dest},
-                        in_diagram=j == i - 1,
+                        diagram_sources=(stages[j + 1],),
                     )
                 )
     return out
 
 
 TRANSITIONS: tuple[Transition, ...] = (
-    *_advance_transitions(),
+    *_moves(),
     TransitionSpec(
         trigger="record_criterion",
         sources=OPEN_STAGES,

@@ -19,7 +19,8 @@ class HandbookPage:
 
     line: int
     title: str
-    url: str
+    # None when the handbook copy gives the page no public address.
+    url: str | None
 
 
 # "004:12875" or "004:12875-12879": seed 004 of the handbook copy, from line 12875.
@@ -31,7 +32,7 @@ class Citations:
 
     def __init__(self, pages: Mapping[str, Sequence[HandbookPage]]) -> None:
         self.pages = pages
-        self.cited: dict[str, HandbookPage] = {}
+        self.cited: dict[int, HandbookPage] = {}
 
     def page(self, seed: str, line: int) -> HandbookPage | None:
         pages = self.pages.get(seed, ())
@@ -43,8 +44,8 @@ class Citations:
             page = self.page(match["seed"], int(match["line"]))
             if page is None:
                 return match[0]
-            self.cited[page.url] = page
-            return f"[{match[0]}]({page.url})"
+            self.cited[page.line] = page
+            return f"[{match[0]}]({page.url})" if page.url else match[0]
 
         return CITATION.sub(linked, text)
 
@@ -146,9 +147,12 @@ def reference_page(spec: LifecycleSpec[Any, Any], handbook: Mapping[str, Sequenc
             "## Handbook pages cited",
             "",
             "References like `004:12875` are lines of the handbook copy the rules were read from; each links to "
-            "the public page that line is on:",
+            "the public page that line is on, where the copy names one:",
             "",
-            *(f"- [{page.title}]({page.url})" for page in sorted(citations.cited.values(), key=lambda p: p.line)),
+            *(
+                f"- [{page.title}]({page.url})" if page.url else f"- {page.title} (no public address in the copy)"
+                for page in sorted(citations.cited.values(), key=lambda p: p.line)
+            ),
             "",
         ]
     return "\n".join(body)

@@ -170,6 +170,8 @@ class TransitionSpec(Generic[DataT, PolicyT]):
     probe_params: Mapping[str, Any] | None = None
     # Drawn in the generated diagram; skip-ahead edges would drown the main path.
     in_diagram: bool = True
+    # The sources the diagram draws it from, when not every one (a skip-forward rule).
+    diagram_sources: tuple[str, ...] | None = None
     source_ref: str = ""
 
 
