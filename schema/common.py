@@ -15,6 +15,7 @@ from schema.errors import (
     AlreadyExists,
     Forbidden,
     GuardFailed,
+    IdempotencyKeyReused,
     InvalidTransition,
     NotFound,
     ValidationError,
@@ -402,7 +403,9 @@ class LifecycleMachine:
 
 # ---- running a mutation ------------------------------------------------------------------
 
-ErrorMember = NotFound | AlreadyExists | InvalidTransition | GuardFailed | ValidationError | Forbidden
+ErrorMember = (
+    NotFound | AlreadyExists | InvalidTransition | GuardFailed | ValidationError | Forbidden | IdempotencyKeyReused
+)
 
 
 async def fire(

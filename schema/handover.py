@@ -14,6 +14,7 @@ from schema.errors import (
     AlreadyExists,
     Forbidden,
     GuardFailed,
+    IdempotencyKeyReused,
     InvalidTransition,
     NotFound,
     ValidationError,
@@ -314,7 +315,14 @@ class HandoverChanged:
 
 
 HandoverResult = Annotated[
-    HandoverChanged | NotFound | AlreadyExists | InvalidTransition | GuardFailed | ValidationError | Forbidden,
+    HandoverChanged
+    | NotFound
+    | AlreadyExists
+    | InvalidTransition
+    | GuardFailed
+    | ValidationError
+    | Forbidden
+    | IdempotencyKeyReused,
     strawberry.union("HandoverResult"),
 ]
 HandoverLookup = Annotated[Handover | NotFound, strawberry.union("HandoverLookup")]

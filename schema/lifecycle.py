@@ -12,6 +12,7 @@ from schema.errors import (
     AlreadyExists,
     Forbidden,
     GuardFailed,
+    IdempotencyKeyReused,
     InvalidTransition,
     NotFound,
     ValidationError,
@@ -32,7 +33,14 @@ class LifecycleChanged:
 
 
 LifecycleResult = Annotated[
-    LifecycleChanged | NotFound | AlreadyExists | InvalidTransition | GuardFailed | ValidationError | Forbidden,
+    LifecycleChanged
+    | NotFound
+    | AlreadyExists
+    | InvalidTransition
+    | GuardFailed
+    | ValidationError
+    | Forbidden
+    | IdempotencyKeyReused,
     strawberry.union("LifecycleResult"),
 ]
 LifecycleLookup = Annotated[GenericLifecycle | NotFound, strawberry.union("LifecycleLookup")]
