@@ -251,6 +251,35 @@ async def test_an_effect_is_delivered_once_per_endpoint_when_the_worker_dies_mid
     assert len({m[IDEMPOTENCY_HEADER] for m in smtp[1]}) == len(smtp[1])
 
 
+async def test_sigterm_lets_a_hung_delivery_finish_within_the_grace_period(
+    local_env: WorkflowEnvironment,
+    settings: Settings,
+    sessions: Sessions,
+    receiver: Receiver,
+    worker_env: dict[str, str],
+    entity_id: str,
+    tmp_path: Path,
+):
+    receiver.hang_once["/identity"] = 3  # the suspension webhook answers slowly; SIGTERM comes meanwhile
+    gateway = LifecycleGateway(local_env.client, settings, sessions)
+    workflow_id = workflow_id_for("late-payment", entity_id)
+    grace = 60
+    worker = start_worker({**worker_env, "LIFECYCLES_WORKER_SHUTDOWN_GRACE_SECONDS": str(grace)}, tmp_path / "w.log")
+    try:
+        await gateway.open("late-payment", entity_id, invoice(entity_id), principal=ADMIN, policy=FAST_LADDER)
+        await eventually(lambda: _event_set(receiver), within=60)
+        worker.send_signal(signal.SIGTERM)
+        # A hang detector, not a timing goal: the worker exits once the delivery is done.
+        assert worker.wait(timeout=grace) == 0, (tmp_path / "w.log").read_text()
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait(timeout=10)
+    suspension = [r for r in await effects(sessions, workflow_id) if r.type == "access.suspend"]
+    assert [r.status for r in suspension] == ["DELIVERED"], (tmp_path / "w.log").read_text()
+    assert len(receiver.on("/identity")) == 1
+
+
 async def _event_set(receiver: Receiver) -> bool:
     return receiver.hanging.is_set()
 
