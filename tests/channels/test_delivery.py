@@ -179,6 +179,20 @@ async def test_a_failing_endpoint_is_retried_and_a_refusing_one_is_failed(
     # The refusal of one endpoint did not hold back anything else.
     assert status["cancelled_owner_notice"] == ("DELIVERED", 1)
 
+    # The error quotes the receiver's answer: operators see it, viewers do not.
+    query = """query($id: ID!) { latePayment(invoiceId: $id) { ... on LatePayment {
+        effects { name lastError deliveries { channel lastError } } } } }"""
+
+    async def cancellation_errors(role: str) -> tuple[str | None, list[str | None]]:
+        found = (await api.gql(query, {"id": entity_id}, role=role))["latePayment"]["effects"]
+        effect = next(e for e in found if e["name"] == "subscription_cancelled")
+        return effect["lastError"], [d["lastError"] for d in effect["deliveries"]]
+
+    error, per_channel = await cancellation_errors("operator")
+    assert "webhook billing answered 400" in (error or "") and "webhook billing answered 400" in (per_channel[0] or "")
+    assert await cancellation_errors("admin") == (error, per_channel)
+    assert await cancellation_errors("viewer") == (None, [None])
+
 
 @pytest.fixture
 def worker_env(local_env: WorkflowEnvironment, settings: Settings) -> dict[str, str]:
