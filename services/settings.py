@@ -247,11 +247,10 @@ class Settings(BaseSettings):
             or self.temporal_api_key is not None
         )
 
-    @model_validator(mode="after")
-    def _production_needs_secrets(self) -> Settings:
+    def require_api_tokens(self) -> None:
+        """The API's check (workers and migrations get no tokens: they serve no callers)."""
         if self.environment is Environment.PRODUCTION and not self.api_tokens:
             raise ValueError("LIFECYCLES_API_TOKENS must be set in production")
-        return self
 
     @property
     def sqlite_path(self) -> Path | None:

@@ -8,6 +8,7 @@ import pytest
 from pydantic import ValidationError
 from temporalio.service import TLSConfig
 
+from services.api import create_app
 from services.settings import Environment, Settings
 from services.temporal import tls_config
 
@@ -96,3 +97,10 @@ def test_the_worker_grace_period_is_a_setting():
     assert Settings().worker_shutdown_grace_seconds == 30
     with pytest.raises(ValidationError):
         Settings(worker_shutdown_grace_seconds=-1)
+
+
+def test_only_the_api_needs_tokens_in_production():
+    worker = Settings(environment=Environment.PRODUCTION)
+    with pytest.raises(ValueError, match="LIFECYCLES_API_TOKENS must be set in production"):
+        create_app(worker)
+    create_app(Settings(environment=Environment.PRODUCTION, api_tokens=TOKENS))
