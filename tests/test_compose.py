@@ -94,7 +94,7 @@ def test_the_env_file_examples_are_valid_settings(tmp_path: Path):
     for name in ("api", "worker"):
         path = tmp_path / f"{name}.env"
         path.write_text("".join(f"{k}={v}\n" for k, v in env_file_settings(name).items()))
-        Settings(_env_file=path)  # type: ignore[call-arg]
+        Settings(_env_file=path)
 
 
 # Where each delivery and billing setting goes: only to the containers that use it.
