@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from infra import postgres
 from tests.launcher import launched_stack
+from tests.tools import require_tools
 
 pytestmark = pytest.mark.e2e
 
@@ -44,6 +45,7 @@ def documented_recipe() -> str:
 
 
 def test_the_dev_stack_accepts_the_documented_signed_billing_event(tmp_path: Path):
+    require_tools("openssl", "curl")
     with launched_stack(tmp_path) as stack:
         secret_file = tmp_path / "dev-stripe-webhook-secret"
         assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600
