@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import json
 import os
 import secrets
@@ -186,12 +187,13 @@ def main() -> None:
     logs = data_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
-    postgres = None
     if args.postgres:
         try:
             postgres = PostgresServer(data_dir / "postgres")
         except PostgresMissing as missing:
             parser.error(str(missing))
+        # Stopped however the launcher ends, even if it fails before supervising anything.
+        atexit.register(_stop_postgres, postgres)
         print(f"==> PostgreSQL for the read model (data in {postgres.root})", flush=True)
         env["LIFECYCLES_DATABASE_URL"] = postgres.ensure_database("lifecycles")
     env.setdefault("LIFECYCLES_TEMPORAL_ADDRESS", f"127.0.0.1:{args.temporal_port}")
@@ -282,7 +284,7 @@ Lifecycles is running.
             flush=True,
         )
         if printed_stripe_secret:
-            print(f"Billing events signing secret (Stripe's format): {printed_stripe_secret}\n")
+            print(f"Billing events signing secret (Stripe's format): {printed_stripe_secret}\n", flush=True)
         if printed_tokens:
             print("Development tokens (send as 'Authorization: Bearer <token>'):")
             for token, grant in printed_tokens.items():
@@ -295,10 +297,12 @@ Lifecycles is running.
     finally:
         for child in reversed(children):
             child.stop()
-        if postgres is not None:
-            print("==> stopping PostgreSQL", flush=True)
-            postgres.stop()
     print("==> stopped", flush=True)
+
+
+def _stop_postgres(postgres: PostgresServer) -> None:
+    print("==> stopping PostgreSQL", flush=True)
+    postgres.stop()
 
 
 def _without_password(url: str) -> str:
