@@ -227,6 +227,11 @@ def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
         )
 
 
+async def polling(log: Path) -> bool:
+    """The worker process has started polling (importing and connecting can take a while on a busy machine)."""
+    return log.exists() and "worker polling" in log.read_text()
+
+
 async def test_an_effect_is_delivered_once_per_endpoint_when_the_worker_dies_mid_delivery(
     local_env: WorkflowEnvironment,
     settings: Settings,
@@ -243,6 +248,7 @@ async def test_an_effect_is_delivered_once_per_endpoint_when_the_worker_dies_mid
     first = start_worker(worker_env, tmp_path / "worker-1.log")
     second = None
     try:
+        await eventually(lambda: polling(tmp_path / "worker-1.log"), within=120)
         await gateway.open("late-payment", entity_id, invoice(entity_id), principal=ADMIN, policy=FAST_LADDER)
         await eventually(lambda: _event_set(receiver), within=60)
         first.send_signal(signal.SIGKILL)
@@ -280,6 +286,7 @@ async def test_sigterm_lets_a_hung_delivery_finish_within_the_grace_period(
     grace = 60
     worker = start_worker({**worker_env, "LIFECYCLES_WORKER_SHUTDOWN_GRACE_SECONDS": str(grace)}, tmp_path / "w.log")
     try:
+        await eventually(lambda: polling(tmp_path / "w.log"), within=120)
         await gateway.open("late-payment", entity_id, invoice(entity_id), principal=ADMIN, policy=FAST_LADDER)
         await eventually(lambda: _event_set(receiver), within=60)
         worker.send_signal(signal.SIGTERM)
