@@ -13,13 +13,21 @@ server included; everything persists under the data directory, so a restart, of
 one process or of the whole stack, finds every lifecycle where it was. Each child's
 pid is in ``<data dir>/run/<name>.pid`` and its output in ``<data dir>/logs``.
 Without ``LIFECYCLES_API_TOKENS``, development tokens are made once, kept in
-``<data dir>/dev-tokens.json`` and printed at start.
+``<data dir>/dev-tokens.json`` and printed at start; without
+``LIFECYCLES_STRIPE_WEBHOOK_SECRET``, a development signing secret for billing events
+is made the same way (``<data dir>/dev-stripe-webhook-secret``). Both files are made
+readable by their owner only, on every start.
+
+``--postgres`` keeps the read model in a PostgreSQL cluster of its own under
+``<data dir>/postgres`` (Debian's ``postgresql`` package, ``infra/postgres.py``)
+instead of SQLite; ``LIFECYCLES_DATABASE_URL`` points at any other database.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import json
 import os
 import secrets
@@ -27,8 +35,12 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+from sqlalchemy.engine import make_url
+
+from infra.postgres import PostgresMissing, PostgresServer
 from services.db import upgrade
 from services.settings import DEFAULT_DATA_DIR, Settings
 from services.temporal import connect
@@ -38,18 +50,32 @@ VENV_BIN = Path(sys.executable).parent
 TEMPORAL = VENV_BIN / "temporal"
 
 
+def private_file(path: Path, make: Callable[[], str]) -> str:
+    """The file's text, made once with ``make``; readable by its owner only, checked on every start."""
+    if not path.exists():
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as out:
+            out.write(make())
+    # A file copied, restored or made by an older launcher may be readable by others.
+    path.chmod(0o600)
+    return path.read_text()
+
+
 def dev_tokens(data_dir: Path) -> dict[str, dict[str, str]]:
-    path = data_dir / "dev-tokens.json"
-    if path.exists():
-        tokens: dict[str, dict[str, str]] = json.loads(path.read_text())
-        return tokens
-    tokens = {
-        f"dev-{role}-{secrets.token_urlsafe(18)}": {"actor": f"{role}@localhost", "role": role}
-        for role in ("viewer", "operator", "admin")
-    }
-    path.touch(mode=0o600)
-    path.write_text(json.dumps(tokens, indent=2))
+    def make() -> str:
+        tokens = {
+            f"dev-{role}-{secrets.token_urlsafe(18)}": {"actor": f"{role}@localhost", "role": role}
+            for role in ("viewer", "operator", "admin")
+        }
+        return json.dumps(tokens, indent=2)
+
+    tokens: dict[str, dict[str, str]] = json.loads(private_file(data_dir / "dev-tokens.json", make))
     return tokens
+
+
+def dev_stripe_secret(data_dir: Path) -> str:
+    """A signing secret for billing events in Stripe's format (``whsec_...``)."""
+    return private_file(data_dir / "dev-stripe-webhook-secret", lambda: f"whsec_{secrets.token_urlsafe(24)}").strip()
 
 
 def search_attribute_flags() -> list[str]:
@@ -148,12 +174,28 @@ def main() -> None:
     parser.add_argument("--temporal-port", type=int, default=7233)
     parser.add_argument("--ui-port", type=int, default=8233)
     parser.add_argument("--api-port", type=int, default=8000)
+    parser.add_argument(
+        "--postgres",
+        action="store_true",
+        help="keep the read model in a PostgreSQL cluster under <data dir>/postgres (apt-get install postgresql)",
+    )
     args = parser.parse_args()
+    if args.postgres and os.environ.get("LIFECYCLES_DATABASE_URL"):
+        parser.error("--postgres starts its own database; unset LIFECYCLES_DATABASE_URL or drop --postgres")
 
     data_dir: Path = args.data_dir.resolve()
     logs = data_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
+    if args.postgres:
+        try:
+            postgres = PostgresServer(data_dir / "postgres")
+        except PostgresMissing as missing:
+            parser.error(str(missing))
+        # Stopped however the launcher ends, even if it fails before supervising anything.
+        atexit.register(_stop_postgres, postgres)
+        print(f"==> PostgreSQL for the read model (data in {postgres.root})", flush=True)
+        env["LIFECYCLES_DATABASE_URL"] = postgres.ensure_database("lifecycles")
     env.setdefault("LIFECYCLES_TEMPORAL_ADDRESS", f"127.0.0.1:{args.temporal_port}")
     env.setdefault("LIFECYCLES_DATABASE_URL", f"sqlite+aiosqlite:///{data_dir / 'readmodel.db'}")
     env.setdefault("LIFECYCLES_API_PORT", str(args.api_port))
@@ -161,6 +203,10 @@ def main() -> None:
     if not env.get("LIFECYCLES_API_TOKENS"):
         printed_tokens = dev_tokens(data_dir)
         env["LIFECYCLES_API_TOKENS"] = json.dumps(printed_tokens)
+    printed_stripe_secret = None
+    if not env.get("LIFECYCLES_STRIPE_WEBHOOK_SECRET"):
+        printed_stripe_secret = dev_stripe_secret(data_dir)
+        env["LIFECYCLES_STRIPE_WEBHOOK_SECRET"] = printed_stripe_secret
     os.environ.update(env)
     settings = Settings()
 
@@ -231,10 +277,14 @@ Lifecycles is running.
   Readiness:           http://{settings.api_host}:{args.api_port}/readyz
   Temporal Web UI:     http://127.0.0.1:{args.ui_port}
   Temporal gRPC:       127.0.0.1:{args.temporal_port}
+  Billing events:      http://{settings.api_host}:{args.api_port}/billing/stripe/events
+  Read model:          {_without_password(settings.database_url)}
   Logs:                {logs}
 """,
             flush=True,
         )
+        if printed_stripe_secret:
+            print(f"Billing events signing secret (Stripe's format): {printed_stripe_secret}\n", flush=True)
         if printed_tokens:
             print("Development tokens (send as 'Authorization: Bearer <token>'):")
             for token, grant in printed_tokens.items():
@@ -248,6 +298,15 @@ Lifecycles is running.
         for child in reversed(children):
             child.stop()
     print("==> stopped", flush=True)
+
+
+def _stop_postgres(postgres: PostgresServer) -> None:
+    print("==> stopping PostgreSQL", flush=True)
+    postgres.stop()
+
+
+def _without_password(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
 
 
 if __name__ == "__main__":

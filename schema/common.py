@@ -16,6 +16,7 @@ from schema.errors import (
     AlreadyExists,
     Forbidden,
     GuardFailed,
+    IdempotencyKeyReused,
     InvalidTransition,
     NotFound,
     ValidationError,
@@ -129,12 +130,17 @@ class AvailableTransition:
     params: JSON = strawberry.field(description='The parameters that select this edge, e.g. {"to": ...}.')
 
 
+# A delivery error quotes what the receiver answered (up to 200 characters of another
+# system's response, URLs included): operators see it, viewers do not.
+ERROR_VISIBILITY = "Why the last attempt failed, with the start of the receiver's answer; null for viewers."
+
+
 @strawberry.type(description="An effect's delivery through one channel (email, slack, webhook:<name>, log...).")
 class EffectDelivery:
     channel: str
     status: str
     attempts: int
-    last_error: str | None
+    last_error: str | None = strawberry.field(description=ERROR_VISIBILITY)
     delivered_at: datetime | None
 
 
@@ -148,7 +154,7 @@ class Effect:
     payload: JSON
     status: str = strawberry.field(description="PENDING, DELIVERED, FAILED, or SKIPPED (decided, then not sent).")
     attempts: int
-    last_error: str | None
+    last_error: str | None = strawberry.field(description=ERROR_VISIBILITY)
     created_at: datetime
     delivered_at: datetime | None
     deliveries: list[EffectDelivery]
@@ -258,6 +264,7 @@ class Lifecycle:
         async with info.context.sessions() as session:
             rows = await effects_of(session, self.snapshot.workflow_id)
             deliveries = await deliveries_of(session, [r.id for r in rows])
+        errors_shown = info.context.principal.role >= Role.OPERATOR
         return [
             Effect(
                 id=r.id,
@@ -268,7 +275,7 @@ class Lifecycle:
                 payload=JSON(r.payload),
                 status=str(r.status),
                 attempts=r.attempts,
-                last_error=r.last_error,
+                last_error=r.last_error if errors_shown else None,
                 created_at=r.created_at,
                 delivered_at=r.delivered_at,
                 skipped_reason=r.skipped_reason,
@@ -277,7 +284,7 @@ class Lifecycle:
                         channel=d.channel,
                         status=str(d.status),
                         attempts=d.attempts,
-                        last_error=d.last_error,
+                        last_error=d.last_error if errors_shown else None,
                         delivered_at=d.delivered_at,
                     )
                     for d in deliveries.get(r.id, [])
@@ -430,7 +437,9 @@ class LifecycleMachine:
 
 # ---- running a mutation ------------------------------------------------------------------
 
-ErrorMember = NotFound | AlreadyExists | InvalidTransition | GuardFailed | ValidationError | Forbidden
+ErrorMember = (
+    NotFound | AlreadyExists | InvalidTransition | GuardFailed | ValidationError | Forbidden | IdempotencyKeyReused
+)
 
 
 async def fire(

@@ -64,13 +64,23 @@ class Forbidden(Error):
     required_role: Role
 
 
+@strawberry.type(
+    description="The idempotency key already applied a different request (another operation or other input); "
+    "nothing was changed. Send a new key with a new request."
+)
+class IdempotencyKeyReused(Error):
+    idempotency_key: str
+    original_trigger: str = strawberry.field(description="The trigger the key applied first.")
+    original_seq: int = strawberry.field(description="The transition the key applied first.")
+
+
 def camel(path: str) -> str:
     return re.sub(r"_([a-z0-9])", lambda m: m.group(1).upper(), path)
 
 
 def to_error(
     rejection: errors.Rejection, field_names: dict[str, str] | None = None, *, params_path: str | None = None
-) -> NotFound | AlreadyExists | InvalidTransition | GuardFailed | ValidationError | Forbidden:
+) -> NotFound | AlreadyExists | InvalidTransition | GuardFailed | ValidationError | Forbidden | IdempotencyKeyReused:
     """The union member for a rejection; ``field_names`` maps spec fields to input paths.
 
     With ``params_path``, a bad field is named under that argument in the spec's own
@@ -102,4 +112,11 @@ def to_error(
         )
     if isinstance(rejection, errors.Forbidden):
         return Forbidden(message=rejection.message, required_role=Role[d.get("required_role", "ADMIN")])
+    if isinstance(rejection, errors.IdempotencyKeyReused):
+        return IdempotencyKeyReused(
+            message=rejection.message,
+            idempotency_key=d["idempotency_key"],
+            original_trigger=d["original_trigger"],
+            original_seq=d["original_seq"],
+        )
     raise TypeError(f"unexpected rejection {rejection!r}")

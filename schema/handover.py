@@ -23,6 +23,7 @@ from schema.errors import (
     AlreadyExists,
     Forbidden,
     GuardFailed,
+    IdempotencyKeyReused,
     InvalidTransition,
     NotFound,
     ValidationError,
@@ -323,7 +324,14 @@ class HandoverChanged:
 
 
 HandoverResult = Annotated[
-    HandoverChanged | NotFound | AlreadyExists | InvalidTransition | GuardFailed | ValidationError | Forbidden,
+    HandoverChanged
+    | NotFound
+    | AlreadyExists
+    | InvalidTransition
+    | GuardFailed
+    | ValidationError
+    | Forbidden
+    | IdempotencyKeyReused,
     strawberry.union("HandoverResult"),
 ]
 HandoverLookup = Annotated[Handover | NotFound, strawberry.union("HandoverLookup")]

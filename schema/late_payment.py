@@ -11,7 +11,15 @@ from strawberry.scalars import JSON
 
 from schema.common import Connection, Lifecycle, SchemaPart, Transition, connection, fire, open_lifecycle
 from schema.context import Info
-from schema.errors import AlreadyExists, Forbidden, GuardFailed, InvalidTransition, NotFound, ValidationError
+from schema.errors import (
+    AlreadyExists,
+    Forbidden,
+    GuardFailed,
+    IdempotencyKeyReused,
+    InvalidTransition,
+    NotFound,
+    ValidationError,
+)
 from schema.inputs import Account, AccountInput, filter_amount, filter_moment, given
 from schema.scalars import Money
 from services.late_payment import LatePaymentFilter as LatePaymentQueryFilter
@@ -226,7 +234,14 @@ class LatePaymentChanged:
 
 
 LatePaymentResult = Annotated[
-    LatePaymentChanged | NotFound | AlreadyExists | InvalidTransition | GuardFailed | ValidationError | Forbidden,
+    LatePaymentChanged
+    | NotFound
+    | AlreadyExists
+    | InvalidTransition
+    | GuardFailed
+    | ValidationError
+    | Forbidden
+    | IdempotencyKeyReused,
     strawberry.union("LatePaymentResult"),
 ]
 LatePaymentLookup = Annotated[LatePayment | NotFound, strawberry.union("LatePaymentLookup")]

@@ -15,6 +15,7 @@ from schema.errors import (
     FieldError,
     Forbidden,
     GuardFailed,
+    IdempotencyKeyReused,
     InvalidTransition,
     NotFound,
     ValidationError,
@@ -39,7 +40,14 @@ class LifecycleChanged:
 
 
 LifecycleResult = Annotated[
-    LifecycleChanged | NotFound | AlreadyExists | InvalidTransition | GuardFailed | ValidationError | Forbidden,
+    LifecycleChanged
+    | NotFound
+    | AlreadyExists
+    | InvalidTransition
+    | GuardFailed
+    | ValidationError
+    | Forbidden
+    | IdempotencyKeyReused,
     strawberry.union("LifecycleResult"),
 ]
 LifecycleLookup = Annotated[GenericLifecycle | NotFound, strawberry.union("LifecycleLookup")]

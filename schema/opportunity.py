@@ -16,6 +16,7 @@ from schema.errors import (
     AlreadyExists,
     Forbidden,
     GuardFailed,
+    IdempotencyKeyReused,
     InvalidTransition,
     NotFound,
     ValidationError,
@@ -229,7 +230,14 @@ class OpportunityChanged:
 
 
 OpportunityResult = Annotated[
-    OpportunityChanged | NotFound | AlreadyExists | InvalidTransition | GuardFailed | ValidationError | Forbidden,
+    OpportunityChanged
+    | NotFound
+    | AlreadyExists
+    | InvalidTransition
+    | GuardFailed
+    | ValidationError
+    | Forbidden
+    | IdempotencyKeyReused,
     strawberry.union("OpportunityResult"),
 ]
 OpportunityLookup = Annotated[Opportunity | NotFound, strawberry.union("OpportunityLookup")]

@@ -16,6 +16,7 @@ from schema.errors import (
     AlreadyExists,
     Forbidden,
     GuardFailed,
+    IdempotencyKeyReused,
     InvalidTransition,
     NotFound,
     ValidationError,
@@ -226,7 +227,14 @@ class RenewalChanged:
 
 
 RenewalResult = Annotated[
-    RenewalChanged | NotFound | AlreadyExists | InvalidTransition | GuardFailed | ValidationError | Forbidden,
+    RenewalChanged
+    | NotFound
+    | AlreadyExists
+    | InvalidTransition
+    | GuardFailed
+    | ValidationError
+    | Forbidden
+    | IdempotencyKeyReused,
     strawberry.union("RenewalResult"),
 ]
 RenewalLookup = Annotated[Renewal | NotFound, strawberry.union("RenewalLookup")]

@@ -11,7 +11,15 @@ from strawberry.scalars import JSON
 
 from schema.common import Connection, Lifecycle, SchemaPart, Transition, connection, fire, open_lifecycle
 from schema.context import Info
-from schema.errors import AlreadyExists, Forbidden, GuardFailed, InvalidTransition, NotFound, ValidationError
+from schema.errors import (
+    AlreadyExists,
+    Forbidden,
+    GuardFailed,
+    IdempotencyKeyReused,
+    InvalidTransition,
+    NotFound,
+    ValidationError,
+)
 from schema.inputs import filter_moment, given, one_of
 from schema.scalars import Money
 from services.read_model import get_snapshot, snapshot_of
@@ -225,7 +233,14 @@ class TrialChanged:
 
 
 TrialResult = Annotated[
-    TrialChanged | NotFound | AlreadyExists | InvalidTransition | GuardFailed | ValidationError | Forbidden,
+    TrialChanged
+    | NotFound
+    | AlreadyExists
+    | InvalidTransition
+    | GuardFailed
+    | ValidationError
+    | Forbidden
+    | IdempotencyKeyReused,
     strawberry.union("TrialResult"),
 ]
 TrialLookup = Annotated[Trial | NotFound, strawberry.union("TrialLookup")]

@@ -164,6 +164,7 @@ async def readyz(request: Request) -> Response:
 def create_app(settings: Settings | None = None, client: Client | None = None) -> Starlette:
     """The ASGI app; tests pass their own settings and Temporal client."""
     settings = settings or get_settings()
+    settings.require_api_tokens()
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[State]:

@@ -188,7 +188,7 @@ class BillingEvents:
                     "failure_message": (invoice.get("last_finalization_error") or {}).get("message"),
                 },
                 principal=STRIPE,
-                idempotency_key=event_id,
+                system_key=f"stripe:{event_id}",
             )
         except ValidationError as already:
             return Outcome("duplicate", already.message)
@@ -214,7 +214,7 @@ class BillingEvents:
             "record_payment",
             {"amount": str(owed), "reference": invoice.get("charge") or event_id},
             principal=STRIPE,
-            idempotency_key=event_id,
+            system_key=f"stripe:{event_id}",
         )
         return Outcome("processed", "paid")
 
@@ -228,7 +228,7 @@ class BillingEvents:
             "void",
             principal=STRIPE,
             reason="Voided in the billing provider",
-            idempotency_key=event_id,
+            system_key=f"stripe:{event_id}",
         )
         return Outcome("processed", "voided")
 

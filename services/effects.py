@@ -85,7 +85,7 @@ class LifecycleFanOut:
                     payload.get("params") or {},
                     principal=principal,
                     reason=payload.get("reason"),
-                    idempotency_key=f"{effect.id}->{workflow_id}",
+                    system_key=f"{effect.id}->{workflow_id}",
                 )
             except (InvalidTransition, GuardFailed, ValidationError, NotFound) as refused:
                 # Ended meanwhile, or already as asked: nothing for this one to do.

@@ -2,8 +2,8 @@
 
 Both the GraphQL API and the effect dispatcher (a won deal opening its renewal) go
 through ``LifecycleGateway``. It validates a new lifecycle with the spec's own code
-before starting its workflow, sends transitions as Temporal updates whose id is the
-request's idempotency key, and turns Temporal's failures into the typed
+before starting its workflow, sends transitions as Temporal updates carrying the
+caller's idempotency key (``workflows/engine/idempotency.py``), and turns Temporal's failures into the typed
 ``Rejection``s of ``workflows.engine.errors``.
 """
 
@@ -23,7 +23,16 @@ from temporalio.service import RPCError, RPCStatusCode
 from services.db import Sessions
 from services.facts import gather
 from services.settings import Settings
-from workflows.engine.errors import REJECTIONS, AlreadyExists, Forbidden, InvalidTransition, NotFound, Rejection
+from workflows.engine import idempotency
+from workflows.engine.errors import (
+    REJECTIONS,
+    AlreadyExists,
+    Forbidden,
+    InvalidTransition,
+    NotFound,
+    Rejection,
+    ValidationError,
+)
 from workflows.engine.instance import LifecycleInstance
 from workflows.engine.spec import Role
 from workflows.engine.types import (
@@ -129,8 +138,28 @@ class LifecycleGateway:
         principal: Principal,
         reason: str | None = None,
         idempotency_key: str | None = None,
+        system_key: str | None = None,
     ) -> TransitionResult:
-        """Fire a trigger; the answer comes once the change is in the read model."""
+        """Fire a trigger; the answer comes once the change is in the read model.
+
+        ``idempotency_key`` is a caller's (the API's clients); ``system_key`` is one the
+        service makes for itself, kept in a namespace callers may not use.
+        """
+        if idempotency_key is not None and idempotency_key.startswith(idempotency.SYSTEM_KEY_PREFIX):
+            raise ValidationError(
+                "This idempotency key is reserved.",
+                fields=[
+                    {
+                        "field": "idempotency_key",
+                        "message": f"may not start with {idempotency.SYSTEM_KEY_PREFIX!r}: "
+                        "the service keeps those keys for itself",
+                    }
+                ],
+            )
+        if system_key is not None:
+            key = f"{idempotency.SYSTEM_KEY_PREFIX}{system_key}"
+        else:
+            key = idempotency_key or str(uuid.uuid4())
         workflow_class = self._workflow(kind)
         handle = self.client.get_workflow_handle(workflow_id_for(kind, entity_id))
         facts = await gather(self.sessions, kind, entity_id, [trigger]) if self.sessions else {}
@@ -141,13 +170,18 @@ class LifecycleGateway:
             actor=principal.actor,
             role=principal.role,
             reason=reason,
+            idempotency_key=key,
         )
+        # The fingerprint of the request as the workflow will see it (after the round
+        # trip through JSON), so the same request always makes the same update id.
+        sent = request.model_dump(mode="json")
+        fingerprint = idempotency.fingerprint(trigger, sent["params"], reason)
         try:
             async with asyncio.timeout(self.settings.temporal_rpc_timeout_seconds):
                 return await handle.execute_update(
                     workflow_class.transition,
                     request,
-                    id=idempotency_key or str(uuid.uuid4()),
+                    id=idempotency.update_id(principal.actor, key, fingerprint),
                 )
         except WorkflowUpdateFailedError as exc:
             raise _rejection(exc.cause) from None

@@ -12,7 +12,16 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import AnyHttpUrl, BaseModel, Field, SecretStr, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    AnyHttpUrl,
+    BaseModel,
+    Field,
+    FilePath,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from workflows.engine.spec import Role
@@ -88,6 +97,16 @@ class Settings(BaseSettings):
     temporal_address: str = "localhost:7233"
     temporal_namespace: str = "default"
     task_queue: str = "lifecycles"
+    # TLS to Temporal's frontend: unset, it is on when a certificate or an API key is
+    # given. The CA verifies the server (system roots when unset); a client certificate
+    # and key (PEM files) make it mutual TLS; the server name overrides the one verified.
+    temporal_tls: bool | None = None
+    temporal_tls_ca_cert: FilePath | None = None
+    temporal_tls_client_cert: FilePath | None = None
+    temporal_tls_client_key: FilePath | None = None
+    temporal_tls_server_name: str | None = None
+    # Sent as "Authorization: Bearer <key>" (Temporal Cloud, or a frontend with an authorizer).
+    temporal_api_key: SecretStr | None = None
 
     database_url: str = f"sqlite+aiosqlite:///{DEFAULT_DATA_DIR / 'readmodel.db'}"
 
@@ -117,6 +136,7 @@ class Settings(BaseSettings):
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    # Both default to on, except with environment=production; an explicit value wins.
     graphiql: bool = True
     introspection: bool = True
     max_page_size: Annotated[int, Field(ge=1, le=1000)] = 100
@@ -128,6 +148,9 @@ class Settings(BaseSettings):
     continue_as_new_after_events: Annotated[int, Field(ge=20)] | None = None
     # How long a request waits on Temporal before answering "unavailable".
     temporal_rpc_timeout_seconds: Annotated[float, Field(gt=0)] = 20.0
+    # On SIGTERM a worker stops polling and gives its running activities (a delivery
+    # waiting on a slow receiver) this long to finish before cancelling them.
+    worker_shutdown_grace_seconds: Annotated[float, Field(ge=0)] = 30.0
 
     @field_validator(
         "api_tokens",
@@ -180,11 +203,54 @@ class Settings(BaseSettings):
             return self.effect_routes[max(prefixes, key=len)]
         return self.effect_routes.get("*", ["log"])
 
+    @field_validator("temporal_tls_ca_cert", "temporal_tls_client_cert", "temporal_tls_client_key")
+    @classmethod
+    def _pem(cls, value: Path | None) -> Path | None:
+        if value is None:
+            return None
+        try:
+            content = value.read_bytes()
+        except OSError as exc:
+            raise ValueError(f"{value} cannot be read: {exc.strerror}") from None
+        if b"-----BEGIN " not in content:
+            raise ValueError(f"{value} is not a PEM file")
+        return value
+
     @model_validator(mode="after")
-    def _production_needs_secrets(self) -> Settings:
+    def _temporal_tls_is_whole(self) -> Settings:
+        cert, key = self.temporal_tls_client_cert, self.temporal_tls_client_key
+        if (cert is None) != (key is None):
+            raise ValueError(
+                "LIFECYCLES_TEMPORAL_TLS_CLIENT_CERT and LIFECYCLES_TEMPORAL_TLS_CLIENT_KEY go together (mutual TLS)"
+            )
+        certificates = cert is not None or self.temporal_tls_ca_cert is not None or self.temporal_tls_server_name
+        if self.temporal_tls is False and certificates:
+            raise ValueError("LIFECYCLES_TEMPORAL_TLS is false but TLS certificates or a server name are set")
+        return self
+
+    @model_validator(mode="after")
+    def _production_defaults(self) -> Settings:
+        # GraphiQL and introspection show the whole schema to anyone: off in production
+        # unless asked for explicitly.
+        production = self.environment is Environment.PRODUCTION
+        for name in ("graphiql", "introspection"):
+            if name not in self.model_fields_set:
+                setattr(self, name, not production)
+        return self
+
+    @property
+    def temporal_uses_tls(self) -> bool:
+        if self.temporal_tls is not None:
+            return self.temporal_tls
+        return (
+            bool(self.temporal_tls_ca_cert or self.temporal_tls_client_cert or self.temporal_tls_server_name)
+            or self.temporal_api_key is not None
+        )
+
+    def require_api_tokens(self) -> None:
+        """The API's check (workers and migrations get no tokens: they serve no callers)."""
         if self.environment is Environment.PRODUCTION and not self.api_tokens:
             raise ValueError("LIFECYCLES_API_TOKENS must be set in production")
-        return self
 
     @property
     def sqlite_path(self) -> Path | None:

@@ -7,17 +7,35 @@ from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSe
 from temporalio.client import Client
 from temporalio.common import SearchAttributeIndexedValueType
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 
 from services.settings import Settings
 from workflows.engine.visibility import ALL_KEYS
 
 
+def tls_config(settings: Settings) -> TLSConfig | bool:
+    """TLS to Temporal's frontend as the settings ask: off, system roots, a CA, mutual TLS."""
+    if not settings.temporal_uses_tls:
+        return False
+    ca, cert, key = settings.temporal_tls_ca_cert, settings.temporal_tls_client_cert, settings.temporal_tls_client_key
+    if ca is None and cert is None and settings.temporal_tls_server_name is None:
+        return True
+    return TLSConfig(
+        server_root_ca_cert=ca.read_bytes() if ca else None,
+        client_cert=cert.read_bytes() if cert else None,
+        client_private_key=key.read_bytes() if key else None,
+        domain=settings.temporal_tls_server_name,
+    )
+
+
 async def connect(settings: Settings) -> Client:
+    api_key = settings.temporal_api_key
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
         data_converter=pydantic_data_converter,
+        tls=tls_config(settings),
+        api_key=api_key.get_secret_value() if api_key else None,
     )
 
 

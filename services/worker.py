@@ -1,7 +1,8 @@
 """The Temporal worker: runs every lifecycle workflow and its activities.
 
 ``python -m services.worker`` connects with the settings from the environment and
-polls the task queue until SIGINT or SIGTERM, then finishes what it holds and exits.
+polls the task queue until SIGINT or SIGTERM, then stops polling, gives running
+activities ``LIFECYCLES_WORKER_SHUTDOWN_GRACE_SECONDS`` to finish, and exits.
 Workers are stateless: run as many as the load needs.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from datetime import timedelta
 
 import httpx
 from temporalio.client import Client
@@ -56,6 +58,7 @@ def build_worker(
         workflows=list(WORKFLOWS.values()),
         activities=[activities.project_lifecycle, activities.deliver_effect],
         workflow_runner=workflow_runner(),
+        graceful_shutdown_timeout=timedelta(seconds=settings.worker_shutdown_grace_seconds),
     )
 
 

@@ -33,9 +33,10 @@ class Unanswered(Exception):
 
 
 class LaunchedStack:
-    def __init__(self, data_dir: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(self, data_dir: Path, env: dict[str, str] | None = None, args: list[str] | None = None) -> None:
         self.data_dir = data_dir
         self.extra_env = env or {}
+        self.args = args or []
         self.temporal_port, self.ui_port, self.api_port = free_port(), free_port(), free_port()
         self.url = f"http://127.0.0.1:{self.api_port}"
         self.process: subprocess.Popen[bytes] | None = None
@@ -43,7 +44,7 @@ class LaunchedStack:
 
     def start(self) -> None:
         env = {**os.environ, "LIFECYCLES_API_TOKENS": json.dumps(TOKENS), **self.extra_env}
-        for key in ("LIFECYCLES_DATABASE_URL", "LIFECYCLES_TEMPORAL_ADDRESS"):
+        for key in ("LIFECYCLES_DATABASE_URL", "LIFECYCLES_TEMPORAL_ADDRESS", "LIFECYCLES_STRIPE_WEBHOOK_SECRET"):
             env.pop(key, None)
         with open(self.data_dir / "launcher.log", "ab") as log:
             self.process = subprocess.Popen(
@@ -59,6 +60,7 @@ class LaunchedStack:
                     str(self.ui_port),
                     "--api-port",
                     str(self.api_port),
+                    *self.args,
                 ],
                 cwd=ROOT,
                 env=env,
@@ -102,6 +104,12 @@ class LaunchedStack:
             if pid_file.exists():
                 with contextlib.suppress(ProcessLookupError, ValueError):
                     os.kill(int(pid_file.read_text()), signal.SIGKILL)
+        # The --postgres cluster, when the launcher could not stop it: SIGQUIT is
+        # PostgreSQL's immediate shutdown.
+        postmaster = self.data_dir / "postgres" / "data" / "postmaster.pid"
+        if postmaster.exists():
+            with contextlib.suppress(ProcessLookupError, ValueError):
+                os.kill(int(postmaster.read_text().split()[0]), signal.SIGQUIT)
         self.http.close()
 
     def log(self) -> str:
@@ -146,8 +154,10 @@ class LaunchedStack:
 
 
 @contextlib.contextmanager
-def launched_stack(data_dir: Path, env: dict[str, str] | None = None) -> Iterator[LaunchedStack]:
-    stack = LaunchedStack(data_dir, env)
+def launched_stack(
+    data_dir: Path, env: dict[str, str] | None = None, args: list[str] | None = None
+) -> Iterator[LaunchedStack]:
+    stack = LaunchedStack(data_dir, env, args)
     try:
         stack.start()
         yield stack

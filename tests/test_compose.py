@@ -19,6 +19,7 @@ DOCKERFILE = (ROOT / "infra" / "Dockerfile").read_text()
 def test_the_stack_has_every_part():
     assert {
         "temporal-db",
+        "temporal-schema",
         "temporal",
         "temporal-setup",
         "temporal-ui",
@@ -26,6 +27,7 @@ def test_the_stack_has_every_part():
         "migrate",
         "worker",
         "api",
+        "proxy",
     } <= set(SERVICES)
 
 
@@ -37,7 +39,8 @@ def test_dependencies_exist_and_wait_for_health():
             if condition["condition"] == "service_healthy":
                 assert "healthcheck" in SERVICES[dependency], f"{dependency} has no healthcheck"
     assert SERVICES["worker"]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
-    assert SERVICES["temporal"]["depends_on"]["temporal-db"]["condition"] == "service_healthy"
+    assert SERVICES["temporal-schema"]["depends_on"]["temporal-db"]["condition"] == "service_healthy"
+    assert SERVICES["temporal"]["depends_on"]["temporal-schema"]["condition"] == "service_completed_successfully"
 
 
 def test_temporal_runs_on_postgresql_with_its_ui():
@@ -54,22 +57,123 @@ def test_the_setup_job_registers_the_search_attributes_the_workflows_set():
     assert registered == {key.name: key.indexed_value_type.name.title() for key in ALL_KEYS}
 
 
+def environment(name: str) -> dict[str, str]:
+    return {k: str(v) for k, v in (SERVICES[name].get("environment") or {}).items()}
+
+
+def env_file_settings(name: str) -> dict[str, str]:
+    """The settings a service's env file example offers, uncommented."""
+    env_file = SERVICES[name].get("env_file")
+    if env_file is None:
+        return {}
+    example = ROOT / f"{env_file}.example"
+    assert example.exists(), f"{name}: commit {example.relative_to(ROOT)}"
+    lines = [line.removeprefix("# ") for line in example.read_text().splitlines()]
+    return dict(line.split("=", 1) for line in lines if line.startswith("LIFECYCLES_"))
+
+
 def test_api_worker_and_migrations_share_the_image_and_valid_settings():
+    settings_fields = {f"LIFECYCLES_{f.upper()}" for f in Settings.model_fields}
     for name in ("api", "worker", "migrate"):
         service = SERVICES[name]
         assert service["build"] == {"context": ".", "dockerfile": "infra/Dockerfile"}
-        env = {k: v for k, v in service["environment"].items()}
+        env = environment(name)
         assert env["LIFECYCLES_TEMPORAL_ADDRESS"] == "temporal:7233"
         assert env["LIFECYCLES_DATABASE_URL"].startswith("postgresql+psycopg://")
         assert "@readmodel-db:5432/" in env["LIFECYCLES_DATABASE_URL"]
         assert env["LIFECYCLES_ENVIRONMENT"] == "production"
-        settings_fields = {f"LIFECYCLES_{f.upper()}" for f in Settings.model_fields}
-        assert set(env) <= settings_fields, set(env) - settings_fields
+        offered = {**env, **env_file_settings(name)}
+        assert set(offered) <= settings_fields, set(offered) - settings_fields
     assert SERVICES["worker"]["command"] == ["python", "-m", "services.worker"]
     assert SERVICES["migrate"]["command"] == ["python", "-m", "services.db", "upgrade"]
-    assert "8000:8000" in SERVICES["api"]["ports"]
     # Secrets come from the environment of whoever starts the stack, never from this file.
-    assert SERVICES["api"]["environment"]["LIFECYCLES_API_TOKENS"].startswith("${LIFECYCLES_API_TOKENS:?")
+    assert environment("api")["LIFECYCLES_API_TOKENS"].startswith("${LIFECYCLES_API_TOKENS:?")
+
+
+def test_the_env_file_examples_are_valid_settings(tmp_path: Path):
+    for name in ("api", "worker"):
+        path = tmp_path / f"{name}.env"
+        path.write_text("".join(f"{k}={v}\n" for k, v in env_file_settings(name).items()))
+        Settings(_env_file=path)
+
+
+# Where each delivery and billing setting goes: only to the containers that use it.
+SETTINGS_BY_SERVICE = {
+    "api": {"LIFECYCLES_API_TOKENS", "LIFECYCLES_STRIPE_WEBHOOK_SECRET", "LIFECYCLES_STRIPE_TOLERANCE_SECONDS"},
+    "worker": {
+        "LIFECYCLES_SMTP",
+        "LIFECYCLES_SLACK_WEBHOOKS",
+        "LIFECYCLES_WEBHOOK_ENDPOINTS",
+        "LIFECYCLES_EFFECT_ROUTES",
+        "LIFECYCLES_ROLE_CONTACTS",
+    },
+}
+
+
+def test_every_setting_reaches_the_containers_that_use_it_and_no_other():
+    offered = {name: {*environment(name), *env_file_settings(name)} for name in ("api", "worker", "migrate")}
+    for name, wanted in SETTINGS_BY_SERVICE.items():
+        assert wanted <= offered[name], f"{name} misses {wanted - offered[name]}"
+        for other in offered.keys() - {name}:
+            assert not wanted & offered[other], f"{other} gets {wanted & offered[other]}, which only {name} needs"
+    assert offered["migrate"] <= {
+        "LIFECYCLES_ENVIRONMENT",
+        "LIFECYCLES_TEMPORAL_ADDRESS",
+        "LIFECYCLES_TEMPORAL_NAMESPACE",
+        "LIFECYCLES_TASK_QUEUE",
+        "LIFECYCLES_DATABASE_URL",
+        "LIFECYCLES_POLICY_OVERRIDES",
+    }
+    # The env files themselves are the operator's, never committed.
+    ignored = (ROOT / ".gitignore").read_text().splitlines()
+    assert "infra/compose/*.env" in ignored
+
+
+def test_temporal_is_not_reachable_from_outside():
+    assert "ports" not in SERVICES["temporal"]
+    for name, service in SERVICES.items():
+        for port in service.get("ports") or []:
+            published = str(port)
+            if name != "proxy":
+                assert published.startswith("127.0.0.1:"), f"{name} publishes {published} on every interface"
+            assert not published.endswith(":7233"), f"{name} publishes Temporal's frontend"
+    assert SERVICES["temporal-ui"]["ports"] == ["127.0.0.1:8080:8080"]
+    assert SERVICES["temporal-ui"]["environment"]["TEMPORAL_DISABLE_WRITE_ACTIONS"] == "true"
+    # Temporal and the databases live on an internal network the proxy is not on.
+    assert COMPOSE["networks"]["internal"]["internal"] is True
+    for name in ("temporal", "temporal-db", "readmodel-db"):
+        assert SERVICES[name]["networks"] == ["internal"]
+    assert "internal" not in SERVICES["proxy"].get("networks", ["default"])
+
+
+def test_the_api_scales_behind_a_proxy():
+    api = SERVICES["api"]
+    assert "ports" not in api, "a fixed host port allows one replica only"
+    assert api["expose"] == ["8000"] and api["deploy"]["replicas"] >= 2
+    proxy = SERVICES["proxy"]
+    assert proxy["depends_on"]["api"]["condition"] == "service_healthy"
+    assert proxy["ports"] == ["${LIFECYCLES_HTTP_PORT:-8000}:8000"]
+    config_file, mounted_at = proxy["volumes"][0].split(":")[:2]
+    assert mounted_at == "/etc/caddy/Caddyfile"
+    config = (ROOT / config_file).read_text()
+    # Every replica's address, looked up again as replicas come and go.
+    assert re.search(r"dynamic a \{\s*name api\s*port 8000", config)
+
+
+def test_temporal_runs_from_the_server_image_after_a_schema_job():
+    assert SERVICES["temporal"]["image"].startswith("temporalio/server:")
+    schema = SERVICES["temporal-schema"]
+    assert schema["image"].startswith("temporalio/admin-tools:")
+    script = (ROOT / schema["volumes"][0].split(":")[0]).read_text()
+    for database in ("temporal", "temporal_visibility"):
+        assert f"{database}:" in script
+    assert "update-schema" in script
+
+
+def test_workers_get_time_to_finish_deliveries_on_stop():
+    worker = SERVICES["worker"]
+    grace = float(worker["environment"]["LIFECYCLES_WORKER_SHUTDOWN_GRACE_SECONDS"])
+    assert grace < float(worker["stop_grace_period"].removesuffix("s"))
 
 
 def test_the_dockerfile_installs_from_the_lock_file_and_runs_unprivileged():

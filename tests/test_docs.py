@@ -33,6 +33,7 @@ async def test_the_documented_examples_work(api: Api):
         for value in data.values():
             if isinstance(value, dict) and "__typename" in value:
                 typenames.append(value["__typename"])
-    # The walkthrough shows one refusal on purpose; everything else succeeds.
+    # The walkthrough shows two refusals on purpose; everything else succeeds.
     assert typenames.count("GuardFailed") == 1
-    assert set(typenames) <= {"OpportunityChanged", "LifecycleChanged", "GuardFailed"}
+    assert typenames.count("IdempotencyKeyReused") == 1
+    assert set(typenames) <= {"OpportunityChanged", "LifecycleChanged", "GuardFailed", "IdempotencyKeyReused"}

@@ -179,6 +179,20 @@ async def test_a_failing_endpoint_is_retried_and_a_refusing_one_is_failed(
     # The refusal of one endpoint did not hold back anything else.
     assert status["cancelled_owner_notice"] == ("DELIVERED", 1)
 
+    # The error quotes the receiver's answer: operators see it, viewers do not.
+    query = """query($id: ID!) { latePayment(invoiceId: $id) { ... on LatePayment {
+        effects { name lastError deliveries { channel lastError } } } } }"""
+
+    async def cancellation_errors(role: str) -> tuple[str | None, list[str | None]]:
+        found = (await api.gql(query, {"id": entity_id}, role=role))["latePayment"]["effects"]
+        effect = next(e for e in found if e["name"] == "subscription_cancelled")
+        return effect["lastError"], [d["lastError"] for d in effect["deliveries"]]
+
+    error, per_channel = await cancellation_errors("operator")
+    assert "webhook billing answered 400" in (error or "") and "webhook billing answered 400" in (per_channel[0] or "")
+    assert await cancellation_errors("admin") == (error, per_channel)
+    assert await cancellation_errors("viewer") == (None, [None])
+
 
 @pytest.fixture
 def worker_env(local_env: WorkflowEnvironment, settings: Settings) -> dict[str, str]:
@@ -213,6 +227,11 @@ def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
         )
 
 
+async def polling(log: Path) -> bool:
+    """The worker process has started polling (importing and connecting can take a while on a busy machine)."""
+    return log.exists() and "worker polling" in log.read_text()
+
+
 async def test_an_effect_is_delivered_once_per_endpoint_when_the_worker_dies_mid_delivery(
     local_env: WorkflowEnvironment,
     settings: Settings,
@@ -229,6 +248,7 @@ async def test_an_effect_is_delivered_once_per_endpoint_when_the_worker_dies_mid
     first = start_worker(worker_env, tmp_path / "worker-1.log")
     second = None
     try:
+        await eventually(lambda: polling(tmp_path / "worker-1.log"), within=120)
         await gateway.open("late-payment", entity_id, invoice(entity_id), principal=ADMIN, policy=FAST_LADDER)
         await eventually(lambda: _event_set(receiver), within=60)
         first.send_signal(signal.SIGKILL)
@@ -249,6 +269,36 @@ async def test_an_effect_is_delivered_once_per_endpoint_when_the_worker_dies_mid
     assert len(receiver.on("/slack/sales-alerts")) == 1
     assert len(receiver.on("/billing")) == 1
     assert len({m[IDEMPOTENCY_HEADER] for m in smtp[1]}) == len(smtp[1])
+
+
+async def test_sigterm_lets_a_hung_delivery_finish_within_the_grace_period(
+    local_env: WorkflowEnvironment,
+    settings: Settings,
+    sessions: Sessions,
+    receiver: Receiver,
+    worker_env: dict[str, str],
+    entity_id: str,
+    tmp_path: Path,
+):
+    receiver.hang_once["/identity"] = 3  # the suspension webhook answers slowly; SIGTERM comes meanwhile
+    gateway = LifecycleGateway(local_env.client, settings, sessions)
+    workflow_id = workflow_id_for("late-payment", entity_id)
+    grace = 60
+    worker = start_worker({**worker_env, "LIFECYCLES_WORKER_SHUTDOWN_GRACE_SECONDS": str(grace)}, tmp_path / "w.log")
+    try:
+        await eventually(lambda: polling(tmp_path / "w.log"), within=120)
+        await gateway.open("late-payment", entity_id, invoice(entity_id), principal=ADMIN, policy=FAST_LADDER)
+        await eventually(lambda: _event_set(receiver), within=60)
+        worker.send_signal(signal.SIGTERM)
+        # A hang detector, not a timing goal: the worker exits once the delivery is done.
+        assert worker.wait(timeout=grace) == 0, (tmp_path / "w.log").read_text()
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait(timeout=10)
+    suspension = [r for r in await effects(sessions, workflow_id) if r.type == "access.suspend"]
+    assert [r.status for r in suspension] == ["DELIVERED"], (tmp_path / "w.log").read_text()
+    assert len(receiver.on("/identity")) == 1
 
 
 async def _event_set(receiver: Receiver) -> bool:

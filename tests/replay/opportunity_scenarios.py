@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 from datetime import timedelta
 
 from temporalio.testing import WorkflowEnvironment
 
 from services.lifecycles import LifecycleGateway
 from tests.replay.record import ADMIN, OPERATOR, Scenario
+from workflows.engine.errors import IdempotencyKeyReused
 from workflows.engine.types import workflow_id_for
 
 DEAL = {
@@ -134,9 +136,47 @@ async def opportunity_continue_as_new(g: LifecycleGateway, env: WorkflowEnvironm
     return [workflow_id_for("opportunity", "long")]
 
 
+async def opportunity_idempotency(g: LifecycleGateway, env: WorkflowEnvironment) -> list[str]:
+    """Caller-scoped keys with fingerprints: retries, a reused key refused, two callers, continue-as-new."""
+    settings = g.settings.model_copy(update={"continue_as_new_after_events": 20})
+    gateway = LifecycleGateway(g.client, settings)
+    await gateway.open("opportunity", "keys", DEAL, principal=OPERATOR)
+    reply = {"note": "first reply"}
+    for _ in range(2):
+        await gateway.transition(
+            "opportunity", "keys", "record_customer_reply", reply, principal=OPERATOR, idempotency_key="K"
+        )
+    with contextlib.suppress(IdempotencyKeyReused):
+        await gateway.transition(
+            "opportunity", "keys", "record_customer_reply", {"note": "other"}, principal=OPERATOR, idempotency_key="K"
+        )
+    await gateway.transition(
+        "opportunity", "keys", "record_customer_reply", reply, principal=ADMIN, idempotency_key="K"
+    )
+    for n in range(6):
+        await gateway.transition(
+            "opportunity",
+            "keys",
+            "record_customer_reply",
+            {"note": f"reply {n}"},
+            principal=OPERATOR,
+            idempotency_key=f"reply-{n}",
+        )
+    await gateway.transition(
+        "opportunity", "keys", "record_customer_reply", reply, principal=OPERATOR, idempotency_key="K"
+    )
+    with contextlib.suppress(IdempotencyKeyReused):
+        await gateway.transition(
+            "opportunity", "keys", "record_customer_reply", {"note": "other"}, principal=OPERATOR, idempotency_key="K"
+        )
+    await env.sleep(timedelta(days=15))
+    return [workflow_id_for("opportunity", "keys")]
+
+
 SCENARIOS: dict[str, Scenario] = {
     "opportunity-pipeline": opportunity_pipeline,
     "opportunity-silence": opportunity_silence,
     "opportunity-follow-ups": opportunity_follow_ups,
     "opportunity-continue-as-new": opportunity_continue_as_new,
+    "opportunity-idempotency": opportunity_idempotency,
 }

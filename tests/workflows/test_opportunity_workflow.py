@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from services.lifecycles import LifecycleGateway
 from tests.conftest import OPERATOR, Stack
 from tests.workflows.helpers import effects, eventually, lifecycle, transitions, triggers
+from workflows.engine.errors import IdempotencyKeyReused
 from workflows.engine.types import workflow_id_for
 from workflows.opportunity import OpportunityWorkflow
 
@@ -171,6 +173,17 @@ async def test_continue_as_new_keeps_state_deadlines_and_applied_keys(
         idempotency_key="raise-amount",
     )
     assert again.transition.seq == first.transition.seq
+    # The key's request is remembered with it across the new run: another request under it is refused.
+    with pytest.raises(IdempotencyKeyReused) as reused:
+        await gateway.transition(
+            "opportunity",
+            entity_id,
+            "update_fields",
+            {"amount": "90000"},
+            principal=OPERATOR,
+            idempotency_key="raise-amount",
+        )
+    assert reused.value.details["original_trigger"] == "update_fields"
     rows = await transitions(ts_stack.sessions, workflow_id)
     assert [r.seq for r in rows] == list(range(1, 9))
     assert [r.idempotency_key for r in rows].count("raise-amount") == 1

@@ -51,8 +51,23 @@ class AlreadyExists(Rejection):
     """A lifecycle with this id exists already."""
 
 
+class IdempotencyKeyReused(Rejection):
+    """The caller's idempotency key already applied a different request.
+
+    Details: ``idempotency_key``, ``original_trigger``, ``original_seq``."""
+
+
 REJECTIONS: dict[str, type[Rejection]] = {
-    cls.__name__: cls for cls in (InvalidTransition, GuardFailed, ValidationError, Forbidden, NotFound, AlreadyExists)
+    cls.__name__: cls
+    for cls in (
+        InvalidTransition,
+        GuardFailed,
+        ValidationError,
+        Forbidden,
+        NotFound,
+        AlreadyExists,
+        IdempotencyKeyReused,
+    )
 }
 
 

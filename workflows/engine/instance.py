@@ -29,6 +29,7 @@ from pydantic import BaseModel
 from transitions import EventData, Machine
 
 from workflows.engine.errors import Forbidden, GuardFailed, InvalidTransition, ValidationError, field_errors
+from workflows.engine.idempotency import KEYS_KEPT
 from workflows.engine.spec import TIMER_ACTOR, Context, EffectSpec, LifecycleSpec, Role, TimerSpec, TransitionSpec
 from workflows.engine.types import (
     AllowedTransition,
@@ -44,8 +45,6 @@ from workflows.engine.types import (
 
 # The workflow keeps this many transitions; the read model keeps them all.
 HISTORY_KEPT = 500
-# Idempotency keys remembered beyond Temporal's own per-run deduplication.
-KEYS_KEPT = 2000
 # Engine behaviour changes that running workflows take only when they continue as new
 # (the workflow asks ``workflow.patched`` for each once per run, after the spec's own).
 SKIP_SUPERSEDED_NOTICES = "engine-skip-superseded-notices"
@@ -439,7 +438,9 @@ class LifecycleInstance:
 
     # ---- applying ------------------------------------------------------------------
 
-    def apply(self, decision: Decision, now: datetime, idempotency_key: str | None = None) -> TransitionRecord:
+    def apply(
+        self, decision: Decision, now: datetime, idempotency_key: str | None = None, *, remember_key: bool = True
+    ) -> TransitionRecord:
         t = decision.transition
         ctx = decision.context
         data = self.data.model_copy(deep=True)
@@ -470,7 +471,7 @@ class LifecycleInstance:
             self.core.closed_at = now if self.spec.state(to_state).terminal else None
         after = self.context(now, actor=ctx.actor, role=ctx.role, reason=ctx.reason, params=decision.params)
         self._record_effects(after, t.effects + (self.spec.state(to_state).on_enter if entered else ()))
-        if idempotency_key:
+        if idempotency_key and remember_key:
             self.core.applied_keys[idempotency_key] = record.seq
             if len(self.core.applied_keys) > KEYS_KEPT:
                 for key in list(self.core.applied_keys)[: len(self.core.applied_keys) - KEYS_KEPT]:
@@ -509,8 +510,10 @@ class LifecycleInstance:
     def applied(self, idempotency_key: str) -> TransitionRecord | None:
         """The transition a key already applied, if it is still remembered."""
         seq = self.core.applied_keys.get(idempotency_key)
-        if seq is None:
-            return None
+        return None if seq is None else self.record_of(seq, idempotency_key)
+
+    def record_of(self, seq: int, idempotency_key: str) -> TransitionRecord:
+        """The transition ``seq`` that a key applied."""
         for record in reversed(self.core.history):
             if record.seq == seq:
                 return record

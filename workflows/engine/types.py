@@ -60,6 +60,14 @@ class Deadline(BaseModel):
     description: str
 
 
+class AppliedKey(BaseModel):
+    """What an idempotency key applied: the transition and the request's fingerprint."""
+
+    seq: int
+    trigger: str
+    fingerprint: str
+
+
 class LifecycleState(BaseModel):
     """Everything a lifecycle workflow knows; carried whole across continue-as-new."""
 
@@ -78,8 +86,11 @@ class LifecycleState(BaseModel):
     history_dropped: int = 0
     # timer name -> the due moment it last fired for.
     fired_timers: dict[str, datetime] = Field(default_factory=dict)
-    # idempotency key -> seq of the transition it applied (most recent keys only).
+    # update id -> seq of the transition it applied (most recent keys only), for the
+    # requests of runs started before caller-scoped keys (``SCOPED_KEYS_PATCH``).
     applied_keys: dict[str, int] = Field(default_factory=dict)
+    # (actor, idempotency key) -> what it applied (workflows.engine.idempotency).
+    applied_requests: dict[str, AppliedKey] = Field(default_factory=dict)
     # Effects not yet written to the outbox, and outbox ids not yet delivered.
     unprojected_effects: list[EffectRecord] = Field(default_factory=list)
     undelivered_effects: list[str] = Field(default_factory=list)
@@ -116,6 +127,9 @@ class TransitionRequest(BaseModel):
     # What the service read about other lifecycles for this trigger's guards (an open
     # late payment on the account...). Gathered by the gateway, never taken from a caller.
     facts: dict[str, Any] = Field(default_factory=dict)
+    # The caller's idempotency key (one the gateway made when the caller sent none).
+    # Unset in requests recorded before caller-scoped keys: the update id was the key.
+    idempotency_key: str | None = None
 
 
 class LifecycleSnapshot(BaseModel):

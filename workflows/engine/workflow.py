@@ -15,8 +15,10 @@ What the base class does:
 - ``transition`` is a workflow Update; its validator asks the engine, so a trigger
   not allowed now, a failing guard, bad parameters or a role too low are rejected
   before anything is written to the workflow history;
-- the update id is the request's idempotency key; the workflow also remembers the
-  keys it applied, so a retry after continue-as-new is applied once;
+- an idempotency key belongs to its caller and to one request: the workflow remembers
+  (actor, key) with the request's fingerprint, so a retry, even after continue-as-new,
+  answers with the transition it applied, and the same key with a different request
+  is refused (``workflows/engine/idempotency.py``);
 - each change is written to the read model by a local activity before the update
   answers (read-your-writes, one server round trip); if the database does not answer
   in time the change stays applied and a regular activity retries the projection;
@@ -41,11 +43,13 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeUpdate
 from temporalio.exceptions import ApplicationError, FailureError
 
-from workflows.engine.errors import Rejection
+from workflows.engine import idempotency
+from workflows.engine.errors import IdempotencyKeyReused, Rejection
 from workflows.engine.instance import ENGINE_PATCHES, LifecycleInstance
 from workflows.engine.spec import LifecycleSpec
 from workflows.engine.types import (
     AllowedTransition,
+    AppliedKey,
     Deadline,
     DeliverEffectInput,
     LifecycleInput,
@@ -61,6 +65,9 @@ PROJECT_ACTIVITY = "project_lifecycle"
 # Runs started since this patch keep their armed timer while the earliest deadline stays
 # where it was, instead of cancelling and starting it again after every change.
 KEEP_ARMED_TIMER_PATCH = "engine-keep-armed-timer"
+# Runs started since this patch remember idempotency keys per caller with the request's
+# fingerprint; older runs keep using the update id as the key until they continue as new.
+SCOPED_KEYS_PATCH = "engine-caller-scoped-idempotency-keys"
 DELIVER_ACTIVITY = "deliver_effect"
 
 # The projection inside an update must not hold the caller for long: after this the
@@ -110,6 +117,7 @@ class LifecycleWorkflow:
         # the old behaviour throughout, and takes the new one when it continues as new.
         patches = frozenset(p for p in self.spec.patches if workflow.patched(p))
         self._keep_armed_timer = workflow.patched(KEEP_ARMED_TIMER_PATCH)
+        self._scoped_keys = workflow.patched(SCOPED_KEYS_PATCH)
         patches |= {p for p in ENGINE_PATCHES if workflow.patched(p)}
         self._timer: asyncio.Task[None] | None = None
         self._armed_for: datetime | None = None
@@ -226,8 +234,10 @@ class LifecycleWorkflow:
 
     @workflow.update
     async def transition(self, request: TransitionRequest) -> TransitionResult:
-        key = _update_id()
-        prior = self._instance.applied(key)
+        try:
+            prior = self._prior(request)
+        except Rejection as exc:
+            raise ApplicationError(exc.message, exc.as_details(), type=exc.type, non_retryable=True) from None
         if prior is not None:
             return self._result(prior, projected=not self._instance.projection_pending)
         now = workflow.now()
@@ -243,7 +253,17 @@ class LifecycleWorkflow:
             )
         except Rejection as exc:
             raise ApplicationError(exc.message, exc.as_details(), type=exc.type, non_retryable=True) from None
-        record = self._instance.apply(decision, now, idempotency_key=key)
+        key = self._caller_key(request)
+        if key is None:
+            record = self._instance.apply(decision, now, idempotency_key=_update_id())
+        else:
+            record = self._instance.apply(decision, now, idempotency_key=key, remember_key=False)
+            idempotency.remember(
+                self._instance.core,
+                request.actor,
+                key,
+                AppliedKey(seq=record.seq, trigger=record.trigger, fingerprint=self._fingerprint(request)),
+            )
         self._publish()
         self._wake = True
         projected = await self._project()
@@ -251,10 +271,9 @@ class LifecycleWorkflow:
 
     @transition.validator
     def _validate_transition(self, request: TransitionRequest) -> None:
-        key = _update_id()
-        if self._instance.applied(key) is not None:
-            return
         try:
+            if self._prior(request) is not None:
+                return
             self._instance.decide(
                 request.trigger,
                 request.params,
@@ -266,6 +285,32 @@ class LifecycleWorkflow:
             )
         except Rejection as exc:
             raise ApplicationError(exc.message, exc.as_details(), type=exc.type, non_retryable=True) from None
+
+    def _caller_key(self, request: TransitionRequest) -> str | None:
+        """The caller's own key, in runs that scope keys to callers (None: the update id is the key)."""
+        return request.idempotency_key if self._scoped_keys else None
+
+    @staticmethod
+    def _fingerprint(request: TransitionRequest) -> str:
+        return idempotency.fingerprint(request.trigger, request.params, request.reason)
+
+    def _prior(self, request: TransitionRequest) -> TransitionRecord | None:
+        """The transition this request's key applied already; a different request under it is refused."""
+        key = self._caller_key(request)
+        if key is None:
+            return self._instance.applied(_update_id())
+        applied = idempotency.recall(self._instance.core, request.actor, key)
+        if applied is None:
+            return None
+        if applied.fingerprint != self._fingerprint(request):
+            raise IdempotencyKeyReused(
+                f"The idempotency key {key!r} was used for {applied.trigger!r} (seq {applied.seq}) with other "
+                "input; nothing was changed. Use a new key for a new request.",
+                idempotency_key=key,
+                original_trigger=applied.trigger,
+                original_seq=applied.seq,
+            )
+        return self._instance.record_of(applied.seq, key)
 
     @workflow.update
     async def opened(self) -> TransitionResult:
