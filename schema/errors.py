@@ -10,6 +10,7 @@ import re
 
 import strawberry
 
+from services.observe import refused
 from workflows.engine import errors
 from workflows.engine.spec import Role
 
@@ -72,6 +73,7 @@ def to_error(
     rejection: errors.Rejection, field_names: dict[str, str] | None = None
 ) -> NotFound | AlreadyExists | InvalidTransition | GuardFailed | ValidationError | Forbidden:
     """The union member for a rejection; ``field_names`` maps spec fields to input paths."""
+    refused(rejection.type, rejection.message)
     d = rejection.details
     if isinstance(rejection, errors.NotFound):
         return NotFound(message=rejection.message)

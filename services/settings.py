@@ -10,11 +10,12 @@ import enum
 import json
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AnyHttpUrl, BaseModel, Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from services.logs import LogFormat
 from workflows.engine.spec import Role
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -128,6 +129,12 @@ class Settings(BaseSettings):
     continue_as_new_after_events: Annotated[int, Field(ge=20)] | None = None
     # How long a request waits on Temporal before answering "unavailable".
     temporal_rpc_timeout_seconds: Annotated[float, Field(gt=0)] = 20.0
+
+    # Logs: one JSON object per line, or "text" for people (./dev up).
+    log_format: LogFormat = LogFormat.JSON
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # Where the worker serves its Prometheus metrics (its own and the Temporal SDK's).
+    worker_metrics_address: Annotated[str, Field(pattern=r"^[^:\s]+:\d{1,5}$")] = "127.0.0.1:9464"
 
     @field_validator(
         "api_tokens",

@@ -7,17 +7,22 @@ from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSe
 from temporalio.client import Client
 from temporalio.common import SearchAttributeIndexedValueType
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.runtime import Runtime
 from temporalio.service import RPCError, RPCStatusCode
 
 from services.settings import Settings
+from services.telemetry import temporal_plugins
 from workflows.engine.visibility import ALL_KEYS
 
 
-async def connect(settings: Settings) -> Client:
+async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
+    """``runtime``: the worker's, exporting the SDK's metrics (services/metrics.py)."""
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
         data_converter=pydantic_data_converter,
+        plugins=temporal_plugins(),
+        runtime=runtime,
     )
 
 
