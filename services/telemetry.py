@@ -30,7 +30,8 @@ import opentelemetry.context
 import opentelemetry.trace
 from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
-from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
+from opentelemetry.metrics import NoOpMeter
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SimpleSpanProcessor, SpanExporter
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -165,10 +166,18 @@ def graphql_extensions() -> list[type[SchemaExtension]]:
 
 
 def instrument_engine(engine: AsyncEngine) -> None:
-    """Trace every SQL statement of this engine (the projection's included)."""
+    """Trace every SQL statement of this engine (the projection's included).
+
+    The instrumentation's tracer is attached to this engine alone (its instrumentor is
+    a process-wide singleton, which would leave the API's and the worker's engines of
+    one test process to a single call).
+    """
     if tracing_enabled():
-        SQLAlchemyInstrumentor().instrument(
-            engine=engine.sync_engine, tracer_provider=_tracing.provider, enable_commenter=False
+        assert _tracing.provider is not None
+        EngineTracer(
+            _tracing.provider.get_tracer("opentelemetry.instrumentation.sqlalchemy"),
+            engine.sync_engine,
+            NoOpMeter("lifecycles").create_up_down_counter("db.client.connections.usage"),
         )
 
 
