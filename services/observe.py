@@ -93,12 +93,14 @@ class GraphQLMetrics(SchemaExtension):
         yield
         context: ExecutionContext = self.execution_context
         operation, field = "unknown", OTHER
-        if context.graphql_document is not None and not context.pre_execution_errors:
-            node = get_operation_ast(context.graphql_document, context.operation_name)
-            if node is not None:
-                operation = node.operation.value
-                # Validated against the schema by now, so a root field is one of a known few.
-                field = next((s.name.value for s in node.selection_set.selections if isinstance(s, FieldNode)), OTHER)
+        document = context.graphql_document
+        node = get_operation_ast(document, context.operation_name) if document is not None else None
+        root = context.schema._schema.get_root_type(node.operation) if node is not None else None
+        if node is not None and root is not None:
+            operation = node.operation.value
+            name = next((s.name.value for s in node.selection_set.selections if isinstance(s, FieldNode)), "")
+            # Only the schema's own root fields: a label never takes a client's text.
+            field = name if name in root.fields else OTHER
         API_METRICS.operations.labels(operation, field).observe(time.perf_counter() - started)
 
 
