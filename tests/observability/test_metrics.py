@@ -156,9 +156,9 @@ async def test_the_worker_counts_timer_lateness_deliveries_and_the_sdk(
     async with api.stack.sessions() as session:
         channels = (
             await session.execute(
-                sa.select(EffectDeliveryRow.channel, sa.func.count())
+                sa.select(col(EffectDeliveryRow.channel), sa.func.count())
                 .where(col(EffectDeliveryRow.effect_id).in_([e.id for e in effects]))
-                .group_by(EffectDeliveryRow.channel)
+                .group_by(col(EffectDeliveryRow.channel))
             )
         ).all()
     assert channels
