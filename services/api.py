@@ -35,7 +35,7 @@ from services.auth import authenticate
 from services.billing_events import BillingEvents, InvalidEvent, verified_event
 from services.db import Sessions, create_engine, session_factory
 from services.lifecycles import LifecycleGateway, Unavailable
-from services.logs import configure_logging
+from services.logs import configure_logging, note
 from services.metrics import API_METRICS
 from services.observe import RequestContext, metrics_endpoint
 from services.settings import Settings, get_settings
@@ -111,6 +111,7 @@ class LifecycleGraphQL(GraphQL[Context, None]):
                 # person types into its headers with every operation.
                 return None  # type: ignore[return-value]
             raise HTTPException(401, "A bearer token is required.")
+        note(actor=principal.actor)
         state: Any = request.state
         return Context(principal=principal, gateway=state.gateway, sessions=state.sessions, settings=self.settings)
 

@@ -24,7 +24,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from services.db import Sessions
 from services.facts import gather
-from services.logs import subject
+from services.logs import note
 from services.metrics import TransitionMetrics
 from services.settings import Settings
 from workflows.engine.errors import REJECTIONS, AlreadyExists, Forbidden, InvalidTransition, NotFound, Rejection
@@ -74,13 +74,13 @@ class LifecycleGateway:
 
     @contextmanager
     def _observed(self, kind: str, entity_id: str, trigger: str, principal: Principal) -> Iterator[None]:
-        """Log lines inside name the lifecycle and the actor; the outcome is counted."""
-        with subject(workflow_id=workflow_id_for(kind, entity_id), kind=kind, actor=principal.actor):
-            if self.transitions is None:
+        """The request's remaining log lines name the lifecycle and the actor; the outcome is counted."""
+        note(workflow_id=workflow_id_for(kind, entity_id), kind=kind, actor=principal.actor)
+        if self.transitions is None:
+            yield
+        else:
+            with self.transitions.observe(kind, trigger):
                 yield
-            else:
-                with self.transitions.observe(kind, trigger):
-                    yield
 
     def _workflow(self, kind: str) -> type[LifecycleWorkflow]:
         try:

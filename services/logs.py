@@ -32,15 +32,22 @@ class LogFormat(enum.StrEnum):
 
 
 @contextmanager
-def subject(**fields: str | None) -> Iterator[None]:
-    """Name what the lines written inside the block are about (workflow id, kind, actor)."""
-    current = dict(SUBJECT.get() or {})
-    current.update({k: v for k, v in fields.items() if v})
-    token = SUBJECT.set(current)
+def request_scope(request_id: str) -> Iterator[None]:
+    """Lines written inside carry this request id, and what ``note`` adds during the request."""
+    request_token = REQUEST_ID.set(request_id)
+    subject_token = SUBJECT.set({})
     try:
         yield
     finally:
-        SUBJECT.reset(token)
+        SUBJECT.reset(subject_token)
+        REQUEST_ID.reset(request_token)
+
+
+def note(**fields: str | None) -> None:
+    """Name what the current request is about (workflow id, kind, actor) for its remaining lines."""
+    current = SUBJECT.get()
+    if current is not None:
+        current.update({k: v for k, v in fields.items() if v})
 
 
 class ContextFilter(logging.Filter):

@@ -29,7 +29,7 @@ from strawberry.types import ExecutionContext
 from temporalio.service import RPCError
 
 from services.lifecycles import Unavailable
-from services.logs import REQUEST_ID
+from services.logs import request_scope
 from services.metrics import API_METRICS, OTHER, ApiMetrics
 from workflows.engine.errors import Rejection
 
@@ -54,7 +54,6 @@ class RequestContext:
             return
         given = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"x-request-id"), None)
         request_id = given if given is not None and VALID_REQUEST_ID.match(given) else uuid.uuid4().hex
-        token = REQUEST_ID.set(request_id)
         span = trace.get_current_span()
         if span.is_recording():
             span.set_attribute("http.request_id", request_id)
@@ -69,11 +68,11 @@ class RequestContext:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_id)
+            with request_scope(request_id):
+                await self.app(scope, receive, send_with_id)
         finally:
             route = scope["path"] if scope["path"] in ROUTES else OTHER
             self.metrics.requests.labels(route, scope["method"], str(status)).observe(time.perf_counter() - started)
-            REQUEST_ID.reset(token)
 
 
 async def metrics_endpoint(request: Request) -> Response:
