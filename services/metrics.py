@@ -40,6 +40,12 @@ OTHER = "other"
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 LATENESS_BUCKETS = (0.1, 0.5, 1.0, 2.0, 5.0, 15.0, 30.0, 60.0, 300.0, 900.0, 3600.0, 21600.0)
 TIMER_KEY_PREFIX = "timer:"
+# The gauges read at scrape time (BacklogCollector).
+UNDELIVERED_EFFECTS = "lifecycles_undelivered_effects"
+OLDEST_UNDELIVERED = "lifecycles_oldest_undelivered_effect_age_seconds"
+PROJECTION_BACKLOG = "lifecycles_projection_backlog"
+PROJECTION_BACKLOG_AGE = "lifecycles_projection_backlog_oldest_age_seconds"
+WORKER_GAUGES = (UNDELIVERED_EFFECTS, OLDEST_UNDELIVERED, PROJECTION_BACKLOG, PROJECTION_BACKLOG_AGE)
 
 
 def kind_label(kind: str) -> str:
@@ -269,21 +275,21 @@ class BacklogCollector(Collector):
         if state is not None:
             self.backlog.settle(state.read_model_seqs)
             yield GaugeMetricFamily(
-                "lifecycles_undelivered_effects", "Effects in the outbox not yet delivered.", value=state.undelivered
+                UNDELIVERED_EFFECTS, "Effects in the outbox not yet delivered.", value=state.undelivered
             )
             yield GaugeMetricFamily(
-                "lifecycles_oldest_undelivered_effect_age_seconds",
+                OLDEST_UNDELIVERED,
                 "Age of the oldest effect not yet delivered (0 when none).",
                 value=state.oldest_age_seconds,
             )
         size, age = self.backlog.size_and_age()
         yield GaugeMetricFamily(
-            "lifecycles_projection_backlog",
+            PROJECTION_BACKLOG,
             "Lifecycles whose read-model projection failed and is being retried.",
             value=size,
         )
         yield GaugeMetricFamily(
-            "lifecycles_projection_backlog_oldest_age_seconds",
+            PROJECTION_BACKLOG_AGE,
             "How long the oldest of them has waited (0 when none).",
             value=age,
         )

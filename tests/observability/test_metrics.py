@@ -25,6 +25,7 @@ from tests.api.test_opportunity_api import LOST, call, open_deal
 from tests.channels.test_delivery import FAST_LADDER, invoice
 from tests.conftest import ADMIN, TOKENS, Api
 from tests.observability.stack import client_for, running_stack
+from tests.test_compose import referenced_metrics
 from tests.workflows.helpers import eventually
 from workflows.engine.types import workflow_id_for
 
@@ -171,4 +172,6 @@ async def test_the_worker_counts_timer_lateness_deliveries_and_the_sdk(
     # The Temporal SDK's own metrics, forwarded on the same endpoint.
     sdk = {name for name, _ in after if name.startswith("temporal_")}
     assert {"temporal_workflow_task_schedule_to_start_latency_count", "temporal_sticky_cache_size"} <= sdk, sorted(sdk)
+    # Every SDK metric the dashboard and the alert rules use is one the worker really exports.
+    assert referenced_metrics("temporal_") <= sdk, referenced_metrics("temporal_") - sdk
     assert entity_id not in text and "csm@example.com" not in text
