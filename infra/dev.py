@@ -148,6 +148,7 @@ def main() -> None:
     parser.add_argument("--temporal-port", type=int, default=7233)
     parser.add_argument("--ui-port", type=int, default=8233)
     parser.add_argument("--api-port", type=int, default=8000)
+    parser.add_argument("--worker-metrics-port", type=int, default=9464)
     args = parser.parse_args()
 
     data_dir: Path = args.data_dir.resolve()
@@ -157,6 +158,9 @@ def main() -> None:
     env.setdefault("LIFECYCLES_TEMPORAL_ADDRESS", f"127.0.0.1:{args.temporal_port}")
     env.setdefault("LIFECYCLES_DATABASE_URL", f"sqlite+aiosqlite:///{data_dir / 'readmodel.db'}")
     env.setdefault("LIFECYCLES_API_PORT", str(args.api_port))
+    env.setdefault("LIFECYCLES_WORKER_METRICS_ADDRESS", f"127.0.0.1:{args.worker_metrics_port}")
+    # Lines for people here; the services write JSON lines by default.
+    env.setdefault("LIFECYCLES_LOG_FORMAT", "text")
     printed_tokens = None
     if not env.get("LIFECYCLES_API_TOKENS"):
         printed_tokens = dev_tokens(data_dir)
@@ -229,6 +233,8 @@ def main() -> None:
 Lifecycles is running.
   GraphQL (GraphiQL):  http://{settings.api_host}:{args.api_port}/graphql
   Readiness:           http://{settings.api_host}:{args.api_port}/readyz
+  Metrics:             http://{settings.api_host}:{args.api_port}/metrics (API)
+                       http://{settings.worker_metrics_address}/metrics (worker and Temporal SDK)
   Temporal Web UI:     http://127.0.0.1:{args.ui_port}
   Temporal gRPC:       127.0.0.1:{args.temporal_port}
   Logs:                {logs}

@@ -90,8 +90,12 @@ async def run() -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     metrics = WorkerMetricsServer(settings.worker_metrics_address, sessions, sdk_metrics_url)
-    port = metrics.start()
-    logger.info("worker metrics on http://%s:%s/metrics", settings.worker_metrics_address.rpartition(":")[0], port)
+    try:
+        port = metrics.start()
+        logger.info("worker metrics on http://%s:%s/metrics", settings.worker_metrics_address.rpartition(":")[0], port)
+    except OSError as exc:
+        # The work matters more than its metrics: poll anyway, and say so loudly.
+        logger.error("worker metrics cannot be served on %s: %s", settings.worker_metrics_address, exc)
     try:
         async with httpx.AsyncClient(timeout=10) as http:
             instrument_http(http)

@@ -87,9 +87,9 @@ class WorkerMetricsServer:
     def start(self) -> int:
         """Serve; returns the bound port (``:0`` picks a free one)."""
         host, _, port = self.address.rpartition(":")
+        self._server, self._thread = start_http_server(int(port), addr=host, registry=self.registry)
         for collector in self.collectors:
             self.registry.register(collector)
-        self._server, self._thread = start_http_server(int(port), addr=host, registry=self.registry)
         return int(self._server.server_port)
 
     def stop(self) -> None:
