@@ -23,6 +23,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from contextlib import AbstractContextManager, nullcontext
+from inspect import isawaitable
 from typing import Any
 
 import httpx
@@ -80,14 +81,16 @@ def _exporter_from_environment(environ: Mapping[str, str]) -> SpanExporter:
 
 
 class _Tracing:
+    # Installed once per process (OpenTelemetry's global provider cannot be replaced).
     provider: ReplaySafeTracerProvider | None = None
+    on = False
 
 
 _tracing = _Tracing()
 
 
 def tracing_enabled() -> bool:
-    return _tracing.provider is not None
+    return _tracing.on
 
 
 def setup_tracing(
@@ -112,14 +115,15 @@ def setup_tracing(
         _tracing.provider.add_span_processor(SimpleSpanProcessor(exporter))
     else:
         _tracing.provider.add_span_processor(BatchSpanProcessor(_exporter_from_environment(env)))
+    _tracing.on = True
     return True
 
 
 def stop_tracing() -> None:
-    """Flush what is buffered and stop tracing new work (the provider stays registered)."""
+    """Flush what is buffered; nothing made afterwards (apps, clients, workers) is traced."""
     if _tracing.provider is not None:
         _tracing.provider.force_flush()
-        _tracing.provider = None
+    _tracing.on = False
 
 
 # ---- the API -------------------------------------------------------------------------
@@ -145,10 +149,18 @@ def _identifying_arguments(arguments: dict[str, Any], info: Any) -> dict[str, An
 
 
 class GraphQLTracing(OpenTelemetryExtension):
-    """Strawberry's extension without the document text (it may hold customer data inline)."""
+    """Strawberry's extension with a span for each root field only, and without the document
+    text (it may hold customer data inline)."""
 
     def __init__(self, *, execution_context: Any = None) -> None:
         super().__init__(execution_context=execution_context, arg_filter=_identifying_arguments)
+
+    async def resolve(self, _next: Any, root: Any, info: Any, *args: Any, **kwargs: Any) -> Any:
+        if info.path.prev is None:
+            return await super().resolve(_next, root, info, *args, **kwargs)
+        # A nested field (a deal's stage, each of fifty rows...) is part of its root field's span.
+        result = _next(root, info, *args, **kwargs)
+        return await result if isawaitable(result) else result
 
     def on_operation(self) -> Any:
         query, self.execution_context.query = self.execution_context.query, None

@@ -139,6 +139,9 @@ async def test_one_transition_is_one_trace_from_the_request_to_the_delivery(
     # Nothing of the caller's data on a span: no token, no document text, no input values.
     dumped = " ".join(str(dict(s.attributes or {})) for s in trace)
     assert "PRICING" not in dumped and not any(token in dumped for token in TOKENS)
+    assert not any("query" in (s.attributes or {}) for s in trace)
+    # Nested fields are part of their root field's span, not spans of their own.
+    assert not [s.name for s in trace if s.name in ("GraphQL Resolving: stage", "GraphQL Resolving: opportunity")]
 
 
 async def test_a_timer_firing_starts_its_own_trace_that_reaches_the_delivery(
