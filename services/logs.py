@@ -59,10 +59,13 @@ class ContextFilter(logging.Filter):
         if span.is_valid:
             fields["trace_id"] = format(span.trace_id, "032x")
             fields["span_id"] = format(span.span_id, "016x")
-        if activity.in_activity():
-            info = activity.info()
-            fields["workflow_id"] = info.workflow_id
-            fields["kind"] = (info.workflow_id or "").partition("/")[0] or None
+        # Temporal's workflow logger puts its workflow on the record; an activity's is asked.
+        workflow_id = (getattr(record, "temporal_workflow", None) or {}).get("workflow_id")
+        if workflow_id is None and activity.in_activity():
+            workflow_id = activity.info().workflow_id
+        if workflow_id:
+            fields["workflow_id"] = workflow_id
+            fields["kind"] = workflow_id.partition("/")[0]
         fields.update(SUBJECT.get() or {})
         for name in CONTEXT_FIELDS:
             if getattr(record, name, None) is None:

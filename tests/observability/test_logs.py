@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from services.logs import LogFormat, log_handler, note, request_scope
 from tests.api.test_opportunity_api import LOST, open_deal
 from tests.conftest import Api
+from tests.workflows.helpers import eventually
 
 LIST = "query($after: String) { opportunities(first: 5, after: $after) { totalCount } }"
 
@@ -87,6 +88,17 @@ async def test_lines_name_the_lifecycle_and_the_actor(api: Api, json_log: io.Str
     (line,) = of_request(json_log, "lost-2")
     assert line["workflow_id"] == f"opportunity/{entity_id}"
     assert line["kind"] == "opportunity" and line["actor"] == "otto@example.com"
+
+    # The worker's lines name the lifecycle too: the log channel delivering the loss's effects.
+    async def delivered() -> list[dict[str, Any]]:
+        return [
+            line
+            for line in lines(json_log)
+            if line["logger"] == "lifecycles.channels" and line.get("workflow_id") == f"opportunity/{entity_id}"
+        ]
+
+    delivery = (await eventually(delivered, within=30))[0]
+    assert delivery["kind"] == "opportunity" and delivery["message"].startswith("effect ")
 
 
 def test_the_human_readable_format_carries_the_same_fields():
