@@ -77,6 +77,7 @@ class BenchStack:
             "LIFECYCLES_TEMPORAL_ADDRESS": self.address,
             "LIFECYCLES_DATABASE_URL": self.database_url,
             "LIFECYCLES_API_PORT": str(self.api_port),
+            "LIFECYCLES_WORKER_METRICS_ADDRESS": f"127.0.0.1:{free_port()}",
             "LIFECYCLES_API_TOKENS": json.dumps(TOKENS),
             "PYTHONPATH": str(ROOT),
             **(extra_env or {}),

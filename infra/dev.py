@@ -179,6 +179,7 @@ def main() -> None:
         action="store_true",
         help="keep the read model in a PostgreSQL cluster under <data dir>/postgres (apt-get install postgresql)",
     )
+    parser.add_argument("--worker-metrics-port", type=int, default=9464)
     args = parser.parse_args()
     if args.postgres and os.environ.get("LIFECYCLES_DATABASE_URL"):
         parser.error("--postgres starts its own database; unset LIFECYCLES_DATABASE_URL or drop --postgres")
@@ -199,6 +200,9 @@ def main() -> None:
     env.setdefault("LIFECYCLES_TEMPORAL_ADDRESS", f"127.0.0.1:{args.temporal_port}")
     env.setdefault("LIFECYCLES_DATABASE_URL", f"sqlite+aiosqlite:///{data_dir / 'readmodel.db'}")
     env.setdefault("LIFECYCLES_API_PORT", str(args.api_port))
+    env.setdefault("LIFECYCLES_WORKER_METRICS_ADDRESS", f"127.0.0.1:{args.worker_metrics_port}")
+    # Lines for people here; the services write JSON lines by default.
+    env.setdefault("LIFECYCLES_LOG_FORMAT", "text")
     printed_tokens = None
     if not env.get("LIFECYCLES_API_TOKENS"):
         printed_tokens = dev_tokens(data_dir)
@@ -275,6 +279,8 @@ def main() -> None:
 Lifecycles is running.
   GraphQL (GraphiQL):  http://{settings.api_host}:{args.api_port}/graphql
   Readiness:           http://{settings.api_host}:{args.api_port}/readyz
+  Metrics:             http://{settings.api_host}:{args.api_port}/metrics (API)
+                       http://{settings.worker_metrics_address}/metrics (worker and Temporal SDK)
   Temporal Web UI:     http://127.0.0.1:{args.ui_port}
   Temporal gRPC:       127.0.0.1:{args.temporal_port}
   Billing events:      http://{settings.api_host}:{args.api_port}/billing/stripe/events

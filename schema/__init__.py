@@ -23,7 +23,9 @@ from schema.common import GenericLifecycle, SchemaPart
 from schema.lifecycle import LifecycleMutation, LifecycleQuery
 from schema.scalars import SCALAR_MAP
 from services.kinds import companions
+from services.observe import GraphQLMetrics, ObservedSchema
 from services.settings import Settings
+from services.telemetry import graphql_extensions
 
 SDL_PATH = Path(__file__).resolve().parent / "schema.graphql"
 
@@ -53,6 +55,9 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         *MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules,
     ]
     extensions: list[Callable[[], SchemaExtension]] = [
+        # First, so the operation's span and timing wrap everything else.
+        *graphql_extensions(),
+        GraphQLMetrics,
         lambda: AddValidationRules(limits),
         lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
     ]
@@ -63,7 +68,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         lambda: ParserCache(maxsize=DOCUMENT_CACHE_SIZE),
         lambda: ValidationCache(maxsize=DOCUMENT_CACHE_SIZE),
     ]
-    return strawberry.Schema(
+    return ObservedSchema(
         query=Query,
         mutation=Mutation,
         types=TYPES,

@@ -10,6 +10,7 @@ import re
 
 import strawberry
 
+from services.observe import refused
 from workflows.engine import errors
 from workflows.engine.spec import Role
 
@@ -86,6 +87,7 @@ def to_error(
     With ``params_path``, a bad field is named under that argument in the spec's own
     names (``params.loss_reason``), as a caller sending the spec's parameters wrote it.
     """
+    refused(rejection.type, rejection.message)
     d = rejection.details
     if isinstance(rejection, errors.NotFound):
         return NotFound(message=rejection.message)

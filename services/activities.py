@@ -8,6 +8,7 @@ from temporalio.exceptions import ApplicationError
 from services.channels import PermanentDeliveryError
 from services.db import Sessions
 from services.effects import EffectDispatcher
+from services.metrics import WORKER_METRICS
 from services.projection import apply_projection
 from workflows.engine.types import DeliverEffectInput, ProjectionBatch
 from workflows.engine.workflow import DELIVER_ACTIVITY, PROJECT_ACTIVITY
@@ -21,8 +22,14 @@ class LifecycleActivities:
     @activity.defn(name=PROJECT_ACTIVITY)
     async def project_lifecycle(self, batch: ProjectionBatch) -> None:
         """Write a lifecycle's snapshot, transitions and effects; safe to repeat."""
-        async with self.sessions.begin() as session:
-            await apply_projection(session=session, batch=batch)
+        inline = activity.info().is_local
+        try:
+            async with self.sessions.begin() as session:
+                await apply_projection(session=session, batch=batch)
+        except BaseException:
+            WORKER_METRICS.projection_failed(batch, inline=inline)
+            raise
+        WORKER_METRICS.projected(batch, inline=inline)
 
     @activity.defn(name=DELIVER_ACTIVITY)
     async def deliver_effect(self, input: DeliverEffectInput) -> None:

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from cross_web import HTTPException
 from graphql import GraphQLError
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -34,7 +35,11 @@ from services.auth import authenticate
 from services.billing_events import BillingEvents, InvalidEvent, verified_event
 from services.db import Sessions, create_engine, session_factory
 from services.lifecycles import LifecycleGateway, Unavailable
+from services.logs import configure_logging, note
+from services.metrics import API_METRICS
+from services.observe import RequestContext, metrics_endpoint
 from services.settings import Settings, get_settings
+from services.telemetry import instrument_engine, setup_tracing, tracing_middleware
 from services.temporal import connect
 from workflows.engine.errors import Rejection
 
@@ -106,6 +111,7 @@ class LifecycleGraphQL(GraphQL[Context, None]):
                 # person types into its headers with every operation.
                 return None  # type: ignore[return-value]
             raise HTTPException(401, "A bearer token is required.")
+        note(actor=principal.actor)
         state: Any = request.state
         return Context(principal=principal, gateway=state.gateway, sessions=state.sessions, settings=self.settings)
 
@@ -162,19 +168,27 @@ async def readyz(request: Request) -> Response:
 
 
 def create_app(settings: Settings | None = None, client: Client | None = None) -> Starlette:
-    """The ASGI app; tests pass their own settings and Temporal client."""
-    settings = settings or get_settings()
+    """The ASGI app; tests pass their own settings and Temporal client.
+
+    Called without settings (``uvicorn --factory``), it is the process's entry point and
+    also sets up its logs and, when the ``OTEL_*`` environment asks, its traces.
+    """
+    if settings is None:
+        settings = get_settings()
+        configure_logging(settings.log_format, settings.log_level)
+        setup_tracing("lifecycles-api")
     settings.require_api_tokens()
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
         temporal = client or await connect(settings)
         engine = create_engine(settings.database_url)
+        instrument_engine(engine)
         logger.info(
             "API serving GraphQL; Temporal at %s, task queue %s", settings.temporal_address, settings.task_queue
         )
         sessions = session_factory(engine)
-        gateway = LifecycleGateway(temporal, settings, sessions)
+        gateway = LifecycleGateway(temporal, settings, sessions, transitions=API_METRICS.transitions)
         yield State(client=temporal, sessions=sessions, gateway=gateway, billing=BillingEvents(gateway, sessions))
         await engine.dispose()
 
@@ -185,8 +199,11 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
             Route("/billing/stripe/events", stripe_events, methods=["POST"]),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            Route("/metrics", metrics_endpoint),
             Route("/", lambda request: RedirectResponse("/graphql")),
         ],
+        # The tracing middleware first, so that a request's span is current for the rest.
+        middleware=[*tracing_middleware(), Middleware(RequestContext)],
         lifespan=lifespan,
     )
     app.state.settings = settings

@@ -25,6 +25,7 @@ import httpx
 
 from services.models import EffectRow
 from services.settings import SmtpSettings, WebhookEndpoint
+from services.telemetry import email_span
 
 logger = logging.getLogger("lifecycles.channels")
 
@@ -96,7 +97,8 @@ class EmailChannel:
         )
         message[IDEMPOTENCY_HEADER] = effect.id
         message.set_content(body)
-        await asyncio.to_thread(self._send, message)
+        with email_span(len(to)):
+            await asyncio.to_thread(self._send, message)
 
     def _send(self, message: EmailMessage) -> None:
         try:

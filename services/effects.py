@@ -32,6 +32,7 @@ from services.channels import (
 )
 from services.db import Sessions
 from services.lifecycles import LifecycleGateway, Principal
+from services.metrics import WORKER_METRICS
 from services.models import EffectDeliveryRow, EffectRow, EffectStatus, LifecycleRow
 from services.projection import insert_for
 from services.settings import INTERNAL_EFFECT_TYPES, Settings
@@ -157,9 +158,10 @@ class EffectDispatcher:
             if on_channel is not None:
                 on_channel(name)
             try:
-                if channel is None:
-                    raise PermanentDeliveryError(f"channel {name} is not configured")
-                await channel.send(effect)
+                with WORKER_METRICS.delivering(name):
+                    if channel is None:
+                        raise PermanentDeliveryError(f"channel {name} is not configured")
+                    await channel.send(effect)
             except Exception as exc:  # recorded per channel; the activity decides on retrying
                 failures.append((name, exc))
                 status = EffectStatus.FAILED if isinstance(exc, PermanentDeliveryError) else EffectStatus.PENDING

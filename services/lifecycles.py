@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -22,6 +24,8 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from services.db import Sessions
 from services.facts import gather
+from services.logs import note
+from services.metrics import TransitionMetrics
 from services.settings import Settings
 from workflows.engine import idempotency
 from workflows.engine.errors import (
@@ -33,7 +37,7 @@ from workflows.engine.errors import (
     Rejection,
     ValidationError,
 )
-from workflows.engine.instance import LifecycleInstance
+from workflows.engine.instance import OPEN_TRIGGER, LifecycleInstance
 from workflows.engine.spec import Role
 from workflows.engine.types import (
     LifecycleInput,
@@ -60,11 +64,30 @@ class Unavailable(Exception):
 
 
 class LifecycleGateway:
-    def __init__(self, client: Client, settings: Settings, sessions: Sessions | None = None) -> None:
+    def __init__(
+        self,
+        client: Client,
+        settings: Settings,
+        sessions: Sessions | None = None,
+        *,
+        transitions: TransitionMetrics | None = None,
+    ) -> None:
         self.client = client
         self.settings = settings
         # The read model, for the facts some guards need (services/facts.py).
         self.sessions = sessions
+        # Where transitions are counted by kind, trigger and outcome (the API's or the worker's).
+        self.transitions = transitions
+
+    @contextmanager
+    def _observed(self, kind: str, entity_id: str, trigger: str, principal: Principal) -> Iterator[None]:
+        """The request's remaining log lines name the lifecycle and the actor; the outcome is counted."""
+        note(workflow_id=workflow_id_for(kind, entity_id), kind=kind, actor=principal.actor)
+        if self.transitions is None:
+            yield
+        else:
+            with self.transitions.observe(kind, trigger):
+                yield
 
     def _workflow(self, kind: str) -> type[LifecycleWorkflow]:
         try:
@@ -84,49 +107,50 @@ class LifecycleGateway:
         reason: str | None = None,
     ) -> TransitionResult:
         """Start a lifecycle and answer once the read model has it."""
-        workflow_class = self._workflow(kind)
-        spec = SPECS[kind]
-        if principal.role < Role.OPERATOR:
-            raise Forbidden("Opening a lifecycle needs the operator role.", required_role=Role.OPERATOR.name)
-        if policy and principal.role < Role.ADMIN:
-            raise Forbidden("Overriding a lifecycle's policy needs the admin role.", required_role=Role.ADMIN.name)
-        resolved_policy = self.settings.policy_for(kind, policy)
-        now = datetime.now(UTC)
-        data_obj, policy_obj = LifecycleInstance.validate_new(spec, data, resolved_policy, now)
-        state = LifecycleInstance.entry_state(spec, data_obj, initial_state)
-        account = spec.account_of(data_obj)
-        workflow_id = workflow_id_for(kind, entity_id)
-        try:
-            async with asyncio.timeout(self.settings.temporal_rpc_timeout_seconds):
-                handle = await self.client.start_workflow(
-                    workflow_class.run,
-                    LifecycleInput(
-                        kind=kind,
-                        entity_id=entity_id,
-                        data=data_obj.model_dump(mode="json"),
-                        policy=policy_obj.model_dump(mode="json"),
-                        actor=principal.actor,
-                        reason=reason,
-                        initial_state=state,
-                        opened_at=now,
-                        max_history_events=self.settings.continue_as_new_after_events,
-                    ),
-                    id=workflow_id,
-                    task_queue=self.settings.task_queue,
-                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                    search_attributes=search_attributes(
-                        kind, state, spec.owner_of(data_obj), account[0] if account else None, None
-                    ),
-                    static_summary=f"{spec.title}: {spec.summary_of(data_obj)}"[:200],
-                )
-                return await handle.execute_update(
-                    workflow_class.opened,
-                    id="opened",
-                )
-        except WorkflowAlreadyStartedError:
-            raise AlreadyExists(f"{spec.title} {entity_id!r} exists already.") from None
-        except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
-            raise Unavailable("Temporal did not answer in time; the lifecycle may have been opened.") from None
+        with self._observed(kind, entity_id, OPEN_TRIGGER, principal):
+            workflow_class = self._workflow(kind)
+            spec = SPECS[kind]
+            if principal.role < Role.OPERATOR:
+                raise Forbidden("Opening a lifecycle needs the operator role.", required_role=Role.OPERATOR.name)
+            if policy and principal.role < Role.ADMIN:
+                raise Forbidden("Overriding a lifecycle's policy needs the admin role.", required_role=Role.ADMIN.name)
+            resolved_policy = self.settings.policy_for(kind, policy)
+            now = datetime.now(UTC)
+            data_obj, policy_obj = LifecycleInstance.validate_new(spec, data, resolved_policy, now)
+            state = LifecycleInstance.entry_state(spec, data_obj, initial_state)
+            account = spec.account_of(data_obj)
+            workflow_id = workflow_id_for(kind, entity_id)
+            try:
+                async with asyncio.timeout(self.settings.temporal_rpc_timeout_seconds):
+                    handle = await self.client.start_workflow(
+                        workflow_class.run,
+                        LifecycleInput(
+                            kind=kind,
+                            entity_id=entity_id,
+                            data=data_obj.model_dump(mode="json"),
+                            policy=policy_obj.model_dump(mode="json"),
+                            actor=principal.actor,
+                            reason=reason,
+                            initial_state=state,
+                            opened_at=now,
+                            max_history_events=self.settings.continue_as_new_after_events,
+                        ),
+                        id=workflow_id,
+                        task_queue=self.settings.task_queue,
+                        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                        search_attributes=search_attributes(
+                            kind, state, spec.owner_of(data_obj), account[0] if account else None, None
+                        ),
+                        static_summary=f"{spec.title}: {spec.summary_of(data_obj)}"[:200],
+                    )
+                    return await handle.execute_update(
+                        workflow_class.opened,
+                        id="opened",
+                    )
+            except WorkflowAlreadyStartedError:
+                raise AlreadyExists(f"{spec.title} {entity_id!r} exists already.") from None
+            except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
+                raise Unavailable("Temporal did not answer in time; the lifecycle may have been opened.") from None
 
     async def transition(
         self,
@@ -145,54 +169,55 @@ class LifecycleGateway:
         ``idempotency_key`` is a caller's (the API's clients); ``system_key`` is one the
         service makes for itself, kept in a namespace callers may not use.
         """
-        if idempotency_key is not None and idempotency_key.startswith(idempotency.SYSTEM_KEY_PREFIX):
-            raise ValidationError(
-                "This idempotency key is reserved.",
-                fields=[
-                    {
-                        "field": "idempotency_key",
-                        "message": f"may not start with {idempotency.SYSTEM_KEY_PREFIX!r}: "
-                        "the service keeps those keys for itself",
-                    }
-                ],
-            )
-        if system_key is not None:
-            key = f"{idempotency.SYSTEM_KEY_PREFIX}{system_key}"
-        else:
-            key = idempotency_key or str(uuid.uuid4())
-        workflow_class = self._workflow(kind)
-        handle = self.client.get_workflow_handle(workflow_id_for(kind, entity_id))
-        facts = await gather(self.sessions, kind, entity_id, [trigger]) if self.sessions else {}
-        request = TransitionRequest(
-            facts=facts,
-            trigger=trigger,
-            params=params or {},
-            actor=principal.actor,
-            role=principal.role,
-            reason=reason,
-            idempotency_key=key,
-        )
-        # The fingerprint of the request as the workflow will see it (after the round
-        # trip through JSON), so the same request always makes the same update id.
-        sent = request.model_dump(mode="json")
-        fingerprint = idempotency.fingerprint(trigger, sent["params"], reason)
-        try:
-            async with asyncio.timeout(self.settings.temporal_rpc_timeout_seconds):
-                return await handle.execute_update(
-                    workflow_class.transition,
-                    request,
-                    id=idempotency.update_id(principal.actor, key, fingerprint),
+        with self._observed(kind, entity_id, trigger, principal):
+            if idempotency_key is not None and idempotency_key.startswith(idempotency.SYSTEM_KEY_PREFIX):
+                raise ValidationError(
+                    "This idempotency key is reserved.",
+                    fields=[
+                        {
+                            "field": "idempotency_key",
+                            "message": f"may not start with {idempotency.SYSTEM_KEY_PREFIX!r}: "
+                            "the service keeps those keys for itself",
+                        }
+                    ],
                 )
-        except WorkflowUpdateFailedError as exc:
-            raise _rejection(exc.cause) from None
-        except RPCError as exc:
-            raise _rpc_rejection(exc, kind, entity_id) from None
-        except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
-            # No worker picked the update up in time (or the call was cut): the outcome
-            # is unknown, and the same key makes a retry safe.
-            raise Unavailable(
-                "Temporal did not answer in time; retry with the same idempotency key to apply it once."
-            ) from None
+            if system_key is not None:
+                key = f"{idempotency.SYSTEM_KEY_PREFIX}{system_key}"
+            else:
+                key = idempotency_key or str(uuid.uuid4())
+            workflow_class = self._workflow(kind)
+            handle = self.client.get_workflow_handle(workflow_id_for(kind, entity_id))
+            facts = await gather(self.sessions, kind, entity_id, [trigger]) if self.sessions else {}
+            request = TransitionRequest(
+                facts=facts,
+                trigger=trigger,
+                params=params or {},
+                actor=principal.actor,
+                role=principal.role,
+                reason=reason,
+                idempotency_key=key,
+            )
+            # The fingerprint of the request as the workflow will see it (after the round
+            # trip through JSON), so the same request always makes the same update id.
+            sent = request.model_dump(mode="json")
+            fingerprint = idempotency.fingerprint(trigger, sent["params"], reason)
+            try:
+                async with asyncio.timeout(self.settings.temporal_rpc_timeout_seconds):
+                    return await handle.execute_update(
+                        workflow_class.transition,
+                        request,
+                        id=idempotency.update_id(principal.actor, key, fingerprint),
+                    )
+            except WorkflowUpdateFailedError as exc:
+                raise _rejection(exc.cause) from None
+            except RPCError as exc:
+                raise _rpc_rejection(exc, kind, entity_id) from None
+            except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
+                # No worker picked the update up in time (or the call was cut): the outcome
+                # is unknown, and the same key makes a retry safe.
+                raise Unavailable(
+                    "Temporal did not answer in time; retry with the same idempotency key to apply it once."
+                ) from None
 
     async def snapshot(self, kind: str, entity_id: str) -> LifecycleSnapshot:
         """The workflow's own view (the read model may lag it by one projection)."""

@@ -10,7 +10,7 @@ import enum
 import json
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AnyHttpUrl,
@@ -24,6 +24,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from services.logs import LogFormat
 from workflows.engine.spec import Role
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -151,6 +152,12 @@ class Settings(BaseSettings):
     # On SIGTERM a worker stops polling and gives its running activities (a delivery
     # waiting on a slow receiver) this long to finish before cancelling them.
     worker_shutdown_grace_seconds: Annotated[float, Field(ge=0)] = 30.0
+
+    # Logs: one JSON object per line, or "text" for people (./dev up).
+    log_format: LogFormat = LogFormat.JSON
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # Where the worker serves its Prometheus metrics (its own and the Temporal SDK's).
+    worker_metrics_address: Annotated[str, Field(pattern=r"^[^:\s]+:\d{1,5}$")] = "127.0.0.1:9464"
 
     @field_validator(
         "api_tokens",

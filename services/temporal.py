@@ -7,9 +7,11 @@ from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSe
 from temporalio.client import Client
 from temporalio.common import SearchAttributeIndexedValueType
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.runtime import Runtime
 from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 
 from services.settings import Settings
+from services.telemetry import temporal_plugins
 from workflows.engine.visibility import ALL_KEYS
 
 
@@ -28,7 +30,8 @@ def tls_config(settings: Settings) -> TLSConfig | bool:
     )
 
 
-async def connect(settings: Settings) -> Client:
+async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
+    """``runtime``: the worker's, exporting the SDK's metrics (services/metrics.py)."""
     api_key = settings.temporal_api_key
     return await Client.connect(
         settings.temporal_address,
@@ -36,6 +39,8 @@ async def connect(settings: Settings) -> Client:
         data_converter=pydantic_data_converter,
         tls=tls_config(settings),
         api_key=api_key.get_secret_value() if api_key else None,
+        plugins=temporal_plugins(),
+        runtime=runtime,
     )
 
 

@@ -15,6 +15,7 @@ from datetime import timedelta
 
 import httpx
 from temporalio.client import Client
+from temporalio.runtime import Runtime
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
@@ -22,8 +23,12 @@ from services.activities import LifecycleActivities
 from services.db import Sessions, create_engine, session_factory
 from services.effects import build_dispatcher
 from services.lifecycles import LifecycleGateway
+from services.logs import configure_logging
+from services.metrics import WORKER_METRICS
 from services.settings import Settings, get_settings
+from services.telemetry import instrument_engine, instrument_http, setup_tracing, stop_tracing, worker_interceptors
 from services.temporal import connect
+from services.worker_metrics import WorkerMetricsServer, sdk_runtime
 from workflows.registry import WORKFLOWS
 
 logger = logging.getLogger("lifecycles.worker")
@@ -49,7 +54,7 @@ def build_worker(
     task_queue: str | None = None,
     http: httpx.AsyncClient | None = None,
 ) -> Worker:
-    gateway = LifecycleGateway(client, settings, sessions)
+    gateway = LifecycleGateway(client, settings, sessions, transitions=WORKER_METRICS.transitions)
     dispatcher = build_dispatcher(settings, sessions, gateway, http or httpx.AsyncClient(timeout=10))
     activities = LifecycleActivities(sessions, dispatcher)
     return Worker(
@@ -59,13 +64,14 @@ def build_worker(
         activities=[activities.project_lifecycle, activities.deliver_effect],
         workflow_runner=workflow_runner(),
         graceful_shutdown_timeout=timedelta(seconds=settings.worker_shutdown_grace_seconds),
+        interceptors=worker_interceptors(),
     )
 
 
-async def connect_with_retry(settings: Settings, attempts: int = 60) -> Client:
+async def connect_with_retry(settings: Settings, runtime: Runtime | None = None, attempts: int = 60) -> Client:
     for attempt in range(1, attempts + 1):
         try:
-            return await connect(settings)
+            return await connect(settings, runtime)
         except RuntimeError as exc:
             if attempt == attempts:
                 raise
@@ -76,23 +82,40 @@ async def connect_with_retry(settings: Settings, attempts: int = 60) -> Client:
 
 async def run() -> None:
     settings = get_settings()
-    client = await connect_with_retry(settings)
+    setup_tracing("lifecycles-worker")
+    runtime, sdk_metrics_url = sdk_runtime()
+    client = await connect_with_retry(settings, runtime)
     engine = create_engine(settings.database_url)
+    instrument_engine(engine)
+    sessions = session_factory(engine)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with httpx.AsyncClient(timeout=10) as http:
-        worker = build_worker(client, settings, session_factory(engine), http=http)
-        logger.info("worker polling %s on %s", settings.task_queue, settings.temporal_address)
-        async with worker:
-            await stop.wait()
-            logger.info("worker stopping")
-    await engine.dispose()
+    metrics = WorkerMetricsServer(settings.worker_metrics_address, sessions, sdk_metrics_url)
+    try:
+        port = metrics.start()
+        logger.info("worker metrics on http://%s:%s/metrics", settings.worker_metrics_address.rpartition(":")[0], port)
+    except OSError as exc:
+        # The work matters more than its metrics: poll anyway, and say so loudly.
+        logger.error("worker metrics cannot be served on %s: %s", settings.worker_metrics_address, exc)
+    try:
+        async with httpx.AsyncClient(timeout=10) as http:
+            instrument_http(http)
+            worker = build_worker(client, settings, sessions, http=http)
+            logger.info("worker polling %s on %s", settings.task_queue, settings.temporal_address)
+            async with worker:
+                await stop.wait()
+                logger.info("worker stopping")
+    finally:
+        metrics.stop()
+        await engine.dispose()
+        stop_tracing()
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = get_settings()
+    configure_logging(settings.log_format, settings.log_level)
     # The state machine library narrates every callback at INFO; the engine logs what matters.
     logging.getLogger("transitions").setLevel(logging.WARNING)
     asyncio.run(run())

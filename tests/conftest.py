@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import logging
 import shutil
 import sys
 import uuid
@@ -20,6 +22,7 @@ from temporalio.testing import WorkflowEnvironment
 from services.api import create_app
 from services.db import Sessions, create_engine, session_factory, upgrade
 from services.lifecycles import LifecycleGateway, Principal
+from services.logs import LogFormat, log_handler
 from services.settings import Environment, Settings
 from services.temporal import ensure_search_attributes
 from services.worker import build_worker
@@ -190,3 +193,17 @@ async def serve(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
 async def api(local_stack: Stack) -> AsyncIterator[Api]:
     async with serve(create_app(local_stack.settings, client=local_stack.client)) as http:
         yield Api(http, local_stack)
+
+
+@pytest.fixture
+def json_log() -> Iterator[io.StringIO]:
+    """What the processes would write to stderr (one JSON object per line) during the test."""
+    stream = io.StringIO()
+    handler = log_handler(LogFormat.JSON, stream)
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(min(level, logging.INFO))
+    yield stream
+    root.removeHandler(handler)
+    root.setLevel(level)

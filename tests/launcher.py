@@ -38,13 +38,19 @@ class LaunchedStack:
         self.extra_env = env or {}
         self.args = args or []
         self.temporal_port, self.ui_port, self.api_port = free_port(), free_port(), free_port()
+        self.worker_metrics_port = free_port()
         self.url = f"http://127.0.0.1:{self.api_port}"
         self.process: subprocess.Popen[bytes] | None = None
         self.http = httpx.Client(timeout=30)
 
     def start(self) -> None:
         env = {**os.environ, "LIFECYCLES_API_TOKENS": json.dumps(TOKENS), **self.extra_env}
-        for key in ("LIFECYCLES_DATABASE_URL", "LIFECYCLES_TEMPORAL_ADDRESS", "LIFECYCLES_STRIPE_WEBHOOK_SECRET"):
+        for key in (
+            "LIFECYCLES_DATABASE_URL",
+            "LIFECYCLES_TEMPORAL_ADDRESS",
+            "LIFECYCLES_STRIPE_WEBHOOK_SECRET",
+            "LIFECYCLES_WORKER_METRICS_ADDRESS",
+        ):
             env.pop(key, None)
         with open(self.data_dir / "launcher.log", "ab") as log:
             self.process = subprocess.Popen(
@@ -60,6 +66,8 @@ class LaunchedStack:
                     str(self.ui_port),
                     "--api-port",
                     str(self.api_port),
+                    "--worker-metrics-port",
+                    str(self.worker_metrics_port),
                     *self.args,
                 ],
                 cwd=ROOT,

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
 import yaml
 
+from services.metrics import API_METRICS, WORKER_GAUGES, WORKER_METRICS
 from services.settings import Settings
 from workflows.engine.visibility import ALL_KEYS
 
@@ -83,7 +85,10 @@ def test_api_worker_and_migrations_share_the_image_and_valid_settings():
         assert "@readmodel-db:5432/" in env["LIFECYCLES_DATABASE_URL"]
         assert env["LIFECYCLES_ENVIRONMENT"] == "production"
         offered = {**env, **env_file_settings(name)}
-        assert set(offered) <= settings_fields, set(offered) - settings_fields
+        ours = {k for k in offered if k.startswith("LIFECYCLES_")}
+        assert ours <= settings_fields, ours - settings_fields
+        # Everything else is OpenTelemetry's standard configuration (services/telemetry.py).
+        assert all(k.startswith("OTEL_") for k in set(offered) - ours)
     assert SERVICES["worker"]["command"] == ["python", "-m", "services.worker"]
     assert SERVICES["migrate"]["command"] == ["python", "-m", "services.db", "upgrade"]
     # Secrets come from the environment of whoever starts the stack, never from this file.
@@ -183,3 +188,99 @@ def test_the_dockerfile_installs_from_the_lock_file_and_runs_unprivileged():
     assert "services.api:create_app" in DOCKERFILE
     for package in ("workflows", "services", "schema"):
         assert f"COPY {package} ./{package}" in DOCKERFILE
+
+
+# ---- observability (the `observability` profile and infra/observability/) ----------------
+
+OBSERVABILITY = ("otel-collector", "jaeger", "prometheus", "grafana")
+PROMETHEUS = yaml.safe_load((ROOT / "infra" / "observability" / "prometheus.yml").read_text())
+ALERTS = yaml.safe_load((ROOT / "infra" / "observability" / "alerts.yml").read_text())
+DASHBOARD = json.loads((ROOT / "infra" / "observability" / "grafana" / "dashboards" / "lifecycles.json").read_text())
+COLLECTOR = yaml.safe_load((ROOT / "infra" / "observability" / "otel-collector.yaml").read_text())
+METRIC_NAME = re.compile(r"\b((?:lifecycles|temporal)_[a-z_]+)\b")
+
+
+def dashboard_expressions() -> list[str]:
+    return [target["expr"] for panel in DASHBOARD["panels"] for target in panel["targets"]]
+
+
+def alert_expressions() -> list[str]:
+    return [rule["expr"] for group in ALERTS["groups"] for rule in group["rules"]]
+
+
+def referenced_metrics(prefix: str) -> set[str]:
+    return {
+        name
+        for expr in [*dashboard_expressions(), *alert_expressions()]
+        for name in METRIC_NAME.findall(expr)
+        if name.startswith(prefix)
+    }
+
+
+def test_the_observability_stack_is_a_profile_of_its_own():
+    for name in OBSERVABILITY:
+        assert SERVICES[name]["profiles"] == ["observability"], name
+        for volume in SERVICES[name].get("volumes") or []:
+            source = volume.split(":")[0]
+            if source.startswith("./"):
+                assert (ROOT / source).exists(), source
+    # The base stack stays as it was: nothing else belongs to a profile.
+    assert [n for n, s in SERVICES.items() if "profiles" in s] == list(OBSERVABILITY)
+
+
+def test_prometheus_scrapes_the_api_and_every_worker_and_loads_the_rules():
+    jobs = {job["job_name"]: job for job in PROMETHEUS["scrape_configs"]}
+    assert jobs["lifecycles-api"]["static_configs"][0]["targets"] == ["api:8000"]
+    worker = jobs["lifecycles-worker"]["dns_sd_configs"][0]
+    address = SERVICES["worker"]["environment"]["LIFECYCLES_WORKER_METRICS_ADDRESS"]
+    assert worker["names"] == ["worker"] and str(worker["port"]) == address.rpartition(":")[2]
+    mounted = dict(v.split(":")[:2] for v in SERVICES["prometheus"]["volumes"] if v.startswith("./"))
+    assert set(PROMETHEUS["rule_files"]) <= set(mounted.values())
+
+
+def test_traces_go_from_the_services_to_the_collector_and_on_to_jaeger():
+    assert SERVICES["api"]["environment"]["OTEL_EXPORTER_OTLP_ENDPOINT"] == "${OTEL_EXPORTER_OTLP_ENDPOINT:-}"
+    assert COLLECTOR["receivers"]["otlp"]["protocols"]["http"]["endpoint"].endswith(":4318")
+    pipeline = COLLECTOR["service"]["pipelines"]["traces"]
+    assert pipeline["receivers"] == ["otlp"]
+    for exporter in pipeline["exporters"]:
+        host = COLLECTOR["exporters"][exporter]["endpoint"].split(":")[0]
+        assert host in SERVICES
+
+
+def test_the_alert_rules_cover_what_operations_watch():
+    rules = {rule["alert"]: rule for group in ALERTS["groups"] for rule in group["rules"]}
+    assert {
+        "LifecycleTimersLate",
+        "LifecycleProjectionBacklog",
+        "LifecycleEffectsUndelivered",
+        "LifecycleDeliveryFailures",
+        "LifecycleWorkerSlotsExhausted",
+    } <= set(rules)
+    assert "0.99" in rules["LifecycleTimersLate"]["expr"] and "> 300" in rules["LifecycleTimersLate"]["expr"]
+    assert "> 600" in rules["LifecycleProjectionBacklog"]["expr"]
+    assert "> 600" in rules["LifecycleEffectsUndelivered"]["expr"]
+    for rule in rules.values():
+        assert rule["labels"]["severity"] in {"page", "ticket"} and rule["annotations"]["summary"]
+
+
+def test_the_dashboard_shows_every_panel_operations_asked_for():
+    titles = " / ".join(panel["title"] for panel in DASHBOARD["panels"]).lower()
+    for part in ("transitions/s", "refusals", "update latency", "timer lateness", "deliveries", "backlog", "sdk"):
+        assert part in titles, part
+    ids = [panel["id"] for panel in DASHBOARD["panels"]]
+    assert len(ids) == len(set(ids))
+    assert all(panel["datasource"]["uid"] == "prometheus" for panel in DASHBOARD["panels"])
+
+
+def test_the_rules_and_the_dashboard_use_metrics_the_services_export():
+    """Our metric names against the registries; the Temporal SDK's are checked against a real
+    scrape in tests/observability/test_metrics.py."""
+    exported: set[str] = set()
+    for registry in (API_METRICS.registry, WORKER_METRICS.registry):
+        for family in registry.collect():
+            exported |= {sample.name for sample in family.samples} | {family.name}
+    # Histograms and counters export their samples once observed; name them all.
+    exported |= {f"{name}{suffix}" for name in exported for suffix in ("_bucket", "_count", "_sum", "_total")}
+    exported |= set(WORKER_GAUGES)
+    assert referenced_metrics("lifecycles_") <= exported, referenced_metrics("lifecycles_") - exported

@@ -148,7 +148,7 @@ async def test_any_trigger_fires_by_name_once_per_key(api: Api, entity_id: str):
     [
         ("viewer", {"trigger": "close_lost", "params": {"loss_reason": "PRICING"}}, "Forbidden", "requiredRole"),
         ("operator", {"trigger": "waive_criterion", "params": {}}, "Forbidden", "requiredRole"),
-        ("admin", {"trigger": "silence_nudge"}, "Forbidden", "requiredRole"),
+        ("admin", {"trigger": "follow_up_due"}, "Forbidden", "requiredRole"),
         ("operator", {"kind": "nonsense", "trigger": "close_lost"}, "NotFound", None),
         ("operator", {"id": "no-such-deal", "trigger": "close_lost"}, "NotFound", None),
         ("operator", {"trigger": "no_such_trigger"}, "InvalidTransition", "allowed"),

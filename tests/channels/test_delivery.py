@@ -212,6 +212,7 @@ def worker_env(local_env: WorkflowEnvironment, settings: Settings) -> dict[str, 
         ),
         "LIFECYCLES_EFFECT_ROUTES": json.dumps(settings.effect_routes),
         "LIFECYCLES_ROLE_CONTACTS": json.dumps(settings.role_contacts),
+        "LIFECYCLES_WORKER_METRICS_ADDRESS": "127.0.0.1:0",
     }
 
 

@@ -129,6 +129,17 @@ def test_nothing_acknowledged_is_lost_or_applied_twice_across_crashes(stack: Lau
     result = json.loads(snapshot.stdout)["queryResult"][0]
     assert (result["state"], result["seq"]) == (state["stage"], state["version"])
 
+    # The processes serve their metrics (the worker's with the Temporal SDK's beside its own)
+    # and write lines for people here.
+    api_metrics = stack.http.get(f"{stack.url}/metrics").text
+    recorded = 'lifecycles_transitions_total{kind="opportunity",outcome="applied",trigger="record_criterion"}'
+    assert recorded in api_metrics
+    worker_metrics = stack.http.get(f"http://127.0.0.1:{stack.worker_metrics_port}/metrics").text
+    assert "lifecycles_projections_total" in worker_metrics
+    assert "temporal_workflow_task_schedule_to_start_latency_bucket" in worker_metrics
+    api_log = (stack.data_dir / "logs" / "api.log").read_text()
+    assert " INFO lifecycles.api: API serving GraphQL" in api_log and not api_log.lstrip().startswith("{")
+
     # Ctrl-C stops all three; a new start finds the deal where it was.
     pids = [stack.pid(name) for name in ("api", "worker", "temporal")]
     assert stack.interrupt() == 0

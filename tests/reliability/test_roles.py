@@ -9,6 +9,7 @@ secret ever appears in a log line or an answer.
 from __future__ import annotations
 
 import dataclasses
+import io
 import logging
 import uuid
 from typing import Any
@@ -66,7 +67,7 @@ def fresh_ids(value: Any, suffix: str) -> Any:
 
 
 @pytest.mark.parametrize("op", OPERATIONS, ids=lambda op: f"{op.kind}:{op.name}")
-async def test_access_matches_the_table(api: Api, op, caplog: pytest.LogCaptureFixture):
+async def test_access_matches_the_table(api: Api, op, caplog: pytest.LogCaptureFixture, json_log: io.StringIO):
     caplog.set_level(logging.DEBUG)
     op = dataclasses.replace(op, variables=fresh_ids(op.variables, uuid.uuid4().hex[:8]))
     anonymous = await api.post(op.document, op.variables, role=None)
@@ -86,6 +87,8 @@ async def test_access_matches_the_table(api: Api, op, caplog: pytest.LogCaptureF
             assert typename == "Forbidden", (role, body)
         else:
             assert typename != "Forbidden" and "Forbidden" not in codes, (role, body)
+    # The logs as the processes write them (JSON lines with their context fields) and the metrics too.
+    bodies += [json_log.getvalue(), (await api.http.get("/metrics")).text]
     leaked = [s for s in [*TOKENS, *SECRETS] if s in caplog.text or any(s in b for b in bodies)]
     assert leaked == []
 
