@@ -20,7 +20,7 @@ import urllib.request
 from collections.abc import Callable, Coroutine, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -154,15 +154,15 @@ class WorkerMetrics:
         self.transitions = TransitionMetrics(self.registry)
         self.backlog = ProjectionBacklog()
 
-    def projected(self, batch: ProjectionBatch, *, inline: bool, now: datetime | None = None) -> None:
-        """A projection written: count it, and the lateness of the timers it applied."""
+    def projected(self, batch: ProjectionBatch, added: set[int], *, inline: bool) -> None:
+        """A projection written: count it, and the lateness of the timers among the transitions it
+        ``added`` (a retried write adds none again, so each firing is counted once)."""
         self.projections.labels("inline" if inline else "retry", "ok").inc()
         self.backlog.caught_up(batch.snapshot.workflow_id)
-        now = now or datetime.now(UTC)
         kind = batch.snapshot.kind
         for record in batch.transitions:
             key = record.idempotency_key or ""
-            if record.actor != TIMER_ACTOR or not key.startswith(TIMER_KEY_PREFIX):
+            if record.seq not in added or record.actor != TIMER_ACTOR or not key.startswith(TIMER_KEY_PREFIX):
                 continue
             # The engine keys a timer's transition "timer:<timer>@<due moment>".
             name, _, due = key[len(TIMER_KEY_PREFIX) :].partition("@")

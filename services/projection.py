@@ -69,6 +69,14 @@ def _insert_once_statement(dialect: str, table: type[SQLModel], unique: tuple[st
     return module.insert(table.__table__).on_conflict_do_nothing(index_elements=list(unique))  # type: ignore[attr-defined]
 
 
+@lru_cache(maxsize=4)
+def _insert_transitions_statement(dialect: str) -> Any:
+    """Transitions inserted at most once, answering the seqs this write added (metrics count only those)."""
+    return _insert_once_statement(dialect, TransitionRow, ("workflow_id", "seq")).returning(
+        TransitionRow.__table__.c.seq  # type: ignore[attr-defined]
+    )
+
+
 async def _upsert_newer(session: AsyncSession, table: type[SQLModel], values: dict[str, Any]) -> None:
     await session.execute(_upsert_newer_statement(_dialect(session), table, tuple(values)), values)
 
@@ -96,16 +104,18 @@ def lifecycle_values(snapshot: LifecycleSnapshot) -> dict[str, Any]:
     }
 
 
-async def apply_projection(*, session: AsyncSession, batch: ProjectionBatch) -> None:
+async def apply_projection(*, session: AsyncSession, batch: ProjectionBatch) -> set[int]:
+    """Write the batch; answers the seqs of the transitions it added (none already there)."""
     snapshot = batch.snapshot
+    added: set[int] = set()
     await _upsert_newer(session, LifecycleRow, lifecycle_values(snapshot))
     projector = PROJECTORS.get(snapshot.kind)
     if projector is not None:
         table, values = projector
         await _upsert_newer(session, table, values(snapshot))
     if batch.transitions:
-        await session.execute(
-            _insert_once_statement(_dialect(session), TransitionRow, ("workflow_id", "seq")),
+        inserted = await session.execute(
+            _insert_transitions_statement(_dialect(session)),
             [
                 {
                     "workflow_id": snapshot.workflow_id,
@@ -124,6 +134,7 @@ async def apply_projection(*, session: AsyncSession, batch: ProjectionBatch) -> 
                 for t in batch.transitions
             ],
         )
+        added = set(inserted.scalars())
     if batch.effects:
         await session.execute(
             _insert_once_statement(_dialect(session), EffectRow, ("id",)),
@@ -145,6 +156,7 @@ async def apply_projection(*, session: AsyncSession, batch: ProjectionBatch) -> 
                 for e in batch.effects
             ],
         )
+    return added
 
 
 async def current_seq(session: AsyncSession, workflow_id: str) -> int | None:
