@@ -25,11 +25,11 @@ class LifecycleActivities:
         inline = activity.info().is_local
         try:
             async with self.sessions.begin() as session:
-                await apply_projection(session=session, batch=batch)
+                fresh = await apply_projection(session=session, batch=batch)
         except BaseException:
             WORKER_METRICS.projection_failed(batch, inline=inline)
             raise
-        WORKER_METRICS.projected(batch, inline=inline)
+        WORKER_METRICS.projected(batch, fresh, inline=inline)
 
     @activity.defn(name=DELIVER_ACTIVITY)
     async def deliver_effect(self, input: DeliverEffectInput) -> None:

@@ -152,10 +152,13 @@ class WorkerMetrics:
         self.transitions = TransitionMetrics(self.registry)
         self.backlog = ProjectionBacklog()
 
-    def projected(self, batch: ProjectionBatch, *, inline: bool) -> None:
-        """A projection written: count it, and the lateness of the timers it applied."""
+    def projected(self, batch: ProjectionBatch, fresh: bool, *, inline: bool) -> None:
+        """A projection written: count it, and the lateness of the timers it applied, when the write
+        was ``fresh`` (a retried write adds nothing again, so each firing is counted once)."""
         self.projections.labels("inline" if inline else "retry", "ok").inc()
         self.backlog.caught_up(batch.snapshot.workflow_id)
+        if not fresh:
+            return
         kind = batch.snapshot.kind
         for firing in batch.timers:
             if not firing.refused:

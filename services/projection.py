@@ -68,6 +68,12 @@ def _insert_once_statement(dialect: str, table: type[SQLModel], unique: tuple[st
     return module.insert(table_of(table)).on_conflict_do_nothing(index_elements=list(unique))
 
 
+@lru_cache(maxsize=8)
+def _insert_once_returning(dialect: str, table: type[SQLModel], unique: tuple[str, ...]) -> Any:
+    """Rows inserted at most once, answering the keys of those this write added."""
+    return _insert_once_statement(dialect, table, unique).returning(*(table_of(table).c[k] for k in unique))
+
+
 async def _upsert_newer(session: AsyncSession, table: type[SQLModel], values: dict[str, Any]) -> None:
     await session.execute(_upsert_newer_statement(_dialect(session), table, tuple(values)), values)
 
@@ -95,15 +101,18 @@ def lifecycle_values(snapshot: LifecycleSnapshot) -> dict[str, Any]:
     }
 
 
-async def apply_projection(*, session: AsyncSession, batch: ProjectionBatch) -> None:
+async def apply_projection(*, session: AsyncSession, batch: ProjectionBatch) -> bool:
+    """Write the batch; answers whether it added any transition or effect (a write retried
+    after a slow commit adds none again, so the worker's metrics count each change once)."""
     snapshot = batch.snapshot
+    added = False
     await _upsert_newer(session, LifecycleRow, lifecycle_values(snapshot))
     read_model = READ_MODELS.get(snapshot.kind)
     if read_model is not None:
         await _upsert_newer(session, read_model.table, read_model.project(snapshot))
     if batch.transitions:
-        await session.execute(
-            _insert_once_statement(_dialect(session), TransitionRow, ("workflow_id", "seq")),
+        inserted = await session.execute(
+            _insert_once_returning(_dialect(session), TransitionRow, ("workflow_id", "seq")),
             [
                 {
                     "workflow_id": snapshot.workflow_id,
@@ -122,9 +131,10 @@ async def apply_projection(*, session: AsyncSession, batch: ProjectionBatch) -> 
                 for t in batch.transitions
             ],
         )
+        added = bool(inserted.all())
     if batch.effects:
-        await session.execute(
-            _insert_once_statement(_dialect(session), EffectRow, ("id",)),
+        inserted = await session.execute(
+            _insert_once_returning(_dialect(session), EffectRow, ("id",)),
             [
                 {
                     "id": e.id,
@@ -144,3 +154,5 @@ async def apply_projection(*, session: AsyncSession, batch: ProjectionBatch) -> 
                 for e in batch.effects
             ],
         )
+        added = bool(inserted.all()) or added
+    return added

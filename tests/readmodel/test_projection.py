@@ -86,10 +86,13 @@ async def test_projection_is_idempotent(readmodel: Sessions):
     instance = deal("d1", plan_type="MONTHLY", amount="1000")
     step(instance, "close_won", {}, NOW + timedelta(minutes=1))
     batch = instance.projection_batch(NOW)
+    added = []
     for _ in range(3):
         async with readmodel.begin() as session:
-            await apply_projection(session=session, batch=batch)
+            added.append(await apply_projection(session=session, batch=batch))
     assert await counts(readmodel) == (1, 1, 2, 2)
+    # Only the first write added anything (what the worker's metrics count).
+    assert added == [True, False, False]
 
 
 async def test_an_older_snapshot_never_overwrites_a_newer_one(readmodel: Sessions):
