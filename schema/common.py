@@ -25,8 +25,10 @@ from services.pagination import Page
 from services.read_model import deliveries_of, describe, effects_of, transitions_page
 from workflows.engine.diagram import mermaid
 from workflows.engine.errors import Rejection
+from workflows.engine.errors import ValidationError as EngineValidationError
 from workflows.engine.spec import LifecycleSpec, Role
 from workflows.engine.types import LifecycleSnapshot, TransitionResult
+from workflows.engine.values import request_field_errors
 from workflows.registry import SPECS
 
 T = TypeVar("T")
@@ -404,6 +406,16 @@ class LifecycleMachine:
 
 ErrorMember = NotFound | AlreadyExists | InvalidTransition | GuardFailed | ValidationError | Forbidden
 
+# The input field carrying the entity id, where a kind does not call it "id".
+ID_FIELDS = {"late-payment": "invoiceId", "renewal": "contractId"}
+
+
+def _check_request(entity_id: str, reason: str | None, idempotency_key: str | None) -> None:
+    """Refuse an id, reason or key out of bounds before anything reaches Temporal."""
+    errors = request_field_errors(entity_id, reason, idempotency_key, from_client=True)
+    if errors:
+        raise EngineValidationError("The request is invalid.", fields=errors)
+
 
 async def fire(
     info: Info,
@@ -419,8 +431,10 @@ async def fire(
 ) -> TransitionResult | ErrorMember:
     """Fire a trigger as the caller; an expected refusal comes back as its union member."""
     ctx = info.context
+    field_names = {"id": ID_FIELDS.get(kind, "id"), **(field_names or {})}
     try:
         ctx.require(role, f"{trigger!r}")
+        _check_request(entity_id, reason, idempotency_key)
         return await ctx.gateway.transition(
             kind,
             entity_id,
@@ -446,7 +460,9 @@ async def open_lifecycle(
     field_names: dict[str, str] | None = None,
 ) -> TransitionResult | ErrorMember:
     ctx = info.context
+    field_names = {"id": ID_FIELDS.get(kind, "id"), **(field_names or {})}
     try:
+        _check_request(entity_id, reason, None)
         return await ctx.gateway.open(
             kind,
             entity_id,

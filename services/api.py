@@ -15,25 +15,26 @@ from contextlib import asynccontextmanager
 from typing import Any, TypedDict
 
 import sqlalchemy as sa
-from cross_web import HTTPException
 from graphql import GraphQLError
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.types import ExecutionResult
 from temporalio.client import Client
-from temporalio.service import RPCError
 
 from schema import build_schema
 from schema.context import Context
 from services.auth import authenticate
 from services.billing_events import BillingEvents, InvalidEvent, verified_event
 from services.db import Sessions, create_engine, session_factory
-from services.lifecycles import LifecycleGateway, Unavailable
+from services.lifecycles import LifecycleGateway, RateLimited, Unavailable
+from services.limits import BodyLimit, Limit
 from services.settings import Settings, get_settings
 from services.temporal import connect
 from workflows.engine.errors import Rejection
@@ -48,10 +49,6 @@ class State(TypedDict):
     billing: BillingEvents
 
 
-# Billing events are small; anything larger is not one.
-MAX_EVENT_BYTES = 1_000_000
-
-
 class LifecycleGraphQL(GraphQL[Context, None]):
     def __init__(self, settings: Settings) -> None:
         super().__init__(
@@ -61,6 +58,14 @@ class LifecycleGraphQL(GraphQL[Context, None]):
             subscription_protocols=(),
         )
         self.settings = settings
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        except Unauthenticated:
+            # Raised by get_context, before anything was sent.
+            response = JSONResponse(UNAUTHENTICATED, status_code=401, headers={"www-authenticate": "Bearer"})
+            await response(scope, receive, send)
 
     async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
         """Give every error a code, and never show an unexpected error's internals."""
@@ -80,13 +85,16 @@ class LifecycleGraphQL(GraphQL[Context, None]):
         elif isinstance(original, Rejection):
             # A resolver's refusal (a bad cursor, a page too large), raised as it is.
             extensions.update(code=original.type, **original.details)
-        elif isinstance(original, Unavailable | RPCError | TimeoutError):
+        elif isinstance(original, Unavailable | TimeoutError):
             formatted["message"] = (
                 str(original)
                 if isinstance(original, Unavailable)
                 else ("Temporal is unavailable; retry with the same idempotency key to apply a change once.")
             )
             extensions["code"] = "UNAVAILABLE"
+        elif isinstance(original, RateLimited):
+            formatted["message"] = str(original)
+            extensions["code"] = "RATE_LIMITED"
         elif isinstance(original, GraphQLError):
             # Raised on purpose with its own code, or a variable GraphQL could not coerce.
             extensions.setdefault("code", (original.extensions or {}).get("code", "BAD_USER_INPUT"))
@@ -105,9 +113,16 @@ class LifecycleGraphQL(GraphQL[Context, None]):
                 # (allow_queries_via_get=False), and the page sends the token a
                 # person types into its headers with every operation.
                 return None  # type: ignore[return-value]
-            raise HTTPException(401, "A bearer token is required.")
+            raise Unauthenticated()
         state: Any = request.state
         return Context(principal=principal, gateway=state.gateway, sessions=state.sessions, settings=self.settings)
+
+
+class Unauthenticated(Exception):
+    """No valid bearer token: answered as a GraphQL error with a code, in JSON."""
+
+
+UNAUTHENTICATED = {"errors": [{"message": "A bearer token is required.", "extensions": {"code": "UNAUTHENTICATED"}}]}
 
 
 async def stripe_events(request: Request) -> Response:
@@ -115,8 +130,6 @@ async def stripe_events(request: Request) -> Response:
     settings: Settings = request.app.state.settings
     if settings.stripe_webhook_secret is None:
         return JSONResponse({"error": "billing events are not configured"}, status_code=404)
-    if int(request.headers.get("content-length") or 0) > MAX_EVENT_BYTES:
-        return JSONResponse({"error": "event too large"}, status_code=413)
     payload = await request.body()
     try:
         event = verified_event(
@@ -130,7 +143,7 @@ async def stripe_events(request: Request) -> Response:
     state: Any = request.state
     try:
         outcome = await state.billing.handle(event)
-    except (Unavailable, RPCError, TimeoutError):
+    except (Unavailable, RateLimited, TimeoutError):
         # Not recorded as processed: the provider retries the same event later.
         return JSONResponse({"error": "temporarily unavailable"}, status_code=503)
     return JSONResponse({"received": True, "outcome": outcome.outcome, "detail": outcome.detail})
@@ -179,6 +192,15 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
 
     graphql = LifecycleGraphQL(settings)
     app = Starlette(
+        middleware=[
+            Middleware(
+                BodyLimit,
+                limits={
+                    "/graphql": Limit(settings.max_graphql_request_bytes, graphql=True),
+                    "/billing/stripe/events": Limit(settings.max_billing_event_bytes),
+                },
+            )
+        ],
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
             Route("/billing/stripe/events", stripe_events, methods=["POST"]),

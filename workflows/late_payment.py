@@ -47,6 +47,7 @@ from workflows.engine.spec import (
     reason_required,
 )
 from workflows.engine.types import LifecycleInput, LifecycleSnapshot
+from workflows.engine.values import Email, Money, PositiveMoney
 from workflows.engine.workflow import LifecycleWorkflow
 
 KIND = "late-payment"
@@ -85,10 +86,6 @@ LADDER = (S.OVERDUE, S.SUSPENSION_WARNING, S.SUSPENDED, S.CANCELLATION_WARNING)
 OPEN_STATES = (*LADDER, S.ADVANCE_PAYMENT_REQUIRED)
 # Access is blocked in these states (004:3665): what "SUSPENDED or later" means.
 ACCESS_BLOCKED = (S.SUSPENDED, S.CANCELLATION_WARNING, S.ADVANCE_PAYMENT_REQUIRED)
-
-Money = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2)]
-PositiveMoney = Annotated[Decimal, Field(gt=0, max_digits=14, decimal_places=2)]
-Email = Annotated[str, Field(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")]
 
 
 class Account(BaseModel):
