@@ -23,6 +23,7 @@ from schema.common import GenericLifecycle
 from schema.handover import Handover, HandoverMutation, HandoverQuery
 from schema.late_payment import LatePayment, LatePaymentMutation, LatePaymentQuery
 from schema.lifecycle import LifecycleMutation, LifecycleQuery
+from schema.limits import InputListLimit, query_cost_rule
 from schema.opportunity import Opportunity, OpportunityMutation, OpportunityQuery
 from schema.renewal import Renewal, RenewalMutation, RenewalQuery
 from schema.scalars import SCALAR_MAP
@@ -59,10 +60,12 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     limits = [
         *QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules,
         *MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules,
+        query_cost_rule(settings.max_query_cost, settings.max_page_size),
     ]
     extensions: list[Callable[[], SchemaExtension]] = [
         lambda: AddValidationRules(limits),
         lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
+        InputListLimit,
     ]
     if not settings.introspection:
         extensions.append(DisableIntrospection)

@@ -408,11 +408,14 @@ ErrorMember = NotFound | AlreadyExists | InvalidTransition | GuardFailed | Valid
 
 # The input field carrying the entity id, where a kind does not call it "id".
 ID_FIELDS = {"late-payment": "invoiceId", "renewal": "contractId"}
+# Kinds whose ids the service makes from the account's (a handover is ``<account id>/<n>``).
+SERVICE_MADE_IDS = {"handover"}
 
 
-def _check_request(entity_id: str, reason: str | None, idempotency_key: str | None) -> None:
+def _check_request(kind: str, entity_id: str, reason: str | None, idempotency_key: str | None) -> None:
     """Refuse an id, reason or key out of bounds before anything reaches Temporal."""
-    errors = request_field_errors(entity_id, reason, idempotency_key, from_client=True)
+    from_client = kind not in SERVICE_MADE_IDS
+    errors = request_field_errors(entity_id, reason, idempotency_key, from_client=from_client)
     if errors:
         raise EngineValidationError("The request is invalid.", fields=errors)
 
@@ -434,7 +437,7 @@ async def fire(
     field_names = {"id": ID_FIELDS.get(kind, "id"), **(field_names or {})}
     try:
         ctx.require(role, f"{trigger!r}")
-        _check_request(entity_id, reason, idempotency_key)
+        _check_request(kind, entity_id, reason, idempotency_key)
         return await ctx.gateway.transition(
             kind,
             entity_id,
@@ -460,9 +463,10 @@ async def open_lifecycle(
     field_names: dict[str, str] | None = None,
 ) -> TransitionResult | ErrorMember:
     ctx = info.context
-    field_names = {"id": ID_FIELDS.get(kind, "id"), **(field_names or {})}
+    id_field = "account.id" if kind in SERVICE_MADE_IDS else ID_FIELDS.get(kind, "id")
+    field_names = {"id": id_field, **(field_names or {})}
     try:
-        _check_request(entity_id, reason, None)
+        _check_request(kind, entity_id, reason, None)
         return await ctx.gateway.open(
             kind,
             entity_id,

@@ -33,7 +33,11 @@ ACCOUNT_ID_MAX_LENGTH = ENTITY_ID_MAX_LENGTH
 # The alphabet of ids: what a workflow id carries safely in URLs, the Web UI, search
 # attribute queries and logs. Never "/" (it separates the kind), spaces or control
 # characters. Starts with a letter or digit.
-ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:~@+=-]*$"
+_ID_SEGMENT = r"[A-Za-z0-9][A-Za-z0-9._:~@+=-]*"
+ID_PATTERN = rf"^{_ID_SEGMENT}$"
+# Ids the service makes itself may join such ids with "/" (a handover is
+# ``<account id>/<n>``); the kind is always the workflow id's first segment.
+DERIVED_ID_PATTERN = rf"^{_ID_SEGMENT}(/{_ID_SEGMENT})*$"
 
 # ---- names and text ------------------------------------------------------------------------
 
@@ -129,16 +133,18 @@ def request_field_errors(
 ) -> list[dict[str, str]]:
     """What is wrong with a request's id, reason and idempotency key, field by field.
 
-    ``from_client``: the API's bounds (what a client may send); otherwise the columns'
-    (ids and keys the service derives are longer), checked for every request before it
-    reaches Temporal, so nothing the read model cannot hold is ever recorded.
+    ``from_client``: the bounds of what a client may choose (an id of one segment);
+    otherwise those of what the service derives (longer ids and keys, ids joined with
+    "/"), checked for every request before it reaches Temporal, so nothing the read
+    model cannot hold is ever recorded.
     """
     id_max = ENTITY_ID_MAX_LENGTH if from_client else ENTITY_ID_COLUMN_LENGTH
+    id_pattern = ID_PATTERN if from_client else DERIVED_ID_PATTERN
     key_max = IDEMPOTENCY_KEY_MAX_LENGTH if from_client else IDEMPOTENCY_KEY_COLUMN_LENGTH
     errors = []
     if not isinstance(entity_id, str) or not 1 <= len(entity_id) <= id_max:
         errors.append({"field": "id", "message": f"must be 1 to {id_max} characters"})
-    elif not re.match(ID_PATTERN, entity_id):
+    elif not re.match(id_pattern, entity_id):
         errors.append({"field": "id", "message": f"may contain only {ID_RULE}"})
     if reason is not None:
         if len(reason) > REASON_MAX_LENGTH:
