@@ -20,16 +20,14 @@ from schema.errors import (
     ValidationError,
     to_error,
 )
-from services.facts import gather
 from services.pagination import Page
-from services.read_model import deliveries_of, describe, effects_of, transitions_page
+from services.read_model import describe
 from workflows.engine.diagram import mermaid
 from workflows.engine.errors import Rejection
 from workflows.engine.errors import ValidationError as EngineValidationError
 from workflows.engine.spec import LifecycleSpec, Role
 from workflows.engine.types import LifecycleSnapshot, TransitionResult
 from workflows.engine.values import request_field_errors
-from workflows.registry import SPECS
 
 T = TypeVar("T")
 
@@ -142,6 +140,32 @@ class Effect:
     delivered_at: datetime | None
     deliveries: list[EffectDelivery]
 
+    @classmethod
+    def of(cls, r: Any, deliveries: list[Any]) -> Effect:
+        return cls(
+            id=r.id,
+            seq=r.seq,
+            type=r.type,
+            name=r.name,
+            recipients=r.recipients,
+            payload=JSON(r.payload),
+            status=str(r.status),
+            attempts=r.attempts,
+            last_error=r.last_error,
+            created_at=r.created_at,
+            delivered_at=r.delivered_at,
+            deliveries=[
+                EffectDelivery(
+                    channel=d.channel,
+                    status=str(d.status),
+                    attempts=d.attempts,
+                    last_error=d.last_error,
+                    delivered_at=d.delivered_at,
+                )
+                for d in deliveries
+            ],
+        )
+
 
 @strawberry.interface(description="What every lifecycle has, whatever its kind.")
 class Lifecycle:
@@ -212,8 +236,7 @@ class Lifecycle:
 
     @strawberry.field(description="Every trigger leaving the current state, with its unmet conditions.")
     async def available_transitions(self, info: Info) -> list[AvailableTransition]:
-        spec = SPECS[self.snapshot.kind]
-        facts = await gather(info.context.sessions, self.snapshot.kind, self.snapshot.entity_id, list(spec.triggers))
+        facts = await info.context.loaders.facts.load(self.snapshot)
         return [
             AvailableTransition(
                 trigger=a.trigger,
@@ -229,47 +252,21 @@ class Lifecycle:
 
     @strawberry.field(description="The audit log, oldest first.")
     async def history(self, info: Info, first: int = 50, after: str | None = None) -> Connection[Transition]:
-        async with info.context.sessions() as session:
-            page = await transitions_page(
-                session,
-                self.snapshot.workflow_id,
-                first=first,
-                after=after,
-                max_page_size=info.context.settings.max_page_size,
-            )
+        page = await info.context.loaders.history.load((self.snapshot.workflow_id, first, after))
         return connection(page, Transition.of)
 
-    @strawberry.field(description="The side effects its transitions decided, and their delivery.")
-    async def effects(self, info: Info) -> list[Effect]:
-        async with info.context.sessions() as session:
-            rows = await effects_of(session, self.snapshot.workflow_id)
-            deliveries = await deliveries_of(session, [r.id for r in rows])
-        return [
-            Effect(
-                id=r.id,
-                seq=r.seq,
-                type=r.type,
-                name=r.name,
-                recipients=r.recipients,
-                payload=JSON(r.payload),
-                status=str(r.status),
-                attempts=r.attempts,
-                last_error=r.last_error,
-                created_at=r.created_at,
-                delivered_at=r.delivered_at,
-                deliveries=[
-                    EffectDelivery(
-                        channel=d.channel,
-                        status=str(d.status),
-                        attempts=d.attempts,
-                        last_error=d.last_error,
-                        delivered_at=d.delivered_at,
-                    )
-                    for d in deliveries.get(r.id, [])
-                ],
-            )
-            for r in rows
-        ]
+    @strawberry.field(
+        description="The side effects its transitions decided, and their delivery: the first `first`, oldest "
+        "first (effectsPage pages through all of them)."
+    )
+    async def effects(self, info: Info, first: int = 100) -> list[Effect]:
+        page, deliveries = await info.context.loaders.effects.load((self.snapshot.workflow_id, first, None))
+        return [Effect.of(row, deliveries.get(row.id, [])) for row in page.items]
+
+    @strawberry.field(description="The side effects, oldest first, a page at a time.")
+    async def effects_page(self, info: Info, first: int = 50, after: str | None = None) -> Connection[Effect]:
+        page, deliveries = await info.context.loaders.effects.load((self.snapshot.workflow_id, first, after))
+        return connection(page, lambda row: Effect.of(row, deliveries.get(row.id, [])))
 
 
 @strawberry.type(description="A lifecycle of any kind, with its data as JSON.")
