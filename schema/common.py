@@ -57,6 +57,16 @@ class Connection(Generic[T]):
         return [edge.node for edge in self.edges]
 
 
+def projected_field() -> Any:
+    """A change's ``projected`` flag, on every ``...Changed`` answer."""
+    return strawberry.field(
+        default=True,
+        description="The read model has this change. False when the database did not take it in time: the "
+        "change is applied (Temporal has it) and the projection is retried; lists catch up, and a projection "
+        "that keeps failing shows in python -m services.reconcile.",
+    )
+
+
 def connection(page: Page[Any], wrap: Callable[[Any], T]) -> Connection[T]:
     return Connection(
         edges=[Edge(cursor=c, node=wrap(item)) for item, c in zip(page.items, page.cursors, strict=True)],

@@ -8,7 +8,16 @@ from typing import Annotated, Any
 import strawberry
 from strawberry.scalars import JSON
 
-from schema.common import Connection, GenericLifecycle, Lifecycle, Transition, connection, fire, open_lifecycle
+from schema.common import (
+    Connection,
+    GenericLifecycle,
+    Lifecycle,
+    Transition,
+    connection,
+    fire,
+    open_lifecycle,
+    projected_field,
+)
 from schema.context import Info
 from schema.errors import (
     AlreadyExists,
@@ -311,6 +320,7 @@ class Handover(Lifecycle):
 class HandoverChanged:
     handover: Handover
     transition: Transition
+    projected: bool = projected_field()
 
 
 HandoverResult = Annotated[
@@ -322,7 +332,11 @@ HandoverLookup = Annotated[Handover | NotFound, strawberry.union("HandoverLookup
 
 def _changed(outcome: Any) -> Any:
     if isinstance(outcome, TransitionResult):
-        return HandoverChanged(handover=Handover.of(outcome.snapshot), transition=Transition.of(outcome.transition))
+        return HandoverChanged(
+            handover=Handover.of(outcome.snapshot),
+            transition=Transition.of(outcome.transition),
+            projected=outcome.projected,
+        )
     return outcome
 
 

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import strawberry
 from strawberry.scalars import JSON
 
-from schema.common import Connection, Lifecycle, Transition, connection, fire, open_lifecycle
+from schema.common import Connection, Lifecycle, Transition, connection, fire, open_lifecycle, projected_field
 from schema.context import Info
 from schema.errors import AlreadyExists, Forbidden, GuardFailed, InvalidTransition, NotFound, ValidationError
 from schema.inputs import Account, AccountInput, filter_amount, filter_moment, given
@@ -223,6 +223,7 @@ class LatePaymentConnection(Connection[LatePayment]):
 class LatePaymentChanged:
     late_payment: LatePayment
     transition: Transition
+    projected: bool = projected_field()
 
 
 LatePaymentResult = Annotated[
@@ -235,7 +236,9 @@ LatePaymentLookup = Annotated[LatePayment | NotFound, strawberry.union("LatePaym
 def _changed(outcome: Any) -> Any:
     if isinstance(outcome, TransitionResult):
         return LatePaymentChanged(
-            late_payment=LatePayment.of(outcome.snapshot), transition=Transition.of(outcome.transition)
+            late_payment=LatePayment.of(outcome.snapshot),
+            transition=Transition.of(outcome.transition),
+            projected=outcome.projected,
         )
     return outcome
 

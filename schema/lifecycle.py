@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import strawberry
 
-from schema.common import GenericLifecycle, LifecycleMachine, Transition, fire
+from schema.common import GenericLifecycle, LifecycleMachine, Transition, fire, projected_field
 from schema.context import Info
 from schema.errors import (
     AlreadyExists,
@@ -29,6 +29,7 @@ from workflows.registry import SPECS
 class LifecycleChanged:
     lifecycle: GenericLifecycle
     transition: Transition
+    projected: bool = projected_field()
 
 
 LifecycleResult = Annotated[
@@ -51,7 +52,9 @@ class ReassignLifecycleInput:
 def _changed(outcome: Any) -> Any:
     if isinstance(outcome, TransitionResult):
         return LifecycleChanged(
-            lifecycle=GenericLifecycle(snapshot=outcome.snapshot), transition=Transition.of(outcome.transition)
+            lifecycle=GenericLifecycle(snapshot=outcome.snapshot),
+            transition=Transition.of(outcome.transition),
+            projected=outcome.projected,
         )
     return outcome
 
