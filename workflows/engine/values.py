@@ -32,12 +32,11 @@ WORKFLOW_ID_MAX_LENGTH = KIND_MAX_LENGTH + 1 + ENTITY_ID_COLUMN_LENGTH
 ACCOUNT_ID_MAX_LENGTH = ENTITY_ID_MAX_LENGTH
 # The alphabet of ids: what a workflow id carries safely in URLs, the Web UI, search
 # attribute queries and logs. Never "/" (it separates the kind), spaces or control
-# characters. Starts with a letter or digit.
-_ID_SEGMENT = r"[A-Za-z0-9][A-Za-z0-9._:~@+=-]*"
-ID_PATTERN = rf"^{_ID_SEGMENT}$"
+# characters. Starts with a letter or digit; matched whole (re.fullmatch).
+ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._:~@+=-]*"
 # Ids the service makes itself may join such ids with "/" (a handover is
 # ``<account id>/<n>``); the kind is always the workflow id's first segment.
-DERIVED_ID_PATTERN = rf"^{_ID_SEGMENT}(/{_ID_SEGMENT})*$"
+DERIVED_ID_PATTERN = rf"{ID_PATTERN}(/{ID_PATTERN})*"
 
 # ---- names and text ------------------------------------------------------------------------
 
@@ -144,7 +143,7 @@ def request_field_errors(
     errors = []
     if not isinstance(entity_id, str) or not 1 <= len(entity_id) <= id_max:
         errors.append({"field": "id", "message": f"must be 1 to {id_max} characters"})
-    elif not re.match(id_pattern, entity_id):
+    elif not re.fullmatch(id_pattern, entity_id):
         errors.append({"field": "id", "message": f"may contain only {ID_RULE}"})
     if reason is not None:
         if len(reason) > REASON_MAX_LENGTH:
