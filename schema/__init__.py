@@ -23,7 +23,7 @@ from schema.common import GenericLifecycle
 from schema.handover import Handover, HandoverMutation, HandoverQuery
 from schema.late_payment import LatePayment, LatePaymentMutation, LatePaymentQuery
 from schema.lifecycle import LifecycleMutation, LifecycleQuery
-from schema.limits import InputListLimit, query_cost_rule
+from schema.limits import InputLimits, query_cost_rule
 from schema.opportunity import Opportunity, OpportunityMutation, OpportunityQuery
 from schema.renewal import Renewal, RenewalMutation, RenewalQuery
 from schema.scalars import SCALAR_MAP
@@ -65,7 +65,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     extensions: list[Callable[[], SchemaExtension]] = [
         lambda: AddValidationRules(limits),
         lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
-        InputListLimit,
+        InputLimits,
     ]
     if not settings.introspection:
         extensions.append(DisableIntrospection)

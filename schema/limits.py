@@ -8,9 +8,9 @@ since the estimate is made once per document and cached with its validation). A 
 estimated above ``max_query_cost`` is refused with the code ``QUERY_TOO_COSTLY``
 before anything is loaded; aliases of an expensive field add up.
 
-**Lists.** No list in any input (email addresses, products, filter values) may hold
-more than ``MAX_LIST_ITEMS`` items: checked on the arguments a root field receives,
-whether they came in the document or in variables.
+**Inputs.** No list in any input (email addresses, products, filter values) may hold
+more than ``MAX_LIST_ITEMS`` items, and no string a NUL character: checked on the
+arguments a root field receives, whether they came in the document or in variables.
 """
 
 from __future__ import annotations
@@ -138,30 +138,36 @@ def _page_size(node: FieldNode, parent: Any, max_page_size: int) -> int:
     return argument.default_value
 
 
-class InputListLimit(SchemaExtension):
-    """Refuse, before the resolver runs, any list argument longer than ``MAX_LIST_ITEMS``."""
+class InputLimits(SchemaExtension):
+    """Refuse, before the resolver runs, any list argument longer than ``MAX_LIST_ITEMS``
+    and any string holding a NUL character (PostgreSQL can store neither in text nor
+    compare with it: a lookup by such an id would fail in the database)."""
 
     def resolve(self, _next: Callable[..., Any], root: Any, info: GraphQLResolveInfo, *args: Any, **kwargs: Any) -> Any:
         if info.path.prev is None and kwargs:
-            too_long = [path for name, value in kwargs.items() for path in _long_lists(value, camel(name))]
-            if too_long:
+            problems = [problem for name, value in kwargs.items() for problem in _problems(value, camel(name))]
+            if problems:
                 raise ValidationError(
-                    f"A list holds more than {MAX_LIST_ITEMS} items.",
-                    fields=[{"field": path, "message": f"at most {MAX_LIST_ITEMS} items"} for path in too_long],
+                    "Some input values are invalid.",
+                    fields=[{"field": path, "message": message} for path, message in problems],
                 )
         return _next(root, info, *args, **kwargs)
 
 
-def _long_lists(value: Any, path: str) -> Iterator[str]:
-    if isinstance(value, list | tuple):
+def _problems(value: Any, path: str) -> Iterator[tuple[str, str]]:
+    if isinstance(value, str):
+        if "\x00" in value:
+            yield path, "must not contain NUL characters"
+    elif isinstance(value, list | tuple):
         if len(value) > MAX_LIST_ITEMS:
-            yield path
+            yield path, f"at most {MAX_LIST_ITEMS} items"
             return
-        for item in value:
-            yield from _long_lists(item, path)
+        for index, item in enumerate(value):
+            yield from _problems(item, f"{path}.{index}")
     elif isinstance(value, Mapping):
         for key, item in value.items():
-            yield from _long_lists(item, f"{path}.{key}")
+            yield from _problems(key, path)
+            yield from _problems(item, f"{path}.{key}")
     elif dataclasses.is_dataclass(value) and not isinstance(value, type):
         for field in dataclasses.fields(value):
-            yield from _long_lists(getattr(value, field.name), f"{path}.{camel(field.name)}")
+            yield from _problems(getattr(value, field.name), f"{path}.{camel(field.name)}")

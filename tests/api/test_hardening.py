@@ -143,6 +143,22 @@ async def test_lists_in_inputs_are_capped(api: Api, entity_id: str):
     ]
 
 
+async def test_nul_characters_are_refused_before_the_database(api: Api):
+    lookup = await api.post("query($id: ID!) { opportunity(id: $id) { __typename } }", {"id": "a\x00"}, role="viewer")
+    assert lookup.json()["errors"][0]["extensions"] == {
+        "code": "ValidationError",
+        "fields": [{"field": "id", "message": "must not contain NUL characters"}],
+    }
+    listed = await api.post(
+        "query($f: OpportunityFilter) { opportunities(filter: $f) { totalCount } }",
+        {"f": {"accountId": "\x00"}},
+        role="viewer",
+    )
+    assert listed.json()["errors"][0]["extensions"]["fields"] == [
+        {"field": "filter.accountId", "message": "must not contain NUL characters"}
+    ]
+
+
 async def test_a_query_above_the_cost_limit_is_refused_before_it_runs(api: Api):
     nested = "opportunities(first: 100) { nodes { history(first: 100) { nodes { seq } } } }"
     affordable = await api.post("{ " + nested + " }", role="viewer")
