@@ -26,6 +26,7 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.types import ExecutionResult
+from strawberry.types.unset import UNSET
 from temporalio.client import Client
 
 from schema import build_schema
@@ -33,6 +34,7 @@ from schema.context import Context
 from services.auth import authenticate
 from services.billing_events import BillingEvents, InvalidEvent, verified_event
 from services.db import Sessions, create_engine, session_factory
+from services.graphql_http import REQUEST_ERROR, is_request_error, negotiated
 from services.lifecycles import LifecycleGateway, RateLimited, Unavailable
 from services.limits import BodyLimit, Limit
 from services.settings import Settings, get_settings
@@ -67,11 +69,24 @@ class LifecycleGraphQL(GraphQL[Context, None]):
             response = JSONResponse(UNAUTHENTICATED, status_code=401, headers={"www-authenticate": "Bearer"})
             await response(scope, receive, send)
 
+    async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
+        response = await super().run(request, context, root_value)
+        media = negotiated(request) if isinstance(request, Request) else None
+        if media is not None and response.media_type == "application/json":
+            response.headers["content-type"] = media
+            if request.scope.get(REQUEST_ERROR):
+                response.status_code = 400
+        return response
+
     async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
         """Give every error a code, and never show an unexpected error's internals."""
         response: GraphQLHTTPResponse = {"data": result.data}
         if result.errors:
             response["errors"] = [self._format(error) for error in result.errors]
+            if negotiated(request) is not None and is_request_error(result):
+                # application/graphql-response+json: a request that never executed has no data.
+                del response["data"]
+                request.scope[REQUEST_ERROR] = True
         if result.extensions:
             response["extensions"] = result.extensions
         return response

@@ -298,3 +298,42 @@ async def test_billing_bodies_that_are_not_utf8_or_signed_in_the_future_are_refu
     future = stripe_signature(body, timestamp=int(time.time()) + 3600)
     response = await small_limits.http.post(PATH, content=body, headers={"stripe-signature": future})
     assert response.status_code == 400 and "future" in response.json()["error"]
+
+
+# ---- GraphQL over HTTP media types ---------------------------------------------------------------
+
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+
+
+@pytest.mark.parametrize(
+    "document",
+    ["{ lifecycleMachines {", "{ noSuchField }", "query($n: Int!) { opportunities(first: $n) { totalCount } }"],
+    ids=["parse", "validation", "variable coercion"],
+)
+async def test_request_errors_answer_400_without_data_under_graphql_response_json(api: Api, document: str):
+    variables = {"n": "not a number"}
+    modern = await api.post(document, variables, role="viewer", headers={"accept": GRAPHQL_RESPONSE})
+    assert modern.status_code == 400 and modern.headers["content-type"].startswith(GRAPHQL_RESPONSE)
+    assert "data" not in modern.json() and modern.json()["errors"]
+    classic = await api.post(document, variables, role="viewer", headers={"accept": "application/json"})
+    assert classic.status_code == 200 and classic.headers["content-type"] == "application/json"
+    assert classic.json()["data"] is None and classic.json()["errors"]
+    unspecified = await api.post(document, variables, role="viewer")
+    assert unspecified.headers["content-type"] == "application/json" and "data" in unspecified.json()
+
+
+async def test_executed_requests_keep_200_and_data_under_graphql_response_json(api: Api):
+    accept = f"application/json;q=0.5, {GRAPHQL_RESPONSE}"
+    answered = await api.post("{ lifecycleMachines { kind } }", role="viewer", headers={"accept": accept})
+    assert answered.status_code == 200 and answered.headers["content-type"].startswith(GRAPHQL_RESPONSE)
+    assert answered.json()["data"]["lifecycleMachines"]
+    refused = await api.post(
+        "{ opportunities(first: 100000) { totalCount } }", role="viewer", headers={"accept": accept}
+    )
+    assert refused.status_code == 200 and refused.json()["data"] is None
+    prefers_json = await api.post(
+        "{ lifecycleMachines { kind } }",
+        role="viewer",
+        headers={"accept": f"{GRAPHQL_RESPONSE};q=0.1, application/json"},
+    )
+    assert prefers_json.headers["content-type"] == "application/json"
