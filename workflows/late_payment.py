@@ -318,6 +318,14 @@ def _validate_credit_note(ctx: AnyContext) -> dict[str, str]:
     return {}
 
 
+def _validate_payment(ctx: AnyContext) -> dict[str, str]:
+    # The tax was withheld from this invoice's total: the cash received and the tax
+    # together cannot be more than what the invoice still bills.
+    if ctx.params.tax_withheld and ctx.params.amount + ctx.params.tax_withheld > ctx.data.owed:
+        return {"tax_withheld": f"with the amount, exceeds the amount owed ({_money(ctx, ctx.data.owed)})"}
+    return {}
+
+
 def _next_ladder_deadline(ctx: AnyContext) -> datetime | None:
     dues = [t.due(ctx) for t in TIMERS if ctx.state in t.states]
     return min((d for d in dues if d is not None), default=None)
@@ -624,6 +632,7 @@ TRANSITIONS = (
         S.PAID,
         "Paid in full: settled, access restored if it was suspended.",
         params=PaymentParams,
+        validate=_validate_payment,
         when=lambda ctx: _settles(ctx) and not _needs_advance(ctx),
         apply=_pay,
         effects=SETTLED_EFFECTS,
@@ -635,6 +644,7 @@ TRANSITIONS = (
         S.ADVANCE_PAYMENT_REQUIRED,
         "Paid in full after a third missed period: access waits for the advance (004:3689).",
         params=PaymentParams,
+        validate=_validate_payment,
         when=lambda ctx: _settles(ctx) and _needs_advance(ctx),
         apply=_pay_into_advance_requirement,
         source_ref="004:3689",
@@ -658,6 +668,7 @@ TRANSITIONS = (
         None,
         "A partial payment: recorded, the rest still owed.",
         params=PaymentParams,
+        validate=_validate_payment,
         when=lambda ctx: not _settles(ctx),
         apply=_record_payment,
         in_diagram=False,
