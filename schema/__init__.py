@@ -18,6 +18,7 @@ from strawberry.extensions import (
 )
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
+from strawberry.types.base import get_object_definition
 
 from schema.common import GenericLifecycle
 from schema.handover import Handover, HandoverMutation, HandoverQuery
@@ -45,6 +46,10 @@ PARTS: tuple[tuple[type, type, type], ...] = (
 Query = merge_types("Query", tuple(part[0] for part in PARTS))
 Mutation = merge_types("Mutation", tuple(part[1] for part in PARTS))
 TYPES = [part[2] for part in PARTS]
+# Every root field checks its arguments' lists and strings (schema/limits.py).
+for _root in (Query, Mutation):
+    for _field in get_object_definition(_root, strict=True).fields:
+        _field.extensions.append(InputLimits())
 
 
 # Distinct documents whose parse and validation are kept: clients send a few fixed
@@ -65,7 +70,6 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     extensions: list[Callable[[], SchemaExtension]] = [
         lambda: AddValidationRules(limits),
         lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
-        InputLimits,
     ]
     if not settings.introspection:
         extensions.append(DisableIntrospection)

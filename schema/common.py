@@ -266,11 +266,12 @@ class Lifecycle:
         return connection(page, Transition.of)
 
     @strawberry.field(
-        description="The side effects its transitions decided, and their delivery: the first `first`, oldest "
-        "first (effectsPage pages through all of them)."
+        description="The side effects its transitions decided, and their delivery: the first `first` (by "
+        "default as many as a page may hold), oldest first; effectsPage pages through all of them."
     )
-    async def effects(self, info: Info, first: int = 100) -> list[Effect]:
-        page, deliveries = await info.context.loaders.effects.load((self.snapshot.workflow_id, first, None))
+    async def effects(self, info: Info, first: int | None = None) -> list[Effect]:
+        size = info.context.settings.max_page_size if first is None else first
+        page, deliveries = await info.context.loaders.effects.load((self.snapshot.workflow_id, size, None))
         return [Effect.of(row, deliveries.get(row.id, [])) for row in page.items]
 
     @strawberry.field(description="The side effects, oldest first, a page at a time.")

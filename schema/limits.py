@@ -28,7 +28,6 @@ from graphql import (
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
-    GraphQLResolveInfo,
     InlineFragmentNode,
     IntValueNode,
     OperationDefinitionNode,
@@ -40,7 +39,9 @@ from graphql import (
     is_leaf_type,
 )
 from graphql.type.introspection import SchemaMetaFieldDef, TypeMetaFieldDef
-from strawberry.extensions import SchemaExtension
+from strawberry import Info
+from strawberry.extensions import FieldExtension
+from strawberry.extensions.field_extension import AsyncExtensionResolver
 
 from schema.errors import camel
 from workflows.engine.errors import ValidationError
@@ -138,20 +139,29 @@ def _page_size(node: FieldNode, parent: Any, max_page_size: int) -> int:
     return argument.default_value
 
 
-class InputLimits(SchemaExtension):
-    """Refuse, before the resolver runs, any list argument longer than ``MAX_LIST_ITEMS``
-    and any string holding a NUL character (PostgreSQL can store neither in text nor
-    compare with it: a lookup by such an id would fail in the database)."""
+class InputLimits(FieldExtension):
+    """On every root field: refuse, before the resolver runs, any list argument longer than
+    ``MAX_LIST_ITEMS`` and any string holding a NUL character (PostgreSQL can store
+    neither in text nor compare with it: a lookup by such an id would fail in the
+    database). Root fields only: nested fields take no lists, and checking every field
+    would slow every response."""
 
-    def resolve(self, _next: Callable[..., Any], root: Any, info: GraphQLResolveInfo, *args: Any, **kwargs: Any) -> Any:
-        if info.path.prev is None and kwargs:
-            problems = [problem for name, value in kwargs.items() for problem in _problems(value, camel(name))]
-            if problems:
-                raise ValidationError(
-                    "Some input values are invalid.",
-                    fields=[{"field": path, "message": message} for path, message in problems],
-                )
-        return _next(root, info, *args, **kwargs)
+    def resolve(self, next_: Callable[..., Any], source: Any, info: Info, **kwargs: Any) -> Any:
+        _refuse_bad_arguments(kwargs)
+        return next_(source, info, **kwargs)
+
+    async def resolve_async(self, next_: AsyncExtensionResolver, source: Any, info: Info, **kwargs: Any) -> Any:
+        _refuse_bad_arguments(kwargs)
+        return await next_(source, info, **kwargs)
+
+
+def _refuse_bad_arguments(kwargs: dict[str, Any]) -> None:
+    problems = [problem for name, value in kwargs.items() for problem in _problems(value, camel(name))]
+    if problems:
+        raise ValidationError(
+            "Some input values are invalid.",
+            fields=[{"field": path, "message": message} for path, message in problems],
+        )
 
 
 def _problems(value: Any, path: str) -> Iterator[tuple[str, str]]:
