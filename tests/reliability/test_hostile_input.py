@@ -224,8 +224,8 @@ EXAMPLES_PER_OPERATION = 5
 # A refused or accepted request answers well within this; longer means it hangs.
 ANSWER_WITHIN = 15.0
 
-BOTH_VERSIONS = """{ opportunity(id: "fuzz-deal") { ... on Opportunity { version } }
-  latePayment(invoiceId: "fuzz-invoice") { ... on LatePayment { version } } }"""
+BOTH_VERSIONS = """query($deal: ID!, $invoice: ID!) { opportunity(id: $deal) { ... on Opportunity { version } }
+  latePayment(invoiceId: $invoice) { ... on LatePayment { version } } }"""
 
 BOUNDS = sorted(
     {
@@ -271,19 +271,19 @@ strings = st.one_of(
 )
 
 
-def bounded_value(name: str, t: GraphQLInputType) -> st.SearchStrategy[Any]:
+def bounded_value(name: str, t: GraphQLInputType, targets: tuple[str, ...]) -> st.SearchStrategy[Any]:
     required = isinstance(t, GraphQLNonNull)
     inner = t.of_type if required else t
     if name in ("id", "invoiceId"):
-        strategy: st.SearchStrategy[Any] = st.one_of(st.sampled_from(sorted(TARGET_IDS)), strings)
+        strategy: st.SearchStrategy[Any] = st.one_of(st.sampled_from(targets), strings)
     elif isinstance(inner, GraphQLList):
-        item = bounded_value("", inner.of_type)
+        item = bounded_value("", inner.of_type, targets)
         strategy = st.one_of(
             st.lists(item, max_size=3),
             item.map(lambda v: [v] * (values.MAX_LIST_ITEMS + 1)),
         )
     elif isinstance(inner, GraphQLInputObjectType):
-        strategy = bounded_fields(inner)
+        strategy = bounded_fields(inner, targets)
     elif isinstance(inner, GraphQLEnumType):
         strategy = st.one_of(st.sampled_from(sorted(inner.values)), strings)
     elif isinstance(inner, GraphQLScalarType):
@@ -314,9 +314,11 @@ def scalar(name: str) -> st.SearchStrategy[Any]:
     return strings
 
 
-def bounded_fields(t: GraphQLInputObjectType) -> st.SearchStrategy[dict[str, Any]]:
-    required = {n: bounded_value(n, f.type) for n, f in t.fields.items() if isinstance(f.type, GraphQLNonNull)}
-    optional = {n: bounded_value(n, f.type) for n, f in t.fields.items() if not isinstance(f.type, GraphQLNonNull)}
+def bounded_fields(t: GraphQLInputObjectType, targets: tuple[str, ...]) -> st.SearchStrategy[dict[str, Any]]:
+    required = {n: bounded_value(n, f.type, targets) for n, f in t.fields.items() if isinstance(f.type, GraphQLNonNull)}
+    optional = {
+        n: bounded_value(n, f.type, targets) for n, f in t.fields.items() if not isinstance(f.type, GraphQLNonNull)
+    }
     return st.fixed_dictionaries(required, optional=optional)
 
 
@@ -351,7 +353,13 @@ def database_url(request: pytest.FixtureRequest, migrated_template: Path, tmp_pa
 
 
 async def test_every_operation_fuzzed_at_the_bounds(api: Api):
+    # Unique per test: the Temporal dev server (and its workflow ids) is shared by both runs.
+    suffix = uuid.uuid4().hex[:8]
+    targets = {f"fuzz-deal-{suffix}": "fuzz-deal", f"fuzz-invoice-{suffix}": "fuzz-invoice"}
     for seed in SEEDS.values():
+        seed = seed.replace('"fuzz-deal"', f'"fuzz-deal-{suffix}"').replace(
+            '"fuzz-invoice"', f'"fuzz-invoice-{suffix}"'
+        )
         assert "Changed" in str(await api.gql(seed, role="admin"))
     loop = asyncio.get_running_loop()
     successes: Counter[str] = Counter()
@@ -369,7 +377,7 @@ async def test_every_operation_fuzzed_at_the_bounds(api: Api):
         answer = (body.get("data") or {}).get(name)
         given_input = variables.get("input")
         target = (given_input.get("id") or given_input.get("invoiceId")) if isinstance(given_input, dict) else None
-        if isinstance(answer, dict) and str(answer.get("__typename", "")).endswith("Changed") and target in TARGET_IDS:
+        if isinstance(answer, dict) and str(answer.get("__typename", "")).endswith("Changed") and target in targets:
             successes[target] += 1
         sent[name] += 1
 
@@ -385,12 +393,15 @@ async def test_every_operation_fuzzed_at_the_bounds(api: Api):
 
     def fuzz_all() -> None:
         for name, document, args in every_operation():
-            fuzzer(name, document, st.fixed_dictionaries({a: bounded_value(a, t) for a, t in args.items()}))()
+            fuzzer(
+                name, document, st.fixed_dictionaries({a: bounded_value(a, t, tuple(targets)) for a, t in args.items()})
+            )()
 
     await asyncio.to_thread(fuzz_all)
-    versions = await api.gql(BOTH_VERSIONS, role="viewer")
-    assert versions["opportunity"]["version"] == 1 + successes["fuzz-deal"], successes
-    assert versions["latePayment"]["version"] == 1 + successes["fuzz-invoice"], successes
+    deal, invoice = targets
+    versions = await api.gql(BOTH_VERSIONS, {"deal": deal, "invoice": invoice}, role="viewer")
+    assert versions["opportunity"]["version"] == 1 + successes[deal], successes
+    assert versions["latePayment"]["version"] == 1 + successes[invoice], successes
     stack = api.stack
     for _ in range(60):
         report = await reconcile(stack.client, stack.sessions, stack.settings.task_queue)
