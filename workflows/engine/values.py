@@ -72,12 +72,6 @@ MONEY_MAX = Decimal("999999999999.99")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
-def _no_control_characters(value: str) -> str:
-    if _CONTROL.search(value):
-        raise ValueError("must not contain control characters")
-    return value
-
-
 def _no_negative_zero(value: Decimal) -> Decimal:
     return value.copy_abs() if value.is_zero() else value
 
@@ -97,9 +91,11 @@ PositiveMoney = Annotated[
 _EMAIL_CHAR = r"[^@\s\x00-\x1f\x7f]"
 EMAIL_PATTERN = rf"^{_EMAIL_CHAR}+@{_EMAIL_CHAR}+\.{_EMAIL_CHAR}+$"
 Email = Annotated[str, StringConstraints(min_length=5, max_length=EMAIL_MAX_LENGTH, pattern=EMAIL_PATTERN)]
-NoControl = AfterValidator(_no_control_characters)
-Text = Annotated[str, StringConstraints(min_length=1, max_length=TEXT_MAX_LENGTH), NoControl]
-ShortText = Annotated[str, StringConstraints(min_length=1, max_length=SHORT_TEXT_MAX_LENGTH), NoControl]
+# Lifecycle data is validated again whenever a workflow loads it, so a rule tighter than
+# the one a stored value was accepted under would stop that lifecycle: these keep the
+# bounds they always had (NUL, which PostgreSQL cannot store, is refused by the API).
+Text = Annotated[str, StringConstraints(min_length=1, max_length=TEXT_MAX_LENGTH)]
+ShortText = Annotated[str, StringConstraints(min_length=1, max_length=SHORT_TEXT_MAX_LENGTH)]
 
 
 def parse_amount(value: Any) -> Decimal:
