@@ -18,9 +18,11 @@ from strawberry.extensions import (
 )
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
+from strawberry.types.base import get_object_definition
 
 from schema.common import GenericLifecycle, SchemaPart
 from schema.lifecycle import LifecycleMutation, LifecycleQuery
+from schema.limits import InputLimits, query_cost_rule
 from schema.scalars import SCALAR_MAP
 from services.kinds import companions
 from services.observe import GraphQLMetrics, ObservedSchema
@@ -38,6 +40,10 @@ PARTS: tuple[SchemaPart, ...] = (
 Query = merge_types("Query", tuple(part.query for part in PARTS))
 Mutation = merge_types("Mutation", tuple(part.mutation for part in PARTS))
 TYPES = [part.type for part in PARTS]
+# Every root field checks its arguments' lists and strings (schema/limits.py).
+for _root in (Query, Mutation):
+    for _field in get_object_definition(_root, strict=True).fields:
+        _field.extensions.append(InputLimits())
 
 
 # Distinct documents whose parse and validation are kept: clients send a few fixed
@@ -53,6 +59,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     limits = [
         *QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules,
         *MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules,
+        query_cost_rule(settings.max_query_cost, settings.max_page_size),
     ]
     extensions: list[Callable[[], SchemaExtension]] = [
         # First, so the operation's span and timing wrap everything else.

@@ -22,14 +22,14 @@ from schema.errors import (
     ValidationError,
     to_error,
 )
-from services.facts import gather
 from services.pagination import Page
-from services.read_model import deliveries_of, describe, effects_of, transitions_page
+from services.read_model import describe
 from workflows.engine.diagram import mermaid
 from workflows.engine.errors import Rejection
+from workflows.engine.errors import ValidationError as EngineValidationError
 from workflows.engine.spec import LifecycleSpec, Role
 from workflows.engine.types import LifecycleSnapshot, TransitionResult
-from workflows.registry import SPECS
+from workflows.engine.values import request_field_errors
 
 T = TypeVar("T")
 
@@ -69,6 +69,16 @@ class Connection(Generic[T]):
     @strawberry.field
     def nodes(self) -> list[T]:
         return [edge.node for edge in self.edges]
+
+
+def projected_field() -> Any:
+    """A change's ``projected`` flag, on every ``...Changed`` answer."""
+    return strawberry.field(
+        default=True,
+        description="The read model has this change. False when the database did not take it in time: the "
+        "change is applied (Temporal has it) and the projection is retried; lists catch up, and a projection "
+        "that keeps failing shows in python -m services.reconcile.",
+    )
 
 
 def connection(page: Page[Any], wrap: Callable[[Any], T]) -> Connection[T]:
@@ -162,6 +172,34 @@ class Effect:
         default=None, description="Why a SKIPPED effect was not sent (a notice superseded by the step it announced)."
     )
 
+    @classmethod
+    def of(cls, r: Any, deliveries: list[Any], *, errors_shown: bool) -> Effect:
+        """``errors_shown``: the caller may read delivery errors (operators and up)."""
+        return cls(
+            id=r.id,
+            seq=r.seq,
+            type=r.type,
+            name=r.name,
+            recipients=r.recipients,
+            payload=JSON(r.payload),
+            status=str(r.status),
+            attempts=r.attempts,
+            last_error=r.last_error if errors_shown else None,
+            created_at=r.created_at,
+            delivered_at=r.delivered_at,
+            skipped_reason=r.skipped_reason,
+            deliveries=[
+                EffectDelivery(
+                    channel=d.channel,
+                    status=str(d.status),
+                    attempts=d.attempts,
+                    last_error=d.last_error if errors_shown else None,
+                    delivered_at=d.delivered_at,
+                )
+                for d in deliveries
+            ],
+        )
+
 
 @strawberry.interface(description="What every lifecycle has, whatever its kind.")
 class Lifecycle:
@@ -232,8 +270,7 @@ class Lifecycle:
 
     @strawberry.field(description="Every trigger leaving the current state, with its unmet conditions.")
     async def available_transitions(self, info: Info) -> list[AvailableTransition]:
-        spec = SPECS[self.snapshot.kind]
-        facts = await gather(info.context.sessions, self.snapshot.kind, self.snapshot.entity_id, list(spec.triggers))
+        facts = await info.context.loaders.facts.load(self.snapshot)
         return [
             AvailableTransition(
                 trigger=a.trigger,
@@ -249,49 +286,24 @@ class Lifecycle:
 
     @strawberry.field(description="The audit log, oldest first.")
     async def history(self, info: Info, first: int = 50, after: str | None = None) -> Connection[Transition]:
-        async with info.context.sessions() as session:
-            page = await transitions_page(
-                session,
-                self.snapshot.workflow_id,
-                first=first,
-                after=after,
-                max_page_size=info.context.settings.max_page_size,
-            )
+        page = await info.context.loaders.history.load((self.snapshot.workflow_id, first, after))
         return connection(page, Transition.of)
 
-    @strawberry.field(description="The side effects its transitions decided, and their delivery.")
-    async def effects(self, info: Info) -> list[Effect]:
-        async with info.context.sessions() as session:
-            rows = await effects_of(session, self.snapshot.workflow_id)
-            deliveries = await deliveries_of(session, [r.id for r in rows])
-        errors_shown = info.context.principal.role >= Role.OPERATOR
-        return [
-            Effect(
-                id=r.id,
-                seq=r.seq,
-                type=r.type,
-                name=r.name,
-                recipients=r.recipients,
-                payload=JSON(r.payload),
-                status=str(r.status),
-                attempts=r.attempts,
-                last_error=r.last_error if errors_shown else None,
-                created_at=r.created_at,
-                delivered_at=r.delivered_at,
-                skipped_reason=r.skipped_reason,
-                deliveries=[
-                    EffectDelivery(
-                        channel=d.channel,
-                        status=str(d.status),
-                        attempts=d.attempts,
-                        last_error=d.last_error if errors_shown else None,
-                        delivered_at=d.delivered_at,
-                    )
-                    for d in deliveries.get(r.id, [])
-                ],
-            )
-            for r in rows
-        ]
+    @strawberry.field(
+        description="The side effects its transitions decided, and their delivery: the first `first` (by "
+        "default as many as a page may hold), oldest first; effectsPage pages through all of them."
+    )
+    async def effects(self, info: Info, first: int | None = None) -> list[Effect]:
+        size = info.context.settings.max_page_size if first is None else first
+        page, deliveries = await info.context.loaders.effects.load((self.snapshot.workflow_id, size, None))
+        shown = info.context.principal.role >= Role.OPERATOR
+        return [Effect.of(row, deliveries.get(row.id, []), errors_shown=shown) for row in page.items]
+
+    @strawberry.field(description="The side effects, oldest first, a page at a time.")
+    async def effects_page(self, info: Info, first: int = 50, after: str | None = None) -> Connection[Effect]:
+        page, deliveries = await info.context.loaders.effects.load((self.snapshot.workflow_id, first, after))
+        shown = info.context.principal.role >= Role.OPERATOR
+        return connection(page, lambda row: Effect.of(row, deliveries.get(row.id, []), errors_shown=shown))
 
 
 @strawberry.type(description="A lifecycle of any kind, with its data as JSON.")
@@ -441,6 +453,19 @@ ErrorMember = (
     NotFound | AlreadyExists | InvalidTransition | GuardFailed | ValidationError | Forbidden | IdempotencyKeyReused
 )
 
+# The input field carrying the entity id, where a kind does not call it "id".
+ID_FIELDS = {"late-payment": "invoiceId", "renewal": "contractId"}
+# Kinds whose ids the service makes from the account's (a handover is ``<account id>/<n>``).
+SERVICE_MADE_IDS = {"handover"}
+
+
+def _check_request(kind: str, entity_id: str, reason: str | None, idempotency_key: str | None) -> None:
+    """Refuse an id, reason or key out of bounds before anything reaches Temporal."""
+    from_client = kind not in SERVICE_MADE_IDS
+    errors = request_field_errors(entity_id, reason, idempotency_key, from_client=from_client)
+    if errors:
+        raise EngineValidationError("The request is invalid.", fields=errors)
+
 
 async def fire(
     info: Info,
@@ -457,8 +482,10 @@ async def fire(
 ) -> TransitionResult | ErrorMember:
     """Fire a trigger as the caller; an expected refusal comes back as its union member."""
     ctx = info.context
+    field_names = {"id": ID_FIELDS.get(kind, "id"), **(field_names or {})}
     try:
         ctx.require(role, f"{trigger!r}")
+        _check_request(kind, entity_id, reason, idempotency_key)
         return await ctx.gateway.transition(
             kind,
             entity_id,
@@ -484,7 +511,10 @@ async def open_lifecycle(
     field_names: dict[str, str] | None = None,
 ) -> TransitionResult | ErrorMember:
     ctx = info.context
+    id_field = "account.id" if kind in SERVICE_MADE_IDS else ID_FIELDS.get(kind, "id")
+    field_names = {"id": id_field, **(field_names or {})}
     try:
+        _check_request(kind, entity_id, reason, None)
         return await ctx.gateway.open(
             kind,
             entity_id,

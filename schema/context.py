@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import strawberry
 
+from schema.loaders import Loaders
 from services.db import Sessions
 from services.lifecycles import LifecycleGateway, Principal
 from services.settings import Settings
@@ -19,6 +20,11 @@ class Context:
     gateway: LifecycleGateway
     sessions: Sessions
     settings: Settings
+    # Made per request: batches what the nodes of a list load (schema/loaders.py).
+    loaders: Loaders = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.loaders = Loaders(self.sessions, self.settings.max_page_size)
 
     def require(self, role: Role, what: str) -> None:
         if self.principal.role < role:

@@ -17,6 +17,7 @@ from schema.common import (
     connection,
     fire,
     open_lifecycle,
+    projected_field,
 )
 from schema.context import Info
 from schema.errors import (
@@ -321,6 +322,7 @@ class Handover(Lifecycle):
 class HandoverChanged:
     handover: Handover
     transition: Transition
+    projected: bool = projected_field()
 
 
 HandoverResult = Annotated[
@@ -339,7 +341,11 @@ HandoverLookup = Annotated[Handover | NotFound, strawberry.union("HandoverLookup
 
 def _changed(outcome: Any) -> Any:
     if isinstance(outcome, TransitionResult):
-        return HandoverChanged(handover=Handover.of(outcome.snapshot), transition=Transition.of(outcome.transition))
+        return HandoverChanged(
+            handover=Handover.of(outcome.snapshot),
+            transition=Transition.of(outcome.transition),
+            projected=outcome.projected,
+        )
     return outcome
 
 

@@ -6,11 +6,13 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable
 from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 import strawberry
 from graphql import GraphQLError
+
+from workflows.engine.values import parse_amount
 
 
 @strawberry.type
@@ -61,9 +63,10 @@ def filter_moment(value: Any, field: str) -> datetime | None:
 
 
 def filter_amount(value: Any, field: str) -> Decimal | None:
+    """An amount filter, by the one rule for amounts (``workflows.engine.values``)."""
     if value is None:
         return None
     try:
-        return Decimal(str(value))
-    except InvalidOperation:
-        raise _bad_input(f"{field} is not an amount.", field) from None
+        return parse_amount(value)
+    except ValueError as exc:
+        raise _bad_input(f"{field} {exc}.", field) from None

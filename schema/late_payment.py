@@ -9,7 +9,16 @@ from typing import Annotated, Any
 import strawberry
 from strawberry.scalars import JSON
 
-from schema.common import Connection, Lifecycle, SchemaPart, Transition, connection, fire, open_lifecycle
+from schema.common import (
+    Connection,
+    Lifecycle,
+    SchemaPart,
+    Transition,
+    connection,
+    fire,
+    open_lifecycle,
+    projected_field,
+)
 from schema.context import Info
 from schema.errors import (
     AlreadyExists,
@@ -144,7 +153,7 @@ class LatePayment(Lifecycle):
     def access_suspended(self) -> bool:
         return self.data.access_suspended
 
-    @strawberry.field
+    @strawberry.field(description="Consecutive billing periods missed before this invoice (not counting it).")
     def consecutive_missed_periods(self) -> int:
         return self.data.consecutive_missed_periods
 
@@ -231,6 +240,7 @@ class LatePaymentConnection(Connection[LatePayment]):
 class LatePaymentChanged:
     late_payment: LatePayment
     transition: Transition
+    projected: bool = projected_field()
 
 
 LatePaymentResult = Annotated[
@@ -250,7 +260,9 @@ LatePaymentLookup = Annotated[LatePayment | NotFound, strawberry.union("LatePaym
 def _changed(outcome: Any) -> Any:
     if isinstance(outcome, TransitionResult):
         return LatePaymentChanged(
-            late_payment=LatePayment.of(outcome.snapshot), transition=Transition.of(outcome.transition)
+            late_payment=LatePayment.of(outcome.snapshot),
+            transition=Transition.of(outcome.transition),
+            projected=outcome.projected,
         )
     return outcome
 
@@ -273,7 +285,12 @@ class OpenLatePaymentInput:
     contact_emails: list[str] | None = None
     finance_emails: list[str] | None = None
     active_user_emails: list[str] | None = None
-    consecutive_missed_periods: int | None = None
+    consecutive_missed_periods: int | None = strawberry.field(
+        default=None,
+        description="Consecutive billing periods the customer missed before this invoice (not counting it); "
+        "when it and this one reach the policy's missed_periods_for_advance (3), access waits for an advance "
+        "payment (004:3689).",
+    )
     typical_monthly_usage: Money | None = None
     policy: JSON | None = strawberry.field(default=None, description="Policy overrides (admin only).")
     reason: str | None = None
@@ -290,8 +307,15 @@ class FailedPaymentInput:
 @strawberry.input
 class RecordPaymentInput:
     invoice_id: strawberry.ID
-    amount: Money
-    tax_withheld: Money | None = strawberry.field(default=None, description="Withheld tax does not count as paid.")
+    amount: Money = strawberry.field(
+        description="The cash received: what reached the account, after any tax the customer withheld. "
+        "It counts as paid."
+    )
+    tax_withheld: Money | None = strawberry.field(
+        default=None,
+        description="Tax the customer withheld from this invoice and pays to its tax authority: recorded, "
+        "not counted as paid. With the amount, at most what is still owed.",
+    )
     reference: str | None = None
     idempotency_key: str | None = None
 

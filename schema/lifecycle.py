@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import strawberry
 from strawberry.scalars import JSON
 
-from schema.common import Connection, GenericLifecycle, LifecycleMachine, Transition, connection, fire
+from schema.common import Connection, GenericLifecycle, LifecycleMachine, Transition, connection, fire, projected_field
 from schema.context import Info
 from schema.errors import (
     AlreadyExists,
@@ -37,6 +37,7 @@ from workflows.registry import SPECS
 class LifecycleChanged:
     lifecycle: GenericLifecycle
     transition: Transition
+    projected: bool = projected_field()
 
 
 LifecycleResult = Annotated[
@@ -107,7 +108,9 @@ def _query_filter(kind: str | None, f: LifecycleFilter) -> LifecycleQueryFilter:
 def _changed(outcome: Any) -> Any:
     if isinstance(outcome, TransitionResult):
         return LifecycleChanged(
-            lifecycle=GenericLifecycle(snapshot=outcome.snapshot), transition=Transition.of(outcome.transition)
+            lifecycle=GenericLifecycle(snapshot=outcome.snapshot),
+            transition=Transition.of(outcome.transition),
+            projected=outcome.projected,
         )
     return outcome
 

@@ -10,7 +10,16 @@ from typing import Annotated, Any
 import strawberry
 from strawberry.scalars import JSON
 
-from schema.common import Connection, Lifecycle, SchemaPart, Transition, connection, fire, open_lifecycle
+from schema.common import (
+    Connection,
+    Lifecycle,
+    SchemaPart,
+    Transition,
+    connection,
+    fire,
+    open_lifecycle,
+    projected_field,
+)
 from schema.context import Info
 from schema.errors import (
     AlreadyExists,
@@ -227,6 +236,7 @@ OPPORTUNITY_STAGES = {
 class OpportunityChanged:
     opportunity: Opportunity
     transition: Transition
+    projected: bool = projected_field()
 
 
 OpportunityResult = Annotated[
@@ -246,7 +256,9 @@ OpportunityLookup = Annotated[Opportunity | NotFound, strawberry.union("Opportun
 def _changed(outcome: Any) -> Any:
     if isinstance(outcome, TransitionResult):
         return OpportunityChanged(
-            opportunity=Opportunity.of(outcome.snapshot), transition=Transition.of(outcome.transition)
+            opportunity=Opportunity.of(outcome.snapshot),
+            transition=Transition.of(outcome.transition),
+            projected=outcome.projected,
         )
     return outcome
 

@@ -10,7 +10,16 @@ import pydantic
 import strawberry
 from strawberry.scalars import JSON
 
-from schema.common import Connection, Lifecycle, SchemaPart, Transition, connection, fire, open_lifecycle
+from schema.common import (
+    Connection,
+    Lifecycle,
+    SchemaPart,
+    Transition,
+    connection,
+    fire,
+    open_lifecycle,
+    projected_field,
+)
 from schema.context import Info
 from schema.errors import (
     AlreadyExists,
@@ -224,6 +233,7 @@ class Renewal(Lifecycle):
 class RenewalChanged:
     renewal: Renewal
     transition: Transition
+    projected: bool = projected_field()
 
 
 RenewalResult = Annotated[
@@ -242,7 +252,11 @@ RenewalLookup = Annotated[Renewal | NotFound, strawberry.union("RenewalLookup")]
 
 def _changed(outcome: Any) -> Any:
     if isinstance(outcome, TransitionResult):
-        return RenewalChanged(renewal=Renewal.of(outcome.snapshot), transition=Transition.of(outcome.transition))
+        return RenewalChanged(
+            renewal=Renewal.of(outcome.snapshot),
+            transition=Transition.of(outcome.transition),
+            projected=outcome.projected,
+        )
     return outcome
 
 

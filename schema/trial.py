@@ -9,7 +9,16 @@ from typing import Annotated, Any
 import strawberry
 from strawberry.scalars import JSON
 
-from schema.common import Connection, Lifecycle, SchemaPart, Transition, connection, fire, open_lifecycle
+from schema.common import (
+    Connection,
+    Lifecycle,
+    SchemaPart,
+    Transition,
+    connection,
+    fire,
+    open_lifecycle,
+    projected_field,
+)
 from schema.context import Info
 from schema.errors import (
     AlreadyExists,
@@ -230,6 +239,7 @@ class Trial(Lifecycle):
 class TrialChanged:
     trial: Trial
     transition: Transition
+    projected: bool = projected_field()
 
 
 TrialResult = Annotated[
@@ -248,7 +258,9 @@ TrialLookup = Annotated[Trial | NotFound, strawberry.union("TrialLookup")]
 
 def _changed(outcome: Any) -> Any:
     if isinstance(outcome, TransitionResult):
-        return TrialChanged(trial=Trial.of(outcome.snapshot), transition=Transition.of(outcome.transition))
+        return TrialChanged(
+            trial=Trial.of(outcome.snapshot), transition=Transition.of(outcome.transition), projected=outcome.projected
+        )
     return outcome
 
 

@@ -15,26 +15,28 @@ from contextlib import asynccontextmanager
 from typing import Any, TypedDict
 
 import sqlalchemy as sa
-from cross_web import HTTPException
 from graphql import GraphQLError
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.types import ExecutionResult
+from strawberry.types.unset import UNSET
 from temporalio.client import Client
-from temporalio.service import RPCError
 
 from schema import build_schema
 from schema.context import Context
 from services.auth import authenticate
 from services.billing_events import BillingEvents, InvalidEvent, verified_event
 from services.db import Sessions, create_engine, session_factory
-from services.lifecycles import LifecycleGateway, Unavailable
+from services.graphql_http import REQUEST_ERROR, is_request_error, negotiated
+from services.lifecycles import LifecycleGateway, RateLimited, Unavailable
+from services.limits import BodyLimit, Limit
 from services.logs import configure_logging, note
 from services.metrics import API_METRICS
 from services.observe import RequestContext, metrics_endpoint
@@ -53,10 +55,6 @@ class State(TypedDict):
     billing: BillingEvents
 
 
-# Billing events are small; anything larger is not one.
-MAX_EVENT_BYTES = 1_000_000
-
-
 class LifecycleGraphQL(GraphQL[Context, None]):
     def __init__(self, settings: Settings) -> None:
         super().__init__(
@@ -67,11 +65,32 @@ class LifecycleGraphQL(GraphQL[Context, None]):
         )
         self.settings = settings
 
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        except Unauthenticated:
+            # Raised by get_context, before anything was sent.
+            response = JSONResponse(UNAUTHENTICATED, status_code=401, headers={"www-authenticate": "Bearer"})
+            await response(scope, receive, send)
+
+    async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
+        response = await super().run(request, context, root_value)
+        media = negotiated(request) if isinstance(request, Request) else None
+        if media is not None and response.media_type == "application/json":
+            response.headers["content-type"] = media
+            if request.scope.get(REQUEST_ERROR):
+                response.status_code = 400
+        return response
+
     async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
         """Give every error a code, and never show an unexpected error's internals."""
         response: GraphQLHTTPResponse = {"data": result.data}
         if result.errors:
             response["errors"] = [self._format(error) for error in result.errors]
+            if negotiated(request) is not None and is_request_error(result):
+                # application/graphql-response+json: a request that never executed has no data.
+                del response["data"]
+                request.scope[REQUEST_ERROR] = True
         if result.extensions:
             response["extensions"] = result.extensions
         return response
@@ -85,13 +104,16 @@ class LifecycleGraphQL(GraphQL[Context, None]):
         elif isinstance(original, Rejection):
             # A resolver's refusal (a bad cursor, a page too large), raised as it is.
             extensions.update(code=original.type, **original.details)
-        elif isinstance(original, Unavailable | RPCError | TimeoutError):
+        elif isinstance(original, Unavailable | TimeoutError):
             formatted["message"] = (
                 str(original)
                 if isinstance(original, Unavailable)
                 else ("Temporal is unavailable; retry with the same idempotency key to apply a change once.")
             )
             extensions["code"] = "UNAVAILABLE"
+        elif isinstance(original, RateLimited):
+            formatted["message"] = str(original)
+            extensions["code"] = "RATE_LIMITED"
         elif isinstance(original, GraphQLError):
             # Raised on purpose with its own code, or a variable GraphQL could not coerce.
             extensions.setdefault("code", (original.extensions or {}).get("code", "BAD_USER_INPUT"))
@@ -110,10 +132,17 @@ class LifecycleGraphQL(GraphQL[Context, None]):
                 # (allow_queries_via_get=False), and the page sends the token a
                 # person types into its headers with every operation.
                 return None  # type: ignore[return-value]
-            raise HTTPException(401, "A bearer token is required.")
+            raise Unauthenticated()
         note(actor=principal.actor)
         state: Any = request.state
         return Context(principal=principal, gateway=state.gateway, sessions=state.sessions, settings=self.settings)
+
+
+class Unauthenticated(Exception):
+    """No valid bearer token: answered as a GraphQL error with a code, in JSON."""
+
+
+UNAUTHENTICATED = {"errors": [{"message": "A bearer token is required.", "extensions": {"code": "UNAUTHENTICATED"}}]}
 
 
 async def stripe_events(request: Request) -> Response:
@@ -121,8 +150,6 @@ async def stripe_events(request: Request) -> Response:
     settings: Settings = request.app.state.settings
     if settings.stripe_webhook_secret is None:
         return JSONResponse({"error": "billing events are not configured"}, status_code=404)
-    if int(request.headers.get("content-length") or 0) > MAX_EVENT_BYTES:
-        return JSONResponse({"error": "event too large"}, status_code=413)
     payload = await request.body()
     try:
         event = verified_event(
@@ -136,7 +163,7 @@ async def stripe_events(request: Request) -> Response:
     state: Any = request.state
     try:
         outcome = await state.billing.handle(event)
-    except (Unavailable, RPCError, TimeoutError):
+    except (Unavailable, RateLimited, TimeoutError):
         # Not recorded as processed: the provider retries the same event later.
         return JSONResponse({"error": "temporarily unavailable"}, status_code=503)
     return JSONResponse({"received": True, "outcome": outcome.outcome, "detail": outcome.detail})
@@ -202,8 +229,19 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
             Route("/metrics", metrics_endpoint),
             Route("/", lambda request: RedirectResponse("/graphql")),
         ],
-        # The tracing middleware first, so that a request's span is current for the rest.
-        middleware=[*tracing_middleware(), Middleware(RequestContext)],
+        # The tracing middleware first, so that a request's span is current for the rest; the
+        # body limit before anything reads a body.
+        middleware=[
+            *tracing_middleware(),
+            Middleware(RequestContext),
+            Middleware(
+                BodyLimit,
+                limits={
+                    "/graphql": Limit(settings.max_graphql_request_bytes, graphql=True),
+                    "/billing/stripe/events": Limit(settings.max_billing_event_bytes),
+                },
+            ),
+        ],
         lifespan=lifespan,
     )
     app.state.settings = settings

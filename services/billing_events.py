@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -70,9 +71,17 @@ def verified_event(payload: bytes, signature: str | None, secret: str, tolerance
     import stripe
 
     try:
+        payload.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidEvent("the body is not UTF-8") from None
+    try:
         stripe.WebhookSignature.verify_header(payload, signature, secret, tolerance)
     except stripe.SignatureVerificationError as exc:
         raise InvalidEvent(f"signature verification failed: {str(exc).split('.')[0]}") from None
+    # Stripe's check refuses only signatures older than the tolerance; one dated in the
+    # future is as suspect (a replay prepared in advance, or a skewed clock).
+    if _signed_at(signature) > time.time() + tolerance:
+        raise InvalidEvent("signature verification failed: the timestamp is in the future")
     try:
         event = json.loads(payload)
         if not isinstance(event, dict) or not event.get("id") or not event.get("type"):
@@ -81,6 +90,15 @@ def verified_event(payload: bytes, signature: str | None, secret: str, tolerance
     except (ValueError, TypeError) as exc:
         raise InvalidEvent(f"malformed event: {exc}") from None
     return event
+
+
+def _signed_at(signature: str | None) -> int:
+    """The ``t=`` timestamp of a header Stripe's library has just verified."""
+    for item in (signature or "").split(","):
+        key, _, value = item.partition("=")
+        if key.strip() == "t":
+            return int(value)
+    raise InvalidEvent("signature verification failed: no timestamp")
 
 
 def _cents(value: Any) -> Decimal:

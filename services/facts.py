@@ -45,3 +45,22 @@ async def gather(sessions: Sessions, kind: str, entity_id: str, triggers: list[s
         for provider in providers:
             facts.update(await provider(session, snapshot))
     return facts
+
+
+async def gather_many(sessions: Sessions, snapshots: list[LifecycleSnapshot]) -> list[dict[str, Any]]:
+    """Every fact each lifecycle's triggers may need, for a list of lifecycles read in one
+    session from the snapshots in hand (what ``availableTransitions`` shows per node)."""
+    needed = [
+        list(dict.fromkeys(p for (kind, _), p in _fact_providers().items() if kind == snapshot.kind))
+        for snapshot in snapshots
+    ]
+    if not any(needed):
+        return [{} for _ in snapshots]
+    out: list[dict[str, Any]] = []
+    async with sessions() as session:
+        for snapshot, providers in zip(snapshots, needed, strict=True):
+            facts: dict[str, Any] = {}
+            for provider in providers:
+                facts.update(await provider(session, snapshot))
+            out.append(facts)
+    return out

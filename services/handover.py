@@ -22,6 +22,7 @@ from services.pagination import Page, SortKey, paginate
 from services.read_model import lifecycle_page
 from workflows.engine.errors import AlreadyExists
 from workflows.engine.types import LifecycleSnapshot
+from workflows.engine.values import ACCOUNT_ID_MAX_LENGTH, PERSON_MAX_LENGTH, WORKFLOW_ID_MAX_LENGTH
 from workflows.handover import (
     KIND,
     LATE_PAYMENT_KIND,
@@ -47,13 +48,13 @@ class HandoverRow(SQLModel, table=True):
         sa.Index("ix_handovers_follow_up_due", "follow_up_due_at"),
     )
 
-    workflow_id: str = Field(primary_key=True, max_length=250)
+    workflow_id: str = Field(primary_key=True, max_length=WORKFLOW_ID_MAX_LENGTH)
     seq: int
-    account_id: str = Field(max_length=100)
+    account_id: str = Field(max_length=ACCOUNT_ID_MAX_LENGTH)
     state: str = Field(max_length=60)
     reason: str = Field(max_length=60)
-    outgoing_owner: str = Field(max_length=200)
-    incoming_owner: str | None = Field(default=None, max_length=200)
+    outgoing_owner: str = Field(max_length=PERSON_MAX_LENGTH)
+    incoming_owner: str | None = Field(default=None, max_length=PERSON_MAX_LENGTH)
     team: str | None = Field(default=None, max_length=10)
     region: str | None = Field(default=None, max_length=10)
     # When the incoming owner's follow-ups are due, while any is missing.

@@ -17,6 +17,12 @@ from services.opportunity import to_cents
 from services.pagination import Page
 from services.read_model import lifecycle_page
 from workflows.engine.types import LifecycleSnapshot
+from workflows.engine.values import (
+    ACCOUNT_ID_MAX_LENGTH,
+    ENTITY_ID_MAX_LENGTH,
+    PERSON_MAX_LENGTH,
+    WORKFLOW_ID_MAX_LENGTH,
+)
 from workflows.late_payment import LatePaymentData, day_zero
 
 # Terminal lifecycles sort after every real deadline.
@@ -34,12 +40,12 @@ class LatePaymentRow(SQLModel, table=True):
         sa.Index("ix_late_payments_updated", "updated_at", "workflow_id"),
     )
 
-    workflow_id: str = Field(primary_key=True, max_length=250)
+    workflow_id: str = Field(primary_key=True, max_length=WORKFLOW_ID_MAX_LENGTH)
     seq: int
-    invoice_id: str = Field(max_length=100)
+    invoice_id: str = Field(max_length=ENTITY_ID_MAX_LENGTH)
     state: str = Field(max_length=40)
-    owner: str | None = Field(default=None, max_length=200)
-    account_id: str = Field(max_length=100)
+    owner: str | None = Field(default=None, max_length=PERSON_MAX_LENGTH)
+    account_id: str = Field(max_length=ACCOUNT_ID_MAX_LENGTH)
     currency: str = Field(max_length=3)
     amount_cents: int = Field(sa_type=sa.BigInteger)
     owed_cents: int = Field(sa_type=sa.BigInteger)

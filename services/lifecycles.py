@@ -46,6 +46,7 @@ from workflows.engine.types import (
     TransitionResult,
     workflow_id_for,
 )
+from workflows.engine.values import request_field_errors
 from workflows.engine.visibility import search_attributes
 from workflows.engine.workflow import LifecycleWorkflow
 from workflows.registry import SPECS, WORKFLOWS
@@ -61,6 +62,10 @@ class Principal:
 
 class Unavailable(Exception):
     """Temporal did not answer in time. With an idempotency key, retrying is safe."""
+
+
+class RateLimited(Exception):
+    """Temporal refused the call for load (RESOURCE_EXHAUSTED): retry later, with the same key."""
 
 
 class LifecycleGateway:
@@ -110,6 +115,7 @@ class LifecycleGateway:
         with self._observed(kind, entity_id, OPEN_TRIGGER, principal):
             workflow_class = self._workflow(kind)
             spec = SPECS[kind]
+            _check_request(entity_id, reason, None)
             if principal.role < Role.OPERATOR:
                 raise Forbidden("Opening a lifecycle needs the operator role.", required_role=Role.OPERATOR.name)
             if policy and principal.role < Role.ADMIN:
@@ -149,6 +155,8 @@ class LifecycleGateway:
                     )
             except WorkflowAlreadyStartedError:
                 raise AlreadyExists(f"{spec.title} {entity_id!r} exists already.") from None
+            except RPCError as exc:
+                raise rpc_failure(exc, kind, entity_id) from None
             except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
                 raise Unavailable("Temporal did not answer in time; the lifecycle may have been opened.") from None
 
@@ -186,6 +194,7 @@ class LifecycleGateway:
             else:
                 key = idempotency_key or str(uuid.uuid4())
             workflow_class = self._workflow(kind)
+            _check_request(entity_id, reason, key)
             handle = self.client.get_workflow_handle(workflow_id_for(kind, entity_id))
             facts = await gather(self.sessions, kind, entity_id, [trigger]) if self.sessions else {}
             request = TransitionRequest(
@@ -211,7 +220,7 @@ class LifecycleGateway:
             except WorkflowUpdateFailedError as exc:
                 raise _rejection(exc.cause) from None
             except RPCError as exc:
-                raise _rpc_rejection(exc, kind, entity_id) from None
+                raise rpc_failure(exc, kind, entity_id) from None
             except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
                 # No worker picked the update up in time (or the call was cut): the outcome
                 # is unknown, and the same key makes a retry safe.
@@ -226,7 +235,16 @@ class LifecycleGateway:
         try:
             return await handle.query(workflow_class.snapshot)
         except RPCError as exc:
-            raise _rpc_rejection(exc, kind, entity_id) from None
+            raise rpc_failure(exc, kind, entity_id) from None
+
+
+def _check_request(entity_id: str, reason: str | None, idempotency_key: str | None) -> None:
+    """Whoever asks (the API checked a client's tighter bounds already), nothing the read
+    model's columns cannot hold goes to Temporal: it would be recorded for good, and its
+    projection refused by PostgreSQL."""
+    errors = request_field_errors(entity_id, reason, idempotency_key, from_client=False)
+    if errors:
+        raise ValidationError("The request is invalid.", fields=errors)
 
 
 def _rejection(cause: BaseException | None) -> Exception:
@@ -237,13 +255,39 @@ def _rejection(cause: BaseException | None) -> Exception:
     return cause if isinstance(cause, Exception) else RuntimeError("update failed")
 
 
-def _rpc_rejection(exc: RPCError, kind: str, entity_id: str) -> Exception:
-    if exc.status == RPCStatusCode.NOT_FOUND:
-        if "not found" in exc.message.lower() and "workflow" in exc.message.lower():
+# Temporal's refusals that retrying cannot fix: the request itself is wrong.
+_INVALID_REQUEST = (RPCStatusCode.INVALID_ARGUMENT, RPCStatusCode.OUT_OF_RANGE, RPCStatusCode.FAILED_PRECONDITION)
+# gRPC reports a message over its size limit as RESOURCE_EXHAUSTED, like a rate limit.
+_TOO_LARGE_HINTS = ("larger than max", "exceeds limit", "size limit", "too large")
+
+
+def rpc_failure(exc: RPCError, kind: str, entity_id: str) -> Exception:
+    """What a Temporal RPC failure means for the caller, by its status.
+
+    Only "unavailable" and "deadline exceeded" say "retry the same request later";
+    a refused argument or an oversized payload is the request's fault and answers
+    ValidationError, a rate limit answers ``RateLimited``. Anything else is unexpected
+    and stays an ``RPCError`` (an internal error, logged).
+    """
+    status = exc.status
+    message = exc.message
+    if status == RPCStatusCode.NOT_FOUND:
+        if "not found" in message.lower() and "workflow" in message.lower():
             return NotFound(f"There is no {kind} {entity_id!r}.")
         # The workflow exists but has completed: nothing may happen to it any more.
         return InvalidTransition(f"The {kind} {entity_id!r} has ended.", state=None, allowed=[])
+    too_large = any(hint in message.lower() for hint in _TOO_LARGE_HINTS)
+    if status in _INVALID_REQUEST or (status == RPCStatusCode.RESOURCE_EXHAUSTED and too_large):
+        return ValidationError(
+            f"Temporal refused the request: {message}", fields=[{"field": "input", "message": message}]
+        )
+    if status == RPCStatusCode.RESOURCE_EXHAUSTED:
+        return RateLimited("Temporal is busy (rate limited); retry later with the same idempotency key.")
+    if status == RPCStatusCode.ALREADY_EXISTS:
+        return AlreadyExists(f"The {kind} {entity_id!r} exists already.")
+    if status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
+        return Unavailable("Temporal is unavailable; retry with the same idempotency key to apply a change once.")
     return exc
 
 
-__all__ = ["LifecycleGateway", "Principal", "Rejection", "Unavailable"]
+__all__ = ["LifecycleGateway", "Principal", "RateLimited", "Rejection", "Unavailable"]

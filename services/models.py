@@ -19,6 +19,15 @@ from sqlmodel import Field, SQLModel
 
 if TYPE_CHECKING:
     from workflows.engine.types import LifecycleSnapshot
+from workflows.engine.values import (
+    ACCOUNT_ID_MAX_LENGTH,
+    ENTITY_ID_COLUMN_LENGTH,
+    IDEMPOTENCY_KEY_COLUMN_LENGTH,
+    NAME_MAX_LENGTH,
+    PERSON_MAX_LENGTH,
+    REASON_MAX_LENGTH,
+    WORKFLOW_ID_MAX_LENGTH,
+)
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -59,15 +68,15 @@ class LifecycleRow(SQLModel, table=True):
         sa.Index("ix_lifecycles_updated", "updated_at", "workflow_id"),
     )
 
-    workflow_id: str = Field(primary_key=True, max_length=250)
+    workflow_id: str = Field(primary_key=True, max_length=WORKFLOW_ID_MAX_LENGTH)
     kind: str = Field(max_length=50)
-    entity_id: str = Field(max_length=200)
+    entity_id: str = Field(max_length=ENTITY_ID_COLUMN_LENGTH)
     state: str = Field(max_length=60)
     terminal: bool = False
     seq: int
-    owner: str | None = Field(default=None, max_length=200)
-    account_id: str | None = Field(default=None, max_length=100)
-    account_name: str | None = Field(default=None, max_length=200)
+    owner: str | None = Field(default=None, max_length=PERSON_MAX_LENGTH)
+    account_id: str | None = Field(default=None, max_length=ACCOUNT_ID_MAX_LENGTH)
+    account_name: str | None = Field(default=None, max_length=NAME_MAX_LENGTH)
     summary: str = Field(default="", max_length=500)
     opened_at: datetime = utc_column()
     state_entered_at: datetime = utc_column()
@@ -84,18 +93,18 @@ class TransitionRow(SQLModel, table=True):
     __table_args__ = (sa.UniqueConstraint("workflow_id", "seq", name="uq_lifecycle_transitions_workflow_seq"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    workflow_id: str = Field(max_length=250)
+    workflow_id: str = Field(max_length=WORKFLOW_ID_MAX_LENGTH)
     seq: int
     kind: str = Field(max_length=50)
-    entity_id: str = Field(max_length=200)
+    entity_id: str = Field(max_length=ENTITY_ID_COLUMN_LENGTH)
     trigger: str = Field(max_length=60)
     from_state: str = Field(max_length=60)
     to_state: str = Field(max_length=60)
-    actor: str = Field(max_length=200)
-    reason: str | None = Field(default=None, max_length=2000)
+    actor: str = Field(max_length=PERSON_MAX_LENGTH)
+    reason: str | None = Field(default=None, max_length=REASON_MAX_LENGTH)
     at: datetime = utc_column(index=True)
     params: dict[str, Any] = json_column()
-    idempotency_key: str | None = Field(default=None, max_length=200)
+    idempotency_key: str | None = Field(default=None, max_length=IDEMPOTENCY_KEY_COLUMN_LENGTH)
 
 
 class EffectStatus(enum.StrEnum):
@@ -113,10 +122,10 @@ class EffectRow(SQLModel, table=True):
     __table_args__ = (sa.Index("ix_outbox_effects_workflow_seq", "workflow_id", "seq"),)
 
     id: str = Field(primary_key=True, max_length=300)
-    workflow_id: str = Field(max_length=250)
+    workflow_id: str = Field(max_length=WORKFLOW_ID_MAX_LENGTH)
     seq: int
     kind: str = Field(max_length=50)
-    entity_id: str = Field(max_length=200)
+    entity_id: str = Field(max_length=ENTITY_ID_COLUMN_LENGTH)
     type: str = Field(max_length=60)
     name: str = Field(max_length=100)
     recipients: list[str] = json_column()

@@ -17,6 +17,7 @@ from services.models import LifecycleRow, ReadModel, utc_column
 from services.pagination import Page
 from services.read_model import lifecycle_page
 from workflows.engine.types import LifecycleSnapshot
+from workflows.engine.values import ACCOUNT_ID_MAX_LENGTH, NAME_MAX_LENGTH, PERSON_MAX_LENGTH, WORKFLOW_ID_MAX_LENGTH
 
 
 def to_cents(value: Any) -> int:
@@ -36,16 +37,16 @@ class OpportunityRow(SQLModel, table=True):
         sa.Index("ix_opportunities_record_type", "record_type", "close_date", "workflow_id"),
     )
 
-    workflow_id: str = Field(primary_key=True, max_length=250)
+    workflow_id: str = Field(primary_key=True, max_length=WORKFLOW_ID_MAX_LENGTH)
     seq: int
-    name: str = Field(max_length=200)
+    name: str = Field(max_length=NAME_MAX_LENGTH)
     stage: str = Field(max_length=60)
     pipeline: str = Field(max_length=30)
     record_type: str = Field(max_length=60)
     plan_type: str = Field(max_length=20)
     forecast_category: str = Field(max_length=20)
-    owner: str = Field(max_length=200)
-    account_id: str = Field(max_length=100)
+    owner: str = Field(max_length=PERSON_MAX_LENGTH)
+    account_id: str = Field(max_length=ACCOUNT_ID_MAX_LENGTH)
     amount_cents: int = Field(sa_type=sa.BigInteger)
     arr_cents: int = Field(sa_type=sa.BigInteger)
     close_date: date

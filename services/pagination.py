@@ -50,9 +50,9 @@ def _encode_value(value: Any) -> Any:
 
 
 def _decode_value(value: Any) -> Any:
-    if isinstance(value, dict) and "t" in value:
+    if isinstance(value, dict) and set(value) == {"t"}:
         return datetime.fromisoformat(value["t"])
-    if isinstance(value, dict) and "d" in value:
+    if isinstance(value, dict) and set(value) == {"d"}:
         return date.fromisoformat(value["d"])
     return value
 
@@ -62,14 +62,47 @@ def encode_cursor(values: Sequence[Any]) -> str:
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, size: int) -> list[Any]:
+# The largest integer every backend's BIGINT holds: a cursor value beyond it would reach
+# the database as an out-of-range parameter.
+_MAX_INT = 2**63 - 1
+
+
+def _fits(value: Any, column: Any) -> bool:
+    """Whether a decoded cursor value has the type of the column it is compared with."""
+    if value is None:
+        return bool(getattr(column, "nullable", False))
+    column_type = getattr(column, "type", None)
+    if isinstance(column_type, sa.types.TypeDecorator):
+        column_type = column_type.impl_instance
+    if isinstance(column_type, sa.Boolean):
+        return isinstance(value, bool)
+    if isinstance(column_type, sa.Integer):
+        return isinstance(value, int) and not isinstance(value, bool) and -_MAX_INT <= value <= _MAX_INT
+    if isinstance(column_type, sa.String):
+        return isinstance(value, str) and (column_type.length is None or len(value) <= column_type.length)
+    if isinstance(column_type, sa.DateTime):
+        return isinstance(value, datetime) and value.tzinfo is not None
+    if isinstance(column_type, sa.Date):
+        return isinstance(value, date) and not isinstance(value, datetime)
+    return False
+
+
+def decode_cursor(cursor: str, keys: Sequence[SortKey]) -> list[Any]:
+    """The sort key values a cursor holds, each of its column's type, or ValidationError.
+
+    Cursors come back from clients, so one may be crafted: a value of the wrong type or
+    out of range would otherwise reach the database as a parameter it refuses.
+    """
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         values = json.loads(raw)
-        if not isinstance(values, list) or len(values) != size:
+        if not isinstance(values, list) or len(values) != len(keys):
             raise ValueError("wrong shape")
-        return [_decode_value(v) for v in values]
-    except (ValueError, binascii.Error, json.JSONDecodeError, UnicodeDecodeError):
+        decoded = [_decode_value(v) for v in values]
+        if not all(_fits(value, key.column) for value, key in zip(decoded, keys, strict=True)):
+            raise ValueError("wrong types")
+        return decoded
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
         raise ValidationError(
             "The cursor is not one this API gave out.", fields=[{"field": "after", "message": "invalid cursor"}]
         ) from None
@@ -112,7 +145,7 @@ async def paginate(
     total_count = int(total.scalar_one())
     page_statement = statement
     if after:
-        page_statement = page_statement.where(_after(keys, decode_cursor(after, len(keys))))
+        page_statement = page_statement.where(_after(keys, decode_cursor(after, keys)))
     order = [k.column.desc() if k.descending else k.column.asc() for k in keys]
     result = await session.execute(page_statement.order_by(*order).limit(first + 1))
     rows = list(result.all())

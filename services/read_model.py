@@ -8,10 +8,12 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 from sqlmodel import SQLModel, col
 
 from services.models import EffectDeliveryRow, EffectRow, LifecycleRow, TransitionRow
-from services.pagination import Page, SortKey, paginate
+from services.pagination import Page, SortKey, encode_cursor, paginate
+from workflows.engine.errors import Rejection
 from workflows.engine.instance import LifecycleInstance
 from workflows.engine.types import AllowedTransition, Deadline, LifecycleSnapshot, LifecycleState, workflow_id_for
 from workflows.registry import SPECS
@@ -106,23 +108,6 @@ async def lifecycle_page(
     return page
 
 
-async def transitions_page(
-    session: AsyncSession, workflow_id: str, *, first: int, after: str | None, max_page_size: int
-) -> Page[TransitionRow]:
-    statement = sa.select(TransitionRow).where(col(TransitionRow.workflow_id) == workflow_id)
-    page = await paginate(
-        session,
-        statement,
-        [SortKey(col(TransitionRow.seq))],
-        key_of=lambda row: (row[0].seq,),
-        first=first,
-        after=after,
-        max_page_size=max_page_size,
-    )
-    page.items = [row[0] for row in page.items]
-    return page
-
-
 async def deliveries_of(session: AsyncSession, effect_ids: list[str]) -> dict[str, list[EffectDeliveryRow]]:
     """Each effect's per-channel deliveries."""
     result = await session.execute(
@@ -136,10 +121,78 @@ async def deliveries_of(session: AsyncSession, effect_ids: list[str]) -> dict[st
     return out
 
 
-async def effects_of(session: AsyncSession, workflow_id: str) -> list[EffectRow]:
-    result = await session.execute(
-        sa.select(EffectRow)
-        .where(col(EffectRow.workflow_id) == workflow_id)
-        .order_by(col(EffectRow.seq), col(EffectRow.id))
-    )
-    return list(result.scalars())
+# A page of one lifecycle's audit log or outbox, as a GraphQL list node asks for it.
+PageKey = tuple[str, int, str | None]  # workflow id, first, after
+
+
+async def pages_per_lifecycle(
+    session: AsyncSession,
+    table: type[TransitionRow] | type[EffectRow],
+    keys: Sequence[PageKey],
+    *,
+    max_page_size: int,
+) -> list[Page[Any] | Exception]:
+    """Pages of many lifecycles' transitions (by seq) or effects (by seq, id) at once.
+
+    A list of lifecycles asking each for its history or effects would otherwise cost a
+    count and a page query per node. First pages (no cursor), by far the usual case,
+    come from one windowed query and one grouped count for all of them; later pages
+    are read one by one as ``paginate`` does.
+    """
+    workflow_id = col(table.workflow_id)
+    order = [col(table.seq)] if table is TransitionRow else [col(EffectRow.seq), col(EffectRow.id)]
+
+    def key_of(row: Any) -> tuple[Any, ...]:
+        return (row.seq,) if table is TransitionRow else (row.seq, row.id)
+
+    sort_keys = [SortKey(column) for column in order]
+    results: dict[PageKey, Page[Any] | Exception] = {}
+    first_pages = [k for k in keys if k[2] is None and 0 <= k[1] <= max_page_size]
+    for key in keys:
+        if key in first_pages:
+            continue
+        try:
+            page = await paginate(
+                session,
+                sa.select(table).where(workflow_id == key[0]),
+                sort_keys,
+                key_of=lambda row: key_of(row[0]),
+                first=key[1],
+                after=key[2],
+                max_page_size=max_page_size,
+            )
+            page.items = [row[0] for row in page.items]
+            results[key] = page
+        except Rejection as exc:  # a refusal (bad cursor, page too large) for this node only
+            results[key] = exc
+    if first_pages:
+        ids = sorted({k[0] for k in first_pages})
+        limit = max(k[1] for k in first_pages) + 1
+        position = sa.func.row_number().over(partition_by=workflow_id, order_by=order).label("position")
+        ranked = sa.select(table, position).where(workflow_id.in_(ids)).subquery()
+        row_of = aliased(table, ranked)
+        rows = await session.execute(
+            sa.select(row_of).where(ranked.c.position <= limit).order_by(ranked.c.workflow_id, ranked.c.position)
+        )
+        by_lifecycle: dict[str, list[Any]] = {}
+        row: Any
+        for row in rows.scalars():
+            by_lifecycle.setdefault(row.workflow_id, []).append(row)
+        totals = dict(
+            (
+                await session.execute(
+                    sa.select(workflow_id, sa.func.count()).where(workflow_id.in_(ids)).group_by(workflow_id)
+                )
+            ).all()
+        )
+        for key in first_pages:
+            items = by_lifecycle.get(key[0], [])
+            page_items = items[: key[1]]
+            results[key] = Page(
+                items=page_items,
+                cursors=[encode_cursor(key_of(item)) for item in page_items],
+                total=int(totals.get(key[0], 0)),
+                has_next=len(items) > key[1],
+                has_previous=False,
+            )
+    return [results[key] for key in keys]

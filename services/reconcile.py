@@ -5,8 +5,10 @@ Temporal knows (by the ``LifecycleKind`` search attribute), asks each for its ow
 snapshot and history, and compares them with the read model: a missing row, a row
 behind the workflow (lower sequence number), a row with a different state, or a row
 whose workflow Temporal does not know. ``--repair`` writes what the workflows hold
-through the same idempotent projection the workflows use. The exit status is 1 when
-something differed (after repair, when it could not be repaired).
+through the same idempotent projection the workflows use; a lifecycle the database
+refuses to hold is reported under ``unrepairable`` with the database's error, and the
+repair goes on. The exit status is 1 when something differed (after repair, when it
+could not be repaired).
 """
 
 from __future__ import annotations
@@ -43,10 +45,17 @@ class Difference:
 
 
 @dataclass
+class Unrepairable:
+    workflow_id: str
+    error: str
+
+
+@dataclass
 class Report:
     checked: int = 0
     differences: list[Difference] = field(default_factory=list)
     repaired: list[str] = field(default_factory=list)
+    unrepairable: list[Unrepairable] = field(default_factory=list)
 
     @property
     def clean(self) -> bool:
@@ -100,8 +109,17 @@ async def reconcile(
             continue
         report.differences.append(Difference(workflow_id, problem, snapshot.seq, row.seq if row else None))
         if repair and (row is None or row.seq <= snapshot.seq):
-            async with sessions.begin() as session:
-                await apply_projection(session=session, batch=ProjectionBatch(snapshot=snapshot, transitions=history))
+            try:
+                async with sessions.begin() as session:
+                    await apply_projection(
+                        session=session, batch=ProjectionBatch(snapshot=snapshot, transitions=history)
+                    )
+            except sa.exc.DBAPIError as exc:
+                # The database refuses what the workflow holds (a value longer than its
+                # column, recorded before the API bounded it): say so and go on with the
+                # others rather than stop the whole repair at the first such lifecycle.
+                report.unrepairable.append(Unrepairable(workflow_id, f"{type(exc.orig).__name__}: {exc.orig}"[:500]))
+                continue
             report.repaired.append(workflow_id)
     async with sessions() as session:
         rows = (
@@ -136,6 +154,7 @@ def main() -> None:
             "checked": report.checked,
             "differences": [d.__dict__ for d in report.differences],
             "repaired": report.repaired,
+            "unrepairable": [u.__dict__ for u in report.unrepairable],
             "clean": report.clean,
         },
         sys.stdout,

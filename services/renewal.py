@@ -17,6 +17,7 @@ from services.opportunity import to_cents
 from services.pagination import Page
 from services.read_model import lifecycle_page
 from workflows.engine.types import LifecycleSnapshot
+from workflows.engine.values import ACCOUNT_ID_MAX_LENGTH, PERSON_MAX_LENGTH, WORKFLOW_ID_MAX_LENGTH
 from workflows.renewal import UNDECIDED, RenewalData, RenewalPolicy
 from workflows.renewal_quote import early_renewal_last_day
 
@@ -34,11 +35,11 @@ class RenewalRow(SQLModel, table=True):
         sa.Index("ix_renewals_annual_spend", "annual_spend_cents", "workflow_id"),
     )
 
-    workflow_id: str = Field(primary_key=True, max_length=250)
+    workflow_id: str = Field(primary_key=True, max_length=WORKFLOW_ID_MAX_LENGTH)
     seq: int
     state: str = Field(max_length=60)
-    owner: str = Field(max_length=200)
-    account_id: str = Field(max_length=100)
+    owner: str = Field(max_length=PERSON_MAX_LENGTH)
+    account_id: str = Field(max_length=ACCOUNT_ID_MAX_LENGTH)
     start_date: date
     end_date: date
     # The last day a renewal signature earns the early-renewal discount (004:4442).

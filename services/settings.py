@@ -26,6 +26,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from services.logs import LogFormat
 from workflows.engine.spec import Role
+from workflows.engine.values import PERSON_MAX_LENGTH
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA_DIR = PROJECT_ROOT / ".lifecycles"
@@ -40,7 +41,7 @@ class Environment(enum.StrEnum):
 class TokenGrant(BaseModel):
     """Who a bearer token belongs to and what they may do."""
 
-    actor: Annotated[str, Field(min_length=1, max_length=200)]
+    actor: Annotated[str, Field(min_length=1, max_length=PERSON_MAX_LENGTH)]
     role: Role
 
     @field_validator("role", mode="before")
@@ -144,6 +145,12 @@ class Settings(BaseSettings):
     max_query_depth: Annotated[int, Field(ge=2)] = 12
     max_aliases: Annotated[int, Field(ge=1)] = 30
     max_tokens: Annotated[int, Field(ge=100)] = 4000
+    # A query's estimated cost: fields that load something, times the page sizes they
+    # are nested in (schema/limits.py); above it the query is refused before it runs.
+    max_query_cost: Annotated[int, Field(ge=100)] = 20_000
+    # Request bodies, counted as received (chunked ones too); larger ones answer 413.
+    max_graphql_request_bytes: Annotated[int, Field(ge=1024)] = 256 * 1024
+    max_billing_event_bytes: Annotated[int, Field(ge=1024)] = 1_000_000
     # Continue-as-new after this many history events instead of when the server
     # suggests it (thousands); small values exercise continue-as-new in tests.
     continue_as_new_after_events: Annotated[int, Field(ge=20)] | None = None

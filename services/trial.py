@@ -17,6 +17,7 @@ from services.models import LifecycleRow, ReadModel, utc_column
 from services.pagination import Page
 from services.read_model import lifecycle_page
 from workflows.engine.types import LifecycleSnapshot
+from workflows.engine.values import ACCOUNT_ID_MAX_LENGTH, PERSON_MAX_LENGTH, WORKFLOW_ID_MAX_LENGTH
 
 
 class TrialRow(SQLModel, table=True):
@@ -29,11 +30,11 @@ class TrialRow(SQLModel, table=True):
         sa.Index("ix_trials_updated", "updated_at", "workflow_id"),
     )
 
-    workflow_id: str = Field(primary_key=True, max_length=250)
+    workflow_id: str = Field(primary_key=True, max_length=WORKFLOW_ID_MAX_LENGTH)
     seq: int
     state: str = Field(max_length=60)
-    owner: str = Field(max_length=200)
-    organization_id: str = Field(max_length=100)
+    owner: str = Field(max_length=PERSON_MAX_LENGTH)
+    organization_id: str = Field(max_length=ACCOUNT_ID_MAX_LENGTH)
     target: str = Field(max_length=20)
     existing_paid_subscription: bool
     subscription_missing_at_expiry: bool

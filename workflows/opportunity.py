@@ -57,6 +57,8 @@ from workflows.engine.spec import (
     role,
 )
 from workflows.engine.types import LifecycleInput, LifecycleSnapshot
+from workflows.engine.values import Money
+from workflows.engine.values import ShortText as Text
 from workflows.engine.workflow import LifecycleWorkflow
 
 KIND = "opportunity"
@@ -183,9 +185,7 @@ EXIT_CRITERIA: dict[OpportunityStage, tuple[ChecklistItem, ...]] = {
 }
 
 
-Money = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2)]
 Percent = Annotated[Decimal, Field(ge=0, le=100, max_digits=5, decimal_places=2)]
-Text = Annotated[str, Field(min_length=1, max_length=500)]
 
 
 class Account(BaseModel):

@@ -1,4 +1,5 @@
-"""Hostile input: every mutation fuzzed through the real HTTP API, and malformed requests.
+"""Hostile input: every mutation fuzzed through the real HTTP API, every operation and
+argument fuzzed at the declared bounds on SQLite and PostgreSQL, and malformed requests.
 
 Whatever arrives, the answer is a well-formed refusal (a typed union member, a GraphQL
 error with a code, or a 4xx), never a server error, and a refused request changes
@@ -7,19 +8,34 @@ nothing: each lifecycle's version grows by exactly the number of successful answ
 
 from __future__ import annotations
 
+import asyncio
 import json
+import shutil
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from graphql import GraphQLInputObjectType, GraphQLInputType, GraphQLList, GraphQLNonNull, GraphQLScalarType
+from graphql import (
+    GraphQLEnumType,
+    GraphQLInputObjectType,
+    GraphQLInputType,
+    GraphQLList,
+    GraphQLNonNull,
+    GraphQLScalarType,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from services.db import upgrade
+from services.reconcile import reconcile
+from tests.conftest import Api
 from tests.launcher import TOKEN, LaunchedStack, launched_stack
-from tests.reliability.operations import Operation, operations, placeholder
+from tests.postgres import PostgresServer
+from tests.reliability.operations import Operation, _type_name, graphql_schema, operations, placeholder
+from workflows.engine import values
 
 pytestmark = pytest.mark.e2e
 
@@ -62,6 +78,7 @@ junk = st.one_of(
     st.just("'; DROP TABLE lifecycles; --"),
     st.just("2027-02-30"),
     st.just("-0.001"),
+    st.sampled_from(["1e999997", "1e1000000", "NaN", "-Infinity", "-0", "0.000000001"]),
     st.lists(st.text(max_size=20), max_size=5),
     st.dictionaries(st.text(max_size=10), st.text(max_size=10), max_size=3),
 )
@@ -191,3 +208,205 @@ def test_introspection_and_graphiql_can_be_turned_off(tmp_path: Path):
         assert "introspection has been disabled" in introspection.text
         assert s.http.get(f"{s.url}/graphql", headers={"accept": "text/html"}).status_code in (401, 404)
         assert s.ask("{ lifecycleMachines { kind } }", role="viewer")["lifecycleMachines"]
+
+
+# ---- every operation and argument at the bounds, on SQLite and PostgreSQL -------------------------
+#
+# Over ASGI with a real worker, so the read model can be PostgreSQL (which, unlike SQLite,
+# enforces column lengths): numeric extremes (huge exponents, NaN, infinities, negative
+# zero, many decimals), strings at each declared maximum and one past it, unicode,
+# oversized lists, for every argument of every query and mutation (filters included).
+# No server error, an answer within a few seconds (a hang detector, not a timing goal),
+# nothing changed by a refused request, and afterwards services.reconcile finds the read
+# model matching every workflow (no projection wedged by something the API accepted).
+
+EXAMPLES_PER_OPERATION = 5
+# A refused or accepted request answers well within this; longer means it hangs.
+ANSWER_WITHIN = 15.0
+
+BOTH_VERSIONS = """query($deal: ID!, $invoice: ID!) { opportunity(id: $deal) { ... on Opportunity { version } }
+  latePayment(invoiceId: $invoice) { ... on LatePayment { version } } }"""
+
+BOUNDS = sorted(
+    {
+        values.ENTITY_ID_MAX_LENGTH,
+        values.NAME_MAX_LENGTH,
+        values.EMAIL_MAX_LENGTH,
+        values.SHORT_TEXT_MAX_LENGTH,
+        values.TEXT_MAX_LENGTH,
+        values.IDEMPOTENCY_KEY_MAX_LENGTH,
+    }
+)
+AMOUNTS = [
+    "1e999997",
+    "1e1000000",
+    "-1e999997",
+    "NaN",
+    "-NaN",
+    "sNaN",
+    "Infinity",
+    "-Infinity",
+    "-0",
+    "0.001",
+    "1." + "1" * 60,
+    "1E-999999",
+    str(values.MONEY_MAX),
+    str(values.MONEY_MAX + values.CENT),
+    "100",
+]
+UNICODE = ["Zoë 🚀", "\u202eevil", "e\u0301", "\x00nul", "日本語", "\ud7ff", "a" * 3 + "\u200b"]
+
+
+def at_bounds(make: str) -> st.SearchStrategy[str]:
+    """A string exactly at one of the declared maxima, or one past it."""
+    return st.builds(lambda n, extra: make * (n + extra), st.sampled_from(BOUNDS), st.sampled_from([0, 1]))
+
+
+strings = st.one_of(
+    st.text(max_size=30),
+    at_bounds("x"),
+    at_bounds("é"),
+    st.sampled_from(UNICODE),
+    st.sampled_from(["with/slash", "with space", "line\nbreak", "a@b.co"]),
+)
+
+
+def bounded_value(name: str, t: GraphQLInputType, targets: tuple[str, ...]) -> st.SearchStrategy[Any]:
+    required = isinstance(t, GraphQLNonNull)
+    inner = t.of_type if required else t
+    if name in ("id", "invoiceId"):
+        strategy: st.SearchStrategy[Any] = st.one_of(st.sampled_from(targets), strings)
+    elif isinstance(inner, GraphQLList):
+        item = bounded_value("", inner.of_type, targets)
+        strategy = st.one_of(
+            st.lists(item, max_size=3),
+            item.map(lambda v: [v] * (values.MAX_LIST_ITEMS + 1)),
+        )
+    elif isinstance(inner, GraphQLInputObjectType):
+        strategy = bounded_fields(inner, targets)
+    elif isinstance(inner, GraphQLEnumType):
+        strategy = st.one_of(st.sampled_from(sorted(inner.values)), strings)
+    elif isinstance(inner, GraphQLScalarType):
+        strategy = scalar(inner.name)
+    else:
+        raise AssertionError(f"no strategy for {inner}")
+    return strategy if required else st.one_of(st.none(), strategy)
+
+
+def scalar(name: str) -> st.SearchStrategy[Any]:
+    if name in ("Money", "Decimal"):
+        return st.one_of(st.sampled_from(AMOUNTS), st.integers(min_value=-(10**20), max_value=10**20))
+    if name == "Int":
+        return st.sampled_from([0, -1, 1, 2**31 - 1, 2**31, -(2**31) - 1, 2**53, 10**6])
+    if name == "Float":
+        return st.floats(allow_nan=False, allow_infinity=False)
+    if name == "Boolean":
+        return st.booleans()
+    if name == "Date":
+        return st.sampled_from(["2027-01-01", "2027-02-30", "99999-01-01", "0001-01-01", "yesterday"])
+    if name == "DateTime":
+        return st.sampled_from(["2027-01-01T00:00:00Z", "2027-01-01T00:00:00", "9999-12-31T23:59:59+14:00"])
+    if name == "JSON":
+        return st.one_of(
+            st.dictionaries(strings, st.one_of(strings, st.integers()), max_size=3),
+            st.just({"k": ["v"] * (values.MAX_LIST_ITEMS + 1)}),
+        )
+    return strings
+
+
+def bounded_fields(t: GraphQLInputObjectType, targets: tuple[str, ...]) -> st.SearchStrategy[dict[str, Any]]:
+    required = {n: bounded_value(n, f.type, targets) for n, f in t.fields.items() if isinstance(f.type, GraphQLNonNull)}
+    optional = {
+        n: bounded_value(n, f.type, targets) for n, f in t.fields.items() if not isinstance(f.type, GraphQLNonNull)
+    }
+    return st.fixed_dictionaries(required, optional=optional)
+
+
+def every_operation() -> list[tuple[str, str, dict[str, GraphQLInputType]]]:
+    """(name, document, arguments) for each root field, with every argument a variable."""
+    schema = graphql_schema()
+    out = []
+    for kind, root in (("query", schema.query_type), ("mutation", schema.mutation_type)):
+        assert root is not None
+        for name, field in root.fields.items():
+            args = {a: arg.type for a, arg in field.args.items()}
+            declared = ", ".join(f"${a}: {_type_name(t)}" for a, t in args.items())
+            passed = ", ".join(f"{a}: ${a}" for a in args)
+            selection = "" if field.type.__class__ is GraphQLScalarType else "{ __typename }"
+            document = (
+                f"{kind}{f'({declared})' if declared else ''} {{ {name}{f'({passed})' if passed else ''} {selection} }}"
+            )
+            out.append((name, document, args))
+    return out
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, migrated_template: Path, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        path = tmp_path / "readmodel.db"
+        shutil.copy(migrated_template, path)
+        return f"sqlite+aiosqlite:///{path}"
+    postgres: PostgresServer = request.getfixturevalue("postgres")
+    url = postgres.create_database(f"fuzz_{uuid.uuid4().hex[:10]}")
+    upgrade(url)
+    return url
+
+
+async def test_every_operation_fuzzed_at_the_bounds(api: Api):
+    # Unique per test: the Temporal dev server (and its workflow ids) is shared by both runs.
+    suffix = uuid.uuid4().hex[:8]
+    targets = {f"fuzz-deal-{suffix}": "fuzz-deal", f"fuzz-invoice-{suffix}": "fuzz-invoice"}
+    for seed in SEEDS.values():
+        seed = seed.replace('"fuzz-deal"', f'"fuzz-deal-{suffix}"').replace(
+            '"fuzz-invoice"', f'"fuzz-invoice-{suffix}"'
+        )
+        assert "Changed" in str(await api.gql(seed, role="admin"))
+    loop = asyncio.get_running_loop()
+    successes: Counter[str] = Counter()
+    sent: Counter[str] = Counter()
+
+    def send(name: str, document: str, variables: dict[str, Any]) -> None:
+        future = asyncio.run_coroutine_threadsafe(
+            asyncio.wait_for(api.post(document, variables, role="admin"), ANSWER_WITHIN), loop
+        )
+        response = future.result()  # a TimeoutError here: the request hung
+        assert response.status_code in (200, 400, 413), (name, response.status_code, response.text[:300])
+        body = response.json()
+        codes = {e.get("extensions", {}).get("code") for e in body.get("errors") or []}
+        assert "INTERNAL_SERVER_ERROR" not in codes, (name, variables, body)
+        answer = (body.get("data") or {}).get(name)
+        given_input = variables.get("input")
+        target = (given_input.get("id") or given_input.get("invoiceId")) if isinstance(given_input, dict) else None
+        if isinstance(answer, dict) and str(answer.get("__typename", "")).endswith("Changed") and target in targets:
+            successes[target] += 1
+        sent[name] += 1
+
+    def fuzzer(name: str, document: str, strategy: st.SearchStrategy[dict[str, Any]]) -> Any:
+        @settings(
+            max_examples=EXAMPLES_PER_OPERATION, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+        )
+        @given(variables=strategy)
+        def fuzz(variables: dict[str, Any]) -> None:
+            send(name, document, {k: v for k, v in variables.items() if v is not None})
+
+        return fuzz
+
+    def fuzz_all() -> None:
+        for name, document, args in every_operation():
+            fuzzer(
+                name, document, st.fixed_dictionaries({a: bounded_value(a, t, tuple(targets)) for a, t in args.items()})
+            )()
+
+    await asyncio.to_thread(fuzz_all)
+    deal, invoice = targets
+    versions = await api.gql(BOTH_VERSIONS, {"deal": deal, "invoice": invoice}, role="viewer")
+    assert versions["opportunity"]["version"] == 1 + successes[deal], successes
+    assert versions["latePayment"]["version"] == 1 + successes[invoice], successes
+    stack = api.stack
+    for _ in range(60):
+        report = await reconcile(stack.client, stack.sessions, stack.settings.task_queue)
+        if report.clean:
+            break
+        await asyncio.sleep(0.5)
+    assert report.clean, report
+    print(f"\nfuzzed {sum(sent.values())} requests over {len(sent)} operations, {sum(successes.values())} accepted")

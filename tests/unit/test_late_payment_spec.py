@@ -376,3 +376,12 @@ def test_the_policy_must_keep_the_ladder_in_order():
     with pytest.raises(ValidationError) as caught:
         LifecycleInstance.open(LATE_PAYMENT, "in_2", INVOICE, {"suspend_after": "P20D"}, NOW, actor="x")
     assert caught.value.details["fields"][0]["field"] == "policy"
+
+
+def test_cash_and_withheld_tax_together_cannot_exceed_what_is_owed():
+    invoice = opened()
+    error = rejected(invoice, ValidationError, "record_payment", {"amount": "3780", "tax_withheld": "421"})
+    assert [f["field"] for f in error.details["fields"]] == ["tax_withheld"]
+    assert invoice.data.owed == Decimal("4200.00")
+    fire(invoice, "record_payment", {"amount": "3780", "tax_withheld": "420"})
+    assert invoice.data.owed == Decimal("420.00")

@@ -48,6 +48,7 @@ from workflows.engine.spec import (
     reason_required,
 )
 from workflows.engine.types import LifecycleInput, LifecycleSnapshot
+from workflows.engine.values import Email, Money, PositiveMoney
 from workflows.engine.workflow import LifecycleWorkflow
 from workflows.late_payment import messages
 
@@ -87,10 +88,6 @@ LADDER = (S.OVERDUE, S.SUSPENSION_WARNING, S.SUSPENDED, S.CANCELLATION_WARNING)
 OPEN_STATES = (*LADDER, S.ADVANCE_PAYMENT_REQUIRED)
 # Access is blocked in these states (004:3665): what "SUSPENDED or later" means.
 ACCESS_BLOCKED = (S.SUSPENDED, S.CANCELLATION_WARNING, S.ADVANCE_PAYMENT_REQUIRED)
-
-Money = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2)]
-PositiveMoney = Annotated[Decimal, Field(gt=0, max_digits=14, decimal_places=2)]
-Email = Annotated[str, Field(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")]
 
 
 class Account(BaseModel):
@@ -333,6 +330,14 @@ def _validate_extension(ctx: Ctx) -> dict[str, str]:
 def _validate_credit_note(ctx: Ctx) -> dict[str, str]:
     if ctx.params.amount > ctx.data.owed:
         return {"amount": f"exceeds the amount owed ({_money(ctx, ctx.data.owed)})"}
+    return {}
+
+
+def _validate_payment(ctx: Ctx) -> dict[str, str]:
+    # The tax was withheld from this invoice's total: the cash received and the tax
+    # together cannot be more than what the invoice still bills.
+    if ctx.params.tax_withheld and ctx.params.amount + ctx.params.tax_withheld > ctx.data.owed:
+        return {"tax_withheld": f"with the amount, exceeds the amount owed ({_money(ctx, ctx.data.owed)})"}
     return {}
 
 
@@ -655,6 +660,7 @@ TRANSITIONS: tuple[TransitionSpec[LatePaymentData, LatePaymentPolicy], ...] = (
         S.PAID,
         "Paid in full: settled, access restored if it was suspended.",
         params=PaymentParams,
+        validate=_validate_payment,
         when=lambda ctx: _settles(ctx) and not _needs_advance(ctx),
         apply=_pay,
         effects=SETTLED_EFFECTS,
@@ -666,6 +672,7 @@ TRANSITIONS: tuple[TransitionSpec[LatePaymentData, LatePaymentPolicy], ...] = (
         S.ADVANCE_PAYMENT_REQUIRED,
         "Paid in full after a third missed period: access waits for the advance (004:3689).",
         params=PaymentParams,
+        validate=_validate_payment,
         when=lambda ctx: _settles(ctx) and _needs_advance(ctx),
         apply=_pay_into_advance_requirement,
         source_ref="004:3689",
@@ -685,6 +692,7 @@ TRANSITIONS: tuple[TransitionSpec[LatePaymentData, LatePaymentPolicy], ...] = (
         None,
         "A partial payment: recorded, the rest still owed.",
         params=PaymentParams,
+        validate=_validate_payment,
         when=lambda ctx: not _settles(ctx),
         apply=_record_payment,
         in_diagram=False,

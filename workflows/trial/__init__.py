@@ -52,6 +52,7 @@ from workflows.engine.spec import (
     role,
 )
 from workflows.engine.types import LifecycleInput, LifecycleSnapshot
+from workflows.engine.values import Email, Money, Text
 from workflows.engine.workflow import LifecycleWorkflow
 from workflows.trial import messages
 
@@ -114,11 +115,6 @@ PROVISIONING_STEPS: dict[ProvisioningStep, ChecklistItem] = {
         "004:12879",
     ),
 }
-
-
-Money = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2)]
-Text = Annotated[str, Field(min_length=1, max_length=2000)]
-Email = Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)]
 
 
 class Organization(BaseModel):
