@@ -34,11 +34,13 @@ ROOT = Path(__file__).resolve().parents[2]
 SECRETS = {"/identity": "identity-secret-0123456789", "/billing": "billing-secret-0123456789"}
 # What the whole ladder decides: 3 at day 0, 1 + 3 + 1 + 2 on the way to cancellation.
 EFFECTS = 10
+# Two seconds a step: a worker on time sends every notice (one catching up skips a notice
+# whose own step is due too, which the crash test below expects).
 FAST_LADDER = {
-    "suspension_warning_after": "PT1S",
-    "suspend_after": "PT2S",
-    "cancellation_warning_after": "PT3S",
-    "cancel_after": "PT4S",
+    "suspension_warning_after": "PT2S",
+    "suspend_after": "PT4S",
+    "cancellation_warning_after": "PT6S",
+    "cancel_after": "PT8S",
 }
 
 
@@ -93,7 +95,8 @@ def invoice(entity_id: str, **fields: Any) -> dict[str, Any]:
 
 async def all_settled(sessions: Sessions, workflow_id: str, count: int) -> list[Any] | None:
     rows = await effects(sessions, workflow_id)
-    done = len(rows) == count and all(r.status in ("DELIVERED", "FAILED") for r in rows)
+    # SKIPPED: a notice superseded by its own next step, when a worker caught up on the ladder late.
+    done = len(rows) == count and all(r.status in ("DELIVERED", "FAILED", "SKIPPED") for r in rows)
     return rows if done else None
 
 
@@ -261,7 +264,10 @@ async def test_an_effect_is_delivered_once_per_endpoint_when_the_worker_dies_mid
             if process is not None and process.poll() is None:
                 process.kill()
                 process.wait(timeout=10)
-    assert all(r.status == "DELIVERED" for r in rows)
+    # While no worker ran, the ladder's next steps came due together: the second worker sent
+    # the steps and skipped the notices they superseded.
+    superseded = {"suspension_tomorrow", "cancellation_tomorrow"}
+    assert all(r.status == "DELIVERED" or (r.status == "SKIPPED" and r.name in superseded) for r in rows)
     identity = receiver.on("/identity")
     assert len(identity) == 2, "the hung delivery is sent again by the new worker"
     assert identity[0].headers[IDEMPOTENCY_HEADER] == identity[1].headers[IDEMPOTENCY_HEADER]
