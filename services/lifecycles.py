@@ -101,48 +101,63 @@ class LifecycleGateway:
     ) -> TransitionResult:
         """Start a lifecycle and answer once the read model has it."""
         with self._observed(kind, entity_id, OPEN_TRIGGER, principal):
-            workflow_class = self._workflow(kind)
-            spec = SPECS[kind]
-            if principal.role < Role.OPERATOR:
-                raise Forbidden("Opening a lifecycle needs the operator role.", required_role=Role.OPERATOR.name)
-            if policy and principal.role < Role.ADMIN:
-                raise Forbidden("Overriding a lifecycle's policy needs the admin role.", required_role=Role.ADMIN.name)
-            resolved_policy = self.settings.policy_for(kind, policy)
-            now = datetime.now(UTC)
-            data_obj, policy_obj = LifecycleInstance.validate_new(spec, data, resolved_policy, now)
-            state = LifecycleInstance.entry_state(spec, data_obj, initial_state)
-            account = spec.account_of(data_obj)
-            workflow_id = workflow_id_for(kind, entity_id)
-            try:
-                async with asyncio.timeout(self.settings.temporal_rpc_timeout_seconds):
-                    handle = await self.client.start_workflow(
-                        workflow_class.run,
-                        LifecycleInput(
-                            kind=kind,
-                            entity_id=entity_id,
-                            data=data_obj.model_dump(mode="json"),
-                            policy=policy_obj.model_dump(mode="json"),
-                            actor=principal.actor,
-                            reason=reason,
-                            initial_state=state,
-                            max_history_events=self.settings.continue_as_new_after_events,
-                        ),
-                        id=workflow_id,
-                        task_queue=self.settings.task_queue,
-                        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                        search_attributes=search_attributes(
-                            kind, state, spec.owner_of(data_obj), account[0] if account else None, None
-                        ),
-                        static_summary=f"{spec.title}: {spec.summary_of(data_obj)}"[:200],
-                    )
-                    return await handle.execute_update(
-                        workflow_class.opened,
-                        id="opened",
-                    )
-            except WorkflowAlreadyStartedError:
-                raise AlreadyExists(f"{spec.title} {entity_id!r} exists already.") from None
-            except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
-                raise Unavailable("Temporal did not answer in time; the lifecycle may have been opened.") from None
+            return await self._open(
+                kind, entity_id, data, principal=principal, policy=policy, initial_state=initial_state, reason=reason
+            )
+
+    async def _open(
+        self,
+        kind: str,
+        entity_id: str,
+        data: dict[str, Any],
+        *,
+        principal: Principal,
+        policy: dict[str, Any] | None,
+        initial_state: str | None,
+        reason: str | None,
+    ) -> TransitionResult:
+        workflow_class = self._workflow(kind)
+        spec = SPECS[kind]
+        if principal.role < Role.OPERATOR:
+            raise Forbidden("Opening a lifecycle needs the operator role.", required_role=Role.OPERATOR.name)
+        if policy and principal.role < Role.ADMIN:
+            raise Forbidden("Overriding a lifecycle's policy needs the admin role.", required_role=Role.ADMIN.name)
+        resolved_policy = self.settings.policy_for(kind, policy)
+        now = datetime.now(UTC)
+        data_obj, policy_obj = LifecycleInstance.validate_new(spec, data, resolved_policy, now)
+        state = LifecycleInstance.entry_state(spec, data_obj, initial_state)
+        account = spec.account_of(data_obj)
+        workflow_id = workflow_id_for(kind, entity_id)
+        try:
+            async with asyncio.timeout(self.settings.temporal_rpc_timeout_seconds):
+                handle = await self.client.start_workflow(
+                    workflow_class.run,
+                    LifecycleInput(
+                        kind=kind,
+                        entity_id=entity_id,
+                        data=data_obj.model_dump(mode="json"),
+                        policy=policy_obj.model_dump(mode="json"),
+                        actor=principal.actor,
+                        reason=reason,
+                        initial_state=state,
+                        max_history_events=self.settings.continue_as_new_after_events,
+                    ),
+                    id=workflow_id,
+                    task_queue=self.settings.task_queue,
+                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                    search_attributes=search_attributes(
+                        kind, state, spec.owner_of(data_obj), account[0] if account else None, None
+                    ),
+                    static_summary=f"{spec.title}: {spec.summary_of(data_obj)}"[:200],
+                )
+                return await handle.execute_update(
+                    workflow_class.opened,
+                    id="opened",
+                )
+        except WorkflowAlreadyStartedError:
+            raise AlreadyExists(f"{spec.title} {entity_id!r} exists already.") from None
+        except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
+            raise Unavailable("Temporal did not answer in time; the lifecycle may have been opened.") from None
 
     async def transition(
         self,
@@ -157,34 +172,49 @@ class LifecycleGateway:
     ) -> TransitionResult:
         """Fire a trigger; the answer comes once the change is in the read model."""
         with self._observed(kind, entity_id, trigger, principal):
-            workflow_class = self._workflow(kind)
-            handle = self.client.get_workflow_handle(workflow_id_for(kind, entity_id))
-            facts = await gather(self.sessions, kind, entity_id, [trigger]) if self.sessions else {}
-            request = TransitionRequest(
-                facts=facts,
-                trigger=trigger,
-                params=params or {},
-                actor=principal.actor,
-                role=principal.role,
-                reason=reason,
+            return await self._transition(
+                kind, entity_id, trigger, params, principal=principal, reason=reason, idempotency_key=idempotency_key
             )
-            try:
-                async with asyncio.timeout(self.settings.temporal_rpc_timeout_seconds):
-                    return await handle.execute_update(
-                        workflow_class.transition,
-                        request,
-                        id=idempotency_key or str(uuid.uuid4()),
-                    )
-            except WorkflowUpdateFailedError as exc:
-                raise _rejection(exc.cause) from None
-            except RPCError as exc:
-                raise _rpc_rejection(exc, kind, entity_id) from None
-            except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
-                # No worker picked the update up in time (or the call was cut): the outcome
-                # is unknown, and the same key makes a retry safe.
-                raise Unavailable(
-                    "Temporal did not answer in time; retry with the same idempotency key to apply it once."
-                ) from None
+
+    async def _transition(
+        self,
+        kind: str,
+        entity_id: str,
+        trigger: str,
+        params: dict[str, Any] | None,
+        *,
+        principal: Principal,
+        reason: str | None,
+        idempotency_key: str | None,
+    ) -> TransitionResult:
+        workflow_class = self._workflow(kind)
+        handle = self.client.get_workflow_handle(workflow_id_for(kind, entity_id))
+        facts = await gather(self.sessions, kind, entity_id, [trigger]) if self.sessions else {}
+        request = TransitionRequest(
+            facts=facts,
+            trigger=trigger,
+            params=params or {},
+            actor=principal.actor,
+            role=principal.role,
+            reason=reason,
+        )
+        try:
+            async with asyncio.timeout(self.settings.temporal_rpc_timeout_seconds):
+                return await handle.execute_update(
+                    workflow_class.transition,
+                    request,
+                    id=idempotency_key or str(uuid.uuid4()),
+                )
+        except WorkflowUpdateFailedError as exc:
+            raise _rejection(exc.cause) from None
+        except RPCError as exc:
+            raise _rpc_rejection(exc, kind, entity_id) from None
+        except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
+            # No worker picked the update up in time (or the call was cut): the outcome
+            # is unknown, and the same key makes a retry safe.
+            raise Unavailable(
+                "Temporal did not answer in time; retry with the same idempotency key to apply it once."
+            ) from None
 
     async def snapshot(self, kind: str, entity_id: str) -> LifecycleSnapshot:
         """The workflow's own view (the read model may lag it by one projection)."""
