@@ -58,7 +58,7 @@ from workflows.engine.spec import (
     role,
 )
 from workflows.engine.types import LifecycleInput, LifecycleSnapshot
-from workflows.engine.values import Money
+from workflows.engine.values import Account, Money
 from workflows.engine.workflow import LifecycleWorkflow
 
 KIND = "handover"
@@ -195,13 +195,6 @@ FOLLOW_UPS: dict[FollowUpItem, ChecklistItem] = {
 
 Person = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Note = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
-
-
-class Account(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    id: Annotated[str, Field(min_length=1, max_length=100)]
-    name: Annotated[str, Field(min_length=1, max_length=200)]
 
 
 class AccountPlanNote(BaseModel):

@@ -57,7 +57,7 @@ from workflows.engine.spec import (
     role,
 )
 from workflows.engine.types import LifecycleInput, LifecycleSnapshot
-from workflows.engine.values import Money
+from workflows.engine.values import Account, Money
 from workflows.engine.values import ShortText as Text
 from workflows.engine.workflow import LifecycleWorkflow
 
@@ -186,13 +186,6 @@ EXIT_CRITERIA: dict[OpportunityStage, tuple[ChecklistItem, ...]] = {
 
 
 Percent = Annotated[Decimal, Field(ge=0, le=100, max_digits=5, decimal_places=2)]
-
-
-class Account(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    id: Annotated[str, Field(min_length=1, max_length=100)]
-    name: Annotated[str, Field(min_length=1, max_length=200)]
 
 
 class NextStep(BaseModel):

@@ -69,9 +69,10 @@ from workflows.engine.spec import (
     role,
 )
 from workflows.engine.types import LifecycleInput, LifecycleSnapshot
+from workflows.engine.values import Account
 from workflows.engine.workflow import LifecycleWorkflow
 from workflows.opportunity import KIND as OPPORTUNITY_KIND
-from workflows.opportunity import Account, LossReason, Money, PlanType, RecordType
+from workflows.opportunity import LossReason, Money, PlanType, RecordType
 from workflows.renewal_quote import CENT, ContractTerms, DiscountRules, early_renewal, early_renewal_last_day, rollover
 
 KIND = "renewal"

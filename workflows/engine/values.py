@@ -15,7 +15,7 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 # ---- identifiers ---------------------------------------------------------------------------
 
@@ -156,3 +156,12 @@ def request_field_errors(
         elif _CONTROL.search(idempotency_key):
             errors.append({"field": "idempotency_key", "message": "must not contain control characters"})
     return errors
+
+
+class Account(BaseModel):
+    """The customer account a lifecycle belongs to, as every kind records it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: Annotated[str, Field(min_length=1, max_length=ACCOUNT_ID_MAX_LENGTH)]
+    name: Annotated[str, Field(min_length=1, max_length=NAME_MAX_LENGTH)]

@@ -48,7 +48,7 @@ from workflows.engine.spec import (
     reason_required,
 )
 from workflows.engine.types import LifecycleInput, LifecycleSnapshot
-from workflows.engine.values import Email, Money, PositiveMoney
+from workflows.engine.values import Account, Email, Money, PositiveMoney
 from workflows.engine.workflow import LifecycleWorkflow
 from workflows.late_payment import messages
 
@@ -88,13 +88,6 @@ LADDER = (S.OVERDUE, S.SUSPENSION_WARNING, S.SUSPENDED, S.CANCELLATION_WARNING)
 OPEN_STATES = (*LADDER, S.ADVANCE_PAYMENT_REQUIRED)
 # Access is blocked in these states (004:3665): what "SUSPENDED or later" means.
 ACCESS_BLOCKED = (S.SUSPENDED, S.CANCELLATION_WARNING, S.ADVANCE_PAYMENT_REQUIRED)
-
-
-class Account(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    id: Annotated[str, Field(min_length=1, max_length=100)]
-    name: Annotated[str, Field(min_length=1, max_length=200)]
 
 
 class LatePaymentPolicy(BaseModel):
