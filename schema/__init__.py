@@ -21,19 +21,23 @@ from strawberry.tools import merge_types
 from strawberry.types.base import get_object_definition
 
 from schema.common import GenericLifecycle, SchemaPart
+from schema.derived import derived_parts
 from schema.lifecycle import LifecycleMutation, LifecycleQuery
 from schema.limits import InputLimits, query_cost_rule
 from schema.scalars import SCALAR_MAP
+from services.derived import DERIVED
 from services.kinds import companions
 from services.observe import GraphQLMetrics, ObservedSchema
 from services.settings import Settings
 from services.telemetry import graphql_extensions
+from workflows.registry import SPECS
 
 SDL_PATH = Path(__file__).resolve().parent / "schema.graphql"
 
 # What every kind shares, then each kind's own part, found beside its lifecycle.
 PARTS: tuple[SchemaPart, ...] = (
     SchemaPart(query=LifecycleQuery, mutation=LifecycleMutation, type=GenericLifecycle),
+    *derived_parts(list(SPECS.values()), DERIVED),
     *(module.PART for module in companions("schema").values() if hasattr(module, "PART")),
 )
 

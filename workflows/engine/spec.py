@@ -21,6 +21,8 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel
 
+from workflows.engine.exposure import Exposure
+
 
 class Role(enum.IntEnum):
     """Who may fire a trigger. Ordered: a higher role may do what a lower one may."""
@@ -227,6 +229,9 @@ class LifecycleSpec(Generic[DataT, PolicyT]):
     # branches on ``ctx.patched(id)``. Runs recorded before a patch replay unchanged
     # and adopt it when they continue as new.
     patches: tuple[str, ...] = ()
+    # Its public names and read model (``workflows/engine/exposure.py``); the API and the
+    # read model derive everything else from the spec.
+    exposure: Exposure[DataT, PolicyT] | None = None
 
     def __post_init__(self) -> None:
         names = [s.name for s in self.states]

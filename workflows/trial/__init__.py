@@ -35,6 +35,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 from temporalio import workflow
 
 from workflows.engine.common import change_owner
+from workflows.engine.exposure import Column, Exposure, Match, Mutation, Opening
 from workflows.engine.messages import send
 from workflows.engine.spec import (
     ChecklistItem,
@@ -52,7 +53,7 @@ from workflows.engine.spec import (
     role,
 )
 from workflows.engine.types import LifecycleInput, LifecycleSnapshot
-from workflows.engine.values import Email, Money, Text
+from workflows.engine.values import ACCOUNT_ID_MAX_LENGTH, Email, Money, Text
 from workflows.engine.workflow import LifecycleWorkflow
 from workflows.trial import messages
 
@@ -60,6 +61,8 @@ KIND = "trial"
 
 
 class TrialState(enum.StrEnum):
+    """Where a trial is (004:12819-12889)."""
+
     PROVISIONING = "PROVISIONING"
     ACTIVE = "ACTIVE"
     PAUSED = "PAUSED"
@@ -77,8 +80,9 @@ class TrialTarget(enum.StrEnum):
 
 
 class TrialType(enum.StrEnum):
-    """004:12851; the long, non-converting kind of 004:3844 is not modelled."""
+    """004:12851."""
 
+    # The long, non-converting kind of 004:3844 is not modelled.
     STANDARD = "STANDARD"
 
 
@@ -131,6 +135,8 @@ class StepRecord(BaseModel):
 
 
 class Extension(BaseModel):
+    """Extra time given, with why and what the customer gives in return (004:11816-11829)."""
+
     days: int
     reason: str
     give_back: str
@@ -149,6 +155,8 @@ class Pause(BaseModel):
 
 
 class SubscriptionConfirmation(BaseModel):
+    """RevOps' confirmation that an existing payer's new subscription exists (004:12881)."""
+
     confirmed_by: str
     confirmed_at: datetime
     subscription_id: str | None = None
@@ -160,23 +168,34 @@ class TrialData(BaseModel):
     previous_owners: list[str] = Field(default_factory=list)
     target: TrialTarget
     trial_type: TrialType = TrialType.STANDARD
-    expected_arr: Money
+    expected_arr: Money = Field(
+        description="The deal's expected ARR; over the policy's long_length_above_arr, the trial runs its "
+        "long_length (004:11625-11636)."
+    )
     # Both are set when the trial opens: the start is that moment, the expiry follows
     # from the policy unless given (see ``_fill_in_dates``).
     starts_at: AwareDatetime | None = None
-    expires_at: AwareDatetime | None = None
-    silence_notifications: bool = False
-    existing_paid_subscription: bool = False
-    # Who at the customer gets the trial notices; the owner passes them on when empty.
-    contact_emails: Annotated[list[Email], Field(max_length=20)] = Field(default_factory=list)
+    expires_at: AwareDatetime | None = Field(
+        None, description="When the features reset to the free plan, extensions included."
+    )
+    silence_notifications: bool = Field(False, description="The customer gets no trial notices (004:12855).")
+    existing_paid_subscription: bool = Field(
+        False, description="The customer paid a subscription before the trial (004:12868): RevOps prepares billing."
+    )
+    contact_emails: Annotated[list[Email], Field(max_length=20)] = Field(
+        default_factory=list, description="Who at the customer gets the trial notices; the owner when empty."
+    )
     provisioning: dict[ProvisioningStep, StepRecord] = Field(default_factory=dict)
     extensions: list[Extension] = Field(default_factory=list)
     pauses: list[Pause] = Field(default_factory=list)
-    last_customer_activity_at: AwareDatetime | None = None
+    last_customer_activity_at: AwareDatetime | None = Field(
+        None, description="The latest recorded customer activity; the inactivity nudges count from it."
+    )
     new_subscription: SubscriptionConfirmation | None = None
-    # An existing payer's trial expired before RevOps confirmed the new subscription.
-    subscription_missing_at_expiry: bool = False
-    subscription_id: str | None = None
+    subscription_missing_at_expiry: bool = Field(
+        False, description="Flag: an existing payer's trial expired before its new subscription was confirmed."
+    )
+    subscription_id: str | None = Field(None, description="The subscription a converted trial became.")
     cancellation_reason: str | None = None
 
 
@@ -254,12 +273,15 @@ class ProvisioningStepParams(_Params):
 
 
 class ExtendParams(_Params):
-    days: int
-    give_back: Text
+    days: int = Field(description="Days added, within the policy's extension bounds (004:11816).")
+    give_back: Text = Field(
+        description="What the customer gives in return: an introduction to key stakeholders, procurement "
+        "started in parallel, weekly check-ins... (004:11816-11825)."
+    )
 
 
 class ActivityParams(_Params):
-    at: AwareDatetime | None = None
+    at: AwareDatetime | None = Field(None, description="When they were active (default: now).")
     note: Annotated[str, Field(max_length=2000)] | None = None
 
 
@@ -272,6 +294,36 @@ class InactivityParams(_Params):
 
 
 # ---- reading the trial's data ------------------------------------------------------------
+
+
+class ProvisioningStepStatus(BaseModel):
+    """One of RevOps' billing steps before an existing payer's trial starts."""
+
+    step: ProvisioningStep
+    label: str
+    source: str
+    done: bool
+    recorded_by: str | None
+    recorded_at: datetime | None
+    note: str | None
+
+
+def provisioning_steps(data: TrialData) -> list[ProvisioningStepStatus]:
+    """RevOps' billing steps, for an existing payer; empty for a new customer."""
+    if not data.existing_paid_subscription:
+        return []
+    return [
+        ProvisioningStepStatus(
+            step=step,
+            label=item.label,
+            source=item.source,
+            done=(record := data.provisioning.get(step)) is not None,
+            recorded_by=record.recorded_by if record else None,
+            recorded_at=record.recorded_at if record else None,
+            note=record.note if record else None,
+        )
+        for step, item in PROVISIONING_STEPS.items()
+    ]
 
 
 def _steps_left(data: TrialData) -> set[ProvisioningStep]:
@@ -696,7 +748,7 @@ TRANSITIONS = (
         trigger="extend",
         sources=RUNNING_STATES,
         dest=None,
-        description="Give the customer 7 to 30 more days, with a reason and what they give in return.",
+        description="Give more days, within the policy's bounds, with a reason and what the customer gives back.",
         params=ExtendParams,
         validate=_validate_extension,
         guards=(reason_required("Say why the customer needs more time and what must still happen (004:11829)."),),
@@ -825,6 +877,78 @@ STATES = (
 )
 
 
+EXPOSURE = Exposure[TrialData, TrialPolicy](
+    type_name="Trial",
+    one="trial",
+    many="trials",
+    description="A time-boxed trial of a paid plan for an organization (004:12819-12889).",
+    states=TrialState,
+    table="trials",
+    columns=(
+        Column(
+            name="organization_id",
+            type=str,
+            value=lambda p: p.data.organization.id,
+            max_length=ACCOUNT_ID_MAX_LENGTH,
+            match=Match.EQUALS,
+            indexed=True,
+        ),
+        Column(name="target", type=TrialTarget, max_length=20, match=Match.ANY_OF),
+        Column(name="existing_paid_subscription", type=bool, match=Match.EQUALS),
+        Column(name="subscription_missing_at_expiry", type=bool, match=Match.EQUALS),
+        Column(name="expected_arr", type=Money),
+        Column(
+            name="expires_at",
+            type=datetime,
+            match=Match.RANGE,
+            filter_names=("expiringAfter", "expiringBefore"),
+            filter_description="Expiring at or after the first moment, before the second.",
+            orderable=True,
+        ),
+    ),
+    default_order="EXPIRES_AT_ASC",
+    opening=Opening(
+        name="startTrial",
+        input="StartTrialInput",
+        fields=(
+            "organization",
+            "owner",
+            "target",
+            "trial_type",
+            "expected_arr",
+            "expires_at",
+            "silence_notifications",
+            "existing_paid_subscription",
+            "contact_emails",
+        ),
+        description="Start a trial: active at once, or after RevOps' steps for an existing payer.",
+        input_description="A new trial.",
+        field_descriptions={"expires_at": "Default: the policy's trial length from now (longer for a large deal)."},
+        id_prefix="trial",
+    ),
+    mutations={
+        "record_provisioning_step": Mutation(
+            name="recordTrialProvisioningStep",
+            input="RecordTrialProvisioningStepInput",
+            description="Record one of RevOps' billing steps as done; the last one starts the trial.",
+        ),
+        "extend": Mutation(name="extendTrial", input="ExtendTrialInput"),
+        "pause": Mutation(name="pauseTrial", input="TrialChangeInput"),
+        "resume": Mutation(name="resumeTrial", input="TrialChangeInput"),
+        "record_customer_activity": Mutation(name="recordTrialCustomerActivity", input="TrialCustomerActivityInput"),
+        "confirm_new_subscription": Mutation(name="confirmTrialNewSubscription", input="TrialSubscriptionInput"),
+        "convert": Mutation(name="convertTrial", input="TrialSubscriptionInput"),
+        "cancel": Mutation(name="cancelTrial", input="TrialChangeInput"),
+        "change_owner": None,
+    },
+    shared_result="TrialResult",
+    hidden=("provisioning",),
+    always_set=("starts_at", "expires_at"),
+    computed={"provisioning_steps": provisioning_steps},
+    type_names={SubscriptionConfirmation: "TrialNewSubscription", ProvisioningStepStatus: "TrialProvisioningStep"},
+)
+
+
 TRIAL = LifecycleSpec(
     kind=KIND,
     title="Trial",
@@ -841,6 +965,7 @@ TRIAL = LifecycleSpec(
     summary_of=lambda data: f"{data.organization.name} · {data.target} trial until {_day(data.expires_at)}",
     prepare_open=_fill_in_dates,
     validate_open=_validate_new_trial,
+    exposure=EXPOSURE,
 )
 
 

@@ -1,0 +1,230 @@
+"""Every exposed kind's read model, derived from its spec's ``Exposure``.
+
+Per kind: a typed table (``workflow_id``, ``seq``, ``state``, ``owner``, the declared
+columns, ``updated_at``), with an index per sort order and per often-filtered column;
+the projection writing it from a snapshot; and the list query filtering and sorting on
+it. Alembic autogenerates the migration from these tables like any other model.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from functools import cached_property
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import Field, SQLModel
+
+from services.models import LifecycleRow, ReadModel, utc_column
+from services.pagination import Page
+from services.read_model import lifecycle_page
+from workflows.engine.exposure import Column, Exposure, Match, Projected
+from workflows.engine.spec import LifecycleSpec
+from workflows.engine.types import LifecycleSnapshot
+from workflows.engine.values import PERSON_MAX_LENGTH, WORKFLOW_ID_MAX_LENGTH, Money
+from workflows.registry import SPECS
+
+STATE_MAX_LENGTH = 60
+ENUM_MAX_LENGTH = 60
+
+
+def is_money(column: Column[Any, Any]) -> bool:
+    return bool(column.type == Money)
+
+
+def stored_name(column: Column[Any, Any]) -> str:
+    """Amounts are stored in whole cents, so sums and sorts stay exact on every backend."""
+    return f"{column.name}_cents" if is_money(column) else column.name
+
+
+def order_name(column: Column[Any, Any]) -> str:
+    return column.order_name or column.name.upper()
+
+
+def _field(column: Column[Any, Any]) -> tuple[Any, Any]:
+    """The SQLModel annotation and field of a declared column."""
+    t = column.type
+    if is_money(column):
+        return (int | None if column.nullable else int), Field(sa_type=sa.BigInteger, nullable=column.nullable)
+    if t is datetime:
+        return (datetime | None if column.nullable else datetime), utc_column(nullable=column.nullable)
+    if isinstance(t, type) and issubclass(t, enum.Enum):
+        length = column.max_length or ENUM_MAX_LENGTH
+        return (str | None if column.nullable else str), Field(max_length=length, nullable=column.nullable)
+    if t is str:
+        if column.max_length is None:
+            raise ValueError(f"column {column.name}: a text column declares its max_length")
+        return (str | None if column.nullable else str), Field(max_length=column.max_length, nullable=column.nullable)
+    if t in (bool, int, date):
+        return (t | None if column.nullable else t), Field(nullable=column.nullable)
+    raise ValueError(f"column {column.name}: unsupported type {t!r}")
+
+
+def _stored_value(column: Column[Any, Any], value: Any) -> Any:
+    if value is None:
+        return None
+    if is_money(column):
+        return int((Decimal(str(value)) * 100).to_integral_value())
+    if isinstance(value, enum.Enum):
+        return str(value.value)
+    return value
+
+
+@dataclass(frozen=True)
+class DerivedReadModel:
+    """One kind's typed table, its projection and its list query."""
+
+    spec: LifecycleSpec[Any, Any]
+
+    @property
+    def exposure(self) -> Exposure[Any, Any]:
+        assert self.spec.exposure is not None
+        return self.spec.exposure
+
+    @cached_property
+    def default_order_column(self) -> Column[Any, Any] | None:
+        name = self.exposure.default_order.rsplit("_", 1)[0]
+        return next((c for c in self.exposure.columns if c.orderable and order_name(c) == name), None)
+
+    @cached_property
+    def table(self) -> type[SQLModel]:
+        x = self.exposure
+        annotations: dict[str, Any] = {"workflow_id": str, "seq": int, "state": str, "owner": str | None}
+        namespace: dict[str, Any] = {
+            "__tablename__": x.table,
+            "workflow_id": Field(primary_key=True, max_length=WORKFLOW_ID_MAX_LENGTH),
+            "state": Field(max_length=STATE_MAX_LENGTH),
+            "owner": Field(default=None, max_length=PERSON_MAX_LENGTH),
+        }
+        for column in x.columns:
+            annotations[stored_name(column)], namespace[stored_name(column)] = _field(column)
+        annotations["updated_at"] = datetime
+        namespace["updated_at"] = utc_column()
+        namespace["__annotations__"] = annotations
+        namespace["__table_args__"] = tuple(self._indexes())
+        name = f"{x.type_name}Row"
+        model_class: Any = type(SQLModel)  # SQLModel's metaclass, which builds the table
+        row: type[SQLModel] = model_class(name, (SQLModel,), namespace, table=True)
+        return row
+
+    def _indexes(self) -> list[sa.Index]:
+        """An index per sort order, and one per often-filtered column with the default order."""
+        x = self.exposure
+        table = x.table
+        indexes = [sa.Index(f"ix_{table}_updated", "updated_at", "workflow_id")]
+        default = self.default_order_column
+        for column in x.columns:
+            if column.orderable:
+                indexes.append(sa.Index(f"ix_{table}_{column.name}", stored_name(column), "workflow_id"))
+        filtered = [("state", "state"), ("owner", "owner")]
+        filtered += [(c.name, stored_name(c)) for c in x.columns if c.indexed]
+        if default is not None:
+            for name, stored in filtered:
+                indexes.append(
+                    sa.Index(f"ix_{table}_{name}_{default.name}", stored, stored_name(default), "workflow_id")
+                )
+        return indexes
+
+    def project(self, snapshot: LifecycleSnapshot) -> dict[str, Any]:
+        projected = Projected(
+            data=self.spec.data_model.model_validate(snapshot.data),
+            policy=self.spec.policy_model.model_validate(snapshot.policy),
+            state=snapshot.state,
+            opened_at=snapshot.opened_at,
+            closed_at=snapshot.closed_at,
+            next_deadline=snapshot.next_deadline,
+        )
+        values: dict[str, Any] = {
+            "workflow_id": snapshot.workflow_id,
+            "seq": snapshot.seq,
+            "state": snapshot.state,
+            "owner": snapshot.owner,
+        }
+        for column in self.exposure.columns:
+            value = column.value(projected) if column.value else getattr(projected.data, column.name)
+            values[stored_name(column)] = _stored_value(column, value)
+        values["updated_at"] = snapshot.updated_at
+        return values
+
+    @cached_property
+    def read_model(self) -> ReadModel:
+        return ReadModel(self.table, self.project)
+
+    @cached_property
+    def orders(self) -> dict[str, tuple[Any, bool]]:
+        """Order name -> (column, descending)."""
+        columns = sa.inspect(self.table).local_table.c
+        out: dict[str, tuple[Any, bool]] = {}
+        for column in self.exposure.columns:
+            if column.orderable:
+                out[f"{order_name(column)}_ASC"] = (columns[stored_name(column)], False)
+                out[f"{order_name(column)}_DESC"] = (columns[stored_name(column)], True)
+        out["UPDATED_AT_ASC"] = (columns.updated_at, False)
+        out["UPDATED_AT_DESC"] = (columns.updated_at, True)
+        return out
+
+    def conditions(self, given: Sequence[tuple[Column[Any, Any] | str, Any]]) -> list[sa.ColumnElement[bool]]:
+        """SQL conditions for filter values: (column or built-in name, value or bounds)."""
+        columns = sa.inspect(self.table).local_table.c
+        out: list[sa.ColumnElement[bool]] = []
+        for column, value in given:
+            if isinstance(column, str):
+                match = Match.ANY_OF if column == "state" else Match.EQUALS
+                stored, convert = columns[column], (lambda v: _stored_value_plain(v))
+            else:
+                match = column.match or Match.EQUALS
+                stored = columns[stored_name(column)]
+                convert = _converter(column)
+            if match is Match.RANGE:
+                low, high = value
+                if low is not None:
+                    out.append(stored >= convert(low))
+                if high is not None:
+                    out.append(stored < convert(high))
+            elif match is Match.ANY_OF:
+                if value:
+                    out.append(stored.in_([convert(v) for v in value]))
+            elif value is not None:
+                out.append(stored == convert(value))
+        return out
+
+    async def page(
+        self,
+        session: AsyncSession,
+        conditions: list[sa.ColumnElement[bool]],
+        order: str,
+        *,
+        first: int,
+        after: str | None,
+        max_page_size: int,
+    ) -> Page[LifecycleRow]:
+        column, descending = self.orders[order]
+        return await lifecycle_page(
+            session,
+            self.table,
+            conditions,
+            column,
+            descending,
+            first=first,
+            after=after,
+            max_page_size=max_page_size,
+        )
+
+
+def _stored_value_plain(value: Any) -> Any:
+    return str(value.value) if isinstance(value, enum.Enum) else value
+
+
+def _converter(column: Column[Any, Any]) -> Callable[[Any], Any]:
+    return lambda value: _stored_value(column, value)
+
+
+# kind -> its derived read model, for every spec that declares an exposure.
+DERIVED: dict[str, DerivedReadModel] = {
+    spec.kind: DerivedReadModel(spec) for spec in SPECS.values() if spec.exposure is not None
+}

@@ -1,0 +1,137 @@
+"""How a lifecycle is exposed, as data beside its spec: API names and read-model columns.
+
+The spec says what a lifecycle does; its ``Exposure`` says what the world calls it. From
+the two, ``schema/derived.py`` builds the GraphQL types, queries and one mutation per
+trigger, and ``services/derived.py`` the read model's typed table, its projection and
+its list query. Nothing here runs in a workflow: it is read when the API and the worker
+start.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel
+
+DataT = TypeVar("DataT", bound=BaseModel)
+PolicyT = TypeVar("PolicyT", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class Projected(Generic[DataT, PolicyT]):
+    """What a read-model column is computed from: the instance as last projected."""
+
+    data: DataT
+    policy: PolicyT
+    state: str
+    opened_at: datetime
+    closed_at: datetime | None
+    next_deadline: datetime | None
+
+
+class Match(enum.Enum):
+    """How a list filters on a column."""
+
+    EQUALS = "equals"  # one value: ``owner: "ana"``
+    ANY_OF = "any_of"  # a list of values: ``state: [ACTIVE, PAUSED]``
+    RANGE = "range"  # two bounds, the lower inclusive: ``expiringAfter``/``expiringBefore``
+
+
+@dataclass(frozen=True, kw_only=True)
+class Column(Generic[DataT, PolicyT]):
+    """One typed column of the kind's read-model table, and how lists use it.
+
+    ``type`` is the Python type of the value: ``str``, ``bool``, ``int``, ``date``,
+    ``datetime``, an enum, or ``Money`` (stored in cents, as ``<name>_cents``).
+    """
+
+    name: str
+    type: Any
+    value: Callable[[Projected[DataT, PolicyT]], Any] | None = None  # default: the data field of that name
+    max_length: int | None = None
+    nullable: bool = False
+    match: Match | None = None
+    # The filter's input names: one for EQUALS and ANY_OF (default: the column's name),
+    # the lower and upper bound for RANGE.
+    filter_names: tuple[str, ...] = ()
+    filter_description: str = ""
+    orderable: bool = False  # lists may sort by it, both ways
+    order_name: str = ""  # the order's name before _ASC/_DESC (default: the name in capitals)
+    indexed: bool = False  # filtered often: indexed with the default order
+
+
+@dataclass(frozen=True, kw_only=True)
+class Mutation:
+    """A trigger's mutation: its name, its input type's name and what it says it does."""
+
+    name: str
+    input: str
+    description: str = ""  # default: the transition's description
+
+
+@dataclass(frozen=True, kw_only=True)
+class Opening:
+    """The mutation that opens an instance, and which data fields its input takes."""
+
+    name: str
+    input: str
+    fields: tuple[str, ...]
+    description: str
+    input_description: str = ""
+    # Field descriptions for the input where the data model's own do not fit a caller.
+    field_descriptions: Mapping[str, str] = field(default_factory=dict)
+    # When the caller gives no id, one is made: ``<id_prefix>-<16 hex digits>``.
+    id_prefix: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Exposure(Generic[DataT, PolicyT]):
+    """A lifecycle kind's public names and read model.
+
+    Every trigger a caller may fire (any role but SYSTEM) gets a mutation: named in
+    ``mutations``, or hidden there with ``None`` where a generic mutation already does
+    it (``reassignLifecycle`` for ``change_owner``).
+    """
+
+    type_name: str  # the GraphQL type: "Trial"
+    one: str  # the one-by-id query: "trial"
+    many: str  # the list query: "trials"
+    description: str
+    states: type[enum.Enum]  # the state enum, exposed as ``state``
+    table: str  # the read model's table
+    columns: tuple[Column[DataT, PolicyT], ...]
+    default_order: str  # "EXPIRES_AT_ASC"
+    opening: Opening
+    mutations: Mapping[str, Mutation | None] = field(default_factory=dict)
+    id_name: str = "id"  # the id argument's name: "invoiceId" for a late payment
+    # The one result union the kind's named mutations returned before each trigger had its
+    # own (``TrialResult``): kept for them, so the documents clients already send still
+    # validate. Mutations made for triggers without a declared name get their own union,
+    # listing only the refusals that trigger can produce.
+    shared_result: str = ""
+    # Data fields the API does not show as they are (``provisioning``, shown as steps).
+    hidden: tuple[str, ...] = ()
+    # Optional data fields that are always set once the instance is open.
+    always_set: tuple[str, ...] = ()
+    # Fields computed from the data for the API: name -> function of the data, whose
+    # return annotation is the field's type and whose docstring its description.
+    computed: Mapping[str, Callable[[DataT], Any]] = field(default_factory=dict)
+    # GraphQL names of nested models, where ``<type_name><model name>`` does not fit.
+    type_names: Mapping[type[BaseModel], str] = field(default_factory=dict)
+    # Field descriptions on the output type where the data model has none.
+    descriptions: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        names = [c.name for c in self.columns]
+        if len(set(names)) != len(names):
+            raise ValueError(f"{self.type_name}: duplicate read-model columns")
+        for column in self.columns:
+            expected = 2 if column.match is Match.RANGE else 1
+            if column.filter_names and len(column.filter_names) != expected:
+                raise ValueError(f"{self.type_name}.{column.name}: {expected} filter names expected")
+            if column.match is Match.RANGE and not column.filter_names:
+                raise ValueError(f"{self.type_name}.{column.name}: a range filter names its two bounds")
