@@ -41,9 +41,9 @@ PARTS: tuple[SchemaPart, ...] = (
     *(module.PART for module in companions("schema").values() if hasattr(module, "PART")),
 )
 
-Query = merge_types("Query", tuple(part.query for part in PARTS))
-Mutation = merge_types("Mutation", tuple(part.mutation for part in PARTS))
-TYPES = [part.type for part in PARTS]
+Query = merge_types("Query", tuple(part.query for part in PARTS if part.query is not None))
+Mutation = merge_types("Mutation", tuple(part.mutation for part in PARTS if part.mutation is not None))
+TYPES = [part.type for part in PARTS if part.type is not None]
 # Every root field checks its arguments' lists and strings (schema/limits.py).
 for _root in (Query, Mutation):
     for _field in get_object_definition(_root, strict=True).fields:

@@ -36,14 +36,16 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class SchemaPart:
-    """A kind's hand-written GraphQL: its queries, its mutations and its Lifecycle type.
+    """Queries, mutations and a type to add to the schema.
 
-    Declared as ``PART`` in ``schema/<its module>.py`` and found there (services/kinds.py).
+    A kind's are derived from its spec (``schema/derived.py``); what is truly special to
+    it (a quote, an account view) is declared as ``PART`` in ``schema/<its module>.py``
+    and found there (services/kinds.py).
     """
 
-    query: type
-    mutation: type
-    type: type
+    query: type | None = None
+    mutation: type | None = None
+    type: type | None = None
 
 
 @strawberry.type

@@ -185,6 +185,7 @@ class _Builder:
         *,
         description: str | None,
         key: object = None,
+        field_names: Mapping[str, str] | None = None,
     ) -> type:
         """An input type, made once per name; two triggers sharing a name share their params."""
         key = key if key is not None else tuple(fields)
@@ -200,10 +201,11 @@ class _Builder:
             t = self.graphql_type(hint, for_input=True)
             annotations[field_name] = t if required else _optional(t)
             described = info.description if info is not None else None
+            graphql_name = (field_names or {}).get(field_name)
             namespace[field_name] = (
-                strawberry.field(description=described)
+                strawberry.field(name=graphql_name, description=described)
                 if required
-                else strawberry.field(default=None, description=described)
+                else strawberry.field(default=None, name=graphql_name, description=described)
             )
         namespace["__annotations__"] = annotations
         cls = strawberry.input(type(name, (), namespace), description=description)
@@ -521,7 +523,9 @@ class _Api(_Builder):
         )
         open_fields["policy"] = (policy_info, dict[str, Any] | None)
         open_fields["reason"] = (None, str | None)
-        open_input = self.input_type(opening.input, open_fields, description=opening.input_description or None)
+        open_input = self.input_type(
+            opening.input, open_fields, description=opening.input_description or None, field_names=opening.field_names
+        )
 
         async def open_one(info: Info, input: Any) -> Any:
             data = plain(input)
@@ -533,7 +537,14 @@ class _Api(_Builder):
             if policy is not None and not isinstance(policy, dict):
                 return ValidationError(message="policy must be an object.", fields=[])
             outcome = await open_lifecycle(
-                info, spec.kind, entity_id, data, policy=policy, initial_state=None, reason=input.reason
+                info,
+                spec.kind,
+                entity_id,
+                data,
+                policy=policy,
+                initial_state=None,
+                reason=input.reason,
+                field_names=dict(opening.field_names),
             )
             return answer(outcome, open_members)
 
@@ -562,6 +573,7 @@ class _Api(_Builder):
                 name=name,
                 input=declared.input or _capitalised(name) + "Input",
                 description=declared.description or t.description,
+                field_names=declared.field_names,
             )
         return out
 
@@ -586,7 +598,9 @@ class _Api(_Builder):
             fields.update({n: (info, hints[n]) for n, info in params.model_fields.items()})
         fields["reason"] = (None, str | None)
         fields["idempotency_key"] = (None, str | None)
-        input_type = self.input_type(declared.input, fields, description=None, key=params or tuple(fields))
+        input_type = self.input_type(
+            declared.input, fields, description=None, key=params or tuple(fields), field_names=declared.field_names
+        )
         id_field = snake(x.id_name)
 
         async def fire_trigger(info: Info, input: Any) -> Any:
@@ -594,7 +608,16 @@ class _Api(_Builder):
             entity_id = given.pop(id_field)
             reason = given.pop("reason", None)
             key = given.pop("idempotency_key", None)
-            outcome = await fire(info, spec.kind, entity_id, trigger, given, reason=reason, idempotency_key=key)
+            outcome = await fire(
+                info,
+                spec.kind,
+                entity_id,
+                trigger,
+                given,
+                reason=reason,
+                idempotency_key=key,
+                field_names=dict(declared.field_names),
+            )
             return answer(outcome, members)
 
         return strawberry.mutation(

@@ -71,6 +71,9 @@ class Mutation:
     name: str
     input: str
     description: str = ""  # default: the transition's description
+    # Input field names where the API's differ from the params model's (param -> GraphQL
+    # name, e.g. {"to": "toStage"}); errors name the field as the caller wrote it.
+    field_names: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -84,6 +87,8 @@ class Opening:
     input_description: str = ""
     # Field descriptions for the input where the data model's own do not fit a caller.
     field_descriptions: Mapping[str, str] = field(default_factory=dict)
+    # Input field names where the API's differ from the data model's (as ``Mutation``'s).
+    field_names: Mapping[str, str] = field(default_factory=dict)
     # When the caller gives no id, one is made: ``<id_prefix>-<16 hex digits>``.
     id_prefix: str = ""
 
