@@ -8,6 +8,11 @@ SQLite (a file, zero setup) is the embedded default; PostgreSQL is chosen with a
 from __future__ import annotations
 
 import argparse
+import os
+import re
+import sys
+import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +25,7 @@ if TYPE_CHECKING:
     from alembic.config import Config
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+VERSIONS = MIGRATIONS / "versions"
 
 Sessions = async_sessionmaker[AsyncSession]
 
@@ -57,23 +63,60 @@ def sync_url(url: str) -> str:
 
 # Alembic is imported where migrations run, not with this module: the API and the worker
 # import it for their sessions, and alembic would add ~0.6 s to each one's start.
-def alembic_config(url: str) -> Config:
+def alembic_config(url: str, more_versions: Sequence[Path] = ()) -> Config:
+    """``more_versions``: directories of migrations beside the project's own (a
+    lifecycle kept in another distribution, or one being tried out)."""
     from alembic.config import Config
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.set_main_option("sqlalchemy.url", sync_url(url).replace("%", "%%"))
+    config.set_main_option("path_separator", "os")
+    config.set_main_option("version_locations", os.pathsep.join(map(str, (VERSIONS, *more_versions))))
     return config
 
 
-def upgrade(url: str, revision: str = "head") -> None:
+def upgrade(url: str, revision: str = "head", more_versions: Sequence[Path] = ()) -> None:
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
     from alembic import command
 
-    command.upgrade(alembic_config(url), revision)
+    command.upgrade(alembic_config(url, more_versions), revision)
+
+
+def generate_migration(message: str, into: Path = VERSIONS) -> Path | None:
+    """Autogenerate the next migration from the models (a kind's derived table included)
+    into ``into``; None when the models and the migrations already agree."""
+    from alembic import command
+
+    def unless_empty(context: Any, revision: Any, directives: list[Any]) -> None:
+        if directives[0].upgrade_ops.is_empty():
+            directives.clear()
+
+    more = [into] if into != VERSIONS else []
+    numbers = [int(m[1]) for d in (VERSIONS, *more) for f in d.glob("*.py") if (m := re.match(r"(\d+)_", f.name))]
+    with tempfile.TemporaryDirectory() as scratch:
+        url = f"sqlite:///{scratch}/scratch.db"
+        upgrade(url, more_versions=more)
+        config = alembic_config(url, more)
+        ruff = Path(sys.executable).parent / "ruff"
+        if ruff.exists():  # formatted as the project's code is
+            config.set_section_option("post_write_hooks", "hooks", "ruff")
+            config.set_section_option("post_write_hooks", "ruff.type", "exec")
+            config.set_section_option("post_write_hooks", "ruff.executable", str(ruff))
+            config.set_section_option("post_write_hooks", "ruff.options", "format REVISION_SCRIPT_FILENAME")
+        script: Any = command.revision(
+            config,
+            message=message,
+            autogenerate=True,
+            rev_id=f"{max(numbers, default=0) + 1:04d}",
+            version_path=str(into),
+            process_revision_directives=unless_empty,
+        )
+    made = [s for s in (script if isinstance(script, list) else [script]) if s is not None]
+    return Path(made[0].path) if made else None
 
 
 def main() -> None:

@@ -6,8 +6,9 @@ from alembic import context
 from sqlalchemy import engine_from_config, pool
 from sqlmodel import SQLModel
 
+import services.billing_events
 import services.models
-import services.projection  # noqa: F401  (registers every per-kind table)
+import services.projection  # noqa: F401  (with the line above, registers every table)
 
 target_metadata = SQLModel.metadata
 
