@@ -76,6 +76,7 @@ async def transition_latency(b: Bench) -> dict[str, Any]:
     result["ratios_vs_local_activity_floor"] = ratios(
         "bare_update_local_activity", ("engine_update", "graphql_transition")
     )
+    result["cost"] = await transition_cost(b, ids)
     result["what"] = (
         "bare_update: a Temporal update that only returns, on a minimal workflow; "
         "bare_update_local_activity: the same with one local activity that does nothing (the floor of "
@@ -84,6 +85,49 @@ async def transition_latency(b: Bench) -> dict[str, Any]:
         "graphql_transition: updateOpportunity over HTTP through the API"
     )
     return result
+
+
+async def transition_cost(b: Bench, ids: list[str]) -> dict[str, Any]:
+    """What one transition costs each process in CPU, and what it puts in Temporal's history.
+
+    CPU is read from /proc before and after a run of sequential transitions (so noise from
+    other processes does not count, unlike wall time); payload bytes are the update's input,
+    its result and the projection's marker, as recorded in the workflow's history.
+    """
+    n = b.config.latency_samples
+    engine_before = b.stack.cpu("worker")
+    for k in range(n):
+        await b.engine_update(ids[k % len(ids)], f"cost engine {k}")
+    worker_engine = (b.stack.cpu("worker") - engine_before) / n
+    before = {name: b.stack.cpu(name) for name in ("worker", "api")}
+    for k in range(n):
+        await b.update_opportunity(ids[k % len(ids)], f"cost graphql {k}")
+    per_graphql = {name: (b.stack.cpu(name) - before[name]) / n for name in before}
+    return {
+        "transitions": n,
+        "worker_cpu_ms_per_engine_update": round(worker_engine * 1000, 2),
+        "worker_cpu_ms_per_graphql_transition": round(per_graphql["worker"] * 1000, 2),
+        "api_cpu_ms_per_graphql_transition": round(per_graphql["api"] * 1000, 2),
+        "payload_bytes_per_transition": await _update_payload_bytes(b, ids[0]),
+    }
+
+
+async def _update_payload_bytes(b: Bench, entity_id: str) -> dict[str, int]:
+    """The payload bytes of the last update in the lifecycle's history, by what carries them."""
+    history = await b.client.get_workflow_handle(f"opportunity/{entity_id}").fetch_history()
+    last: dict[str, int] = {}
+    for recorded in history.events:
+        if recorded.HasField("workflow_execution_update_accepted_event_attributes"):
+            payloads = recorded.workflow_execution_update_accepted_event_attributes.accepted_request.input.args.payloads
+            last = {"update_input": sum(p.ByteSize() for p in payloads)}
+        elif recorded.HasField("marker_recorded_event_attributes") and last:
+            details = recorded.marker_recorded_event_attributes.details
+            last["projection_marker"] = sum(p.ByteSize() for v in details.values() for p in v.payloads)
+        elif recorded.HasField("workflow_execution_update_completed_event_attributes") and last:
+            outcome = recorded.workflow_execution_update_completed_event_attributes.outcome
+            last["update_result"] = sum(p.ByteSize() for p in outcome.success.payloads)
+    last["total"] = sum(last.values())
+    return last
 
 
 # ---- 2. throughput ---------------------------------------------------------------------

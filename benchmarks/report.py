@@ -272,6 +272,19 @@ def markdown(run: dict[str, Any], history: list[dict[str, Any]] | None = None) -
             "Against the local-activity floor (bare update + no-op local activity): engine update "
             f"{floor['engine_update']['p50']}x p50, GraphQL transition {floor['graphql_transition']['p50']}x p50.",
         ]
+        cost = lat.get("cost")
+        if cost:
+            payload = cost["payload_bytes_per_transition"]
+            lines += [
+                "",
+                f"Cost of one transition (CPU over {cost['transitions']} sequential transitions, from /proc): "
+                f"worker {cost['worker_cpu_ms_per_engine_update']} ms per engine update and "
+                f"{cost['worker_cpu_ms_per_graphql_transition']} ms per GraphQL transition, API "
+                f"{cost['api_cpu_ms_per_graphql_transition']} ms per GraphQL transition. Payload bytes in the "
+                f"history per transition: {payload['total']} (update input {payload.get('update_input', 0)}, "
+                f"projection marker {payload.get('projection_marker', 0)}, "
+                f"update result {payload.get('update_result', 0)}).",
+            ]
     tput = res.get("throughput")
     if tput:
         lines += [

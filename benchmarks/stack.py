@@ -56,6 +56,12 @@ def rss_bytes(pid: int) -> int:
     raise RuntimeError(f"no VmRSS for {pid}")
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system, every thread) a process has used, from /proc (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class BenchStack:
     def __init__(
         self,
@@ -216,6 +222,9 @@ class BenchStack:
 
     def pid(self, name: str) -> int:
         return self.processes[name].pid
+
+    def cpu(self, name: str) -> float:
+        return cpu_seconds(self.pid(name))
 
     def rss(self, name: str) -> int:
         return rss_bytes(self.pid(name))
