@@ -346,21 +346,23 @@ class LifecycleInstance:
                 state=self.core.state,
                 allowed=self.allowed_triggers(),
             )
-        candidates = self._candidates(trigger)
+        # The one role check of a request (the API passes it through): first, so a caller
+        # without the role learns nothing of the instance's state.
         required = max((t.role for t in self.spec.transitions if t.trigger == trigger), default=Role.OPERATOR)
         if required is Role.SYSTEM and role is not Role.SYSTEM:
             raise Forbidden(
                 f"{trigger!r} is fired by the service itself (timers, other lifecycles), not by callers.",
                 required_role=required.name,
             )
+        if role < required:
+            raise Forbidden(f"{trigger!r} needs the {required.name.lower()} role.", required_role=required.name)
+        candidates = self._candidates(trigger)
         if not candidates:
             raise InvalidTransition(
                 f"{trigger!r} is not possible while the {self.spec.title.lower()} is {self.core.state}.",
                 state=self.core.state,
                 allowed=self.allowed_triggers(),
             )
-        if role < required:
-            raise Forbidden(f"{trigger!r} needs the {required.name.lower()} role.", required_role=required.name)
         params = self._parse_params(trigger, raw_params)
         ctx = self.context(now, actor=actor, role=role, reason=reason, params=params, facts=facts)
         request = _Request(ctx)

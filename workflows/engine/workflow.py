@@ -1,15 +1,9 @@
 """The generic Temporal workflow that runs any lifecycle spec.
 
-A lifecycle's workflow class is a thin subclass naming its spec and declaring
-``run`` (Temporal wants ``@workflow.run`` on the concrete class):
+A lifecycle's workflow class is made from its spec, named after its title (Temporal
+wants ``@workflow.run`` on a concrete class, and the type name in every history):
 
-    @workflow.defn(name="Opportunity")
-    class OpportunityWorkflow(LifecycleWorkflow):
-        spec = OPPORTUNITY
-
-        @workflow.run
-        async def run(self, input: LifecycleInput) -> LifecycleSnapshot:
-            return await self.run_lifecycle(input)
+    OpportunityWorkflow = lifecycle_workflow(OPPORTUNITY)  # the "Opportunity" workflow
 
 What the base class does:
 - ``transition`` is a workflow Update; its validator asks the engine, so a trigger
@@ -142,8 +136,8 @@ class LifecycleWorkflow:
                 self._open_error = exc
 
     async def run(self, input: LifecycleInput) -> LifecycleSnapshot:
-        """Each lifecycle redeclares this with ``@workflow.run``, calling ``run_lifecycle``."""
-        raise NotImplementedError(f"{type(self).__name__} must declare run with @workflow.run")
+        """The workflow's run: ``lifecycle_workflow`` declares it, with ``@workflow.run``, on each kind's class."""
+        raise NotImplementedError(f"{type(self).__name__} is not made by lifecycle_workflow")
 
     async def run_lifecycle(self, input: LifecycleInput) -> LifecycleSnapshot:
         if self._open_error is not None:
@@ -439,3 +433,21 @@ class LifecycleWorkflow:
             f"**{self.spec.title}** {snap.summary}\n\n**State:** {snap.state} (seq {snap.seq})\n\n"
             f"**Owner:** {snap.owner or '-'}\n\n{next_line}"
         )
+
+
+def lifecycle_workflow(spec: LifecycleSpec[Any, Any]) -> type[LifecycleWorkflow]:
+    """The Temporal workflow running ``spec``, named after its title ("Late payment" runs as
+    ``LatePayment``), in the module that declares the spec's data model."""
+    name = "".join(word[:1].upper() + word[1:] for word in spec.title.split())
+
+    async def run(self: LifecycleWorkflow, input: LifecycleInput) -> LifecycleSnapshot:
+        return await self.run_lifecycle(input)
+
+    module = spec.data_model.__module__
+    namespace = {"spec": spec, "__module__": module, "__qualname__": f"{name}Workflow"}
+    # Temporal wants the run method declared on the class itself, in the class's module,
+    # taking what ``__init__`` takes, annotated alike (``self`` is not).
+    run.__qualname__, run.__module__ = f"{name}Workflow.run", module
+    del run.__annotations__["self"]
+    namespace["run"] = workflow.run(run)
+    return workflow.defn(name=name)(type(f"{name}Workflow", (LifecycleWorkflow,), namespace))

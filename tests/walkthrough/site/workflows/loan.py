@@ -11,7 +11,6 @@ from datetime import datetime, timedelta
 from typing import Annotated
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
-from temporalio import workflow
 
 from workflows.engine.exposure import Column, Exposure, Match, Opening
 from workflows.engine.spec import (
@@ -24,9 +23,8 @@ from workflows.engine.spec import (
     owner,
     reason_required,
 )
-from workflows.engine.types import LifecycleInput, LifecycleSnapshot
 from workflows.engine.values import Account, ShortText
-from workflows.engine.workflow import LifecycleWorkflow
+from workflows.engine.workflow import lifecycle_workflow
 
 
 class LoanState(enum.StrEnum):
@@ -162,10 +160,4 @@ LOAN = LifecycleSpec(
 )
 
 
-@workflow.defn(name="Loan")
-class LoanWorkflow(LifecycleWorkflow):
-    spec = LOAN
-
-    @workflow.run
-    async def run(self, input: LifecycleInput) -> LifecycleSnapshot:
-        return await self.run_lifecycle(input)
+LoanWorkflow = lifecycle_workflow(LOAN)
