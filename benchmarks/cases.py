@@ -24,15 +24,9 @@ from benchmarks.bare import SleeperWorkflow
 from benchmarks.harness import Bench, run_concurrently
 from benchmarks.stats import percentile, ratio, summary_ms
 from services.db import sync_url
+from services.derived import DERIVED
 from services.models import EffectRow, LifecycleRow
-from services.opportunity import (
-    OpportunityFilter,
-    OpportunityOrder,
-    OpportunityRow,
-    list_opportunities,
-    project_opportunity,
-)
-from services.projection import lifecycle_values
+from services.projection import lifecycle_values, table_of
 from workflows.engine.instance import LifecycleInstance
 from workflows.engine.types import LifecycleSnapshot
 from workflows.opportunity import NEW_BUSINESS_STAGES, OPPORTUNITY, OpportunityStage
@@ -195,29 +189,37 @@ query Pipeline($filter: OpportunityFilter, $orderBy: OpportunityOrder, $after: S
   }
 }"""
 
+OPPORTUNITIES = DERIVED["opportunity"]
+COLUMNS = {column.name: column for column in OPPORTUNITIES.exposure.columns}
+# What the service's list query filters on: (a declared column or "state"/"owner", the value).
+Filter = list[tuple[Any, Any]]
+
 # name -> (GraphQL filter, order, the service's filter)
-LIST_SHAPES: dict[str, tuple[dict[str, Any], OpportunityOrder, OpportunityFilter]] = {
+LIST_SHAPES: dict[str, tuple[dict[str, Any], str, Filter]] = {
     "two stages from a close date, by close date": (
         {"stage": ["SOLUTION_AGREEMENT", "PRIORITY_AGREEMENT"], "closeDateFrom": "2026-07-01"},
-        OpportunityOrder.CLOSE_DATE_ASC,
-        OpportunityFilter(stages=["SOLUTION_AGREEMENT", "PRIORITY_AGREEMENT"], close_date_from=date(2026, 7, 1)),
+        "CLOSE_DATE_ASC",
+        [
+            ("state", ["SOLUTION_AGREEMENT", "PRIORITY_AGREEMENT"]),
+            (COLUMNS["close_date"], (date(2026, 7, 1), None)),
+        ],
     ),
     "one owner, by close date": (
         {"owner": "owner-7@bench.example"},
-        OpportunityOrder.CLOSE_DATE_ASC,
-        OpportunityFilter(owner="owner-7@bench.example"),
+        "CLOSE_DATE_ASC",
+        [("owner", "owner-7@bench.example")],
     ),
     "one account, latest close first": (
         {"accountId": "fill-acct-42"},
-        OpportunityOrder.CLOSE_DATE_DESC,
-        OpportunityFilter(account_id="fill-acct-42"),
+        "CLOSE_DATE_DESC",
+        [(COLUMNS["account_id"], "fill-acct-42")],
     ),
     "commit forecast, by close date": (
         {"forecastCategory": ["COMMIT"]},
-        OpportunityOrder.CLOSE_DATE_ASC,
-        OpportunityFilter(forecast_categories=["COMMIT"]),
+        "CLOSE_DATE_ASC",
+        [(COLUMNS["forecast_category"], ["COMMIT"])],
     ),
-    "everything, recently updated first": ({}, OpportunityOrder.UPDATED_AT_DESC, OpportunityFilter()),
+    "everything, recently updated first": ({}, "UPDATED_AT_DESC", []),
 }
 
 FILL_STAGES = [*NEW_BUSINESS_STAGES, OpportunityStage.CLOSED_WON, OpportunityStage.CLOSED_LOST]
@@ -275,7 +277,7 @@ def fill_rows(start: int, stop: int, now: datetime) -> tuple[list[dict[str, Any]
             }
         )
         lifecycles.append(lifecycle_values(snapshot))
-        opportunities.append(project_opportunity(snapshot))
+        opportunities.append(OPPORTUNITIES.project(snapshot))
     return lifecycles, opportunities
 
 
@@ -288,7 +290,7 @@ def fill(database_url: str, start: int, stop: int) -> float:
         for chunk in range(start, stop, 5000):
             lifecycles, opportunities = fill_rows(chunk, min(chunk + 5000, stop), now)
             conn.execute(sa.insert(LifecycleRow.__table__), lifecycles)
-            conn.execute(sa.insert(OpportunityRow.__table__), opportunities)
+            conn.execute(sa.insert(table_of(OPPORTUNITIES.table)), opportunities)
         conn.exec_driver_sql("ANALYZE")
     engine.dispose()
     return time.perf_counter() - t0
@@ -303,7 +305,7 @@ def unfill(database_url: str) -> None:
     engine.dispose()
 
 
-async def _captured_statements(b: Bench, f: OpportunityFilter, order: OpportunityOrder, after: str | None) -> Any:
+async def _captured_statements(b: Bench, f: Filter, order: str, after: str | None) -> Any:
     """The SQL (and bound parameters) the service sends for one page, and the page's end cursor."""
     captured: list[tuple[str, Any]] = []
 
@@ -314,7 +316,9 @@ async def _captured_statements(b: Bench, f: OpportunityFilter, order: Opportunit
     event.listen(engine.sync_engine, "before_cursor_execute", capture)
     try:
         async with b.sessions() as session:
-            page = await list_opportunities(session, f, order, first=20, after=after, max_page_size=100)
+            page = await OPPORTUNITIES.page(
+                session, OPPORTUNITIES.conditions(f), order, first=20, after=after, max_page_size=100
+            )
     finally:
         event.remove(engine.sync_engine, "before_cursor_execute", capture)
     return captured, (page.cursors[-1] if page.cursors else None)
@@ -349,7 +353,7 @@ async def _list_size(b: Bench, rows: int) -> dict[str, Any]:
         raw_samples: list[float] = []
         for k in range(cfg.list_warmup + cfg.list_samples):
             after, statements = pages[k % 2]
-            variables = {"filter": gql_filter, "orderBy": order.value, "after": after}
+            variables = {"filter": gql_filter, "orderBy": order, "after": after}
             t0 = time.perf_counter()
             data = await b.gql(LIST_QUERY, variables)
             t1 = time.perf_counter()

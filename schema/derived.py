@@ -29,7 +29,7 @@ from graphql import GraphQLError
 from pydantic import AwareDatetime, BaseModel
 from pydantic.fields import FieldInfo
 from strawberry.scalars import JSON
-from strawberry.types.base import get_object_definition
+from strawberry.types.base import get_object_definition, has_object_definition
 
 from schema.common import (
     Connection,
@@ -221,7 +221,7 @@ class _Builder:
         annotations: dict[str, Any] = {"data": PRIVATE[model]}
         namespace: dict[str, Any] = {}
         states = graphql_enum(x.states)
-        namespace["state"] = strawberry.field(resolver=_resolver(lambda root: states(root.snapshot.state), states))
+        namespace[x.state_name] = strawberry.field(resolver=_resolver(lambda root: states(root.snapshot.state), states))
         for name, info in model.model_fields.items():
             if name in x.hidden or name in INTERFACE_FIELDS:
                 continue
@@ -229,6 +229,13 @@ class _Builder:
             if name in x.always_set:
                 t = _required(t)
             description = x.descriptions.get(name) or info.description
+            namespace[name] = strawberry.field(resolver=_resolver(_data_field(name), t), description=description)
+        # The data model's own computed fields (``arr_discounted``) are shown like its fields.
+        for name, computed_field in model.model_computed_fields.items():
+            if name in x.hidden or name in INTERFACE_FIELDS or name in x.computed:
+                continue
+            t = self.graphql_type(computed_field.return_type, for_input=False)
+            description = x.descriptions.get(name) or computed_field.description
             namespace[name] = strawberry.field(resolver=_resolver(_data_field(name), t), description=description)
         for name, compute in x.computed.items():
             t = self.graphql_type(typing.get_type_hints(compute)["return"], for_input=False)
@@ -242,7 +249,11 @@ class _Builder:
         from services.kinds import companions
 
         module = companions("schema").get(self.spec.kind)
-        return getattr(module, "FIELDS", None) if module is not None else None
+        special: type | None = getattr(module, "FIELDS", None) if module is not None else None
+        # Strawberry takes the fields of a base class only from a strawberry type.
+        if special is not None and not has_object_definition(special):
+            special = strawberry.type(special)
+        return special
 
 
 def _doc(model: type) -> str | None:
@@ -388,7 +399,7 @@ class _Api(_Builder):
     def filters(self) -> list[_Filter]:
         x = self.exposure
         out = [
-            _Filter("state", "state", "state", LIST[graphql_enum(x.states)] | None, None),
+            _Filter(x.state_name, camel(x.state_name), "state", LIST[graphql_enum(x.states)] | None, None),
             _Filter("owner", "owner", "owner", str | None, None),
         ]
         for column in x.columns:
@@ -496,7 +507,7 @@ class _Api(_Builder):
                     CONNECTION[lifecycle],
                     many,
                 ),
-                description=f"{spec.title}s matching the filter, a page at a time.",
+                description=f"{_capitalised(snake(x.many).replace('_', ' '))} matching the filter, a page at a time.",
             ),
         }
         query = strawberry.type(type(f"{x.type_name}Query", (), query_namespace))
@@ -521,6 +532,9 @@ class _Api(_Builder):
         policy_info = FieldInfo(
             default=None, description=f"Policy overrides for this {spec.title.lower()} (admin only)."
         )
+        if opening.entry_state:
+            entry_info = FieldInfo(default=None, description=opening.entry_state)
+            open_fields[x.state_name] = (entry_info, graphql_enum(x.states) | None)
         open_fields["policy"] = (policy_info, dict[str, Any] | None)
         open_fields["reason"] = (None, str | None)
         open_input = self.input_type(
@@ -532,6 +546,7 @@ class _Api(_Builder):
             data.pop("reason", None)
             policy = data.pop("policy", None)
             entity_id = data.pop(id_arg, None) or f"{opening.id_prefix}-{uuid.uuid4().hex[:16]}"
+            entry_state = data.pop(x.state_name, None) if opening.entry_state else None
             if "owner" in opening.fields:
                 data.setdefault("owner", info.context.principal.actor)
             if policy is not None and not isinstance(policy, dict):
@@ -542,9 +557,10 @@ class _Api(_Builder):
                 entity_id,
                 data,
                 policy=policy,
-                initial_state=None,
+                initial_state=entry_state.value if entry_state is not None else None,
                 reason=input.reason,
-                field_names=dict(opening.field_names),
+                # The engine names the state it refuses to open in "state".
+                field_names={"state": camel(x.state_name), **opening.field_names},
             )
             return answer(outcome, open_members)
 
@@ -599,7 +615,11 @@ class _Api(_Builder):
         fields["reason"] = (None, str | None)
         fields["idempotency_key"] = (None, str | None)
         input_type = self.input_type(
-            declared.input, fields, description=None, key=params or tuple(fields), field_names=declared.field_names
+            declared.input,
+            fields,
+            description=_doc(params) if params is not None else None,
+            key=params or tuple(fields),
+            field_names=declared.field_names,
         )
         id_field = snake(x.id_name)
 

@@ -94,11 +94,11 @@ class DerivedReadModel:
     @cached_property
     def table(self) -> type[SQLModel]:
         x = self.exposure
-        annotations: dict[str, Any] = {"workflow_id": str, "seq": int, "state": str, "owner": str | None}
+        annotations: dict[str, Any] = {"workflow_id": str, "seq": int, x.state_name: str, "owner": str | None}
         namespace: dict[str, Any] = {
             "__tablename__": x.table,
             "workflow_id": Field(primary_key=True, max_length=WORKFLOW_ID_MAX_LENGTH),
-            "state": Field(max_length=STATE_MAX_LENGTH),
+            x.state_name: Field(max_length=STATE_MAX_LENGTH),
             "owner": Field(default=None, max_length=PERSON_MAX_LENGTH),
         }
         for column in x.columns:
@@ -121,7 +121,7 @@ class DerivedReadModel:
         for column in x.columns:
             if column.orderable:
                 indexes.append(sa.Index(f"ix_{table}_{column.name}", stored_name(column), "workflow_id"))
-        filtered = [("state", "state"), ("owner", "owner")]
+        filtered = [(x.state_name, x.state_name), ("owner", "owner")]
         filtered += [(c.name, stored_name(c)) for c in x.columns if c.indexed]
         if default is not None:
             for name, stored in filtered:
@@ -142,7 +142,7 @@ class DerivedReadModel:
         values: dict[str, Any] = {
             "workflow_id": snapshot.workflow_id,
             "seq": snapshot.seq,
-            "state": snapshot.state,
+            self.exposure.state_name: snapshot.state,
             "owner": snapshot.owner,
         }
         for column in self.exposure.columns:
@@ -169,23 +169,29 @@ class DerivedReadModel:
         return out
 
     def conditions(self, given: Sequence[tuple[Column[Any, Any] | str, Any]]) -> list[sa.ColumnElement[bool]]:
-        """SQL conditions for filter values: (column or built-in name, value or bounds)."""
+        """SQL conditions for filter values: (column or built-in name, value or bounds).
+
+        The built-in names are ``state`` (whatever the kind calls it) and ``owner``.
+        """
         columns = sa.inspect(self.table).local_table.c
         out: list[sa.ColumnElement[bool]] = []
         for column, value in given:
+            upper_inclusive = False
             if isinstance(column, str):
                 match = Match.ANY_OF if column == "state" else Match.EQUALS
-                stored, convert = columns[column], (lambda v: _stored_value_plain(v))
+                name = self.exposure.state_name if column == "state" else column
+                stored, convert = columns[name], (lambda v: _stored_value_plain(v))
             else:
                 match = column.match or Match.EQUALS
                 stored = columns[stored_name(column)]
                 convert = _converter(column)
+                upper_inclusive = column.upper_inclusive
             if match is Match.RANGE:
                 low, high = value
                 if low is not None:
                     out.append(stored >= convert(low))
                 if high is not None:
-                    out.append(stored < convert(high))
+                    out.append(stored <= convert(high) if upper_inclusive else stored < convert(high))
             elif match is Match.ANY_OF:
                 if value:
                     out.append(stored.in_([convert(v) for v in value]))

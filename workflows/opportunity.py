@@ -38,6 +38,7 @@ from temporalio import workflow
 from workflows.engine.calendar import add_months, add_months_dt, start_of_day
 from workflows.engine.common import change_owner
 from workflows.engine.computed import computed_property
+from workflows.engine.exposure import Column, Exposure, Match, Mutation, Opening
 from workflows.engine.messages import duration, months
 from workflows.engine.spec import (
     ChecklistItem,
@@ -57,7 +58,7 @@ from workflows.engine.spec import (
     role,
 )
 from workflows.engine.types import LifecycleInput, LifecycleSnapshot
-from workflows.engine.values import Account, Money
+from workflows.engine.values import ACCOUNT_ID_MAX_LENGTH, NAME_MAX_LENGTH, Account, Money
 from workflows.engine.values import ShortText as Text
 from workflows.engine.workflow import LifecycleWorkflow
 
@@ -65,6 +66,8 @@ KIND = "opportunity"
 
 
 class OpportunityStage(enum.StrEnum):
+    """Both pipelines' stages (004:5461, 004:5576)."""
+
     PROBLEM_AGREEMENT = "PROBLEM_AGREEMENT"
     SOLUTION_AGREEMENT = "SOLUTION_AGREEMENT"
     PRIORITY_AGREEMENT = "PRIORITY_AGREEMENT"
@@ -79,7 +82,7 @@ class OpportunityStage(enum.StrEnum):
 
 
 class RecordType(enum.StrEnum):
-    """004:5395-5403."""
+    """What kind of deal it is; a renewal runs the renewal pipeline (004:5395-5403)."""
 
     NEW_REVENUE = "NEW_REVENUE"
     NEW_REVENUE_EXISTING_CUSTOMER = "NEW_REVENUE_EXISTING_CUSTOMER"
@@ -88,14 +91,14 @@ class RecordType(enum.StrEnum):
 
 
 class PlanType(enum.StrEnum):
-    """004:5407-5409; blank means monthly (004:5448)."""
+    """How the customer pays (004:5407-5409); blank means monthly (004:5448)."""
 
     ANNUAL = "ANNUAL"
     MONTHLY = "MONTHLY"
 
 
 class ForecastCategory(enum.StrEnum):
-    """004:5551-5559."""
+    """Where the deal stands in the forecast (004:5551-5559)."""
 
     PIPELINE = "PIPELINE"
     BEST_CASE = "BEST_CASE"
@@ -104,7 +107,8 @@ class ForecastCategory(enum.StrEnum):
 
 
 class LossReason(enum.StrEnum):
-    """004:9741-9755, plus the competitor reason the follow-up rules name (004:9764)."""
+    """Why a deal was lost: the handbook's list (004:9741-9755), plus the competitor reason the
+    follow-up rules name (004:9764)."""
 
     PRODUCT_FEATURE_GAP = "PRODUCT_FEATURE_GAP"
     PERFORMANCE_CONCERNS = "PERFORMANCE_CONCERNS"
@@ -118,6 +122,8 @@ class LossReason(enum.StrEnum):
 
 
 class Pipeline(enum.StrEnum):
+    """The stages a deal moves through, chosen by its record type (004:5461, 004:5576)."""
+
     NEW_BUSINESS = "NEW_BUSINESS"
     RENEWAL = "RENEWAL"
 
@@ -189,7 +195,7 @@ Percent = Annotated[Decimal, Field(ge=0, le=100, max_digits=5, decimal_places=2)
 
 
 class NextStep(BaseModel):
-    """004:5597-5599: what happens next, who at the customer owns it, and by when."""
+    """What happens next, who at the customer owns it, and by when (004:5597-5599)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -215,7 +221,7 @@ class OpportunityData(BaseModel):
     plan_type: PlanType = PlanType.MONTHLY
     close_date: date
     term_months: Annotated[int, Field(ge=1, le=120)] = 12
-    amount: Money
+    amount: Money = Field(description="Total credit amount before discounts.")
     discount_percent: Percent = Decimal(0)
     contract_start_date: date | None = None
     forecast_category: ForecastCategory = ForecastCategory.PIPELINE
@@ -226,21 +232,25 @@ class OpportunityData(BaseModel):
     criteria: dict[OpportunityStage, dict[str, CriterionRecord]] = Field(default_factory=dict)
     loss_reason: LossReason | None = None
     loss_note: str | None = None
-    closed_as_monthly_contract: bool = False
+    closed_as_monthly_contract: bool = Field(
+        False, description="Closed won as a month-to-month deal under the monthly limit (004:9696)."
+    )
     follow_ups_sent: int = 0
-    follow_ups_stopped: bool = False
+    follow_ups_stopped: bool = Field(False, description="The follow-up reminders of this lost deal were stopped.")
     arr_up_for_renewal: Money | None = None
-    renewal_of: str | None = None
+    renewal_of: str | None = Field(None, description="The opportunity whose Closed Won opened this renewal.")
     renewal_generation: int = 0
-    # The prepaid contract (``renewal`` lifecycle) this renewal opportunity renews.
-    contract_id: str | None = None
+    contract_id: str | None = Field(
+        None, description="For a renewal opportunity: the contract (renewal lifecycle) it renews."
+    )
 
     @computed_property
     def pipeline(self) -> Pipeline:
+        """The pipeline its record type chooses."""
         return pipeline_of(self.record_type)
 
     @computed_property
-    def arr_discounted(self) -> Decimal:
+    def arr_discounted(self) -> Money:
         """Amount x (1 - discount) x 12 / term (004:5436)."""
         arr = self.amount * (1 - self.discount_percent / 100) * 12 / self.term_months
         return arr.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
@@ -249,6 +259,44 @@ class OpportunityData(BaseModel):
     def contract_end_date(self) -> date | None:
         """Start date + term (004:5440)."""
         return add_months(self.contract_start_date, self.term_months) if self.contract_start_date else None
+
+
+class ExitCriterion(BaseModel):
+    """A stage's exit criterion and whether it is met."""
+
+    stage: OpportunityStage
+    key: str
+    label: str
+    source: str
+    met: bool
+    waived: bool
+    evidence: str | None
+    waiver_reason: str | None
+    recorded_by: str | None
+    recorded_at: datetime | None
+
+
+def exit_criteria(data: OpportunityData) -> list[ExitCriterion]:
+    """Every exit criterion of this deal's pipeline, met or not."""
+    out = []
+    for stage in PIPELINE_STAGES[data.pipeline]:
+        for item in EXIT_CRITERIA.get(stage, ()):
+            record = data.criteria.get(stage, {}).get(item.key)
+            out.append(
+                ExitCriterion(
+                    stage=stage,
+                    key=item.key,
+                    label=item.label,
+                    source=item.source,
+                    met=record is not None,
+                    waived=bool(record and record.waived),
+                    evidence=record.evidence if record else None,
+                    waiver_reason=record.waiver_reason if record else None,
+                    recorded_by=record.recorded_by if record else None,
+                    recorded_at=record.recorded_at if record else None,
+                )
+            )
+    return out
 
 
 class OpportunityPolicy(BaseModel):
@@ -297,15 +345,24 @@ class RecordCriterionParams(CriterionParams):
 
 
 class MoveParams(_Params):
-    to: OpportunityStage | None = None
+    to: OpportunityStage | None = Field(
+        None,
+        description="Default: the next stage. A later stage skips ahead; every skipped stage's criteria must be met.",
+    )
+
+
+class MoveBackParams(_Params):
+    to: OpportunityStage = Field(description="The earlier stage of its pipeline to move back to.")
 
 
 class CloseLostParams(_Params):
-    loss_reason: LossReason | None = None
+    loss_reason: LossReason | None = Field(None, description="Required: why the deal was lost.")
     loss_note: Annotated[str, Field(max_length=2000)] | None = None
 
 
 class UpdateFieldsParams(_Params):
+    """The fields to change; those left out stay as they are."""
+
     name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
     account_name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
     plan_type: PlanType | None = None
@@ -327,7 +384,7 @@ class UpdateFieldsParams(_Params):
 
 
 class CustomerReplyParams(_Params):
-    at: datetime | None = None
+    at: datetime | None = Field(None, description="When they replied (default: now).")
     note: Annotated[str, Field(max_length=2000)] | None = None
 
     @field_validator("at")
@@ -396,13 +453,6 @@ def contract_signed(ctx: Ctx) -> list[str]:
 @guard("loss_reason_given", "A loss reason from the handbook's list is given (004:5545).", on_input=True)
 def loss_reason_given(ctx: Ctx) -> list[str]:
     return [] if ctx.params.loss_reason else ["A loss reason is required to close an opportunity as lost."]
-
-
-def _later(ctx: Ctx) -> bool:
-    stages = PIPELINE_STAGES[ctx.data.pipeline]
-    return ctx.params.to is None or (
-        ctx.params.to in stages and stages.index(ctx.params.to) > stages.index(OpportunityStage(ctx.state))
-    )
 
 
 def _validate_criterion(ctx: Ctx) -> dict[str, str]:
@@ -843,7 +893,7 @@ def _moves() -> list[Transition]:
                         sources=stages[j + 1 :],
                         dest=dest,
                         description=f"Move back to {dest}, with a reason.",
-                        params=MoveParams,
+                        params=MoveBackParams,
                         when=targets(dest, stages, forward=False),
                         guards=(reason_required("Say why the opportunity moves back."),),
                         probe_params={"to": dest},
@@ -995,6 +1045,100 @@ STATES = (
 )
 
 
+EXPOSURE = Exposure[OpportunityData, OpportunityPolicy](
+    type_name="Opportunity",
+    one="opportunity",
+    many="opportunities",
+    description="A sales deal in its pipeline (004:5395-5621).",
+    states=OpportunityStage,
+    state_name="stage",
+    table="opportunities",
+    columns=(
+        Column(name="name", type=str, max_length=NAME_MAX_LENGTH),
+        Column(name="pipeline", type=Pipeline, max_length=30),
+        Column(name="record_type", type=RecordType, max_length=60, match=Match.ANY_OF, indexed=True),
+        Column(name="plan_type", type=PlanType, max_length=20),
+        Column(name="forecast_category", type=ForecastCategory, max_length=20, match=Match.ANY_OF, indexed=True),
+        Column(
+            name="account_id",
+            type=str,
+            value=lambda p: p.data.account.id,
+            max_length=ACCOUNT_ID_MAX_LENGTH,
+            match=Match.EQUALS,
+            indexed=True,
+        ),
+        Column(name="amount", type=Money, orderable=True),
+        Column(name="arr", type=Money, value=lambda p: p.data.arr_discounted),
+        Column(
+            name="close_date",
+            type=date,
+            match=Match.RANGE,
+            filter_names=("closeDateFrom", "closeDateTo"),
+            filter_description="Closing on or after the first day, and on or before the second.",
+            upper_inclusive=True,
+            orderable=True,
+        ),
+    ),
+    default_order="CLOSE_DATE_ASC",
+    opening=Opening(
+        name="openOpportunity",
+        input="OpenOpportunityInput",
+        fields=(
+            "name",
+            "account",
+            "owner",
+            "record_type",
+            "plan_type",
+            "close_date",
+            "term_months",
+            "amount",
+            "discount_percent",
+            "contract_start_date",
+            "forecast_category",
+            "next_step",
+            "lead_source",
+            "silence_timers_enabled",
+        ),
+        description="Open an opportunity in its pipeline.",
+        input_description="A new opportunity.",
+        id_prefix="opp",
+        entry_state="Where it joins its pipeline (default: the first stage); product-led deals may join anywhere "
+        "(004:10791).",
+    ),
+    mutations={
+        "record_criterion": Mutation(name="recordExitCriterion", input="ExitCriterionInput"),
+        "waive_criterion": Mutation(name="waiveExitCriterion", input="WaiveExitCriterionInput"),
+        "advance": Mutation(
+            name="advanceOpportunity",
+            input="AdvanceOpportunityInput",
+            description="Advance to the next stage, or skip ahead to a later one.",
+            field_names={"to": "toStage"},
+        ),
+        "move_back": Mutation(
+            name="moveOpportunityBack",
+            input="MoveOpportunityBackInput",
+            description="Move back to an earlier stage, with a reason.",
+            field_names={"to": "toStage"},
+        ),
+        "close_won": Mutation(name="closeOpportunityWon", input="CloseOpportunityWonInput"),
+        "close_lost": Mutation(
+            name="closeOpportunityLost",
+            input="CloseOpportunityLostInput",
+            description="Close lost, with a loss reason from the handbook's list.",
+        ),
+        "update_fields": Mutation(name="updateOpportunity", input="UpdateOpportunityInput"),
+        "record_customer_reply": Mutation(name="recordCustomerReply", input="CustomerReplyInput"),
+        "stop_follow_ups": Mutation(name="stopOpportunityFollowUps", input="StopFollowUpsInput"),
+        "change_owner": None,
+    },
+    shared_result="OpportunityResult",
+    # The records behind ``exitCriteria``, and the count that names the next renewal.
+    hidden=("criteria", "renewal_generation"),
+    computed={"exit_criteria": exit_criteria},
+    type_names={NextStep: "NextStep", ExitCriterion: "ExitCriterion"},
+)
+
+
 OPPORTUNITY = LifecycleSpec(
     kind=KIND,
     title="Opportunity",
@@ -1012,6 +1156,7 @@ OPPORTUNITY = LifecycleSpec(
     account_of=lambda data: (data.account.id, data.account.name),
     summary_of=lambda data: f"{data.name} · {data.account.name}",
     patches=(CONTRACT_RENEWAL_PATCH,),
+    exposure=EXPOSURE,
 )
 
 

@@ -86,7 +86,9 @@ async def test_filters(api: Api, deals: dict[str, str], filter: dict[str, Any], 
         ("CLOSE_DATE_ASC", ["a", "b", "c", "d", "e"]),
         ("CLOSE_DATE_DESC", ["e", "d", "c", "b", "a"]),
         ("AMOUNT_DESC", ["d", "b", "c", "e", "a"]),
+        ("AMOUNT_ASC", ["a", "e", "c", "b", "d"]),
         ("UPDATED_AT_DESC", ["e", "d", "c", "b", "a"]),
+        ("UPDATED_AT_ASC", ["a", "b", "c", "d", "e"]),
     ],
 )
 async def test_order(api: Api, deals: dict[str, str], order: str, expected: list[str]):

@@ -14,8 +14,8 @@ from sqlmodel import SQLModel, col
 
 import services.projection  # noqa: F401  (registers every table on the metadata)
 from services.db import Sessions, create_engine, session_factory, sync_url, upgrade
+from services.derived import DERIVED
 from services.models import EffectRow, LifecycleRow, TransitionRow
-from services.opportunity import OpportunityFilter, OpportunityOrder, OpportunityRow, list_opportunities
 from services.projection import apply_projection
 from tests.postgres import PostgresServer
 from workflows.engine.instance import LifecycleInstance
@@ -23,6 +23,8 @@ from workflows.engine.spec import Role
 from workflows.opportunity import OPPORTUNITY
 
 NOW = datetime(2026, 5, 4, 12, 30, tzinfo=UTC)
+OPPORTUNITIES = DERIVED["opportunity"]
+OpportunityRow = OPPORTUNITIES.table
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -149,10 +151,10 @@ async def test_lists_filter_sort_and_page(readmodel: Sessions):
     seen, after = [], None
     while True:
         async with readmodel() as session:
-            page = await list_opportunities(
+            page = await OPPORTUNITIES.page(
                 session,
-                OpportunityFilter(owner="ann@example.com"),
-                OpportunityOrder.AMOUNT_DESC,
+                OPPORTUNITIES.conditions([("owner", "ann@example.com")]),
+                "AMOUNT_DESC",
                 first=4,
                 after=after,
                 max_page_size=100,
@@ -164,10 +166,11 @@ async def test_lists_filter_sort_and_page(readmodel: Sessions):
         after = page.cursors[-1]
     assert seen == ["p11", "p09", "p07", "p05", "p03", "p01"]
     async with readmodel() as session:
-        page = await list_opportunities(
+        close_date = next(c for c in OPPORTUNITIES.exposure.columns if c.name == "close_date")
+        page = await OPPORTUNITIES.page(
             session,
-            OpportunityFilter(close_date_from=datetime(2026, 3, 1).date(), close_date_to=datetime(2026, 5, 31).date()),
-            OpportunityOrder.CLOSE_DATE_DESC,
+            OPPORTUNITIES.conditions([(close_date, (datetime(2026, 3, 1).date(), datetime(2026, 5, 31).date()))]),
+            "CLOSE_DATE_DESC",
             first=10,
             after=None,
             max_page_size=100,

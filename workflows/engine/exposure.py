@@ -59,6 +59,8 @@ class Column(Generic[DataT, PolicyT]):
     # the lower and upper bound for RANGE.
     filter_names: tuple[str, ...] = ()
     filter_description: str = ""
+    # A RANGE whose upper bound is included too, for whole days (``closeDateTo``).
+    upper_inclusive: bool = False
     orderable: bool = False  # lists may sort by it, both ways
     order_name: str = ""  # the order's name before _ASC/_DESC (default: the name in capitals)
     indexed: bool = False  # filtered often: indexed with the default order
@@ -91,6 +93,9 @@ class Opening:
     field_names: Mapping[str, str] = field(default_factory=dict)
     # When the caller gives no id, one is made: ``<id_prefix>-<16 hex digits>``.
     id_prefix: str = ""
+    # When set, the input takes the state to open in (named as the exposure names the
+    # state), described by this text; the spec's ``entry_states`` say which it may be.
+    entry_state: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -106,13 +111,15 @@ class Exposure(Generic[DataT, PolicyT]):
     one: str  # the one-by-id query: "trial"
     many: str  # the list query: "trials"
     description: str
-    states: type[enum.Enum]  # the state enum, exposed as ``state``
+    states: type[enum.Enum]  # the state enum, exposed as ``state_name``
     table: str  # the read model's table
     columns: tuple[Column[DataT, PolicyT], ...]
     default_order: str  # "EXPIRES_AT_ASC"
     opening: Opening
     mutations: Mapping[str, Mutation | None] = field(default_factory=dict)
     id_name: str = "id"  # the id argument's name: "invoiceId" for a late payment
+    # What the API (field, filter) and the read model's column call the state: "stage" for a deal.
+    state_name: str = "state"
     # The one result union the kind's named mutations returned before each trigger had its
     # own (``TrialResult``): kept for them, so the documents clients already send still
     # validate. Mutations made for triggers without a declared name get their own union,
@@ -132,7 +139,7 @@ class Exposure(Generic[DataT, PolicyT]):
 
     def __post_init__(self) -> None:
         names = [c.name for c in self.columns]
-        if len(set(names)) != len(names):
+        if len(set(names)) != len(names) or self.state_name in names:
             raise ValueError(f"{self.type_name}: duplicate read-model columns")
         for column in self.columns:
             expected = 2 if column.match is Match.RANGE else 1
@@ -140,3 +147,5 @@ class Exposure(Generic[DataT, PolicyT]):
                 raise ValueError(f"{self.type_name}.{column.name}: {expected} filter names expected")
             if column.match is Match.RANGE and not column.filter_names:
                 raise ValueError(f"{self.type_name}.{column.name}: a range filter names its two bounds")
+            if column.upper_inclusive and column.match is not Match.RANGE:
+                raise ValueError(f"{self.type_name}.{column.name}: only a range filter has an upper bound")
