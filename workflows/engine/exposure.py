@@ -38,7 +38,7 @@ class Match(enum.Enum):
 
     EQUALS = "equals"  # one value: ``owner: "ana"``
     ANY_OF = "any_of"  # a list of values: ``state: [ACTIVE, PAUSED]``
-    RANGE = "range"  # two bounds, the lower inclusive: ``expiringAfter``/``expiringBefore``
+    RANGE = "range"  # two bounds, by default the lower inclusive: ``expiringAfter``/``expiringBefore``
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -59,6 +59,8 @@ class Column(Generic[DataT, PolicyT]):
     # the lower and upper bound for RANGE.
     filter_names: tuple[str, ...] = ()
     filter_description: str = ""
+    # Whether a range's lower and upper bound match values equal to them.
+    bounds_included: tuple[bool, bool] = (True, False)
     orderable: bool = False  # lists may sort by it, both ways
     order_name: str = ""  # the order's name before _ASC/_DESC (default: the name in capitals)
     indexed: bool = False  # filtered often: indexed with the default order
