@@ -279,17 +279,22 @@ async def test_a_renewal_signed_through_its_opportunity_names_the_successor(api:
     await gateway.transition("opportunity", renewal_opportunity, "close_won", principal=OPERATOR)
     await eventually(lambda: reached("renewal", entity_id, "RENEWED"))
 
-    query = """query($id: ID!) { renewal(contractId: $id) { ... on Renewal { renewalOpportunityId
-      renewal { opportunityId successorContractId nextRenewalOpportunityId earlyRenewalDiscount termMonths } } } }"""
+    query = """query($id: ID!) { renewal(contractId: $id) { ... on Renewal {
+      renewalOpportunityId creditAmount annualSpend
+      renewal { opportunityId successorContractId nextRenewalOpportunityId earlyRenewalDiscount termMonths creditAmount }
+    } } }"""
     renewed = (await api.gql(query, {"id": entity_id}, role="viewer"))["renewal"]
     assert renewed == {
         "renewalOpportunityId": renewal_opportunity,
+        "creditAmount": "60000.00",
+        "annualSpend": "45000.00",
         "renewal": {
             "opportunityId": renewal_opportunity,
             "successorContractId": renewal_opportunity,
             "nextRenewalOpportunityId": f"{entity_id}-renewal-2",
             "earlyRenewalDiscount": True,
             "termMonths": 12,
+            "creditAmount": "60000.00",
         },
     }
 
