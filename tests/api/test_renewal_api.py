@@ -281,7 +281,8 @@ async def test_a_renewal_signed_through_its_opportunity_names_the_successor(api:
 
     query = """query($id: ID!) { renewal(contractId: $id) { ... on Renewal {
       renewalOpportunityId creditAmount annualSpend
-      renewal { opportunityId successorContractId nextRenewalOpportunityId earlyRenewalDiscount termMonths creditAmount }
+      renewal { opportunityId successorContractId nextRenewalOpportunityId earlyRenewalDiscount termMonths
+                creditAmount }
     } } }"""
     renewed = (await api.gql(query, {"id": entity_id}, role="viewer"))["renewal"]
     assert renewed == {
