@@ -1,13 +1,16 @@
 """Every exposed kind's GraphQL, derived from its spec and its ``Exposure``.
 
-Per kind: the output type from the data model (nested models become types, enums
-GraphQL enums, amounts ``Money``); the one-by-id query and the list query, with filter
-and order inputs from the read model's declared columns; one mutation per trigger a
-caller may fire, whose input is the trigger's params model and whose result union lists
-only the refusals that trigger can produce; the opening mutation, whose input is the
-declared data fields. A kind's truly special fields (a quote, an account view) live in
-``schema/<its module>.py`` as ``FIELDS``, a class whose strawberry fields are added to
-the derived type.
+Per kind: the output type from the data model (its fields and computed fields; nested
+models become types, enums GraphQL enums, amounts ``Money``); the one-by-id query and
+the list query, with filter and order inputs from the read model's declared columns;
+one mutation per trigger a caller may fire, whose input is the trigger's params model
+and whose result union lists only the refusals that trigger can produce; the opening
+mutation, whose input is the declared data fields. A kind's truly special fields (a
+quote, an account view) live in ``schema/<its module>.py`` as ``FIELDS``, a class
+whose strawberry fields are added to the derived type (replacing derived fields of the
+same name; its attributes are ``strawberry.Private``), and as ``PART``, extra queries
+or mutations. A list filter no declared column answers is a ``ListFilter`` in
+``services/<its module>.py``'s ``FILTERS``.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from pydantic import AwareDatetime, BaseModel
 from pydantic.fields import FieldInfo
 from strawberry.scalars import JSON
 from strawberry.types.base import get_object_definition, has_object_definition
+from strawberry.types.enum import has_enum_definition
 
 from schema.common import (
     Connection,
@@ -53,7 +57,7 @@ from schema.errors import (
 )
 from schema.inputs import Account, AccountInput, filter_amount, filter_date, filter_moment
 from schema.scalars import Money as MoneyScalar
-from services.derived import DerivedReadModel, is_money
+from services.derived import DerivedReadModel, ListFilter, is_money
 from services.read_model import get_snapshot, snapshot_of
 from workflows.engine import values
 from workflows.engine.exposure import Column, Exposure, Match, Mutation
@@ -88,7 +92,7 @@ def _capitalised(name: str) -> str:
 
 def graphql_enum(cls: type[enum.Enum]) -> type[enum.Enum]:
     """The spec's own enum as a GraphQL enum, described by its docstring (once per enum)."""
-    if not hasattr(cls, "_enum_definition"):
+    if not has_enum_definition(cls):
         strawberry.enum(cls, description=inspect.cleandoc(cls.__dict__.get("__doc__") or "") or None)
     return cls
 
@@ -220,28 +224,29 @@ class _Builder:
         hints = _model_hints(model)
         annotations: dict[str, Any] = {"data": PRIVATE[model]}
         namespace: dict[str, Any] = {}
+        special = self.special_fields()
+        # The kind's own fields replace derived ones of the same name.
+        skipped = {*x.hidden, *INTERFACE_FIELDS, *_field_names(special)}
         states = graphql_enum(x.states)
         namespace[x.state_name] = strawberry.field(resolver=_resolver(lambda root: states(root.snapshot.state), states))
         for name, info in model.model_fields.items():
-            if name in x.hidden or name in INTERFACE_FIELDS:
+            if name in skipped:
                 continue
             t = self.graphql_type(hints[name], for_input=False)
             if name in x.always_set:
                 t = _required(t)
             description = x.descriptions.get(name) or info.description
             namespace[name] = strawberry.field(resolver=_resolver(_data_field(name), t), description=description)
-        # The data model's own computed fields (``arr_discounted``) are shown like its fields.
-        for name, computed_field in model.model_computed_fields.items():
-            if name in x.hidden or name in INTERFACE_FIELDS or name in x.computed:
+        for name, computed in model.model_computed_fields.items():
+            if name in skipped or name in x.computed:
                 continue
-            t = self.graphql_type(computed_field.return_type, for_input=False)
-            description = x.descriptions.get(name) or computed_field.description
+            t = self.graphql_type(computed.return_type, for_input=False)
+            description = x.descriptions.get(name) or computed.description
             namespace[name] = strawberry.field(resolver=_resolver(_data_field(name), t), description=description)
         for name, compute in x.computed.items():
             t = self.graphql_type(typing.get_type_hints(compute)["return"], for_input=False)
             namespace[name] = strawberry.field(resolver=_resolver(_computed(compute), t), description=_doc_of(compute))
         namespace["__annotations__"] = annotations
-        special = self.special_fields()
         bases = (special, Lifecycle) if special is not None else (Lifecycle,)
         return strawberry.type(type(x.type_name, bases, namespace), description=x.description)
 
@@ -249,11 +254,19 @@ class _Builder:
         from services.kinds import companions
 
         module = companions("schema").get(self.spec.kind)
-        special: type | None = getattr(module, "FIELDS", None) if module is not None else None
-        # Strawberry takes the fields of a base class only from a strawberry type.
-        if special is not None and not has_object_definition(special):
-            special = strawberry.type(special)
+        fields = getattr(module, "FIELDS", None) if module is not None else None
+        # Strawberry finds inherited fields only on types, so a plain class is made one.
+        if fields is None or has_object_definition(fields):
+            return fields
+        special: type = strawberry.type(fields)
         return special
+
+
+def _field_names(cls: type | None) -> set[str]:
+    """The fields a kind's ``FIELDS`` type declares."""
+    if cls is None:
+        return set()
+    return {f.python_name for f in get_object_definition(cls, strict=True).fields}
 
 
 def _doc(model: type) -> str | None:
@@ -353,7 +366,7 @@ class _Filter:
 
     python_name: str
     graphql_name: str
-    column: Column[Any, Any] | str
+    column: Column[Any, Any] | str | ListFilter
     annotation: Any
     description: str | None
     bound: int | None = None  # 0 lower, 1 upper, for a range
@@ -414,6 +427,9 @@ class _Api(_Builder):
                 name = column.filter_names[0] if column.filter_names else camel(column.name)
                 annotation = LIST[t] | None if column.match is Match.ANY_OF else t | None
                 out.append(_Filter(snake(name), name, column, annotation, description))
+        for special in self.read_model.filters:
+            t = self.graphql_type(special.type, for_input=True)
+            out.append(_Filter(snake(special.name), special.name, special, t | None, special.description or None))
         return out
 
     def part(self) -> SchemaPart:

@@ -3,7 +3,8 @@
 Per kind: a typed table (``workflow_id``, ``seq``, ``state``, ``owner``, the declared
 columns, ``updated_at``), with an index per sort order and per often-filtered column;
 the projection writing it from a snapshot; and the list query filtering and sorting on
-it. Alembic autogenerates the migration from these tables like any other model.
+it. Alembic autogenerates the migration from these tables like any other model. A list
+filter no one column answers is declared as ``FILTERS`` in ``services/<its module>.py``.
 """
 
 from __future__ import annotations
@@ -31,6 +32,20 @@ from workflows.registry import SPECS
 
 STATE_MAX_LENGTH = 60
 ENUM_MAX_LENGTH = 60
+
+
+@dataclass(frozen=True, kw_only=True)
+class ListFilter:
+    """A list filter no one column answers (a condition on several, or on today's date).
+
+    ``condition`` gets the table's columns and the value given (never None) and returns
+    the SQL condition rows must meet.
+    """
+
+    name: str  # the filter input's field: "earlyWindowOpen"
+    type: Any  # the Python type of the value, as a column's
+    description: str = ""
+    condition: Callable[[Any, Any], sa.ColumnElement[bool]]
 
 
 def is_money(column: Column[Any, Any]) -> bool:
@@ -85,6 +100,14 @@ class DerivedReadModel:
     def exposure(self) -> Exposure[Any, Any]:
         assert self.spec.exposure is not None
         return self.spec.exposure
+
+    @cached_property
+    def filters(self) -> tuple[ListFilter, ...]:
+        """The kind's own list filters, declared beside it as ``FILTERS``."""
+        from services.kinds import companions
+
+        module = companions("services").get(self.spec.kind)
+        return tuple(getattr(module, "FILTERS", ())) if module is not None else ()
 
     @cached_property
     def default_order_column(self) -> Column[Any, Any] | None:
@@ -168,15 +191,21 @@ class DerivedReadModel:
         out["UPDATED_AT_DESC"] = (columns.updated_at, True)
         return out
 
-    def conditions(self, given: Sequence[tuple[Column[Any, Any] | str, Any]]) -> list[sa.ColumnElement[bool]]:
-        """SQL conditions for filter values: (column or built-in name, value or bounds).
+    def conditions(
+        self, given: Sequence[tuple[Column[Any, Any] | str | ListFilter, Any]]
+    ) -> list[sa.ColumnElement[bool]]:
+        """SQL conditions for filter values: (column, built-in name or list filter; value or bounds).
 
         The built-in names are ``state`` (whatever the kind calls it) and ``owner``.
         """
         columns = sa.inspect(self.table).local_table.c
         out: list[sa.ColumnElement[bool]] = []
         for column, value in given:
-            upper_inclusive = False
+            if isinstance(column, ListFilter):
+                if value is not None:
+                    out.append(column.condition(columns, value))
+                continue
+            included = (True, False)
             if isinstance(column, str):
                 match = Match.ANY_OF if column == "state" else Match.EQUALS
                 name = self.exposure.state_name if column == "state" else column
@@ -185,13 +214,14 @@ class DerivedReadModel:
                 match = column.match or Match.EQUALS
                 stored = columns[stored_name(column)]
                 convert = _converter(column)
-                upper_inclusive = column.upper_inclusive
+                included = column.bounds_included
             if match is Match.RANGE:
                 low, high = value
+                low_included, high_included = included
                 if low is not None:
-                    out.append(stored >= convert(low))
+                    out.append(stored >= convert(low) if low_included else stored > convert(low))
                 if high is not None:
-                    out.append(stored <= convert(high) if upper_inclusive else stored < convert(high))
+                    out.append(stored <= convert(high) if high_included else stored < convert(high))
             elif match is Match.ANY_OF:
                 if value:
                     out.append(stored.in_([convert(v) for v in value]))

@@ -1075,7 +1075,7 @@ EXPOSURE = Exposure[OpportunityData, OpportunityPolicy](
             match=Match.RANGE,
             filter_names=("closeDateFrom", "closeDateTo"),
             filter_description="Closing on or after the first day, and on or before the second.",
-            upper_inclusive=True,
+            bounds_included=(True, True),
             orderable=True,
         ),
     ),

@@ -52,6 +52,7 @@ from temporalio import workflow
 from workflows.engine.calendar import add_months, start_of_day
 from workflows.engine.common import change_owner
 from workflows.engine.computed import computed_property
+from workflows.engine.exposure import Column, Exposure, Match, Mutation, Opening
 from workflows.engine.messages import duration
 from workflows.engine.spec import (
     Context,
@@ -69,7 +70,7 @@ from workflows.engine.spec import (
     role,
 )
 from workflows.engine.types import LifecycleInput, LifecycleSnapshot
-from workflows.engine.values import Account
+from workflows.engine.values import ACCOUNT_ID_MAX_LENGTH, Account
 from workflows.engine.workflow import LifecycleWorkflow
 from workflows.opportunity import KIND as OPPORTUNITY_KIND
 from workflows.opportunity import LossReason, Money, PlanType, RecordType
@@ -79,6 +80,8 @@ KIND = "renewal"
 
 
 class RenewalState(enum.StrEnum):
+    """A prepaid contract's way to its renewal or expiry (domain README §4)."""
+
     ACTIVE = "ACTIVE"
     RENEWAL_DUE = "RENEWAL_DUE"
     NEGOTIATING = "NEGOTIATING"
@@ -99,35 +102,47 @@ Term = Annotated[int, Field(ge=1, le=120)]
 
 
 class AtRiskFlag(BaseModel):
+    """An operator's at-risk flag."""
+
     reason: str
     flagged_by: str
     flagged_at: datetime
 
 
 class CreditsExhausted(BaseModel):
+    """When the credits ran out, and whether usage is covered until the end date."""
+
     exhausted_on: date
     recorded_by: str
-    # Set when a signed renewal covers usage until the end date (004:4701).
-    usage_covered_until: date | None = None
+    usage_covered_until: date | None = Field(
+        None, description="Set when a renewal signed in time covers usage (004:4701); otherwise pay-as-you-go."
+    )
 
 
 class SignedRenewal(BaseModel):
-    # The won renewal opportunity, whose id is also the successor contract's.
-    opportunity_id: str
+    """The renewal signed through the renewal opportunity's Closed Won."""
+
+    opportunity_id: str = Field(description="The won renewal opportunity, whose id is also the successor contract's.")
     signed_on: date
     credit_amount: Money
     annual_spend: Money
     term_months: int
-    next_renewal_opportunity_id: str | None = None
-    early_renewal_discount: bool
-    rollover_allowance: Money
+    next_renewal_opportunity_id: str | None = Field(None, description="The successor contract's renewal opportunity.")
+    early_renewal_discount: bool = Field(
+        description="Signed early enough before the end, on a prepaid plan, to earn the early-renewal discount "
+        "(004:4442)."
+    )
+    rollover_allowance: Money = Field(description="Unused credit that may roll over (004:4716).")
 
-    @property
-    def successor_id(self) -> str:
+    @computed_property
+    def successor_contract_id(self) -> str:
+        """The successor contract; it starts at the end date."""
         return self.opportunity_id
 
 
 class NotRenewing(BaseModel):
+    """Why the contract is not renewing."""
+
     loss_reason: LossReason
     note: str | None = None
     decided_by: str
@@ -139,18 +154,22 @@ class RenewalData(BaseModel):
     owner: Ident
     previous_owners: list[str] = Field(default_factory=list)
     start_date: date
-    term_months: Term = 12
-    # The end date written on the contract, when given: it must be start + term.
-    stated_end_date: date | None = None
-    credit_amount: Money
-    annual_spend: Money
-    on_prepaid_plan: bool = True
+    term_months: Term = Field(12, description="The contract's length in months; 12 unless given.")
+    stated_end_date: date | None = Field(
+        None, description="The end date written on the contract, when given: it must be the start date plus the term."
+    )
+    credit_amount: Money = Field(description="Credit purchased, before discount.")
+    annual_spend: Money = Field(description="What the customer pays per year.")
+    on_prepaid_plan: bool = Field(
+        True, description="False once credits ran out onto pay-as-you-go or the contract expired."
+    )
+    # Set when the renewal opportunity is not ``<contract>-renewal-1`` (``renewal_opportunity_of``).
     renewal_opportunity_id: Ident | None = None
-    # The contract this one renews.
-    renewal_of: str | None = None
+    renewal_of: str | None = Field(None, description="The contract this one renews.")
     at_risk_flag: AtRiskFlag | None = None
-    # Invoices of the account in a late-payment lifecycle at suspension or later.
-    at_risk_invoices: list[str] = Field(default_factory=list)
+    at_risk_invoices: list[str] = Field(
+        default_factory=list, description="Invoices of the account in a late payment at suspension or later."
+    )
     churn_review_requested_at: datetime | None = None
     credits_exhausted: CreditsExhausted | None = None
     renewal: SignedRenewal | None = None
@@ -163,6 +182,7 @@ class RenewalData(BaseModel):
 
     @computed_property
     def at_risk(self) -> bool:
+        """Flagged by an operator or an invoice at suspension or later."""
         return self.at_risk_flag is not None or bool(self.at_risk_invoices)
 
     def terms(self) -> ContractTerms:
@@ -326,7 +346,7 @@ class DeclineParams(_Params):
 
 
 class CreditsExhaustedParams(_Params):
-    exhausted_on: date | None = None
+    exhausted_on: date | None = Field(None, description="When they ran out; default today.")
 
 
 class LatePaymentRiskParams(_Params):
@@ -585,7 +605,7 @@ def _successor_contract(ctx: Ctx) -> dict[str, Any]:
     renewal = _signed(ctx)
     return {
         "kind": KIND,
-        "entity_id": renewal.successor_id,
+        "entity_id": renewal.successor_contract_id,
         "actor": ctx.actor,
         "reason": f"Renewal of contract {ctx.entity_id}",
         "data": {
@@ -615,8 +635,9 @@ def _renewed_body(ctx: Ctx) -> str:
     early = early_renewal(renewal.signed_on, data.terms(), ctx.policy.discounts)
     _, rolls = rollover(renewal.annual_spend, data.terms(), ctx.policy.discounts)
     return (
-        f"Successor contract {renewal.successor_id} starts on {data.end_date}: ${renewal.credit_amount:,.2f} of "
-        f"credit over {renewal.term_months} months. Early renewal: {early.reason} {rolls}"
+        f"Successor contract {renewal.successor_contract_id} starts on {data.end_date}: "
+        f"${renewal.credit_amount:,.2f} of credit over {renewal.term_months} months. Early renewal: {early.reason} "
+        f"{rolls}"
     )
 
 
@@ -695,7 +716,7 @@ TERM_END_EFFECTS: tuple[Effect, ...] = (
         "credits_rolled_over",
         "Roll up to half the original credit into the successor contract (004:4716).",
         payload={
-            "to_contract_id": lambda ctx: _signed(ctx).successor_id,
+            "to_contract_id": lambda ctx: _signed(ctx).successor_contract_id,
             "up_to": lambda ctx: str(_signed(ctx).rollover_allowance),
         },
         when=lambda ctx: _signed(ctx).rollover_allowance > 0,
@@ -995,6 +1016,78 @@ STATES = (
 )
 
 
+EXPOSURE = Exposure[RenewalData, RenewalPolicy](
+    type_name="Renewal",
+    one="renewal",
+    many="renewals",
+    description="One prepaid contract on its way to renewal or expiry (reference-billing §2, §5b).",
+    states=RenewalState,
+    table="renewals",
+    columns=(
+        Column(
+            name="account_id",
+            type=str,
+            value=lambda p: p.data.account.id,
+            max_length=ACCOUNT_ID_MAX_LENGTH,
+            match=Match.EQUALS,
+            indexed=True,
+        ),
+        Column(name="start_date", type=date),
+        Column(
+            name="end_date",
+            type=date,
+            match=Match.RANGE,
+            filter_names=("endingAfter", "endingBefore"),
+            filter_description="End date strictly after endingAfter, strictly before endingBefore.",
+            bounds_included=(False, False),
+            orderable=True,
+        ),
+        # The last day a renewal signature earns the early-renewal discount (004:4442),
+        # for the early-window filter (services/renewal.py).
+        Column(
+            name="early_renewal_last_day",
+            type=date,
+            value=lambda p: early_renewal_last_day(p.data.end_date, p.policy.discounts),
+            indexed=True,
+        ),
+        Column(name="on_prepaid_plan", type=bool),
+        Column(name="at_risk", type=bool, match=Match.EQUALS, indexed=True),
+        Column(name="credit_amount", type=Money),
+        Column(name="annual_spend", type=Money, orderable=True),
+    ),
+    default_order="END_DATE_ASC",
+    opening=Opening(
+        name="startRenewal",
+        input="StartRenewalInput",
+        fields=("account", "owner", "start_date", "term_months", "stated_end_date", "credit_amount", "annual_spend"),
+        description="Start following a prepaid contract to its renewal.",
+        input_description="A prepaid contract to follow to its renewal, e.g. one that predates the service.",
+        field_names={"stated_end_date": "endDate"},
+    ),
+    mutations={
+        "mark_at_risk": Mutation(name="markRenewalAtRisk", input="MarkRenewalAtRiskInput"),
+        "clear_at_risk": Mutation(name="clearRenewalAtRisk", input="ClearRenewalAtRiskInput"),
+        "record_credits_exhausted": Mutation(
+            name="recordRenewalCreditsExhausted",
+            input="RecordRenewalCreditsExhaustedInput",
+            description="Record that the contract's credits ran out: covered until the end date when a renewal was "
+            "signed in time, otherwise pay-as-you-go without the early-renewal discount.",
+        ),
+        "decline": Mutation(name="declineRenewal", input="DeclineRenewalInput"),
+        "change_owner": None,
+    },
+    id_name="contractId",
+    shared_result="RenewalResult",
+    hidden=("churn_review_requested_at",),
+    type_names={
+        AtRiskFlag: "AtRiskFlag",
+        CreditsExhausted: "CreditsExhausted",
+        SignedRenewal: "SignedRenewal",
+        NotRenewing: "NotRenewing",
+    },
+)
+
+
 RENEWAL = LifecycleSpec(
     kind=KIND,
     title="Renewal",
@@ -1009,6 +1102,7 @@ RENEWAL = LifecycleSpec(
     account_of=lambda data: (data.account.id, data.account.name),
     summary_of=lambda data: f"{data.account.name} · ${data.credit_amount:,.0f} credit · ends {data.end_date}",
     validate_open=_validate_contract,
+    exposure=EXPOSURE,
 )
 
 

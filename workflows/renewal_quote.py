@@ -38,6 +38,8 @@ Percent = Annotated[Decimal, Field(ge=0, le=100)]
 
 
 class Lever(enum.StrEnum):
+    """The handbook's discount levers (004:4354-4365)."""
+
     VOLUME = "VOLUME"
     LENGTH = "LENGTH"
     CASH_TIMING = "CASH_TIMING"

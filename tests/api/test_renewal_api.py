@@ -11,7 +11,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from services.api import create_app
 from tests.api.documents import mutation
-from tests.conftest import Api, Stack, serve
+from tests.conftest import OPERATOR, Api, Stack, serve
 from tests.workflows.helpers import eventually
 from workflows.engine.calendar import add_months
 
@@ -219,10 +219,12 @@ async def test_credits_running_out_without_a_renewal(api: Api, entity_id: str):
 
 async def test_declining_closes_the_renewal_opportunity(api: Api, entity_id: str):
     await start(api, entity_id)
-    unknown = await unchanged(
-        api, entity_id, DECLINE, {"contractId": entity_id, "lossReason": "BAD_VIBES"}, "ValidationError"
-    )
-    assert unknown["fields"][0]["field"] == "lossReason"
+    before = await state(api, entity_id)
+    response = await api.post(DECLINE, {"input": {"contractId": entity_id, "lossReason": "BAD_VIBES"}})
+    unknown = response.json()["errors"]
+    assert [e["extensions"]["code"] for e in unknown] == ["BAD_USER_INPUT"]
+    assert "at .lossReason: Value 'BAD_VIBES' does not exist" in unknown[0]["message"]
+    assert await state(api, entity_id) == before
     # Wait for the renewal opportunity the start opened, so the decline reaches it.
     query = "query($id: ID!) { opportunity(id: $id) { __typename ... on Opportunity { stage lossReason } } }"
 
@@ -244,6 +246,58 @@ async def test_declining_closes_the_renewal_opportunity(api: Api, entity_id: str
     )
     assert again["state"] == "NOT_RENEWING"
     assert set(again["allowed"]) == {"record_credits_exhausted", "mark_at_risk", "clear_at_risk", "change_owner"}
+
+
+async def test_a_renewal_signed_through_its_opportunity_names_the_successor(api: Api, entity_id: str):
+    gateway, renewal_opportunity = api.stack.gateway, f"{entity_id}-renewal-1"
+    deal = {
+        "name": "ACME analytics",
+        "account": {"id": "acme", "name": "ACME"},
+        "owner": "otto@example.com",
+        "close_date": add_months(TODAY, 3).isoformat(),
+        "amount": "60000",
+        "discount_percent": "25",
+        "plan_type": "ANNUAL",
+        "contract_start_date": TODAY.isoformat(),
+    }
+    await gateway.open("opportunity", entity_id, deal, principal=OPERATOR, initial_state="VENDOR_APPROVAL")
+    signed = {"stage": "VENDOR_APPROVAL", "criterion": "contract_signed", "evidence": "PandaDoc #1"}
+    await gateway.transition("opportunity", entity_id, "record_criterion", signed, principal=OPERATOR)
+    await gateway.transition("opportunity", entity_id, "close_won", principal=OPERATOR)
+
+    async def reached(kind: str, entity: str, wanted: str) -> bool:
+        query = f'query($id: ID!) {{ lifecycle(kind: "{kind}", id: $id) {{ ... on Lifecycle {{ stateName }} }} }}'
+        found = (await api.gql(query, {"id": entity}, role="viewer"))["lifecycle"]
+        return found.get("stateName") == wanted
+
+    await eventually(lambda: reached("opportunity", renewal_opportunity, "QUALIFICATION"))
+    for _ in range(2):  # meeting booked, then product evaluation
+        await gateway.transition("opportunity", renewal_opportunity, "advance", principal=OPERATOR)
+    await eventually(lambda: reached("renewal", entity_id, "NEGOTIATING"))
+    signed = {"stage": "COMMERCIAL_LEGAL_REVIEW", "criterion": "contract_signed", "evidence": "PandaDoc #2"}
+    await gateway.transition("opportunity", renewal_opportunity, "record_criterion", signed, principal=OPERATOR)
+    await gateway.transition("opportunity", renewal_opportunity, "close_won", principal=OPERATOR)
+    await eventually(lambda: reached("renewal", entity_id, "RENEWED"))
+
+    query = """query($id: ID!) { renewal(contractId: $id) { ... on Renewal {
+      renewalOpportunityId creditAmount annualSpend
+      renewal { opportunityId successorContractId nextRenewalOpportunityId earlyRenewalDiscount termMonths
+                creditAmount }
+    } } }"""
+    renewed = (await api.gql(query, {"id": entity_id}, role="viewer"))["renewal"]
+    assert renewed == {
+        "renewalOpportunityId": renewal_opportunity,
+        "creditAmount": "60000.00",
+        "annualSpend": "45000.00",
+        "renewal": {
+            "opportunityId": renewal_opportunity,
+            "successorContractId": renewal_opportunity,
+            "nextRenewalOpportunityId": f"{entity_id}-renewal-2",
+            "earlyRenewalDiscount": True,
+            "termMonths": 12,
+            "creditAmount": "60000.00",
+        },
+    }
 
 
 @pytest.mark.parametrize(
@@ -369,8 +423,9 @@ async def test_pages_and_orders(api: Api, contracts: dict[str, str]):
     third = await page(api, first=2, orderBy="END_DATE_DESC", after=second["pageInfo"]["endCursor"])
     assert names(second, contracts) + names(third, contracts) == ["e", "b", "a"]
     assert not third["pageInfo"]["hasNextPage"]
-    bad = await api.post(LIST, {"filter": {"endingBefore": "someday"}}, role="viewer")
-    assert bad.json()["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    for bad_filter in ({"endingBefore": "someday"}, {"earlyWindowOpen": "soon"}):
+        bad = await api.post(LIST, {"filter": bad_filter}, role="viewer")
+        assert bad.json()["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
 
 
 async def test_the_machine_description(api: Api):

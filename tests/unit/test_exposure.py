@@ -18,7 +18,7 @@ def test_the_state_cannot_share_its_name_with_a_column():
 
 def test_only_a_range_filter_has_an_upper_bound_to_include():
     inclusive_equals = Column[OpportunityData, OpportunityPolicy](
-        name="signed_on", type=date, match=Match.EQUALS, upper_inclusive=True
+        name="signed_on", type=date, match=Match.EQUALS, bounds_included=(True, True)
     )
     with pytest.raises(ValueError, match="only a range filter has an upper bound"):
         dataclasses.replace(EXPOSURE, columns=(*EXPOSURE.columns, inclusive_equals))

@@ -38,7 +38,7 @@ class Match(enum.Enum):
 
     EQUALS = "equals"  # one value: ``owner: "ana"``
     ANY_OF = "any_of"  # a list of values: ``state: [ACTIVE, PAUSED]``
-    RANGE = "range"  # two bounds, the lower inclusive: ``expiringAfter``/``expiringBefore``
+    RANGE = "range"  # two bounds, by default the lower inclusive: ``expiringAfter``/``expiringBefore``
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -59,8 +59,8 @@ class Column(Generic[DataT, PolicyT]):
     # the lower and upper bound for RANGE.
     filter_names: tuple[str, ...] = ()
     filter_description: str = ""
-    # A RANGE whose upper bound is included too, for whole days (``closeDateTo``).
-    upper_inclusive: bool = False
+    # Whether a range's lower and upper bound match values equal to them.
+    bounds_included: tuple[bool, bool] = (True, False)
     orderable: bool = False  # lists may sort by it, both ways
     order_name: str = ""  # the order's name before _ASC/_DESC (default: the name in capitals)
     indexed: bool = False  # filtered often: indexed with the default order
@@ -147,5 +147,5 @@ class Exposure(Generic[DataT, PolicyT]):
                 raise ValueError(f"{self.type_name}.{column.name}: {expected} filter names expected")
             if column.match is Match.RANGE and not column.filter_names:
                 raise ValueError(f"{self.type_name}.{column.name}: a range filter names its two bounds")
-            if column.upper_inclusive and column.match is not Match.RANGE:
-                raise ValueError(f"{self.type_name}.{column.name}: only a range filter has an upper bound")
+            if column.bounds_included != (True, False) and column.match is not Match.RANGE:
+                raise ValueError(f"{self.type_name}.{column.name}: only a range filter has bounds")
