@@ -56,7 +56,7 @@ from schema.scalars import Money as MoneyScalar
 from services.derived import DerivedReadModel, is_money
 from services.read_model import get_snapshot, snapshot_of
 from workflows.engine import values
-from workflows.engine.exposure import Column, Exposure, Match, Mutation
+from workflows.engine.exposure import Column, Exposure, Match, Mutation, Projected
 from workflows.engine.spec import LifecycleSpec, Role
 from workflows.engine.types import TransitionResult
 
@@ -162,9 +162,11 @@ class _Builder:
             hints = _model_hints(model)
             annotations: dict[str, Any] = {}
             namespace: dict[str, Any] = {}
+            renamed = self.exposure.output_field_names.get(model, {})
             for name, info in model.model_fields.items():
                 annotations[name] = self.graphql_type(hints[name], for_input=False)
-                namespace[name] = strawberry.field(description=info.description)
+                graphql_name = camel(renamed[name]) if name in renamed else None
+                namespace[name] = strawberry.field(name=graphql_name, description=info.description)
             for name, computed in model.model_computed_fields.items():
                 annotations[name] = self.graphql_type(computed.return_type, for_input=False)
                 namespace[name] = strawberry.field(description=computed.description)
@@ -222,27 +224,50 @@ class _Builder:
         namespace: dict[str, Any] = {}
         states = graphql_enum(x.states)
         namespace["state"] = strawberry.field(resolver=_resolver(lambda root: states(root.snapshot.state), states))
-        for name, info in model.model_fields.items():
-            if name in x.hidden or name in INTERFACE_FIELDS:
+        shown = [n for n in model.model_fields if n not in x.hidden and n not in INTERFACE_FIELDS]
+        for name in shown:
+            if name in x.computed_from_instance:
                 continue
+            info = model.model_fields[name]
             t = self.graphql_type(hints[name], for_input=False)
             if name in x.always_set:
                 t = _required(t)
             description = x.descriptions.get(name) or info.description
             namespace[name] = strawberry.field(resolver=_resolver(_data_field(name), t), description=description)
+        for name, computed_field in model.model_computed_fields.items():
+            if name in x.hidden or name in x.computed_from_instance:
+                continue
+            t = self.graphql_type(computed_field.return_type, for_input=False)
+            description = x.descriptions.get(name) or computed_field.description
+            namespace[name] = strawberry.field(resolver=_resolver(_data_field(name), t), description=description)
         for name, compute in x.computed.items():
-            t = self.graphql_type(typing.get_type_hints(compute)["return"], for_input=False)
+            t = self.graphql_type(typing.get_type_hints(compute, include_extras=True)["return"], for_input=False)
             namespace[name] = strawberry.field(resolver=_resolver(_computed(compute), t), description=_doc_of(compute))
+        for name, compute_from in x.computed_from_instance.items():
+            t = self.graphql_type(typing.get_type_hints(compute_from, include_extras=True)["return"], for_input=False)
+            resolve = _from_instance(self.spec, compute_from)
+            namespace[name] = strawberry.field(resolver=_resolver(resolve, t), description=_doc_of(compute_from))
         namespace["__annotations__"] = annotations
         special = self.special_fields()
         bases = (special, Lifecycle) if special is not None else (Lifecycle,)
         return strawberry.type(type(x.type_name, bases, namespace), description=x.description)
 
-    def special_fields(self) -> type | None:
+    def special_fields(self, name: str = "FIELDS") -> type | None:
         from services.kinds import companions
 
         module = companions("schema").get(self.spec.kind)
-        return getattr(module, "FIELDS", None) if module is not None else None
+        return getattr(module, name, None) if module is not None else None
+
+    def extended_connection(self, lifecycle: type) -> type | None:
+        """The list's connection with a kind's ``CONNECTION_FIELDS`` (a class whose strawberry
+        fields read ``self.conditions``, the list's filter as SQL), if it declares them."""
+        special = self.special_fields("CONNECTION_FIELDS")
+        if special is None:
+            return None
+        namespace = {"__annotations__": {"conditions": PRIVATE[list[Any]]}}
+        name = f"{self.exposure.type_name}Connection"
+        bases = (special, CONNECTION[lifecycle])  # a generic alias among the bases: types.new_class resolves it
+        return strawberry.type(types.new_class(name, bases, exec_body=lambda ns: ns.update(namespace)))
 
 
 def _doc(model: type) -> str | None:
@@ -283,6 +308,22 @@ def _data_field(name: str) -> Callable[[Any], Any]:
 
 def _computed(compute: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return lambda root: compute(root.data)
+
+
+def _from_instance(spec: LifecycleSpec[Any, Any], compute: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    def resolve(root: Any) -> Any:
+        snapshot = root.snapshot
+        instance = Projected(
+            data=root.data,
+            policy=spec.policy_model.model_validate(snapshot.policy),
+            state=snapshot.state,
+            opened_at=snapshot.opened_at,
+            closed_at=snapshot.closed_at,
+            next_deadline=snapshot.next_deadline,
+        )
+        return compute(instance)
+
+    return resolve
 
 
 def _function(
@@ -346,6 +387,7 @@ class _Filter:
     annotation: Any
     description: str | None
     bound: int | None = None  # 0 lower, 1 upper, for a range
+    default: Any = None
 
 
 def _filter_value(f: _Filter, value: Any) -> Any:
@@ -401,6 +443,9 @@ class _Api(_Builder):
                     out.append(_Filter(snake(name), name, column, t | None, description, bound))
             else:
                 name = column.filter_names[0] if column.filter_names else camel(column.name)
+                if column.match is Match.FLAG:
+                    out.append(_Filter(snake(name), name, column, bool, description, default=False))
+                    continue
                 annotation = LIST[t] | None if column.match is Match.ANY_OF else t | None
                 out.append(_Filter(snake(name), name, column, annotation, description))
         return out
@@ -446,12 +491,15 @@ class _Api(_Builder):
                 {
                     "__annotations__": {f.python_name: f.annotation for f in filters},
                     **{
-                        f.python_name: strawberry.field(default=None, name=f.graphql_name, description=f.description)
+                        f.python_name: strawberry.field(
+                            default=f.default, name=f.graphql_name, description=f.description
+                        )
                         for f in filters
                     },
                 },
             )
         )
+        extended = self.extended_connection(lifecycle)
         orders = self.read_model.orders
         order_enum: Any = strawberry.enum(ENUM(f"{x.type_name}Order", {name: name for name in orders}))
 
@@ -468,16 +516,22 @@ class _Api(_Builder):
                     assert isinstance(f.column, Column)
                     ranges.setdefault(f.column.name, [f.column, None, None])[1 + f.bound] = value
             given += [(column, (low, high)) for column, low, high in ranges.values()]
+            conditions = self.read_model.conditions(given)
             async with info.context.sessions() as session:
                 page = await self.read_model.page(
                     session,
-                    self.read_model.conditions(given),
+                    conditions,
                     order_by.value,
                     first=first,
                     after=after,
                     max_page_size=info.context.settings.max_page_size,
                 )
-            return connection(page, lambda row: wrap(snapshot_of(row)))
+            listed = connection(page, lambda row: wrap(snapshot_of(row)))
+            if extended is None:
+                return listed
+            return extended(
+                edges=listed.edges, page_info=listed.page_info, total_count=listed.total_count, conditions=conditions
+            )
 
         query_namespace = {
             x.one: strawberry.field(
@@ -493,7 +547,7 @@ class _Api(_Builder):
                         ("first", int, 20),
                         ("after", str | None, None),
                     ],
-                    CONNECTION[lifecycle],
+                    extended or CONNECTION[lifecycle],
                     many,
                 ),
                 description=f"{spec.title}s matching the filter, a page at a time.",
@@ -513,7 +567,7 @@ class _Api(_Builder):
         hints = _model_hints(model)
         for name in opening.fields:
             info = model.model_fields[name]
-            if name == "owner":
+            if name == "owner" and opening.owner_defaults_to_caller:
                 info = FieldInfo(annotation=str | None, default=None, description="Defaults to the caller.")
             elif name in opening.field_descriptions:
                 info = FieldInfo.merge_field_infos(info, description=opening.field_descriptions[name])
@@ -531,8 +585,10 @@ class _Api(_Builder):
             data = plain(input)
             data.pop("reason", None)
             policy = data.pop("policy", None)
-            entity_id = data.pop(id_arg, None) or f"{opening.id_prefix}-{uuid.uuid4().hex[:16]}"
-            if "owner" in opening.fields:
+            # An id that is also a data field (a late payment's invoice id) stays in the data.
+            given_id = data.get(id_arg) if id_arg in model.model_fields else data.pop(id_arg, None)
+            entity_id = given_id or f"{opening.id_prefix}-{uuid.uuid4().hex[:16]}"
+            if "owner" in opening.fields and opening.owner_defaults_to_caller:
                 data.setdefault("owner", info.context.principal.actor)
             if policy is not None and not isinstance(policy, dict):
                 return ValidationError(message="policy must be an object.", fields=[])

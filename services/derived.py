@@ -131,14 +131,7 @@ class DerivedReadModel:
         return indexes
 
     def project(self, snapshot: LifecycleSnapshot) -> dict[str, Any]:
-        projected = Projected(
-            data=self.spec.data_model.model_validate(snapshot.data),
-            policy=self.spec.policy_model.model_validate(snapshot.policy),
-            state=snapshot.state,
-            opened_at=snapshot.opened_at,
-            closed_at=snapshot.closed_at,
-            next_deadline=snapshot.next_deadline,
-        )
+        projected = projected_of(self.spec, snapshot)
         values: dict[str, Any] = {
             "workflow_id": snapshot.workflow_id,
             "seq": snapshot.seq,
@@ -185,7 +178,11 @@ class DerivedReadModel:
                 if low is not None:
                     out.append(stored >= convert(low))
                 if high is not None:
-                    out.append(stored < convert(high))
+                    upper_inclusive = isinstance(column, Column) and column.upper_inclusive
+                    out.append(stored <= convert(high) if upper_inclusive else stored < convert(high))
+            elif match is Match.FLAG:
+                if value:
+                    out.append(stored.is_(True))
             elif match is Match.ANY_OF:
                 if value:
                     out.append(stored.in_([convert(v) for v in value]))
@@ -214,6 +211,18 @@ class DerivedReadModel:
             after=after,
             max_page_size=max_page_size,
         )
+
+
+def projected_of(spec: LifecycleSpec[Any, Any], snapshot: LifecycleSnapshot) -> Projected[Any, Any]:
+    """The instance as its columns and instance-computed fields see it."""
+    return Projected(
+        data=spec.data_model.model_validate(snapshot.data),
+        policy=spec.policy_model.model_validate(snapshot.policy),
+        state=snapshot.state,
+        opened_at=snapshot.opened_at,
+        closed_at=snapshot.closed_at,
+        next_deadline=snapshot.next_deadline,
+    )
 
 
 def _stored_value_plain(value: Any) -> Any:

@@ -91,7 +91,6 @@ async def test_an_unowned_invoice_is_chased_by_the_revenue_lead(api: Api, entity
         ({"amount": "0"}, ["amount"]),
         ({"amount": "-1"}, ["amount"]),
         ({"currency": "ABC"}, ["currency"]),
-        ({"collectionMethod": "CHEQUE"}, ["collectionMethod"]),
         ({"dueDate": "tomorrow"}, ["dueDate"]),
         ({"dueDate": (datetime.now(UTC) + timedelta(days=3)).date().isoformat()}, ["dueDate"]),
         ({"contactEmails": ["nobody"]}, ["contactEmails.0"]),
@@ -101,6 +100,16 @@ async def test_bad_invoices_are_refused_per_field(api: Api, entity_id: str, fiel
     result = await call(api, OPEN, invoice(entity_id, **fields))
     assert result["__typename"] == "ValidationError", result
     assert sorted(f["field"] for f in result["fields"]) == bad
+    assert (await state(api, entity_id))["__typename"] == "NotFound"
+
+
+async def test_a_collection_method_outside_the_enum_is_refused_by_the_schema_and_nothing_opens(
+    api: Api, entity_id: str
+):
+    response = await api.post(OPEN, {"input": invoice(entity_id, collectionMethod="CHEQUE")})
+    errors = response.json()["errors"]
+    assert [e["extensions"]["code"] for e in errors] == ["BAD_USER_INPUT"]
+    assert "at .collectionMethod: Value 'CHEQUE' does not exist" in errors[0]["message"]
     assert (await state(api, entity_id))["__typename"] == "NotFound"
 
 

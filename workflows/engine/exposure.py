@@ -39,6 +39,9 @@ class Match(enum.Enum):
     EQUALS = "equals"  # one value: ``owner: "ana"``
     ANY_OF = "any_of"  # a list of values: ``state: [ACTIVE, PAUSED]``
     RANGE = "range"  # two bounds, the lower inclusive: ``expiringAfter``/``expiringBefore``
+    # A yes/no flag that only narrows: true keeps the rows where the column is true; false
+    # or absent filters nothing (``suspendedOnly: true``).
+    FLAG = "flag"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -62,6 +65,7 @@ class Column(Generic[DataT, PolicyT]):
     orderable: bool = False  # lists may sort by it, both ways
     order_name: str = ""  # the order's name before _ASC/_DESC (default: the name in capitals)
     indexed: bool = False  # filtered often: indexed with the default order
+    upper_inclusive: bool = False  # a range's upper bound keeps values equal to it
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -91,6 +95,9 @@ class Opening:
     field_names: Mapping[str, str] = field(default_factory=dict)
     # When the caller gives no id, one is made: ``<id_prefix>-<16 hex digits>``.
     id_prefix: str = ""
+    # Without an owner the caller becomes it; when False, the data model's default stands
+    # (a late payment without an owner is chased by the revenue lead).
+    owner_defaults_to_caller: bool = True
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -129,6 +136,13 @@ class Exposure(Generic[DataT, PolicyT]):
     type_names: Mapping[type[BaseModel], str] = field(default_factory=dict)
     # Field descriptions on the output type where the data model has none.
     descriptions: Mapping[str, str] = field(default_factory=dict)
+    # Fields computed from the instance as projected (data, policy, state, times): name ->
+    # function of a ``Projected``, typed and described like ``computed``'s. A data field of
+    # the same name is replaced by it.
+    computed_from_instance: Mapping[str, Callable[[Projected[DataT, PolicyT]], Any]] = field(default_factory=dict)
+    # GraphQL names of nested models' fields where the model's own do not fit
+    # (``{Extension: {"by": "granted_by"}}``).
+    output_field_names: Mapping[type[BaseModel], Mapping[str, str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         names = [c.name for c in self.columns]
@@ -138,5 +152,7 @@ class Exposure(Generic[DataT, PolicyT]):
             expected = 2 if column.match is Match.RANGE else 1
             if column.filter_names and len(column.filter_names) != expected:
                 raise ValueError(f"{self.type_name}.{column.name}: {expected} filter names expected")
+            if column.match is Match.FLAG and column.type is not bool:
+                raise ValueError(f"{self.type_name}.{column.name}: a flag filter reads a bool column")
             if column.match is Match.RANGE and not column.filter_names:
                 raise ValueError(f"{self.type_name}.{column.name}: a range filter names its two bounds")
