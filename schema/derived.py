@@ -440,6 +440,8 @@ class _Api(_Builder):
             description = column.filter_description or None
             if column.match is Match.RANGE:
                 for bound, name in enumerate(column.filter_names):
+                    if not name:
+                        continue
                     out.append(_Filter(snake(name), name, column, t | None, description, bound))
             else:
                 name = column.filter_names[0] if column.filter_names else camel(column.name)

@@ -58,8 +58,8 @@ class Column(Generic[DataT, PolicyT]):
     max_length: int | None = None
     nullable: bool = False
     match: Match | None = None
-    # The filter's input names: one for EQUALS and ANY_OF (default: the column's name),
-    # the lower and upper bound for RANGE.
+    # The filter's input names: one for EQUALS, ANY_OF and FLAG (default: the column's name),
+    # the lower and upper bound for RANGE (an empty name: that bound is not offered).
     filter_names: tuple[str, ...] = ()
     filter_description: str = ""
     orderable: bool = False  # lists may sort by it, both ways
