@@ -7,7 +7,8 @@ caller may fire, whose input is the trigger's params model and whose result unio
 only the refusals that trigger can produce; the opening mutation, whose input is the
 declared data fields. A kind's truly special fields (a quote, an account view) live in
 ``schema/<its module>.py`` as ``FIELDS``, a class whose strawberry fields are added to
-the derived type.
+the derived type, and ``CONNECTION_FIELDS``, the same for its list's connection (whose
+resolvers read ``self.conditions``, the list's filter as SQL: a late payment's totals).
 """
 
 from __future__ import annotations
