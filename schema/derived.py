@@ -54,10 +54,10 @@ from schema.errors import (
 )
 from schema.inputs import Account, AccountInput, filter_amount, filter_date, filter_moment
 from schema.scalars import Money as MoneyScalar
-from services.derived import DerivedReadModel, is_money
+from services.derived import DerivedReadModel, is_money, projected_of
 from services.read_model import get_snapshot, snapshot_of
 from workflows.engine import values
-from workflows.engine.exposure import Column, Exposure, Match, Mutation, Projected
+from workflows.engine.exposure import Column, Exposure, Match, Mutation
 from workflows.engine.spec import LifecycleSpec, Role
 from workflows.engine.types import TransitionResult
 
@@ -225,11 +225,9 @@ class _Builder:
         namespace: dict[str, Any] = {}
         states = graphql_enum(x.states)
         namespace["state"] = strawberry.field(resolver=_resolver(lambda root: states(root.snapshot.state), states))
-        shown = [n for n in model.model_fields if n not in x.hidden and n not in INTERFACE_FIELDS]
-        for name in shown:
-            if name in x.computed_from_instance:
+        for name, info in model.model_fields.items():
+            if name in x.hidden or name in INTERFACE_FIELDS or name in x.computed_from_instance:
                 continue
-            info = model.model_fields[name]
             t = self.graphql_type(hints[name], for_input=False)
             if name in x.always_set:
                 t = _required(t)
@@ -312,19 +310,7 @@ def _computed(compute: Callable[[Any], Any]) -> Callable[[Any], Any]:
 
 
 def _from_instance(spec: LifecycleSpec[Any, Any], compute: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    def resolve(root: Any) -> Any:
-        snapshot = root.snapshot
-        instance = Projected(
-            data=root.data,
-            policy=spec.policy_model.model_validate(snapshot.policy),
-            state=snapshot.state,
-            opened_at=snapshot.opened_at,
-            closed_at=snapshot.closed_at,
-            next_deadline=snapshot.next_deadline,
-        )
-        return compute(instance)
-
-    return resolve
+    return lambda root: compute(projected_of(spec, root.snapshot, root.data))
 
 
 def _function(

@@ -213,10 +213,10 @@ class DerivedReadModel:
         )
 
 
-def projected_of(spec: LifecycleSpec[Any, Any], snapshot: LifecycleSnapshot) -> Projected[Any, Any]:
-    """The instance as its columns and instance-computed fields see it."""
+def projected_of(spec: LifecycleSpec[Any, Any], snapshot: LifecycleSnapshot, data: Any = None) -> Projected[Any, Any]:
+    """The instance as its columns and instance-computed fields see it (``data``: already parsed)."""
     return Projected(
-        data=spec.data_model.model_validate(snapshot.data),
+        data=data if data is not None else spec.data_model.model_validate(snapshot.data),
         policy=spec.policy_model.model_validate(snapshot.policy),
         state=snapshot.state,
         opened_at=snapshot.opened_at,
