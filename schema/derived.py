@@ -9,7 +9,9 @@ mutation, whose input is the declared data fields. A kind's truly special fields
 quote, an account view) live in ``schema/<its module>.py`` as ``FIELDS``, a class
 whose strawberry fields are added to the derived type (replacing derived fields of the
 same name; its attributes are ``strawberry.Private``), and as ``PART``, extra queries
-or mutations. A list filter no declared column answers is a ``ListFilter`` in
+or mutations; ``CONNECTION_FIELDS``, the same for its list's connection (whose
+resolvers read ``self.conditions``, the list's filter as SQL: a late payment's totals).
+A list filter no declared column answers is a ``ListFilter`` in
 ``services/<its module>.py``'s ``FILTERS``.
 """
 
@@ -57,7 +59,7 @@ from schema.errors import (
 )
 from schema.inputs import Account, AccountInput, filter_amount, filter_date, filter_moment
 from schema.scalars import Money as MoneyScalar
-from services.derived import DerivedReadModel, ListFilter, is_money
+from services.derived import DerivedReadModel, ListFilter, is_money, projected_of
 from services.read_model import get_snapshot, snapshot_of
 from workflows.engine import values
 from workflows.engine.exposure import Column, Exposure, Match, Mutation
@@ -166,9 +168,11 @@ class _Builder:
             hints = _model_hints(model)
             annotations: dict[str, Any] = {}
             namespace: dict[str, Any] = {}
+            renamed = self.exposure.output_field_names.get(model, {})
             for name, info in model.model_fields.items():
                 annotations[name] = self.graphql_type(hints[name], for_input=False)
-                namespace[name] = strawberry.field(description=info.description)
+                graphql_name = camel(renamed[name]) if name in renamed else None
+                namespace[name] = strawberry.field(name=graphql_name, description=info.description)
             for name, computed in model.model_computed_fields.items():
                 annotations[name] = self.graphql_type(computed.return_type, for_input=False)
                 namespace[name] = strawberry.field(description=computed.description)
@@ -230,7 +234,7 @@ class _Builder:
         states = graphql_enum(x.states)
         namespace[x.state_name] = strawberry.field(resolver=_resolver(lambda root: states(root.snapshot.state), states))
         for name, info in model.model_fields.items():
-            if name in skipped:
+            if name in skipped or name in x.computed_from_instance:
                 continue
             t = self.graphql_type(hints[name], for_input=False)
             if name in x.always_set:
@@ -238,28 +242,43 @@ class _Builder:
             description = x.descriptions.get(name) or info.description
             namespace[name] = strawberry.field(resolver=_resolver(_data_field(name), t), description=description)
         for name, computed in model.model_computed_fields.items():
-            if name in skipped or name in x.computed:
+            if name in skipped or name in x.computed or name in x.computed_from_instance:
                 continue
             t = self.graphql_type(computed.return_type, for_input=False)
             description = x.descriptions.get(name) or computed.description
             namespace[name] = strawberry.field(resolver=_resolver(_data_field(name), t), description=description)
         for name, compute in x.computed.items():
-            t = self.graphql_type(typing.get_type_hints(compute)["return"], for_input=False)
+            t = self.graphql_type(typing.get_type_hints(compute, include_extras=True)["return"], for_input=False)
             namespace[name] = strawberry.field(resolver=_resolver(_computed(compute), t), description=_doc_of(compute))
+        for name, compute_from in x.computed_from_instance.items():
+            t = self.graphql_type(typing.get_type_hints(compute_from, include_extras=True)["return"], for_input=False)
+            resolve = _from_instance(self.spec, compute_from)
+            namespace[name] = strawberry.field(resolver=_resolver(resolve, t), description=_doc_of(compute_from))
         namespace["__annotations__"] = annotations
         bases = (special, Lifecycle) if special is not None else (Lifecycle,)
         return strawberry.type(type(x.type_name, bases, namespace), description=x.description)
 
-    def special_fields(self) -> type | None:
+    def special_fields(self, name: str = "FIELDS") -> type | None:
         from services.kinds import companions
 
         module = companions("schema").get(self.spec.kind)
-        fields = getattr(module, "FIELDS", None) if module is not None else None
+        found = getattr(module, name, None) if module is not None else None
         # Strawberry finds inherited fields only on types, so a plain class is made one.
-        if fields is None or has_object_definition(fields):
-            return fields
-        special: type = strawberry.type(fields)
+        if found is None or has_object_definition(found):
+            return found
+        special: type = strawberry.type(found)
         return special
+
+    def extended_connection(self, lifecycle: type) -> type | None:
+        """The list's connection with a kind's ``CONNECTION_FIELDS`` (a class whose strawberry
+        fields read ``self.conditions``, the list's filter as SQL), if it declares them."""
+        special = self.special_fields("CONNECTION_FIELDS")
+        if special is None:
+            return None
+        namespace = {"__annotations__": {"conditions": PRIVATE[list[Any]]}}
+        name = f"{self.exposure.type_name}Connection"
+        bases = (special, CONNECTION[lifecycle])  # a generic alias among the bases: types.new_class resolves it
+        return strawberry.type(types.new_class(name, bases, exec_body=lambda ns: ns.update(namespace)))
 
 
 def _field_names(cls: type | None) -> set[str]:
@@ -307,6 +326,10 @@ def _data_field(name: str) -> Callable[[Any], Any]:
 
 def _computed(compute: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return lambda root: compute(root.data)
+
+
+def _from_instance(spec: LifecycleSpec[Any, Any], compute: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    return lambda root: compute(projected_of(spec, root.snapshot, root.data))
 
 
 def _function(
@@ -370,6 +393,7 @@ class _Filter:
     annotation: Any
     description: str | None
     bound: int | None = None  # 0 lower, 1 upper, for a range
+    default: Any = None
 
 
 def _filter_value(f: _Filter, value: Any) -> Any:
@@ -422,9 +446,14 @@ class _Api(_Builder):
             description = column.filter_description or None
             if column.match is Match.RANGE:
                 for bound, name in enumerate(column.filter_names):
+                    if not name:
+                        continue
                     out.append(_Filter(snake(name), name, column, t | None, description, bound))
             else:
                 name = column.filter_names[0] if column.filter_names else camel(column.name)
+                if column.match is Match.FLAG:
+                    out.append(_Filter(snake(name), name, column, bool, description, default=False))
+                    continue
                 annotation = LIST[t] | None if column.match is Match.ANY_OF else t | None
                 out.append(_Filter(snake(name), name, column, annotation, description))
         for special in self.read_model.filters:
@@ -473,12 +502,15 @@ class _Api(_Builder):
                 {
                     "__annotations__": {f.python_name: f.annotation for f in filters},
                     **{
-                        f.python_name: strawberry.field(default=None, name=f.graphql_name, description=f.description)
+                        f.python_name: strawberry.field(
+                            default=f.default, name=f.graphql_name, description=f.description
+                        )
                         for f in filters
                     },
                 },
             )
         )
+        extended = self.extended_connection(lifecycle)
         orders = self.read_model.orders
         order_enum: Any = strawberry.enum(ENUM(f"{x.type_name}Order", {name: name for name in orders}))
 
@@ -495,16 +527,22 @@ class _Api(_Builder):
                     assert isinstance(f.column, Column)
                     ranges.setdefault(f.column.name, [f.column, None, None])[1 + f.bound] = value
             given += [(column, (low, high)) for column, low, high in ranges.values()]
+            conditions = self.read_model.conditions(given)
             async with info.context.sessions() as session:
                 page = await self.read_model.page(
                     session,
-                    self.read_model.conditions(given),
+                    conditions,
                     order_by.value,
                     first=first,
                     after=after,
                     max_page_size=info.context.settings.max_page_size,
                 )
-            return connection(page, lambda row: wrap(snapshot_of(row)))
+            listed = connection(page, lambda row: wrap(snapshot_of(row)))
+            if extended is None:
+                return listed
+            return extended(
+                edges=listed.edges, page_info=listed.page_info, total_count=listed.total_count, conditions=conditions
+            )
 
         query_namespace = {
             x.one: strawberry.field(
@@ -520,7 +558,7 @@ class _Api(_Builder):
                         ("first", int, 20),
                         ("after", str | None, None),
                     ],
-                    CONNECTION[lifecycle],
+                    extended or CONNECTION[lifecycle],
                     many,
                 ),
                 description=f"{_capitalised(snake(x.many).replace('_', ' '))} matching the filter, a page at a time.",
@@ -540,7 +578,7 @@ class _Api(_Builder):
         hints = _model_hints(model)
         for name in opening.fields:
             info = model.model_fields[name]
-            if name == "owner":
+            if name == "owner" and opening.owner_defaults_to_caller:
                 info = FieldInfo(annotation=str | None, default=None, description="Defaults to the caller.")
             elif name in opening.field_descriptions:
                 info = FieldInfo.merge_field_infos(info, description=opening.field_descriptions[name])
@@ -561,9 +599,11 @@ class _Api(_Builder):
             data = plain(input)
             data.pop("reason", None)
             policy = data.pop("policy", None)
-            entity_id = data.pop(id_arg, None) or f"{opening.id_prefix}-{uuid.uuid4().hex[:16]}"
+            # An id that is also a data field (a late payment's invoice id) stays in the data.
+            given_id = data.get(id_arg) if id_arg in model.model_fields else data.pop(id_arg, None)
+            entity_id = given_id or f"{opening.id_prefix}-{uuid.uuid4().hex[:16]}"
             entry_state = data.pop(x.state_name, None) if opening.entry_state else None
-            if "owner" in opening.fields:
+            if "owner" in opening.fields and opening.owner_defaults_to_caller:
                 data.setdefault("owner", info.context.principal.actor)
             if policy is not None and not isinstance(policy, dict):
                 return ValidationError(message="policy must be an object.", fields=[])

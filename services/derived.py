@@ -154,14 +154,7 @@ class DerivedReadModel:
         return indexes
 
     def project(self, snapshot: LifecycleSnapshot) -> dict[str, Any]:
-        projected = Projected(
-            data=self.spec.data_model.model_validate(snapshot.data),
-            policy=self.spec.policy_model.model_validate(snapshot.policy),
-            state=snapshot.state,
-            opened_at=snapshot.opened_at,
-            closed_at=snapshot.closed_at,
-            next_deadline=snapshot.next_deadline,
-        )
+        projected = projected_of(self.spec, snapshot)
         values: dict[str, Any] = {
             "workflow_id": snapshot.workflow_id,
             "seq": snapshot.seq,
@@ -222,6 +215,9 @@ class DerivedReadModel:
                     out.append(stored >= convert(low) if low_included else stored > convert(low))
                 if high is not None:
                     out.append(stored <= convert(high) if high_included else stored < convert(high))
+            elif match is Match.FLAG:
+                if value:
+                    out.append(stored.is_(True))
             elif match is Match.ANY_OF:
                 if value:
                     out.append(stored.in_([convert(v) for v in value]))
@@ -250,6 +246,18 @@ class DerivedReadModel:
             after=after,
             max_page_size=max_page_size,
         )
+
+
+def projected_of(spec: LifecycleSpec[Any, Any], snapshot: LifecycleSnapshot, data: Any = None) -> Projected[Any, Any]:
+    """The instance as its columns and instance-computed fields see it (``data``: already parsed)."""
+    return Projected(
+        data=data if data is not None else spec.data_model.model_validate(snapshot.data),
+        policy=spec.policy_model.model_validate(snapshot.policy),
+        state=snapshot.state,
+        opened_at=snapshot.opened_at,
+        closed_at=snapshot.closed_at,
+        next_deadline=snapshot.next_deadline,
+    )
 
 
 def _stored_value_plain(value: Any) -> Any:

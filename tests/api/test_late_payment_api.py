@@ -9,6 +9,7 @@ import pytest
 
 from tests.api.documents import mutation
 from tests.conftest import Api
+from tests.workflows.helpers import eventually
 
 CHANGED = """
   ... on LatePaymentChanged {
@@ -83,6 +84,67 @@ async def test_opening_shows_the_next_step(api: Api, entity_id: str):
 async def test_an_unowned_invoice_is_chased_by_the_revenue_lead(api: Api, entity_id: str):
     late = await opened(api, entity_id, owner=None)
     assert late["chaser"] == "role:revenue_lead"
+    shown = await api.gql(
+        "query($id: ID!) { latePayment(invoiceId: $id) { ... on LatePayment { owner } } }", {"id": entity_id}
+    )
+    assert shown["latePayment"] == {"owner": None}
+
+
+SHOWN = """query($id: ID!) { latePayment(invoiceId: $id) { ... on LatePayment {
+  dayZero paid credited owed advanceRequired previousOwners
+  payments { amount taxWithheld reference advance at }
+  creditNotes { amount creditNoteId at }
+  extensions { until reason grantedBy at } } } }"""
+
+
+async def test_an_invoice_shows_its_payments_credit_notes_and_extensions(api: Api, entity_id: str):
+    late = await opened(api, entity_id)
+    paid = await call(
+        api,
+        PAY,
+        {"invoiceId": entity_id, "amount": "1000", "taxWithheld": "200", "reference": "wire 1", "reason": "AP"},
+    )
+    assert paid["transition"]["reason"] == "AP"
+    await call(api, CREDIT, {"invoiceId": entity_id, "amount": "500", "creditNoteId": "cn_1"})
+    until = datetime.fromisoformat(late["nextStep"]["dueAt"]) + timedelta(days=2)
+    await call(api, EXTEND, {"invoiceId": entity_id, "reason": "AP batch", "until": until.isoformat()})
+    shown = (await api.gql(SHOWN, {"id": entity_id}, role="viewer"))["latePayment"]
+    day_after_due = datetime.fromisoformat(YESTERDAY).replace(tzinfo=UTC) + timedelta(days=1)
+    assert datetime.fromisoformat(shown.pop("dayZero")) == day_after_due
+    [payment] = shown.pop("payments")
+    assert payment.pop("at") and payment == {
+        "amount": "1000.00",
+        "taxWithheld": "200.00",
+        "reference": "wire 1",
+        "advance": False,
+    }
+    [credit_note] = shown.pop("creditNotes")
+    assert credit_note.pop("at") and credit_note == {"amount": "500.00", "creditNoteId": "cn_1"}
+    [extension] = shown.pop("extensions")
+    assert datetime.fromisoformat(extension.pop("until")) == until and extension.pop("at")
+    assert extension == {"reason": "AP batch", "grantedBy": "otto@example.com"}
+    assert shown == {
+        "paid": "1000.00",
+        "credited": "500.00",
+        "owed": "2700.00",
+        "advanceRequired": None,
+        "previousOwners": [],
+    }
+
+
+async def test_a_third_missed_period_paid_after_the_suspension_waits_for_the_advance(api: Api, entity_id: str):
+    long_overdue = (datetime.now(UTC) - timedelta(days=9)).date().isoformat()
+    await opened(api, entity_id, dueDate=long_overdue, consecutiveMissedPeriods=2, typicalMonthlyUsage="100")
+
+    async def suspended() -> bool:
+        return (await state(api, entity_id))["state"] == "SUSPENDED"
+
+    await eventually(suspended)
+    result = await call(api, PAY, {"invoiceId": entity_id, "amount": "4200"})
+    assert result["latePayment"]["state"] == "ADVANCE_PAYMENT_REQUIRED"
+    query = "query($id: ID!) { latePayment(invoiceId: $id) { ... on LatePayment { advanceRequired policy } } }"
+    shown = (await api.gql(query, {"id": entity_id}, role="viewer"))["latePayment"]
+    assert shown["advanceRequired"] == f"{100 * shown['policy']['advance_months']}.00"
 
 
 @pytest.mark.parametrize(
@@ -91,7 +153,6 @@ async def test_an_unowned_invoice_is_chased_by_the_revenue_lead(api: Api, entity
         ({"amount": "0"}, ["amount"]),
         ({"amount": "-1"}, ["amount"]),
         ({"currency": "ABC"}, ["currency"]),
-        ({"collectionMethod": "CHEQUE"}, ["collectionMethod"]),
         ({"dueDate": "tomorrow"}, ["dueDate"]),
         ({"dueDate": (datetime.now(UTC) + timedelta(days=3)).date().isoformat()}, ["dueDate"]),
         ({"contactEmails": ["nobody"]}, ["contactEmails.0"]),
@@ -101,6 +162,16 @@ async def test_bad_invoices_are_refused_per_field(api: Api, entity_id: str, fiel
     result = await call(api, OPEN, invoice(entity_id, **fields))
     assert result["__typename"] == "ValidationError", result
     assert sorted(f["field"] for f in result["fields"]) == bad
+    assert (await state(api, entity_id))["__typename"] == "NotFound"
+
+
+async def test_a_collection_method_outside_the_enum_is_refused_by_the_schema_and_nothing_opens(
+    api: Api, entity_id: str
+):
+    response = await api.post(OPEN, {"input": invoice(entity_id, collectionMethod="CHEQUE")})
+    errors = response.json()["errors"]
+    assert [e["extensions"]["code"] for e in errors] == ["BAD_USER_INPUT"]
+    assert "at .collectionMethod: Value 'CHEQUE' does not exist" in errors[0]["message"]
     assert (await state(api, entity_id))["__typename"] == "NotFound"
 
 
@@ -256,6 +327,14 @@ async def test_the_list_filters_pages_and_sums(api: Api, entity_id: str):
     assert sorted(e["node"]["invoiceId"] for e in ann["edges"]) == [ids["a"], ids["c"]] and ann["totalCount"] == 2
     ranged = await page(filter={"amountMin": "900", "amountMax": "3000"}, orderBy="AMOUNT_DESC")
     assert [e["node"]["invoiceId"] for e in ranged["edges"]] == [ids["b"], ids["a"]]
+    bounds = await page(filter={"amountMin": "1000", "amountMax": "2500"}, orderBy="AMOUNT_ASC")
+    assert [e["node"]["invoiceId"] for e in bounds["edges"]] == [ids["a"], ids["b"]]
+    assert bounds["totalsByState"] == [
+        {"state": "OVERDUE", "currency": "EUR", "count": 2, "amount": "3500.00", "owed": "3500.00"}
+    ]
+    by_deadline = await page()
+    assert by_deadline["edges"][-1]["node"]["invoiceId"] == ids["d"]  # settled: no next step, sorted last
+    assert (await page(filter={"suspendedOnly": False}))["totalCount"] == 4
     assert (await page(filter={"accountId": "globex"}))["totalCount"] == 1
     assert (await page(filter={"suspendedOnly": True}))["totalCount"] == 0
     soon = await page(filter={"nextDeadlineBefore": (datetime.now(UTC) + timedelta(days=7)).isoformat()})

@@ -51,7 +51,7 @@ SEEDS = {
     ),
     "late-payment": (
         """mutation { openLatePayment(input: {invoiceId: "fuzz-invoice", account: {id: "fuzz", name:
-        "Fuzz"}, amount: "100", collectionMethod: "CARD", failedAttempts: 1}) { __typename } }"""
+        "Fuzz"}, amount: "100", collectionMethod: CARD, failedAttempts: 1}) { __typename } }"""
     ),
 }
 VERSION = {

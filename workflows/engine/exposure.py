@@ -39,6 +39,9 @@ class Match(enum.Enum):
     EQUALS = "equals"  # one value: ``owner: "ana"``
     ANY_OF = "any_of"  # a list of values: ``state: [ACTIVE, PAUSED]``
     RANGE = "range"  # two bounds, by default the lower inclusive: ``expiringAfter``/``expiringBefore``
+    # A yes/no flag that only narrows: true keeps the rows where the column is true; false
+    # or absent filters nothing (``suspendedOnly: true``).
+    FLAG = "flag"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -55,8 +58,8 @@ class Column(Generic[DataT, PolicyT]):
     max_length: int | None = None
     nullable: bool = False
     match: Match | None = None
-    # The filter's input names: one for EQUALS and ANY_OF (default: the column's name),
-    # the lower and upper bound for RANGE.
+    # The filter's input names: one for EQUALS, ANY_OF and FLAG (default: the column's name),
+    # the lower and upper bound for RANGE (an empty name: that bound is not offered).
     filter_names: tuple[str, ...] = ()
     filter_description: str = ""
     # Whether a range's lower and upper bound match values equal to them.
@@ -64,6 +67,7 @@ class Column(Generic[DataT, PolicyT]):
     orderable: bool = False  # lists may sort by it, both ways
     order_name: str = ""  # the order's name before _ASC/_DESC (default: the name in capitals)
     indexed: bool = False  # filtered often: indexed with the default order
+    upper_inclusive: bool = False  # a range's upper bound keeps values equal to it
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -96,6 +100,9 @@ class Opening:
     # When set, the input takes the state to open in (named as the exposure names the
     # state), described by this text; the spec's ``entry_states`` say which it may be.
     entry_state: str = ""
+    # Without an owner the caller becomes it; when False, the data model's default stands
+    # (a late payment without an owner is chased by the revenue lead).
+    owner_defaults_to_caller: bool = True
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -136,6 +143,13 @@ class Exposure(Generic[DataT, PolicyT]):
     type_names: Mapping[type[BaseModel], str] = field(default_factory=dict)
     # Field descriptions on the output type where the data model has none.
     descriptions: Mapping[str, str] = field(default_factory=dict)
+    # Fields computed from the instance as projected (data, policy, state, times): name ->
+    # function of a ``Projected``, typed and described like ``computed``'s. A data field of
+    # the same name is replaced by it.
+    computed_from_instance: Mapping[str, Callable[[Projected[DataT, PolicyT]], Any]] = field(default_factory=dict)
+    # GraphQL names of nested models' fields where the model's own do not fit
+    # (``{Extension: {"by": "granted_by"}}``).
+    output_field_names: Mapping[type[BaseModel], Mapping[str, str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         names = [c.name for c in self.columns]
@@ -145,6 +159,8 @@ class Exposure(Generic[DataT, PolicyT]):
             expected = 2 if column.match is Match.RANGE else 1
             if column.filter_names and len(column.filter_names) != expected:
                 raise ValueError(f"{self.type_name}.{column.name}: {expected} filter names expected")
+            if column.match is Match.FLAG and column.type is not bool:
+                raise ValueError(f"{self.type_name}.{column.name}: a flag filter reads a bool column")
             if column.match is Match.RANGE and not column.filter_names:
                 raise ValueError(f"{self.type_name}.{column.name}: a range filter names its two bounds")
             if column.bounds_included != (True, False) and column.match is not Match.RANGE:

@@ -23,7 +23,7 @@ section 3 (reference-billing.md §1, §5a):
 from __future__ import annotations
 
 import enum
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -33,6 +33,7 @@ from temporalio import workflow
 from workflows.engine.calendar import start_of_day
 from workflows.engine.common import change_owner
 from workflows.engine.computed import computed_property
+from workflows.engine.exposure import Column, Exposure, Match, Mutation, Opening, Projected
 from workflows.engine.messages import send, when, within
 from workflows.engine.spec import (
     Context,
@@ -48,7 +49,14 @@ from workflows.engine.spec import (
     reason_required,
 )
 from workflows.engine.types import LifecycleInput, LifecycleSnapshot
-from workflows.engine.values import Account, Email, Money, PositiveMoney
+from workflows.engine.values import (
+    ACCOUNT_ID_MAX_LENGTH,
+    ENTITY_ID_MAX_LENGTH,
+    Account,
+    Email,
+    Money,
+    PositiveMoney,
+)
 from workflows.engine.workflow import LifecycleWorkflow
 from workflows.late_payment import messages
 
@@ -68,6 +76,8 @@ USD UYU UZS VES VND VUV WST XAF XCD XCG XOF XPF YER ZAR ZMW ZWG
 
 
 class LatePaymentState(enum.StrEnum):
+    """The escalation ladder's states (004:3652-3689)."""
+
     OVERDUE = "OVERDUE"
     SUSPENSION_WARNING = "SUSPENSION_WARNING"
     SUSPENDED = "SUSPENDED"
@@ -79,6 +89,8 @@ class LatePaymentState(enum.StrEnum):
 
 
 class CollectionMethod(enum.StrEnum):
+    """How the invoice is collected: charged to a card, or paid on terms."""
+
     CARD = "CARD"  # charged automatically (monthly, pay-as-you-go: 004:3644)
     INVOICE = "INVOICE"  # paid on terms, usually Net 30 (004:3642)
 
@@ -114,15 +126,15 @@ class LatePaymentPolicy(BaseModel):
 
 
 class Payment(BaseModel):
-    amount: Decimal
-    tax_withheld: Decimal = Decimal(0)
+    amount: Money
+    tax_withheld: Money = Decimal(0)
     reference: str | None = None
     at: datetime
     advance: bool = False
 
 
 class CreditNote(BaseModel):
-    amount: Decimal
+    amount: Money
     credit_note_id: str | None = None
     at: datetime
 
@@ -137,19 +149,23 @@ class Extension(BaseModel):
 class LatePaymentData(BaseModel):
     invoice_id: Annotated[str, Field(min_length=1, max_length=100)]
     account: Account
-    owner: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    owner: Annotated[str, Field(min_length=1, max_length=200)] | None = Field(
+        None, description="The account owner; none: the revenue lead."
+    )
     previous_owners: list[str] = Field(default_factory=list)
     amount: PositiveMoney
     currency: Annotated[str, Field(min_length=3, max_length=3)] = "USD"
     collection_method: CollectionMethod = CollectionMethod.INVOICE
-    due_date: date | None = None
-    # Day 0 when it differs from the rule (a card failure reported after the fact).
-    day_zero: datetime | None = None
+    due_date: date | None = Field(None, description="Required for INVOICE.")
+    # A card failure reported after the fact.
+    day_zero: datetime | None = Field(None, description="Day 0 if not the rule's (004:3652).")
     payment_link: Annotated[str, Field(max_length=2000)] | None = None
     contact_emails: list[Email] = Field(default_factory=list)
     finance_emails: list[Email] = Field(default_factory=list)
     active_user_emails: list[Email] = Field(default_factory=list)
-    consecutive_missed_periods: Annotated[int, Field(ge=0)] = 0
+    consecutive_missed_periods: Annotated[int, Field(ge=0)] = Field(
+        0, description="Consecutive billing periods missed before this invoice (not counting it)."
+    )
     typical_monthly_usage: Money | None = None
     failed_attempts: Annotated[int, Field(ge=0)] = 0
     payments: list[Payment] = Field(default_factory=list)
@@ -174,15 +190,17 @@ class LatePaymentData(BaseModel):
         return value
 
     @computed_property
-    def paid(self) -> Decimal:
+    def paid(self) -> Money:
+        """Payments received, excluding any tax withheld (004:3713)."""
         return sum((p.amount for p in self.payments if not p.advance), Decimal(0))
 
     @computed_property
-    def credited(self) -> Decimal:
+    def credited(self) -> Money:
         return sum((c.amount for c in self.credit_notes), Decimal(0))
 
     @computed_property
-    def owed(self) -> Decimal:
+    def owed(self) -> Money:
+        """Still to pay: amount minus payments and credit notes."""
         return max(self.amount - self.paid - self.credited, Decimal(0))
 
 
@@ -198,18 +216,25 @@ class _Params(BaseModel):
 
 class FailedAttemptParams(_Params):
     # The billing provider's attempt number makes a repeated report harmless.
-    attempt: Annotated[int, Field(ge=1)] | None = None
+    attempt: Annotated[int, Field(ge=1)] | None = Field(None, description="The provider's attempt number.")
     failure_message: Annotated[str, Field(max_length=500)] | None = None
 
 
 class PaymentParams(_Params):
-    amount: PositiveMoney
-    tax_withheld: Money = Decimal(0)
+    amount: PositiveMoney = Field(
+        description="The cash received: what reached the account, after any tax the customer withheld. "
+        "It counts as paid."
+    )
+    tax_withheld: Money = Field(
+        Decimal(0),
+        description="Tax the customer withheld from this invoice and pays to its tax authority: recorded, "
+        "not counted as paid. With the amount, at most what is still owed.",
+    )
     reference: Annotated[str, Field(max_length=200)] | None = None
 
 
 class ExtensionParams(_Params):
-    until: datetime
+    until: datetime = Field(description="The new date of the next step; later ones move with it.")
 
     @field_validator("until")
     @classmethod
@@ -853,6 +878,155 @@ def _validate_open(data: LatePaymentData, policy: LatePaymentPolicy, now: dateti
     return problems
 
 
+# ---- how it is exposed ------------------------------------------------------------------------
+
+Instance = Projected[LatePaymentData, LatePaymentPolicy]
+# Terminal late payments sort after every real deadline.
+NO_DEADLINE = datetime(9999, 12, 31, tzinfo=UTC)
+
+
+def chaser(data: LatePaymentData) -> str:
+    """Who chases the payment; null means the revenue lead (004:3648)."""
+    return data.owner or "role:revenue_lead"
+
+
+def instance_day_zero(instance: Instance) -> datetime:
+    """Day 0 of the ladder."""
+    return day_zero(instance.data, instance.opened_at)
+
+
+def automatic_collection_stopped(instance: Instance) -> bool:
+    """Automatic card charges stopped after the last allowed attempt (004:3644)."""
+    data = instance.data
+    return data.collection_method is CollectionMethod.CARD and data.failed_attempts >= instance.policy.max_card_attempts
+
+
+def advance_required(instance: Instance) -> Money | None:
+    """The advance required before access returns, in ADVANCE_PAYMENT_REQUIRED."""
+    if instance.state != S.ADVANCE_PAYMENT_REQUIRED:
+        return None
+    return (instance.data.typical_monthly_usage or Decimal(0)) * instance.policy.advance_months
+
+
+EXPOSURE = Exposure[LatePaymentData, LatePaymentPolicy](
+    type_name="LatePayment",
+    one="latePayment",
+    many="latePayments",
+    description="An unpaid invoice escalating to suspension and cancellation (004:3637-3690).",
+    states=LatePaymentState,
+    table="late_payments",
+    columns=(
+        Column(name="invoice_id", type=str, max_length=ENTITY_ID_MAX_LENGTH),
+        Column(
+            name="account_id",
+            type=str,
+            value=lambda p: p.data.account.id,
+            max_length=ACCOUNT_ID_MAX_LENGTH,
+            match=Match.EQUALS,
+            indexed=True,
+        ),
+        Column(name="currency", type=str, max_length=3),
+        Column(
+            name="amount",
+            type=Money,
+            match=Match.RANGE,
+            filter_names=("amountMin", "amountMax"),
+            filter_description="Invoiced at least the first amount and at most the second.",
+            bounds_included=(True, True),
+            orderable=True,
+        ),
+        Column(name="owed", type=Money),
+        Column(
+            name="access_suspended",
+            type=bool,
+            match=Match.FLAG,
+            filter_names=("suspendedOnly",),
+            filter_description="Only invoices whose users' access is suspended.",
+        ),
+        Column(name="collection_method", type=CollectionMethod, max_length=20),
+        Column(name="day_zero", type=datetime, value=instance_day_zero),
+        Column(
+            name="deadline_order",
+            type=datetime,
+            value=lambda p: p.next_deadline or NO_DEADLINE,
+            match=Match.RANGE,
+            filter_names=("", "nextDeadlineBefore"),
+            filter_description="The next step due before this moment.",
+            orderable=True,
+            order_name="NEXT_DEADLINE",
+        ),
+    ),
+    default_order="NEXT_DEADLINE_ASC",
+    opening=Opening(
+        name="openLatePayment",
+        input="OpenLatePaymentInput",
+        fields=(
+            "account",
+            "owner",
+            "amount",
+            "currency",
+            "collection_method",
+            "due_date",
+            "day_zero",
+            "failed_attempts",
+            "payment_link",
+            "contact_emails",
+            "finance_emails",
+            "active_user_emails",
+            "consecutive_missed_periods",
+            "typical_monthly_usage",
+        ),
+        description="Open a late payment by hand (billing events open them by themselves).",
+        input_description="An unpaid invoice to escalate (normally opened from the billing provider's events).",
+        field_descriptions={
+            "consecutive_missed_periods": "Consecutive billing periods the customer missed before this invoice "
+            "(not counting it); when it and this one reach the policy's missed_periods_for_advance, access waits "
+            "for an advance payment (004:3689).",
+        },
+        owner_defaults_to_caller=False,
+    ),
+    mutations={
+        "record_failed_attempt": Mutation(
+            name="recordFailedPayment", input="FailedPaymentInput", description="Record a failed automatic card charge."
+        ),
+        "record_payment": Mutation(
+            name="recordPayment",
+            input="RecordPaymentInput",
+            description="Record a payment; in full it settles the invoice and restores access.",
+        ),
+        "grant_extension": Mutation(
+            name="grantPaymentExtension",
+            input="PaymentExtensionInput",
+            description="Give more time: every remaining deadline moves (004:3658).",
+        ),
+        "apply_credit_note": Mutation(
+            name="applyCreditNote",
+            input="CreditNoteInput",
+            description="Apply a credit note; credited to zero, the invoice is settled (004:11116).",
+        ),
+        "record_advance_payment": Mutation(
+            name="recordAdvancePayment",
+            input="AdvancePaymentInput",
+            description="Record the advance of typical usage that restores access (004:3689).",
+        ),
+        "decline_advance_payment": Mutation(name="declineAdvancePayment", input="InvoiceReasonInput"),
+        "void": Mutation(name="voidInvoice", input="InvoiceReasonInput"),
+        "change_owner": None,
+    },
+    id_name="invoiceId",
+    shared_result="LatePaymentResult",
+    hidden=("deadline_shift",),
+    computed={"chaser": chaser},
+    computed_from_instance={
+        "day_zero": instance_day_zero,
+        "automatic_collection_stopped": automatic_collection_stopped,
+        "advance_required": advance_required,
+    },
+    type_names={Payment: "Payment", CreditNote: "CreditNote", Extension: "PaymentExtension"},
+    output_field_names={Extension: {"by": "granted_by"}},
+)
+
+
 LATE_PAYMENT = LifecycleSpec(
     kind=KIND,
     title="Late payment",
@@ -867,6 +1041,7 @@ LATE_PAYMENT = LifecycleSpec(
     account_of=lambda data: (data.account.id, data.account.name),
     summary_of=lambda data: f"Invoice {data.invoice_id} · {data.account.name} · {data.amount:,.2f} {data.currency}",
     validate_open=_validate_open,
+    exposure=EXPOSURE,
 )
 
 
