@@ -1,6 +1,6 @@
 """Every exposed kind's read model, derived from its spec's ``Exposure``.
 
-Per kind: a typed table (``workflow_id``, ``seq``, ``state``, ``owner``, the declared
+Per kind: a typed table (``workflow_id``, ``seq``, ``state``, the owner, the declared
 columns, ``updated_at``), with an index per sort order and per often-filtered column;
 the projection writing it from a snapshot; and the list query filtering and sorting on
 it. Alembic autogenerates the migration from these tables like any other model.
@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from functools import cached_property
 from typing import Any
@@ -94,12 +94,12 @@ class DerivedReadModel:
     @cached_property
     def table(self) -> type[SQLModel]:
         x = self.exposure
-        annotations: dict[str, Any] = {"workflow_id": str, "seq": int, "state": str, "owner": str | None}
+        annotations: dict[str, Any] = {"workflow_id": str, "seq": int, "state": str, x.owner_column: str | None}
         namespace: dict[str, Any] = {
             "__tablename__": x.table,
             "workflow_id": Field(primary_key=True, max_length=WORKFLOW_ID_MAX_LENGTH),
             "state": Field(max_length=STATE_MAX_LENGTH),
-            "owner": Field(default=None, max_length=PERSON_MAX_LENGTH),
+            x.owner_column: Field(default=None, max_length=PERSON_MAX_LENGTH),
         }
         for column in x.columns:
             annotations[stored_name(column)], namespace[stored_name(column)] = _field(column)
@@ -121,7 +121,7 @@ class DerivedReadModel:
         for column in x.columns:
             if column.orderable:
                 indexes.append(sa.Index(f"ix_{table}_{column.name}", stored_name(column), "workflow_id"))
-        filtered = [("state", "state"), ("owner", "owner")]
+        filtered = [("state", "state"), (x.owner_column, x.owner_column)]
         filtered += [(c.name, stored_name(c)) for c in x.columns if c.indexed]
         if default is not None:
             for name, stored in filtered:
@@ -143,7 +143,7 @@ class DerivedReadModel:
             "workflow_id": snapshot.workflow_id,
             "seq": snapshot.seq,
             "state": snapshot.state,
-            "owner": snapshot.owner,
+            self.exposure.owner_column: snapshot.owner,
         }
         for column in self.exposure.columns:
             value = column.value(projected) if column.value else getattr(projected.data, column.name)
@@ -168,8 +168,11 @@ class DerivedReadModel:
         out["UPDATED_AT_DESC"] = (columns.updated_at, True)
         return out
 
-    def conditions(self, given: Sequence[tuple[Column[Any, Any] | str, Any]]) -> list[sa.ColumnElement[bool]]:
-        """SQL conditions for filter values: (column or built-in name, value or bounds)."""
+    def conditions(
+        self, given: Sequence[tuple[Column[Any, Any] | str, Any]], *, now: datetime | None = None
+    ) -> list[sa.ColumnElement[bool]]:
+        """SQL conditions for filter values: (column or built-in name, value or bounds); a
+        ``PAST`` filter compares with ``now`` (default: the current time)."""
         columns = sa.inspect(self.table).local_table.c
         out: list[sa.ColumnElement[bool]] = []
         for column, value in given:
@@ -186,6 +189,10 @@ class DerivedReadModel:
                     out.append(stored >= convert(low))
                 if high is not None:
                     out.append(stored < convert(high))
+            elif match is Match.PAST:
+                if value is not None:
+                    past = stored <= (now or datetime.now(UTC))
+                    out.append(past if value else sa.or_(stored.is_(None), ~past))
             elif match is Match.ANY_OF:
                 if value:
                     out.append(stored.in_([convert(v) for v in value]))

@@ -39,6 +39,9 @@ class Match(enum.Enum):
     EQUALS = "equals"  # one value: ``owner: "ana"``
     ANY_OF = "any_of"  # a list of values: ``state: [ACTIVE, PAUSED]``
     RANGE = "range"  # two bounds, the lower inclusive: ``expiringAfter``/``expiringBefore``
+    # A moment as yes or no: true for moments already past, false for the others (none
+    # included): ``overdueFollowUp: true``.
+    PAST = "past"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -110,7 +113,9 @@ class Exposure(Generic[DataT, PolicyT]):
     table: str  # the read model's table
     columns: tuple[Column[DataT, PolicyT], ...]
     default_order: str  # "EXPIRES_AT_ASC"
-    opening: Opening
+    # None for a kind that opens in its own special part (a handover's id is made from its
+    # account's by the service).
+    opening: Opening | None
     mutations: Mapping[str, Mutation | None] = field(default_factory=dict)
     id_name: str = "id"  # the id argument's name: "invoiceId" for a late payment
     # The one result union the kind's named mutations returned before each trigger had its
@@ -129,6 +134,11 @@ class Exposure(Generic[DataT, PolicyT]):
     type_names: Mapping[type[BaseModel], str] = field(default_factory=dict)
     # Field descriptions on the output type where the data model has none.
     descriptions: Mapping[str, str] = field(default_factory=dict)
+    # Fields computed from the instance as projected (data, pinned policy, dates), for those
+    # that need more than the data: typed and described as ``computed``'s.
+    projected: Mapping[str, Callable[[Projected[DataT, PolicyT]], Any]] = field(default_factory=dict)
+    # The read model's column of the instance's owner, and (camel-cased) its filter.
+    owner_column: str = "owner"
 
     def __post_init__(self) -> None:
         names = [c.name for c in self.columns]
