@@ -150,6 +150,27 @@ async def test_policy_overrides_are_for_admins_and_are_pinned(api: Api, entity_i
     assert pinned["handover"]["policy"]["follow_up_within"] == "P5D"
 
 
+async def test_the_suggested_team_and_the_follow_up_due_date_read_the_pinned_policy(api: Api, entity_id: str):
+    products = {"paidProducts": ["SESSION_REPLAY"], "onboardedProducts": ["SESSION_REPLAY"]}
+    override = {"csm_from_primary_products": 1, "follow_up_within": "P5D"}
+    requested = await changed(api, REQUEST, handover_request(entity_id, policy=override, **products), role="admin")
+    assert requested["suggestedTeam"] == "CSM"
+    hid = requested["id"]
+    for step, variables in [
+        (ALLOCATE, {"team": "CSM", "region": "EU"}),
+        (ASSIGN, {"incomingOwner": CALLER}),
+        (PLAN, {"link": "https://vitally.example/acme", "updatedOn": datetime.now(UTC).date().isoformat()}),
+        (HEALTH, {"healthy": True, "note": "usage up"}),
+        (READY, {}),
+    ]:
+        await changed(api, step, {"id": hid, **variables})
+    called = await changed(api, CALL, {"id": hid})
+    held_at = datetime.fromisoformat((await detail(api, hid))["call"]["heldAt"])
+    assert datetime.fromisoformat(called["followUpDueAt"]) == held_at + timedelta(days=5)
+    listed = (await api.gql(LIST, {"filter": {"accountId": entity_id}}, role="viewer"))["handovers"]
+    assert [e["node"]["followUpOverdue"] for e in listed["edges"]] == [False]
+
+
 async def test_the_invalid_reasons_say_why_with_the_handbook_line(api: Api, entity_id: str):
     result = await call(api, REQUEST, handover_request(entity_id, reason="CHAMPION_LEFT"))
     assert result["fields"][0]["message"].startswith("a champion who left")
@@ -461,6 +482,7 @@ async def test_list_pages_and_orders(api: Api, listed: dict[str, str]):
             break
         after = result["pageInfo"]["endCursor"]
     assert seen == ["e", "d", "c", "b", "a"]
+    assert keys(await page(api, orderBy="OPENED_AT_ASC"), listed) == ["a", "b", "c", "d", "e"]
     # The call moved d and e last: both were updated after the others.
     assert keys(await page(api, orderBy="UPDATED_AT_DESC"), listed)[:2] == ["e", "d"]
     overdue = (await page(api, filter={"overdueFollowUp": True}))["edges"][0]["node"]
