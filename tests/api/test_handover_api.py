@@ -156,13 +156,14 @@ async def test_the_suggested_team_and_the_follow_up_due_date_read_the_pinned_pol
     requested = await changed(api, REQUEST, handover_request(entity_id, policy=override, **products), role="admin")
     assert requested["suggestedTeam"] == "CSM"
     hid = requested["id"]
-    for step, variables in [
+    steps: list[tuple[str, dict[str, Any]]] = [
         (ALLOCATE, {"team": "CSM", "region": "EU"}),
         (ASSIGN, {"incomingOwner": CALLER}),
         (PLAN, {"link": "https://vitally.example/acme", "updatedOn": datetime.now(UTC).date().isoformat()}),
         (HEALTH, {"healthy": True, "note": "usage up"}),
         (READY, {}),
-    ]:
+    ]
+    for step, variables in steps:
         await changed(api, step, {"id": hid, **variables})
     called = await changed(api, CALL, {"id": hid})
     held_at = datetime.fromisoformat((await detail(api, hid))["call"]["heldAt"])
