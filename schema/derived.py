@@ -36,6 +36,7 @@ from pydantic.fields import FieldInfo
 from strawberry.scalars import JSON
 from strawberry.types.base import get_object_definition, has_object_definition
 from strawberry.types.enum import has_enum_definition
+from strawberry.types.lazy_type import LazyType
 
 from schema.common import (
     Connection,
@@ -62,9 +63,9 @@ from schema.scalars import Money as MoneyScalar
 from services.derived import DerivedReadModel, ListFilter, is_money, projected_of
 from services.read_model import get_snapshot, snapshot_of
 from workflows.engine import values
-from workflows.engine.exposure import Column, Exposure, Match, Mutation
+from workflows.engine.exposure import Column, Exposure, Match, Mutation, Opening
 from workflows.engine.spec import LifecycleSpec, Role
-from workflows.engine.types import TransitionResult
+from workflows.engine.types import LifecycleSnapshot, TransitionResult
 
 # Value types every kind shares, and their one GraphQL type (output, input).
 SHARED_MODELS: dict[type[BaseModel], tuple[type, type]] = {values.Account: (Account, AccountInput)}
@@ -397,7 +398,7 @@ class _Filter:
 
 
 def _filter_value(f: _Filter, value: Any) -> Any:
-    if value is None or not isinstance(f.column, Column):
+    if value is None or not isinstance(f.column, Column) or f.column.match is Match.PAST:
         return value
     t = f.column.type
     if is_money(f.column):
@@ -437,14 +438,17 @@ class _Api(_Builder):
         x = self.exposure
         out = [
             _Filter(x.state_name, camel(x.state_name), "state", LIST[graphql_enum(x.states)] | None, None),
-            _Filter("owner", "owner", "owner", str | None, None),
+            _Filter(x.owner_column, camel(x.owner_column), "owner", str | None, None),
         ]
         for column in x.columns:
             if column.match is None:
                 continue
             t = self.graphql_type(column.type, for_input=True)
             description = column.filter_description or None
-            if column.match is Match.RANGE:
+            if column.match is Match.PAST:
+                name = column.filter_names[0] if column.filter_names else camel(column.name)
+                out.append(_Filter(snake(name), name, column, bool | None, description))
+            elif column.match is Match.RANGE:
                 for bound, name in enumerate(column.filter_names):
                     if not name:
                         continue
@@ -568,7 +572,21 @@ class _Api(_Builder):
 
         # ---- mutations
         mutation_namespace: dict[str, Any] = {}
-        opening = x.opening
+        if x.opening is not None:
+            mutation_namespace[x.opening.name] = self.opening_mutation(x.opening, changed, answer)
+        for trigger, declared in self.trigger_mutations().items():
+            named = x.mutations.get(trigger) is not None
+            mutation_namespace[declared.name] = self.trigger_mutation(trigger, declared, changed, answer, named)
+        mutation = strawberry.type(type(f"{x.type_name}Mutation", (), mutation_namespace))
+        DERIVED_TYPES.update({x.type_name: lifecycle, **self.unions})
+        DERIVED_KINDS[spec.kind] = DerivedKind(wrap=wrap, answer=lambda outcome: answer(outcome, EVERY_REFUSAL))
+        return SchemaPart(query=query, mutation=mutation, type=lifecycle)
+
+    def opening_mutation(self, opening: Opening, changed: type, answer: Callable[[Any, tuple[type, ...]], Any]) -> Any:
+        x = self.exposure
+        spec = self.spec
+        model = spec.data_model
+        id_arg = snake(x.id_name)
         open_members: tuple[type, ...] = (AlreadyExists, ValidationError, Forbidden)
         open_result, open_members = self.result(
             f"{_capitalised(opening.name)}Result", changed, open_members, declared=True
@@ -620,15 +638,10 @@ class _Api(_Builder):
             )
             return answer(outcome, open_members)
 
-        mutation_namespace[opening.name] = strawberry.mutation(
+        return strawberry.mutation(
             resolver=_function(opening.name, [("input", open_input, inspect.Parameter.empty)], open_result, open_one),
             description=opening.description,
         )
-        for trigger, declared in self.trigger_mutations().items():
-            named = x.mutations.get(trigger) is not None
-            mutation_namespace[declared.name] = self.trigger_mutation(trigger, declared, changed, answer, named)
-        mutation = strawberry.type(type(f"{x.type_name}Mutation", (), mutation_namespace))
-        return SchemaPart(query=query, mutation=mutation, type=lifecycle)
 
     def trigger_mutations(self) -> dict[str, Mutation]:
         """Every trigger a caller may fire, with its mutation's names (declared or made)."""
@@ -700,6 +713,36 @@ class _Api(_Builder):
             resolver=_function(declared.name, [("input", input_type, inspect.Parameter.empty)], result, fire_trigger),
             description=declared.description,
         )
+
+
+@dataclass(frozen=True)
+class DerivedKind:
+    """What a kind's special part (``PART`` in ``schema/<its module>.py``) uses of its derived
+    GraphQL at run time."""
+
+    wrap: Callable[[LifecycleSnapshot], Any]  # a snapshot as the kind's type
+    answer: Callable[[Any], Any]  # an outcome as a member of the kind's shared result union
+
+
+# Filled as each kind is derived: every derived type and shared union by its GraphQL name,
+# and per kind what its special part uses.
+DERIVED_TYPES: dict[str, Any] = {}
+DERIVED_KINDS: dict[str, DerivedKind] = {}
+
+
+class DerivedType(LazyType[str, str]):
+    """A derived type named before it exists: a kind's special part is imported while its kind
+    is derived (its ``FIELDS`` are part of the type); strawberry resolves the name when the
+    schema is made."""
+
+    def resolve_type(self) -> Any:
+        return DERIVED_TYPES[self.type_name]
+
+
+def derived_type(name: str) -> Any:
+    """A derived type or shared result union by its GraphQL name (``"Handover"``), for a kind's
+    special part to annotate with."""
+    return DerivedType(name, __name__)
 
 
 def derived_parts(specs: list[LifecycleSpec[Any, Any]], read_models: dict[str, DerivedReadModel]) -> list[SchemaPart]:

@@ -1,6 +1,6 @@
 """Every exposed kind's read model, derived from its spec's ``Exposure``.
 
-Per kind: a typed table (``workflow_id``, ``seq``, ``state``, ``owner``, the declared
+Per kind: a typed table (``workflow_id``, ``seq``, ``state``, the owner, the declared
 columns, ``updated_at``), with an index per sort order and per often-filtered column;
 the projection writing it from a snapshot; and the list query filtering and sorting on
 it. Alembic autogenerates the migration from these tables like any other model. A list
@@ -12,7 +12,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from functools import cached_property
 from typing import Any
@@ -117,12 +117,12 @@ class DerivedReadModel:
     @cached_property
     def table(self) -> type[SQLModel]:
         x = self.exposure
-        annotations: dict[str, Any] = {"workflow_id": str, "seq": int, x.state_name: str, "owner": str | None}
+        annotations: dict[str, Any] = {"workflow_id": str, "seq": int, x.state_name: str, x.owner_column: str | None}
         namespace: dict[str, Any] = {
             "__tablename__": x.table,
             "workflow_id": Field(primary_key=True, max_length=WORKFLOW_ID_MAX_LENGTH),
             x.state_name: Field(max_length=STATE_MAX_LENGTH),
-            "owner": Field(default=None, max_length=PERSON_MAX_LENGTH),
+            x.owner_column: Field(default=None, max_length=PERSON_MAX_LENGTH),
         }
         for column in x.columns:
             annotations[stored_name(column)], namespace[stored_name(column)] = _field(column)
@@ -144,7 +144,7 @@ class DerivedReadModel:
         for column in x.columns:
             if column.orderable:
                 indexes.append(sa.Index(f"ix_{table}_{column.name}", stored_name(column), "workflow_id"))
-        filtered = [(x.state_name, x.state_name), ("owner", "owner")]
+        filtered = [(x.state_name, x.state_name), (x.owner_column, x.owner_column)]
         filtered += [(c.name, stored_name(c)) for c in x.columns if c.indexed]
         if default is not None:
             for name, stored in filtered:
@@ -159,7 +159,7 @@ class DerivedReadModel:
             "workflow_id": snapshot.workflow_id,
             "seq": snapshot.seq,
             self.exposure.state_name: snapshot.state,
-            "owner": snapshot.owner,
+            self.exposure.owner_column: snapshot.owner,
         }
         for column in self.exposure.columns:
             value = column.value(projected) if column.value else getattr(projected.data, column.name)
@@ -185,11 +185,15 @@ class DerivedReadModel:
         return out
 
     def conditions(
-        self, given: Sequence[tuple[Column[Any, Any] | str | ListFilter, Any]]
+        self,
+        given: Sequence[tuple[Column[Any, Any] | str | ListFilter, Any]],
+        *,
+        now: datetime | None = None,
     ) -> list[sa.ColumnElement[bool]]:
-        """SQL conditions for filter values: (column, built-in name or list filter; value or bounds).
+        """SQL conditions for filter values: (column, built-in name or list filter; value or
+        bounds); a ``PAST`` filter compares with ``now`` (default: the current time).
 
-        The built-in names are ``state`` (whatever the kind calls it) and ``owner``.
+        The built-in names are ``state`` and ``owner``, whatever the kind calls them.
         """
         columns = sa.inspect(self.table).local_table.c
         out: list[sa.ColumnElement[bool]] = []
@@ -201,7 +205,8 @@ class DerivedReadModel:
             included = (True, False)
             if isinstance(column, str):
                 match = Match.ANY_OF if column == "state" else Match.EQUALS
-                name = self.exposure.state_name if column == "state" else column
+                builtin = {"state": self.exposure.state_name, "owner": self.exposure.owner_column}
+                name = builtin.get(column, column)
                 stored, convert = columns[name], (lambda v: _stored_value_plain(v))
             else:
                 match = column.match or Match.EQUALS
@@ -218,6 +223,10 @@ class DerivedReadModel:
             elif match is Match.FLAG:
                 if value:
                     out.append(stored.is_(True))
+            elif match is Match.PAST:
+                if value is not None:
+                    past = stored <= (now or datetime.now(UTC))
+                    out.append(past if value else sa.or_(stored.is_(None), ~past))
             elif match is Match.ANY_OF:
                 if value:
                     out.append(stored.in_([convert(v) for v in value]))

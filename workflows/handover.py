@@ -39,6 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 from temporalio import workflow
 
 from workflows.engine.common import CHANGE_OWNER, change_owner
+from workflows.engine.exposure import Column, Exposure, Match, Mutation, Projected
 from workflows.engine.messages import duration
 from workflows.engine.spec import (
     ChecklistItem,
@@ -58,7 +59,7 @@ from workflows.engine.spec import (
     role,
 )
 from workflows.engine.types import LifecycleInput, LifecycleSnapshot
-from workflows.engine.values import Account, Money
+from workflows.engine.values import ACCOUNT_ID_MAX_LENGTH, PERSON_MAX_LENGTH, Account, Money
 from workflows.engine.workflow import LifecycleWorkflow
 
 KIND = "handover"
@@ -69,6 +70,8 @@ OPEN_LATE_PAYMENTS = "open_late_payments"
 
 
 class HandoverState(enum.StrEnum):
+    """Where a handover stands (004:2236-2729, reference-accounts.md §5(b))."""
+
     REQUESTED = "REQUESTED"
     ALLOCATED = "ALLOCATED"
     ASSIGNED = "ASSIGNED"
@@ -80,7 +83,8 @@ class HandoverState(enum.StrEnum):
 
 
 class HandoverReason(enum.StrEnum):
-    """Why the owner hands the account off; the last five are the handbook's invalid reasons."""
+    """Why the owner hands the account off. NO_RESPONSE, CHAMPION_LEFT, LOW_ACTIVITY_OR_POOR_HEALTH,
+    PERSONALITY_CLASH and DIFFICULT_CUSTOMER are not valid reasons (004:2321-2336, 004:8186)."""
 
     ONBOARDED = "ONBOARDED"
     EXPANSION_COMPLETE = "EXPANSION_COMPLETE"
@@ -162,6 +166,8 @@ class PushBackFlag(enum.StrEnum):
 
 
 class PushBackResolution(enum.StrEnum):
+    """How a push-back ended: the outgoing owner remedied it, or a team lead overruled it."""
+
     REMEDIED = "REMEDIED"
     OVERRULED = "OVERRULED"
 
@@ -198,13 +204,17 @@ Note = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max
 
 
 class AccountPlanNote(BaseModel):
+    """The account plan note in Vitally, as recorded for the readiness checklist."""
+
     link: str
-    updated_on: date
+    updated_on: date = Field(description="When the note itself was last updated.")
     recorded_by: str
     recorded_at: datetime
 
 
 class HealthCheck(BaseModel):
+    """Whether the account is healthy, usage- and engagement-wise, as last checked."""
+
     healthy: bool
     note: str
     checked_by: str
@@ -212,6 +222,8 @@ class HealthCheck(BaseModel):
 
 
 class PushBack(BaseModel):
+    """A push-back by the incoming owner and how it was resolved."""
+
     flags: list[PushBackFlag]
     note: str | None = None
     raised_by: str
@@ -223,6 +235,8 @@ class PushBack(BaseModel):
 
 
 class HandoverCall(BaseModel):
+    """The handover call between the outgoing and incoming owner (004:2504)."""
+
     held_at: datetime
     notes: str | None = None
     recorded_by: str
@@ -243,13 +257,13 @@ class HandoverData(BaseModel):
     arr: Money
     # The outgoing owner: accountable for the account until the handover completes.
     owner: Person
-    previous_owners: list[str] = Field(default_factory=list)
+    previous_owners: list[str] = Field(default_factory=list, description="Outgoing owners this handover replaced.")
     outgoing_role: OwnerRole
     reason: HandoverReason
     reason_note: Annotated[str, Field(max_length=2000)] | None = None
     paid_products: Annotated[list[PaidProduct], Field(min_length=1)]
-    onboarded_products: list[PaidProduct] = Field(default_factory=list)
-    team: OwnerTeam | None = None
+    onboarded_products: list[PaidProduct] = Field(default_factory=list, description="Among the paid products.")
+    team: OwnerTeam | None = Field(None, description="The team the allocator chose.")
     region: AccountRegion | None = None
     incoming_owner: str | None = None
     account_plan: AccountPlanNote | None = None
@@ -286,6 +300,7 @@ Effect: TypeAlias = EffectSpec[HandoverData, HandoverPolicy]
 
 
 def primary_products_onboarded(data: HandoverData) -> list[PaidProduct]:
+    """Primary products (session replay, feature flags, error tracking) onboarded."""
     return [p for p in data.onboarded_products if p in PRIMARY_PRODUCTS]
 
 
@@ -306,6 +321,65 @@ def follow_up_due(data: HandoverData, policy: HandoverPolicy) -> datetime | None
     if data.call is None or not missing_follow_ups(data):
         return None
     return data.call.held_at + policy.follow_up_within
+
+
+# ---- what the API shows beside the data --------------------------------------------------
+
+
+class FollowUpStatus(BaseModel):
+    """One of the incoming owner's actions in the follow-up period after the call (004:2622-2631)."""
+
+    item: FollowUpItem
+    label: str
+    source: str
+    done: bool
+    note: str | None = None
+    recorded_by: str | None = None
+    recorded_at: datetime | None = None
+
+
+def outgoing_owner(data: HandoverData) -> str:
+    """The account's owner until the handover completes."""
+    return data.owner
+
+
+def reason_explained(data: HandoverData) -> str:
+    """What the handbook says of a valid reason; empty for an invalid one."""
+    return VALID_REASONS.get(data.reason, "")
+
+
+def follow_up_statuses(data: HandoverData) -> list[FollowUpStatus]:
+    """The incoming owner's follow-ups after the call, done or not."""
+    out = []
+    for item, checklist in FOLLOW_UPS.items():
+        record = data.follow_ups.get(item)
+        out.append(
+            FollowUpStatus(
+                item=item,
+                label=checklist.label,
+                source=checklist.source,
+                done=record is not None,
+                note=record.note if record else None,
+                recorded_by=record.recorded_by if record else None,
+                recorded_at=record.recorded_at if record else None,
+            )
+        )
+    return out
+
+
+def suggested_team_of(handover: Projected[HandoverData, HandoverPolicy]) -> OwnerTeam:
+    """The handbook's team for this account: CSM when onboarded to as many primary products as the
+    policy's csm_from_primary_products, else TAM (004:2406)."""
+    return suggested_team(handover.data, handover.policy)
+
+
+def follow_up_due_at(handover: Projected[HandoverData, HandoverPolicy]) -> datetime | None:
+    """When the follow-ups are due (the policy's follow-up period after the call), while any is missing."""
+    return follow_up_due(handover.data, handover.policy)
+
+
+def _completed_at(handover: Projected[HandoverData, HandoverPolicy]) -> datetime | None:
+    return handover.closed_at if handover.state == HandoverState.COMPLETED else None
 
 
 def _label(value: enum.StrEnum) -> str:
@@ -344,7 +418,11 @@ class AssignParams(_Params):
 
 
 class AccountPlanParams(_Params):
-    link: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+    link: Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=500),
+        Field(description="Where the account plan note is (Vitally)."),
+    ]
     updated_on: date
 
 
@@ -365,7 +443,7 @@ class PushBackParams(_Params):
 
 
 class CallParams(_Params):
-    held_at: datetime | None = None
+    held_at: datetime | None = Field(None, description="When the call was held (default: now).")
     notes: Annotated[str, Field(max_length=4000)] | None = None
 
     @field_validator("held_at")
@@ -1005,6 +1083,87 @@ STATES = (
 )
 
 
+EXPOSURE = Exposure[HandoverData, HandoverPolicy](
+    type_name="Handover",
+    one="handover",
+    many="handovers",
+    description="An account moving from its owner to another (004:2236-2729).",
+    states=HandoverState,
+    table="handovers",
+    columns=(
+        Column(
+            name="account_id",
+            type=str,
+            value=lambda handover: handover.data.account.id,
+            max_length=ACCOUNT_ID_MAX_LENGTH,
+            match=Match.EQUALS,
+            indexed=True,
+        ),
+        Column(name="reason", type=HandoverReason, max_length=60),
+        Column(
+            name="incoming_owner",
+            type=str,
+            max_length=PERSON_MAX_LENGTH,
+            nullable=True,
+            match=Match.EQUALS,
+            indexed=True,
+        ),
+        Column(name="team", type=OwnerTeam, max_length=10, nullable=True),
+        Column(name="region", type=AccountRegion, max_length=10, nullable=True, match=Match.ANY_OF, indexed=True),
+        Column(
+            name="follow_up_due_at",
+            type=datetime,
+            value=follow_up_due_at,
+            nullable=True,
+            match=Match.PAST,
+            filter_names=("overdueFollowUp",),
+            filter_description="True: follow-ups past due and still missing; false: all others.",
+            indexed=True,
+        ),
+        Column(name="opened_at", type=datetime, value=lambda handover: handover.opened_at, orderable=True),
+        Column(name="completed_at", type=datetime, value=_completed_at, nullable=True),
+    ),
+    default_order="OPENED_AT_DESC",
+    # Its id is made from the account's by the service: requestHandover is in schema/handover.py.
+    opening=None,
+    mutations={
+        "allocate": Mutation(name="allocateHandover", input="AllocateHandoverInput"),
+        "assign": Mutation(name="assignHandover", input="AssignHandoverInput"),
+        "record_account_plan": Mutation(name="recordHandoverAccountPlan", input="HandoverAccountPlanInput"),
+        "record_onboarding": Mutation(name="recordHandoverOnboarding", input="HandoverOnboardingInput"),
+        "record_health_check": Mutation(name="recordHandoverHealthCheck", input="HandoverHealthCheckInput"),
+        "mark_ready": Mutation(
+            name="markHandoverReady",
+            input="HandoverStepInput",
+            description="Declare the account ready; refused, naming what is missing, until it is.",
+        ),
+        "push_back": Mutation(name="pushBackHandover", input="PushBackHandoverInput"),
+        "remedy": Mutation(name="remedyHandoverPushBack", input="HandoverStepInput"),
+        "overrule": Mutation(name="overruleHandoverPushBack", input="HandoverStepInput"),
+        "record_call": Mutation(name="recordHandoverCall", input="HandoverCallInput"),
+        "record_follow_up": Mutation(name="recordHandoverFollowUp", input="HandoverFollowUpInput"),
+        "complete": Mutation(name="completeHandover", input="HandoverStepInput"),
+        "reject": Mutation(name="rejectHandover", input="HandoverStepInput"),
+        "change_owner": None,
+    },
+    shared_result="HandoverResult",
+    hidden=("follow_ups",),
+    computed={
+        "outgoing_owner": outgoing_owner,
+        "reason_explained": reason_explained,
+        "primary_products_onboarded": primary_products_onboarded,
+        "follow_ups": follow_up_statuses,
+    },
+    computed_from_instance={"suggested_team": suggested_team_of, "follow_up_due_at": follow_up_due_at},
+    type_names={
+        AccountPlanNote: "HandoverAccountPlan",
+        HandoverCall: "HandoverCallRecord",
+        FollowUpStatus: "HandoverFollowUp",
+    },
+    owner_column="outgoing_owner",
+)
+
+
 HANDOVER = LifecycleSpec(
     kind=KIND,
     title="Handover",
@@ -1022,6 +1181,7 @@ HANDOVER = LifecycleSpec(
     account_of=lambda data: (data.account.id, data.account.name),
     summary_of=_summary,
     validate_open=_validate_open,
+    exposure=EXPOSURE,
 )
 
 

@@ -12,11 +12,8 @@ import pytest
 
 from services.db import Sessions, create_engine, session_factory, upgrade
 from services.handover import (
-    HandoverFilter,
-    HandoverOrder,
-    HandoverRow,
+    HANDOVERS,
     account_owner,
-    list_handovers,
     next_handover_id,
     open_late_payments,
     open_lifecycles,
@@ -28,10 +25,11 @@ from workflows.engine.errors import AlreadyExists
 from workflows.engine.instance import LifecycleInstance
 from workflows.engine.spec import Role
 from workflows.engine.types import LifecycleSnapshot
-from workflows.handover import HANDOVER, OPEN_LATE_PAYMENTS, FollowUpItem
+from workflows.handover import EXPOSURE, HANDOVER, OPEN_LATE_PAYMENTS, FollowUpItem
 
 T0 = datetime(2026, 4, 1, 9, 0, tzinfo=UTC)
 NOW = T0 + timedelta(days=30)
+FOLLOW_UP_DUE = next(c for c in EXPOSURE.columns if c.name == "follow_up_due_at")
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -90,7 +88,7 @@ async def test_the_typed_row_follows_the_handover(readmodel: Sessions):
     called = handover("acme", 1, T0, through="record_call")
     await project(readmodel, called)
     async with readmodel() as session:
-        row = await session.get(HandoverRow, "handover/acme/1")
+        row = await session.get(HANDOVERS.table, "handover/acme/1")
     assert row is not None
     assert (row.state, row.outgoing_owner, row.incoming_owner, row.team, row.region, row.reason) == (
         "CALL_HELD",
@@ -106,7 +104,7 @@ async def test_the_typed_row_follows_the_handover(readmodel: Sessions):
     step(called, "complete", {}, T0 + timedelta(days=2))
     await project(readmodel, called)
     async with readmodel() as session:
-        row = await session.get(HandoverRow, "handover/acme/1")
+        row = await session.get(HANDOVERS.table, "handover/acme/1")
     assert row is not None and row.follow_up_due_at is None and row.completed_at == T0 + timedelta(days=2)
 
 
@@ -117,18 +115,19 @@ async def test_lists_filter_overdue_follow_ups_and_page_with_cursors(readmodel: 
     for instance in (overdue, on_time, fresh):
         await project(readmodel, instance)
 
-    async def ids(f: HandoverFilter, first: int = 10, after: str | None = None) -> tuple[list[str], Any]:
+    async def ids(overdue: bool | None, first: int = 10, after: str | None = None) -> tuple[list[str], Any]:
+        conditions = HANDOVERS.conditions([(FOLLOW_UP_DUE, overdue)], now=NOW)
         async with readmodel() as session:
-            page = await list_handovers(
-                session, f, HandoverOrder.OPENED_AT_DESC, now=NOW, first=first, after=after, max_page_size=50
+            page = await HANDOVERS.page(
+                session, conditions, "OPENED_AT_DESC", first=first, after=after, max_page_size=50
             )
         return [row.entity_id for row in page.items], page
 
-    assert (await ids(HandoverFilter(overdue_follow_up=True)))[0] == ["acme/1"]
-    assert (await ids(HandoverFilter(overdue_follow_up=False)))[0] == ["globex/1", "initech/1"]
-    first, page = await ids(HandoverFilter(), first=2)
+    assert (await ids(overdue=True))[0] == ["acme/1"]
+    assert (await ids(overdue=False))[0] == ["globex/1", "initech/1"]
+    first, page = await ids(None, first=2)
     assert first == ["globex/1", "initech/1"] and page.has_next and page.total == 3
-    rest, page = await ids(HandoverFilter(), first=2, after=page.cursors[-1])
+    rest, page = await ids(None, first=2, after=page.cursors[-1])
     assert rest == ["acme/1"] and not page.has_next
 
 

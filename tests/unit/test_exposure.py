@@ -20,5 +20,5 @@ def test_only_a_range_filter_has_an_upper_bound_to_include():
     inclusive_equals = Column[OpportunityData, OpportunityPolicy](
         name="signed_on", type=date, match=Match.EQUALS, bounds_included=(True, True)
     )
-    with pytest.raises(ValueError, match="only a range filter has an upper bound"):
+    with pytest.raises(ValueError, match="only a range filter has bounds"):
         dataclasses.replace(EXPOSURE, columns=(*EXPOSURE.columns, inclusive_equals))

@@ -42,6 +42,9 @@ class Match(enum.Enum):
     # A yes/no flag that only narrows: true keeps the rows where the column is true; false
     # or absent filters nothing (``suspendedOnly: true``).
     FLAG = "flag"
+    # A moment as yes or no: true for moments already past, false for the others (none
+    # included): ``overdueFollowUp: true``.
+    PAST = "past"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -122,7 +125,9 @@ class Exposure(Generic[DataT, PolicyT]):
     table: str  # the read model's table
     columns: tuple[Column[DataT, PolicyT], ...]
     default_order: str  # "EXPIRES_AT_ASC"
-    opening: Opening
+    # None for a kind that opens in its own special part (a handover's id is made from its
+    # account's by the service).
+    opening: Opening | None
     mutations: Mapping[str, Mutation | None] = field(default_factory=dict)
     id_name: str = "id"  # the id argument's name: "invoiceId" for a late payment
     # What the API (field, filter) and the read model's column call the state: "stage" for a deal.
@@ -150,6 +155,8 @@ class Exposure(Generic[DataT, PolicyT]):
     # GraphQL names of nested models' fields where the model's own do not fit
     # (``{Extension: {"by": "granted_by"}}``).
     output_field_names: Mapping[type[BaseModel], Mapping[str, str]] = field(default_factory=dict)
+    # The read model's column of the instance's owner, and (camel-cased) its filter.
+    owner_column: str = "owner"
 
     def __post_init__(self) -> None:
         names = [c.name for c in self.columns]
