@@ -214,7 +214,7 @@ Ctx = Context[TrialData, TrialPolicy]
 def _fill_in_dates(data: TrialData, policy: TrialPolicy, now: datetime) -> None:
     data.starts_at = data.starts_at or now
     if data.expires_at is None:
-        # 14 days, or 28 for a deal over $60K ARR (004:11625-11636).
+        # 14 days, or 28 for a deal over $60K ARR (004:11625-11636, 004:9649-9651).
         large = data.expected_arr > policy.long_length_above_arr
         data.expires_at = data.starts_at + (policy.long_length if large else policy.default_length)
 
@@ -307,8 +307,7 @@ def _org(ctx: Ctx) -> str:
     return ctx.data.organization.name
 
 
-def _day(moment: datetime | None) -> str:
-    assert moment is not None
+def _day(moment: datetime) -> str:
     return moment.date().isoformat()
 
 
@@ -443,7 +442,7 @@ REVOPS_PROVISIONING = notify(
     subject=lambda ctx: f"Trial for {_org(ctx)}: existing paid subscription",
     body=lambda ctx: (
         f"{_org(ctx)} ({ctx.data.organization.id}) starts a {ctx.data.target} trial until "
-        f"{_day(ctx.data.expires_at)}. Record each step when done: "
+        f"{_day(_dates(ctx.data)[1])}. Record each step when done: "
         + "; ".join(item.label for item in PROVISIONING_STEPS.values())
         + "."
     ),
@@ -513,7 +512,7 @@ def message_values(ctx: Ctx) -> dict[str, object]:
         "organization": _org(ctx),
         "owner": ctx.data.owner,
         "target": ctx.data.target.lower(),
-        "expires_on": _day(ctx.data.expires_at),
+        "expires_on": _day(_dates(ctx.data)[1]),
         "last_engaged_on": _day(_last_engaged(ctx)),
     }
 
@@ -831,7 +830,7 @@ TRIAL = LifecycleSpec(
     start_states=(T.PROVISIONING, T.ACTIVE),
     owner_of=lambda data: data.owner,
     account_of=lambda data: (data.organization.id, data.organization.name),
-    summary_of=lambda data: f"{data.organization.name} · {data.target} trial until {_day(data.expires_at)}",
+    summary_of=lambda data: f"{data.organization.name} · {data.target} trial until {_day(_dates(data)[1])}",
     prepare_open=_fill_in_dates,
     validate_open=_validate_new_trial,
     exposure=EXPOSURE,
