@@ -1,32 +1,17 @@
 """Trial: a time-boxed trial of a paid plan for an organization, extended, converted or expired.
 
-Rules from the handbook (``shared/seeds/004_59a801b964a2a19e.txt``, cited as
-``004:<line>``), as decided in ``shared/domain/README.md`` section 2:
-
-- a trial is for an organization, targets PAID, TEAMS or ENTERPRISE and is of type
-  STANDARD (004:12845-12851);
-- it runs 14 days by default, 28 when the expected ARR is over $60,000
-  (004:11625-11636, 004:9649-9651; the billing page's "$100k+" at 004:12853 is the older
-  rule); an explicit expiry must be in the future;
-- a new customer's trial is active at once; a customer with an existing paid
-  subscription waits in PROVISIONING until RevOps has recorded the three billing steps
-  (004:12868-12879);
-- activation grants the trial's features (004:12862); expiry resets them to the free
-  plan unless the customer subscribed (004:12864);
-- an extension adds 7 to 30 days, with a reason and what the customer gives in return
-  (004:11816-11829); every timer follows the new expiry;
-- pausing (004:11810) stops the engagement timers, not the expiry: a paused trial still
-  ends, and its customer is still told;
-- timers: halfway, a feedback session (004:11833); a week before expiry, the wrap-up
-  call (004:9637); customer notices a week and a day before expiry unless silenced
-  (004:12855); no customer activity for 3 days nudges the owner, for 5 the team lead
-  (004:11795); for an existing payer, RevOps creates the new subscription 3 days before
-  expiry (004:12881), and an expiry without it confirmed is flagged.
+Rules from the handbook (``shared/seeds/004_59a801b964a2a19e.txt``, cited as ``004:<line>``), as decided in
+``shared/domain/README.md`` section 2: an organization's STANDARD trial of PAID, TEAMS or ENTERPRISE
+(004:12845-12851), 14 days or 28 over $60,000 ARR, extensible; RevOps' billing steps first for an existing
+payer; features granted, then reset unless the customer subscribed; reminders to the owner, the customer, the
+team lead and RevOps. Each rule is stated, with its reference, where it is declared below; the reference page
+``docs/lifecycles/trial.md`` is generated from those declarations.
 """
 
 from __future__ import annotations
 
 import enum
+from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any
@@ -36,7 +21,7 @@ from temporalio import workflow
 
 from workflows.engine.common import change_owner
 from workflows.engine.exposure import Column, Exposure, Match, Mutation, Opening
-from workflows.engine.messages import send
+from workflows.engine.reminders import Reminders
 from workflows.engine.spec import (
     ChecklistItem,
     Context,
@@ -92,11 +77,6 @@ class ProvisioningStep(enum.StrEnum):
     REMOVE_SUBSCRIPTION_ID = "REMOVE_SUBSCRIPTION_ID"
     SET_PRODUCTS_FREE = "SET_PRODUCTS_FREE"
     CANCEL_SUBSCRIPTION = "CANCEL_SUBSCRIPTION"
-
-
-class InactivityLevel(enum.StrEnum):
-    OWNER = "OWNER"
-    TEAM_LEAD = "TEAM_LEAD"
 
 
 T = TrialState
@@ -206,9 +186,11 @@ class TrialPolicy(BaseModel):
 
     default_length: timedelta = Field(timedelta(days=14), gt=timedelta(0))  # 004:11625, 004:9649
     long_length: timedelta = Field(timedelta(days=28), gt=timedelta(0))  # 004:11630, 004:9651
-    long_length_above_arr: Decimal = Field(Decimal(60000), ge=0)  # 004:11630 (">$60K ARR")
-    extension_min_days: int = Field(7, ge=1)  # 004:11816
-    extension_max_days: int = Field(30, ge=1)  # 004:11816
+    # 004:11630 (">$60K ARR"); the billing page's "$100k+" at 004:12853 is the older rule.
+    long_length_above_arr: Decimal = Field(Decimal(60000), ge=0)
+    # An extension adds 7 to 30 days, with a reason and a give-back (004:11816-11829).
+    extension_min_days: int = Field(7, ge=1)
+    extension_max_days: int = Field(30, ge=1)
     feedback_session_at_fraction: float = Field(0.5, gt=0, lt=1)  # 004:11833 ("halfway through")
     wrap_up_call_before_expiry: timedelta = Field(timedelta(days=7), gt=timedelta(0))  # 004:9637
     # 004:12855 names the notices, not when they go: the domain README fixes 7 days and 1 day.
@@ -229,38 +211,22 @@ class TrialPolicy(BaseModel):
 Ctx = Context[TrialData, TrialPolicy]
 
 
-# ---- opening ------------------------------------------------------------------------------
-
-
-def default_length(data: TrialData, policy: TrialPolicy) -> timedelta:
-    """14 days, or 28 for a deal over $60K ARR (004:11625-11636)."""
-    return policy.long_length if data.expected_arr > policy.long_length_above_arr else policy.default_length
-
-
 def _fill_in_dates(data: TrialData, policy: TrialPolicy, now: datetime) -> None:
-    if data.starts_at is None:
-        data.starts_at = now
+    data.starts_at = data.starts_at or now
     if data.expires_at is None:
-        data.expires_at = data.starts_at + default_length(data, policy)
+        # 14 days, or 28 for a deal over $60K ARR (004:11625-11636, 004:9649-9651).
+        large = data.expected_arr > policy.long_length_above_arr
+        data.expires_at = data.starts_at + (policy.long_length if large else policy.default_length)
 
 
 def _validate_new_trial(data: TrialData, policy: TrialPolicy, now: datetime) -> dict[str, str]:
-    assert data.starts_at is not None and data.expires_at is not None
+    starts_at, expires_at = _dates(data)
     # The start is not checked against ``now``: it is filled in with that same moment.
-    problems = {}
-    if data.expires_at <= now:
-        problems["expires_at"] = "must be in the future"
-    elif data.expires_at <= data.starts_at:
-        problems["expires_at"] = "must be after the trial starts"
-    return problems
-
-
-def _initial_state(data: TrialData) -> str:
-    # 004:12868: only an existing payer needs RevOps before the trial can start.
-    return T.PROVISIONING if data.existing_paid_subscription else T.ACTIVE
-
-
-# ---- parameters of the triggers --------------------------------------------------------
+    if expires_at <= now:
+        return {"expires_at": "must be in the future"}
+    if expires_at <= starts_at:
+        return {"expires_at": "must be after the trial starts"}
+    return {}
 
 
 class _Params(BaseModel):
@@ -287,13 +253,6 @@ class ActivityParams(_Params):
 
 class SubscriptionParams(_Params):
     subscription_id: Annotated[str, Field(min_length=1, max_length=200)] | None = None
-
-
-class InactivityParams(_Params):
-    level: InactivityLevel
-
-
-# ---- reading the trial's data ------------------------------------------------------------
 
 
 class ProvisioningStepStatus(BaseModel):
@@ -326,21 +285,22 @@ def provisioning_steps(data: TrialData) -> list[ProvisioningStepStatus]:
     ]
 
 
-def _steps_left(data: TrialData) -> set[ProvisioningStep]:
-    return set(ProvisioningStep) - set(data.provisioning)
+def _dates(data: TrialData) -> tuple[datetime, datetime]:
+    assert data.starts_at is not None and data.expires_at is not None, "a trial's dates are set when it opens"
+    return data.starts_at, data.expires_at
+
+
+def _completes_provisioning(ctx: Ctx) -> bool:
+    return set(ProvisioningStep) - set(ctx.data.provisioning) <= {ctx.params.step}
 
 
 def _provisioned(ctx: Ctx) -> bool:
     """The trial's features were granted: a new customer at once, an existing payer after RevOps."""
-    return not ctx.data.existing_paid_subscription or not _steps_left(ctx.data)
+    return not ctx.data.existing_paid_subscription or set(ctx.data.provisioning) == set(ProvisioningStep)
 
 
 def _owes_new_subscription(ctx: Ctx) -> bool:
     return bool(ctx.data.existing_paid_subscription and ctx.data.new_subscription is None)
-
-
-def _customer(ctx: Ctx) -> list[str]:
-    return list(ctx.data.contact_emails) or [ctx.data.owner]
 
 
 def _org(ctx: Ctx) -> str:
@@ -349,9 +309,6 @@ def _org(ctx: Ctx) -> str:
 
 def _day(moment: datetime) -> str:
     return moment.date().isoformat()
-
-
-# ---- guards and input checks --------------------------------------------------------------
 
 
 @guard("existing_payer", "The customer had a paid subscription before the trial (004:12868).")
@@ -393,13 +350,6 @@ def _validate_activity(ctx: Ctx) -> dict[str, str]:
     return {}
 
 
-def _completes_provisioning(ctx: Ctx) -> bool:
-    return _steps_left(ctx.data) <= {ctx.params.step}
-
-
-# ---- data changes ------------------------------------------------------------------------
-
-
 def _record_step(ctx: Ctx) -> None:
     ctx.data.provisioning[ctx.params.step] = StepRecord(
         recorded_by=ctx.actor, recorded_at=ctx.now, note=ctx.params.note
@@ -407,21 +357,19 @@ def _record_step(ctx: Ctx) -> None:
 
 
 def _extend(ctx: Ctx) -> None:
-    data: TrialData = ctx.data
-    assert data.expires_at is not None
-    expires_at = data.expires_at + timedelta(days=ctx.params.days)
-    data.extensions.append(
+    previous = _dates(ctx.data)[1]
+    ctx.data.expires_at = previous + timedelta(days=ctx.params.days)
+    ctx.data.extensions.append(
         Extension(
             days=ctx.params.days,
             reason=ctx.reason or "",
             give_back=ctx.params.give_back,
-            previous_expires_at=data.expires_at,
-            expires_at=expires_at,
+            previous_expires_at=previous,
+            expires_at=ctx.data.expires_at,
             granted_by=ctx.actor,
             granted_at=ctx.now,
         )
     )
-    data.expires_at = expires_at
 
 
 def _pause(ctx: Ctx) -> None:
@@ -458,9 +406,6 @@ def _expire(ctx: Ctx) -> None:
     ctx.data.subscription_missing_at_expiry = _owes_new_subscription(ctx)
 
 
-# ---- effects -----------------------------------------------------------------------------
-
-
 def _entitlements(ctx: Ctx, **extra: Any) -> dict[str, Any]:
     return {
         "organization_id": ctx.data.organization.id,
@@ -472,7 +417,7 @@ def _entitlements(ctx: Ctx, **extra: Any) -> dict[str, Any]:
     }
 
 
-GRANT_FEATURES = EffectSpec(
+GRANT_FEATURES = EffectSpec[TrialData, TrialPolicy](
     type="entitlements.grant",
     name="grant_trial_features",
     description="The organization gets the target plan's features (004:12862).",
@@ -482,7 +427,7 @@ GRANT_FEATURES = EffectSpec(
     when=lambda ctx: not ctx.data.pauses,
 )
 
-RESET_FEATURES = EffectSpec(
+RESET_FEATURES = EffectSpec[TrialData, TrialPolicy](
     type="entitlements.reset",
     name="reset_to_free_plan",
     description="The organization's features go back to the free plan (004:12864).",
@@ -497,7 +442,7 @@ REVOPS_PROVISIONING = notify(
     subject=lambda ctx: f"Trial for {_org(ctx)}: existing paid subscription",
     body=lambda ctx: (
         f"{_org(ctx)} ({ctx.data.organization.id}) starts a {ctx.data.target} trial until "
-        f"{_day(ctx.data.expires_at)}. Record each step when done: "
+        f"{_day(_dates(ctx.data)[1])}. Record each step when done: "
         + "; ".join(item.label for item in PROVISIONING_STEPS.values())
         + "."
     ),
@@ -516,57 +461,35 @@ SUBSCRIPTION_TO_RESTORE = notify(
 )
 
 
-# ---- timers ------------------------------------------------------------------------------
-#
 # The engagement timers are the owner's work with the customer: the halfway feedback
 # session, the wrap-up call and the inactivity nudges. They run only while ACTIVE, so
 # PAUSED stops them (004:11810). The expiry, the customer's notices and RevOps' new
 # subscription are about the trial's dates and billing, which a pause does not move:
-# they run in PAUSED too.
+# they run in PAUSED too. Every one follows the expiry an extension moves.
 
 
 def _dates_set_at(data: TrialData) -> datetime:
     """When the trial's dates were last set: its start, or its latest extension."""
-    assert data.starts_at is not None
-    return data.extensions[-1].granted_at if data.extensions else data.starts_at
+    return data.extensions[-1].granted_at if data.extensions else _dates(data)[0]
 
 
-def _owed(moment: datetime, *since: datetime) -> datetime | None:
+def _owed(ctx: Ctx, moment: datetime, *, engagement: bool = False) -> datetime | None:
     # A reminder whose moment came before it could be known (a 5-day trial's 7-day
     # notice, a wrap-up an extension moved behind us, a halfway point passed while
     # paused) is not owed: skip it instead of sending it late.
-    return moment if all(moment >= s for s in since) else None
-
-
-def _expires_at(data: TrialData) -> datetime:
-    assert data.expires_at is not None, "a trial's dates are set when it opens"
-    return data.expires_at
-
-
-def _wrap_up_call_due(ctx: Ctx) -> datetime | None:
-    moment = _expires_at(ctx.data) - ctx.policy.wrap_up_call_before_expiry
-    return _owed(moment, _dates_set_at(ctx.data), ctx.state_entered_at)
-
-
-def _customer_notice(lead: timedelta, ctx: Ctx) -> datetime | None:
-    if ctx.data.silence_notifications:
-        return None
-    return _owed(_expires_at(ctx.data) - lead, _dates_set_at(ctx.data))
-
-
-def _first_customer_notice_due(ctx: Ctx) -> datetime | None:
-    return _customer_notice(ctx.policy.first_customer_notice_before_expiry, ctx)
-
-
-def _last_customer_notice_due(ctx: Ctx) -> datetime | None:
-    return _customer_notice(ctx.policy.last_customer_notice_before_expiry, ctx)
+    known_since = _dates_set_at(ctx.data)
+    if engagement:
+        known_since = max(known_since, ctx.state_entered_at)
+    return moment if moment >= known_since else None
 
 
 def _halfway(ctx: Ctx) -> datetime | None:
-    data: TrialData = ctx.data
-    assert data.starts_at is not None and data.expires_at is not None
-    moment = data.starts_at + (data.expires_at - data.starts_at) * ctx.policy.feedback_session_at_fraction
-    return _owed(moment, _dates_set_at(data), ctx.state_entered_at)
+    starts_at, expires_at = _dates(ctx.data)
+    return _owed(ctx, starts_at + (expires_at - starts_at) * ctx.policy.feedback_session_at_fraction, engagement=True)
+
+
+def _customer_notice(lead: timedelta, ctx: Ctx) -> datetime | None:
+    return None if ctx.data.silence_notifications else _owed(ctx, _dates(ctx.data)[1] - lead)
 
 
 def _last_engaged(ctx: Ctx) -> datetime:
@@ -575,20 +498,12 @@ def _last_engaged(ctx: Ctx) -> datetime:
     return max(last, ctx.state_entered_at) if last else ctx.state_entered_at
 
 
-def _owner_nudge_due(ctx: Ctx) -> datetime:
-    return _last_engaged(ctx) + ctx.policy.owner_nudge_after_inactivity
-
-
-def _team_lead_nudge_due(ctx: Ctx) -> datetime:
-    return _last_engaged(ctx) + ctx.policy.team_lead_nudge_after_inactivity
-
-
 def _new_subscription_due(ctx: Ctx) -> datetime | None:
     if not _owes_new_subscription(ctx):
         return None
     # Unlike a reminder, the request is never skipped: a trial too short for the lead
     # time asks RevOps as soon as its dates are set.
-    return max(_expires_at(ctx.data) - ctx.policy.new_subscription_before_expiry, _dates_set_at(ctx.data))
+    return max(_dates(ctx.data)[1] - ctx.policy.new_subscription_before_expiry, _dates_set_at(ctx.data))
 
 
 def message_values(ctx: Ctx) -> dict[str, object]:
@@ -597,116 +512,80 @@ def message_values(ctx: Ctx) -> dict[str, object]:
         "organization": _org(ctx),
         "owner": ctx.data.owner,
         "target": ctx.data.target.lower(),
-        "expires_on": _day(_expires_at(ctx.data)),
+        "expires_on": _day(_dates(ctx.data)[1]),
         "last_engaged_on": _day(_last_engaged(ctx)),
     }
 
 
-CUSTOMER_EXPIRY_NOTICE = send(
-    "customer_expiry_notice",
-    "The customer's trial notice (004:12855).",
-    messages.CUSTOMER_EXPIRY_NOTICE,
-    to=_customer,
-    values=message_values,
-)
-
+remind = Reminders(message_values)
 
 TIMERS: tuple[TimerSpec[TrialData, TrialPolicy], ...] = (
-    TimerSpec(
-        name="feedback_session",
+    remind(
+        "feedback_session",
+        "Halfway through: the owner schedules a feedback session",
+        messages.FEEDBACK_SESSION,
         states=(T.ACTIVE,),
         due=_halfway,
-        description="Halfway through: the owner schedules a feedback session",
-        effects=(
-            send(
-                "feedback_session",
-                "Ask the owner to schedule a feedback session confirming the technical win (004:11833).",
-                messages.FEEDBACK_SESSION,
-                to=owner,
-                values=message_values,
-            ),
-        ),
+        to=owner,
         source_ref="004:11833",
     ),
-    TimerSpec(
-        name="wrap_up_call",
+    remind(
+        "wrap_up_call",
+        "Before expiry, by the policy's lead time: the owner holds the wrap-up call",
+        messages.WRAP_UP_CALL,
         states=(T.ACTIVE,),
-        due=_wrap_up_call_due,
-        description="Before expiry, by the policy's lead time: the owner holds the wrap-up call",
-        effects=(
-            send(
-                "wrap_up_call",
-                "Ask the owner to hold the wrap-up call (004:9637).",
-                messages.WRAP_UP_CALL,
-                to=owner,
-                values=message_values,
-            ),
-        ),
+        due=lambda ctx: _owed(ctx, _dates(ctx.data)[1] - ctx.policy.wrap_up_call_before_expiry, engagement=True),
+        to=owner,
         source_ref="004:9637",
     ),
-    TimerSpec(
-        name="first_customer_notice",
+    remind(
+        "first_customer_notice",
+        "The first notice before expiry: tell the customer, unless notifications are silenced",
+        messages.CUSTOMER_EXPIRY_NOTICE,
         states=RUNNING_STATES,
-        due=_first_customer_notice_due,
-        description="The first notice before expiry: tell the customer, unless notifications are silenced",
-        effects=(CUSTOMER_EXPIRY_NOTICE,),
+        due=lambda ctx: _customer_notice(ctx.policy.first_customer_notice_before_expiry, ctx),
+        to=lambda ctx: list(ctx.data.contact_emails) or [ctx.data.owner],
         source_ref="004:12855",
+        effect="customer_expiry_notice",
     ),
-    TimerSpec(
-        name="last_customer_notice",
+    remind(
+        "last_customer_notice",
+        "The last notice before expiry: tell the customer, unless notifications are silenced",
+        messages.CUSTOMER_EXPIRY_NOTICE,
         states=RUNNING_STATES,
-        due=_last_customer_notice_due,
-        description="The last notice before expiry: tell the customer, unless notifications are silenced",
-        effects=(CUSTOMER_EXPIRY_NOTICE,),
+        due=lambda ctx: _customer_notice(ctx.policy.last_customer_notice_before_expiry, ctx),
+        to=lambda ctx: list(ctx.data.contact_emails) or [ctx.data.owner],
         source_ref="004:12855",
+        effect="customer_expiry_notice",
     ),
-    TimerSpec(
-        name="owner_inactivity_nudge",
+    remind(
+        "owner_inactivity_nudge",
+        "No customer activity for the policy's first span: nudge the owner",
+        messages.OWNER_INACTIVITY_NUDGE,
         states=(T.ACTIVE,),
-        due=_owner_nudge_due,
-        description="No customer activity for the policy's first span: nudge the owner",
-        effects=(
-            send(
-                "owner_inactivity_nudge",
-                'Nudge the owner: KPI dashboards, a Loom, or "Is this still a priority?" (004:11799-11806).',
-                messages.OWNER_INACTIVITY_NUDGE,
-                to=owner,
-                values=message_values,
-            ),
-        ),
+        due=lambda ctx: _last_engaged(ctx) + ctx.policy.owner_nudge_after_inactivity,
+        to=owner,
         source_ref="004:11795-11806",
     ),
-    TimerSpec(
-        name="team_lead_inactivity_nudge",
+    remind(
+        "team_lead_inactivity_nudge",
+        "No customer activity for the policy's second span: tell the team lead",
+        messages.TEAM_LEAD_INACTIVITY_ALERT,
         states=(T.ACTIVE,),
-        due=_team_lead_nudge_due,
-        description="No customer activity for the policy's second span: tell the team lead",
-        effects=(
-            send(
-                "team_lead_inactivity_alert",
-                "Tell the team lead the trial has gone quiet (004:11795).",
-                messages.TEAM_LEAD_INACTIVITY_ALERT,
-                to=role("team_lead"),
-                values=message_values,
-            ),
-        ),
+        due=lambda ctx: _last_engaged(ctx) + ctx.policy.team_lead_nudge_after_inactivity,
+        to=role("team_lead"),
         source_ref="004:11795",
+        effect="team_lead_inactivity_alert",
     ),
-    TimerSpec(
-        name="new_subscription_request",
+    remind(
+        "new_subscription_request",
+        "Existing payer, before expiry by the policy's lead time: RevOps creates the new subscription",
+        messages.REVOPS_CREATE_SUBSCRIPTION,
         states=OPEN_STATES,
         due=_new_subscription_due,
-        description="Existing payer, before expiry by the policy's lead time: RevOps creates the new subscription",
-        effects=(
-            send(
-                "revops_create_subscription",
-                "RevOps creates the new subscription and updates the billing admin before the trial ends (004:12881).",
-                messages.REVOPS_CREATE_SUBSCRIPTION,
-                to=role("revops"),
-                values=message_values,
-            ),
-        ),
+        to=role("revops"),
         source_ref="004:12881",
+        effect="revops_create_subscription",
     ),
     TimerSpec(
         name="expiry",
@@ -718,31 +597,25 @@ TIMERS: tuple[TimerSpec[TrialData, TrialPolicy], ...] = (
     ),
 )
 
+RECORD_STEP = TransitionSpec[TrialData, TrialPolicy](
+    trigger="record_provisioning_step",
+    sources=(T.PROVISIONING,),
+    dest=None,
+    description="Record one of RevOps' billing steps as done.",
+    params=ProvisioningStepParams,
+    when=lambda ctx: not _completes_provisioning(ctx),
+    validate=_validate_step,
+    apply=_record_step,
+    source_ref="004:12875-12879",
+)
 
-# ---- transitions -------------------------------------------------------------------------
-
-TRANSITIONS = (
-    TransitionSpec(
-        trigger="record_provisioning_step",
-        sources=(T.PROVISIONING,),
-        dest=None,
-        description="Record one of RevOps' billing steps as done.",
-        params=ProvisioningStepParams,
-        when=lambda ctx: not _completes_provisioning(ctx),
-        validate=_validate_step,
-        apply=_record_step,
-        source_ref="004:12875-12879",
-    ),
-    TransitionSpec(
-        trigger="record_provisioning_step",
-        sources=(T.PROVISIONING,),
+TRANSITIONS: tuple[TransitionSpec[TrialData, TrialPolicy], ...] = (
+    RECORD_STEP,
+    replace(
+        RECORD_STEP,
         dest=T.ACTIVE,
         description="Record the last of RevOps' billing steps: the trial starts.",
-        params=ProvisioningStepParams,
         when=_completes_provisioning,
-        validate=_validate_step,
-        apply=_record_step,
-        source_ref="004:12875-12879",
     ),
     TransitionSpec(
         trigger="extend",
@@ -753,7 +626,6 @@ TRANSITIONS = (
         validate=_validate_extension,
         guards=(reason_required("Say why the customer needs more time and what must still happen (004:11829)."),),
         apply=_extend,
-        in_diagram=False,
         source_ref="004:11816-11829",
     ),
     TransitionSpec(
@@ -781,7 +653,6 @@ TRANSITIONS = (
         params=ActivityParams,
         validate=_validate_activity,
         apply=_record_activity,
-        in_diagram=False,
         source_ref="004:11795",
     ),
     TransitionSpec(
@@ -792,7 +663,6 @@ TRANSITIONS = (
         params=SubscriptionParams,
         guards=(existing_payer, subscription_not_yet_confirmed),
         apply=_confirm_subscription,
-        in_diagram=False,
         source_ref="004:12881",
     ),
     TransitionSpec(
@@ -847,7 +717,6 @@ TRANSITIONS = (
     change_owner(OPEN_STATES),
 )
 
-
 STATES = (
     StateSpec(
         T.PROVISIONING,
@@ -875,7 +744,6 @@ STATES = (
         on_enter=(RESET_FEATURES,),
     ),
 )
-
 
 EXPOSURE = Exposure[TrialData, TrialPolicy](
     type_name="Trial",
@@ -948,7 +816,6 @@ EXPOSURE = Exposure[TrialData, TrialPolicy](
     type_names={SubscriptionConfirmation: "TrialNewSubscription", ProvisioningStepStatus: "TrialProvisioningStep"},
 )
 
-
 TRIAL = LifecycleSpec(
     kind=KIND,
     title="Trial",
@@ -958,11 +825,12 @@ TRIAL = LifecycleSpec(
     timers=TIMERS,
     data_model=TrialData,
     policy_model=TrialPolicy,
-    initial_state=_initial_state,
+    # 004:12868: only an existing payer needs RevOps before the trial can start.
+    initial_state=lambda data: T.PROVISIONING if data.existing_paid_subscription else T.ACTIVE,
     start_states=(T.PROVISIONING, T.ACTIVE),
     owner_of=lambda data: data.owner,
     account_of=lambda data: (data.organization.id, data.organization.name),
-    summary_of=lambda data: f"{data.organization.name} · {data.target} trial until {_day(data.expires_at)}",
+    summary_of=lambda data: f"{data.organization.name} · {data.target} trial until {_day(_dates(data)[1])}",
     prepare_open=_fill_in_dates,
     validate_open=_validate_new_trial,
     exposure=EXPOSURE,

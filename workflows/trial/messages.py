@@ -26,6 +26,7 @@ CUSTOMER_EXPIRY_NOTICE = Message(
     "before then.",
 )
 
+# What the owner may try is the handbook's (004:11799-11806).
 OWNER_INACTIVITY_NUDGE = Message(
     subject="No activity in the trial of {organization}",
     body="No customer activity recorded since {last_engaged_on}. Be proactive: dashboards tied to their KPIs, "

@@ -1,0 +1,41 @@
+"""Reminders: timers that send one message and change nothing else.
+
+A reminder is described once: what its timer says it does (on the reference page, in
+the deadlines, as the reason of its firing) is also the description of the message it
+sends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Generic
+
+from workflows.engine.messages import Message, send
+from workflows.engine.spec import Context, DataT, PolicyT, TimerSpec
+
+
+@dataclass(frozen=True)
+class Reminders(Generic[DataT, PolicyT]):
+    """Makes a lifecycle's reminder timers; every message is rendered with its ``values``."""
+
+    values: Callable[[Context[DataT, PolicyT]], Mapping[str, object]]
+
+    def __call__(
+        self,
+        name: str,
+        description: str,
+        message: Message,
+        *,
+        states: tuple[str, ...],
+        due: Callable[[Context[DataT, PolicyT]], datetime | None],
+        to: Callable[[Context[DataT, PolicyT]], Sequence[str]],
+        source_ref: str = "",
+        effect: str = "",
+    ) -> TimerSpec[DataT, PolicyT]:
+        """While in ``states``, at ``due``: send ``message`` to ``to``, as the effect ``effect`` (default: ``name``)."""
+        sent = send(effect or name, description, message, to=to, values=self.values)
+        return TimerSpec(
+            name=name, states=states, due=due, description=description, effects=(sent,), source_ref=source_ref
+        )
