@@ -20,6 +20,7 @@ from schema.errors import (
     InvalidTransition,
     NotFound,
     ValidationError,
+    camel,
     to_error,
 )
 from services.pagination import Page
@@ -30,6 +31,7 @@ from workflows.engine.errors import ValidationError as EngineValidationError
 from workflows.engine.spec import LifecycleSpec, Role
 from workflows.engine.types import LifecycleSnapshot, TransitionResult
 from workflows.engine.values import request_field_errors
+from workflows.registry import SPECS
 
 T = TypeVar("T")
 
@@ -455,15 +457,22 @@ ErrorMember = (
     NotFound | AlreadyExists | InvalidTransition | GuardFailed | ValidationError | Forbidden | IdempotencyKeyReused
 )
 
-# The input field carrying the entity id, where a kind does not call it "id".
-ID_FIELDS = {"late-payment": "invoiceId", "renewal": "contractId"}
-# Kinds whose ids the service makes from the account's (a handover is ``<account id>/<n>``).
-SERVICE_MADE_IDS = {"handover"}
+
+def _id_field(kind: str) -> str:
+    """The input field carrying the entity id, as the kind's exposure names it."""
+    exposure = SPECS[kind].exposure if kind in SPECS else None
+    return camel(exposure.id_name) if exposure is not None else "id"
+
+
+def _ids_made_by_service(kind: str) -> bool:
+    """A kind without an opening mutation has ids the service makes (a handover's ``<account id>/<n>``)."""
+    exposure = SPECS[kind].exposure if kind in SPECS else None
+    return exposure is not None and exposure.opening is None
 
 
 def _check_request(kind: str, entity_id: str, reason: str | None, idempotency_key: str | None) -> None:
     """Refuse an id, reason or key out of bounds before anything reaches Temporal."""
-    from_client = kind not in SERVICE_MADE_IDS
+    from_client = not _ids_made_by_service(kind)
     errors = request_field_errors(entity_id, reason, idempotency_key, from_client=from_client)
     if errors:
         raise EngineValidationError("The request is invalid.", fields=errors)
@@ -478,15 +487,16 @@ async def fire(
     *,
     reason: str | None = None,
     idempotency_key: str | None = None,
-    role: Role = Role.OPERATOR,
     field_names: dict[str, str] | None = None,
     params_path: str | None = None,
 ) -> TransitionResult | ErrorMember:
-    """Fire a trigger as the caller; an expected refusal comes back as its union member."""
+    """Fire a trigger as the caller; an expected refusal comes back as its union member.
+
+    The caller's role is checked once, by the engine, against the trigger's.
+    """
     ctx = info.context
-    field_names = {"id": ID_FIELDS.get(kind, "id"), **(field_names or {})}
+    field_names = {"id": _id_field(kind), **(field_names or {})}
     try:
-        ctx.require(role, f"{trigger!r}")
         _check_request(kind, entity_id, reason, idempotency_key)
         return await ctx.gateway.transition(
             kind,
@@ -513,7 +523,7 @@ async def open_lifecycle(
     field_names: dict[str, str] | None = None,
 ) -> TransitionResult | ErrorMember:
     ctx = info.context
-    id_field = "account.id" if kind in SERVICE_MADE_IDS else ID_FIELDS.get(kind, "id")
+    id_field = "account.id" if _ids_made_by_service(kind) else _id_field(kind)
     field_names = {"id": id_field, **(field_names or {})}
     try:
         _check_request(kind, entity_id, reason, None)

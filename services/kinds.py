@@ -1,9 +1,11 @@
 """A lifecycle's companions outside ``workflows/``, found by its module name.
 
-``services/<name>.py`` may declare ``READ_MODEL`` (its typed table and projection) and
-``FACTS`` (providers of facts for its triggers' guards); ``schema/<name>.py`` may
-declare ``PART`` (its GraphQL queries, mutations and types). A new lifecycle adds its
-files; nothing here or anywhere else lists it.
+Everything else about a kind is derived from its spec (``schema/derived.py``,
+``services/derived.py``); what is truly special lives beside it: ``services/<name>.py``
+may declare ``FACTS`` (providers of facts for its triggers' guards) and ``FILTERS``
+(list filters no column answers); ``schema/<name>.py`` may declare ``FIELDS`` and
+``CONNECTION_FIELDS`` (fields added to the derived type and to its list) and ``PART``
+(extra queries or mutations). Nothing here or anywhere else lists the kinds.
 """
 
 from __future__ import annotations

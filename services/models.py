@@ -155,10 +155,10 @@ class EffectDeliveryRow(SQLModel, table=True):
 
 @dataclass(frozen=True)
 class ReadModel:
-    """A kind's typed table beside ``lifecycles``, and how a snapshot becomes its row.
+    """A kind's typed table beside ``lifecycles``, and how a snapshot becomes its row,
+    as ``services/derived.py`` builds them from the kind's exposure.
 
-    The table needs a ``workflow_id`` primary key and a ``seq`` column. A kind declares
-    one as ``READ_MODEL`` in ``services/<its module>.py``.
+    The table has a ``workflow_id`` primary key and a ``seq`` column.
     """
 
     table: type[SQLModel]

@@ -19,16 +19,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel
 
 from services.derived import DERIVED
-from services.kinds import companions
 from services.models import EffectRow, EffectStatus, LifecycleRow, ReadModel, TransitionRow
 from workflows.engine.types import LifecycleSnapshot, ProjectionBatch
 
 # kind -> its typed table and projection, for every kind that declares one; importing
 # them also registers every table on the metadata (migrations, reconciliation).
-READ_MODELS: dict[str, ReadModel] = {
-    **{kind: derived.read_model for kind, derived in DERIVED.items()},
-    **{kind: module.READ_MODEL for kind, module in companions("services").items() if hasattr(module, "READ_MODEL")},
-}
+READ_MODELS: dict[str, ReadModel] = {kind: derived.read_model for kind, derived in DERIVED.items()}
 
 
 def table_of(model: type[SQLModel]) -> sa.Table:

@@ -36,7 +36,6 @@ from datetime import date, datetime, timedelta
 from typing import Annotated, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
-from temporalio import workflow
 
 from workflows.engine.common import CHANGE_OWNER, change_owner
 from workflows.engine.exposure import Column, Exposure, Match, Mutation, Projected
@@ -58,9 +57,8 @@ from workflows.engine.spec import (
     reason_required,
     role,
 )
-from workflows.engine.types import LifecycleInput, LifecycleSnapshot
 from workflows.engine.values import ACCOUNT_ID_MAX_LENGTH, PERSON_MAX_LENGTH, Account, Money
-from workflows.engine.workflow import LifecycleWorkflow
+from workflows.engine.workflow import lifecycle_workflow
 
 KIND = "handover"
 # The lifecycle whose open instances mean an unpaid invoice (built alongside this one).
@@ -1185,10 +1183,4 @@ HANDOVER = LifecycleSpec(
 )
 
 
-@workflow.defn(name="Handover")
-class HandoverWorkflow(LifecycleWorkflow):
-    spec = HANDOVER
-
-    @workflow.run
-    async def run(self, input: LifecycleInput) -> LifecycleSnapshot:
-        return await self.run_lifecycle(input)
+HandoverWorkflow = lifecycle_workflow(HANDOVER)

@@ -33,7 +33,6 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated, Any, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-from temporalio import workflow
 
 from workflows.engine.calendar import add_months, add_months_dt, start_of_day
 from workflows.engine.common import change_owner
@@ -57,10 +56,9 @@ from workflows.engine.spec import (
     reason_required,
     role,
 )
-from workflows.engine.types import LifecycleInput, LifecycleSnapshot
 from workflows.engine.values import ACCOUNT_ID_MAX_LENGTH, NAME_MAX_LENGTH, Account, Money
 from workflows.engine.values import ShortText as Text
-from workflows.engine.workflow import LifecycleWorkflow
+from workflows.engine.workflow import lifecycle_workflow
 
 KIND = "opportunity"
 
@@ -1160,10 +1158,4 @@ OPPORTUNITY = LifecycleSpec(
 )
 
 
-@workflow.defn(name="Opportunity")
-class OpportunityWorkflow(LifecycleWorkflow):
-    spec = OPPORTUNITY
-
-    @workflow.run
-    async def run(self, input: LifecycleInput) -> LifecycleSnapshot:
-        return await self.run_lifecycle(input)
+OpportunityWorkflow = lifecycle_workflow(OPPORTUNITY)

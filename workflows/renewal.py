@@ -47,7 +47,6 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated, Any, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field
-from temporalio import workflow
 
 from workflows.engine.calendar import add_months, start_of_day
 from workflows.engine.common import change_owner
@@ -69,9 +68,8 @@ from workflows.engine.spec import (
     reason_required,
     role,
 )
-from workflows.engine.types import LifecycleInput, LifecycleSnapshot
 from workflows.engine.values import ACCOUNT_ID_MAX_LENGTH, Account
-from workflows.engine.workflow import LifecycleWorkflow
+from workflows.engine.workflow import lifecycle_workflow
 from workflows.opportunity import KIND as OPPORTUNITY_KIND
 from workflows.opportunity import LossReason, Money, PlanType, RecordType
 from workflows.renewal_quote import CENT, ContractTerms, DiscountRules, early_renewal, early_renewal_last_day, rollover
@@ -1106,10 +1104,4 @@ RENEWAL = LifecycleSpec(
 )
 
 
-@workflow.defn(name="Renewal")
-class RenewalWorkflow(LifecycleWorkflow):
-    spec = RENEWAL
-
-    @workflow.run
-    async def run(self, input: LifecycleInput) -> LifecycleSnapshot:
-        return await self.run_lifecycle(input)
+RenewalWorkflow = lifecycle_workflow(RENEWAL)

@@ -28,7 +28,6 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-from temporalio import workflow
 
 from workflows.engine.calendar import start_of_day
 from workflows.engine.common import change_owner
@@ -48,7 +47,6 @@ from workflows.engine.spec import (
     guard,
     reason_required,
 )
-from workflows.engine.types import LifecycleInput, LifecycleSnapshot
 from workflows.engine.values import (
     ACCOUNT_ID_MAX_LENGTH,
     ENTITY_ID_MAX_LENGTH,
@@ -57,7 +55,7 @@ from workflows.engine.values import (
     Money,
     PositiveMoney,
 )
-from workflows.engine.workflow import LifecycleWorkflow
+from workflows.engine.workflow import lifecycle_workflow
 from workflows.late_payment import messages
 
 KIND = "late-payment"
@@ -1045,10 +1043,4 @@ LATE_PAYMENT = LifecycleSpec(
 )
 
 
-@workflow.defn(name="LatePayment")
-class LatePaymentWorkflow(LifecycleWorkflow):
-    spec = LATE_PAYMENT
-
-    @workflow.run
-    async def run(self, input: LifecycleInput) -> LifecycleSnapshot:
-        return await self.run_lifecycle(input)
+LatePaymentWorkflow = lifecycle_workflow(LATE_PAYMENT)

@@ -17,7 +17,6 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
-from temporalio import workflow
 
 from workflows.engine.common import change_owner
 from workflows.engine.exposure import Column, Exposure, Match, Mutation, Opening
@@ -37,9 +36,8 @@ from workflows.engine.spec import (
     reason_required,
     role,
 )
-from workflows.engine.types import LifecycleInput, LifecycleSnapshot
 from workflows.engine.values import ACCOUNT_ID_MAX_LENGTH, Email, Money, Text
-from workflows.engine.workflow import LifecycleWorkflow
+from workflows.engine.workflow import lifecycle_workflow
 from workflows.trial import messages
 
 KIND = "trial"
@@ -837,10 +835,4 @@ TRIAL = LifecycleSpec(
 )
 
 
-@workflow.defn(name="Trial")
-class TrialWorkflow(LifecycleWorkflow):
-    spec = TRIAL
-
-    @workflow.run
-    async def run(self, input: LifecycleInput) -> LifecycleSnapshot:
-        return await self.run_lifecycle(input)
+TrialWorkflow = lifecycle_workflow(TRIAL)
