@@ -171,7 +171,7 @@ class PushBackResolution(enum.StrEnum):
 
 
 class FollowUpItem(enum.StrEnum):
-    """The incoming owner's actions in the week after the call (004:2622-2631)."""
+    """The incoming owner's actions in the follow-up period after the call (004:2622-2631)."""
 
     ACCOUNT_PLAN_UPDATED = "ACCOUNT_PLAN_UPDATED"
     INTRODUCED = "INTRODUCED"
