@@ -492,7 +492,8 @@ async def fire(
 ) -> TransitionResult | ErrorMember:
     """Fire a trigger as the caller; an expected refusal comes back as its union member.
 
-    The caller's role is checked once, by the engine, against the trigger's.
+    Who may fire the trigger is the engine's one rule (``require_role``), applied by the
+    gateway before anything is read.
     """
     ctx = info.context
     field_names = {"id": _id_field(kind), **(field_names or {})}

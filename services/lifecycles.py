@@ -37,7 +37,7 @@ from workflows.engine.errors import (
     Rejection,
     ValidationError,
 )
-from workflows.engine.instance import OPEN_TRIGGER, LifecycleInstance
+from workflows.engine.instance import OPEN_TRIGGER, LifecycleInstance, require_role
 from workflows.engine.spec import Role
 from workflows.engine.types import (
     LifecycleInput,
@@ -178,6 +178,7 @@ class LifecycleGateway:
         service makes for itself, kept in a namespace callers may not use.
         """
         with self._observed(kind, entity_id, trigger, principal):
+            require_role(SPECS.get(kind), trigger, principal.role)
             if idempotency_key is not None and idempotency_key.startswith(idempotency.SYSTEM_KEY_PREFIX):
                 raise ValidationError(
                     "This idempotency key is reserved.",

@@ -160,6 +160,25 @@ class SpecMachine:
             self.machine.remove_model(model)
 
 
+def require_role(spec: LifecycleSpec[Any, Any] | None, trigger: str, role: Role) -> None:
+    """The rule of who may fire ``trigger``, from the roles its transitions declare (an
+    unknown kind or trigger needs what any change needs: the operator role).
+
+    The gateway applies it before anything is read (so a caller without the role learns
+    nothing, not even whether the kind or the instance exists) and the workflow again in
+    its update validator (which trusts no caller): one rule, in one place.
+    """
+    transitions = spec.transitions if spec is not None else ()
+    required = max((t.role for t in transitions if t.trigger == trigger), default=Role.OPERATOR)
+    if required is Role.SYSTEM and role is not Role.SYSTEM:
+        raise Forbidden(
+            f"{trigger!r} is fired by the service itself (timers, other lifecycles), not by callers.",
+            required_role=required.name,
+        )
+    if role < required:
+        raise Forbidden(f"{trigger!r} needs the {required.name.lower()} role.", required_role=required.name)
+
+
 class LifecycleInstance:
     def __init__(self, spec: LifecycleSpec, state: LifecycleState, patches: frozenset[str] | None = None) -> None:
         self.spec = spec
@@ -346,16 +365,8 @@ class LifecycleInstance:
                 state=self.core.state,
                 allowed=self.allowed_triggers(),
             )
-        # The one role check of a request (the API passes it through): first, so a caller
-        # without the role learns nothing of the instance's state.
-        required = max((t.role for t in self.spec.transitions if t.trigger == trigger), default=Role.OPERATOR)
-        if required is Role.SYSTEM and role is not Role.SYSTEM:
-            raise Forbidden(
-                f"{trigger!r} is fired by the service itself (timers, other lifecycles), not by callers.",
-                required_role=required.name,
-            )
-        if role < required:
-            raise Forbidden(f"{trigger!r} needs the {required.name.lower()} role.", required_role=required.name)
+        # First, so a caller without the role learns nothing of the instance's state.
+        require_role(self.spec, trigger, role)
         candidates = self._candidates(trigger)
         if not candidates:
             raise InvalidTransition(
