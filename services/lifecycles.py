@@ -177,8 +177,9 @@ class LifecycleGateway:
         ``idempotency_key`` is a caller's (the API's clients); ``system_key`` is one the
         service makes for itself, kept in a namespace callers may not use.
         """
+        # Before anything is observed or read: a caller without the role learns nothing.
+        require_role(SPECS.get(kind), trigger, principal.role)
         with self._observed(kind, entity_id, trigger, principal):
-            require_role(SPECS.get(kind), trigger, principal.role)
             if idempotency_key is not None and idempotency_key.startswith(idempotency.SYSTEM_KEY_PREFIX):
                 raise ValidationError(
                     "This idempotency key is reserved.",
