@@ -57,6 +57,7 @@ from schema.errors import (
     InvalidTransition,
     NotFound,
     ValidationError,
+    camel,
 )
 from schema.inputs import Account, AccountInput, filter_amount, filter_date, filter_moment
 from schema.scalars import Money as MoneyScalar
@@ -79,10 +80,6 @@ CONNECTION: Any = Connection
 ENUM: Any = enum.Enum
 # Fields every lifecycle has on the ``Lifecycle`` interface, never derived again.
 INTERFACE_FIELDS = {f.python_name for f in get_object_definition(Lifecycle, strict=True).fields}
-
-
-def camel(name: str) -> str:
-    return re.sub(r"_([a-z0-9])", lambda m: m.group(1).upper(), name)
 
 
 def snake(name: str) -> str:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from functools import cached_property
+from functools import cached_property, partial
 from typing import Any
 
 import sqlalchemy as sa
@@ -80,10 +80,11 @@ def _field(column: Column[Any, Any]) -> tuple[Any, Any]:
     raise ValueError(f"column {column.name}: unsupported type {t!r}")
 
 
-def _stored_value(column: Column[Any, Any], value: Any) -> Any:
+def _stored_value(column: Column[Any, Any] | None, value: Any) -> Any:
+    """A value as its column stores it (``None``: a built-in column, state or owner)."""
     if value is None:
         return None
-    if is_money(column):
+    if column is not None and is_money(column):
         return int((Decimal(str(value)) * 100).to_integral_value())
     if isinstance(value, enum.Enum):
         return str(value.value)
@@ -207,11 +208,11 @@ class DerivedReadModel:
                 match = Match.ANY_OF if column == "state" else Match.EQUALS
                 builtin = {"state": self.exposure.state_name, "owner": self.exposure.owner_column}
                 name = builtin.get(column, column)
-                stored, convert = columns[name], (lambda v: _stored_value_plain(v))
+                stored, convert = columns[name], partial(_stored_value, None)
             else:
                 match = column.match or Match.EQUALS
                 stored = columns[stored_name(column)]
-                convert = _converter(column)
+                convert = partial(_stored_value, column)
                 included = column.bounds_included
             if match is Match.RANGE:
                 low, high = value
@@ -267,14 +268,6 @@ def projected_of(spec: LifecycleSpec[Any, Any], snapshot: LifecycleSnapshot, dat
         closed_at=snapshot.closed_at,
         next_deadline=snapshot.next_deadline,
     )
-
-
-def _stored_value_plain(value: Any) -> Any:
-    return str(value.value) if isinstance(value, enum.Enum) else value
-
-
-def _converter(column: Column[Any, Any]) -> Callable[[Any], Any]:
-    return lambda value: _stored_value(column, value)
 
 
 # kind -> its derived read model, for every spec that declares an exposure.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import services.opportunity
+import services.facts
 from tests.conftest import OPERATOR, Stack
 
 
@@ -13,7 +13,7 @@ async def test_the_gateway_sends_the_declared_facts_with_the_request(local_stack
         seen.append(snapshot.entity_id)
         return {"open_deals_on_account": 1}
 
-    monkeypatch.setattr(services.opportunity, "FACTS", {"update_fields": open_deals}, raising=False)
+    monkeypatch.setattr(services.facts, "_fact_providers", lambda: {("opportunity", "update_fields"): open_deals})
     await local_stack.gateway.open(
         "opportunity",
         entity_id,

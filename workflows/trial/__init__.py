@@ -486,6 +486,11 @@ def _halfway(ctx: Ctx) -> datetime | None:
     return _owed(ctx, starts_at + (expires_at - starts_at) * ctx.policy.feedback_session_at_fraction, engagement=True)
 
 
+def _customer(ctx: Ctx) -> list[str]:
+    """Who at the customer gets the trial notices: the contacts, or the owner to pass them on."""
+    return list(ctx.data.contact_emails) or [ctx.data.owner]
+
+
 def _customer_notice(lead: timedelta, ctx: Ctx) -> datetime | None:
     return None if ctx.data.silence_notifications else _owed(ctx, _dates(ctx.data)[1] - lead)
 
@@ -542,7 +547,7 @@ TIMERS: tuple[TimerSpec[TrialData, TrialPolicy], ...] = (
         messages.CUSTOMER_EXPIRY_NOTICE,
         states=RUNNING_STATES,
         due=lambda ctx: _customer_notice(ctx.policy.first_customer_notice_before_expiry, ctx),
-        to=lambda ctx: list(ctx.data.contact_emails) or [ctx.data.owner],
+        to=_customer,
         source_ref="004:12855",
         effect="customer_expiry_notice",
     ),
@@ -552,7 +557,7 @@ TIMERS: tuple[TimerSpec[TrialData, TrialPolicy], ...] = (
         messages.CUSTOMER_EXPIRY_NOTICE,
         states=RUNNING_STATES,
         due=lambda ctx: _customer_notice(ctx.policy.last_customer_notice_before_expiry, ctx),
-        to=lambda ctx: list(ctx.data.contact_emails) or [ctx.data.owner],
+        to=_customer,
         source_ref="004:12855",
         effect="customer_expiry_notice",
     ),
