@@ -37,7 +37,7 @@ from typing import Annotated, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from workflows.engine.common import CHANGE_OWNER, change_owner
+from workflows.engine.common import CHANGE_OWNER, ChangeOwnerParams, change_owner
 from workflows.engine.exposure import Column, Exposure, Match, Mutation, Projected
 from workflows.engine.messages import duration
 from workflows.engine.spec import (
@@ -46,6 +46,7 @@ from workflows.engine.spec import (
     EffectSpec,
     Guard,
     LifecycleSpec,
+    ParamsT,
     Role,
     StateSpec,
     TimerSpec,
@@ -290,7 +291,8 @@ class HandoverPolicy(BaseModel):
 
 
 # What the handover's guards, changes, timers and effects read: its data and pinned policy.
-Ctx: TypeAlias = Context[HandoverData, HandoverPolicy]
+# ``Ctx[XParams]`` for code that reads a trigger's params: its reads are type-checked.
+Ctx: TypeAlias = Context[HandoverData, HandoverPolicy, ParamsT]
 Effect: TypeAlias = EffectSpec[HandoverData, HandoverPolicy]
 
 
@@ -457,19 +459,19 @@ class FollowUpParams(_Params):
     note: Note
 
 
-def _validate_assign(ctx: Ctx) -> dict[str, str]:
+def _validate_assign(ctx: Ctx[AssignParams]) -> dict[str, str]:
     if ctx.params.incoming_owner == ctx.data.owner:
         return {"incoming_owner": "is the outgoing owner; a handover moves the account to someone else"}
     return {}
 
 
-def _validate_account_plan(ctx: Ctx) -> dict[str, str]:
+def _validate_account_plan(ctx: Ctx[AccountPlanParams]) -> dict[str, str]:
     if ctx.params.updated_on > ctx.now.date():
         return {"updated_on": "must not be in the future"}
     return {}
 
 
-def _validate_onboarding(ctx: Ctx) -> dict[str, str]:
+def _validate_onboarding(ctx: Ctx[OnboardingParams]) -> dict[str, str]:
     product = ctx.params.product
     if product not in ctx.data.paid_products:
         return {"product": f"is not paid for; the account pays for {', '.join(ctx.data.paid_products)}"}
@@ -478,7 +480,7 @@ def _validate_onboarding(ctx: Ctx) -> dict[str, str]:
     return {}
 
 
-def _validate_call(ctx: Ctx) -> dict[str, str]:
+def _validate_call(ctx: Ctx[CallParams]) -> dict[str, str]:
     held_at = ctx.params.held_at
     if held_at is not None and held_at > ctx.now:
         return {"held_at": "must not be in the future"}
@@ -487,13 +489,13 @@ def _validate_call(ctx: Ctx) -> dict[str, str]:
     return {}
 
 
-def _validate_follow_up(ctx: Ctx) -> dict[str, str]:
+def _validate_follow_up(ctx: Ctx[FollowUpParams]) -> dict[str, str]:
     if ctx.params.item in ctx.data.follow_ups:
         return {"item": "is already recorded"}
     return {}
 
 
-def _validate_outgoing_owner(ctx: Ctx) -> dict[str, str]:
+def _validate_outgoing_owner(ctx: Ctx[ChangeOwnerParams]) -> dict[str, str]:
     problems = dict(_CHANGE_OWNER.validate(ctx)) if _CHANGE_OWNER.validate else {}
     if ctx.params.new_owner == ctx.data.incoming_owner:
         problems["new_owner"] = "is the incoming owner; the outgoing and incoming owners must differ"
@@ -583,7 +585,7 @@ READINESS_GUARDS: tuple[Guard[HandoverData, HandoverPolicy], ...] = (
     "capacity (004:2289).",
     on_input=True,
 )
-def team_as_suggested_or_explained(ctx: Ctx) -> list[str]:
+def team_as_suggested_or_explained(ctx: Ctx[AllocateParams]) -> list[str]:
     suggested = suggested_team(ctx.data, ctx.policy)
     if ctx.params.team == suggested or (ctx.reason or "").strip():
         return []
@@ -623,32 +625,32 @@ def follow_ups_done(ctx: Ctx) -> list[str]:
 # ---- data changes ------------------------------------------------------------------------
 
 
-def _allocate(ctx: Ctx) -> None:
+def _allocate(ctx: Ctx[AllocateParams]) -> None:
     ctx.data.team = ctx.params.team
     ctx.data.region = ctx.params.region
 
 
-def _assign(ctx: Ctx) -> None:
+def _assign(ctx: Ctx[AssignParams]) -> None:
     ctx.data.incoming_owner = ctx.params.incoming_owner
 
 
-def _record_account_plan(ctx: Ctx) -> None:
+def _record_account_plan(ctx: Ctx[AccountPlanParams]) -> None:
     ctx.data.account_plan = AccountPlanNote(
         link=ctx.params.link, updated_on=ctx.params.updated_on, recorded_by=ctx.actor, recorded_at=ctx.now
     )
 
 
-def _record_onboarding(ctx: Ctx) -> None:
+def _record_onboarding(ctx: Ctx[OnboardingParams]) -> None:
     ctx.data.onboarded_products = [*ctx.data.onboarded_products, ctx.params.product]
 
 
-def _record_health_check(ctx: Ctx) -> None:
+def _record_health_check(ctx: Ctx[HealthCheckParams]) -> None:
     ctx.data.health_check = HealthCheck(
         healthy=ctx.params.healthy, note=ctx.params.note, checked_by=ctx.actor, checked_at=ctx.now
     )
 
 
-def _push_back(ctx: Ctx) -> None:
+def _push_back(ctx: Ctx[PushBackParams]) -> None:
     ctx.data.push_backs = [
         *ctx.data.push_backs,
         PushBack(flags=ctx.params.flags, note=ctx.params.note, raised_by=ctx.actor, raised_at=ctx.now),
@@ -669,11 +671,11 @@ def _resolve_push_back(resolution: PushBackResolution) -> Callable[[Ctx], None]:
     return resolve
 
 
-def _record_call(ctx: Ctx) -> None:
+def _record_call(ctx: Ctx[CallParams]) -> None:
     ctx.data.call = HandoverCall(held_at=ctx.params.held_at or ctx.now, notes=ctx.params.notes, recorded_by=ctx.actor)
 
 
-def _record_follow_up(ctx: Ctx) -> None:
+def _record_follow_up(ctx: Ctx[FollowUpParams]) -> None:
     ctx.data.follow_ups = {
         **ctx.data.follow_ups,
         ctx.params.item: FollowUpRecord(note=ctx.params.note, recorded_by=ctx.actor, recorded_at=ctx.now),

@@ -44,6 +44,7 @@ from workflows.engine.spec import (
     Context,
     EffectSpec,
     LifecycleSpec,
+    ParamsT,
     Role,
     StateSpec,
     TimerSpec,
@@ -312,7 +313,8 @@ class OpportunityPolicy(BaseModel):
 
 
 # What the opportunity's guards, changes, timers and effects read: its data and pinned policy.
-Ctx: TypeAlias = Context[OpportunityData, OpportunityPolicy]
+# ``Ctx[XParams]`` for code that reads a trigger's params: its reads are type-checked.
+Ctx: TypeAlias = Context[OpportunityData, OpportunityPolicy, ParamsT]
 Effect: TypeAlias = EffectSpec[OpportunityData, OpportunityPolicy]
 Transition: TypeAlias = TransitionSpec[OpportunityData, OpportunityPolicy]
 
@@ -418,7 +420,7 @@ def _unmet_criteria(ctx: Ctx, stages: tuple[OpportunityStage, ...]) -> list[str]
     "exit_criteria_met",
     "The exit criteria of the current stage, and of any skipped stage, are met or waived (004:5461-5549).",
 )
-def exit_criteria_met(ctx: Ctx) -> list[str]:
+def exit_criteria_met(ctx: Ctx[MoveParams]) -> list[str]:
     stages = PIPELINE_STAGES[ctx.data.pipeline]
     target = (ctx.params.to if ctx.params else None) or stages[stages.index(OpportunityStage(ctx.state)) + 1]
     return _unmet_criteria(ctx, _stage_span(ctx, target))
@@ -449,17 +451,17 @@ def contract_signed(ctx: Ctx) -> list[str]:
 
 
 @guard("loss_reason_given", "A loss reason from the handbook's list is given (004:5545).", on_input=True)
-def loss_reason_given(ctx: Ctx) -> list[str]:
+def loss_reason_given(ctx: Ctx[CloseLostParams]) -> list[str]:
     return [] if ctx.params.loss_reason else ["A loss reason is required to close an opportunity as lost."]
 
 
-def _validate_criterion(ctx: Ctx) -> dict[str, str]:
+def _validate_criterion(ctx: Ctx[CriterionParams]) -> dict[str, str]:
     if ctx.params.stage not in PIPELINE_STAGES[ctx.data.pipeline]:
         return {"stage": f"{ctx.params.stage} is not a stage of the {ctx.data.pipeline} pipeline"}
     return {}
 
 
-def _validate_waiver(ctx: Ctx) -> dict[str, str]:
+def _validate_waiver(ctx: Ctx[CriterionParams]) -> dict[str, str]:
     problems = _validate_criterion(ctx)
     record = ctx.data.criteria.get(ctx.params.stage, {}).get(ctx.params.criterion)
     if not problems and record is not None:
@@ -467,7 +469,7 @@ def _validate_waiver(ctx: Ctx) -> dict[str, str]:
     return problems
 
 
-def _validate_reply(ctx: Ctx) -> dict[str, str]:
+def _validate_reply(ctx: Ctx[CustomerReplyParams]) -> dict[str, str]:
     at = ctx.params.at
     if at is not None and at > ctx.now:
         return {"at": "must not be in the future"}
@@ -479,7 +481,7 @@ def _validate_reply(ctx: Ctx) -> dict[str, str]:
 # ---- data changes ------------------------------------------------------------------------
 
 
-def _record_criterion(ctx: Ctx) -> None:
+def _record_criterion(ctx: Ctx[RecordCriterionParams]) -> None:
     ctx.data.criteria.setdefault(ctx.params.stage, {})[ctx.params.criterion] = CriterionRecord(
         evidence=ctx.params.evidence,
         recorded_by=ctx.actor,
@@ -487,7 +489,7 @@ def _record_criterion(ctx: Ctx) -> None:
     )
 
 
-def _waive_criterion(ctx: Ctx) -> None:
+def _waive_criterion(ctx: Ctx[CriterionParams]) -> None:
     ctx.data.criteria.setdefault(ctx.params.stage, {})[ctx.params.criterion] = CriterionRecord(
         recorded_by=ctx.actor,
         recorded_at=ctx.now,
@@ -501,14 +503,14 @@ def _close_won(ctx: Ctx) -> None:
     ctx.data.closed_as_monthly_contract = _small_monthly(ctx) and bool(_unmet_criteria(ctx, _stage_span(ctx, None)))
 
 
-def _close_lost(ctx: Ctx) -> None:
+def _close_lost(ctx: Ctx[CloseLostParams]) -> None:
     ctx.data.loss_reason = ctx.params.loss_reason
     ctx.data.loss_note = ctx.params.loss_note
     # 004:5559: marking it Closed Lost omits it from the forecast.
     ctx.data.forecast_category = ForecastCategory.OMITTED
 
 
-def _update_fields(ctx: Ctx) -> None:
+def _update_fields(ctx: Ctx[UpdateFieldsParams]) -> None:
     for field in ctx.params.model_fields_set:
         if field == "account_name":
             ctx.data.account = Account(id=ctx.data.account.id, name=ctx.params.account_name)
@@ -516,7 +518,7 @@ def _update_fields(ctx: Ctx) -> None:
             setattr(ctx.data, field, getattr(ctx.params, field))
 
 
-def _record_reply(ctx: Ctx) -> None:
+def _record_reply(ctx: Ctx[CustomerReplyParams]) -> None:
     # A reply recorded late (older than one already known) must not pull the ladder back.
     at = ctx.params.at or ctx.now
     known = ctx.data.last_customer_reply_at
@@ -852,7 +854,7 @@ def _moves() -> list[Transition]:
     its pipeline before it (skipping ahead) or after it; the request's ``to`` selects it."""
 
     def targets(dest: OpportunityStage, stages: tuple[OpportunityStage, ...], forward: bool) -> Callable[[Ctx], bool]:
-        def chosen(ctx: Ctx) -> bool:
+        def chosen(ctx: Ctx[MoveParams | MoveBackParams]) -> bool:
             if ctx.params.to is not None:
                 return bool(ctx.params.to == dest)
             # ``to`` left out means the next stage when advancing; moving back must name it.

@@ -57,6 +57,7 @@ from workflows.engine.spec import (
     Context,
     EffectSpec,
     LifecycleSpec,
+    ParamsT,
     Role,
     StateSpec,
     TimerSpec,
@@ -205,7 +206,8 @@ class RenewalPolicy(BaseModel):
 
 
 # What the renewal's guards, changes, timers and effects read: its data and pinned policy.
-Ctx: TypeAlias = Context[RenewalData, RenewalPolicy]
+# ``Ctx[XParams]`` for code that reads a trigger's params: its reads are type-checked.
+Ctx: TypeAlias = Context[RenewalData, RenewalPolicy, ParamsT]
 Effect: TypeAlias = EffectSpec[RenewalData, RenewalPolicy]
 
 
@@ -371,7 +373,7 @@ def flagged_at_risk(ctx: Ctx) -> list[str]:
 
 
 @guard("changes_invoice_risk", "The invoice's risk changes.", on_input=True)
-def changes_invoice_risk(ctx: Ctx) -> list[str]:
+def changes_invoice_risk(ctx: Ctx[LatePaymentRiskParams]) -> list[str]:
     invoice, listed = ctx.params.invoice_id, ctx.params.invoice_id in ctx.data.at_risk_invoices
     if ctx.params.at_risk and listed:
         return [f"Invoice {invoice} already puts this renewal at risk."]
@@ -380,12 +382,11 @@ def changes_invoice_risk(ctx: Ctx) -> list[str]:
     return []
 
 
-def _exhausted_on(ctx: Ctx) -> date:
-    params: CreditsExhaustedParams = ctx.params
-    return params.exhausted_on or ctx.now.date()
+def _exhausted_on(ctx: Ctx[CreditsExhaustedParams]) -> date:
+    return ctx.params.exhausted_on or ctx.now.date()
 
 
-def _validate_exhausted(ctx: Ctx) -> dict[str, str]:
+def _validate_exhausted(ctx: Ctx[CreditsExhaustedParams]) -> dict[str, str]:
     on, data = _exhausted_on(ctx), ctx.data
     if on > ctx.now.date():
         return {"exhausted_on": "must not be in the future"}
@@ -435,7 +436,7 @@ def _clear_flag(ctx: Ctx) -> None:
     _follow_risk(ctx)
 
 
-def _late_payment_risk(ctx: Ctx) -> None:
+def _late_payment_risk(ctx: Ctx[LatePaymentRiskParams]) -> None:
     invoices = set(ctx.data.at_risk_invoices)
     if ctx.params.at_risk:
         invoices.add(ctx.params.invoice_id)
@@ -445,13 +446,12 @@ def _late_payment_risk(ctx: Ctx) -> None:
     _follow_risk(ctx)
 
 
-def _link_opportunity(ctx: Ctx) -> None:
+def _link_opportunity(ctx: Ctx[OpportunityLink]) -> None:
     ctx.data.renewal_opportunity_id = ctx.params.opportunity_id
 
 
-def _renew(ctx: Ctx) -> None:
-    data = ctx.data
-    params: RenewParams = ctx.params
+def _renew(ctx: Ctx[RenewParams]) -> None:
+    data, params = ctx.data, ctx.params
     signed_on = ctx.now.date()
     allowance, _ = rollover(params.annual_spend, data.terms(), ctx.policy.discounts)
     data.renewal = SignedRenewal(
@@ -467,7 +467,7 @@ def _renew(ctx: Ctx) -> None:
     data.renewal_opportunity_id = params.opportunity_id
 
 
-def _decline(ctx: Ctx) -> None:
+def _decline(ctx: Ctx[DeclineParams | RenewalLostParams]) -> None:
     ctx.data.not_renewing = NotRenewing(
         loss_reason=ctx.params.loss_reason,
         note=ctx.params.loss_note,
@@ -476,7 +476,7 @@ def _decline(ctx: Ctx) -> None:
     )
 
 
-def _opportunity_lost(ctx: Ctx) -> None:
+def _opportunity_lost(ctx: Ctx[RenewalLostParams]) -> None:
     _link_opportunity(ctx)
     _decline(ctx)
 
@@ -486,7 +486,7 @@ def _expire(ctx: Ctx) -> None:
     ctx.data.on_prepaid_plan = False
 
 
-def _record_credits_exhausted(ctx: Ctx) -> None:
+def _record_credits_exhausted(ctx: Ctx[CreditsExhaustedParams]) -> None:
     data = ctx.data
     on = _exhausted_on(ctx)
     covered, _ = usage_coverage(data, on, ctx.policy)

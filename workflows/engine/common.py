@@ -25,13 +25,13 @@ class ChangeOwnerParams(BaseModel):
         return value
 
 
-def _validate_new_owner(ctx: Context[Any, Any]) -> dict[str, str]:
+def _validate_new_owner(ctx: Context[Any, Any, ChangeOwnerParams]) -> dict[str, str]:
     if ctx.params.new_owner == ctx.data.owner:
         return {"new_owner": "is already the owner"}
     return {}
 
 
-def _set_owner(ctx: Context[Any, Any]) -> None:
+def _set_owner(ctx: Context[Any, Any, ChangeOwnerParams]) -> None:
     if ctx.data.owner:
         ctx.data.previous_owners = [*ctx.data.previous_owners, ctx.data.owner]
     ctx.data.owner = ctx.params.new_owner

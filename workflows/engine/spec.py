@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel
+from typing_extensions import TypeVar as DefaultedTypeVar
 
 from workflows.engine.exposure import Exposure
 
@@ -60,15 +61,24 @@ class StateSpec:
 
 DataT = TypeVar("DataT", bound=BaseModel)
 PolicyT = TypeVar("PolicyT", bound=BaseModel)
+# The params model of the trigger a context is for. It defaults to ``Any`` so that
+# ``Context[Data, Policy]`` (code that reads no params, or helpers of any trigger) keeps
+# its meaning; code that reads params names the model, ``Context[Data, Policy, Params]``,
+# and its reads are type-checked.
+ParamsT = DefaultedTypeVar("ParamsT", bound=BaseModel, default=Any, covariant=True)
+# The params of a trigger without a params model; its code is typed with the default, Any.
+NO_PARAMS: Any = None
 
 
 @dataclass
-class Context(Generic[DataT, PolicyT]):
+class Context(Generic[DataT, PolicyT, ParamsT]):
     """What a guard, an ``apply`` function, a timer or an effect builder may look at.
 
     ``data`` is the lifecycle's own record; ``apply`` functions mutate it, nothing
-    else may. ``params`` is the validated parameter model of the trigger being fired
-    (``None`` when there is none, or while only describing what is allowed).
+    else may. ``params`` is the validated parameter model of the trigger being fired;
+    while only describing what is allowed it is built from the transition's
+    ``probe_params`` without validation. A trigger without a params model gets ``None``
+    (its code is typed with the default, ``Any``, and has nothing to read).
     """
 
     kind: str
@@ -83,7 +93,7 @@ class Context(Generic[DataT, PolicyT]):
     actor: str = ""
     role: Role = Role.VIEWER
     reason: str | None = None
-    params: Any = None
+    params: ParamsT = NO_PARAMS
     # Set while the engine is only describing what is allowed: guards that judge the
     # request's own input are skipped, since there is no input yet.
     describing: bool = False
@@ -110,7 +120,7 @@ class OwnedData(Protocol):
 
 
 @dataclass(frozen=True)
-class Guard(Generic[DataT, PolicyT]):
+class Guard(Generic[DataT, PolicyT, ParamsT]):
     """A named condition on a transition.
 
     ``check`` returns what is unmet, as sentences a person can act on; an empty list
@@ -120,12 +130,12 @@ class Guard(Generic[DataT, PolicyT]):
 
     name: str
     description: str
-    check: Callable[[Context[DataT, PolicyT]], Sequence[str]]
+    check: Callable[[Context[DataT, PolicyT, ParamsT]], Sequence[str]]
     on_input: bool = False
 
 
 @dataclass(frozen=True)
-class EffectSpec(Generic[DataT, PolicyT]):
+class EffectSpec(Generic[DataT, PolicyT, ParamsT]):
     """A named side effect recorded in the outbox when a transition happens.
 
     ``build`` returns the effect's payload; ``recipients`` names who it is for (role
@@ -141,13 +151,13 @@ class EffectSpec(Generic[DataT, PolicyT]):
     name: str
     description: str
     superseded_by_next_step: bool = False
-    build: Callable[[Context[DataT, PolicyT]], Mapping[str, Any]] = lambda ctx: {}
-    recipients: Callable[[Context[DataT, PolicyT]], Sequence[str]] = lambda ctx: ()
-    when: Callable[[Context[DataT, PolicyT]], bool] | None = None
+    build: Callable[[Context[DataT, PolicyT, ParamsT]], Mapping[str, Any]] = lambda ctx: {}
+    recipients: Callable[[Context[DataT, PolicyT, ParamsT]], Sequence[str]] = lambda ctx: ()
+    when: Callable[[Context[DataT, PolicyT, ParamsT]], bool] | None = None
 
 
 @dataclass(frozen=True)
-class TransitionSpec(Generic[DataT, PolicyT]):
+class TransitionSpec(Generic[DataT, PolicyT, ParamsT]):
     """One edge of the machine: ``trigger`` from any of ``sources`` to ``dest``.
 
     ``dest=None`` is an internal transition: the state stays, the data changes and the
@@ -160,14 +170,14 @@ class TransitionSpec(Generic[DataT, PolicyT]):
     dest: str | None
     description: str
     role: Role = Role.OPERATOR
-    params: type[BaseModel] | None = None
-    guards: tuple[Guard[DataT, PolicyT], ...] = ()
-    apply: Callable[[Context[DataT, PolicyT]], None] | None = None
-    effects: tuple[EffectSpec[DataT, PolicyT], ...] = ()
-    when: Callable[[Context[DataT, PolicyT]], bool] | None = None
+    params: type[ParamsT] | None = None
+    guards: tuple[Guard[DataT, PolicyT, ParamsT], ...] = ()
+    apply: Callable[[Context[DataT, PolicyT, ParamsT]], None] | None = None
+    effects: tuple[EffectSpec[DataT, PolicyT, ParamsT], ...] = ()
+    when: Callable[[Context[DataT, PolicyT, ParamsT]], bool] | None = None
     # Input checks that need the instance (a criterion of this pipeline, a date after
     # the current deadline...): returns {field: message}, raised as ValidationError.
-    validate: Callable[[Context[DataT, PolicyT]], Mapping[str, str]] | None = None
+    validate: Callable[[Context[DataT, PolicyT, ParamsT]], Mapping[str, str]] | None = None
     # Parameters that select this transition when only describing the instance.
     probe_params: Mapping[str, Any] | None = None
     # Drawn in the generated diagram; skip-ahead edges would drown the main path.
@@ -273,10 +283,10 @@ class LifecycleSpec(Generic[DataT, PolicyT]):
 
 def guard(
     name: str, description: str, *, on_input: bool = False
-) -> Callable[[Callable[[Context[DataT, PolicyT]], Sequence[str]]], Guard[DataT, PolicyT]]:
+) -> Callable[[Callable[[Context[DataT, PolicyT, ParamsT]], Sequence[str]]], Guard[DataT, PolicyT, ParamsT]]:
     """Declare a guard from a function returning the unmet items."""
 
-    def wrap(check: Callable[[Context[DataT, PolicyT]], Sequence[str]]) -> Guard[DataT, PolicyT]:
+    def wrap(check: Callable[[Context[DataT, PolicyT, ParamsT]], Sequence[str]]) -> Guard[DataT, PolicyT, ParamsT]:
         return Guard(name=name, description=description, check=check, on_input=on_input)
 
     return wrap
@@ -296,13 +306,13 @@ def notify(
     name: str,
     description: str,
     *,
-    to: Callable[[Context[DataT, PolicyT]], Sequence[str]],
-    subject: Callable[[Context[DataT, PolicyT]], str],
-    body: Callable[[Context[DataT, PolicyT]], str],
-    when: Callable[[Context[DataT, PolicyT]], bool] | None = None,
-    extra: Callable[[Context[DataT, PolicyT]], Mapping[str, Any]] = lambda ctx: {},
+    to: Callable[[Context[DataT, PolicyT, ParamsT]], Sequence[str]],
+    subject: Callable[[Context[DataT, PolicyT, ParamsT]], str],
+    body: Callable[[Context[DataT, PolicyT, ParamsT]], str],
+    when: Callable[[Context[DataT, PolicyT, ParamsT]], bool] | None = None,
+    extra: Callable[[Context[DataT, PolicyT, ParamsT]], Mapping[str, Any]] = lambda ctx: {},
     superseded_by_next_step: bool = False,
-) -> EffectSpec[DataT, PolicyT]:
+) -> EffectSpec[DataT, PolicyT, ParamsT]:
     """A message to people: owners, roles (``role:revenue_lead``) or channels (``channel:closed-won``)."""
     return EffectSpec(
         type="notify",

@@ -38,6 +38,7 @@ from workflows.engine.spec import (
     Context,
     EffectSpec,
     LifecycleSpec,
+    ParamsT,
     Role,
     StateSpec,
     TimerSpec,
@@ -202,7 +203,8 @@ class LatePaymentData(BaseModel):
         return max(self.amount - self.paid - self.credited, Decimal(0))
 
 
-Ctx = Context[LatePaymentData, LatePaymentPolicy]
+# ``Ctx[XParams]`` for code that reads a trigger's params: its reads are type-checked.
+Ctx = Context[LatePaymentData, LatePaymentPolicy, ParamsT]
 
 
 # ---- parameters -----------------------------------------------------------------------------
@@ -316,7 +318,7 @@ def automatic_collection_on(ctx: Ctx) -> list[str]:
 
 
 @guard("advance_covers_usage", "The advance covers the required months of typical usage (004:3689).", on_input=True)
-def advance_covers_usage(ctx: Ctx) -> list[str]:
+def advance_covers_usage(ctx: Ctx[AdvancePaymentParams]) -> list[str]:
     required = _advance_due(ctx)
     if ctx.params.amount < required:
         return [
@@ -326,14 +328,14 @@ def advance_covers_usage(ctx: Ctx) -> list[str]:
     return []
 
 
-def _validate_attempt(ctx: Ctx) -> dict[str, str]:
+def _validate_attempt(ctx: Ctx[FailedAttemptParams]) -> dict[str, str]:
     attempt = ctx.params.attempt
     if attempt is not None and attempt <= ctx.data.failed_attempts:
         return {"attempt": f"attempt {attempt} is already recorded ({ctx.data.failed_attempts} so far)"}
     return {}
 
 
-def _validate_extension(ctx: Ctx) -> dict[str, str]:
+def _validate_extension(ctx: Ctx[ExtensionParams]) -> dict[str, str]:
     until = ctx.params.until
     current = _next_ladder_deadline(ctx)
     if until <= ctx.now:
@@ -343,13 +345,13 @@ def _validate_extension(ctx: Ctx) -> dict[str, str]:
     return {}
 
 
-def _validate_credit_note(ctx: Ctx) -> dict[str, str]:
+def _validate_credit_note(ctx: Ctx[CreditNoteParams]) -> dict[str, str]:
     if ctx.params.amount > ctx.data.owed:
         return {"amount": f"exceeds the amount owed ({_money(ctx, ctx.data.owed)})"}
     return {}
 
 
-def _validate_payment(ctx: Ctx) -> dict[str, str]:
+def _validate_payment(ctx: Ctx[PaymentParams]) -> dict[str, str]:
     # The tax was withheld from this invoice's total: the cash received and the tax
     # together cannot be more than what the invoice still bills.
     if ctx.params.tax_withheld and ctx.params.amount + ctx.params.tax_withheld > ctx.data.owed:
@@ -365,11 +367,11 @@ def _next_ladder_deadline(ctx: Ctx) -> datetime | None:
 # ---- data changes ---------------------------------------------------------------------------
 
 
-def _count_attempt(ctx: Ctx) -> None:
+def _count_attempt(ctx: Ctx[FailedAttemptParams]) -> None:
     ctx.data.failed_attempts = ctx.params.attempt or ctx.data.failed_attempts + 1
 
 
-def _record_payment(ctx: Ctx) -> None:
+def _record_payment(ctx: Ctx[PaymentParams]) -> None:
     ctx.data.payments.append(
         Payment(
             amount=ctx.params.amount, tax_withheld=ctx.params.tax_withheld, reference=ctx.params.reference, at=ctx.now
@@ -384,34 +386,34 @@ def _settle(ctx: Ctx) -> None:
         ctx.data.access_restored_at = ctx.now
 
 
-def _pay(ctx: Ctx) -> None:
+def _pay(ctx: Ctx[PaymentParams]) -> None:
     _record_payment(ctx)
     _settle(ctx)
 
 
-def _pay_into_advance_requirement(ctx: Ctx) -> None:
+def _pay_into_advance_requirement(ctx: Ctx[PaymentParams]) -> None:
     _record_payment(ctx)
 
 
-def _record_advance(ctx: Ctx) -> None:
+def _record_advance(ctx: Ctx[AdvancePaymentParams]) -> None:
     ctx.data.payments.append(
         Payment(amount=ctx.params.amount, reference=ctx.params.reference, at=ctx.now, advance=True)
     )
     _settle(ctx)
 
 
-def _credit(ctx: Ctx) -> None:
+def _credit(ctx: Ctx[CreditNoteParams]) -> None:
     ctx.data.credit_notes.append(
         CreditNote(amount=ctx.params.amount, credit_note_id=ctx.params.credit_note_id, at=ctx.now)
     )
 
 
-def _credit_and_settle(ctx: Ctx) -> None:
+def _credit_and_settle(ctx: Ctx[CreditNoteParams]) -> None:
     _credit(ctx)
     _settle(ctx)
 
 
-def _extend(ctx: Ctx) -> None:
+def _extend(ctx: Ctx[ExtensionParams]) -> None:
     current = _next_ladder_deadline(ctx)
     if current is not None:
         ctx.data.deadline_shift += ctx.params.until - current
@@ -429,7 +431,7 @@ def _void(ctx: Ctx) -> None:
 
 # Which transitions settle the invoice: paying in full (or credited to zero) when no
 # advance is needed, or when access was never blocked.
-def _settles(ctx: Ctx) -> bool:
+def _settles(ctx: Ctx[PaymentParams | CreditNoteParams]) -> bool:
     data = ctx.data
     return data.owed - ctx.params.amount <= 0
 

@@ -26,6 +26,7 @@ from workflows.engine.spec import (
     Context,
     EffectSpec,
     LifecycleSpec,
+    ParamsT,
     Role,
     StateSpec,
     TimerSpec,
@@ -206,7 +207,8 @@ class TrialPolicy(BaseModel):
         return self
 
 
-Ctx = Context[TrialData, TrialPolicy]
+# ``Ctx[XParams]`` for code that reads a trigger's params: its reads are type-checked.
+Ctx = Context[TrialData, TrialPolicy, ParamsT]
 
 
 def _fill_in_dates(data: TrialData, policy: TrialPolicy, now: datetime) -> None:
@@ -288,7 +290,7 @@ def _dates(data: TrialData) -> tuple[datetime, datetime]:
     return data.starts_at, data.expires_at
 
 
-def _completes_provisioning(ctx: Ctx) -> bool:
+def _completes_provisioning(ctx: Ctx[ProvisioningStepParams]) -> bool:
     return set(ProvisioningStep) - set(ctx.data.provisioning) <= {ctx.params.step}
 
 
@@ -324,7 +326,7 @@ def subscription_not_yet_confirmed(ctx: Ctx) -> list[str]:
     return [f"The new subscription was already confirmed by {done.confirmed_by} on {_day(done.confirmed_at)}."]
 
 
-def _validate_step(ctx: Ctx) -> dict[str, str]:
+def _validate_step(ctx: Ctx[ProvisioningStepParams]) -> dict[str, str]:
     # Recording a step twice is refused, so two operators recording it apply it once.
     done = ctx.data.provisioning.get(ctx.params.step)
     if done is not None:
@@ -332,29 +334,29 @@ def _validate_step(ctx: Ctx) -> dict[str, str]:
     return {}
 
 
-def _validate_extension(ctx: Ctx) -> dict[str, str]:
+def _validate_extension(ctx: Ctx[ExtendParams]) -> dict[str, str]:
     low, high = ctx.policy.extension_min_days, ctx.policy.extension_max_days
     if not low <= ctx.params.days <= high:
         return {"days": f"must be between {low} and {high} days (004:11816)"}
     return {}
 
 
-def _validate_activity(ctx: Ctx) -> dict[str, str]:
+def _validate_activity(ctx: Ctx[ActivityParams]) -> dict[str, str]:
     at = ctx.params.at
     if at is not None and at > ctx.now:
         return {"at": "must not be in the future"}
-    if at is not None and at < ctx.data.starts_at:
+    if at is not None and at < _dates(ctx.data)[0]:
         return {"at": "must not be before the trial started"}
     return {}
 
 
-def _record_step(ctx: Ctx) -> None:
+def _record_step(ctx: Ctx[ProvisioningStepParams]) -> None:
     ctx.data.provisioning[ctx.params.step] = StepRecord(
         recorded_by=ctx.actor, recorded_at=ctx.now, note=ctx.params.note
     )
 
 
-def _extend(ctx: Ctx) -> None:
+def _extend(ctx: Ctx[ExtendParams]) -> None:
     previous = _dates(ctx.data)[1]
     ctx.data.expires_at = previous + timedelta(days=ctx.params.days)
     ctx.data.extensions.append(
@@ -379,20 +381,20 @@ def _resume(ctx: Ctx) -> None:
     ctx.data.pauses[-1].resumed_at = ctx.now
 
 
-def _record_activity(ctx: Ctx) -> None:
+def _record_activity(ctx: Ctx[ActivityParams]) -> None:
     # Activity recorded late (older than what is known) must not pull the nudges back.
     at = ctx.params.at or ctx.now
     known = ctx.data.last_customer_activity_at
     ctx.data.last_customer_activity_at = max(at, known) if known else at
 
 
-def _confirm_subscription(ctx: Ctx) -> None:
+def _confirm_subscription(ctx: Ctx[SubscriptionParams]) -> None:
     ctx.data.new_subscription = SubscriptionConfirmation(
         confirmed_by=ctx.actor, confirmed_at=ctx.now, subscription_id=ctx.params.subscription_id
     )
 
 
-def _convert(ctx: Ctx) -> None:
+def _convert(ctx: Ctx[SubscriptionParams]) -> None:
     ctx.data.subscription_id = ctx.params.subscription_id
 
 
