@@ -67,6 +67,10 @@ def _fires(timer: TimerSpec[Any, Any]) -> str:
     return "<br>".join(fires)
 
 
+def _table_head(title: str, *columns: str) -> list[str]:
+    return [f"## {title}", "", f"| {' | '.join(columns)} |", "|" + "---|" * len(columns)]
+
+
 def reference_page(spec: LifecycleSpec[Any, Any], handbook: Mapping[str, Sequence[HandbookPage]]) -> str:
     """The page; line references (``004:12875``) link to the public handbook page they are on."""
     citations = Citations(handbook)
@@ -87,10 +91,7 @@ def reference_page(spec: LifecycleSpec[Any, Any], handbook: Mapping[str, Sequenc
         "Edges marked ⏱ are also fired by a timer. Internal transitions (the state stays) are listed below but not "
         "drawn.",
         "",
-        "## States",
-        "",
-        "| State | Probability | Terminal | Description | Checklist (exit criteria) |",
-        "|---|---|---|---|---|",
+        *_table_head("States", "State", "Probability", "Terminal", "Description", "Checklist (exit criteria)"),
     ]
     for s in spec.states:
         checklist = "<br>".join(f"`{c.key}`: {_cell(c.label)} ({c.source})" for c in s.checklist)
@@ -98,13 +99,7 @@ def reference_page(spec: LifecycleSpec[Any, Any], handbook: Mapping[str, Sequenc
         lines.append(
             f"| `{s.name}` | {probability} | {'yes' if s.terminal else ''} | {_cell(s.description)} | {checklist} |"
         )
-    lines += [
-        "",
-        "## Transitions",
-        "",
-        "| Trigger | From | To | Role | Guards | Effects | Source |",
-        "|---|---|---|---|---|---|---|",
-    ]
+    lines += ["", *_table_head("Transitions", "Trigger", "From", "To", "Role", "Guards", "Effects", "Source")]
     hidden: dict[str, list[str]] = {}
     for t in spec.transitions:
         if t.dest is not None and not t.in_diagram:
@@ -116,13 +111,7 @@ def reference_page(spec: LifecycleSpec[Any, Any], handbook: Mapping[str, Sequenc
     for trigger, edges in hidden.items():
         t = next(x for x in spec.transitions if x.trigger == trigger and x.dest is not None and not x.in_diagram)
         lines.append(_transition_row(t, "also: " + ", ".join(edges), "(as listed)"))
-    lines += [
-        "",
-        "## Timers",
-        "",
-        "| Timer | In states | Fires | What | Source |",
-        "|---|---|---|---|---|",
-    ]
+    lines += ["", *_table_head("Timers", "Timer", "In states", "Fires", "What", "Source")]
     for timer in spec.timers:
         states = ", ".join(f"`{s}`" for s in timer.states)
         lines.append(

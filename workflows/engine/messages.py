@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from workflows.engine.spec import Context, DataT, EffectSpec, PolicyT
+from workflows.engine.spec import Context, DataT, EffectSpec, PolicyT, notice
 
 
 @dataclass(frozen=True)
@@ -36,13 +36,12 @@ def send(
     extra: Callable[[Context[DataT, PolicyT]], Mapping[str, Any]] = lambda ctx: {},
     superseded_by_next_step: bool = False,
 ) -> EffectSpec[DataT, PolicyT]:
-    """A ``notify`` effect whose subject and body are ``message`` rendered with ``values(ctx)``."""
-    return EffectSpec(
-        type="notify",
-        name=name,
-        description=description,
-        recipients=to,
-        build=lambda ctx: {**message.render(values(ctx)), **extra(ctx)},
+    """A ``notice`` whose subject and body are ``message`` rendered with ``values(ctx)``."""
+    return notice(
+        name,
+        description,
+        to=to,
+        content=lambda ctx: {**message.render(values(ctx)), **extra(ctx)},
         when=when,
         superseded_by_next_step=superseded_by_next_step,
     )
@@ -68,19 +67,16 @@ def calendar_days_until(now: datetime, moment: datetime) -> int:
 
 def when(now: datetime, moment: datetime) -> str:
     """When ``moment`` comes, as told at ``now``: "today", "tomorrow", "on 2027-03-09"."""
-    days = calendar_days_until(now, moment)
-    if days <= 0:
-        return "today"
-    if days == 1:
-        return "tomorrow"
-    return f"on {moment.date().isoformat()}"
+    return _in_days(now, moment, tomorrow="tomorrow", later=lambda days: f"on {moment.date().isoformat()}")
 
 
 def within(now: datetime, moment: datetime) -> str:
     """The span until ``moment`` in calendar days: "in the next 7 calendar days", "by tomorrow", "today"."""
+    return _in_days(now, moment, tomorrow="by tomorrow", later=lambda days: f"in the next {days} calendar days")
+
+
+def _in_days(now: datetime, moment: datetime, *, tomorrow: str, later: Callable[[int], str]) -> str:
     days = calendar_days_until(now, moment)
     if days <= 0:
         return "today"
-    if days == 1:
-        return "by tomorrow"
-    return f"in the next {days} calendar days"
+    return tomorrow if days == 1 else later(days)

@@ -302,6 +302,30 @@ def reason_required(message: str) -> Guard[Any, Any]:
     )
 
 
+def notice(
+    name: str,
+    description: str,
+    *,
+    to: Callable[[Context[DataT, PolicyT, ParamsT]], Sequence[str]],
+    content: Callable[[Context[DataT, PolicyT, ParamsT]], Mapping[str, Any]],
+    when: Callable[[Context[DataT, PolicyT, ParamsT]], bool] | None = None,
+    superseded_by_next_step: bool = False,
+) -> EffectSpec[DataT, PolicyT, ParamsT]:
+    """A message to people whose ``content`` (subject, body and any extra fields) is built per firing.
+
+    Recipients are owners, roles (``role:revenue_lead``) or channels (``channel:closed-won``).
+    """
+    return EffectSpec(
+        type="notify",
+        name=name,
+        description=description,
+        recipients=to,
+        build=content,
+        when=when,
+        superseded_by_next_step=superseded_by_next_step,
+    )
+
+
 def notify(
     name: str,
     description: str,
@@ -313,13 +337,12 @@ def notify(
     extra: Callable[[Context[DataT, PolicyT, ParamsT]], Mapping[str, Any]] = lambda ctx: {},
     superseded_by_next_step: bool = False,
 ) -> EffectSpec[DataT, PolicyT, ParamsT]:
-    """A message to people: owners, roles (``role:revenue_lead``) or channels (``channel:closed-won``)."""
-    return EffectSpec(
-        type="notify",
-        name=name,
-        description=description,
-        recipients=to,
-        build=lambda ctx: {"subject": subject(ctx), "body": body(ctx), **extra(ctx)},
+    """A ``notice`` whose subject and body are written in the spec (see ``messages.send`` for templates)."""
+    return notice(
+        name,
+        description,
+        to=to,
+        content=lambda ctx: {"subject": subject(ctx), "body": body(ctx), **extra(ctx)},
         when=when,
         superseded_by_next_step=superseded_by_next_step,
     )
