@@ -37,7 +37,7 @@ from typing import Annotated, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from workflows.engine.common import CHANGE_OWNER, ChangeOwnerParams, change_owner
+from workflows.engine.common import CHANGE_OWNER, ChangeOwnerParams, change_owner, reported_moment_problems
 from workflows.engine.exposure import Column, Exposure, Match, Mutation, Projected
 from workflows.engine.messages import duration
 from workflows.engine.spec import (
@@ -481,12 +481,14 @@ def _validate_onboarding(ctx: Ctx[OnboardingParams]) -> dict[str, str]:
 
 
 def _validate_call(ctx: Ctx[CallParams]) -> dict[str, str]:
-    held_at = ctx.params.held_at
-    if held_at is not None and held_at > ctx.now:
-        return {"held_at": "must not be in the future"}
-    if held_at is not None and held_at < ctx.state_entered_at:
-        return {"held_at": f"must not be before the handover was ready ({ctx.state_entered_at.isoformat()})"}
-    return {}
+    ready = ctx.state_entered_at
+    return reported_moment_problems(
+        "held_at",
+        ctx.params.held_at,
+        now=ctx.now,
+        since=ready,
+        since_what=f"the handover was ready ({ready.isoformat()})",
+    )
 
 
 def _validate_follow_up(ctx: Ctx[FollowUpParams]) -> dict[str, str]:
@@ -1084,12 +1086,8 @@ STATES = (
 
 
 EXPOSURE = Exposure[HandoverData, HandoverPolicy](
-    type_name="Handover",
-    one="handover",
-    many="handovers",
     description="An account moving from its owner to another (004:2236-2729).",
     states=HandoverState,
-    table="handovers",
     columns=(
         Column(
             name="account_id",
@@ -1127,8 +1125,8 @@ EXPOSURE = Exposure[HandoverData, HandoverPolicy](
     # Its id is made from the account's by the service: requestHandover is in schema/handover.py.
     opening=None,
     mutations={
-        "allocate": Mutation(name="allocateHandover", input="AllocateHandoverInput"),
-        "assign": Mutation(name="assignHandover", input="AssignHandoverInput"),
+        "allocate": Mutation(),
+        "assign": Mutation(),
         "record_account_plan": Mutation(name="recordHandoverAccountPlan", input="HandoverAccountPlanInput"),
         "record_onboarding": Mutation(name="recordHandoverOnboarding", input="HandoverOnboardingInput"),
         "record_health_check": Mutation(name="recordHandoverHealthCheck", input="HandoverHealthCheckInput"),
@@ -1137,13 +1135,13 @@ EXPOSURE = Exposure[HandoverData, HandoverPolicy](
             input="HandoverStepInput",
             description="Declare the account ready; refused, naming what is missing, until it is.",
         ),
-        "push_back": Mutation(name="pushBackHandover", input="PushBackHandoverInput"),
+        "push_back": Mutation(),
         "remedy": Mutation(name="remedyHandoverPushBack", input="HandoverStepInput"),
         "overrule": Mutation(name="overruleHandoverPushBack", input="HandoverStepInput"),
         "record_call": Mutation(name="recordHandoverCall", input="HandoverCallInput"),
         "record_follow_up": Mutation(name="recordHandoverFollowUp", input="HandoverFollowUpInput"),
-        "complete": Mutation(name="completeHandover", input="HandoverStepInput"),
-        "reject": Mutation(name="rejectHandover", input="HandoverStepInput"),
+        "complete": Mutation(input="HandoverStepInput"),
+        "reject": Mutation(input="HandoverStepInput"),
         "change_owner": None,
     },
     shared_result="HandoverResult",

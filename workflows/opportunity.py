@@ -35,7 +35,7 @@ from typing import Annotated, Any, TypeAlias
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from workflows.engine.calendar import add_months, add_months_dt, start_of_day
-from workflows.engine.common import change_owner
+from workflows.engine.common import change_owner, latest, reported_moment_problems
 from workflows.engine.computed import computed_property
 from workflows.engine.exposure import Column, Exposure, Match, Mutation, Opening
 from workflows.engine.messages import duration, months
@@ -470,12 +470,9 @@ def _validate_waiver(ctx: Ctx[CriterionParams]) -> dict[str, str]:
 
 
 def _validate_reply(ctx: Ctx[CustomerReplyParams]) -> dict[str, str]:
-    at = ctx.params.at
-    if at is not None and at > ctx.now:
-        return {"at": "must not be in the future"}
-    if at is not None and at < ctx.opened_at:
-        return {"at": "must not be before the opportunity was opened"}
-    return {}
+    return reported_moment_problems(
+        "at", ctx.params.at, now=ctx.now, since=ctx.opened_at, since_what="the opportunity was opened"
+    )
 
 
 # ---- data changes ------------------------------------------------------------------------
@@ -519,10 +516,7 @@ def _update_fields(ctx: Ctx[UpdateFieldsParams]) -> None:
 
 
 def _record_reply(ctx: Ctx[CustomerReplyParams]) -> None:
-    # A reply recorded late (older than one already known) must not pull the ladder back.
-    at = ctx.params.at or ctx.now
-    known = ctx.data.last_customer_reply_at
-    ctx.data.last_customer_reply_at = max(at, known) if known else at
+    ctx.data.last_customer_reply_at = latest(ctx.params.at or ctx.now, ctx.data.last_customer_reply_at)
 
 
 def _count_follow_up(ctx: Ctx) -> None:
@@ -1046,8 +1040,6 @@ STATES = (
 
 
 EXPOSURE = Exposure[OpportunityData, OpportunityPolicy](
-    type_name="Opportunity",
-    one="opportunity",
     many="opportunities",
     description="A sales deal in its pipeline (004:5395-5621).",
     states=OpportunityStage,
@@ -1082,7 +1074,6 @@ EXPOSURE = Exposure[OpportunityData, OpportunityPolicy](
     default_order="CLOSE_DATE_ASC",
     opening=Opening(
         name="openOpportunity",
-        input="OpenOpportunityInput",
         fields=(
             "name",
             "account",
@@ -1107,7 +1098,7 @@ EXPOSURE = Exposure[OpportunityData, OpportunityPolicy](
     ),
     mutations={
         "record_criterion": Mutation(name="recordExitCriterion", input="ExitCriterionInput"),
-        "waive_criterion": Mutation(name="waiveExitCriterion", input="WaiveExitCriterionInput"),
+        "waive_criterion": Mutation(name="waiveExitCriterion"),
         "advance": Mutation(
             name="advanceOpportunity",
             input="AdvanceOpportunityInput",
@@ -1120,13 +1111,13 @@ EXPOSURE = Exposure[OpportunityData, OpportunityPolicy](
             description="Move back to an earlier stage, with a reason.",
             field_names={"to": "toStage"},
         ),
-        "close_won": Mutation(name="closeOpportunityWon", input="CloseOpportunityWonInput"),
+        "close_won": Mutation(name="closeOpportunityWon"),
         "close_lost": Mutation(
             name="closeOpportunityLost",
             input="CloseOpportunityLostInput",
             description="Close lost, with a loss reason from the handbook's list.",
         ),
-        "update_fields": Mutation(name="updateOpportunity", input="UpdateOpportunityInput"),
+        "update_fields": Mutation(name="updateOpportunity"),
         "record_customer_reply": Mutation(name="recordCustomerReply", input="CustomerReplyInput"),
         "stop_follow_ups": Mutation(name="stopOpportunityFollowUps", input="StopFollowUpsInput"),
         "change_owner": None,

@@ -1015,12 +1015,8 @@ STATES = (
 
 
 EXPOSURE = Exposure[RenewalData, RenewalPolicy](
-    type_name="Renewal",
-    one="renewal",
-    many="renewals",
     description="One prepaid contract on its way to renewal or expiry (reference-billing §2, §5b).",
     states=RenewalState,
-    table="renewals",
     columns=(
         Column(
             name="account_id",
@@ -1056,22 +1052,21 @@ EXPOSURE = Exposure[RenewalData, RenewalPolicy](
     default_order="END_DATE_ASC",
     opening=Opening(
         name="startRenewal",
-        input="StartRenewalInput",
         fields=("account", "owner", "start_date", "term_months", "stated_end_date", "credit_amount", "annual_spend"),
         description="Start following a prepaid contract to its renewal.",
         input_description="A prepaid contract to follow to its renewal, e.g. one that predates the service.",
         field_names={"stated_end_date": "endDate"},
     ),
     mutations={
-        "mark_at_risk": Mutation(name="markRenewalAtRisk", input="MarkRenewalAtRiskInput"),
-        "clear_at_risk": Mutation(name="clearRenewalAtRisk", input="ClearRenewalAtRiskInput"),
+        "mark_at_risk": Mutation(name="markRenewalAtRisk"),
+        "clear_at_risk": Mutation(name="clearRenewalAtRisk"),
         "record_credits_exhausted": Mutation(
             name="recordRenewalCreditsExhausted",
             input="RecordRenewalCreditsExhaustedInput",
             description="Record that the contract's credits ran out: covered until the end date when a renewal was "
             "signed in time, otherwise pay-as-you-go without the early-renewal discount.",
         ),
-        "decline": Mutation(name="declineRenewal", input="DeclineRenewalInput"),
+        "decline": Mutation(),
         "change_owner": None,
     },
     id_name="contractId",

@@ -7,8 +7,10 @@ from datetime import date
 
 import pytest
 
+import schema
 from workflows.engine.exposure import Column, Match
-from workflows.opportunity import EXPOSURE, OpportunityData, OpportunityPolicy
+from workflows.late_payment import LATE_PAYMENT
+from workflows.opportunity import EXPOSURE, OPPORTUNITY, OpportunityData, OpportunityPolicy
 
 
 def test_the_state_cannot_share_its_name_with_a_column():
@@ -22,3 +24,28 @@ def test_only_a_range_filter_has_an_upper_bound_to_include():
     )
     with pytest.raises(ValueError, match="only a range filter has bounds"):
         dataclasses.replace(EXPOSURE, columns=(*EXPOSURE.columns, inclusive_equals))
+
+
+def test_names_left_out_follow_the_title():
+    named = LATE_PAYMENT.exposure
+    assert named is not None and named.opening is not None
+    assert (named.type_name, named.one, named.many, named.table) == (
+        "LatePayment",
+        "latePayment",
+        "latePayments",
+        "late_payments",
+    )
+    assert named.opening.input == "OpenLatePaymentInput"
+
+
+def test_names_given_stand():
+    named = dataclasses.replace(EXPOSURE, many="deals", table="", opening=None).named_after("Opportunity")
+    assert (named.type_name, named.one, named.many, named.table) == ("Opportunity", "opportunity", "deals", "deals")
+    assert OPPORTUNITY.exposure is not None and OPPORTUNITY.exposure.table == "opportunities"
+
+
+def test_mutations_left_unnamed_follow_the_trigger():
+    sdl = schema.sdl()
+    assert "extendTrial(input: ExtendTrialInput!): TrialResult!" in sdl
+    assert "pauseTrial(input: TrialChangeInput!): TrialResult!" in sdl
+    assert "startTrial(input: StartTrialInput!): TrialResult!" in sdl

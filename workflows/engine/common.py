@@ -1,7 +1,8 @@
-"""Transitions every lifecycle shares, so each spec declares them in one line."""
+"""What every lifecycle shares: transitions each spec declares in one line, checks of reported moments."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -62,3 +63,20 @@ def change_owner(sources: tuple[str, ...]) -> TransitionSpec:
         ),
         in_diagram=False,
     )
+
+
+def reported_moment_problems(
+    field: str, at: datetime | None, *, now: datetime, since: datetime, since_what: str
+) -> dict[str, str]:
+    """A moment a caller reports (customer activity, a call held; None means now) is neither
+    in the future nor before ``since``, the start of what it is reported on."""
+    if at is not None and at > now:
+        return {field: "must not be in the future"}
+    if at is not None and at < since:
+        return {field: f"must not be before {since_what}"}
+    return {}
+
+
+def latest(at: datetime, known: datetime | None) -> datetime:
+    """The later of a reported moment and the one known: one reported late must not pull it back."""
+    return max(at, known) if known else at

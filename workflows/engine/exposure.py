@@ -10,8 +10,9 @@ start.
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
@@ -77,8 +78,8 @@ class Column(Generic[DataT, PolicyT]):
 class Mutation:
     """A trigger's mutation: its name, its input type's name and what it says it does."""
 
-    name: str
-    input: str
+    name: str = ""  # default: the trigger in camel case, then the type name: "extendTrial"
+    input: str = ""  # default: the mutation's name, capitalised, then "Input": "ExtendTrialInput"
     description: str = ""  # default: the transition's description
     # Input field names where the API's differ from the params model's (param -> GraphQL
     # name, e.g. {"to": "toStage"}); errors name the field as the caller wrote it.
@@ -90,9 +91,9 @@ class Opening:
     """The mutation that opens an instance, and which data fields its input takes."""
 
     name: str
-    input: str
     fields: tuple[str, ...]
     description: str
+    input: str = ""  # default: the name, capitalised, then "Input": "StartTrialInput"
     input_description: str = ""
     # Field descriptions for the input where the data model's own do not fit a caller.
     field_descriptions: Mapping[str, str] = field(default_factory=dict)
@@ -117,17 +118,18 @@ class Exposure(Generic[DataT, PolicyT]):
     it (``reassignLifecycle`` for ``change_owner``).
     """
 
-    type_name: str  # the GraphQL type: "Trial"
-    one: str  # the one-by-id query: "trial"
-    many: str  # the list query: "trials"
     description: str
     states: type[enum.Enum]  # the state enum, exposed as ``state_name``
-    table: str  # the read model's table
     columns: tuple[Column[DataT, PolicyT], ...]
     default_order: str  # "EXPIRES_AT_ASC"
     # None for a kind that opens in its own special part (a handover's id is made from its
     # account's by the service).
     opening: Opening | None
+    # Left out, these follow the kind's title (see ``named_after``).
+    type_name: str = ""  # the GraphQL type: "Trial"
+    one: str = ""  # the one-by-id query: "trial"
+    many: str = ""  # the list query: "trials"
+    table: str = ""  # the read model's table
     mutations: Mapping[str, Mutation | None] = field(default_factory=dict)
     id_name: str = "id"  # the id argument's name: "invoiceId" for a late payment
     # What the API (field, filter) and the read model's column call the state: "stage" for a deal.
@@ -157,6 +159,22 @@ class Exposure(Generic[DataT, PolicyT]):
     output_field_names: Mapping[type[BaseModel], Mapping[str, str]] = field(default_factory=dict)
     # The read model's column of the instance's owner, and (camel-cased) its filter.
     owner_column: str = "owner"
+
+    def named_after(self, title: str) -> Exposure[DataT, PolicyT]:
+        """This exposure with the names left out made from the kind's title, by convention.
+
+        "Late payment" gives the type ``LatePayment``, the queries ``latePayment`` and
+        ``latePayments`` and the table ``late_payments``; a kind whose names do not follow
+        it (an irregular plural) writes them.
+        """
+        type_name = self.type_name or "".join(word.capitalize() for word in title.split())
+        one = self.one or type_name[0].lower() + type_name[1:]
+        many = self.many or one + "s"
+        table = self.table or re.sub(r"(?<!^)(?=[A-Z])", "_", many).lower()
+        opening = self.opening
+        if opening is not None and not opening.input:
+            opening = replace(opening, input=opening.name[0].upper() + opening.name[1:] + "Input")
+        return replace(self, type_name=type_name, one=one, many=many, table=table, opening=opening)
 
     def __post_init__(self) -> None:
         names = [c.name for c in self.columns]

@@ -244,6 +244,9 @@ class LifecycleSpec(Generic[DataT, PolicyT]):
     exposure: Exposure[DataT, PolicyT] | None = None
 
     def __post_init__(self) -> None:
+        if self.exposure is not None:
+            # Frozen, like every spec object: the names the exposure leaves out are filled in once, here.
+            object.__setattr__(self, "exposure", self.exposure.named_after(self.title))
         names = [s.name for s in self.states]
         if len(set(names)) != len(names):
             raise ValueError(f"{self.kind}: duplicate state names")

@@ -909,12 +909,8 @@ def advance_required(instance: Instance) -> Money | None:
 
 
 EXPOSURE = Exposure[LatePaymentData, LatePaymentPolicy](
-    type_name="LatePayment",
-    one="latePayment",
-    many="latePayments",
     description="An unpaid invoice escalating to suspension and cancellation (004:3637-3690).",
     states=LatePaymentState,
-    table="late_payments",
     columns=(
         Column(name="invoice_id", type=str, max_length=ENTITY_ID_MAX_LENGTH),
         Column(
@@ -959,7 +955,6 @@ EXPOSURE = Exposure[LatePaymentData, LatePaymentPolicy](
     default_order="NEXT_DEADLINE_ASC",
     opening=Opening(
         name="openLatePayment",
-        input="OpenLatePaymentInput",
         fields=(
             "account",
             "owner",

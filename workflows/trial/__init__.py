@@ -18,7 +18,7 @@ from typing import Annotated, Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from workflows.engine.common import change_owner
+from workflows.engine.common import change_owner, latest, reported_moment_problems
 from workflows.engine.exposure import Column, Exposure, Match, Mutation, Opening
 from workflows.engine.reminders import Reminders
 from workflows.engine.spec import (
@@ -342,12 +342,9 @@ def _validate_extension(ctx: Ctx[ExtendParams]) -> dict[str, str]:
 
 
 def _validate_activity(ctx: Ctx[ActivityParams]) -> dict[str, str]:
-    at = ctx.params.at
-    if at is not None and at > ctx.now:
-        return {"at": "must not be in the future"}
-    if at is not None and at < _dates(ctx.data)[0]:
-        return {"at": "must not be before the trial started"}
-    return {}
+    return reported_moment_problems(
+        "at", ctx.params.at, now=ctx.now, since=_dates(ctx.data)[0], since_what="the trial started"
+    )
 
 
 def _record_step(ctx: Ctx[ProvisioningStepParams]) -> None:
@@ -382,10 +379,7 @@ def _resume(ctx: Ctx) -> None:
 
 
 def _record_activity(ctx: Ctx[ActivityParams]) -> None:
-    # Activity recorded late (older than what is known) must not pull the nudges back.
-    at = ctx.params.at or ctx.now
-    known = ctx.data.last_customer_activity_at
-    ctx.data.last_customer_activity_at = max(at, known) if known else at
+    ctx.data.last_customer_activity_at = latest(ctx.params.at or ctx.now, ctx.data.last_customer_activity_at)
 
 
 def _confirm_subscription(ctx: Ctx[SubscriptionParams]) -> None:
@@ -751,12 +745,8 @@ STATES = (
 )
 
 EXPOSURE = Exposure[TrialData, TrialPolicy](
-    type_name="Trial",
-    one="trial",
-    many="trials",
     description="A time-boxed trial of a paid plan for an organization (004:12819-12889).",
     states=TrialState,
-    table="trials",
     columns=(
         Column(
             name="organization_id",
@@ -782,7 +772,6 @@ EXPOSURE = Exposure[TrialData, TrialPolicy](
     default_order="EXPIRES_AT_ASC",
     opening=Opening(
         name="startTrial",
-        input="StartTrialInput",
         fields=(
             "organization",
             "owner",
@@ -805,13 +794,13 @@ EXPOSURE = Exposure[TrialData, TrialPolicy](
             input="RecordTrialProvisioningStepInput",
             description="Record one of RevOps' billing steps as done; the last one starts the trial.",
         ),
-        "extend": Mutation(name="extendTrial", input="ExtendTrialInput"),
-        "pause": Mutation(name="pauseTrial", input="TrialChangeInput"),
-        "resume": Mutation(name="resumeTrial", input="TrialChangeInput"),
+        "extend": Mutation(),
+        "pause": Mutation(input="TrialChangeInput"),
+        "resume": Mutation(input="TrialChangeInput"),
         "record_customer_activity": Mutation(name="recordTrialCustomerActivity", input="TrialCustomerActivityInput"),
         "confirm_new_subscription": Mutation(name="confirmTrialNewSubscription", input="TrialSubscriptionInput"),
-        "convert": Mutation(name="convertTrial", input="TrialSubscriptionInput"),
-        "cancel": Mutation(name="cancelTrial", input="TrialChangeInput"),
+        "convert": Mutation(input="TrialSubscriptionInput"),
+        "cancel": Mutation(input="TrialChangeInput"),
         "change_owner": None,
     },
     shared_result="TrialResult",

@@ -60,7 +60,7 @@ class ShipParams(BaseModel):
 Ctx = Context[LoanData, LoanPolicy]
 
 
-def _ship(ctx: Ctx) -> None:
+def _ship(ctx: Context[LoanData, LoanPolicy, ShipParams]) -> None:
     ctx.data.tracking_number = ctx.params.tracking_number
 
 
@@ -125,12 +125,8 @@ LOAN = LifecycleSpec(
     account_of=lambda data: (data.account.id, data.account.name),
     summary_of=lambda data: f"{data.device} for {data.account.name}",
     exposure=Exposure[LoanData, LoanPolicy](
-        type_name="Loan",
-        one="loan",
-        many="loans",
         description="A demo device lent to a prospect.",
         states=LoanState,
-        table="loans",
         columns=(
             Column(
                 name="account_id",
@@ -151,7 +147,6 @@ LOAN = LifecycleSpec(
         default_order="RETURN_BY_ASC",
         opening=Opening(
             name="openLoan",
-            input="OpenLoanInput",
             fields=("account", "owner", "device", "return_by"),
             description="Lend a device to a prospect.",
             id_prefix="loan",
