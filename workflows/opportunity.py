@@ -1143,8 +1143,6 @@ OPPORTUNITY = LifecycleSpec(
     # Product-led deals may join the pipeline at any stage (004:10791).
     entry_states=lambda data: PIPELINE_STAGES[data.pipeline],
     start_states=(S.PROBLEM_AGREEMENT, S.QUALIFICATION),
-    owner_of=lambda data: data.owner,
-    account_of=lambda data: (data.account.id, data.account.name),
     summary_of=lambda data: f"{data.name} · {data.account.name}",
     patches=(CONTRACT_RENEWAL_PATCH,),
     exposure=EXPOSURE,

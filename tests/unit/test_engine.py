@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -302,3 +303,14 @@ def test_guards_may_read_facts_the_service_gathered():
         d.decide("open", {}, actor="bob", role=Role.OPERATOR, reason=None, now=NOW, facts={"open_invoices": ["INV-1"]})
     assert d.describe(NOW, {"open_invoices": ["INV-1"]})[0].unmet == ["invoice INV-1 is open"]
     d.decide("open", {}, actor="bob", role=Role.OPERATOR, reason=None, now=NOW, facts={"open_invoices": []})
+
+
+def test_left_out_the_initial_state_is_the_first_declared_and_the_owner_is_the_data_owner():
+    plain = dataclasses.replace(SPEC, initial_state=LifecycleSpec.initial_state, owner_of=LifecycleSpec.owner_of)
+    opened = LifecycleInstance.open(plain, "d2", {"owner": "ann"}, {}, NOW, actor="ann")
+    assert (opened.core.state, plain.owner_of(opened.data)) == ("CLOSED", "ann")
+
+
+def test_a_default_reader_needs_its_field():
+    with pytest.raises(ValueError, match="the data has no account field; declare account_of"):
+        dataclasses.replace(SPEC, account_of=LifecycleSpec.account_of)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -23,6 +23,7 @@ from pydantic import BaseModel
 from typing_extensions import TypeVar as DefaultedTypeVar
 
 from workflows.engine.exposure import Exposure
+from workflows.engine.values import Account
 
 
 class Role(enum.IntEnum):
@@ -117,6 +118,22 @@ class OwnedData(Protocol):
     """The part of a lifecycle's data the shared owner helpers read."""
 
     owner: Any
+
+
+class AccountData(Protocol):
+    """The part of a lifecycle's data the default ``account_of`` reads."""
+
+    account: Account
+
+
+def _owned(data: Any) -> OwnedData:
+    owned: OwnedData = data
+    return owned
+
+
+def _account_of(data: Any) -> tuple[str, str]:
+    about: AccountData = data
+    return about.account.id, about.account.name
 
 
 @dataclass(frozen=True)
@@ -219,10 +236,14 @@ class LifecycleSpec(Generic[DataT, PolicyT]):
     timers: tuple[TimerSpec[DataT, PolicyT], ...]
     data_model: type[DataT]
     policy_model: type[PolicyT]
-    initial_state: Callable[[DataT], str]
-    owner_of: Callable[[DataT], str | None]
-    account_of: Callable[[DataT], tuple[str, str] | None]
     summary_of: Callable[[DataT], str]
+    # The state a new instance opens in. Left out, the first state declared: this default
+    # only marks that, and ``__post_init__`` puts the first state in its place.
+    initial_state: Callable[[DataT], str] = lambda data: ""
+    # Who owns an instance (default: the data's ``owner`` field) and which account it is
+    # about, as (id, name) (default: the data's ``account``, an ``Account``).
+    owner_of: Callable[[DataT], str | None] = lambda data: _owned(data).owner
+    account_of: Callable[[DataT], tuple[str, str] | None] = lambda data: _account_of(data)
     # Extra checks on a new instance's data beyond its field types (dates in order,
     # amounts consistent...): returns {field: message}.
     validate_open: Callable[[DataT, PolicyT, datetime], Mapping[str, str]] = lambda data, policy, now: {}
@@ -244,6 +265,13 @@ class LifecycleSpec(Generic[DataT, PolicyT]):
     exposure: Exposure[DataT, PolicyT] | None = None
 
     def __post_init__(self) -> None:
+        defaults = {f.name: f.default for f in fields(LifecycleSpec)}
+        if self.initial_state is defaults["initial_state"]:
+            first = self.states[0].name
+            object.__setattr__(self, "initial_state", lambda data: first)
+        for name, reads in (("owner_of", "owner"), ("account_of", "account")):
+            if getattr(self, name) is defaults[name] and reads not in self.data_model.model_fields:
+                raise ValueError(f"{self.kind}: the data has no {reads} field; declare {name}")
         if self.exposure is not None:
             # Frozen, like every spec object: the names the exposure leaves out are filled in once, here.
             object.__setattr__(self, "exposure", self.exposure.named_after(self.title))
@@ -319,11 +347,11 @@ def notice(
     Recipients are owners, roles (``role:revenue_lead``) or channels (``channel:closed-won``).
     """
     return EffectSpec(
-        type="notify",
-        name=name,
-        description=description,
-        recipients=to,
+        "notify",
+        name,
+        description,
         build=content,
+        recipients=to,
         when=when,
         superseded_by_next_step=superseded_by_next_step,
     )

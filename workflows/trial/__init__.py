@@ -822,7 +822,6 @@ TRIAL = LifecycleSpec(
     # 004:12868: only an existing payer needs RevOps before the trial can start.
     initial_state=lambda data: T.PROVISIONING if data.existing_paid_subscription else T.ACTIVE,
     start_states=(T.PROVISIONING, T.ACTIVE),
-    owner_of=lambda data: data.owner,
     account_of=lambda data: (data.organization.id, data.organization.name),
     summary_of=lambda data: f"{data.organization.name} · {data.target} trial until {_day(_dates(data)[1])}",
     prepare_open=_fill_in_dates,

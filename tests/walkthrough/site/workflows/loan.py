@@ -120,9 +120,6 @@ LOAN = LifecycleSpec(
     ),
     data_model=LoanData,
     policy_model=LoanPolicy,
-    initial_state=lambda data: LoanState.REQUESTED,
-    owner_of=lambda data: data.owner,
-    account_of=lambda data: (data.account.id, data.account.name),
     summary_of=lambda data: f"{data.device} for {data.account.name}",
     exposure=Exposure[LoanData, LoanPolicy](
         description="A demo device lent to a prospect.",
