@@ -1046,11 +1046,11 @@ EXPOSURE = Exposure[OpportunityData, OpportunityPolicy](
     state_name="stage",
     table="opportunities",
     columns=(
-        Column(name="name", type=str, max_length=NAME_MAX_LENGTH),
+        Column(name="name", max_length=NAME_MAX_LENGTH),
         Column(name="pipeline", type=Pipeline, max_length=30),
-        Column(name="record_type", type=RecordType, max_length=60, match=Match.ANY_OF, indexed=True),
-        Column(name="plan_type", type=PlanType, max_length=20),
-        Column(name="forecast_category", type=ForecastCategory, max_length=20, match=Match.ANY_OF, indexed=True),
+        Column(name="record_type", max_length=60, match=Match.ANY_OF, indexed=True),
+        Column(name="plan_type", max_length=20),
+        Column(name="forecast_category", max_length=20, match=Match.ANY_OF, indexed=True),
         Column(
             name="account_id",
             type=str,
@@ -1059,11 +1059,10 @@ EXPOSURE = Exposure[OpportunityData, OpportunityPolicy](
             match=Match.EQUALS,
             indexed=True,
         ),
-        Column(name="amount", type=Money, orderable=True),
+        Column(name="amount", orderable=True),
         Column(name="arr", type=Money, value=lambda p: p.data.arr_discounted),
         Column(
             name="close_date",
-            type=date,
             match=Match.RANGE,
             filter_names=("closeDateFrom", "closeDateTo"),
             filter_description="Closing on or after the first day, and on or before the second.",

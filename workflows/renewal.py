@@ -1026,7 +1026,7 @@ EXPOSURE = Exposure[RenewalData, RenewalPolicy](
             match=Match.EQUALS,
             indexed=True,
         ),
-        Column(name="start_date", type=date),
+        Column(name="start_date"),
         Column(
             name="end_date",
             type=date,
@@ -1044,10 +1044,10 @@ EXPOSURE = Exposure[RenewalData, RenewalPolicy](
             value=lambda p: early_renewal_last_day(p.data.end_date, p.policy.discounts),
             indexed=True,
         ),
-        Column(name="on_prepaid_plan", type=bool),
+        Column(name="on_prepaid_plan"),
         Column(name="at_risk", type=bool, match=Match.EQUALS, indexed=True),
-        Column(name="credit_amount", type=Money),
-        Column(name="annual_spend", type=Money, orderable=True),
+        Column(name="credit_amount"),
+        Column(name="annual_spend", orderable=True),
     ),
     default_order="END_DATE_ASC",
     opening=Opening(

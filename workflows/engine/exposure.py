@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import enum
 import re
+import types
+import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel
+from pydantic import AwareDatetime, BaseModel
+
+from workflows.engine.values import Money, PositiveMoney
 
 DataT = TypeVar("DataT", bound=BaseModel)
 PolicyT = TypeVar("PolicyT", bound=BaseModel)
@@ -57,7 +61,9 @@ class Column(Generic[DataT, PolicyT]):
     """
 
     name: str
-    type: Any
+    # Left out, the type of the data field of that name (a column whose ``value`` reads
+    # something else declares it).
+    type: Any = None
     value: Callable[[Projected[DataT, PolicyT]], Any] | None = None  # default: the data field of that name
     max_length: int | None = None
     nullable: bool = False
@@ -160,12 +166,13 @@ class Exposure(Generic[DataT, PolicyT]):
     # The read model's column of the instance's owner, and (camel-cased) its filter.
     owner_column: str = "owner"
 
-    def named_after(self, title: str) -> Exposure[DataT, PolicyT]:
-        """This exposure with the names left out made from the kind's title, by convention.
+    def completed(self, title: str, data_model: type[BaseModel]) -> Exposure[DataT, PolicyT]:
+        """This exposure with what it leaves out filled in, by convention.
 
-        "Late payment" gives the type ``LatePayment``, the queries ``latePayment`` and
-        ``latePayments`` and the table ``late_payments``; a kind whose names do not follow
-        it (an irregular plural) writes them.
+        Names follow the kind's title: "Late payment" gives the type ``LatePayment``, the
+        queries ``latePayment`` and ``latePayments`` and the table ``late_payments``; a
+        kind whose names do not follow it (an irregular plural) writes them. A column
+        without a type takes its data field's.
         """
         type_name = self.type_name or "".join(word.capitalize() for word in title.split())
         one = self.one or type_name[0].lower() + type_name[1:]
@@ -174,7 +181,11 @@ class Exposure(Generic[DataT, PolicyT]):
         opening = self.opening
         if opening is not None and not opening.input:
             opening = replace(opening, input=opening.name[0].upper() + opening.name[1:] + "Input")
-        return replace(self, type_name=type_name, one=one, many=many, table=table, opening=opening)
+        columns = tuple(
+            column if column.type is not None else replace(column, type=_field_type(data_model, column))
+            for column in self.columns
+        )
+        return replace(self, type_name=type_name, one=one, many=many, table=table, opening=opening, columns=columns)
 
     def __post_init__(self) -> None:
         names = [c.name for c in self.columns]
@@ -184,9 +195,31 @@ class Exposure(Generic[DataT, PolicyT]):
             expected = 2 if column.match is Match.RANGE else 1
             if column.filter_names and len(column.filter_names) != expected:
                 raise ValueError(f"{self.type_name}.{column.name}: {expected} filter names expected")
-            if column.match is Match.FLAG and column.type is not bool:
+            # A column left untyped is checked again once its type is filled in (``completed``).
+            if column.match is Match.FLAG and column.type not in (bool, None):
                 raise ValueError(f"{self.type_name}.{column.name}: a flag filter reads a bool column")
             if column.match is Match.RANGE and not column.filter_names:
                 raise ValueError(f"{self.type_name}.{column.name}: a range filter names its two bounds")
             if column.bounds_included != (True, False) and column.match is not Match.RANGE:
                 raise ValueError(f"{self.type_name}.{column.name}: only a range filter has bounds")
+
+
+def _field_type(data_model: type[BaseModel], column: Column[Any, Any]) -> Any:
+    hints = typing.get_type_hints(data_model, include_extras=True)
+    if column.value is not None or column.name not in hints:
+        raise ValueError(f"column {column.name}: not the data field of its name, so it declares its type")
+    return _plain(hints[column.name])
+
+
+def _plain(annotation: Any) -> Any:
+    """The type a column stores for a field annotation: amounts stay ``Money``; constraints and None go."""
+    if annotation in (Money, PositiveMoney):
+        return Money
+    if annotation is AwareDatetime:
+        return datetime
+    if typing.get_origin(annotation) is typing.Annotated:
+        return _plain(typing.get_args(annotation)[0])
+    members = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType) and len(members) == 1:
+        return _plain(members[0])
+    return annotation

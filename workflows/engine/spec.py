@@ -273,8 +273,8 @@ class LifecycleSpec(Generic[DataT, PolicyT]):
             if getattr(self, name) is defaults[name] and reads not in self.data_model.model_fields:
                 raise ValueError(f"{self.kind}: the data has no {reads} field; declare {name}")
         if self.exposure is not None:
-            # Frozen, like every spec object: the names the exposure leaves out are filled in once, here.
-            object.__setattr__(self, "exposure", self.exposure.named_after(self.title))
+            # Frozen, like every spec object: what the exposure leaves out is filled in once, here.
+            object.__setattr__(self, "exposure", self.exposure.completed(self.title, self.data_model))
         names = [s.name for s in self.states]
         if len(set(names)) != len(names):
             raise ValueError(f"{self.kind}: duplicate state names")

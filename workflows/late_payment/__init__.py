@@ -912,7 +912,7 @@ EXPOSURE = Exposure[LatePaymentData, LatePaymentPolicy](
     description="An unpaid invoice escalating to suspension and cancellation (004:3637-3690).",
     states=LatePaymentState,
     columns=(
-        Column(name="invoice_id", type=str, max_length=ENTITY_ID_MAX_LENGTH),
+        Column(name="invoice_id", max_length=ENTITY_ID_MAX_LENGTH),
         Column(
             name="account_id",
             type=str,
@@ -921,10 +921,9 @@ EXPOSURE = Exposure[LatePaymentData, LatePaymentPolicy](
             match=Match.EQUALS,
             indexed=True,
         ),
-        Column(name="currency", type=str, max_length=3),
+        Column(name="currency", max_length=3),
         Column(
             name="amount",
-            type=Money,
             match=Match.RANGE,
             filter_names=("amountMin", "amountMax"),
             filter_description="Invoiced at least the first amount and at most the second.",
@@ -934,12 +933,11 @@ EXPOSURE = Exposure[LatePaymentData, LatePaymentPolicy](
         Column(name="owed", type=Money),
         Column(
             name="access_suspended",
-            type=bool,
             match=Match.FLAG,
             filter_names=("suspendedOnly",),
             filter_description="Only invoices whose users' access is suspended.",
         ),
-        Column(name="collection_method", type=CollectionMethod, max_length=20),
+        Column(name="collection_method", max_length=20),
         Column(name="day_zero", type=datetime, value=instance_day_zero),
         Column(
             name="deadline_order",
