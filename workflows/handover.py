@@ -46,6 +46,7 @@ from workflows.engine.spec import (
     EffectSpec,
     Guard,
     LifecycleSpec,
+    Params,
     ParamsT,
     Role,
     StateSpec,
@@ -404,20 +405,16 @@ def _validate_open(data: HandoverData, policy: HandoverPolicy, now: datetime) ->
 # ---- parameters of the triggers --------------------------------------------------------
 
 
-class _Params(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class AllocateParams(_Params):
+class AllocateParams(Params):
     team: OwnerTeam
     region: AccountRegion
 
 
-class AssignParams(_Params):
+class AssignParams(Params):
     incoming_owner: Person
 
 
-class AccountPlanParams(_Params):
+class AccountPlanParams(Params):
     link: Annotated[
         str,
         StringConstraints(strip_whitespace=True, min_length=1, max_length=500),
@@ -426,23 +423,23 @@ class AccountPlanParams(_Params):
     updated_on: date
 
 
-class OnboardingParams(_Params):
+class OnboardingParams(Params):
     product: PaidProduct
 
 
-class HealthCheckParams(_Params):
+class HealthCheckParams(Params):
     healthy: bool
     note: Note
 
 
-class PushBackParams(_Params):
+class PushBackParams(Params):
     flags: Annotated[list[PushBackFlag], Field(min_length=1)]
     note: Annotated[str, Field(max_length=2000)] | None = None
 
     _distinct_flags = field_validator("flags")(lambda flags: list(dict.fromkeys(flags)))
 
 
-class CallParams(_Params):
+class CallParams(Params):
     held_at: datetime | None = Field(None, description="When the call was held (default: now).")
     notes: Annotated[str, Field(max_length=4000)] | None = None
 
@@ -454,7 +451,7 @@ class CallParams(_Params):
         return value
 
 
-class FollowUpParams(_Params):
+class FollowUpParams(Params):
     item: FollowUpItem
     note: Note
 

@@ -44,6 +44,7 @@ from workflows.engine.spec import (
     Context,
     EffectSpec,
     LifecycleSpec,
+    Params,
     ParamsT,
     Role,
     StateSpec,
@@ -322,11 +323,7 @@ Transition: TypeAlias = TransitionSpec[OpportunityData, OpportunityPolicy]
 # ---- parameters of the triggers --------------------------------------------------------
 
 
-class _Params(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class CriterionParams(_Params):
+class CriterionParams(Params):
     stage: OpportunityStage
     criterion: Annotated[str, Field(min_length=1, max_length=100)]
 
@@ -344,23 +341,23 @@ class RecordCriterionParams(CriterionParams):
     evidence: Text
 
 
-class MoveParams(_Params):
+class MoveParams(Params):
     to: OpportunityStage | None = Field(
         None,
         description="Default: the next stage. A later stage skips ahead; every skipped stage's criteria must be met.",
     )
 
 
-class MoveBackParams(_Params):
+class MoveBackParams(Params):
     to: OpportunityStage = Field(description="The earlier stage of its pipeline to move back to.")
 
 
-class CloseLostParams(_Params):
+class CloseLostParams(Params):
     loss_reason: LossReason | None = Field(None, description="Required: why the deal was lost.")
     loss_note: Annotated[str, Field(max_length=2000)] | None = None
 
 
-class UpdateFieldsParams(_Params):
+class UpdateFieldsParams(Params):
     """The fields to change; those left out stay as they are."""
 
     name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
@@ -383,7 +380,7 @@ class UpdateFieldsParams(_Params):
         return self
 
 
-class CustomerReplyParams(_Params):
+class CustomerReplyParams(Params):
     at: datetime | None = Field(None, description="When they replied (default: now).")
     note: Annotated[str, Field(max_length=2000)] | None = None
 

@@ -57,6 +57,7 @@ from workflows.engine.spec import (
     Context,
     EffectSpec,
     LifecycleSpec,
+    Params,
     ParamsT,
     Role,
     StateSpec,
@@ -320,11 +321,7 @@ def _implied_discount(data: RenewalData) -> Decimal:
 # ---- parameters of the triggers ----------------------------------------------------------------
 
 
-class _Params(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class OpportunityLink(_Params):
+class OpportunityLink(Params):
     opportunity_id: Ident
 
 
@@ -340,16 +337,16 @@ class RenewalLostParams(OpportunityLink):
     loss_note: Note | None = None
 
 
-class DeclineParams(_Params):
+class DeclineParams(Params):
     loss_reason: LossReason
     loss_note: Note | None = None
 
 
-class CreditsExhaustedParams(_Params):
+class CreditsExhaustedParams(Params):
     exhausted_on: date | None = Field(None, description="When they ran out; default today.")
 
 
-class LatePaymentRiskParams(_Params):
+class LatePaymentRiskParams(Params):
     invoice_id: Ident
     at_risk: bool
 

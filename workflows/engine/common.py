@@ -5,16 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
-from workflows.engine.spec import Context, TransitionSpec, notify, reason_required
+from workflows.engine.spec import Context, Params, TransitionSpec, notify, reason_required
 
 CHANGE_OWNER = "change_owner"
 
 
-class ChangeOwnerParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ChangeOwnerParams(Params):
     new_owner: str = Field(min_length=1, max_length=200)
 
     @field_validator("new_owner")

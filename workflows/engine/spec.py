@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 from typing_extensions import TypeVar as DefaultedTypeVar
 
 from workflows.engine.exposure import Exposure
@@ -69,6 +69,12 @@ PolicyT = TypeVar("PolicyT", bound=BaseModel)
 ParamsT = DefaultedTypeVar("ParamsT", bound=BaseModel, default=Any, covariant=True)
 # The params of a trigger without a params model; its code is typed with the default, Any.
 NO_PARAMS: Any = None
+
+
+class Params(BaseModel):
+    """A base for a trigger's params model: a field the model does not know is refused."""
+
+    model_config = ConfigDict(extra="forbid")
 
 
 @dataclass

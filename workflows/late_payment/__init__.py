@@ -38,6 +38,7 @@ from workflows.engine.spec import (
     Context,
     EffectSpec,
     LifecycleSpec,
+    Params,
     ParamsT,
     Role,
     StateSpec,
@@ -210,17 +211,13 @@ Ctx = Context[LatePaymentData, LatePaymentPolicy, ParamsT]
 # ---- parameters -----------------------------------------------------------------------------
 
 
-class _Params(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class FailedAttemptParams(_Params):
+class FailedAttemptParams(Params):
     # The billing provider's attempt number makes a repeated report harmless.
     attempt: Annotated[int, Field(ge=1)] | None = Field(None, description="The provider's attempt number.")
     failure_message: Annotated[str, Field(max_length=500)] | None = None
 
 
-class PaymentParams(_Params):
+class PaymentParams(Params):
     amount: PositiveMoney = Field(
         description="The cash received: what reached the account, after any tax the customer withheld. "
         "It counts as paid."
@@ -233,7 +230,7 @@ class PaymentParams(_Params):
     reference: Annotated[str, Field(max_length=200)] | None = None
 
 
-class ExtensionParams(_Params):
+class ExtensionParams(Params):
     until: datetime = Field(description="The new date of the next step; later ones move with it.")
 
     @field_validator("until")
@@ -244,12 +241,12 @@ class ExtensionParams(_Params):
         return value
 
 
-class CreditNoteParams(_Params):
+class CreditNoteParams(Params):
     amount: PositiveMoney
     credit_note_id: Annotated[str, Field(max_length=100)] | None = None
 
 
-class AdvancePaymentParams(_Params):
+class AdvancePaymentParams(Params):
     amount: PositiveMoney
     reference: Annotated[str, Field(max_length=200)] | None = None
 

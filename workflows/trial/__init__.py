@@ -26,6 +26,7 @@ from workflows.engine.spec import (
     Context,
     EffectSpec,
     LifecycleSpec,
+    Params,
     ParamsT,
     Role,
     StateSpec,
@@ -229,16 +230,12 @@ def _validate_new_trial(data: TrialData, policy: TrialPolicy, now: datetime) -> 
     return {}
 
 
-class _Params(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class ProvisioningStepParams(_Params):
+class ProvisioningStepParams(Params):
     step: ProvisioningStep
     note: Annotated[str, Field(max_length=2000)] | None = None
 
 
-class ExtendParams(_Params):
+class ExtendParams(Params):
     days: int = Field(description="Days added, within the policy's extension bounds (004:11816).")
     give_back: Text = Field(
         description="What the customer gives in return: an introduction to key stakeholders, procurement "
@@ -246,12 +243,12 @@ class ExtendParams(_Params):
     )
 
 
-class ActivityParams(_Params):
+class ActivityParams(Params):
     at: AwareDatetime | None = Field(None, description="When they were active (default: now).")
     note: Annotated[str, Field(max_length=2000)] | None = None
 
 
-class SubscriptionParams(_Params):
+class SubscriptionParams(Params):
     subscription_id: Annotated[str, Field(min_length=1, max_length=200)] | None = None
 
 

@@ -16,6 +16,7 @@ from workflows.engine.exposure import Column, Exposure, Match, Opening
 from workflows.engine.spec import (
     Context,
     LifecycleSpec,
+    Params,
     StateSpec,
     TimerSpec,
     TransitionSpec,
@@ -51,9 +52,7 @@ class LoanPolicy(BaseModel):
     reminder_before_return: timedelta = Field(timedelta(days=2), gt=timedelta(0))
 
 
-class ShipParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ShipParams(Params):
     tracking_number: ShortText
 
 
@@ -135,7 +134,6 @@ LOAN = LifecycleSpec(
             ),
             Column(
                 name="return_by",
-                type=datetime,
                 match=Match.RANGE,
                 filter_names=("dueAfter", "dueBefore"),
                 orderable=True,
