@@ -22,12 +22,13 @@ from services.models import LifecycleRow
 from services.pagination import Page, SortKey, paginate
 from workflows.engine.errors import AlreadyExists
 from workflows.engine.types import LifecycleSnapshot
-from workflows.handover import EXPOSURE, KIND, LATE_PAYMENT_KIND, OPEN_LATE_PAYMENTS
+from workflows.handover import KIND, LATE_PAYMENT_KIND, OPEN_LATE_PAYMENTS
 
 HANDOVERS = DERIVED[KIND]
 # The derived table's columns, for the account view's queries.
 COLUMNS = sa.inspect(HANDOVERS.table).local_table.c
-ACCOUNT_ID = next(c for c in EXPOSURE.columns if c.name == "account_id")
+# The completed exposure (the spec fills in what the declaration leaves out).
+ACCOUNT_ID = next(c for c in HANDOVERS.exposure.columns if c.name == "account_id")
 
 
 async def open_late_payments(session: AsyncSession, snapshot: LifecycleSnapshot) -> dict[str, Any]:
