@@ -38,7 +38,7 @@ from typing import Annotated, TypeAlias
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from workflows.engine.common import CHANGE_OWNER, ChangeOwnerParams, change_owner, reported_moment_problems
-from workflows.engine.exposure import Column, Exposure, Match, Mutation, Projected
+from workflows.engine.exposure import Column, Exposure, Match, Mutation, Projected, account_id_column
 from workflows.engine.messages import duration
 from workflows.engine.spec import (
     ChecklistItem,
@@ -59,7 +59,7 @@ from workflows.engine.spec import (
     reason_required,
     role,
 )
-from workflows.engine.values import ACCOUNT_ID_MAX_LENGTH, PERSON_MAX_LENGTH, Account, Money
+from workflows.engine.values import PERSON_MAX_LENGTH, Account, Money
 from workflows.engine.workflow import lifecycle_workflow
 
 KIND = "handover"
@@ -1086,14 +1086,7 @@ EXPOSURE = Exposure[HandoverData, HandoverPolicy](
     description="An account moving from its owner to another (004:2236-2729).",
     states=HandoverState,
     columns=(
-        Column(
-            name="account_id",
-            type=str,
-            value=lambda handover: handover.data.account.id,
-            max_length=ACCOUNT_ID_MAX_LENGTH,
-            match=Match.EQUALS,
-            indexed=True,
-        ),
+        account_id_column(),
         Column(name="reason", max_length=60),
         Column(
             name="incoming_owner",

@@ -37,7 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from workflows.engine.calendar import add_months, add_months_dt, start_of_day
 from workflows.engine.common import change_owner, latest, reported_moment_problems
 from workflows.engine.computed import computed_property
-from workflows.engine.exposure import Column, Exposure, Match, Mutation, Opening
+from workflows.engine.exposure import Column, Exposure, Match, Mutation, Opening, account_id_column
 from workflows.engine.messages import duration, months
 from workflows.engine.spec import (
     ChecklistItem,
@@ -58,7 +58,7 @@ from workflows.engine.spec import (
     reason_required,
     role,
 )
-from workflows.engine.values import ACCOUNT_ID_MAX_LENGTH, NAME_MAX_LENGTH, Account, Money
+from workflows.engine.values import NAME_MAX_LENGTH, Account, Money
 from workflows.engine.values import ShortText as Text
 from workflows.engine.workflow import lifecycle_workflow
 
@@ -1048,14 +1048,7 @@ EXPOSURE = Exposure[OpportunityData, OpportunityPolicy](
         Column(name="record_type", max_length=60, match=Match.ANY_OF, indexed=True),
         Column(name="plan_type", max_length=20),
         Column(name="forecast_category", max_length=20, match=Match.ANY_OF, indexed=True),
-        Column(
-            name="account_id",
-            type=str,
-            value=lambda p: p.data.account.id,
-            max_length=ACCOUNT_ID_MAX_LENGTH,
-            match=Match.EQUALS,
-            indexed=True,
-        ),
+        account_id_column(),
         Column(name="amount", orderable=True),
         Column(name="arr", type=Money, value=lambda p: p.data.arr_discounted),
         Column(

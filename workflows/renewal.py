@@ -51,7 +51,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from workflows.engine.calendar import add_months, start_of_day
 from workflows.engine.common import change_owner
 from workflows.engine.computed import computed_property
-from workflows.engine.exposure import Column, Exposure, Match, Mutation, Opening
+from workflows.engine.exposure import Column, Exposure, Match, Mutation, Opening, account_id_column
 from workflows.engine.messages import duration
 from workflows.engine.spec import (
     Context,
@@ -70,7 +70,7 @@ from workflows.engine.spec import (
     reason_required,
     role,
 )
-from workflows.engine.values import ACCOUNT_ID_MAX_LENGTH, Account
+from workflows.engine.values import Account
 from workflows.engine.workflow import lifecycle_workflow
 from workflows.opportunity import KIND as OPPORTUNITY_KIND
 from workflows.opportunity import LossReason, Money, PlanType, RecordType
@@ -1015,14 +1015,7 @@ EXPOSURE = Exposure[RenewalData, RenewalPolicy](
     description="One prepaid contract on its way to renewal or expiry (reference-billing §2, §5b).",
     states=RenewalState,
     columns=(
-        Column(
-            name="account_id",
-            type=str,
-            value=lambda p: p.data.account.id,
-            max_length=ACCOUNT_ID_MAX_LENGTH,
-            match=Match.EQUALS,
-            indexed=True,
-        ),
+        account_id_column(),
         Column(name="start_date"),
         Column(
             name="end_date",

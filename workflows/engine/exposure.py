@@ -16,11 +16,11 @@ import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from pydantic import AwareDatetime, BaseModel
 
-from workflows.engine.values import Money, PositiveMoney
+from workflows.engine.values import ACCOUNT_ID_MAX_LENGTH, Money, PositiveMoney
 
 DataT = TypeVar("DataT", bound=BaseModel)
 PolicyT = TypeVar("PolicyT", bound=BaseModel)
@@ -78,6 +78,27 @@ class Column(Generic[DataT, PolicyT]):
     order_name: str = ""  # the order's name before _ASC/_DESC (default: the name in capitals)
     indexed: bool = False  # filtered often: indexed with the default order
     upper_inclusive: bool = False  # a range's upper bound keeps values equal to it
+
+
+class Identified(Protocol):
+    """An account (or an organization) as a column reads it."""
+
+    @property
+    def id(self) -> str: ...
+
+
+def account_id_column(
+    name: str = "account_id", *, of: Callable[[Any], Identified] = lambda data: data.account
+) -> Column[Any, Any]:
+    """The id of the account an instance is about (``of`` its data): lists filter on it, indexed."""
+    return Column(
+        name=name,
+        type=str,
+        value=lambda p: of(p.data).id,
+        max_length=ACCOUNT_ID_MAX_LENGTH,
+        match=Match.EQUALS,
+        indexed=True,
+    )
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from workflows.engine.calendar import start_of_day
 from workflows.engine.common import change_owner
 from workflows.engine.computed import computed_property
-from workflows.engine.exposure import Column, Exposure, Match, Mutation, Opening, Projected
+from workflows.engine.exposure import Column, Exposure, Match, Mutation, Opening, Projected, account_id_column
 from workflows.engine.messages import send, when, within
 from workflows.engine.spec import (
     Context,
@@ -50,7 +50,6 @@ from workflows.engine.spec import (
     reason_required,
 )
 from workflows.engine.values import (
-    ACCOUNT_ID_MAX_LENGTH,
     ENTITY_ID_MAX_LENGTH,
     Account,
     Email,
@@ -910,14 +909,7 @@ EXPOSURE = Exposure[LatePaymentData, LatePaymentPolicy](
     states=LatePaymentState,
     columns=(
         Column(name="invoice_id", max_length=ENTITY_ID_MAX_LENGTH),
-        Column(
-            name="account_id",
-            type=str,
-            value=lambda p: p.data.account.id,
-            max_length=ACCOUNT_ID_MAX_LENGTH,
-            match=Match.EQUALS,
-            indexed=True,
-        ),
+        account_id_column(),
         Column(name="currency", max_length=3),
         Column(
             name="amount",

@@ -19,7 +19,7 @@ from typing import Annotated, Any
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from workflows.engine.common import change_owner, latest, reported_moment_problems
-from workflows.engine.exposure import Column, Exposure, Match, Mutation, Opening
+from workflows.engine.exposure import Column, Exposure, Match, Mutation, Opening, account_id_column
 from workflows.engine.reminders import Reminders
 from workflows.engine.spec import (
     ChecklistItem,
@@ -38,7 +38,7 @@ from workflows.engine.spec import (
     reason_required,
     role,
 )
-from workflows.engine.values import ACCOUNT_ID_MAX_LENGTH, Email, Money, Text
+from workflows.engine.values import Email, Money, Text
 from workflows.engine.workflow import lifecycle_workflow
 from workflows.trial import messages
 
@@ -745,14 +745,7 @@ EXPOSURE = Exposure[TrialData, TrialPolicy](
     description="A time-boxed trial of a paid plan for an organization (004:12819-12889).",
     states=TrialState,
     columns=(
-        Column(
-            name="organization_id",
-            type=str,
-            value=lambda p: p.data.organization.id,
-            max_length=ACCOUNT_ID_MAX_LENGTH,
-            match=Match.EQUALS,
-            indexed=True,
-        ),
+        account_id_column("organization_id", of=lambda data: data.organization),
         Column(name="target", max_length=20, match=Match.ANY_OF),
         Column(name="existing_paid_subscription", match=Match.EQUALS),
         Column(name="subscription_missing_at_expiry", match=Match.EQUALS),

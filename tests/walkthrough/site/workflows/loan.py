@@ -12,7 +12,7 @@ from typing import Annotated
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from workflows.engine.exposure import Column, Exposure, Match, Opening
+from workflows.engine.exposure import Column, Exposure, Match, Opening, account_id_column
 from workflows.engine.spec import (
     Context,
     LifecycleSpec,
@@ -124,14 +124,7 @@ LOAN = LifecycleSpec(
         description="A demo device lent to a prospect.",
         states=LoanState,
         columns=(
-            Column(
-                name="account_id",
-                type=str,
-                value=lambda p: p.data.account.id,
-                max_length=100,
-                match=Match.EQUALS,
-                indexed=True,
-            ),
+            account_id_column(),
             Column(
                 name="return_by",
                 match=Match.RANGE,
