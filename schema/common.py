@@ -13,13 +13,7 @@ from strawberry.scalars import JSON
 
 from schema.context import Info
 from schema.errors import (
-    AlreadyExists,
-    Forbidden,
-    GuardFailed,
-    IdempotencyKeyReused,
-    InvalidTransition,
-    NotFound,
-    ValidationError,
+    Refusal,
     camel,
     to_error,
 )
@@ -453,10 +447,6 @@ class LifecycleMachine:
 
 # ---- running a mutation ------------------------------------------------------------------
 
-ErrorMember = (
-    NotFound | AlreadyExists | InvalidTransition | GuardFailed | ValidationError | Forbidden | IdempotencyKeyReused
-)
-
 
 def _id_field(kind: str) -> str:
     """The input field carrying the entity id, as the kind's exposure names it."""
@@ -489,7 +479,7 @@ async def fire(
     idempotency_key: str | None = None,
     field_names: dict[str, str] | None = None,
     params_path: str | None = None,
-) -> TransitionResult | ErrorMember:
+) -> TransitionResult | Refusal:
     """Fire a trigger as the caller; an expected refusal comes back as its union member.
 
     Who may fire the trigger is the engine's one rule (``require_role``), applied by the
@@ -522,7 +512,7 @@ async def open_lifecycle(
     initial_state: str | None,
     reason: str | None = None,
     field_names: dict[str, str] | None = None,
-) -> TransitionResult | ErrorMember:
+) -> TransitionResult | Refusal:
     ctx = info.context
     id_field = "account.id" if _ids_made_by_service(kind) else _id_field(kind)
     field_names = {"id": id_field, **(field_names or {})}

@@ -50,6 +50,7 @@ from schema.common import (
 )
 from schema.context import Info
 from schema.errors import (
+    EVERY_REFUSAL,
     AlreadyExists,
     Forbidden,
     GuardFailed,
@@ -369,16 +370,6 @@ def plain(value: Any) -> Any:
 
 # The refusals a request can meet, whatever its trigger.
 ALWAYS_POSSIBLE = (NotFound, InvalidTransition, ValidationError, Forbidden, IdempotencyKeyReused)
-# Every refusal, in the order the shared unions have always listed them.
-EVERY_REFUSAL = (
-    NotFound,
-    AlreadyExists,
-    InvalidTransition,
-    GuardFailed,
-    ValidationError,
-    Forbidden,
-    IdempotencyKeyReused,
-)
 
 
 @dataclass(frozen=True)

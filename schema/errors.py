@@ -7,6 +7,7 @@ triggers, the unmet conditions, the bad fields). Field names are the GraphQL one
 from __future__ import annotations
 
 import re
+import typing
 
 import strawberry
 
@@ -75,13 +76,20 @@ class IdempotencyKeyReused(Error):
     original_seq: int = strawberry.field(description="The transition the key applied first.")
 
 
+# Every refusal a request can meet, in the order the unions have always listed them.
+Refusal = (
+    NotFound | AlreadyExists | InvalidTransition | GuardFailed | ValidationError | Forbidden | IdempotencyKeyReused
+)
+EVERY_REFUSAL: tuple[type[Error], ...] = typing.get_args(Refusal)
+
+
 def camel(path: str) -> str:
     return re.sub(r"_([a-z0-9])", lambda m: m.group(1).upper(), path)
 
 
 def to_error(
     rejection: errors.Rejection, field_names: dict[str, str] | None = None, *, params_path: str | None = None
-) -> NotFound | AlreadyExists | InvalidTransition | GuardFailed | ValidationError | Forbidden | IdempotencyKeyReused:
+) -> Refusal:
     """The union member for a rejection; ``field_names`` maps spec fields to input paths.
 
     With ``params_path``, a bad field is named under that argument in the spec's own

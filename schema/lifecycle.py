@@ -11,13 +11,9 @@ from strawberry.scalars import JSON
 from schema.common import Connection, GenericLifecycle, LifecycleMachine, Transition, connection, fire, projected_field
 from schema.context import Info
 from schema.errors import (
-    AlreadyExists,
     FieldError,
-    Forbidden,
-    GuardFailed,
-    IdempotencyKeyReused,
-    InvalidTransition,
     NotFound,
+    Refusal,
     ValidationError,
 )
 from schema.inputs import filter_moment
@@ -37,17 +33,7 @@ class LifecycleChanged:
     projected: bool = projected_field()
 
 
-LifecycleResult = Annotated[
-    LifecycleChanged
-    | NotFound
-    | AlreadyExists
-    | InvalidTransition
-    | GuardFailed
-    | ValidationError
-    | Forbidden
-    | IdempotencyKeyReused,
-    strawberry.union("LifecycleResult"),
-]
+LifecycleResult = Annotated[LifecycleChanged | Refusal, strawberry.union("LifecycleResult")]
 LifecycleLookup = Annotated[GenericLifecycle | NotFound, strawberry.union("LifecycleLookup")]
 MachineLookup = Annotated[LifecycleMachine | NotFound, strawberry.union("MachineLookup")]
 
