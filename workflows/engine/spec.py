@@ -65,7 +65,9 @@ PolicyT = TypeVar("PolicyT", bound=BaseModel)
 # The params model of the trigger a context is for. It defaults to ``Any`` so that
 # ``Context[Data, Policy]`` (code that reads no params, or helpers of any trigger) keeps
 # its meaning; code that reads params names the model, ``Context[Data, Policy, Params]``,
-# and its reads are type-checked.
+# and its reads are type-checked. Covariant, since spec code only reads params: a check
+# written for ``CriterionParams`` also serves a trigger whose params extend it, and one
+# for ``A | B`` serves triggers of either.
 ParamsT = DefaultedTypeVar("ParamsT", bound=BaseModel, default=Any, covariant=True)
 # The params of a trigger without a params model; its code is typed with the default, Any.
 NO_PARAMS: Any = None
