@@ -468,9 +468,7 @@ def message_values(ctx: Ctx) -> dict[str, object]:
         "reasons": _reasons_text(data),
         "flagged_on": (data.flagged_at or ctx.now).date().isoformat(),
         "recovery_call_due": call_due.isoformat(timespec="minutes"),
-        "recovery_call_within": within(ctx.now, call_due)
-        if call_due - ctx.now >= timedelta(days=1)
-        else f"within {duration(policy.recovery_call_within)}",
+        "recovery_call_within": f"within {duration(policy.recovery_call_within)}",
         "recovery_call_window": duration(policy.recovery_call_within),
         "review_every": duration(policy.review_every),
         "scenario": plan.scenario.value.lower().replace("_", " ") if plan else "none yet",
@@ -522,17 +520,12 @@ FLAGGED_EFFECTS: tuple[EffectSpec[ChurnRiskData, ChurnRiskPolicy], ...] = (
 )
 
 
-def _reason_added_now(ctx: Ctx) -> bool:
-    return bool(ctx.data.reasons) and ctx.data.reasons[-1].recorded_at == ctx.now
-
-
 REASON_ADDED = send(
     "reason_added",
     "Tell the owner the account is at risk for one more reason.",
     messages.REASON_ADDED,
     to=owner,
     values=message_values,
-    when=_reason_added_now,
 )
 
 
@@ -587,14 +580,26 @@ def _signal_transitions(
         ),
         TransitionSpec(
             trigger,
-            OPEN_STATES,
+            AT_RISK_STATES,
             None,
-            f"{description}: recorded; a criterion met adds its reason.",
+            f"{description}: it meets a criterion not recorded yet, the reason is added.",
             params=params,
             validate=validate,
-            when=lambda ctx: not (ctx.state == C.WATCHING and _adds_reason(ctx)),
+            when=_adds_reason,
             apply=apply,
             effects=(REASON_ADDED,),
+            in_diagram=False,
+            source_ref=source_ref,
+        ),
+        TransitionSpec(
+            trigger,
+            OPEN_STATES,
+            None,
+            f"{description}: recorded.",
+            params=params,
+            validate=validate,
+            when=lambda ctx: not _adds_reason(ctx),
+            apply=apply,
             in_diagram=False,
             source_ref=source_ref,
         ),
