@@ -16,7 +16,9 @@ from workflows.engine.types import TransitionResult, workflow_id_for
 KIND = "churn-risk"
 
 
-async def signal(stack: Stack, account_id: str, trigger: str, params: dict[str, Any], **kwargs: Any) -> TransitionResult:
+async def signal(
+    stack: Stack, account_id: str, trigger: str, params: dict[str, Any], **kwargs: Any
+) -> TransitionResult:
     return await fire_for_account(
         stack.gateway,
         KIND,
