@@ -23,8 +23,11 @@ async def signal(g: LifecycleGateway, trigger: str, params: dict[str, Any], acco
 
 async def renewal_flags(g: LifecycleGateway, contract: str, expected: list[str]) -> None:
     """Wait for the churn risk's effect to reach the renewal."""
-    while (await g.snapshot("renewal", contract)).data["at_risk_churn_risks"] != expected:
+    for _ in range(600):
+        if (await g.snapshot("renewal", contract)).data["at_risk_churn_risks"] == expected:
+            return
         await asyncio.sleep(0.1)
+    raise AssertionError(f"the renewal's churn risks never became {expected}")
 
 
 async def _recovered(g: LifecycleGateway, env: WorkflowEnvironment) -> None:
