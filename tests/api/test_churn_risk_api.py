@@ -4,6 +4,7 @@ flag set and cleared; and the signed signal webhook."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -124,6 +125,25 @@ async def test_a_flag_opens_the_accounts_churn_risk_and_a_second_adds_its_reason
     assert second["churnRisk"]["flagReasons"] == ["CHAMPION_LEFT", "DATA_EXPORT_REQUESTED"]
     assert second["transition"]["trigger"] == "add_reason" and second["transition"]["toState"] == "FLAGGED"
     assert (await risks(api, entity_id))["totalCount"] == 1
+
+
+async def test_two_first_flags_at_once_share_one_churn_risk(api: Api, entity_id: str):
+    results = await asyncio.gather(
+        call(api, FLAG, {"account": account(entity_id), "flagReason": "CHAMPION_LEFT"}),
+        call(api, FLAG, {"account": account(entity_id), "flagReason": "EVALUATING_ALTERNATIVES"}),
+    )
+    assert {r["__typename"] for r in results} == {"ChurnRiskChanged"}, results
+    found = await risks(api, entity_id)
+    assert found["totalCount"] == 1
+    assert sorted(found["nodes"][0]["flagReasons"]) == ["CHAMPION_LEFT", "EVALUATING_ALTERNATIVES"]
+
+
+async def test_a_retried_flag_with_its_idempotency_key_applies_once(api: Api, entity_id: str):
+    request = {"account": account(entity_id), "flagReason": "CHAMPION_LEFT", "idempotencyKey": "flag-1"}
+    first = await call(api, FLAG, request)
+    again = await call(api, FLAG, request)
+    assert again["transition"] == first["transition"]
+    assert (await risks(api, entity_id))["nodes"][0]["version"] == first["churnRisk"]["version"]
 
 
 async def test_the_same_reason_again_is_refused_and_changes_nothing(api: Api, entity_id: str):
