@@ -131,6 +131,13 @@ DE_RISKING: dict[ChurnScenario, str] = {
     ChurnScenario.OUTSIDE_OUR_CONTROL: "Document what happened and share the learnings with the team.",
 }
 
+# The reason each signal flags (the renewal's only within the policy's window).
+SIGNAL_REASONS = {
+    ChurnSignal.PAYMENT_FAILED_UNRESPONSIVE: FlagReason.PAYMENT_FAILED_UNRESPONSIVE,
+    ChurnSignal.DATA_EXPORT_REQUESTED: FlagReason.DATA_EXPORT_REQUESTED,
+    ChurnSignal.RENEWAL_NEGATIVE_ENGAGEMENT: FlagReason.RENEWAL_NEGATIVE_ENGAGEMENT,
+}
+
 C = ChurnRiskState
 OPEN_STATES = (C.WATCHING, C.FLAGGED, C.RECOVERY_CALL_HELD, C.IN_RECOVERY)
 AT_RISK_STATES = (C.FLAGGED, C.RECOVERY_CALL_HELD, C.IN_RECOVERY)
@@ -325,7 +332,7 @@ def _signal_reason(ctx: Ctx) -> FlagReason | None:
         if params.signal is ChurnSignal.RENEWAL_NEGATIVE_ENGAGEMENT:
             ends = params.renewal_ends_on
             return FlagReason.RENEWAL_NEGATIVE_ENGAGEMENT if ends and _renewal_soon(ctx, ends) else None
-        return FlagReason(params.signal.value)
+        return SIGNAL_REASONS[params.signal]
     return None
 
 
