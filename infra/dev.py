@@ -15,8 +15,10 @@ pid is in ``<data dir>/run/<name>.pid`` and its output in ``<data dir>/logs``.
 Without ``LIFECYCLES_API_TOKENS``, development tokens are made once, kept in
 ``<data dir>/dev-tokens.json`` and printed at start; without
 ``LIFECYCLES_STRIPE_WEBHOOK_SECRET``, a development signing secret for billing events
-is made the same way (``<data dir>/dev-stripe-webhook-secret``). Both files are made
-readable by their owner only, on every start.
+is made the same way (``<data dir>/dev-stripe-webhook-secret``), and without
+``LIFECYCLES_SIGNAL_WEBHOOK_SECRET`` one for signal events
+(``<data dir>/dev-signal-webhook-secret``). These files are made readable by their
+owner only, on every start.
 
 ``--postgres`` keeps the read model in a PostgreSQL cluster of its own under
 ``<data dir>/postgres`` (Debian's ``postgresql`` package, ``infra/postgres.py``)
@@ -76,6 +78,11 @@ def dev_tokens(data_dir: Path) -> dict[str, dict[str, str]]:
 def dev_stripe_secret(data_dir: Path) -> str:
     """A signing secret for billing events in Stripe's format (``whsec_...``)."""
     return private_file(data_dir / "dev-stripe-webhook-secret", lambda: f"whsec_{secrets.token_urlsafe(24)}").strip()
+
+
+def dev_signal_secret(data_dir: Path) -> str:
+    """A signing secret for signal events, in the same format."""
+    return private_file(data_dir / "dev-signal-webhook-secret", lambda: f"whsec_{secrets.token_urlsafe(24)}").strip()
 
 
 def search_attribute_flags() -> list[str]:
@@ -211,6 +218,10 @@ def main() -> None:
     if not env.get("LIFECYCLES_STRIPE_WEBHOOK_SECRET"):
         printed_stripe_secret = dev_stripe_secret(data_dir)
         env["LIFECYCLES_STRIPE_WEBHOOK_SECRET"] = printed_stripe_secret
+    printed_signal_secret = None
+    if not env.get("LIFECYCLES_SIGNAL_WEBHOOK_SECRET"):
+        printed_signal_secret = dev_signal_secret(data_dir)
+        env["LIFECYCLES_SIGNAL_WEBHOOK_SECRET"] = printed_signal_secret
     os.environ.update(env)
     settings = Settings()
 
@@ -284,6 +295,7 @@ Lifecycles is running.
   Temporal Web UI:     http://127.0.0.1:{args.ui_port}
   Temporal gRPC:       127.0.0.1:{args.temporal_port}
   Billing events:      http://{settings.api_host}:{args.api_port}/billing/stripe/events
+  Signal events:       http://{settings.api_host}:{args.api_port}/signals/events
   Read model:          {_without_password(settings.database_url)}
   Logs:                {logs}
 """,
@@ -291,6 +303,8 @@ Lifecycles is running.
         )
         if printed_stripe_secret:
             print(f"Billing events signing secret (Stripe's format): {printed_stripe_secret}\n", flush=True)
+        if printed_signal_secret:
+            print(f"Signal events signing secret (Stripe's format): {printed_signal_secret}\n", flush=True)
         if printed_tokens:
             print("Development tokens (send as 'Authorization: Bearer <token>'):")
             for token, grant in printed_tokens.items():

@@ -18,6 +18,7 @@ from schema.errors import (
     to_error,
 )
 from services.pagination import Page
+from services.per_account import fire_for_account
 from services.read_model import describe
 from workflows.engine.diagram import mermaid
 from workflows.engine.errors import Rejection
@@ -500,6 +501,38 @@ async def fire(
         )
     except Rejection as rejection:
         return to_error(rejection, field_names, params_path=params_path)
+
+
+async def fire_on_account_instance(
+    info: Info,
+    kind: str,
+    account: dict[str, Any],
+    owner: str | None,
+    trigger: str,
+    params: dict[str, Any],
+    *,
+    reason: str | None = None,
+    idempotency_key: str | None = None,
+) -> TransitionResult | ErrorMember:
+    """Fire a trigger of a per-account kind on the account's open instance, opening one if none is open."""
+    ctx = info.context
+    errors = request_field_errors(str(account.get("id", "")), reason, idempotency_key, from_client=True)
+    try:
+        if errors:
+            raise EngineValidationError("The request is invalid.", fields=errors)
+        return await fire_for_account(
+            ctx.gateway,
+            kind,
+            account,
+            owner,
+            trigger,
+            params,
+            principal=ctx.principal,
+            reason=reason,
+            idempotency_key=idempotency_key,
+        )
+    except Rejection as rejection:
+        return to_error(rejection, {"id": "account.id"})
 
 
 async def open_lifecycle(

@@ -45,6 +45,7 @@ from schema.common import (
     Transition,
     connection,
     fire,
+    fire_on_account_instance,
     open_lifecycle,
     projected_field,
 )
@@ -65,7 +66,7 @@ from schema.scalars import Money as MoneyScalar
 from services.derived import DerivedReadModel, ListFilter, is_money, projected_of
 from services.read_model import get_snapshot, snapshot_of
 from workflows.engine import values
-from workflows.engine.exposure import Column, Exposure, Match, Mutation, Opening
+from workflows.engine.exposure import Column, Exposure, Match, Mutation, Opening, PerAccount
 from workflows.engine.spec import LifecycleSpec, Role
 from workflows.engine.types import LifecycleSnapshot, TransitionResult
 
@@ -565,6 +566,11 @@ class _Api(_Builder):
         for trigger, declared in self.trigger_mutations().items():
             named = x.mutations.get(trigger) is not None
             mutation_namespace[declared.name] = self.trigger_mutation(trigger, declared, changed, answer, named)
+        if x.per_account is not None:
+            for trigger, declared in x.per_account.mutations.items():
+                mutation_namespace[declared.name] = self.account_mutation(
+                    x.per_account, trigger, declared, changed, answer
+                )
         mutation = strawberry.type(type(f"{x.type_name}Mutation", (), mutation_namespace))
         DERIVED_TYPES.update({x.type_name: lifecycle, **self.unions})
         DERIVED_KINDS[spec.kind] = DerivedKind(wrap=wrap, answer=lambda outcome: answer(outcome, EVERY_REFUSAL))
@@ -700,6 +706,62 @@ class _Api(_Builder):
         return strawberry.mutation(
             resolver=_function(declared.name, [("input", input_type, inspect.Parameter.empty)], result, fire_trigger),
             description=declared.description,
+        )
+
+    def account_mutation(
+        self,
+        per_account: PerAccount,
+        trigger: str,
+        declared: Mutation,
+        changed: type,
+        answer: Callable[[Any, tuple[type, ...]], Any],
+    ) -> Any:
+        """A trigger fired by account: on its open instance, or on the next one, opened for it."""
+        spec = self.spec
+        transitions = [t for t in spec.transitions if t.trigger == trigger]
+        guarded = any(t.guards for t in transitions)
+        # An opening can lose a race only to an opening of the same instance, which it then
+        # fires on: AlreadyExists never reaches the caller.
+        members: tuple[type, ...] = ALWAYS_POSSIBLE + ((GuardFailed,) if guarded else ())
+        result, members = self.result(f"{_capitalised(declared.name)}Result", changed, members, declared=False)
+        params = spec.params_model(trigger)
+        owner_info = FieldInfo(
+            annotation=str | None,
+            default=None,
+            description="The owner if this opens the account's next one; defaults to the caller.",
+        )
+        fields: dict[str, tuple[FieldInfo | None, Any]] = {
+            "account": (FieldInfo(annotation=values.Account), values.Account),
+            "owner": (owner_info, str | None),
+        }
+        if params is not None:
+            hints = _model_hints(params)
+            fields.update({n: (info, hints[n]) for n, info in params.model_fields.items()})
+        fields["reason"] = (None, str | None)
+        fields["idempotency_key"] = (None, str | None)
+        input_type = self.input_type(
+            declared.input,
+            fields,
+            description=_doc(params) if params is not None else None,
+            field_names=declared.field_names,
+        )
+
+        async def fire_by_account(info: Info, input: Any) -> Any:
+            given = plain(input)
+            account = given.pop("account")
+            owner = given.pop("owner", None)
+            reason = given.pop("reason", None)
+            key = given.pop("idempotency_key", None)
+            outcome = await fire_on_account_instance(
+                info, spec.kind, account, owner, trigger, given, reason=reason, idempotency_key=key
+            )
+            return answer(outcome, members)
+
+        return strawberry.mutation(
+            resolver=_function(
+                declared.name, [("input", input_type, inspect.Parameter.empty)], result, fire_by_account
+            ),
+            description=declared.description or transitions[0].description,
         )
 
 

@@ -16,6 +16,7 @@ from typing import Any, TypedDict
 
 import sqlalchemy as sa
 from graphql import GraphQLError
+from pydantic import SecretStr
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -41,6 +42,7 @@ from services.logs import configure_logging, note
 from services.metrics import API_METRICS
 from services.observe import RequestContext, metrics_endpoint
 from services.settings import Settings, get_settings
+from services.signal_events import SignalEvents
 from services.telemetry import instrument_engine, setup_tracing, tracing_middleware
 from services.temporal import connect
 from workflows.engine.errors import Rejection
@@ -53,6 +55,7 @@ class State(TypedDict):
     sessions: Sessions
     gateway: LifecycleGateway
     billing: BillingEvents
+    signals: SignalEvents
 
 
 class LifecycleGraphQL(GraphQL[Context, None]):
@@ -148,23 +151,37 @@ UNAUTHENTICATED = {"errors": [{"message": "A bearer token is required.", "extens
 async def stripe_events(request: Request) -> Response:
     """Billing events in Stripe's format; see services/billing_events.py."""
     settings: Settings = request.app.state.settings
-    if settings.stripe_webhook_secret is None:
-        return JSONResponse({"error": "billing events are not configured"}, status_code=404)
+    state: Any = request.state
+    return await _signed_event(request, "billing", settings.stripe_webhook_secret, state.billing)
+
+
+async def signal_events(request: Request) -> Response:
+    """Signal events about accounts, signed the same way; see services/signal_events.py."""
+    settings: Settings = request.app.state.settings
+    state: Any = request.state
+    return await _signed_event(request, "signal", settings.signal_webhook_secret, state.signals)
+
+
+async def _signed_event(
+    request: Request, what: str, secret: SecretStr | None, handler: BillingEvents | SignalEvents
+) -> Response:
+    settings: Settings = request.app.state.settings
+    if secret is None:
+        return JSONResponse({"error": f"{what} events are not configured"}, status_code=404)
     payload = await request.body()
     try:
         event = verified_event(
             payload,
             request.headers.get("stripe-signature"),
-            settings.stripe_webhook_secret.get_secret_value(),
+            secret.get_secret_value(),
             settings.stripe_tolerance_seconds,
         )
     except InvalidEvent as exc:
         return JSONResponse({"error": str(exc)}, status_code=400)
-    state: Any = request.state
     try:
-        outcome = await state.billing.handle(event)
+        outcome = await handler.handle(event)
     except (Unavailable, RateLimited, TimeoutError):
-        # Not recorded as processed: the provider retries the same event later.
+        # Not recorded as processed: the sender retries the same event later.
         return JSONResponse({"error": "temporarily unavailable"}, status_code=503)
     return JSONResponse({"received": True, "outcome": outcome.outcome, "detail": outcome.detail})
 
@@ -216,7 +233,13 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
         )
         sessions = session_factory(engine)
         gateway = LifecycleGateway(temporal, settings, sessions, transitions=API_METRICS.transitions)
-        yield State(client=temporal, sessions=sessions, gateway=gateway, billing=BillingEvents(gateway, sessions))
+        yield State(
+            client=temporal,
+            sessions=sessions,
+            gateway=gateway,
+            billing=BillingEvents(gateway, sessions),
+            signals=SignalEvents(gateway, sessions),
+        )
         await engine.dispose()
 
     graphql = LifecycleGraphQL(settings)
@@ -224,6 +247,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
             Route("/billing/stripe/events", stripe_events, methods=["POST"]),
+            Route("/signals/events", signal_events, methods=["POST"]),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics_endpoint),
@@ -239,6 +263,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
                 limits={
                     "/graphql": Limit(settings.max_graphql_request_bytes, graphql=True),
                     "/billing/stripe/events": Limit(settings.max_billing_event_bytes),
+                    "/signals/events": Limit(settings.max_billing_event_bytes),
                 },
             ),
         ],

@@ -132,6 +132,33 @@ def _late_payment_data(invoice: dict[str, Any], created: datetime) -> dict[str, 
     return data
 
 
+async def processed_before(sessions: Sessions, event_id: str) -> Outcome | None:
+    """The answer to an event already processed (a provider's retry), or None for a new one."""
+    async with sessions() as session:
+        seen = await session.get(BillingEventRow, event_id)
+    if seen is None:
+        return None
+    return Outcome("duplicate", f"first processed at {seen.received_at.isoformat()}: {seen.outcome}")
+
+
+async def record_event(
+    sessions: Sessions, event_id: str, event_type: str, invoice_id: str | None, created: datetime, outcome: Outcome
+) -> None:
+    """Remember an event as processed, with its outcome, so a retry of it changes nothing."""
+    async with sessions.begin() as session:
+        statement = insert_for(session, BillingEventRow).values(
+            event_id=event_id,
+            type=event_type[:100],
+            invoice_id=invoice_id,
+            created=created,
+            received_at=datetime.now(UTC),
+            outcome=outcome.outcome,
+            detail=outcome.detail and outcome.detail[:2000],
+        )
+        await session.execute(statement.on_conflict_do_nothing(index_elements=["event_id"]))
+    logger.info("inbound event %s (%s): %s %s", event_id, event_type, outcome.outcome, outcome.detail or "")
+
+
 class BillingEvents:
     def __init__(self, gateway: LifecycleGateway, sessions: Sessions) -> None:
         self.gateway = gateway
@@ -142,11 +169,11 @@ class BillingEvents:
         created = datetime.fromtimestamp(int(event.get("created", 0)), UTC)
         invoice = (event.get("data") or {}).get("object") or {}
         invoice_id = invoice.get("id") if event_type.startswith("invoice.") else None
+        seen = await processed_before(self.sessions, event_id)
+        if seen is not None:
+            return seen
+        newer = None
         async with self.sessions() as session:
-            seen = await session.get(BillingEventRow, event_id)
-            if seen is not None:
-                return Outcome("duplicate", f"first processed at {seen.received_at.isoformat()}: {seen.outcome}")
-            newer = None
             if invoice_id:
                 newer = (
                     await session.execute(
@@ -160,7 +187,7 @@ class BillingEvents:
             outcome = Outcome("stale", f"older than an event already processed for invoice {invoice_id}")
         else:
             outcome = await self._apply(event_id, event_type, invoice, created)
-        await self._record(event_id, event_type, invoice_id, created, outcome)
+        await record_event(self.sessions, event_id, event_type, invoice_id, created, outcome)
         return outcome
 
     async def _apply(self, event_id: str, event_type: str, invoice: dict[str, Any], created: datetime) -> Outcome:
@@ -249,19 +276,3 @@ class BillingEvents:
             system_key=f"stripe:{event_id}",
         )
         return Outcome("processed", "voided")
-
-    async def _record(
-        self, event_id: str, event_type: str, invoice_id: str | None, created: datetime, outcome: Outcome
-    ) -> None:
-        async with self.sessions.begin() as session:
-            statement = insert_for(session, BillingEventRow).values(
-                event_id=event_id,
-                type=event_type[:100],
-                invoice_id=invoice_id,
-                created=created,
-                received_at=datetime.now(UTC),
-                outcome=outcome.outcome,
-                detail=outcome.detail and outcome.detail[:2000],
-            )
-            await session.execute(statement.on_conflict_do_nothing(index_elements=["event_id"]))
-        logger.info("billing event %s (%s): %s %s", event_id, event_type, outcome.outcome, outcome.detail or "")

@@ -135,6 +135,9 @@ class Settings(BaseSettings):
     # Inbound billing events (Stripe's format and signature scheme).
     stripe_webhook_secret: SecretStr | None = None
     stripe_tolerance_seconds: Annotated[int, Field(ge=1)] = 300
+    # Inbound signal events about accounts (usage, health readings): the same signature
+    # scheme and tolerance, their own secret (services/signal_events.py).
+    signal_webhook_secret: SecretStr | None = None
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000

@@ -49,6 +49,7 @@ class LaunchedStack:
             "LIFECYCLES_DATABASE_URL",
             "LIFECYCLES_TEMPORAL_ADDRESS",
             "LIFECYCLES_STRIPE_WEBHOOK_SECRET",
+            "LIFECYCLES_SIGNAL_WEBHOOK_SECRET",
             "LIFECYCLES_WORKER_METRICS_ADDRESS",
         ):
             env.pop(key, None)

@@ -25,7 +25,8 @@ section 4 (reference-billing.md §2, §5b):
   renewal's annual spend is at least the old one (004:4716);
 - the renewal is at risk while an operator flags it, with a reason, or while one of
   the account's invoices is in a late-payment lifecycle at suspension or later
-  (``late_payment_risk``, fired by that lifecycle; 004:11499).
+  (``late_payment_risk``, fired by that lifecycle; 004:11499), or while the account is
+  in an open churn risk (``churn_risk``, fired by that lifecycle, which clears only its own).
 
 Contract ids: a contract's id is the id of the opportunity whose Closed Won signed it.
 A won annual deal ``X`` opens contract ``X`` and its renewal opportunity
@@ -170,6 +171,9 @@ class RenewalData(BaseModel):
     at_risk_invoices: list[str] = Field(
         default_factory=list, description="Invoices of the account in a late payment at suspension or later."
     )
+    at_risk_churn_risks: list[str] = Field(
+        default_factory=list, description="The account's open churn risks, which put this renewal at risk."
+    )
     churn_review_requested_at: datetime | None = None
     credits_exhausted: CreditsExhausted | None = None
     renewal: SignedRenewal | None = None
@@ -182,8 +186,8 @@ class RenewalData(BaseModel):
 
     @computed_property
     def at_risk(self) -> bool:
-        """Flagged by an operator or an invoice at suspension or later."""
-        return self.at_risk_flag is not None or bool(self.at_risk_invoices)
+        """Flagged by an operator, an invoice at suspension or later, or an open churn risk."""
+        return self.at_risk_flag is not None or bool(self.at_risk_invoices) or bool(self.at_risk_churn_risks)
 
     def terms(self) -> ContractTerms:
         return ContractTerms(
@@ -351,6 +355,11 @@ class LatePaymentRiskParams(Params):
     at_risk: bool
 
 
+class ChurnRiskParams(Params):
+    churn_risk_id: Ident
+    at_risk: bool
+
+
 # ---- guards and input checks ---------------------------------------------------------------------
 
 
@@ -376,6 +385,16 @@ def changes_invoice_risk(ctx: Ctx[LatePaymentRiskParams]) -> list[str]:
         return [f"Invoice {invoice} already puts this renewal at risk."]
     if not ctx.params.at_risk and not listed:
         return [f"Invoice {invoice} does not put this renewal at risk."]
+    return []
+
+
+@guard("changes_churn_risk", "The churn risk's flag changes.", on_input=True)
+def changes_churn_risk(ctx: Ctx[ChurnRiskParams]) -> list[str]:
+    churn_risk, listed = ctx.params.churn_risk_id, ctx.params.churn_risk_id in ctx.data.at_risk_churn_risks
+    if ctx.params.at_risk and listed:
+        return [f"Churn risk {churn_risk} already puts this renewal at risk."]
+    if not ctx.params.at_risk and not listed:
+        return [f"Churn risk {churn_risk} does not put this renewal at risk."]
     return []
 
 
@@ -443,6 +462,16 @@ def _late_payment_risk(ctx: Ctx[LatePaymentRiskParams]) -> None:
     _follow_risk(ctx)
 
 
+def _churn_risk(ctx: Ctx[ChurnRiskParams]) -> None:
+    churn_risks = set(ctx.data.at_risk_churn_risks)
+    if ctx.params.at_risk:
+        churn_risks.add(ctx.params.churn_risk_id)
+    else:
+        churn_risks.discard(ctx.params.churn_risk_id)
+    ctx.data.at_risk_churn_risks = sorted(churn_risks)
+    _follow_risk(ctx)
+
+
 def _link_opportunity(ctx: Ctx[OpportunityLink]) -> None:
     ctx.data.renewal_opportunity_id = ctx.params.opportunity_id
 
@@ -504,6 +533,7 @@ def _contract(ctx: Ctx) -> str:
 def _risks(data: RenewalData) -> str:
     reasons = [f"flagged by {data.at_risk_flag.flagged_by}: {data.at_risk_flag.reason}"] if data.at_risk_flag else []
     reasons += [f"invoice {invoice} unpaid, access suspended or worse" for invoice in data.at_risk_invoices]
+    reasons += [f"churn risk {churn_risk} open" for churn_risk in data.at_risk_churn_risks]
     return "; ".join(reasons)
 
 
@@ -979,6 +1009,18 @@ TRANSITIONS: tuple[TransitionSpec[RenewalData, RenewalPolicy], ...] = (
         apply=_late_payment_risk,
         effects=(CHURN_RISK_REVIEW,),
         source_ref="004:11499",
+    ),
+    TransitionSpec(
+        trigger="churn_risk",
+        sources=EXPIRING,
+        dest=None,
+        description="The account's churn risk starts or stops putting the renewal at risk (flagged, then recovered).",
+        role=Role.SYSTEM,
+        params=ChurnRiskParams,
+        guards=(changes_churn_risk,),
+        apply=_churn_risk,
+        effects=(CHURN_RISK_REVIEW,),
+        source_ref="004:11485-11505",
     ),
     change_owner((*EXPIRING, R.RENEWED)),
 )

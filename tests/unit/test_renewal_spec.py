@@ -211,6 +211,11 @@ MOVES: dict[str, tuple[dict[str, Any], dict[str, Any], set[RenewalState]]] = {
         SYSTEM,
         {R.ACTIVE, R.RENEWAL_DUE, R.NEGOTIATING, R.NOT_RENEWING},
     ),
+    "churn_risk": (
+        {"churn_risk_id": "acme/1", "at_risk": True},
+        SYSTEM,
+        {R.ACTIVE, R.RENEWAL_DUE, R.NEGOTIATING, R.NOT_RENEWING},
+    ),
     "record_credits_exhausted": (
         {},
         {},
@@ -248,7 +253,9 @@ def test_renewing_an_expired_contract_is_an_invalid_transition():
     assert error.details == {"state": "EXPIRED", "allowed": []}
 
 
-@pytest.mark.parametrize("trigger", ["start_negotiation", "renew", "renewal_lost", "late_payment_risk", "expire"])
+@pytest.mark.parametrize(
+    "trigger", ["start_negotiation", "renew", "renewal_lost", "late_payment_risk", "churn_risk", "expire"]
+)
 def test_the_service_only_triggers_are_refused_to_callers(trigger: str):
     contract = opened()
     error = rejected(contract, Forbidden, trigger, {}, role=Role.ADMIN)
@@ -527,6 +534,24 @@ def test_late_payments_put_the_renewal_at_risk_while_any_invoice_is_suspended_or
     unknown = rejected(contract, GuardFailed, "late_payment_risk", {"invoice_id": "in_9", "at_risk": False}, **SYSTEM)
     assert "does not put this renewal at risk" in unknown.message
     bad = rejected(contract, ValidationError, "late_payment_risk", {"invoice_id": "in_9"}, **SYSTEM)
+    assert bad.details["fields"][0]["field"] == "at_risk"
+
+
+def test_a_churn_risk_marks_the_renewal_at_risk_and_clears_only_its_own_flag():
+    contract = opened()
+    fire(contract, "mark_at_risk", reason="usage down 40%")
+    fire(contract, "churn_risk", {"churn_risk_id": "acme/1", "at_risk": True}, **SYSTEM)
+    again = rejected(contract, GuardFailed, "churn_risk", {"churn_risk_id": "acme/1", "at_risk": True}, **SYSTEM)
+    assert again.details["unmet"][0]["message"] == "Churn risk acme/1 already puts this renewal at risk."
+    fire(contract, "churn_risk", {"churn_risk_id": "acme/1", "at_risk": False}, **SYSTEM)
+    assert contract.data.at_risk_churn_risks == []
+    assert contract.data.at_risk and contract.data.at_risk_flag is not None  # the operator's flag stays
+    fire(contract, "clear_at_risk", reason="usage recovered")
+    fire(contract, "churn_risk", {"churn_risk_id": "acme/2", "at_risk": True}, **SYSTEM)
+    assert contract.data.at_risk and contract.data.at_risk_churn_risks == ["acme/2"]
+    unknown = rejected(contract, GuardFailed, "churn_risk", {"churn_risk_id": "acme/9", "at_risk": False}, **SYSTEM)
+    assert "does not put this renewal at risk" in unknown.message
+    bad = rejected(contract, ValidationError, "churn_risk", {"churn_risk_id": "acme/9"}, **SYSTEM)
     assert bad.details["fields"][0]["field"] == "at_risk"
 
 

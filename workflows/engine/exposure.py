@@ -137,6 +137,24 @@ class Opening:
 
 
 @dataclass(frozen=True, kw_only=True)
+class PerAccount:
+    """A kind kept to one open instance per account, its ids ``<account id>/<n>`` made by the service.
+
+    Each trigger in ``mutations`` gets a mutation that takes the account (and the owner a new
+    instance gets, by default the caller) instead of an id: it fires the trigger on the
+    account's open instance, or opens the account's next one and fires it there. The request
+    is judged against the would-be instance before anything opens, so a refused one opens
+    nothing. The kind's data model must open from ``account`` and ``owner`` alone.
+
+    ``events`` maps the event types of the signed signal webhook (``POST /signals/events``,
+    ``services/signal_events.py``) to the triggers they fire, the same way.
+    """
+
+    mutations: Mapping[str, Mutation]
+    events: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
 class Exposure(Generic[DataT, PolicyT]):
     """A lifecycle kind's public names and read model.
 
@@ -186,6 +204,8 @@ class Exposure(Generic[DataT, PolicyT]):
     output_field_names: Mapping[type[BaseModel], Mapping[str, str]] = field(default_factory=dict)
     # The read model's column of the instance's owner, and (camel-cased) its filter.
     owner_column: str = "owner"
+    # One open instance per account, with triggers fired by account (``opening`` is then None).
+    per_account: PerAccount | None = None
 
     def completed(self, title: str, data_model: type[BaseModel]) -> Exposure[DataT, PolicyT]:
         """This exposure with what it leaves out filled in, by convention.
@@ -209,6 +229,8 @@ class Exposure(Generic[DataT, PolicyT]):
         return replace(self, type_name=type_name, one=one, many=many, table=table, opening=opening, columns=columns)
 
     def __post_init__(self) -> None:
+        if self.per_account is not None and self.opening is not None:
+            raise ValueError(f"{self.type_name}: a kind opened per account has no opening mutation")
         names = [c.name for c in self.columns]
         if len(set(names)) != len(names) or self.state_name in names:
             raise ValueError(f"{self.type_name}: duplicate read-model columns")

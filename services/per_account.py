@@ -1,0 +1,81 @@
+"""Kinds kept to one open instance per account (``Exposure.per_account``): triggers fired by account.
+
+The account's open instance gets the trigger; with none open, the account's next instance
+(``<account id>/<n>``) is opened first. The request is judged against that would-be instance
+before it opens (the spec's own ``decide``), so a refused request opens nothing. Two
+requests racing to open compute the same id: Temporal refuses the second opening, which
+then fires on the instance the first one opened.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import col
+
+from services.lifecycles import LifecycleGateway, Principal
+from services.models import LifecycleRow
+from workflows.engine.errors import AlreadyExists
+from workflows.engine.instance import LifecycleInstance, require_role
+from workflows.engine.types import TransitionResult
+from workflows.registry import SPECS
+
+
+async def account_instances(gateway: LifecycleGateway, kind: str, account_id: str) -> tuple[str | None, int]:
+    """The account's open instance of ``kind`` (None without one) and how many it ever had."""
+    assert gateway.sessions is not None, "per-account kinds read the read model"
+    async with gateway.sessions() as session:
+        rows = (
+            await session.execute(
+                sa.select(col(LifecycleRow.entity_id), col(LifecycleRow.terminal)).where(
+                    col(LifecycleRow.kind) == kind, col(LifecycleRow.account_id) == account_id
+                )
+            )
+        ).all()
+    still_open = sorted(entity_id for entity_id, terminal in rows if not terminal)
+    return (still_open[0] if still_open else None), len(rows)
+
+
+async def fire_for_account(
+    gateway: LifecycleGateway,
+    kind: str,
+    account: dict[str, Any],
+    owner: str | None,
+    trigger: str,
+    params: dict[str, Any],
+    *,
+    principal: Principal,
+    reason: str | None = None,
+    idempotency_key: str | None = None,
+    system_key: str | None = None,
+) -> TransitionResult:
+    """Fire ``trigger`` on the account's open instance of ``kind``, opening the next one if none is open."""
+    spec = SPECS[kind]
+    require_role(spec, trigger, principal.role)
+    account_id = str(account.get("id", ""))
+    open_id, count = await account_instances(gateway, kind, account_id)
+    if open_id is None:
+        entity_id = f"{account_id}/{count + 1}"
+        data = {"account": account, "owner": owner or principal.actor}
+        now = datetime.now(UTC)
+        would_be = LifecycleInstance.open(
+            spec, entity_id, data, gateway.settings.policy_for(kind, None), now, principal.actor
+        )
+        would_be.decide(trigger, params, actor=principal.actor, role=principal.role, reason=reason, now=now)
+        # A concurrent request may have opened it: the trigger then goes to that instance.
+        with contextlib.suppress(AlreadyExists):
+            await gateway.open(kind, entity_id, data, principal=principal, reason=reason)
+        open_id = entity_id
+    return await gateway.transition(
+        kind,
+        open_id,
+        trigger,
+        params,
+        principal=principal,
+        reason=reason,
+        idempotency_key=idempotency_key,
+        system_key=system_key,
+    )
