@@ -513,7 +513,7 @@ async def fire_on_account_instance(
     *,
     reason: str | None = None,
     idempotency_key: str | None = None,
-) -> TransitionResult | ErrorMember:
+) -> TransitionResult | Refusal:
     """Fire a trigger of a per-account kind on the account's open instance, opening one if none is open."""
     ctx = info.context
     errors = request_field_errors(str(account.get("id", "")), reason, idempotency_key, from_client=True)
