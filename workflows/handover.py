@@ -65,6 +65,12 @@ KIND = "handover"
 LATE_PAYMENT_KIND = "late-payment"
 # Facts the service reads from the read model for ``mark_ready`` (services/handover.py).
 OPEN_LATE_PAYMENTS = "open_late_payments"
+# The account's latest onboarding lifecycle, None when it has none: where one exists, its state
+# says whether onboarding is complete (``workflows/onboarding``), not the recorded products.
+ACCOUNT_ONBOARDING = "account_onboarding"
+ONBOARDING_KIND = "onboarding"
+# The onboarding states that mean onboarded (ONBOARDED, and COMPLETED after it).
+ONBOARDED_STATES = ("ONBOARDED", "COMPLETED")
 
 
 class HandoverState(enum.StrEnum):
@@ -539,6 +545,15 @@ def account_plan_current(ctx: Ctx) -> list[str]:
 
 @_readiness_guard("onboarding_complete")
 def onboarding_complete(ctx: Ctx) -> list[str]:
+    # Decisions recorded before the fact existed carry no such key: they keep the checklist rule.
+    onboarding = ctx.facts.get(ACCOUNT_ONBOARDING)
+    if onboarding is not None:
+        if onboarding["state"] in ONBOARDED_STATES:
+            return []
+        return [
+            f"The account's onboarding {onboarding['workflow_id']} is {onboarding['state']}, not yet onboarded "
+            "(004:2425-2496)."
+        ]
     missing = [p for p in ctx.data.paid_products if p not in ctx.data.onboarded_products]
     if not missing:
         return []
@@ -1122,8 +1137,9 @@ EXPOSURE = Exposure[HandoverData, HandoverPolicy](
         Column(name="completed_at", type=datetime, value=_completed_at, nullable=True),
     ),
     default_order="OPENED_AT_DESC",
-    # Its id is made from the account's by the service: requestHandover is in schema/handover.py.
+    # Its id is made from the account's by the service; requestHandover is in schema/handover.py.
     opening=None,
+    account_numbered=True,
     mutations={
         "allocate": Mutation(name="allocateHandover", input="AllocateHandoverInput"),
         "assign": Mutation(name="assignHandover", input="AssignHandoverInput"),

@@ -125,8 +125,7 @@ class Exposure(Generic[DataT, PolicyT]):
     table: str  # the read model's table
     columns: tuple[Column[DataT, PolicyT], ...]
     default_order: str  # "EXPIRES_AT_ASC"
-    # None for a kind that opens in its own special part (a handover's id is made from its
-    # account's by the service).
+    # None for a kind that opens in its own special part (a handover's ``requestHandover``).
     opening: Opening | None
     mutations: Mapping[str, Mutation | None] = field(default_factory=dict)
     id_name: str = "id"  # the id argument's name: "invoiceId" for a late payment
@@ -157,6 +156,11 @@ class Exposure(Generic[DataT, PolicyT]):
     output_field_names: Mapping[type[BaseModel], Mapping[str, str]] = field(default_factory=dict)
     # The read model's column of the instance's owner, and (camel-cased) its filter.
     owner_column: str = "owner"
+    # Ids are ``<account id>/<n>``, n counting the account's instances of the kind, made by
+    # the service (``services/numbering.py``) for the opening mutation and for other
+    # lifecycles' ``lifecycle.start`` effects; one may be open per account at a time. The
+    # data needs ``account: Account``.
+    account_numbered: bool = False
 
     def __post_init__(self) -> None:
         names = [c.name for c in self.columns]
