@@ -34,6 +34,14 @@ class OnboardingRetention:
     target_percent: Decimal = strawberry.field(description="The team's north star, from the policy.")
 
 
+def _moment(value: object) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
+
+
 RetentionResult = Annotated[OnboardingRetention | ValidationError, strawberry.union("OnboardingRetentionResult")]
 
 
@@ -43,22 +51,25 @@ class OnboardingQuery:
         description="The specialist track's three-month logo retention of the onboardings won in [wonAfter, wonBefore)."
     )
     async def onboarding_retention(self, info: Info, won_after: datetime, won_before: datetime) -> RetentionResult:
+        # The DateTime scalar passes its input through: judged here, field by field.
+        bounds = {name: _moment(value) for name, value in (("wonAfter", won_after), ("wonBefore", won_before))}
         problems = [
-            FieldError(field=name, message="must include a timezone offset")
-            for name, moment in (("wonAfter", won_after), ("wonBefore", won_before))
-            if moment.tzinfo is None
+            FieldError(field=name, message="is not a moment with its UTC offset (2027-03-31T00:00:00Z)")
+            for name, moment in bounds.items()
+            if moment is None
         ]
-        if not problems and won_before <= won_after:
+        start, end = bounds["wonAfter"], bounds["wonBefore"]
+        if start is not None and end is not None and end <= start:
             problems.append(FieldError(field="wonBefore", message="must be after wonAfter"))
-        if problems:
+        if problems or start is None or end is None:
             return ValidationError(message="The period is invalid.", fields=problems)
         async with info.context.sessions() as session:
-            counts = await specialist_retention(session, won_after, won_before)
+            counts = await specialist_retention(session, start, end)
         decided = counts.retained + counts.churned
         rate = (Decimal(100 * counts.retained) / decided).quantize(Decimal("0.1")) if decided else None
         return OnboardingRetention(
-            won_after=won_after,
-            won_before=won_before,
+            won_after=start,
+            won_before=end,
             started=counts.started,
             retained=counts.retained,
             churned=counts.churned,

@@ -13,7 +13,7 @@ from workflows.engine.errors import Forbidden, GuardFailed, InvalidTransition, R
 from workflows.engine.instance import LifecycleInstance
 from workflows.engine.spec import Role
 from workflows.handover import ACCOUNT_ONBOARDING, HANDOVER, OPEN_LATE_PAYMENTS
-from workflows.onboarding import ONBOARDING, OnboardingState, Skill, check_in_every, handover_due_at
+from workflows.onboarding import ONBOARDING, OnboardingSkill, OnboardingState, check_in_every, handover_due_at
 
 S = OnboardingState
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -85,7 +85,7 @@ def in_progress(**fields: Any) -> LifecycleInstance:
 
 
 def checklist_done(onboarding: LifecycleInstance, at: datetime) -> None:
-    for skill in Skill:
+    for skill in OnboardingSkill:
         fire(onboarding, "record_skill", {"skill": skill, "evidence": "shown in the kickoff"}, at=at)
     for product in onboarding.data.paid_products:
         fire(onboarding, "record_product_onboarded", {"product": product, "evidence": "dashboards live"}, at=at)
@@ -129,6 +129,13 @@ def test_plan_reminded_to_the_owner_then_escalated_to_the_team_lead():
     assert run_timers(onboarding, NOW + timedelta(days=8)) == ["plan_escalation"]
     escalation = onboarding.core.unprojected_effects[-1]
     assert escalation.recipients == ["role:team_lead", OWNER] and "was due by 2026-03-09" in escalation.payload["body"]
+
+
+def test_an_onboarding_opened_for_a_deal_won_weeks_ago_is_not_reminded_of_the_past():
+    onboarding = LifecycleInstance.open(
+        ONBOARDING, "acme/1", {**OPENING, "won_at": (NOW - timedelta(days=20)).isoformat()}, {}, NOW, actor=OWNER
+    )
+    assert run_timers(onboarding, NOW + timedelta(days=30)) == []
 
 
 def test_sending_the_plan_starts_the_cadence_and_silences_the_plan_timers():

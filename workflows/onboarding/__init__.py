@@ -35,7 +35,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstrai
 
 from workflows.engine.calendar import add_months_dt, start_of_day
 from workflows.engine.common import change_owner
-from workflows.engine.exposure import Column, Exposure, Match, Opening, Projected
+from workflows.engine.exposure import Column, Exposure, Match, Mutation, Opening, Projected
 from workflows.engine.messages import duration, months, send
 from workflows.engine.reminders import Reminders
 from workflows.engine.spec import (
@@ -81,7 +81,7 @@ class OnboardingTrack(enum.StrEnum):
     SPECIALIST = "SPECIALIST"
 
 
-class Skill(enum.StrEnum):
+class OnboardingSkill(enum.StrEnum):
     """What every customer should know how to do (004:9715-9728)."""
 
     ACTIONS = "ACTIONS"
@@ -120,7 +120,7 @@ class Evidenced(BaseModel):
 
 
 class SkillRecord(Evidenced):
-    skill: Skill
+    skill: OnboardingSkill
 
 
 class ProductRecord(Evidenced):
@@ -271,9 +271,9 @@ def retention_due_at(data: OnboardingData, policy: OnboardingPolicy) -> datetime
     return add_months_dt(_won_at(data), policy.retention_months)
 
 
-def missing_skills(data: OnboardingData) -> list[Skill]:
+def missing_skills(data: OnboardingData) -> list[OnboardingSkill]:
     recorded = {r.skill for r in data.skills}
-    return [s for s in Skill if s not in recorded]
+    return [s for s in OnboardingSkill if s not in recorded]
 
 
 def products_not_onboarded(data: OnboardingData) -> list[PaidProduct]:
@@ -286,14 +286,14 @@ def onboarded_products(data: OnboardingData) -> list[PaidProduct]:
     return [r.product for r in data.products_onboarded]
 
 
-SKILLS: dict[Skill, ChecklistItem] = {
-    Skill.ACTIONS: ChecklistItem(Skill.ACTIONS, "Actions", "004:9717"),
-    Skill.COHORTS: ChecklistItem(Skill.COHORTS, "Cohorts", "004:9719"),
-    Skill.DATA_TAXONOMY: ChecklistItem(Skill.DATA_TAXONOMY, "Data taxonomy", "004:9721"),
-    Skill.NOTEBOOKS: ChecklistItem(Skill.NOTEBOOKS, "Notebooks", "004:9723"),
-    Skill.ACTIVITY_LOG: ChecklistItem(Skill.ACTIVITY_LOG, "Activity log", "004:9725"),
-    Skill.INTERNAL_AND_TEST_USER_FILTERING: ChecklistItem(
-        Skill.INTERNAL_AND_TEST_USER_FILTERING, "Internal and test user filtering", "004:9727"
+SKILLS: dict[OnboardingSkill, ChecklistItem] = {
+    OnboardingSkill.ACTIONS: ChecklistItem(OnboardingSkill.ACTIONS, "Actions", "004:9717"),
+    OnboardingSkill.COHORTS: ChecklistItem(OnboardingSkill.COHORTS, "Cohorts", "004:9719"),
+    OnboardingSkill.DATA_TAXONOMY: ChecklistItem(OnboardingSkill.DATA_TAXONOMY, "Data taxonomy", "004:9721"),
+    OnboardingSkill.NOTEBOOKS: ChecklistItem(OnboardingSkill.NOTEBOOKS, "Notebooks", "004:9723"),
+    OnboardingSkill.ACTIVITY_LOG: ChecklistItem(OnboardingSkill.ACTIVITY_LOG, "Activity log", "004:9725"),
+    OnboardingSkill.INTERNAL_AND_TEST_USER_FILTERING: ChecklistItem(
+        OnboardingSkill.INTERNAL_AND_TEST_USER_FILTERING, "Internal and test user filtering", "004:9727"
     ),
 }
 
@@ -370,7 +370,7 @@ class PaidProductsParams(_Params):
 
 
 class SkillParams(_Params):
-    skill: Skill
+    skill: OnboardingSkill
     evidence: Evidence
 
 
@@ -588,6 +588,11 @@ def primary_products_onboarded_of(data: OnboardingData) -> list[PaidProduct]:
     return [p for p in onboarded_products(data) if p in PRIMARY_PRODUCTS]
 
 
+def _owed(ctx: Ctx, moment: datetime) -> datetime | None:
+    # An onboarding opened for a deal won a while ago is not reminded of moments before it existed.
+    return moment if moment >= ctx.opened_at else None
+
+
 remind = Reminders(message_values)
 
 TIMERS: tuple[TimerSpec[OnboardingData, OnboardingPolicy], ...] = (
@@ -596,7 +601,7 @@ TIMERS: tuple[TimerSpec[OnboardingData, OnboardingPolicy], ...] = (
         "Before the first week is over, the plan not sent: remind the owner",
         messages.PLAN_REMINDER,
         states=(S.PLAN_PENDING,),
-        due=lambda ctx: _won_at(ctx.data) + ctx.policy.plan_reminder_after,
+        due=lambda ctx: _owed(ctx, _won_at(ctx.data) + ctx.policy.plan_reminder_after),
         to=owner,
         source_ref="004:9700",
     ),
@@ -605,7 +610,7 @@ TIMERS: tuple[TimerSpec[OnboardingData, OnboardingPolicy], ...] = (
         "The first week over, the plan not sent: tell the team lead",
         messages.PLAN_OVERDUE,
         states=(S.PLAN_PENDING,),
-        due=lambda ctx: _won_at(ctx.data) + ctx.policy.plan_escalation_after,
+        due=lambda ctx: _owed(ctx, _won_at(ctx.data) + ctx.policy.plan_escalation_after),
         to=lambda ctx: ["role:team_lead", ctx.data.owner],
         source_ref="004:9700, 004:12753",
     ),
@@ -913,6 +918,22 @@ EXPOSURE = Exposure[OnboardingData, OnboardingPolicy](
         "another onboarding of the account is open.",
     ),
     account_numbered=True,
+    mutations={
+        "send_plan": Mutation(name="sendOnboardingPlan", input="SendOnboardingPlanInput"),
+        "record_check_in": Mutation(name="recordOnboardingCheckIn", input="OnboardingCheckInInput"),
+        "reengage": Mutation(name="reengageOnboarding", input="OnboardingStepInput"),
+        "record_paid_products": Mutation(name="recordOnboardingPaidProducts", input="OnboardingPaidProductsInput"),
+        "record_skill": Mutation(name="recordOnboardingSkill", input="OnboardingSkillInput"),
+        "record_product_onboarded": Mutation(name="recordOnboardingProduct", input="OnboardingProductInput"),
+        "record_health_check": Mutation(name="recordOnboardingHealthCheck", input="OnboardingHealthCheckInput"),
+        "mark_onboarded": Mutation(
+            name="markOnboarded",
+            input="OnboardingStepInput",
+            description="Declare the customer onboarded; refused, naming what is missing, until the checklist is met.",
+        ),
+        "churn": Mutation(name="churnOnboarding", input="ChurnOnboardingInput"),
+        "change_owner": None,
+    },
     always_set=("won_at",),
     computed={
         "missing_skills": missing_skills,
