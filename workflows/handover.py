@@ -13,7 +13,8 @@ Rules from the handbook (``shared/seeds/004_59a801b964a2a19e.txt``, cited as
   reason (team capacity, 004:2289);
 - a team lead assigns the incoming person (004:2355, 004:2372);
 - READY needs the readiness checklist: a current account plan note, onboarding
-  complete for every paid product, no open late payment on the account, and the
+  complete for every paid product (the account's onboarding lifecycle says so where it
+  has one, ``workflows/onboarding``), no open late payment on the account, and the
   account healthy (004:2411-2425, 004:2378);
 - the incoming owner may push back with the flags they see (004:2711, 004:2421); the
   outgoing owner remedies them, or a team lead overrules the push-back (004:8290);
@@ -512,7 +513,10 @@ def _validate_outgoing_owner(ctx: Ctx) -> dict[str, str]:
 READINESS = (
     ChecklistItem("account_plan_current", "A current account plan note is saved in Vitally", "004:2411, 004:2421"),
     ChecklistItem(
-        "onboarding_complete", "The customer is onboarded to every product they pay for", "004:2411, 004:2425-2496"
+        "onboarding_complete",
+        "The customer is onboarded to every product they pay for: the account's onboarding lifecycle is ONBOARDED "
+        "where it has one, else every paid product is recorded here",
+        "004:2411, 004:2425-2496",
     ),
     ChecklistItem(
         "invoices_paid", "All open invoices are paid: no open late payment on the account", "004:2413, 004:2661"
