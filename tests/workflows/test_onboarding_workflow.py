@@ -196,3 +196,28 @@ async def test_a_won_new_business_deal_opens_the_onboarding(ts_stack: Stack, tim
     await time_skipping_env.sleep(timedelta(days=8, hours=1))
     sent = [e.name for e in await effects(ts_stack.sessions, row.workflow_id)]
     assert sent == ["onboarding_opened", "plan_reminder", "plan_escalation"]
+
+
+async def test_a_won_deal_for_an_account_being_onboarded_opens_no_second_onboarding(ts_stack: Stack):
+    g = ts_stack.gateway
+    await g.open("onboarding", "stark/1", opening("stark"), principal=OPERATOR)
+    await g.open(
+        "opportunity",
+        "stark-deal",
+        {
+            "name": "Stark replay",
+            "account": {"id": "stark", "name": "STARK"},
+            "owner": OWNER,
+            "close_date": "2027-01-31",
+            "amount": "3000",
+        },
+        principal=OPERATOR,
+    )
+    await g.transition("opportunity", "stark-deal", "close_won", principal=OPERATOR)
+
+    async def delivered() -> Any:
+        rows = await effects(ts_stack.sessions, workflow_id_for("opportunity", "stark-deal"))
+        return [e for e in rows if e.name == "open_onboarding" and e.status == "DELIVERED"]
+
+    await eventually(delivered)
+    assert await lifecycle(ts_stack.sessions, workflow_id_for("onboarding", "stark/2")) is None
