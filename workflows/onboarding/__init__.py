@@ -287,13 +287,13 @@ def onboarded_products(data: OnboardingData) -> list[PaidProduct]:
 
 
 SKILLS: dict[OnboardingSkill, ChecklistItem] = {
-    OnboardingSkill.ACTIONS: ChecklistItem(OnboardingSkill.ACTIONS, "Actions", "004:9717"),
-    OnboardingSkill.COHORTS: ChecklistItem(OnboardingSkill.COHORTS, "Cohorts", "004:9719"),
-    OnboardingSkill.DATA_TAXONOMY: ChecklistItem(OnboardingSkill.DATA_TAXONOMY, "Data taxonomy", "004:9721"),
-    OnboardingSkill.NOTEBOOKS: ChecklistItem(OnboardingSkill.NOTEBOOKS, "Notebooks", "004:9723"),
-    OnboardingSkill.ACTIVITY_LOG: ChecklistItem(OnboardingSkill.ACTIVITY_LOG, "Activity log", "004:9725"),
+    OnboardingSkill.ACTIONS: ChecklistItem(OnboardingSkill.ACTIONS, "Actions", "004:9718"),
+    OnboardingSkill.COHORTS: ChecklistItem(OnboardingSkill.COHORTS, "Cohorts", "004:9720"),
+    OnboardingSkill.DATA_TAXONOMY: ChecklistItem(OnboardingSkill.DATA_TAXONOMY, "Data taxonomy", "004:9722"),
+    OnboardingSkill.NOTEBOOKS: ChecklistItem(OnboardingSkill.NOTEBOOKS, "Notebooks", "004:9724"),
+    OnboardingSkill.ACTIVITY_LOG: ChecklistItem(OnboardingSkill.ACTIVITY_LOG, "Activity log", "004:9726"),
     OnboardingSkill.INTERNAL_AND_TEST_USER_FILTERING: ChecklistItem(
-        OnboardingSkill.INTERNAL_AND_TEST_USER_FILTERING, "Internal and test user filtering", "004:9727"
+        OnboardingSkill.INTERNAL_AND_TEST_USER_FILTERING, "Internal and test user filtering", "004:9728"
     ),
 }
 
@@ -507,8 +507,8 @@ def _record_retention(ctx: Ctx) -> None:
 
 
 def _complete(ctx: Ctx) -> None:
-    # Completion comes at or after the retention moment for accounts bought on the day they
-    # were won; a specialist account that got here was retained, whichever timer came first.
+    # A specialist account completing past its retention moment was retained, whichever of
+    # the two timers due at that moment fired first.
     if _tracks_retention(ctx) and ctx.now >= retention_due_at(ctx.data, ctx.policy):
         ctx.data.retained_three_months = True
 
