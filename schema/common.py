@@ -456,9 +456,10 @@ def _id_field(kind: str) -> str:
 
 
 def _ids_made_by_service(kind: str) -> bool:
-    """A kind without an opening mutation has ids the service makes (a handover's ``<account id>/<n>``)."""
+    """A kind numbered per account, or without an opening mutation, has ids the service makes
+    (a handover's ``<account id>/<n>``)."""
     exposure = SPECS[kind].exposure if kind in SPECS else None
-    return exposure is not None and exposure.opening is None
+    return exposure is not None and (exposure.opening is None or exposure.account_numbered)
 
 
 def _check_request(kind: str, entity_id: str, reason: str | None, idempotency_key: str | None) -> None:

@@ -60,12 +60,15 @@ from schema.errors import (
     NotFound,
     ValidationError,
     camel,
+    to_error,
 )
 from schema.inputs import Account, AccountInput, filter_amount, filter_date, filter_moment
 from schema.scalars import Money as MoneyScalar
 from services.derived import DerivedReadModel, ListFilter, is_money, projected_of
+from services.numbering import next_account_numbered_id
 from services.read_model import get_snapshot, snapshot_of
 from workflows.engine import values
+from workflows.engine.errors import Rejection
 from workflows.engine.exposure import Column, Exposure, Match, Mutation, Opening, PerAccount
 from workflows.engine.spec import LifecycleSpec, Role
 from workflows.engine.types import LifecycleSnapshot, TransitionResult
@@ -586,7 +589,8 @@ class _Api(_Builder):
             f"{_capitalised(opening.name)}Result", changed, open_members, declared=True
         )
         id_arg_info = (None, strawberry.ID | None) if opening.id_prefix else (FieldInfo(annotation=str), strawberry.ID)
-        open_fields: dict[str, tuple[FieldInfo | None, Any]] = {id_arg: id_arg_info}
+        # A kind numbered per account takes no id: the service makes it from the account's.
+        open_fields: dict[str, tuple[FieldInfo | None, Any]] = {} if x.account_numbered else {id_arg: id_arg_info}
         hints = _model_hints(model)
         for name in opening.fields:
             info = model.model_fields[name]
@@ -614,6 +618,14 @@ class _Api(_Builder):
             # An id that is also a data field (a late payment's invoice id) stays in the data.
             given_id = data.get(id_arg) if id_arg in model.model_fields else data.pop(id_arg, None)
             entity_id = given_id or f"{opening.id_prefix}-{uuid.uuid4().hex[:16]}"
+            if x.account_numbered:
+                try:
+                    # The caller's role is checked before the read model is, so a viewer learns nothing.
+                    info.context.require(Role.OPERATOR, f"Opening {spec.title.lower()}")
+                    async with info.context.sessions() as session:
+                        entity_id = await next_account_numbered_id(session, spec.kind, data["account"]["id"])
+                except Rejection as rejection:
+                    return answer(to_error(rejection, {"id": "account.id"}), open_members)
             entry_state = data.pop(x.state_name, None) if opening.entry_state else None
             if "owner" in opening.fields and opening.owner_defaults_to_caller:
                 data.setdefault("owner", info.context.principal.actor)

@@ -34,6 +34,7 @@ from services.db import Sessions
 from services.lifecycles import LifecycleGateway, Principal
 from services.metrics import WORKER_METRICS
 from services.models import EffectDeliveryRow, EffectRow, EffectStatus, LifecycleRow
+from services.numbering import next_account_numbered_id
 from services.projection import insert_for
 from services.settings import INTERNAL_EFFECT_TYPES, Settings
 from workflows.engine.errors import AlreadyExists, GuardFailed, InvalidTransition, NotFound, ValidationError
@@ -44,25 +45,35 @@ logger = logging.getLogger("lifecycles.effects")
 
 
 class LifecycleStarter:
-    """Delivers ``lifecycle.start`` effects: one lifecycle opening another."""
+    """Delivers ``lifecycle.start`` effects: one lifecycle opening another.
 
-    def __init__(self, gateway: LifecycleGateway) -> None:
+    An effect without an ``entity_id`` opens a kind numbered per account
+    (``Exposure.account_numbered``) under the next id of its ``account_id``; while the
+    account has one open, that one stands and nothing more opens.
+    """
+
+    def __init__(self, gateway: LifecycleGateway, sessions: Sessions) -> None:
         self.gateway = gateway
+        self.sessions = sessions
 
     async def send(self, effect: EffectRow) -> None:
         payload: dict[str, Any] = effect.payload
         try:
+            entity_id = payload.get("entity_id")
+            if entity_id is None:
+                async with self.sessions() as session:
+                    entity_id = await next_account_numbered_id(session, payload["kind"], payload["account_id"])
             await self.gateway.open(
                 payload["kind"],
-                payload["entity_id"],
+                entity_id,
                 payload["data"],
                 principal=Principal(actor=payload.get("actor") or "system", role=Role.OPERATOR),
                 initial_state=payload.get("initial_state"),
                 reason=payload.get("reason"),
             )
-        except AlreadyExists:
-            # Opened by an earlier attempt of this same delivery.
-            logger.info("effect %s: %s/%s exists already", effect.id, payload["kind"], payload["entity_id"])
+        except AlreadyExists as exists:
+            # Opened by an earlier attempt of this same delivery (or, numbered per account, one is open).
+            logger.info("effect %s: %s not opened: %s", effect.id, payload["kind"], exists)
 
 
 class LifecycleFanOut:
@@ -212,7 +223,7 @@ def build_dispatcher(
     """Every channel the settings configure, plus the service's own lifecycle channels."""
     channels: dict[str, Channel] = {
         "log": LogChannel(settings.role_contacts),
-        "lifecycle.start": LifecycleStarter(gateway),
+        "lifecycle.start": LifecycleStarter(gateway, sessions),
         "lifecycle.fire": LifecycleFanOut(gateway, sessions),
     }
     if settings.smtp is not None:

@@ -19,10 +19,16 @@ from sqlmodel import col
 
 from services.derived import DERIVED
 from services.models import LifecycleRow
+from services.numbering import next_account_numbered_id
 from services.pagination import Page, SortKey, paginate
-from workflows.engine.errors import AlreadyExists
 from workflows.engine.types import LifecycleSnapshot
-from workflows.handover import KIND, LATE_PAYMENT_KIND, OPEN_LATE_PAYMENTS
+from workflows.handover import (
+    ACCOUNT_ONBOARDING,
+    KIND,
+    LATE_PAYMENT_KIND,
+    ONBOARDING_KIND,
+    OPEN_LATE_PAYMENTS,
+)
 
 HANDOVERS = DERIVED[KIND]
 # The derived table's columns, for the account view's queries.
@@ -49,27 +55,31 @@ async def open_late_payments(session: AsyncSession, snapshot: LifecycleSnapshot)
     }
 
 
+async def account_onboarding(session: AsyncSession, snapshot: LifecycleSnapshot) -> dict[str, Any]:
+    """The account's latest onboarding lifecycle, if it has one: it says whether onboarding is complete."""
+    latest = (
+        await session.execute(
+            sa.select(col(LifecycleRow.workflow_id), col(LifecycleRow.state))
+            .where(col(LifecycleRow.kind) == ONBOARDING_KIND, col(LifecycleRow.account_id) == snapshot.account_id)
+            .order_by(col(LifecycleRow.opened_at).desc(), col(LifecycleRow.workflow_id).desc())
+            .limit(1)
+        )
+    ).one_or_none()
+    return {ACCOUNT_ONBOARDING: {"workflow_id": latest[0], "state": latest[1]} if latest else None}
+
+
+async def readiness_facts(session: AsyncSession, snapshot: LifecycleSnapshot) -> dict[str, Any]:
+    """What READY's guards read beyond the handover: open late payments, the account's onboarding."""
+    return {**await open_late_payments(session, snapshot), **await account_onboarding(session, snapshot)}
+
+
 # Facts the handover's guards read (services/facts.py), by trigger.
-FACTS = {"mark_ready": open_late_payments}
+FACTS = {"mark_ready": readiness_facts}
 
 
 async def next_handover_id(session: AsyncSession, account_id: str) -> str:
-    """``<account id>/<n>`` for the account's next handover; AlreadyExists while one is open.
-
-    Two requests racing past this check compute the same id, so Temporal refuses the second.
-    """
-    rows = (
-        await session.execute(
-            sa.select(col(LifecycleRow.entity_id), col(LifecycleRow.state), col(LifecycleRow.terminal)).where(
-                col(LifecycleRow.kind) == KIND, col(LifecycleRow.account_id) == account_id
-            )
-        )
-    ).all()
-    still_open = [(entity_id, state) for entity_id, state, terminal in rows if not terminal]
-    if still_open:
-        entity_id, state = still_open[0]
-        raise AlreadyExists(f"Handover {entity_id} of account {account_id!r} is still open ({state}).")
-    return f"{account_id}/{len(rows) + 1}"
+    """``<account id>/<n>`` for the account's next handover; AlreadyExists while one is open."""
+    return await next_account_numbered_id(session, KIND, account_id)
 
 
 async def account_handovers(

@@ -13,30 +13,12 @@ import contextlib
 from datetime import UTC, datetime
 from typing import Any
 
-import sqlalchemy as sa
-from sqlmodel import col
-
 from services.lifecycles import LifecycleGateway, Principal
-from services.models import LifecycleRow
+from services.numbering import account_instances
 from workflows.engine.errors import AlreadyExists
 from workflows.engine.instance import LifecycleInstance, require_role
 from workflows.engine.types import TransitionResult
 from workflows.registry import SPECS
-
-
-async def account_instances(gateway: LifecycleGateway, kind: str, account_id: str) -> tuple[str | None, int]:
-    """The account's open instance of ``kind`` (None without one) and how many it ever had."""
-    assert gateway.sessions is not None, "per-account kinds read the read model"
-    async with gateway.sessions() as session:
-        rows = (
-            await session.execute(
-                sa.select(col(LifecycleRow.entity_id), col(LifecycleRow.terminal)).where(
-                    col(LifecycleRow.kind) == kind, col(LifecycleRow.account_id) == account_id
-                )
-            )
-        ).all()
-    still_open = sorted(entity_id for entity_id, terminal in rows if not terminal)
-    return (still_open[0] if still_open else None), len(rows)
 
 
 async def fire_for_account(
@@ -56,9 +38,12 @@ async def fire_for_account(
     spec = SPECS[kind]
     require_role(spec, trigger, principal.role)
     account_id = str(account.get("id", ""))
-    open_id, count = await account_instances(gateway, kind, account_id)
+    assert gateway.sessions is not None, "per-account kinds read the read model"
+    async with gateway.sessions() as session:
+        instances = await account_instances(session, kind, account_id)
+    open_id = instances.open_id
     if open_id is None:
-        entity_id = f"{account_id}/{count + 1}"
+        entity_id = f"{account_id}/{instances.next_id_suffix}"
         data = {"account": account, "owner": owner or principal.actor}
         now = datetime.now(UTC)
         would_be = LifecycleInstance.open(

@@ -13,7 +13,8 @@ Rules from the handbook (``shared/seeds/004_59a801b964a2a19e.txt``, cited as
   reason (team capacity, 004:2289);
 - a team lead assigns the incoming person (004:2355, 004:2372);
 - READY needs the readiness checklist: a current account plan note, onboarding
-  complete for every paid product, no open late payment on the account, and the
+  complete for every paid product (the account's onboarding lifecycle says so where it
+  has one, ``workflows/onboarding``), no open late payment on the account, and the
   account healthy (004:2411-2425, 004:2378);
 - the incoming owner may push back with the flags they see (004:2711, 004:2421); the
   outgoing owner remedies them, or a team lead overrules the push-back (004:8290);
@@ -67,6 +68,12 @@ KIND = "handover"
 LATE_PAYMENT_KIND = "late-payment"
 # Facts the service reads from the read model for ``mark_ready`` (services/handover.py).
 OPEN_LATE_PAYMENTS = "open_late_payments"
+# The account's latest onboarding lifecycle, None when it has none: where one exists, its state
+# says whether onboarding is complete (``workflows/onboarding``), not the recorded products.
+ACCOUNT_ONBOARDING = "account_onboarding"
+ONBOARDING_KIND = "onboarding"
+# The onboarding states that mean onboarded (ONBOARDED, and COMPLETED after it).
+ONBOARDED_STATES = ("ONBOARDED", "COMPLETED")
 
 
 class HandoverState(enum.StrEnum):
@@ -507,7 +514,10 @@ def _validate_outgoing_owner(ctx: Ctx[ChangeOwnerParams]) -> dict[str, str]:
 READINESS = (
     ChecklistItem("account_plan_current", "A current account plan note is saved in Vitally", "004:2411, 004:2421"),
     ChecklistItem(
-        "onboarding_complete", "The customer is onboarded to every product they pay for", "004:2411, 004:2425-2496"
+        "onboarding_complete",
+        "The customer is onboarded to every product they pay for: the account's onboarding lifecycle is ONBOARDED "
+        "where it has one, else every paid product is recorded here",
+        "004:2411, 004:2425-2496",
     ),
     ChecklistItem(
         "invoices_paid", "All open invoices are paid: no open late payment on the account", "004:2413, 004:2661"
@@ -540,6 +550,15 @@ def account_plan_current(ctx: Ctx) -> list[str]:
 
 @_readiness_guard("onboarding_complete")
 def onboarding_complete(ctx: Ctx) -> list[str]:
+    # Decisions recorded before the fact existed carry no such key: they keep the checklist rule.
+    onboarding = ctx.facts.get(ACCOUNT_ONBOARDING)
+    if onboarding is not None:
+        if onboarding["state"] in ONBOARDED_STATES:
+            return []
+        return [
+            f"The account's onboarding {onboarding['workflow_id']} is {onboarding['state']}, not yet onboarded "
+            "(004:2425-2496)."
+        ]
     missing = [p for p in ctx.data.paid_products if p not in ctx.data.onboarded_products]
     if not missing:
         return []
@@ -1111,8 +1130,9 @@ EXPOSURE = Exposure[HandoverData, HandoverPolicy](
         Column(name="completed_at", type=datetime, value=_completed_at, nullable=True),
     ),
     default_order="OPENED_AT_DESC",
-    # Its id is made from the account's by the service: requestHandover is in schema/handover.py.
+    # Its id is made from the account's by the service; requestHandover is in schema/handover.py.
     opening=None,
+    account_numbered=True,
     mutations={
         "allocate": Mutation(),
         "assign": Mutation(),

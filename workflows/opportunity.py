@@ -21,7 +21,9 @@ Rules from the handbook (``shared/seeds/004_59a801b964a2a19e.txt``, cited as
   amount and "ARR up for renewal" copied, close date 4 weeks out (004:5565-5572), and
   the renewal lifecycle of the contract it signed (``workflows/renewal.py``), whose id is
   the deal's; the renewal opportunity then drives that contract: evaluation or
-  commercial review means negotiating, Closed Won renews it, Closed Lost ends it.
+  commercial review means negotiating, Closed Won renews it, Closed Lost ends it;
+- a new customer's deal closed won (annual or monthly) opens its onboarding
+  (``workflows/onboarding``, 004:9692-9700).
 """
 
 from __future__ import annotations
@@ -531,6 +533,10 @@ def _stop_follow_ups(ctx: Ctx) -> None:
 CONTRACT_RENEWAL_PATCH = "open-contract-renewal"
 # workflows/renewal.py imports this module, so its kind and triggers are named here.
 CONTRACT_KIND = "renewal"
+# Deals won before the onboarding lifecycle existed open none (tests/histories/opportunity-*).
+ONBOARDING_PATCH = "open-onboarding"
+# workflows/onboarding imports the handover, which knows nothing of deals; named here as the renewal is.
+ONBOARDING_KIND = "onboarding"
 # The renewal stages where the contract is being negotiated (004:5583-5585).
 NEGOTIATION_STAGES = (S.PRODUCT_EVALUATION, S.COMMERCIAL_LEGAL_REVIEW)
 
@@ -662,6 +668,37 @@ CONTRACT_NOT_RENEWING: Effect = fire_on(
     when=_drives_contract,
 )
 
+
+def _onboarding(ctx: Ctx) -> dict[str, Any]:
+    data = ctx.data
+    return {
+        "kind": ONBOARDING_KIND,
+        # The service numbers it among the account's onboardings (``Exposure.account_numbered``).
+        "entity_id": None,
+        "account_id": data.account.id,
+        "actor": ctx.actor,
+        "reason": f"Opened by the Closed Won of new-business opportunity {ctx.entity_id}",
+        "data": {
+            "account": data.account.model_dump(mode="json"),
+            "owner": data.owner,
+            "owner_role": "TAE",
+            "track": "SALES_LED",
+            "arr": str(data.arr_discounted),
+            "won_at": ctx.now.isoformat(),
+            "credit_purchased_on": (data.contract_start_date or data.close_date).isoformat(),
+            "opportunity_id": ctx.entity_id,
+        },
+    }
+
+
+OPEN_ONBOARDING: Effect = EffectSpec(
+    type="lifecycle.start",
+    name="open_onboarding",
+    description="A new customer's deal closed won (annual or monthly) opens its onboarding (004:9692-9700).",
+    build=_onboarding,
+    when=lambda ctx: ctx.data.record_type is RecordType.NEW_REVENUE and ctx.patched(ONBOARDING_PATCH),
+)
+
 # What a won annual deal starts: its renewal opportunity and its contract's renewal
 # lifecycle, or, for a renewal opportunity, the renewal of its contract.
 ON_ANNUAL_CLOSED_WON: tuple[Effect, ...] = (OPEN_RENEWAL_OPPORTUNITY, OPEN_CONTRACT_RENEWAL, RENEW_CONTRACT)
@@ -685,6 +722,7 @@ CLOSED_WON_EFFECTS: tuple[Effect, ...] = (
         body=lambda ctx: f"{ctx.data.owner} closed {_deal(ctx)} at ARR ${ctx.data.arr_discounted:,.2f}.",
     ),
     *ON_ANNUAL_CLOSED_WON,
+    OPEN_ONBOARDING,
 )
 
 
@@ -1133,7 +1171,7 @@ OPPORTUNITY = LifecycleSpec(
     entry_states=lambda data: PIPELINE_STAGES[data.pipeline],
     start_states=(S.PROBLEM_AGREEMENT, S.QUALIFICATION),
     summary_of=lambda data: f"{data.name} · {data.account.name}",
-    patches=(CONTRACT_RENEWAL_PATCH,),
+    patches=(CONTRACT_RENEWAL_PATCH, ONBOARDING_PATCH),
     exposure=EXPOSURE,
 )
 

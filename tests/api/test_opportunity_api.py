@@ -512,6 +512,7 @@ async def test_effects_are_visible_with_their_delivery_status(api: Api, entity_i
     assert [(e["name"], e["attempts"], e["lastError"]) for e in effects] == [
         ("revops_set_up_billing", 1, None),
         ("closed_won_announced", 1, None),
+        ("open_onboarding", 1, None),
     ]
 
 

@@ -11,6 +11,7 @@ import pytest
 from workflows.engine.errors import Forbidden, GuardFailed, InvalidTransition, Rejection, ValidationError
 from workflows.engine.instance import LifecycleInstance
 from workflows.engine.spec import TIMER_ACTOR, Role
+from workflows.onboarding import ONBOARDING
 from workflows.opportunity import (
     EXIT_CRITERIA,
     NEW_BUSINESS_STAGES,
@@ -508,8 +509,9 @@ def test_an_annual_deal_closed_won_opens_its_renewal_opportunity():
     fire(deal, "record_criterion", {"stage": S.VENDOR_APPROVAL, "criterion": "contract_signed", "evidence": "ok"})
     fire(deal, "close_won")
     starts = [e for e in deal.core.unprojected_effects if e.type == "lifecycle.start"]
-    # The other start is the contract's renewal lifecycle (tests/unit/test_renewal_spec.py).
-    assert [e.payload["kind"] for e in starts] == ["opportunity", "renewal"]
+    # The others: the contract's renewal lifecycle (tests/unit/test_renewal_spec.py) and the
+    # new customer's onboarding (tests/unit/test_onboarding_spec.py).
+    assert [e.payload["kind"] for e in starts] == ["opportunity", "renewal", "onboarding"]
     payload = starts[0].payload
     assert payload["entity_id"] == "o-1-renewal-1"
     assert payload["data"]["record_type"] == "RENEWAL"
@@ -520,10 +522,34 @@ def test_an_annual_deal_closed_won_opens_its_renewal_opportunity():
     assert {e.name for e in deal.core.unprojected_effects} >= {"revops_set_up_billing", "closed_won_announced"}
 
 
-def test_a_monthly_deal_closed_won_opens_no_renewal():
+def test_a_monthly_deal_closed_won_opens_no_renewal_only_the_onboarding():
     deal = opened(plan_type="MONTHLY", amount="1000")
     fire(deal, "close_won")
-    assert not [e for e in deal.core.unprojected_effects if e.type == "lifecycle.start"]
+    starts = [e for e in deal.core.unprojected_effects if e.type == "lifecycle.start"]
+    assert [e.payload["kind"] for e in starts] == ["onboarding"]
+
+
+def test_a_new_customers_deal_closed_won_opens_its_onboarding():
+    deal = opened(plan_type="MONTHLY", amount="1000", contract_start_date="2026-02-01")
+    fire(deal, "close_won")
+    (start,) = [e for e in deal.core.unprojected_effects if e.name == "open_onboarding"]
+    assert start.payload["entity_id"] is None and start.payload["account_id"] == deal.data.account.id
+    onboarding = LifecycleInstance.open(ONBOARDING, "acme/1", start.payload["data"], {}, NOW, actor="x")
+    data = onboarding.data
+    assert (onboarding.state, data.track, data.owner_role, data.opportunity_id) == (
+        "PLAN_PENDING",
+        "SALES_LED",
+        "TAE",
+        "o-1",
+    )
+    assert data.arr == deal.data.arr_discounted and data.credit_purchased_on.isoformat() == "2026-02-01"
+
+
+@pytest.mark.parametrize("record_type", ["NEW_REVENUE_EXISTING_CUSTOMER", "EXISTING_CONVERT_TO_ANNUAL"])
+def test_an_existing_customers_deal_opens_no_onboarding(record_type: str):
+    deal = opened(plan_type="MONTHLY", amount="1000", record_type=record_type)
+    fire(deal, "close_won")
+    assert "open_onboarding" not in {e.name for e in deal.core.unprojected_effects}
 
 
 def test_describe_lists_what_is_allowed_and_what_is_missing():

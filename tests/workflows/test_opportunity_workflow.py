@@ -218,12 +218,13 @@ async def test_an_annual_deal_closed_won_opens_its_renewal_opportunity(ts_stack:
     assert renewal.data["arr_up_for_renewal"] == "60000" and renewal.owner == "tae@example.com"
     opening = (await transitions(ts_stack.sessions, renewal_id))[0]
     assert opening.actor == "otto@example.com" and entity_id in (opening.reason or "")
-    started = await eventually(lambda: _delivered(ts_stack, workflow_id_for("opportunity", entity_id), 4))
+    started = await eventually(lambda: _delivered(ts_stack, workflow_id_for("opportunity", entity_id), 5))
     assert [e.name for e in started] == [
         "revops_set_up_billing",
         "closed_won_announced",
         "open_renewal_opportunity",
         "open_contract_renewal",
+        "open_onboarding",
     ]
 
 

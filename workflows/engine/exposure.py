@@ -167,8 +167,7 @@ class Exposure(Generic[DataT, PolicyT]):
     states: type[enum.Enum]  # the state enum, exposed as ``state_name``
     columns: tuple[Column[DataT, PolicyT], ...]
     default_order: str  # "EXPIRES_AT_ASC"
-    # None for a kind that opens in its own special part (a handover's id is made from its
-    # account's by the service).
+    # None for a kind that opens in its own special part (a handover's ``requestHandover``).
     opening: Opening | None
     # Left out, these follow the kind's title (see ``named_after``).
     type_name: str = ""  # the GraphQL type: "Trial"
@@ -206,6 +205,11 @@ class Exposure(Generic[DataT, PolicyT]):
     owner_column: str = "owner"
     # One open instance per account, with triggers fired by account (``opening`` is then None).
     per_account: PerAccount | None = None
+    # Ids are ``<account id>/<n>``, n counting the account's instances of the kind, made by
+    # the service (``services/numbering.py``) for the opening mutation and for other
+    # lifecycles' ``lifecycle.start`` effects; one may be open per account at a time. The
+    # data needs ``account: Account``.
+    account_numbered: bool = False
 
     def completed(self, title: str, data_model: type[BaseModel]) -> Exposure[DataT, PolicyT]:
         """This exposure with what it leaves out filled in, by convention.

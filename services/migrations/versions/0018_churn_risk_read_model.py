@@ -1,7 +1,7 @@
 """churn risk read model
 
 Revision ID: 0018
-Revises: 0016
+Revises: 0017
 Create Date: 2026-11-30 14:55:40.225699
 """
 
@@ -15,7 +15,7 @@ import services.models
 
 
 revision: str = "0018"
-down_revision: str | None = "0016"
+down_revision: str | None = "0017"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
