@@ -7,7 +7,10 @@ an unsigned, forged or stale request gets 400 and changes nothing. Then:
 - ``invoice.payment_failed`` opens the invoice's late payment (card invoices: day 0 is
   the failure), or records the failed attempt by the provider's attempt number;
 - ``invoice.overdue`` opens the late payment of an invoice paid on terms;
-- ``invoice.paid`` settles it; ``invoice.voided`` voids it.
+- ``invoice.paid`` settles it; ``invoice.voided`` voids it;
+- an event a kind numbered per account declares (``Exposure.billing_events``:
+  ``customer.subscription.deleted`` churns the account's onboarding) fires its trigger on
+  the account's open instance of that kind.
 
 Each event id is processed once: the event id is the Temporal update id (and the
 lifecycle's own memory of applied keys), and processed events are recorded in
@@ -32,15 +35,30 @@ from sqlmodel import Field, SQLModel, col
 from services.db import Sessions
 from services.lifecycles import LifecycleGateway, Principal, Unavailable
 from services.models import utc_column
+from services.numbering import account_instances
 from services.projection import insert_for
 from services.read_model import get_snapshot
 from workflows.engine.errors import AlreadyExists, Rejection, ValidationError
+from workflows.engine.exposure import BillingTrigger
 from workflows.engine.spec import Role
 from workflows.late_payment import KIND
+from workflows.registry import SPECS
 
 logger = logging.getLogger("lifecycles.billing")
 
 STRIPE = Principal(actor="billing:stripe", role=Role.SYSTEM)
+
+
+def account_triggers() -> dict[str, list[tuple[str, BillingTrigger]]]:
+    """Event type -> (kind, what it fires), as kinds declare them (``Exposure.billing_events``)."""
+    found: dict[str, list[tuple[str, BillingTrigger]]] = {}
+    for kind, spec in SPECS.items():
+        for event_type, declared in (spec.exposure.billing_events if spec.exposure is not None else {}).items():
+            found.setdefault(event_type, []).append((kind, declared))
+    return found
+
+
+ACCOUNT_TRIGGERS = account_triggers()
 
 
 class BillingEventRow(SQLModel, table=True):
@@ -197,6 +215,8 @@ class BillingEvents:
             "invoice.paid": self._paid,
             "invoice.voided": self._voided,
         }
+        if event_type in ACCOUNT_TRIGGERS:
+            return await self._fire_on_accounts(event_id, event_type, invoice)
         handler = handlers.get(event_type)
         if handler is None or not invoice.get("id"):
             return Outcome("ignored", f"{event_type} does not concern late payments")
@@ -207,6 +227,35 @@ class BillingEvents:
         except Rejection as refused:
             # Retrying would not change the answer: record it and let the provider move on.
             return Outcome("refused", f"{refused.type}: {refused.message}")
+
+    async def _fire_on_accounts(self, event_id: str, event_type: str, subject: dict[str, Any]) -> Outcome:
+        """Fire each declaring kind's trigger on the account's open instance of it."""
+        account_id = (subject.get("metadata") or {}).get("account_id") or subject.get("customer")
+        if not account_id:
+            return Outcome("refused", f"ValidationError: {event_type} names no account (metadata.account_id, customer)")
+        fired: list[str] = []
+        for kind, declared in ACCOUNT_TRIGGERS[event_type]:
+            async with self.sessions() as session:
+                open_id = (await account_instances(session, kind, str(account_id))).open_id
+            if open_id is None:
+                continue
+            try:
+                await self.gateway.transition(
+                    kind,
+                    open_id,
+                    declared.trigger,
+                    dict(declared.params),
+                    principal=STRIPE,
+                    reason=f"{declared.reason} (billing event {event_id})",
+                    system_key=f"stripe:{event_id}:{kind}",
+                )
+            except Rejection as refused:
+                fired.append(f"{kind} {open_id} refused {declared.trigger}: {refused.message}")
+                continue
+            fired.append(f"{kind} {open_id}: {declared.trigger}")
+        if not fired:
+            return Outcome("ignored", f"account {account_id} has nothing open that {event_type} concerns")
+        return Outcome("processed", "; ".join(fired))
 
     async def _open(self, event_id: str, invoice: dict[str, Any], created: datetime) -> Outcome:
         await self.gateway.open(

@@ -182,3 +182,67 @@ async def test_a_signed_but_malformed_event_is_refused(billing: Api):
 async def test_without_a_secret_the_endpoint_is_off(api: Api):
     response = await api.http.post(PATH, content=b"{}", headers={"stripe-signature": "t=1,v1=x"})
     assert response.status_code == 404
+
+
+def subscription_deleted(account_id: str, *, event_id: str | None = None) -> bytes:
+    body = {
+        "id": event_id or f"evt_{uuid.uuid4().hex[:16]}",
+        "object": "event",
+        "type": "customer.subscription.deleted",
+        "created": int(time.time()),
+        "data": {
+            "object": {
+                "id": "sub_1",
+                "object": "subscription",
+                "customer": f"cus_{account_id}",
+                "metadata": {"account_id": account_id},
+            }
+        },
+    }
+    return json.dumps(body).encode()
+
+
+ONBOARDING = """query($id: ID!) { onboarding(id: $id) { __typename
+  ... on Onboarding { state version churn { source reason } } } }"""
+OPEN_ONBOARDING = """mutation($input: OpenOnboardingInput!) { openOnboarding(input: $input) { __typename
+  ... on OnboardingChanged { onboarding { id } } } }"""
+
+
+async def test_a_cancelled_subscription_churns_the_accounts_open_onboarding_once(billing: Api, entity_id: str):
+    opened = await billing.gql(
+        OPEN_ONBOARDING,
+        {
+            "input": {
+                "account": {"id": entity_id, "name": "ACME"},
+                "owner": "tae@example.com",
+                "ownerRole": "TAE",
+                "track": "SALES_LED",
+                "arr": "72000",
+                "paidProducts": ["PRODUCT_ANALYTICS"],
+            }
+        },
+    )
+    onboarding_id = opened["openOnboarding"]["onboarding"]["id"]
+
+    payload = subscription_deleted(entity_id)
+    first = (await post(billing, payload)).json()
+    assert first["outcome"] == "processed" and onboarding_id in first["detail"], first
+    churned = (await billing.gql(ONBOARDING, {"id": onboarding_id}, role="viewer"))["onboarding"]
+    assert churned["state"] == "CHURNED"
+    assert churned["churn"]["source"] == "BILLING" and "Subscription cancelled" in churned["churn"]["reason"]
+
+    assert (await post(billing, payload)).json()["outcome"] == "duplicate"
+    assert (await billing.gql(ONBOARDING, {"id": onboarding_id}, role="viewer"))["onboarding"] == churned
+
+
+async def test_a_cancelled_subscription_without_an_open_onboarding_is_ignored(billing: Api, entity_id: str):
+    assert (await post(billing, subscription_deleted(entity_id))).json()["outcome"] == "ignored"
+    nameless = json.dumps(
+        {
+            "id": "evt_anon",
+            "type": "customer.subscription.deleted",
+            "created": int(time.time()),
+            "data": {"object": {"id": "sub_2"}},
+        }
+    ).encode()
+    assert (await post(billing, nameless)).json()["outcome"] == "refused"

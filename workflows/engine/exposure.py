@@ -137,6 +137,17 @@ class Opening:
 
 
 @dataclass(frozen=True, kw_only=True)
+class BillingTrigger:
+    """A billing event (Stripe's type, ``customer.subscription.deleted``) firing ``trigger``
+    with ``params`` on the account's open instance of a kind numbered per account; the
+    account is the event object's ``metadata.account_id``, else its ``customer``."""
+
+    trigger: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class PerAccount:
     """A kind kept to one open instance per account, its ids ``<account id>/<n>`` made by the service.
 
@@ -210,6 +221,9 @@ class Exposure(Generic[DataT, PolicyT]):
     # lifecycles' ``lifecycle.start`` effects; one may be open per account at a time. The
     # data needs ``account: Account``.
     account_numbered: bool = False
+    # Billing events that fire a trigger on the account's open instance (kinds numbered per
+    # account, or kept one per account): ``{"customer.subscription.deleted": BillingTrigger(...)}``.
+    billing_events: Mapping[str, BillingTrigger] = field(default_factory=dict)
 
     def completed(self, title: str, data_model: type[BaseModel]) -> Exposure[DataT, PolicyT]:
         """This exposure with what it leaves out filled in, by convention.
@@ -235,6 +249,10 @@ class Exposure(Generic[DataT, PolicyT]):
     def __post_init__(self) -> None:
         if self.per_account is not None and self.opening is not None:
             raise ValueError(f"{self.type_name}: a kind opened per account has no opening mutation")
+        if self.billing_events and not (self.account_numbered or self.per_account is not None):
+            raise ValueError(
+                f"{self.type_name}: billing events find the account's open instance: number it per account"
+            )
         names = [c.name for c in self.columns]
         if len(set(names)) != len(names) or self.state_name in names:
             raise ValueError(f"{self.type_name}: duplicate read-model columns")

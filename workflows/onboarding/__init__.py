@@ -35,7 +35,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstrai
 
 from workflows.engine.calendar import add_months_dt, start_of_day
 from workflows.engine.common import change_owner
-from workflows.engine.exposure import Column, Exposure, Match, Mutation, Opening, Projected
+from workflows.engine.exposure import BillingTrigger, Column, Exposure, Match, Mutation, Opening, Projected
 from workflows.engine.messages import duration, months, send
 from workflows.engine.reminders import Reminders
 from workflows.engine.spec import (
@@ -43,6 +43,7 @@ from workflows.engine.spec import (
     Context,
     EffectSpec,
     LifecycleSpec,
+    Params,
     Role,
     StateSpec,
     TimerSpec,
@@ -346,11 +347,7 @@ def _validate_open(data: OnboardingData, policy: OnboardingPolicy, now: datetime
 # ---- parameters of the triggers ----------------------------------------------------------
 
 
-class _Params(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class SendPlanParams(_Params):
+class SendPlanParams(Params):
     paid_products: Annotated[list[PaidProduct], Field(max_length=MAX_LIST_ITEMS)] | None = Field(
         None, description="The products the customer pays for, when not known yet."
     )
@@ -358,32 +355,32 @@ class SendPlanParams(_Params):
     _distinct_products = field_validator("paid_products")(lambda v: _distinct(v) if v is not None else v)
 
 
-class CheckInParams(_Params):
+class CheckInParams(Params):
     held_at: AwareDatetime | None = Field(None, description="When the check-in was held (default: now).")
     note: Evidence
 
 
-class PaidProductsParams(_Params):
+class PaidProductsParams(Params):
     paid_products: Annotated[list[PaidProduct], Field(min_length=1, max_length=MAX_LIST_ITEMS)]
 
     _distinct_products = field_validator("paid_products")(_distinct)
 
 
-class SkillParams(_Params):
+class SkillParams(Params):
     skill: OnboardingSkill
     evidence: Evidence
 
 
-class ProductParams(_Params):
+class ProductParams(Params):
     product: PaidProduct
     evidence: Evidence
 
 
-class HealthCheckParams(_Params):
+class HealthCheckParams(Params):
     evidence: Evidence
 
 
-class ChurnParams(_Params):
+class ChurnParams(Params):
     source: ChurnSource = ChurnSource.OPERATOR
 
 
@@ -918,6 +915,12 @@ EXPOSURE = Exposure[OnboardingData, OnboardingPolicy](
         "another onboarding of the account is open.",
     ),
     account_numbered=True,
+    billing_events={
+        # The billing provider cancelled the subscription: the customer churned (004:11588).
+        "customer.subscription.deleted": BillingTrigger(
+            trigger="churn", params={"source": ChurnSource.BILLING}, reason="Subscription cancelled in billing"
+        ),
+    },
     mutations={
         "send_plan": Mutation(name="sendOnboardingPlan", input="SendOnboardingPlanInput"),
         "record_check_in": Mutation(name="recordOnboardingCheckIn", input="OnboardingCheckInInput"),
