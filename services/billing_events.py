@@ -234,6 +234,7 @@ class BillingEvents:
         if not account_id:
             return Outcome("refused", f"ValidationError: {event_type} names no account (metadata.account_id, customer)")
         fired: list[str] = []
+        refused: list[str] = []
         for kind, declared in ACCOUNT_TRIGGERS[event_type]:
             async with self.sessions() as session:
                 open_id = (await account_instances(session, kind, str(account_id))).open_id
@@ -249,13 +250,15 @@ class BillingEvents:
                     reason=f"{declared.reason} (billing event {event_id})",
                     system_key=f"stripe:{event_id}:{kind}",
                 )
-            except Rejection as refused:
-                fired.append(f"{kind} {open_id} refused {declared.trigger}: {refused.message}")
+            except Rejection as refusal:
+                refused.append(f"{kind} {open_id} {refusal.type}: {refusal.message}")
                 continue
             fired.append(f"{kind} {open_id}: {declared.trigger}")
-        if not fired:
-            return Outcome("ignored", f"account {account_id} has nothing open that {event_type} concerns")
-        return Outcome("processed", "; ".join(fired))
+        if fired:
+            return Outcome("processed", "; ".join(fired + refused))
+        if refused:
+            return Outcome("refused", "; ".join(refused))
+        return Outcome("ignored", f"account {account_id} has nothing open that {event_type} concerns")
 
     async def _open(self, event_id: str, invoice: dict[str, Any], created: datetime) -> Outcome:
         await self.gateway.open(

@@ -208,7 +208,18 @@ OPEN_ONBOARDING = """mutation($input: OpenOnboardingInput!) { openOnboarding(inp
   ... on OnboardingChanged { onboarding { id } } } }"""
 
 
-async def test_a_cancelled_subscription_churns_the_accounts_open_onboarding_once(billing: Api, entity_id: str):
+CHURN_RISK = """query($id: ID!) { churnRisk(id: $id) { __typename ... on ChurnRisk { state version } } }"""
+FLAG = """mutation($input: FlagChurnRiskInput!) { flagChurnRisk(input: $input) { __typename
+  ... on ChurnRiskChanged { churnRisk { id } } } }"""
+
+
+async def test_a_cancelled_subscription_churns_the_accounts_open_onboarding_and_churn_risk_once(
+    billing: Api, entity_id: str
+):
+    flagged = await billing.gql(
+        FLAG, {"input": {"account": {"id": entity_id, "name": "ACME"}, "flagReason": "CHAMPION_LEFT"}}
+    )
+    churn_risk_id = flagged["flagChurnRisk"]["churnRisk"]["id"]
     opened = await billing.gql(
         OPEN_ONBOARDING,
         {
@@ -227,12 +238,15 @@ async def test_a_cancelled_subscription_churns_the_accounts_open_onboarding_once
     payload = subscription_deleted(entity_id)
     first = (await post(billing, payload)).json()
     assert first["outcome"] == "processed" and onboarding_id in first["detail"], first
+    assert (await billing.gql(CHURN_RISK, {"id": churn_risk_id}, role="viewer"))["churnRisk"]["state"] == "CHURNED"
     churned = (await billing.gql(ONBOARDING, {"id": onboarding_id}, role="viewer"))["onboarding"]
     assert churned["state"] == "CHURNED"
     assert churned["churn"]["source"] == "BILLING" and "Subscription cancelled" in churned["churn"]["reason"]
 
+    risk = (await billing.gql(CHURN_RISK, {"id": churn_risk_id}, role="viewer"))["churnRisk"]
     assert (await post(billing, payload)).json()["outcome"] == "duplicate"
     assert (await billing.gql(ONBOARDING, {"id": onboarding_id}, role="viewer"))["onboarding"] == churned
+    assert (await billing.gql(CHURN_RISK, {"id": churn_risk_id}, role="viewer"))["churnRisk"] == risk
 
 
 async def test_a_cancelled_subscription_without_an_open_onboarding_is_ignored(billing: Api, entity_id: str):

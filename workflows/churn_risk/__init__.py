@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from workflows.churn_risk import messages
 from workflows.engine.common import change_owner
-from workflows.engine.exposure import Column, Exposure, Match, Mutation, PerAccount, Projected
+from workflows.engine.exposure import BillingTrigger, Column, Exposure, Match, Mutation, PerAccount, Projected
 from workflows.engine.messages import duration, send, within
 from workflows.engine.spec import (
     Context,
@@ -811,6 +811,12 @@ EXPOSURE = Exposure[ChurnRiskData, ChurnRiskPolicy](
     # One open churn risk per account: flags and signals are fired by account, opening the
     # account's next churn risk when none is open (a second flag adds its reason).
     opening=None,
+    billing_events={
+        # "CHURNED (subscription cancelled, or the owner records it)" (domain README §7).
+        "customer.subscription.deleted": BillingTrigger(
+            trigger="record_churn", reason="Subscription cancelled in billing"
+        ),
+    },
     per_account=PerAccount(
         mutations={
             "add_reason": Mutation(
