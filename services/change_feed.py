@@ -280,8 +280,8 @@ class ChangeFeed:
             await self._active.wait()
             try:
                 await self._hand_out()
-            except (sa.exc.SQLAlchemyError, OSError) as exc:
-                logger.warning("reading the change feed failed (%s); retrying", type(exc).__name__)
+            except Exception:  # the reader outlives any failure: every subscriber depends on it
+                logger.warning("reading the change feed failed; retrying", exc_info=True)
             if self.postgresql:
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(NOTIFIED_FALLBACK_SECONDS):
@@ -326,8 +326,8 @@ class ChangeFeed:
         while True:
             try:
                 await self.prune(datetime.now(UTC))
-            except (sa.exc.SQLAlchemyError, OSError) as exc:
-                logger.warning("pruning the change feed failed (%s)", type(exc).__name__)
+            except Exception:  # pruning is tried again later, whatever stopped it
+                logger.warning("pruning the change feed failed", exc_info=True)
             await asyncio.sleep(PRUNE_EVERY_SECONDS)
 
     async def prune(self, now: datetime) -> int:
