@@ -37,6 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel, col
 
 from services.db import Sessions
+from services.metrics import API_METRICS
 from services.models import ChangeRow, LifecycleRow, TransitionRow
 from services.read_model import snapshot_of
 from services.settings import Settings
@@ -205,9 +206,11 @@ class ChangeFeed:
                 await self._check_resumable(after_sequence, position)
             self._subscribers.add(subscriber)
             self._active.set()
+        API_METRICS.subscribers.inc()
         try:
             yield self._stream(subscriber, match, after_sequence, position)
         finally:
+            API_METRICS.subscribers.dec()
             self._subscribers.discard(subscriber)
             if not self._subscribers:
                 self._active.clear()
@@ -297,7 +300,8 @@ class ChangeFeed:
                 for row, change in page:
                     for subscriber in list(self._subscribers):
                         subscriber.offer(row, change)
-                        if subscriber.dropped:
+                        if subscriber.dropped and subscriber in self._subscribers:
+                            API_METRICS.subscribers_dropped.inc()
                             self._subscribers.discard(subscriber)
                     self._position = change.sequence
                 if len(page) < PAGE:
