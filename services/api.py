@@ -1,39 +1,49 @@
-"""The HTTP API: GraphQL (with GraphiQL), liveness and readiness.
+"""The HTTP API: GraphQL (with GraphiQL), its subscriptions over WebSocket, liveness and readiness.
 
 ``uvicorn --factory services.api:create_app`` serves it. The lifespan connects to Temporal and the
-database once; every GraphQL request gets a ``Context`` with the authenticated
-caller. Anonymous callers get nothing but the health endpoints (and the GraphiQL
-page itself, which then sends the token a person types into its headers).
+database once and starts the process's change-feed reader; every GraphQL request gets a
+``Context`` with the authenticated caller, every WebSocket connection a
+``SubscriptionContext`` whose caller its ``connection_init`` names. Anonymous callers get
+nothing but the health endpoints (and the GraphiQL page itself, which then sends the
+token a person types into its headers).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, TypedDict
+from typing import Any, TypedDict, cast
 
 import sqlalchemy as sa
-from graphql import GraphQLError
+from graphql import GraphQLError, GraphQLSyntaxError
 from pydantic import SecretStr
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse
+from strawberry.schema import BaseSchema
+from strawberry.schema.exceptions import InvalidOperationTypeError
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler, Operation
 from strawberry.types import ExecutionResult
-from strawberry.types.unset import UNSET
+from strawberry.types.graphql import OperationType
+from strawberry.types.unset import UNSET, UnsetType
 from temporalio.client import Client
 
 from schema import build_schema
-from schema.context import Context
+from schema.context import Context, SubscriptionContext
 from services.auth import authenticate
 from services.billing_events import BillingEvents, InvalidEvent, verified_event
+from services.change_feed import ChangeFeed
 from services.db import Sessions, create_engine, session_factory
 from services.graphql_http import REQUEST_ERROR, is_request_error, negotiated
 from services.lifecycles import LifecycleGateway, RateLimited, Unavailable
@@ -56,15 +66,50 @@ class State(TypedDict):
     gateway: LifecycleGateway
     billing: BillingEvents
     signals: SignalEvents
+    changes: ChangeFeed
+
+
+class SubscriptionsOnly:
+    """The schema as the WebSocket serves it: subscriptions only. Queries and mutations go over
+    HTTP, where the body limit, the request's log context and per-request loaders apply."""
+
+    def __init__(self, schema: Any) -> None:
+        self.schema = schema
+
+    async def stream(self, *args: Any, **kwargs: Any) -> Any:
+        return await self.schema.stream(*args, allowed_operation_types=(OperationType.SUBSCRIPTION,), **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.schema, name)
+
+
+class CodedErrorsTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
+    """graphql-transport-ws for subscriptions only, whose errors carry the same codes as over HTTP."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.schema = cast(BaseSchema, SubscriptionsOnly(self.schema))
+
+    async def _send_result_stream(self, operation: Operation[Context, None], result_source: Any) -> None:
+        await super()._send_result_stream(operation, self._coded(result_source))
+
+    async def _coded(self, results: Any) -> AsyncGenerator[Any, None]:
+        view: Any = self.view
+        async for result in results:
+            if isinstance(result, ExecutionResult) and result.errors:
+                result.errors = [view.coded(error) for error in result.errors]
+            yield result
 
 
 class LifecycleGraphQL(GraphQL[Context, None]):
+    graphql_transport_ws_handler_class = CodedErrorsTransportWS
+
     def __init__(self, settings: Settings) -> None:
         super().__init__(
             build_schema(settings),
             graphql_ide="graphiql" if settings.graphiql else None,
             allow_queries_via_get=False,
-            subscription_protocols=(),
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
         )
         self.settings = settings
 
@@ -98,6 +143,28 @@ class LifecycleGraphQL(GraphQL[Context, None]):
             response["extensions"] = result.extensions
         return response
 
+    def coded(self, error: GraphQLError) -> GraphQLError:
+        """The error as it is shown over WebSocket: with its code (a syntax error stays as it
+        is, since the protocol closes the connection with its message)."""
+        if isinstance(error, GraphQLSyntaxError):
+            return error
+        if isinstance(error.original_error, InvalidOperationTypeError):
+            return GraphQLError(
+                f"{error.message}: WebSocket serves subscriptions; queries and mutations go over HTTP.",
+                original_error=error.original_error,
+                extensions={"code": "BAD_REQUEST"},
+            )
+        formatted = self._format(error)
+        return GraphQLError(
+            formatted["message"],
+            nodes=error.nodes,
+            source=error.source,
+            positions=error.positions,
+            path=error.path,
+            original_error=error.original_error,
+            extensions=formatted["extensions"],
+        )
+
     def _format(self, error: GraphQLError) -> dict[str, Any]:
         formatted: dict[str, Any] = dict(error.formatted)
         original = error.original_error
@@ -128,6 +195,15 @@ class LifecycleGraphQL(GraphQL[Context, None]):
         return formatted
 
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
+        state: Any = request.state
+        if isinstance(request, WebSocket):
+            return SubscriptionContext(
+                gateway=state.gateway,
+                sessions=state.sessions,
+                settings=self.settings,
+                changes=state.changes,
+                websocket=request,
+            )
         principal = authenticate(request.headers.get("authorization"), self.settings)
         if principal is None:
             if request.scope["type"] == "http" and request.scope["method"] == "GET" and self.settings.graphiql:
@@ -137,8 +213,14 @@ class LifecycleGraphQL(GraphQL[Context, None]):
                 return None  # type: ignore[return-value]
             raise Unauthenticated()
         note(actor=principal.actor)
-        state: Any = request.state
         return Context(principal=principal, gateway=state.gateway, sessions=state.sessions, settings=self.settings)
+
+    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
+        """A connection_init without a token naming a reader is refused (4403 Forbidden)."""
+        if not isinstance(context, SubscriptionContext) or not context.connect():
+            raise ConnectionRejectionError()
+        note(actor=context.principal.actor)
+        return UNSET
 
 
 class Unauthenticated(Exception):
@@ -233,19 +315,28 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
         )
         sessions = session_factory(engine)
         gateway = LifecycleGateway(temporal, settings, sessions, transitions=API_METRICS.transitions)
-        yield State(
-            client=temporal,
-            sessions=sessions,
-            gateway=gateway,
-            billing=BillingEvents(gateway, sessions),
-            signals=SignalEvents(gateway, sessions),
-        )
-        await engine.dispose()
+        changes = ChangeFeed(sessions, settings)
+        reading = asyncio.create_task(changes.run())
+        try:
+            yield State(
+                client=temporal,
+                sessions=sessions,
+                gateway=gateway,
+                billing=BillingEvents(gateway, sessions),
+                signals=SignalEvents(gateway, sessions),
+                changes=changes,
+            )
+        finally:
+            reading.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reading
+            await engine.dispose()
 
     graphql = LifecycleGraphQL(settings)
     app = Starlette(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql),
             Route("/billing/stripe/events", stripe_events, methods=["POST"]),
             Route("/signals/events", signal_events, methods=["POST"]),
             Route("/healthz", healthz),
