@@ -22,7 +22,7 @@ from schema.errors import (
 )
 from schema.inputs import filter_moment
 from services.lifecycle_list import LifecycleFilter as LifecycleQueryFilter
-from services.lifecycle_list import LifecycleOrder, list_lifecycles
+from services.lifecycle_list import LifecycleOrder, count_by_state, list_lifecycles
 from services.read_model import get_snapshot, snapshot_of
 from workflows.engine import errors
 from workflows.engine.common import CHANGE_OWNER
@@ -65,6 +65,13 @@ class LifecycleFilter:
     updated_after: datetime | None = strawberry.field(
         default=None, description="Its last change is after this moment (to poll for changes)."
     )
+
+
+@strawberry.type(description="How many lifecycles of a kind are in one state.")
+class StateTotal:
+    kind: str
+    state: str
+    count: int
 
 
 @strawberry.input
@@ -148,6 +155,18 @@ class LifecycleQuery:
                 max_page_size=info.context.settings.max_page_size,
             )
         return connection(page, lambda row: GenericLifecycle(snapshot=snapshot_of(row)))
+
+    @strawberry.field(
+        description="How many lifecycles of one kind (or of every kind) matching the filter are in each state, "
+        "from the read model; states with none are left out."
+    )
+    async def lifecycle_totals(
+        self, info: Info, kind: str | None = None, filter: LifecycleFilter | None = None
+    ) -> list[StateTotal]:
+        query_filter = _query_filter(kind, filter or LifecycleFilter())
+        async with info.context.sessions() as session:
+            counted = await count_by_state(session, query_filter)
+        return [StateTotal(kind=k, state=s, count=n) for k, s, n in counted]
 
     @strawberry.field(description="Every lifecycle kind the service runs, as machines.")
     def lifecycle_machines(self) -> list[LifecycleMachine]:

@@ -1,4 +1,4 @@
-"""The HTTP API: GraphQL (with GraphiQL), liveness and readiness.
+"""The HTTP API: GraphQL (with GraphiQL), the ops console, liveness and readiness.
 
 ``uvicorn --factory services.api:create_app`` serves it. The lifespan connects to Temporal and the
 database once; every GraphQL request gets a ``Context`` with the authenticated
@@ -33,6 +33,7 @@ from schema import build_schema
 from schema.context import Context
 from services.auth import authenticate
 from services.billing_events import BillingEvents, InvalidEvent, verified_event
+from services.console import console_routes
 from services.db import Sessions, create_engine, session_factory
 from services.graphql_http import REQUEST_ERROR, is_request_error, negotiated
 from services.lifecycles import LifecycleGateway, RateLimited, Unavailable
@@ -227,6 +228,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics_endpoint),
+            *console_routes(),
             Route("/", lambda request: RedirectResponse("/graphql")),
         ],
         # The tracing middleware first, so that a request's span is current for the rest; the
