@@ -26,6 +26,7 @@ from services.lifecycle_list import LifecycleOrder, count_by_state, list_lifecyc
 from services.read_model import get_snapshot, snapshot_of
 from workflows.engine import errors
 from workflows.engine.common import CHANGE_OWNER
+from workflows.engine.spec import Role
 from workflows.engine.types import TransitionResult
 from workflows.registry import SPECS
 
@@ -65,6 +66,12 @@ class LifecycleFilter:
     updated_after: datetime | None = strawberry.field(
         default=None, description="Its last change is after this moment (to poll for changes)."
     )
+
+
+@strawberry.type(description="Who the bearer token names: the actor recorded on their transitions, and their role.")
+class Caller:
+    actor: str
+    role: Role
 
 
 @strawberry.type(description="How many lifecycles of a kind are in one state.")
@@ -121,6 +128,11 @@ def _changed(outcome: Any) -> Any:
 
 @strawberry.type
 class LifecycleQuery:
+    @strawberry.field(description="The caller, as the API knows them from their bearer token.")
+    def me(self, info: Info) -> Caller:
+        principal = info.context.principal
+        return Caller(actor=principal.actor, role=principal.role)
+
     @strawberry.field(description="Any lifecycle by kind and id, with its data as JSON.")
     async def lifecycle(self, info: Info, kind: str, id: strawberry.ID) -> LifecycleLookup:
         if kind not in SPECS:
