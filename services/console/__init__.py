@@ -54,7 +54,7 @@ async def config(request: Request) -> Response:
 def _dev_roles(settings: Settings) -> list[str]:
     if not settings.console_dev_sign_in:
         return []
-    granted = {grant.role.value for grant in settings.api_tokens.values()}
+    granted = {grant.role.name.lower() for grant in settings.api_tokens.values()}
     return [role for role in ROLES if role in granted]
 
 
@@ -71,7 +71,7 @@ async def dev_sign_in(request: Request) -> Response:
     except (ValueError, AttributeError):
         role = None
     for secret, grant in settings.api_tokens.items():
-        if grant.role.value == role:
+        if grant.role.name.lower() == role:
             return JSONResponse(
                 {"token": secret.get_secret_value(), "actor": grant.actor, "role": role},
                 headers={"cache-control": "no-store"},
