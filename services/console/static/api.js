@@ -121,7 +121,7 @@ export function refusalWords(result) {
       return `Forbidden: ${result.message}`;
     case "GuardFailed":
       return result.unmet.length
-        ? `${result.message} Still needed: ${result.unmet.map((u) => u.message).join(" ")}`
+        ? `Not yet: ${result.unmet.map((u) => u.message.replace(/\.?$/, ".")).join(" ")}`
         : result.message;
     case "InvalidTransition":
       return result.allowed.length

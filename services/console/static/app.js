@@ -154,6 +154,7 @@ async function signInPage() {
       location.hash = "#/my-work";
     } catch (error) {
       signOut();
+      takeNotice();
       message.textContent = error instanceof SignedOut ? error.message : error.message || "Sign-in failed.";
       message.hidden = false;
       input.focus();
@@ -297,6 +298,11 @@ async function boardPage(pipeline) {
     if (result.__typename === "LifecycleChanged") {
       refusals.delete(deal.id);
       say(`${deal.name} moved to ${humanize(result.lifecycle.stateName)}.`);
+    } else if (result.__typename === "GuardFailed") {
+      // The exit criteria get a form each below; anything else unmet is listed in words.
+      const criteria = new Set(deal.exitCriteria.map((c) => `(${c.key})`));
+      const others = result.unmet.map((u) => u.message).filter((m) => ![...criteria].some((key) => m.includes(key)));
+      refusals.set(deal.id, { words: `Cannot move to ${humanize(stage)} yet.`, others, target: stage });
     } else {
       refusals.set(deal.id, { words: refusalWords(result), target: stage });
     }
@@ -340,7 +346,7 @@ async function boardPage(pipeline) {
             record(deal, c, evidence.value.trim()).catch(problem);
           },
         },
-        h("label", { for: `ev-${base}` }, `Evidence: ${c.label}`),
+        h("label", { for: `ev-${base}` }, `${c.label} (${humanize(c.stage)}): evidence`),
         evidence,
         h("p", { class: "field-error", hidden: true }, "Say what shows it is met."),
         h("button", { type: "submit" }, "Record"),
@@ -366,6 +372,7 @@ async function boardPage(pipeline) {
       "div",
       { class: "refusal", role: "alert" },
       h("p", {}, refusal.words),
+      refusal.others?.length ? h("ul", {}, ...refusal.others.map((m) => h("li", {}, m))) : null,
       missing.length && canMove ? h("div", { class: "criteria" }, h("p", {}, "Record each with its evidence, then move again:"), ...forms) : null,
       h("button", { type: "button", class: "quiet", onclick: () => { refusals.delete(deal.id); load(); } }, "Dismiss"),
     );

@@ -1,0 +1,232 @@
+"""The console in headless Chromium against the real stack (dev server, worker, API as ``./dev up``
+runs them): sign-in, the board with seeded deals, a refused move showing its unmet exit criteria,
+the evidence recorded and the move made, a second session seeing it live, a timer's transition
+appearing live on a lifecycle page, and a viewer with no action controls whose forced request is
+Forbidden. Each step leaves a screenshot in ``tests/artifacts/console/`` (not committed)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from selenium.common.exceptions import TimeoutException
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+from tests.console.browser import chromium, require_chromium
+from tests.launcher import TOKEN, LaunchedStack, launched_stack
+
+pytestmark = pytest.mark.e2e
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "console"
+OPEN = """mutation($input: OpenOpportunityInput!) { openOpportunity(input: $input) {
+  __typename ... on Error { message } } }"""
+STAGE = """query($id: ID!) { opportunity(id: $id) { ... on Opportunity { stage version } } }"""
+DEALS = {
+    "globex-rollout": ("Globex rollout", "globex", "48000"),
+    "initech-pilot": ("Initech pilot", "initech", "24000"),
+    "umbrella-expansion": ("Umbrella expansion", "umbrella", "96000"),
+}
+PROBLEM_CRITERIA = ["quantified_pain", "cost_of_inaction", "problem_acknowledged"]
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LaunchedStack]:
+    require_chromium()
+    with launched_stack(tmp_path_factory.mktemp("console-stack")) as s:
+        for deal_id, (name, account, amount) in DEALS.items():
+            opened = s.gql(
+                OPEN,
+                {
+                    "input": {
+                        "id": deal_id,
+                        "name": name,
+                        "account": {"id": account, "name": account.title()},
+                        "closeDate": "2027-06-30",
+                        "amount": amount,
+                        "owner": "operator@example.com",
+                    }
+                },
+            )
+            assert opened["openOpportunity"]["__typename"] == "OpportunityChanged", opened
+        yield s
+
+
+def shot(driver: WebDriver, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    driver.save_screenshot(str(ARTIFACTS / f"{name}.png"))
+
+
+def wait(driver: WebDriver, within: float = 15) -> WebDriverWait[WebDriver]:
+    return WebDriverWait(driver, within, poll_frequency=0.2)
+
+
+def find(driver: WebDriver, css: str, within: float = 15) -> WebElement:
+    return wait(driver, within).until(lambda d: d.find_element(By.CSS_SELECTOR, css), f"no {css}")
+
+
+def sign_in_with_token(driver: WebDriver, stack: LaunchedStack, token: str) -> None:
+    driver.get(f"{stack.url}/console")
+    find(driver, "#token").send_keys(token)
+    driver.find_element(By.CSS_SELECTOR, "form.sign-in button[type=submit]").click()
+
+
+def sign_in_as(driver: WebDriver, stack: LaunchedStack, role: str) -> None:
+    """The development one-click sign-in (./dev up turns it on)."""
+    driver.get(f"{stack.url}/console")
+    find(driver, f".dev-sign-in button[data-role={role}]").click()
+    wait(driver).until(lambda d: f"({role})" in d.find_element(By.CSS_SELECTOR, ".who").text)
+    assert "dev-" not in driver.current_url and TOKEN[role] not in driver.current_url
+
+
+def card(driver: WebDriver, deal_id: str) -> WebElement:
+    return find(driver, f'article.card[data-id="{deal_id}"]')
+
+
+def column_of(driver: WebDriver, deal_id: str) -> str:
+    return str(card(driver, deal_id).get_attribute("data-stage"))
+
+
+def live(driver: WebDriver) -> None:
+    wait(driver, 20).until(lambda d: d.find_element(By.ID, "live").get_attribute("data-status") == "live")
+
+
+def move(driver: WebDriver, deal_id: str, stage: str) -> None:
+    """By the card's menu, with the keyboard's controls (a select and a button)."""
+    menu = card(driver, deal_id).find_element(By.CSS_SELECTOR, "details.move")
+    if menu.get_attribute("open") is None:
+        menu.find_element(By.TAG_NAME, "summary").click()
+    Select(menu.find_element(By.CSS_SELECTOR, "select[name=stage]")).select_by_value(stage)
+    menu.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+
+
+def test_an_invalid_token_returns_to_sign_in_with_a_clear_message(stack: LaunchedStack):
+    with chromium() as driver:
+        sign_in_with_token(driver, stack, "not-a-token-anyone-has")
+        message = find(driver, "p.problem[role=alert]:not([hidden])")
+        assert "not accepted" in message.text and "invalid or has expired" in message.text
+        assert driver.execute_script("return sessionStorage.getItem('lifecycles.console.token')") is None
+        shot(driver, "00-invalid-token")
+
+
+def test_operator_moves_a_deal_through_its_exit_criteria_and_another_session_sees_it(stack: LaunchedStack):
+    with chromium() as driver, chromium(390, 844) as watcher:
+        sign_in_as(driver, stack, "operator")
+        shot(driver, "01-my-work")
+        driver.get(f"{stack.url}/console#/board/NEW_BUSINESS")
+        for deal_id in DEALS:
+            assert column_of(driver, deal_id) == "PROBLEM_AGREEMENT"
+        assert "3 · $168,000" in find(driver, '.column[data-stage="PROBLEM_AGREEMENT"] h2').text
+        live(driver)
+        shot(driver, "02-board")
+
+        sign_in_with_token(watcher, stack, TOKEN["operator"])
+        wait(watcher).until(lambda d: "(operator)" in d.find_element(By.CSS_SELECTOR, ".who").text)
+        watcher.get(f"{stack.url}/console#/board/NEW_BUSINESS")
+        assert column_of(watcher, "globex-rollout") == "PROBLEM_AGREEMENT"
+        live(watcher)
+
+        move(driver, "globex-rollout", "SOLUTION_AGREEMENT")
+        refusal = find(driver, 'article.card[data-id="globex-rollout"] .refusal')
+        assert "Cannot move to Solution agreement yet." in refusal.text and "quantifiable metrics" in refusal.text
+        forms = refusal.find_elements(By.CSS_SELECTOR, "form.criterion")
+        assert [f.get_attribute("data-criterion") for f in forms] == PROBLEM_CRITERIA
+        assert column_of(driver, "globex-rollout") == "PROBLEM_AGREEMENT"
+        shot(driver, "03-refused-move")
+
+        # An empty evidence is refused at the field, and nothing is sent.
+        version = stack.gql(STAGE, {"id": "globex-rollout"})["opportunity"]["version"]
+        refusal.find_element(By.CSS_SELECTOR, "form.criterion button").click()
+        assert find(driver, 'form.criterion input[aria-invalid="true"]')
+        assert stack.gql(STAGE, {"id": "globex-rollout"})["opportunity"]["version"] == version
+
+        for criterion in PROBLEM_CRITERIA:
+            form = find(driver, f'article.card[data-id="globex-rollout"] form.criterion[data-criterion="{criterion}"]')
+            form.find_element(By.TAG_NAME, "input").send_keys(f"Evidence for {criterion}: call notes 2026-11-30")
+            form.find_element(By.TAG_NAME, "button").click()
+            wait(driver).until(
+                lambda d, c=criterion: not d.find_elements(By.CSS_SELECTOR, f'form.criterion[data-criterion="{c}"]')
+            )
+        shot(driver, "04-evidence-recorded")
+
+        move(driver, "globex-rollout", "SOLUTION_AGREEMENT")
+        wait(driver).until(lambda d: column_of(d, "globex-rollout") == "SOLUTION_AGREEMENT")
+        assert stack.gql(STAGE, {"id": "globex-rollout"})["opportunity"]["stage"] == "SOLUTION_AGREEMENT"
+        moved = driver.find_element(By.CSS_SELECTOR, '.column[data-stage="SOLUTION_AGREEMENT"]')
+        assert moved.find_elements(By.CSS_SELECTOR, 'article.card[data-id="globex-rollout"]')
+        shot(driver, "05-moved")
+
+        # The other session, never reloaded, follows within a few seconds.
+        wait(watcher, 10).until(lambda d: column_of(d, "globex-rollout") == "SOLUTION_AGREEMENT")
+        shot(watcher, "06-second-session-390px")
+
+
+def test_a_timer_firing_appears_live_on_the_lifecycle_page(stack: LaunchedStack):
+    # A silence ladder of seconds: two nudges, then the timer closes the deal as lost.
+    policy = {"silence_first_nudge_after": "PT8S", "silence_second_nudge_after": "PT2S", "silence_close_after": "PT2S"}
+    opened = stack.gql(
+        OPEN,
+        {
+            "input": {
+                "id": "hooli-quiet",
+                "name": "Hooli (gone quiet)",
+                "account": {"id": "hooli", "name": "Hooli"},
+                "closeDate": "2027-06-30",
+                "amount": "12000",
+                "policy": policy,
+            }
+        },
+        role="admin",
+    )
+    assert opened["openOpportunity"]["__typename"] == "OpportunityChanged", opened
+    with chromium() as driver:
+        sign_in_as(driver, stack, "operator")
+        driver.get(f"{stack.url}/console#/lifecycle/opportunity/hooli-quiet")
+        assert find(driver, '.diagram .state.current[data-state="PROBLEM_AGREEMENT"]')
+        assert find(driver, '.deadlines li[data-timer="silence_first_nudge"] .countdown')
+        assert not driver.find_elements(By.CSS_SELECTOR, ".timeline .entry.timer")
+        live(driver)
+        shot(driver, "07-lifecycle-before-timer")
+        try:
+            entry = wait(driver, 40).until(lambda d: d.find_element(By.CSS_SELECTOR, ".timeline .entry.timer"))
+        except TimeoutException:
+            pytest.fail(f"no timer entry appeared:\n{stack.log()}")
+        assert "Timer" in entry.text and "Close lost" in entry.text
+        assert find(driver, '.diagram .state.current[data-state="CLOSED_LOST"]')
+        shot(driver, "08-lifecycle-after-timer")
+
+
+def forced(driver: WebDriver, script: str) -> Any:
+    """Run the console's own API module in the page, as a person could from its developer tools."""
+    return driver.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "import('/console/static/api.js').then(async (api) => {" + script + "}).catch((e) => done(String(e)));"
+    )
+
+
+def test_a_viewer_sees_no_action_controls_and_a_forced_request_is_forbidden(stack: LaunchedStack):
+    with chromium() as driver:
+        sign_in_with_token(driver, stack, TOKEN["viewer"])
+        wait(driver).until(lambda d: "(viewer)" in d.find_element(By.CSS_SELECTOR, ".who").text)
+        driver.get(f"{stack.url}/console#/board/NEW_BUSINESS")
+        assert card(driver, "initech-pilot")
+        assert not driver.find_elements(By.CSS_SELECTOR, "details.move, article.card[draggable=true], form.criterion")
+        shot(driver, "09-viewer-board")
+
+        driver.get(f"{stack.url}/console#/lifecycle/opportunity/initech-pilot")
+        find(driver, ".possibles")
+        assert not driver.find_elements(By.CSS_SELECTOR, "details.act, form.trigger-form, main button[type=submit]")
+        shot(driver, "10-viewer-lifecycle")
+
+        before = stack.gql(STAGE, {"id": "initech-pilot"})["opportunity"]
+        words = forced(
+            driver,
+            "const r = await api.fire('opportunity', 'initech-pilot', 'close_lost', {loss_reason: 'PRICING'});"
+            "done(api.refusalWords(r));",
+        )
+        assert words.startswith("Forbidden:") and "operator role" in words
+        assert stack.gql(STAGE, {"id": "initech-pilot"})["opportunity"] == before
