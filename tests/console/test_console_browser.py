@@ -200,6 +200,32 @@ def test_a_timer_firing_appears_live_on_the_lifecycle_page(stack: LaunchedStack)
         shot(driver, "08-lifecycle-after-timer")
 
 
+def test_a_trigger_form_shows_typed_errors_at_their_fields_and_changes_nothing(stack: LaunchedStack):
+    with chromium() as driver:
+        sign_in_as(driver, stack, "operator")
+        driver.get(f"{stack.url}/console#/lifecycle/opportunity/umbrella-expansion?do=update_fields")
+        form = find(driver, 'details.act[open] form.trigger-form[data-trigger="update_fields"]')
+        before = stack.gql(STAGE, {"id": "umbrella-expansion"})["opportunity"]
+        form.find_element(By.CSS_SELECTOR, '[data-path="term_months"]').send_keys("500")
+        form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        error = find(driver, 'form.trigger-form [data-error-for="term_months"]:not([hidden])')
+        assert "120" in error.text
+        assert form.find_element(By.CSS_SELECTOR, '[data-path="term_months"]').get_attribute("aria-invalid") == "true"
+        assert "{" not in form.text and "Traceback" not in driver.page_source
+        assert stack.gql(STAGE, {"id": "umbrella-expansion"})["opportunity"] == before
+        shot(driver, "11-typed-error-at-the-field")
+
+        term = form.find_element(By.CSS_SELECTOR, '[data-path="term_months"]')
+        term.clear()
+        term.send_keys("24")
+        form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        wait(driver).until(
+            lambda d: stack.gql(STAGE, {"id": "umbrella-expansion"})["opportunity"]["version"] == before["version"] + 1
+        )
+        entry = find(driver, f'.timeline .entry[data-seq="{before["version"] + 1}"]')
+        assert "Update fields" in entry.text and "operator@example.com" in entry.text
+
+
 def forced(driver: WebDriver, script: str) -> Any:
     """Run the console's own API module in the page, as a person could from its developer tools."""
     return driver.execute_async_script(
