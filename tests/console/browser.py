@@ -60,7 +60,12 @@ def chromium(width: int = 1280, height: int = 800) -> Iterator[webdriver.Chrome]
     for flag in FLAGS:
         options.add_argument(flag)
     options.add_argument(f"--user-data-dir={profile}")
-    options.add_argument(f"--window-size={width},{height}")
+    if width < 500:
+        # Below the smallest window Chromium draws, the page is laid out as a phone's would be.
+        options.add_experimental_option(
+            "mobileEmulation", {"deviceMetrics": {"width": width, "height": height, "pixelRatio": 1.0}}
+        )
+    options.add_argument(f"--window-size={max(width, 500)},{height}")
     driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
     driver.set_script_timeout(30)
     try:

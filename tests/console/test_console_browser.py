@@ -177,6 +177,7 @@ def test_a_timer_firing_appears_live_on_the_lifecycle_page(stack: LaunchedStack)
                 "account": {"id": "hooli", "name": "Hooli"},
                 "closeDate": "2027-06-30",
                 "amount": "12000",
+                "owner": "operator@example.com",
                 "policy": policy,
             }
         },
@@ -185,19 +186,24 @@ def test_a_timer_firing_appears_live_on_the_lifecycle_page(stack: LaunchedStack)
     assert opened["openOpportunity"]["__typename"] == "OpportunityChanged", opened
     with chromium() as driver:
         sign_in_as(driver, stack, "operator")
+        # My work: it is due within seconds, with the actions that settle it.
+        work = find(driver, '.work-list li[data-id="hooli-quiet"]')
+        assert "Silence" in work.text or "silence" in work.text
+        assert work.find_elements(By.CSS_SELECTOR, "a.action")
+        shot(driver, "07-my-work")
         driver.get(f"{stack.url}/console#/lifecycle/opportunity/hooli-quiet")
         assert find(driver, '.diagram .state.current[data-state="PROBLEM_AGREEMENT"]')
         assert find(driver, '.deadlines li[data-timer="silence_first_nudge"] .countdown')
         assert not driver.find_elements(By.CSS_SELECTOR, ".timeline .entry.timer")
         live(driver)
-        shot(driver, "07-lifecycle-before-timer")
+        shot(driver, "08-lifecycle-before-timer")
         try:
             entry = wait(driver, 40).until(lambda d: d.find_element(By.CSS_SELECTOR, ".timeline .entry.timer"))
         except TimeoutException:
             pytest.fail(f"no timer entry appeared:\n{stack.log()}")
         assert "Timer" in entry.text and "Close lost" in entry.text
         assert find(driver, '.diagram .state.current[data-state="CLOSED_LOST"]')
-        shot(driver, "08-lifecycle-after-timer")
+        shot(driver, "09-lifecycle-after-timer")
 
 
 def test_a_trigger_form_shows_typed_errors_at_their_fields_and_changes_nothing(stack: LaunchedStack):
@@ -213,7 +219,7 @@ def test_a_trigger_form_shows_typed_errors_at_their_fields_and_changes_nothing(s
         assert form.find_element(By.CSS_SELECTOR, '[data-path="term_months"]').get_attribute("aria-invalid") == "true"
         assert "{" not in form.text and "Traceback" not in driver.page_source
         assert stack.gql(STAGE, {"id": "umbrella-expansion"})["opportunity"] == before
-        shot(driver, "11-typed-error-at-the-field")
+        shot(driver, "12-typed-error-at-the-field")
 
         term = form.find_element(By.CSS_SELECTOR, '[data-path="term_months"]')
         term.clear()
@@ -241,12 +247,12 @@ def test_a_viewer_sees_no_action_controls_and_a_forced_request_is_forbidden(stac
         driver.get(f"{stack.url}/console#/board/NEW_BUSINESS")
         assert card(driver, "initech-pilot")
         assert not driver.find_elements(By.CSS_SELECTOR, "details.move, article.card[draggable=true], form.criterion")
-        shot(driver, "09-viewer-board")
+        shot(driver, "10-viewer-board")
 
         driver.get(f"{stack.url}/console#/lifecycle/opportunity/initech-pilot")
         find(driver, ".possibles")
         assert not driver.find_elements(By.CSS_SELECTOR, "details.act, form.trigger-form, main button[type=submit]")
-        shot(driver, "10-viewer-lifecycle")
+        shot(driver, "11-viewer-lifecycle")
 
         before = stack.gql(STAGE, {"id": "initech-pilot"})["opportunity"]
         words = forced(
