@@ -25,6 +25,7 @@ from schema.derived import derived_parts
 from schema.lifecycle import LifecycleMutation, LifecycleQuery
 from schema.limits import InputLimits, query_cost_rule
 from schema.scalars import SCALAR_MAP
+from schema.subscription import LifecycleSubscription
 from services.derived import DERIVED
 from services.kinds import companions
 from services.observe import GraphQLMetrics, ObservedSchema
@@ -43,9 +44,10 @@ PARTS: tuple[SchemaPart, ...] = (
 
 Query = merge_types("Query", tuple(part.query for part in PARTS if part.query is not None))
 Mutation = merge_types("Mutation", tuple(part.mutation for part in PARTS if part.mutation is not None))
+Subscription = merge_types("Subscription", (LifecycleSubscription,))
 TYPES = [part.type for part in PARTS if part.type is not None]
 # Every root field checks its arguments' lists and strings (schema/limits.py).
-for _root in (Query, Mutation):
+for _root in (Query, Mutation, Subscription):
     for _field in get_object_definition(_root, strict=True).fields:
         _field.extensions.append(InputLimits())
 
@@ -82,6 +84,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     return ObservedSchema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         types=TYPES,
         extensions=extensions,
         config=StrawberryConfig(disable_field_suggestions=not settings.introspection, scalar_map=SCALAR_MAP),
@@ -93,6 +96,7 @@ def sdl() -> str:
     schema = strawberry.Schema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         types=TYPES,
         config=StrawberryConfig(scalar_map=SCALAR_MAP),
     )

@@ -16,6 +16,7 @@ arguments a root field receives, whether they came in the document or in variabl
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -152,7 +153,9 @@ class InputLimits(FieldExtension):
 
     async def resolve_async(self, next_: AsyncExtensionResolver, source: Any, info: Info, **kwargs: Any) -> Any:
         _refuse_bad_arguments(kwargs)
-        return await next_(source, info, **kwargs)
+        result = next_(source, info, **kwargs)
+        # A subscription's resolver answers an async generator, which is not awaited.
+        return await result if inspect.isawaitable(result) else result
 
 
 def _refuse_bad_arguments(kwargs: dict[str, Any]) -> None:

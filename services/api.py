@@ -1,38 +1,46 @@
-"""The HTTP API: GraphQL (with GraphiQL), the ops console, liveness and readiness.
+"""The HTTP API: GraphQL (with GraphiQL), its subscriptions over WebSocket, the ops console,
+liveness and readiness.
 
 ``uvicorn --factory services.api:create_app`` serves it. The lifespan connects to Temporal and the
-database once; every GraphQL request gets a ``Context`` with the authenticated
-caller. Anonymous callers get nothing but the health endpoints (and the GraphiQL
-page itself, which then sends the token a person types into its headers).
+database once and starts the process's change-feed reader; every GraphQL request gets a
+``Context`` with the authenticated caller, every WebSocket connection a
+``SubscriptionContext`` whose caller its ``connection_init`` names. Anonymous callers get
+nothing but the health endpoints (and the GraphiQL page itself, which then sends the
+token a person types into its headers).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, TypedDict
 
 import sqlalchemy as sa
-from graphql import GraphQLError
+from graphql import GraphQLError, GraphQLSyntaxError
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler, Operation
 from strawberry.types import ExecutionResult
-from strawberry.types.unset import UNSET
+from strawberry.types.unset import UNSET, UnsetType
 from temporalio.client import Client
 
 from schema import build_schema
-from schema.context import Context
+from schema.context import Context, SubscriptionContext
 from services.auth import authenticate
 from services.billing_events import BillingEvents, InvalidEvent, verified_event
+from services.change_feed import ChangeFeed
 from services.console import console_routes
 from services.db import Sessions, create_engine, session_factory
 from services.graphql_http import REQUEST_ERROR, is_request_error, negotiated
@@ -54,15 +62,32 @@ class State(TypedDict):
     sessions: Sessions
     gateway: LifecycleGateway
     billing: BillingEvents
+    changes: ChangeFeed
+
+
+class CodedErrorsTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
+    """graphql-transport-ws whose errors carry the same codes as over HTTP."""
+
+    async def _send_result_stream(self, operation: Operation[Context, None], result_source: Any) -> None:
+        await super()._send_result_stream(operation, self._coded(result_source))
+
+    async def _coded(self, results: Any) -> AsyncGenerator[Any, None]:
+        view: Any = self.view
+        async for result in results:
+            if isinstance(result, ExecutionResult) and result.errors:
+                result.errors = [view.coded(error) for error in result.errors]
+            yield result
 
 
 class LifecycleGraphQL(GraphQL[Context, None]):
+    graphql_transport_ws_handler_class = CodedErrorsTransportWS
+
     def __init__(self, settings: Settings) -> None:
         super().__init__(
             build_schema(settings),
             graphql_ide="graphiql" if settings.graphiql else None,
             allow_queries_via_get=False,
-            subscription_protocols=(),
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
         )
         self.settings = settings
 
@@ -96,6 +121,22 @@ class LifecycleGraphQL(GraphQL[Context, None]):
             response["extensions"] = result.extensions
         return response
 
+    def coded(self, error: GraphQLError) -> GraphQLError:
+        """The error as it is shown over WebSocket: with its code (a syntax error stays as it
+        is, since the protocol closes the connection with its message)."""
+        if isinstance(error, GraphQLSyntaxError):
+            return error
+        formatted = self._format(error)
+        return GraphQLError(
+            formatted["message"],
+            nodes=error.nodes,
+            source=error.source,
+            positions=error.positions,
+            path=error.path,
+            original_error=error.original_error,
+            extensions=formatted["extensions"],
+        )
+
     def _format(self, error: GraphQLError) -> dict[str, Any]:
         formatted: dict[str, Any] = dict(error.formatted)
         original = error.original_error
@@ -126,6 +167,15 @@ class LifecycleGraphQL(GraphQL[Context, None]):
         return formatted
 
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
+        state: Any = request.state
+        if isinstance(request, WebSocket):
+            return SubscriptionContext(
+                gateway=state.gateway,
+                sessions=state.sessions,
+                settings=self.settings,
+                changes=state.changes,
+                websocket=request,
+            )
         principal = authenticate(request.headers.get("authorization"), self.settings)
         if principal is None:
             if request.scope["type"] == "http" and request.scope["method"] == "GET" and self.settings.graphiql:
@@ -135,8 +185,14 @@ class LifecycleGraphQL(GraphQL[Context, None]):
                 return None  # type: ignore[return-value]
             raise Unauthenticated()
         note(actor=principal.actor)
-        state: Any = request.state
         return Context(principal=principal, gateway=state.gateway, sessions=state.sessions, settings=self.settings)
+
+    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
+        """A connection_init without a token naming a reader is refused (4403 Forbidden)."""
+        if not isinstance(context, SubscriptionContext) or not context.connect():
+            raise ConnectionRejectionError()
+        note(actor=context.principal.actor)
+        return UNSET
 
 
 class Unauthenticated(Exception):
@@ -217,13 +273,27 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
         )
         sessions = session_factory(engine)
         gateway = LifecycleGateway(temporal, settings, sessions, transitions=API_METRICS.transitions)
-        yield State(client=temporal, sessions=sessions, gateway=gateway, billing=BillingEvents(gateway, sessions))
-        await engine.dispose()
+        changes = ChangeFeed(sessions, settings)
+        reading = asyncio.create_task(changes.run())
+        try:
+            yield State(
+                client=temporal,
+                sessions=sessions,
+                gateway=gateway,
+                billing=BillingEvents(gateway, sessions),
+                changes=changes,
+            )
+        finally:
+            reading.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reading
+            await engine.dispose()
 
     graphql = LifecycleGraphQL(settings)
     app = Starlette(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql),
             Route("/billing/stripe/events", stripe_events, methods=["POST"]),
             Route("/healthz", healthz),
             Route("/readyz", readyz),

@@ -107,6 +107,29 @@ class TransitionRow(SQLModel, table=True):
     idempotency_key: str | None = Field(default=None, max_length=IDEMPOTENCY_KEY_COLUMN_LENGTH)
 
 
+class ChangeRow(SQLModel, table=True):
+    """The change feed: one row per change the projection wrote, in commit order, for the
+    API's subscriptions (services/change_feed.py); pruned after the retention period."""
+
+    __tablename__ = "lifecycle_changes"
+    __table_args__ = (
+        # A retried projection appends a transition's change once.
+        sa.UniqueConstraint("workflow_id", "transition_seq", name="uq_lifecycle_changes_workflow_transition"),
+        # Sequences are never reused, not even the newest one after a prune.
+        {"sqlite_autoincrement": True},
+    )
+
+    sequence: int | None = Field(default=None, primary_key=True)
+    workflow_id: str = Field(max_length=WORKFLOW_ID_MAX_LENGTH)
+    kind: str = Field(max_length=50)
+    entity_id: str = Field(max_length=ENTITY_ID_COLUMN_LENGTH)
+    account_id: str | None = Field(default=None, max_length=ACCOUNT_ID_MAX_LENGTH)
+    owner: str | None = Field(default=None, max_length=PERSON_MAX_LENGTH)
+    # Null for a change that is not a transition (a timer that only sent effects).
+    transition_seq: int | None = None
+    at: datetime = utc_column(index=True)
+
+
 class EffectStatus(enum.StrEnum):
     PENDING = "PENDING"
     DELIVERED = "DELIVERED"

@@ -18,6 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel
 
+from services.change_feed import append_changes
 from services.derived import DERIVED
 from services.models import EffectRow, EffectStatus, LifecycleRow, ReadModel, TransitionRow
 from workflows.engine.types import LifecycleSnapshot, ProjectionBatch
@@ -153,4 +154,5 @@ async def apply_projection(*, session: AsyncSession, batch: ProjectionBatch) -> 
             ],
         )
         added = bool(inserted.all()) or added
+    await append_changes(session, batch)
     return added

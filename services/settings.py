@@ -166,6 +166,13 @@ class Settings(BaseSettings):
     # waiting on a slow receiver) this long to finish before cancelling them.
     worker_shutdown_grace_seconds: Annotated[float, Field(ge=0)] = 30.0
 
+    # Subscriptions (services/change_feed.py): how many changes a subscriber may leave
+    # unread before it is dropped (more than a second's worth of the changes it follows:
+    # on SQLite a second's changes arrive at once), and how long the change feed keeps a
+    # change for a reconnecting subscriber to resume from.
+    subscription_queue_size: Annotated[int, Field(ge=1, le=100_000)] = 1000
+    change_feed_retention_hours: Annotated[float, Field(gt=0)] = 24.0
+
     # Logs: one JSON object per line, or "text" for people (./dev up).
     log_format: LogFormat = LogFormat.JSON
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
