@@ -6,9 +6,10 @@ Forbidden. Each step leaves a screenshot in ``tests/artifacts/console/`` (not co
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
@@ -21,6 +22,7 @@ from tests.console.browser import chromium, require_chromium
 from tests.launcher import TOKEN, LaunchedStack, launched_stack
 
 pytestmark = pytest.mark.e2e
+T = TypeVar("T")
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "console"
 OPEN = """mutation($input: OpenOpportunityInput!) { openOpportunity(input: $input) {
@@ -98,7 +100,21 @@ def card(driver: WebDriver, deal_id: str) -> WebElement:
 
 
 def column_of(driver: WebDriver, deal_id: str) -> str:
-    return str(card(driver, deal_id).get_attribute("data-stage"))
+    card(driver, deal_id)
+    stage: str = driver.execute_script(
+        "return document.querySelector(`article.card[data-id='${arguments[0]}']`)?.dataset.stage", deal_id
+    )
+    return stage
+
+
+def retrying(action: Callable[[], T]) -> T:
+    """An action on elements found afresh each try: a live update may re-render the page in between."""
+    for _ in range(10):
+        try:
+            return action()
+        except StaleElementReferenceException:
+            time.sleep(0.2)
+    return action()
 
 
 def live(driver: WebDriver) -> None:
@@ -107,11 +123,17 @@ def live(driver: WebDriver) -> None:
 
 def move(driver: WebDriver, deal_id: str, stage: str) -> None:
     """By the card's menu, with the keyboard's controls (a select and a button)."""
-    menu = card(driver, deal_id).find_element(By.CSS_SELECTOR, "details.move")
-    if menu.get_attribute("open") is None:
-        menu.find_element(By.TAG_NAME, "summary").click()
-    Select(menu.find_element(By.CSS_SELECTOR, "select[name=stage]")).select_by_value(stage)
-    menu.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+
+    def menu() -> WebElement:
+        return card(driver, deal_id).find_element(By.CSS_SELECTOR, "details.move")
+
+    def open_menu() -> None:
+        if menu().get_attribute("open") is None:
+            menu().find_element(By.TAG_NAME, "summary").click()
+
+    retrying(open_menu)
+    retrying(lambda: Select(menu().find_element(By.CSS_SELECTOR, "select[name=stage]")).select_by_value(stage))
+    retrying(lambda: menu().find_element(By.CSS_SELECTOR, "button[type=submit]").click())
 
 
 def test_an_invalid_token_returns_to_sign_in_with_a_clear_message(stack: LaunchedStack):
@@ -141,23 +163,35 @@ def test_operator_moves_a_deal_through_its_exit_criteria_and_another_session_see
         live(watcher)
 
         move(driver, "globex-rollout", "SOLUTION_AGREEMENT")
-        refusal = find(driver, 'article.card[data-id="globex-rollout"] .refusal')
-        assert "Cannot move to Solution agreement yet." in refusal.text and "quantifiable metrics" in refusal.text
-        forms = refusal.find_elements(By.CSS_SELECTOR, "form.criterion")
-        assert [f.get_attribute("data-criterion") for f in forms] == PROBLEM_CRITERIA
+        refusal = 'article.card[data-id="globex-rollout"] .refusal'
+        find(driver, refusal)
+        [text] = texts(driver, refusal)
+        assert "Cannot move to Solution agreement yet." in text and "quantifiable metrics" in text
+        criteria = driver.execute_script(
+            "return [...document.querySelectorAll(arguments[0])].map((f) => f.dataset.criterion)",
+            f"{refusal} form.criterion",
+        )
+        assert criteria == PROBLEM_CRITERIA
         assert column_of(driver, "globex-rollout") == "PROBLEM_AGREEMENT"
         shot(driver, "03-refused-move")
 
         # An empty evidence is refused at the field, and nothing is sent.
         version = stack.gql(STAGE, {"id": "globex-rollout"})["opportunity"]["version"]
-        refusal.find_element(By.CSS_SELECTOR, "form.criterion button").click()
+        retrying(lambda: driver.find_element(By.CSS_SELECTOR, f"{refusal} form.criterion button").click())
         assert find(driver, 'form.criterion input[aria-invalid="true"]')
         assert stack.gql(STAGE, {"id": "globex-rollout"})["opportunity"]["version"] == version
 
         for criterion in PROBLEM_CRITERIA:
-            form = find(driver, f'article.card[data-id="globex-rollout"] form.criterion[data-criterion="{criterion}"]')
-            form.find_element(By.TAG_NAME, "input").send_keys(f"Evidence for {criterion}: call notes 2026-11-30")
-            form.find_element(By.TAG_NAME, "button").click()
+            form = f'{refusal} form.criterion[data-criterion="{criterion}"]'
+
+            def record(form: str = form, criterion: str = criterion) -> None:
+                evidence = driver.find_element(By.CSS_SELECTOR, f"{form} input")
+                evidence.clear()
+                evidence.send_keys(f"Evidence for {criterion}: call notes 2026-11-30")
+                driver.find_element(By.CSS_SELECTOR, f"{form} button").click()
+
+            find(driver, form)
+            retrying(record)
             wait(driver).until(
                 lambda d, c=criterion: not d.find_elements(By.CSS_SELECTOR, f'form.criterion[data-criterion="{c}"]')
             )
@@ -166,8 +200,9 @@ def test_operator_moves_a_deal_through_its_exit_criteria_and_another_session_see
         move(driver, "globex-rollout", "SOLUTION_AGREEMENT")
         wait(driver).until(lambda d: column_of(d, "globex-rollout") == "SOLUTION_AGREEMENT")
         assert stack.gql(STAGE, {"id": "globex-rollout"})["opportunity"]["stage"] == "SOLUTION_AGREEMENT"
-        moved = driver.find_element(By.CSS_SELECTOR, '.column[data-stage="SOLUTION_AGREEMENT"]')
-        assert moved.find_elements(By.CSS_SELECTOR, 'article.card[data-id="globex-rollout"]')
+        assert driver.find_elements(
+            By.CSS_SELECTOR, '.column[data-stage="SOLUTION_AGREEMENT"] article.card[data-id="globex-rollout"]'
+        )
         shot(driver, "05-moved")
 
         # The other session, never reloaded, follows within a few seconds.

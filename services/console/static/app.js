@@ -75,11 +75,15 @@ function title(text) {
 // Re-render a page keeping what a person typed and where the focus was.
 function render(...nodes) {
   const kept = new Map();
-  for (const input of main.querySelectorAll("[data-keep]")) kept.set(input.dataset.keep, input.value);
+  for (const node of main.querySelectorAll("[data-keep]")) {
+    kept.set(node.dataset.keep, node.tagName === "DETAILS" ? node.open : node.value);
+  }
   const focused = document.activeElement?.dataset?.keep;
   main.replaceChildren(...nodes);
-  for (const input of main.querySelectorAll("[data-keep]")) {
-    if (kept.has(input.dataset.keep)) input.value = kept.get(input.dataset.keep);
+  for (const node of main.querySelectorAll("[data-keep]")) {
+    if (!kept.has(node.dataset.keep)) continue;
+    if (node.tagName === "DETAILS") node.open = kept.get(node.dataset.keep);
+    else node.value = kept.get(node.dataset.keep);
   }
   if (focused) main.querySelector(`[data-keep="${CSS.escape(focused)}"]`)?.focus();
 }
@@ -387,7 +391,7 @@ async function boardPage(pipeline) {
     const menu = canMove
       ? h(
           "details",
-          { class: "move" },
+          { class: "move", "data-keep": `menu-${deal.id}` },
           h("summary", {}, "Move…"),
           h(
             "form",
@@ -460,6 +464,7 @@ async function boardPage(pipeline) {
     );
   };
 
+  const shown = new Map();
   const load = async () => {
     const filter = {
       stage: columns,
@@ -478,6 +483,8 @@ async function boardPage(pipeline) {
       if (!data.opportunities.pageInfo.hasNextPage) break;
       after = data.opportunities.pageInfo.endCursor;
     }
+    shown.clear();
+    for (const d of deals) shown.set(d.id, d.version);
     const board = h(
       "div",
       { class: "board", role: "list" },
@@ -511,7 +518,10 @@ async function boardPage(pipeline) {
     render(title(`${humanize(pipeline)} pipeline`), tabs, filterForm(), board);
   };
   await load();
-  follow({ kind: "opportunity" }, () => load().catch(problem));
+  // A change this page has already shown (its own move, answered with the new state) needs no reload.
+  follow({ kind: "opportunity" }, (change) => {
+    if (shown.get(change.lifecycle.id) !== change.lifecycle.version) load().catch(problem);
+  });
 }
 
 // ---- lists for every kind -------------------------------------------------------------------
