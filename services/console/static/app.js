@@ -82,8 +82,10 @@ function render(...nodes) {
   main.replaceChildren(...nodes);
   for (const node of main.querySelectorAll("[data-keep]")) {
     if (!kept.has(node.dataset.keep)) continue;
-    if (node.tagName === "DETAILS") node.open = kept.get(node.dataset.keep);
-    else node.value = kept.get(node.dataset.keep);
+    const value = kept.get(node.dataset.keep);
+    if (node.tagName === "DETAILS") node.open = value;
+    // A choice the page no longer offers (the stage a card has just moved to) is not kept.
+    else if (node.tagName !== "SELECT" || [...node.options].some((o) => o.value === value)) node.value = value;
   }
   if (focused) main.querySelector(`[data-keep="${CSS.escape(focused)}"]`)?.focus();
 }
