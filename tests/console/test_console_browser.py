@@ -278,6 +278,35 @@ def test_a_trigger_form_shows_typed_errors_at_their_fields_and_changes_nothing(s
         assert "Update fields" in entry.text and "operator@example.com" in entry.text
 
 
+def test_an_admin_waives_the_unmet_criteria_with_a_reason_and_the_move_succeeds(stack: LaunchedStack):
+    with chromium() as driver:
+        sign_in_as(driver, stack, "admin")
+        driver.get(f"{stack.url}/console#/board/NEW_BUSINESS")
+        move(driver, "umbrella-expansion", "SOLUTION_AGREEMENT")
+        refusal = 'article.card[data-id="umbrella-expansion"] .refusal'
+        find(driver, f"{refusal} form.waiver")
+        for criterion in PROBLEM_CRITERIA:
+            [label] = texts(driver, f'{refusal} form.criterion[data-criterion="{criterion}"] + form.waiver label')
+            assert label.startswith("Reason to waive")
+
+            def waive(criterion: str = criterion) -> None:
+                waiver = driver.find_element(
+                    By.CSS_SELECTOR, f'{refusal} form.criterion[data-criterion="{criterion}"] + form.waiver'
+                )
+                why = waiver.find_element(By.TAG_NAME, "input")
+                why.clear()
+                why.send_keys("Signed off by the VP of sales for a strategic account")
+                waiver.find_element(By.TAG_NAME, "button").click()
+
+            retrying(waive)
+            wait(driver).until(
+                lambda d, c=criterion: not d.find_elements(By.CSS_SELECTOR, f'form.criterion[data-criterion="{c}"]')
+            )
+        move(driver, "umbrella-expansion", "SOLUTION_AGREEMENT")
+        wait(driver).until(lambda d: column_of(d, "umbrella-expansion") == "SOLUTION_AGREEMENT")
+        assert stack.gql(STAGE, {"id": "umbrella-expansion"})["opportunity"]["stage"] == "SOLUTION_AGREEMENT"
+
+
 def forced(driver: WebDriver, script: str) -> Any:
     """Run the console's own API module in the page, as a person could from its developer tools."""
     return driver.execute_async_script(
