@@ -99,6 +99,19 @@ def goals(results: dict[str, Any]) -> list[dict[str, Any]]:
                 "met": None,
             }
         )
+    live = results.get("subscription_latency")
+    if live:
+        subscriber, model = live["subscriber"], live["poll_model"]
+        out.append(
+            {
+                "benchmark": "1. live update, answer to subscriber event (p50)",
+                "subject": f"{subscriber['p50_ms']} ms (p99 {subscriber['p99_ms']} ms)",
+                "bare": f"a poll every {model['interval_s']:g} s (model: p50 {model['p50_ms']} ms)",
+                "ratio": ratio(subscriber["p50_ms"], model["p50_ms"]),
+                "goal": "(reported)",
+                "met": None,
+            }
+        )
     tput = results.get("throughput")
     if tput:
         for level in tput["levels"]:
@@ -241,7 +254,9 @@ def markdown(run: dict[str, Any], history: list[dict[str, Any]] | None = None) -
         "file (Web UI off), the read model in a SQLite file, one worker process (`python -m services.worker`) "
         "and one API process (uvicorn). The bare baselines (`benchmarks/bare.py`) run on the same server in a "
         "minimal worker process of their own, with the SDK's defaults; the load is generated from the "
-        "benchmark process, which shares the machine's cores with all of them.",
+        "benchmark process, which shares the machine's cores with all of them. Live updates are measured by "
+        "a subscriber connected to the API over WebSocket (graphql-transport-ws), from the benchmark process "
+        "too.",
         "",
         "## Goals",
         "",
@@ -285,6 +300,26 @@ def markdown(run: dict[str, Any], history: list[dict[str, Any]] | None = None) -
                 f"projection marker {payload.get('projection_marker', 0)}, "
                 f"update result {payload.get('update_result', 0)}).",
             ]
+    live = res.get("subscription_latency")
+    if live:
+        subscriber, model = live["subscriber"], live["poll_model"]
+        lines += [
+            "",
+            "## 1b. Live updates",
+            "",
+            live["what"][0].upper() + live["what"][1:] + ".",
+            "",
+            _row("Side", "n", "p50 ms", "p95 ms", "p99 ms"),
+            _row("---", "---", "---", "---", "---"),
+            _row(
+                "answer -> subscriber's event",
+                subscriber["n"],
+                subscriber["p50_ms"],
+                subscriber["p95_ms"],
+                subscriber["p99_ms"],
+            ),
+            _row(f"a poll every {model['interval_s']:g} s (model)", "-", model["p50_ms"], "-", model["p99_ms"]),
+        ]
     tput = res.get("throughput")
     if tput:
         lines += [

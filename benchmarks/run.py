@@ -23,6 +23,7 @@ from benchmarks import cases
 from benchmarks.harness import CONFIGS, Bench, Config, config_facts, now_iso
 from benchmarks.report import goals, machine_facts, markdown
 from benchmarks.stack import BenchStack
+from benchmarks.subscriptions import subscription_latency
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -36,6 +37,7 @@ Case = Callable[[Bench], Awaitable[dict[str, Any]]]
 CASES: dict[str, Case] = {
     "lists": cases.lists,
     "transition_latency": cases.transition_latency,
+    "subscription_latency": subscription_latency,
     "throughput": cases.throughput,
     "starts_and_memory": cases.starts_and_memory,
     "timer_lateness": cases.timer_lateness,
@@ -50,6 +52,10 @@ def _print_case(name: str, result: dict[str, Any], seconds: float) -> None:
             r = result["ratios"].get(side)
             extra = f"  ratio p50 {r['p50']}x p99 {r['p99']}x" if r else ""
             print(f"   {side:<26} p50 {s['p50_ms']:>7} ms  p95 {s['p95_ms']:>7}  p99 {s['p99_ms']:>7}{extra}")
+    elif name == "subscription_latency":
+        s, model = result["subscriber"], result["poll_model"]
+        print(f"   answer -> event  p50 {s['p50_ms']:>7} ms  p95 {s['p95_ms']:>7}  p99 {s['p99_ms']:>7}")
+        print(f"   poll model ({model['interval_s']:g} s)  p50 {model['p50_ms']:>7} ms  p99 {model['p99_ms']:>7}")
     elif name == "throughput":
         for level in result["levels"]:
             print(

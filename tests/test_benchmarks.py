@@ -44,6 +44,10 @@ async def test_every_benchmark_runs_and_the_report_has_its_shape():
     assert set(latency["ratios"]) == {"bare_update_local_activity", "engine_update", "graphql_transition"}
     assert set(latency["ratios_vs_local_activity_floor"]) == {"engine_update", "graphql_transition"}
 
+    live = results["subscription_latency"]
+    assert live["subscriber"]["n"] == SMOKE.latency_samples
+    assert all(_figure(live["subscriber"][q]) for q in ("p50_ms", "p95_ms", "p99_ms"))
+
     levels = results["throughput"]["levels"]
     assert [level["clients"] for level in levels] == list(SMOKE.throughput_clients)
     assert all(level["graphql_transitions_per_s"] > 0 and level["bare_updates_per_s"] > 0 for level in levels)
@@ -71,7 +75,13 @@ async def test_every_benchmark_runs_and_the_report_has_its_shape():
     assert {g["benchmark"].split(" ")[0] for g in document["goals"]} == {"1.", "2.", "3.", "4.", "5."}
     assert all(g["met"] in (True, False, None) for g in document["goals"])
     report = markdown(document)
-    for heading in ("## Goals", "## 1. Transition latency", "## 3. Lists at scale", "## 4. Timer lateness"):
+    for heading in (
+        "## Goals",
+        "## 1. Transition latency",
+        "## 1b. Live updates",
+        "## 3. Lists at scale",
+        "## 4. Timer lateness",
+    ):
         assert heading in report
 
 

@@ -1,4 +1,5 @@
-"""The GraphQL examples in README.md and docs/graphql.md run as written."""
+"""The GraphQL examples in README.md and docs/graphql.md run as written (subscriptions over
+WebSocket, the rest over HTTP)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ import json
 import re
 from pathlib import Path
 
-from tests.conftest import Api
+from tests.api.test_opportunity_api import OPEN
+from tests.api.test_subscriptions import connect, deal, message, serving, subscribe
+from tests.conftest import Api, Stack
 
 ROOT = Path(__file__).resolve().parent.parent
 BLOCK = re.compile(r"```(graphql|json)\n(.*?)```", re.S)
@@ -24,8 +27,16 @@ def examples(path: Path) -> list[tuple[str, dict]]:
     return out
 
 
+def subscription(document: str) -> bool:
+    return document.lstrip().startswith("subscription")
+
+
 async def test_the_documented_examples_work(api: Api):
-    runs = examples(ROOT / "docs" / "graphql.md") + examples(ROOT / "README.md")
+    runs = [
+        (document, variables)
+        for document, variables in examples(ROOT / "docs" / "graphql.md") + examples(ROOT / "README.md")
+        if not subscription(document)
+    ]
     assert len(runs) >= 10
     typenames = []
     for query, variables in runs:
@@ -37,3 +48,22 @@ async def test_the_documented_examples_work(api: Api):
     assert typenames.count("GuardFailed") == 1
     assert typenames.count("IdempotencyKeyReused") == 1
     assert set(typenames) <= {"OpportunityChanged", "LifecycleChanged", "GuardFailed", "IdempotencyKeyReused"}
+
+
+async def test_the_documented_subscriptions_work(local_stack: Stack, entity_id: str):
+    documented = [(d, v) for d, v in examples(ROOT / "docs" / "graphql.md") if subscription(d)]
+    assert documented
+    async with serving(local_stack) as server:
+        for document, variables in documented:
+            ws = await connect(server)
+            try:
+                assert (await message(ws))["type"] == "connection_ack"
+                await subscribe(ws, query=document, **variables)
+                account = variables.get("accountId", "acme")
+                await server.call(OPEN, deal(entity_id, account))
+                answer = await message(ws)
+                assert answer["type"] == "next" and "errors" not in answer["payload"], answer
+                changed = answer["payload"]["data"]["lifecycleChanged"]
+                assert changed["lifecycle"]["id"] == entity_id and changed["transition"]["trigger"] == "open"
+            finally:
+                await ws.close()

@@ -142,6 +142,7 @@ function follow(filter, refresh) {
       }, 150);
     },
     liveStatus,
+    () => view.refresh?.(null),
   ).start();
 }
 
@@ -522,7 +523,7 @@ async function boardPage(pipeline) {
   await load();
   // A change this page has already shown (its own move, answered with the new state) needs no reload.
   follow({ kind: "opportunity" }, (change) => {
-    if (shown.get(change.lifecycle.id) !== change.lifecycle.version) load().catch(problem);
+    if (!change || shown.get(change.lifecycle.id) !== change.lifecycle.version) load().catch(problem);
   });
 }
 
@@ -809,8 +810,8 @@ async function lifecyclePage(kind, id, focusTrigger) {
   };
   await load();
   follow({ kind, id }, (change) => {
-    if (!shown || change.lifecycle.version !== shown.version) {
-      if (change.transition) say(`${humanize(change.transition.trigger)} by ${change.transition.actor === "timer" ? "a timer" : change.transition.actor}.`);
+    if (!shown || !change || change.lifecycle.version !== shown.version) {
+      if (change?.transition) say(`${humanize(change.transition.trigger)} by ${change.transition.actor === "timer" ? "a timer" : change.transition.actor}.`);
       load().catch(problem);
     }
   });

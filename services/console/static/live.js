@@ -17,10 +17,13 @@ const REFUSED = new Set([4401, 4403]);
 const MAX_BACKOFF_MS = 15000;
 
 export class LiveFeed {
-  constructor(filter, onEvent, onStatus) {
+  // onEvent(change) for each change; onGap() when changes may have been missed for good
+  // (the feed no longer holds them), so the page reloads what it shows.
+  constructor(filter, onEvent, onStatus, onGap) {
     this.filter = filter;
     this.onEvent = onEvent;
     this.onStatus = onStatus;
+    this.onGap = onGap;
     this.lastSequence = null;
     this.socket = null;
     this.stopped = false;
@@ -82,6 +85,21 @@ export class LiveFeed {
     this.backoff = Math.min(this.backoff * 2, MAX_BACKOFF_MS);
   }
 
+  refused(socket, errors) {
+    const code = (Array.isArray(errors) ? errors : [])[0]?.extensions?.code;
+    if (code === "ChangesPruned" || code === "SLOW_SUBSCRIBER") {
+      // Too far behind to resume: start afresh from now and have the page reload.
+      this.lastSequence = null;
+      this.onGap();
+      socket.close(1000, "resubscribing");
+      return;
+    }
+    // Any other refusal would be refused again: stay closed and say so.
+    this.stopped = true;
+    this.onStatus("refused");
+    socket.close(1000, "subscription refused");
+  }
+
   receive(socket, message) {
     let frame;
     try {
@@ -106,15 +124,12 @@ export class LiveFeed {
           this.lastSequence = Math.max(this.lastSequence ?? 0, change.sequence);
           this.onEvent(change);
         } else if (frame.payload?.errors) {
-          this.onStatus("refused");
+          this.refused(socket, frame.payload.errors);
         }
         break;
       }
       case "error":
-        // A refused subscription would be refused again: stay closed and say so.
-        this.stopped = true;
-        this.onStatus("refused");
-        socket.close(1000, "subscription refused");
+        this.refused(socket, frame.payload);
         break;
       case "complete":
         // The server ended the subscription (a restart, a slow subscriber dropped): resume.
