@@ -210,6 +210,12 @@ def test_operator_moves_a_deal_through_its_exit_criteria_and_another_session_see
         wait(watcher, 10).until(lambda d: column_of(d, "globex-rollout") == "SOLUTION_AGREEMENT")
         shot(watcher, "06-second-session-390px")
 
+    # ./dev up lists the console; the one-click sign-in left no token in any log.
+    launcher_log = (stack.data_dir / "launcher.log").read_text()
+    assert f"Ops console:         {stack.url}/console" in launcher_log
+    logs = [launcher_log, *(p.read_text() for p in (stack.data_dir / "logs").glob("*.log"))]
+    assert not [token for token in TOKEN.values() for log in logs if token in log]
+
 
 def test_a_timer_firing_appears_live_on_the_lifecycle_page(stack: LaunchedStack):
     # A silence ladder of seconds: two nudges, then the timer closes the deal as lost.
