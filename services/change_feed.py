@@ -37,6 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel, col
 
 from services.db import Sessions
+from services.metrics import API_METRICS
 from services.models import ChangeRow, LifecycleRow, TransitionRow
 from services.read_model import snapshot_of
 from services.settings import Settings
@@ -205,9 +206,11 @@ class ChangeFeed:
                 await self._check_resumable(after_sequence, position)
             self._subscribers.add(subscriber)
             self._active.set()
+        API_METRICS.subscribers.inc()
         try:
             yield self._stream(subscriber, match, after_sequence, position)
         finally:
+            API_METRICS.subscribers.dec()
             self._subscribers.discard(subscriber)
             if not self._subscribers:
                 self._active.clear()
@@ -280,8 +283,8 @@ class ChangeFeed:
             await self._active.wait()
             try:
                 await self._hand_out()
-            except (sa.exc.SQLAlchemyError, OSError) as exc:
-                logger.warning("reading the change feed failed (%s); retrying", type(exc).__name__)
+            except Exception:  # the reader outlives any failure: every subscriber depends on it
+                logger.warning("reading the change feed failed; retrying", exc_info=True)
             if self.postgresql:
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(NOTIFIED_FALLBACK_SECONDS):
@@ -297,7 +300,8 @@ class ChangeFeed:
                 for row, change in page:
                     for subscriber in list(self._subscribers):
                         subscriber.offer(row, change)
-                        if subscriber.dropped:
+                        if subscriber.dropped and subscriber in self._subscribers:
+                            API_METRICS.subscribers_dropped.inc()
                             self._subscribers.discard(subscriber)
                     self._position = change.sequence
                 if len(page) < PAGE:
@@ -326,8 +330,8 @@ class ChangeFeed:
         while True:
             try:
                 await self.prune(datetime.now(UTC))
-            except (sa.exc.SQLAlchemyError, OSError) as exc:
-                logger.warning("pruning the change feed failed (%s)", type(exc).__name__)
+            except Exception:  # pruning is tried again later, whatever stopped it
+                logger.warning("pruning the change feed failed", exc_info=True)
             await asyncio.sleep(PRUNE_EVERY_SECONDS)
 
     async def prune(self, now: datetime) -> int:

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
@@ -87,6 +87,16 @@ class ApiMetrics:
             registry=self.registry,
         )
         self.transitions = TransitionMetrics(self.registry)
+        self.subscribers = Gauge(
+            "lifecycles_subscribers",
+            "lifecycleChanged subscriptions open in this API process.",
+            registry=self.registry,
+        )
+        self.subscribers_dropped = Counter(
+            "lifecycles_subscribers_dropped_total",
+            "Subscribers dropped for leaving more changes unread than their queue holds.",
+            registry=self.registry,
+        )
 
 
 class TransitionMetrics:

@@ -23,6 +23,7 @@ import httpx
 import pytest
 import uvicorn
 import websockets
+from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 from websockets.asyncio.client import ClientConnection
 from websockets.client import ClientProtocol
@@ -365,11 +366,21 @@ class StalledClient:
 ROUNDS = 25
 
 
+async def dropped_count(server: Server) -> float:
+    """The API's count of dropped subscribers, from its Prometheus metrics."""
+    metrics = (await server.http.get("/metrics")).text
+    families = {f.name: f for f in text_string_to_metric_families(metrics)}
+    return sum(
+        sample.value for sample in families["lifecycles_subscribers_dropped"].samples if sample.name.endswith("_total")
+    )
+
+
 async def test_a_subscriber_that_stops_reading_is_dropped_then_resumes(local_stack: Stack, entity_id: str):
     account = f"acct-{entity_id}"
     # The queue holds more than a poll round brings (SQLite hands out a second's changes at
     # once), so only a blocked socket fills it; the server's socket buffer is small too.
     async with serving(local_stack, send_buffer=4096, subscription_queue_size=30) as server:
+        dropped_before = await dropped_count(server)
         client = StalledClient(server)
         try:
             await client.open()
@@ -400,6 +411,7 @@ async def test_a_subscriber_that_stops_reading_is_dropped_then_resumes(local_sta
         ]
         total = 1 + len(keys) * ROUNDS
         assert 0 < len(received) < total
+        assert await dropped_count(server) == dropped_before + 1
 
         # Resuming from the last sequence received gives the rest, in order.
         async with subscribed(server, accountId=account, after=received[-1]["sequence"]) as again:
