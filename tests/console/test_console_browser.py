@@ -136,6 +136,23 @@ def move(driver: WebDriver, deal_id: str, stage: str) -> None:
     retrying(lambda: menu().find_element(By.CSS_SELECTOR, "button[type=submit]").click())
 
 
+def drag(driver: WebDriver, deal_id: str, stage: str) -> None:
+    """Drag a card onto a column, as the browser's drag and drop events deliver it."""
+    driver.execute_script(
+        """
+        const [id, stage] = arguments;
+        const card = document.querySelector(`article.card[data-id='${id}']`);
+        const column = document.querySelector(`.column[data-stage='${stage}']`);
+        const data = new DataTransfer();
+        card.dispatchEvent(new DragEvent("dragstart", { dataTransfer: data, bubbles: true }));
+        column.dispatchEvent(new DragEvent("dragover", { dataTransfer: data, bubbles: true, cancelable: true }));
+        column.dispatchEvent(new DragEvent("drop", { dataTransfer: data, bubbles: true, cancelable: true }));
+        """,
+        deal_id,
+        stage,
+    )
+
+
 def test_an_invalid_token_returns_to_sign_in_with_a_clear_message(stack: LaunchedStack):
     with chromium() as driver:
         sign_in_with_token(driver, stack, "not-a-token-anyone-has")
@@ -284,7 +301,7 @@ def test_a_trigger_form_shows_typed_errors_at_their_fields_and_changes_nothing(s
         assert "Update fields" in entry.text and "operator@example.com" in entry.text
 
 
-def test_an_admin_waives_the_unmet_criteria_with_a_reason_and_the_move_succeeds(stack: LaunchedStack):
+def test_an_admin_waives_the_unmet_criteria_and_drags_the_card_across(stack: LaunchedStack):
     with chromium() as driver:
         sign_in_as(driver, stack, "admin")
         driver.get(f"{stack.url}/console#/board/NEW_BUSINESS")
@@ -308,9 +325,17 @@ def test_an_admin_waives_the_unmet_criteria_with_a_reason_and_the_move_succeeds(
             wait(driver).until(
                 lambda d, c=criterion: not d.find_elements(By.CSS_SELECTOR, f'form.criterion[data-criterion="{c}"]')
             )
-        move(driver, "umbrella-expansion", "SOLUTION_AGREEMENT")
+        drag(driver, "umbrella-expansion", "SOLUTION_AGREEMENT")
         wait(driver).until(lambda d: column_of(d, "umbrella-expansion") == "SOLUTION_AGREEMENT")
         assert stack.gql(STAGE, {"id": "umbrella-expansion"})["opportunity"]["stage"] == "SOLUTION_AGREEMENT"
+
+        # Dragged back without the reason a move back needs: refused on the card, in words.
+        drag(driver, "umbrella-expansion", "PROBLEM_AGREEMENT")
+        wait(driver).until(lambda d: texts(d, 'article.card[data-id="umbrella-expansion"] .refusal'))
+        [words] = texts(driver, 'article.card[data-id="umbrella-expansion"] .refusal')
+        assert words.startswith("Cannot move to Problem agreement yet.")
+        assert "Say why the opportunity moves back." in words
+        assert column_of(driver, "umbrella-expansion") == "SOLUTION_AGREEMENT"
 
 
 def forced(driver: WebDriver, script: str) -> Any:
