@@ -275,6 +275,9 @@ def main() -> None:
                 "--port",
                 str(args.api_port),
                 "--no-access-log",
+                # A WebSocket message (a subscription) is bounded like an HTTP request's body.
+                "--ws-max-size",
+                str(settings.max_graphql_request_bytes),
             ],
         )
         wait_for_http(f"http://{settings.api_host}:{args.api_port}/healthz", api)

@@ -16,7 +16,7 @@ import contextlib
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, TypedDict
+from typing import Any, TypedDict, cast
 
 import sqlalchemy as sa
 from graphql import GraphQLError, GraphQLSyntaxError
@@ -30,9 +30,12 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse
+from strawberry.schema import BaseSchema
+from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler, Operation
 from strawberry.types import ExecutionResult
+from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET, UnsetType
 from temporalio.client import Client
 
@@ -65,8 +68,26 @@ class State(TypedDict):
     changes: ChangeFeed
 
 
+class SubscriptionsOnly:
+    """The schema as the WebSocket serves it: subscriptions only. Queries and mutations go over
+    HTTP, where the body limit, the request's log context and per-request loaders apply."""
+
+    def __init__(self, schema: Any) -> None:
+        self.schema = schema
+
+    async def stream(self, *args: Any, **kwargs: Any) -> Any:
+        return await self.schema.stream(*args, allowed_operation_types=(OperationType.SUBSCRIPTION,), **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.schema, name)
+
+
 class CodedErrorsTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
-    """graphql-transport-ws whose errors carry the same codes as over HTTP."""
+    """graphql-transport-ws for subscriptions only, whose errors carry the same codes as over HTTP."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.schema = cast(BaseSchema, SubscriptionsOnly(self.schema))
 
     async def _send_result_stream(self, operation: Operation[Context, None], result_source: Any) -> None:
         await super()._send_result_stream(operation, self._coded(result_source))
@@ -126,6 +147,12 @@ class LifecycleGraphQL(GraphQL[Context, None]):
         is, since the protocol closes the connection with its message)."""
         if isinstance(error, GraphQLSyntaxError):
             return error
+        if isinstance(error.original_error, InvalidOperationTypeError):
+            return GraphQLError(
+                f"{error.message}: WebSocket serves subscriptions; queries and mutations go over HTTP.",
+                original_error=error.original_error,
+                extensions={"code": "BAD_REQUEST"},
+            )
         formatted = self._format(error)
         return GraphQLError(
             formatted["message"],

@@ -474,6 +474,11 @@ async def test_bad_arguments_are_refused_with_typed_errors(server: Server, entit
         await subscribe(ws, str(index), **variables)
         errors = await refusal(ws, str(index))
         assert errors[0]["extensions"]["code"] == code, (variables, errors)
+    # Queries and mutations are served over HTTP only.
+    await subscribe(ws, "query", query="{ lifecycleMachines { kind } }")
+    errors = await refusal(ws, "query")
+    assert errors[0]["extensions"]["code"] == "BAD_REQUEST", errors
+    assert errors[0]["message"].startswith("queries are not allowed: WebSocket serves subscriptions"), errors
     await ws.close()
 
     # A resume from changes the feed no longer keeps (pruned after its retention period).
