@@ -208,6 +208,10 @@ def main() -> None:
     env.setdefault("LIFECYCLES_DATABASE_URL", f"sqlite+aiosqlite:///{data_dir / 'readmodel.db'}")
     env.setdefault("LIFECYCLES_API_PORT", str(args.api_port))
     env.setdefault("LIFECYCLES_WORKER_METRICS_ADDRESS", f"127.0.0.1:{args.worker_metrics_port}")
+    env.setdefault("LIFECYCLES_TEMPORAL_UI_URL", f"http://127.0.0.1:{args.ui_port}")
+    if env.get("LIFECYCLES_ENVIRONMENT", "").lower() != "production":
+        # The console's one-click sign-in with the development tokens (never in production).
+        env.setdefault("LIFECYCLES_CONSOLE_DEV_SIGN_IN", "true")
     # Lines for people here; the services write JSON lines by default.
     env.setdefault("LIFECYCLES_LOG_FORMAT", "text")
     printed_tokens = None
@@ -291,6 +295,7 @@ def main() -> None:
         print(
             f"""
 Lifecycles is running.
+  Ops console:         http://{settings.api_host}:{args.api_port}/console
   GraphQL (GraphiQL):  http://{settings.api_host}:{args.api_port}/graphql
   Readiness:           http://{settings.api_host}:{args.api_port}/readyz
   Metrics:             http://{settings.api_host}:{args.api_port}/metrics (API)

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 import strawberry
+from graphql import GraphQLEnumType, GraphQLInputObjectType
 from strawberry.scalars import JSON
 
 from schema.context import Info
@@ -375,6 +376,36 @@ class MachineTimer:
     source: str
 
 
+@strawberry.type(description="One field of a kind's list filter, as a generic client builds its control.")
+class ListFilterField:
+    name: str
+    type: str = strawberry.field(description='Its GraphQL input type, e.g. "[OpportunityStage!]" or "Date".')
+    description: str | None
+    values: list[str] = strawberry.field(description="An enum's values; empty for other types.")
+
+
+@strawberry.type(
+    description="The kind's own list and lookup queries (derived from its declaration), so a generic client "
+    "can ask them without introspection."
+)
+class LifecycleListQuery:
+    type_name: str = strawberry.field(description='The kind\'s GraphQL type, e.g. "Opportunity".')
+    lookup: str = strawberry.field(description='The one-by-id query, e.g. "opportunity".')
+    id_argument: str = strawberry.field(description='The lookup\'s id argument, e.g. "invoiceId".')
+    query: str = strawberry.field(description='The list query, e.g. "opportunities".')
+    filter_type: str
+    order_type: str
+    default_order: str
+    orders: list[str]
+    filters: list[ListFilterField]
+
+
+def _named(graphql_type: Any) -> Any:
+    while hasattr(graphql_type, "of_type"):
+        graphql_type = graphql_type.of_type
+    return graphql_type
+
+
 @strawberry.type(description="A lifecycle kind's machine: states, transitions, guards, timers, default policy.")
 class LifecycleMachine:
     spec: strawberry.Private[LifecycleSpec]
@@ -444,6 +475,37 @@ class LifecycleMachine:
     @strawberry.field(description="A Mermaid state diagram of the machine.")
     def mermaid(self) -> str:
         return mermaid(self.spec)
+
+    @strawberry.field(description="The kind's own list and lookup queries; null for a kind without them.")
+    def list_query(self, info: Info) -> LifecycleListQuery | None:
+        exposure = self.spec.exposure
+        if exposure is None:
+            return None
+        # Read from the schema being served, so this says exactly what the list query accepts.
+        types = info.schema._schema.type_map
+        filter_type, order_type = f"{exposure.type_name}Filter", f"{exposure.type_name}Order"
+        filter_input, order_enum = types[filter_type], types[order_type]
+        assert isinstance(filter_input, GraphQLInputObjectType) and isinstance(order_enum, GraphQLEnumType)
+        filters = [
+            ListFilterField(
+                name=name,
+                type=str(field.type),
+                description=field.description,
+                values=list(getattr(_named(field.type), "values", None) or []),
+            )
+            for name, field in filter_input.fields.items()
+        ]
+        return LifecycleListQuery(
+            type_name=exposure.type_name,
+            lookup=exposure.one,
+            id_argument=camel(exposure.id_name),
+            query=exposure.many,
+            filter_type=filter_type,
+            order_type=order_type,
+            default_order=exposure.default_order,
+            orders=list(order_enum.values),
+            filters=filters,
+        )
 
 
 # ---- running a mutation ------------------------------------------------------------------

@@ -18,10 +18,11 @@ from schema.errors import (
 )
 from schema.inputs import filter_moment
 from services.lifecycle_list import LifecycleFilter as LifecycleQueryFilter
-from services.lifecycle_list import LifecycleOrder, list_lifecycles
+from services.lifecycle_list import LifecycleOrder, count_by_state, list_lifecycles
 from services.read_model import get_snapshot, snapshot_of
 from workflows.engine import errors
 from workflows.engine.common import CHANGE_OWNER
+from workflows.engine.spec import Role
 from workflows.engine.types import TransitionResult
 from workflows.registry import SPECS
 
@@ -51,6 +52,19 @@ class LifecycleFilter:
     updated_after: datetime | None = strawberry.field(
         default=None, description="Its last change is after this moment (to poll for changes)."
     )
+
+
+@strawberry.type(description="Who the bearer token names: the actor recorded on their transitions, and their role.")
+class Caller:
+    actor: str
+    role: Role
+
+
+@strawberry.type(description="How many lifecycles of a kind are in one state.")
+class StateTotal:
+    kind: str
+    state: str
+    count: int
 
 
 @strawberry.input
@@ -100,6 +114,11 @@ def _changed(outcome: Any) -> Any:
 
 @strawberry.type
 class LifecycleQuery:
+    @strawberry.field(description="The caller, as the API knows them from their bearer token.")
+    def me(self, info: Info) -> Caller:
+        principal = info.context.principal
+        return Caller(actor=principal.actor, role=principal.role)
+
     @strawberry.field(description="Any lifecycle by kind and id, with its data as JSON.")
     async def lifecycle(self, info: Info, kind: str, id: strawberry.ID) -> LifecycleLookup:
         if kind not in SPECS:
@@ -134,6 +153,18 @@ class LifecycleQuery:
                 max_page_size=info.context.settings.max_page_size,
             )
         return connection(page, lambda row: GenericLifecycle(snapshot=snapshot_of(row)))
+
+    @strawberry.field(
+        description="How many lifecycles of one kind (or of every kind) matching the filter are in each state, "
+        "from the read model; states with none are left out."
+    )
+    async def lifecycle_totals(
+        self, info: Info, kind: str | None = None, filter: LifecycleFilter | None = None
+    ) -> list[StateTotal]:
+        query_filter = _query_filter(kind, filter or LifecycleFilter())
+        async with info.context.sessions() as session:
+            counted = await count_by_state(session, query_filter)
+        return [StateTotal(kind=k, state=s, count=n) for k, s, n in counted]
 
     @strawberry.field(description="Every lifecycle kind the service runs, as machines.")
     def lifecycle_machines(self) -> list[LifecycleMachine]:

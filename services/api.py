@@ -1,4 +1,5 @@
-"""The HTTP API: GraphQL (with GraphiQL), its subscriptions over WebSocket, liveness and readiness.
+"""The HTTP API: GraphQL (with GraphiQL), its subscriptions over WebSocket, the ops console,
+liveness and readiness.
 
 ``uvicorn --factory services.api:create_app`` serves it. The lifespan connects to Temporal and the
 database once and starts the process's change-feed reader; every GraphQL request gets a
@@ -44,6 +45,7 @@ from schema.context import Context, SubscriptionContext
 from services.auth import authenticate
 from services.billing_events import BillingEvents, InvalidEvent, verified_event
 from services.change_feed import ChangeFeed
+from services.console import console_routes
 from services.db import Sessions, create_engine, session_factory
 from services.graphql_http import REQUEST_ERROR, is_request_error, negotiated
 from services.lifecycles import LifecycleGateway, RateLimited, Unavailable
@@ -342,6 +344,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics_endpoint),
+            *console_routes(),
             Route("/", lambda request: RedirectResponse("/graphql")),
         ],
         # The tracing middleware first, so that a request's span is current for the rest; the

@@ -87,3 +87,12 @@ async def list_lifecycles(
     )
     page.items = [row[0] for row in page.items]
     return page
+
+
+async def count_by_state(session: AsyncSession, f: LifecycleFilter) -> list[tuple[str, str, int]]:
+    """(kind, state, how many) of the lifecycles matching the filter, in one grouped count."""
+    kind, state = col(LifecycleRow.kind), col(LifecycleRow.state)
+    rows = await session.execute(
+        sa.select(kind, state, sa.func.count()).where(*_conditions(f)).group_by(kind, state).order_by(kind, state)
+    )
+    return [(str(k), str(s), int(n)) for k, s, n in rows.all()]

@@ -144,6 +144,12 @@ class Settings(BaseSettings):
     # Both default to on, except with environment=production; an explicit value wins.
     graphiql: bool = True
     introspection: bool = True
+    # The console's sign-in page offers the development tokens (api_tokens) of each role in
+    # one click: for ./dev up only, which turns it on; refused with environment=production.
+    console_dev_sign_in: bool = False
+    # Where the console links a lifecycle's workflow ("<url>/namespaces/<ns>/workflows/<id>");
+    # no link when unset.
+    temporal_ui_url: str | None = None
     max_page_size: Annotated[int, Field(ge=1, le=1000)] = 100
     max_query_depth: Annotated[int, Field(ge=2)] = 12
     max_aliases: Annotated[int, Field(ge=1)] = 30
@@ -260,6 +266,8 @@ class Settings(BaseSettings):
         for name in ("graphiql", "introspection"):
             if name not in self.model_fields_set:
                 setattr(self, name, not production)
+        if production and self.console_dev_sign_in:
+            raise ValueError("LIFECYCLES_CONSOLE_DEV_SIGN_IN gives tokens away: never in production")
         return self
 
     @property
