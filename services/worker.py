@@ -17,6 +17,7 @@ import httpx
 from temporalio.client import Client
 from temporalio.runtime import Runtime
 from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from services.activities import LifecycleActivities
@@ -46,6 +47,11 @@ def workflow_runner() -> SandboxedWorkflowRunner:
     )
 
 
+def configured_runner(settings: Settings) -> WorkflowRunner:
+    """The sandbox when ``LIFECYCLES_WORKFLOW_SANDBOX`` asks for it, the plain runner otherwise."""
+    return workflow_runner() if settings.workflow_sandbox else UnsandboxedWorkflowRunner()
+
+
 def build_worker(
     client: Client,
     settings: Settings,
@@ -62,7 +68,7 @@ def build_worker(
         task_queue=task_queue or settings.task_queue,
         workflows=list(WORKFLOWS.values()),
         activities=[activities.project_lifecycle, activities.deliver_effect],
-        workflow_runner=workflow_runner(),
+        workflow_runner=configured_runner(settings),
         graceful_shutdown_timeout=timedelta(seconds=settings.worker_shutdown_grace_seconds),
         interceptors=worker_interceptors(),
     )
