@@ -36,7 +36,7 @@ from services.projection import insert_for
 from services.read_model import get_snapshot
 from workflows.engine.errors import AlreadyExists, Rejection, ValidationError
 from workflows.engine.spec import Role
-from workflows.late_payment import KIND
+from workflows.late_payment import KIND, LatePaymentData
 
 logger = logging.getLogger("lifecycles.billing")
 
@@ -223,7 +223,7 @@ class BillingEvents:
             snapshot = await get_snapshot(session, KIND, invoice["id"])
         if snapshot is None:
             return Outcome("ignored", "no late payment for this invoice")
-        owed = Decimal(str(snapshot.data.get("owed", "0")))
+        owed = LatePaymentData.model_validate(snapshot.data).owed
         if owed <= 0:
             return Outcome("ignored", "nothing is owed")
         await self.gateway.transition(

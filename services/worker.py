@@ -16,8 +16,7 @@ from datetime import timedelta
 import httpx
 from temporalio.client import Client
 from temporalio.runtime import Runtime
-from temporalio.worker import Worker
-from temporalio.worker import UnsandboxedWorkflowRunner, WorkflowRunner
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from services.activities import LifecycleActivities
