@@ -160,8 +160,8 @@ class Settings(BaseSettings):
     # waiting on a slow receiver) this long to finish before cancelling them.
     worker_shutdown_grace_seconds: Annotated[float, Field(ge=0)] = 30.0
     # Run workflow code in Temporal's sandbox (re-imports and restricts it per run, and
-    # checks every payload in it). Off by default: it costs the worker about a fifth of
-    # its CPU per transition, and determinism is guarded where mistakes are caught: the
+    # checks every payload in it). Off by default: it costs the worker 10-30% more CPU
+    # per transition (measured), and determinism is guarded where mistakes are caught: the
     # source check of workflows/, replay of recorded histories, and the test suite, which
     # runs every workflow in the sandbox (docs/architecture.md, "The workflow runner").
     workflow_sandbox: bool = False
