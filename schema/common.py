@@ -310,7 +310,12 @@ class Lifecycle:
 class GenericLifecycle(Lifecycle):
     @strawberry.field
     def data(self) -> JSON:
-        return JSON(self.snapshot.data)
+        # Lifecycles carry their data's fields only (stored_data); the JSON shows its
+        # derived fields too, computed from them as the kind's own type computes them.
+        spec = SPECS.get(self.snapshot.kind)
+        if spec is None or not spec.data_model.model_computed_fields:
+            return JSON(self.snapshot.data)
+        return JSON(spec.data_model.model_validate(self.snapshot.data).model_dump(mode="json"))
 
     @strawberry.field
     def account_id(self) -> str | None:

@@ -41,7 +41,7 @@ from services.read_model import get_snapshot
 from workflows.engine.errors import AlreadyExists, Rejection, ValidationError
 from workflows.engine.exposure import BillingTrigger
 from workflows.engine.spec import Role
-from workflows.late_payment import KIND
+from workflows.late_payment import KIND, LatePaymentData
 from workflows.registry import SPECS
 
 logger = logging.getLogger("lifecycles.billing")
@@ -302,7 +302,7 @@ class BillingEvents:
             snapshot = await get_snapshot(session, KIND, invoice["id"])
         if snapshot is None:
             return Outcome("ignored", "no late payment for this invoice")
-        owed = Decimal(str(snapshot.data.get("owed", "0")))
+        owed = LatePaymentData.model_validate(snapshot.data).owed
         if owed <= 0:
             return Outcome("ignored", "nothing is owed")
         await self.gateway.transition(

@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+from functools import cache
 from types import ModuleType
 
 from workflows.registry import SPECS, module_name
 
 
+@cache
 def companions(package: str) -> dict[str, ModuleType]:
-    """kind -> ``<package>.<module name>`` for every kind that has one."""
+    """kind -> ``<package>.<module name>`` for every kind that has one (looked up once per
+    process: the kinds are fixed at import, and the gateway asks before every update)."""
     found = {}
     for kind in SPECS:
         name = f"{package}.{module_name(kind)}"

@@ -37,7 +37,7 @@ from workflows.engine.errors import (
     Rejection,
     ValidationError,
 )
-from workflows.engine.instance import OPEN_TRIGGER, LifecycleInstance, require_role
+from workflows.engine.instance import OPEN_TRIGGER, LifecycleInstance, require_role, stored_data
 from workflows.engine.spec import Role
 from workflows.engine.types import (
     LifecycleInput,
@@ -133,7 +133,7 @@ class LifecycleGateway:
                         LifecycleInput(
                             kind=kind,
                             entity_id=entity_id,
-                            data=data_obj.model_dump(mode="json"),
+                            data=stored_data(data_obj),
                             policy=policy_obj.model_dump(mode="json"),
                             actor=principal.actor,
                             reason=reason,

@@ -168,6 +168,12 @@ class Settings(BaseSettings):
     # On SIGTERM a worker stops polling and gives its running activities (a delivery
     # waiting on a slow receiver) this long to finish before cancelling them.
     worker_shutdown_grace_seconds: Annotated[float, Field(ge=0)] = 30.0
+    # Run workflow code in Temporal's sandbox (re-imports and restricts it per run, and
+    # checks every payload in it). Off by default: it costs the worker 10-30% more CPU
+    # per transition (measured), and determinism is guarded where mistakes are caught: the
+    # source check of workflows/, replay of recorded histories, and the test suite, which
+    # runs every workflow in the sandbox (docs/architecture.md, "The workflow runner").
+    workflow_sandbox: bool = False
 
     # Subscriptions (services/change_feed.py): how many changes a subscriber may leave
     # unread before it is dropped (more than a second's worth of the changes it follows:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import shutil
 import sys
 import uuid
@@ -29,6 +30,11 @@ from services.worker import build_worker
 from tests.postgres import PostgresServer
 from workflows.engine.spec import Role
 from workflows.engine.visibility import ALL_KEYS
+
+# Production workers run workflows unsandboxed (services/settings.py); every worker the
+# tests start, here or in a subprocess, runs them in the sandbox, whose runtime checks
+# (restricted imports and calls, module state) are part of how determinism is guarded.
+os.environ["LIFECYCLES_WORKFLOW_SANDBOX"] = "true"
 
 VENV_BIN = Path(sys.executable).parent
 TEMPORAL_CLI = VENV_BIN / "temporal"

@@ -195,5 +195,10 @@ async def test_any_lifecycle_by_kind_and_id(api: Api, entity_id: str):
     found = (await api.gql(query, {"kind": "opportunity", "id": entity_id}, role="viewer"))["lifecycle"]
     assert found["stateName"] == "PROBLEM_AGREEMENT" and found["workflowId"] == f"opportunity/{entity_id}"
     assert found["data"]["account"] == {"id": "acme", "name": "ACME"} and found["accountId"] == "acme"
+    # The workflow and the read model carry the data's fields only; the JSON adds the derived ones.
+    derived = {"pipeline", "arr_discounted", "contract_end_date"}
+    state = await api.stack.gateway.snapshot("opportunity", entity_id)
+    assert derived.isdisjoint(state.data) and derived <= set(found["data"])
+    assert found["data"]["pipeline"] == "NEW_BUSINESS" and found["data"]["arr_discounted"] == "60000.00"
     missing = (await api.gql(query, {"kind": "opportunity", "id": "nope"}, role="viewer"))["lifecycle"]
     assert missing["__typename"] == "NotFound"

@@ -7,10 +7,13 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 from temporalio.service import TLSConfig
+from temporalio.worker import UnsandboxedWorkflowRunner
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from services.api import create_app
 from services.settings import Environment, Settings
 from services.temporal import tls_config
+from services.worker import configured_runner
 
 TOKENS = {"a-production-token-0123456789": {"actor": "ops@example.com", "role": "admin"}}
 PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
@@ -97,6 +100,16 @@ def test_the_worker_grace_period_is_a_setting():
     assert Settings().worker_shutdown_grace_seconds == 30
     with pytest.raises(ValidationError):
         Settings(worker_shutdown_grace_seconds=-1)
+
+
+def test_workers_run_workflows_unsandboxed_unless_asked_and_tests_ask(monkeypatch: pytest.MonkeyPatch):
+    assert isinstance(configured_runner(Settings()), SandboxedWorkflowRunner), "tests/conftest.py asks for it"
+    monkeypatch.delenv("LIFECYCLES_WORKFLOW_SANDBOX")
+    assert Settings().workflow_sandbox is False
+    assert isinstance(configured_runner(Settings()), UnsandboxedWorkflowRunner)
+    monkeypatch.setenv("LIFECYCLES_WORKFLOW_SANDBOX", "yes please")
+    with pytest.raises(ValidationError, match="workflow_sandbox"):
+        Settings()
 
 
 def test_only_the_api_needs_tokens_in_production():

@@ -12,7 +12,7 @@ from tests.workflows.helpers import deliveries, effects, eventually, lifecycle, 
 from workflows.engine.calendar import start_of_day
 from workflows.engine.errors import GuardFailed, InvalidTransition
 from workflows.engine.types import workflow_id_for
-from workflows.late_payment import LatePaymentWorkflow
+from workflows.late_payment import LatePaymentData, LatePaymentWorkflow
 
 
 def invoice(**fields):
@@ -212,7 +212,7 @@ async def test_a_credit_note_to_zero_settles(ts_stack: Stack, time_skipping_env:
     partial = await ts_stack.gateway.transition(
         "late-payment", entity_id, "apply_credit_note", {"amount": "1200", "credit_note_id": "cn_1"}, principal=OPERATOR
     )
-    assert partial.snapshot.state == "SUSPENDED" and partial.snapshot.data["owed"] == "3000.00"
+    assert partial.snapshot.state == "SUSPENDED" and LatePaymentData.model_validate(partial.snapshot.data).owed == 3000
     settled = await ts_stack.gateway.transition(
         "late-payment", entity_id, "apply_credit_note", {"amount": "3000", "credit_note_id": "cn_2"}, principal=OPERATOR
     )

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from services.db import Sessions
 from services.lifecycles import LifecycleGateway
+from services.settings import Settings
+from services.worker import build_worker
 from tests.conftest import OPERATOR, Stack
 from tests.workflows.helpers import effects, eventually, lifecycle, transitions, triggers
-from workflows.engine.errors import IdempotencyKeyReused
+from workflows.engine.errors import IdempotencyKeyReused, InvalidTransition
 from workflows.engine.types import workflow_id_for
 from workflows.opportunity import OpportunityWorkflow
 
@@ -246,3 +250,28 @@ async def test_a_passed_next_step_due_date_reaches_the_owner(
     assert overdue.recipients == ["tae@example.com"]
     assert overdue.payload["body"] == f'"Security review call" was due {due}.'
     assert [t for t, _ in await triggers(ts_stack.sessions, workflow_id)] == ["update_fields"]
+
+
+async def test_of_two_requests_decided_on_the_same_state_the_second_is_decided_again(
+    local_env: WorkflowEnvironment, settings: Settings, sessions: Sessions, entity_id: str
+):
+    # Sent while no worker polls, both updates reach the next worker in one workflow task.
+    # Each is decided on the state it meets: the first applies, the second is refused on
+    # the state the first left.
+    gateway = LifecycleGateway(local_env.client, settings, sessions)
+    async with build_worker(local_env.client, settings, sessions):
+        await gateway.open("opportunity", entity_id, DEAL, principal=OPERATOR)
+    closings = [
+        asyncio.create_task(
+            gateway.transition("opportunity", entity_id, "close_lost", {"loss_reason": reason}, principal=OPERATOR)
+        )
+        for reason in ("COMPETITOR", "PRICING")
+    ]
+    await asyncio.sleep(1)
+    async with build_worker(local_env.client, settings, sessions):
+        outcomes = await asyncio.gather(*closings, return_exceptions=True)
+    applied = [o for o in outcomes if not isinstance(o, BaseException)]
+    refused = [o for o in outcomes if isinstance(o, BaseException)]
+    assert len(applied) == 1 and applied[0].snapshot.state == "CLOSED_LOST"
+    assert len(refused) == 1 and isinstance(refused[0], InvalidTransition), refused
+    assert [t for t, _ in await triggers(sessions, workflow_id_for("opportunity", entity_id))] == ["close_lost"]

@@ -52,6 +52,13 @@ ENGINE_PATCHES = (SKIP_SUPERSEDED_NOTICES,)
 OPEN_TRIGGER = "open"
 
 
+def stored_data(data: BaseModel) -> dict[str, Any]:
+    """A data model as state, snapshots and payloads carry it: its fields only. Derived
+    fields (``@computed_property``) are computed again wherever the model is parsed, so
+    carrying them would only add bytes to every update, projection and history."""
+    return data.model_dump(mode="json", exclude_computed_fields=True)
+
+
 @dataclass
 class Decision:
     transition: TransitionSpec
@@ -180,13 +187,26 @@ def require_role(spec: LifecycleSpec[Any, Any] | None, trigger: str, role: Role)
 
 
 class LifecycleInstance:
-    def __init__(self, spec: LifecycleSpec, state: LifecycleState, patches: frozenset[str] | None = None) -> None:
+    def __init__(
+        self,
+        spec: LifecycleSpec,
+        state: LifecycleState,
+        patches: frozenset[str] | None = None,
+        *,
+        parsed: tuple[BaseModel, BaseModel] | None = None,
+    ) -> None:
+        """``parsed``: the state's data and policy as models, when the caller has just made them."""
         self.spec = spec
         self.core = state
         # Outside a workflow (the API describing a snapshot, unit tests) every patch applies.
         self.patches = frozenset((*spec.patches, *ENGINE_PATCHES)) if patches is None else patches
-        self.data: BaseModel = spec.data_model.model_validate(state.data)
-        self.policy: BaseModel = spec.policy_model.model_validate(state.policy)
+        self.data: BaseModel
+        self.policy: BaseModel
+        if parsed is None:
+            self.data = spec.data_model.model_validate(state.data)
+            self.policy = spec.policy_model.model_validate(state.policy)
+        else:
+            self.data, self.policy = parsed
         self.machine = SpecMachine.of(spec)
 
     # ---- opening -------------------------------------------------------------------
@@ -244,13 +264,13 @@ class LifecycleInstance:
             kind=spec.kind,
             entity_id=entity_id,
             state=state,
-            data=data_obj.model_dump(mode="json"),
+            data=stored_data(data_obj),
             policy=policy_obj.model_dump(mode="json"),
             opened_at=now,
             state_entered_at=now,
             updated_at=now,
         )
-        instance = cls(spec, core, patches)
+        instance = cls(spec, core, patches, parsed=(data_obj, policy_obj))
         ctx = instance.context(now, actor=actor, role=Role.OPERATOR, reason=reason)
         instance._record(
             TransitionRecord(
@@ -464,7 +484,7 @@ class LifecycleInstance:
                 raise RuntimeError(f"the machine did not take the decided transition {t.trigger!r}")
             to_state = model.state
         self.data = data
-        self.core.data = data.model_dump(mode="json")
+        self.core.data = stored_data(data)
         self.core.state = to_state
         record = TransitionRecord(
             seq=self.core.seq + 1,
@@ -629,9 +649,10 @@ class LifecycleInstance:
 
     # ---- projection bookkeeping ---------------------------------------------------
 
-    def projection_batch(self, now: datetime) -> ProjectionBatch:
+    def projection_batch(self, now: datetime, snapshot: LifecycleSnapshot | None = None) -> ProjectionBatch:
+        """What the read model lacks; ``snapshot``: this instance's at ``now``, if made already."""
         return ProjectionBatch(
-            snapshot=self.snapshot(now),
+            snapshot=snapshot or self.snapshot(now),
             transitions=[r for r in self.core.history if r.seq > self.core.projected_seq],
             effects=list(self.core.unprojected_effects),
             timers=list(self.core.unprojected_firings),

@@ -39,7 +39,7 @@ from temporalio.exceptions import ApplicationError, FailureError
 
 from workflows.engine import idempotency
 from workflows.engine.errors import IdempotencyKeyReused, Rejection
-from workflows.engine.instance import ENGINE_PATCHES, LifecycleInstance
+from workflows.engine.instance import ENGINE_PATCHES, Decision, LifecycleInstance
 from workflows.engine.spec import LifecycleSpec
 from workflows.engine.types import (
     AllowedTransition,
@@ -106,6 +106,8 @@ class LifecycleWorkflow:
         self._projection_backlog = False
         self._background_busy = 0
         self._published: dict[str, object] = {}
+        # update id -> the decision its validator made, for its handler.
+        self._validated: dict[str, Decision] = {}
         now = input.opened_at or workflow.now()
         # Asked once per run, before anything else: a run started before a patch keeps
         # the old behaviour throughout, and takes the new one when it continues as new.
@@ -235,18 +237,13 @@ class LifecycleWorkflow:
         if prior is not None:
             return self._result(prior, projected=not self._instance.projection_pending)
         now = workflow.now()
-        try:
-            decision = self._instance.decide(
-                request.trigger,
-                request.params,
-                actor=request.actor,
-                role=request.role,
-                reason=request.reason,
-                now=now,
-                facts=request.facts,
-            )
-        except Rejection as exc:
-            raise ApplicationError(exc.message, exc.as_details(), type=exc.type, non_retryable=True) from None
+        decision = self._validated.pop(_update_id(), None)
+        if decision is None or decision.context.seq != self._instance.core.seq or decision.context.now != now:
+            # Replaying (validators do not run then), or the state moved since validating.
+            try:
+                decision = self._decide(request, now)
+            except Rejection as exc:
+                raise ApplicationError(exc.message, exc.as_details(), type=exc.type, non_retryable=True) from None
         key = self._caller_key(request)
         if key is None:
             record = self._instance.apply(decision, now, idempotency_key=_update_id())
@@ -258,9 +255,11 @@ class LifecycleWorkflow:
                 key,
                 AppliedKey(seq=record.seq, trigger=record.trigger, fingerprint=self._fingerprint(request)),
             )
-        self._publish()
+        # One snapshot for the search attributes and the projection (the same moment).
+        snapshot = self._instance.snapshot(now)
+        self._publish(snapshot)
         self._wake = True
-        projected = await self._project()
+        projected = await self._project(snapshot)
         return self._result(record, projected)
 
     @transition.validator
@@ -268,17 +267,23 @@ class LifecycleWorkflow:
         try:
             if self._prior(request) is not None:
                 return
-            self._instance.decide(
-                request.trigger,
-                request.params,
-                actor=request.actor,
-                role=request.role,
-                reason=request.reason,
-                now=workflow.now(),
-                facts=request.facts,
-            )
+            # Kept for the handler, which runs right after in the same activation: the
+            # decision is made once. Nothing else depends on it, so a replay (which runs
+            # no validator) decides in the handler and takes the same path.
+            self._validated[_update_id()] = self._decide(request, workflow.now())
         except Rejection as exc:
             raise ApplicationError(exc.message, exc.as_details(), type=exc.type, non_retryable=True) from None
+
+    def _decide(self, request: TransitionRequest, now: datetime) -> Decision:
+        return self._instance.decide(
+            request.trigger,
+            request.params,
+            actor=request.actor,
+            role=request.role,
+            reason=request.reason,
+            now=now,
+            facts=request.facts,
+        )
 
     def _caller_key(self, request: TransitionRequest) -> str | None:
         """The caller's own key, in runs that scope keys to callers (None: the update id is the key)."""
@@ -340,10 +345,11 @@ class LifecycleWorkflow:
 
     # ---- projection, delivery, visibility ------------------------------------------
 
-    async def _project(self) -> bool:
+    async def _project(self, snapshot: LifecycleSnapshot | None = None) -> bool:
+        """Write what is not in the read model yet (``snapshot``: the current one, if made already)."""
         if not self._instance.projection_pending:
             return True
-        batch = self._instance.projection_batch(workflow.now())
+        batch = self._instance.projection_batch(workflow.now(), snapshot)
         try:
             await workflow.execute_local_activity(
                 PROJECT_ACTIVITY,
@@ -404,8 +410,8 @@ class LifecycleWorkflow:
             self._instance.mark_delivered(effect_id)
             self._wake = True
 
-    def _publish(self) -> None:
-        snap = self._instance.snapshot(workflow.now())
+    def _publish(self, snapshot: LifecycleSnapshot | None = None) -> None:
+        snap = snapshot or self._instance.snapshot(workflow.now())
         wanted: dict[str, object] = {
             "state": snap.state,
             "owner": snap.owner,
