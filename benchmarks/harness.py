@@ -159,15 +159,17 @@ class Bench:
         # Lifecycle opens per second, once the start benchmark has measured them.
         self.open_rate: float | None = None
 
+    def http_client(self, base_url: str, *, admin: bool = False) -> httpx.AsyncClient:
+        """A GraphQL client of the API at ``base_url``, with the operator's (or admin's) token."""
+        limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
+        return httpx.AsyncClient(
+            base_url=base_url, headers=self.stack.graphql_headers(admin=admin), timeout=60, limits=limits
+        )
+
     async def __aenter__(self) -> Bench:
         self.client = await self.stack.client()
-        limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
-        self.http = httpx.AsyncClient(
-            base_url=self.stack.api_url, headers=self.stack.graphql_headers(), timeout=60, limits=limits
-        )
-        self.admin_http = httpx.AsyncClient(
-            base_url=self.stack.api_url, headers=self.stack.graphql_headers(admin=True), timeout=60, limits=limits
-        )
+        self.http = self.http_client(self.stack.api_url)
+        self.admin_http = self.http_client(self.stack.api_url, admin=True)
         settings = Settings(temporal_address=self.stack.address, database_url=self.stack.database_url)
         self.gateway = LifecycleGateway(self.client, settings, self.sessions)
         return self
@@ -182,8 +184,10 @@ class Bench:
 
     # ---- GraphQL -------------------------------------------------------------------------
 
-    async def gql(self, query: str, variables: dict[str, Any], *, admin: bool = False) -> dict[str, Any]:
-        http = self.admin_http if admin else self.http
+    async def gql(
+        self, query: str, variables: dict[str, Any], *, admin: bool = False, http: httpx.AsyncClient | None = None
+    ) -> dict[str, Any]:
+        http = http or (self.admin_http if admin else self.http)
         response = await http.post("/graphql", json={"query": query, "variables": variables})
         body = response.json()
         if response.status_code != 200 or body.get("errors"):
@@ -196,8 +200,8 @@ class Bench:
         if data["openOpportunity"]["__typename"] != "OpportunityChanged":
             raise GraphQLFailure(str(data))
 
-    async def update_opportunity(self, entity_id: str, name: str) -> None:
-        data = await self.gql(UPDATE_OPPORTUNITY, {"input": {"id": entity_id, "name": name}})
+    async def update_opportunity(self, entity_id: str, name: str, http: httpx.AsyncClient | None = None) -> None:
+        data = await self.gql(UPDATE_OPPORTUNITY, {"input": {"id": entity_id, "name": name}}, http=http)
         if data["updateOpportunity"]["__typename"] != "OpportunityChanged":
             raise GraphQLFailure(str(data))
 

@@ -51,29 +51,42 @@ def _print_case(name: str, result: dict[str, Any], seconds: float) -> None:
             extra = f"  ratio p50 {r['p50']}x p99 {r['p99']}x" if r else ""
             print(f"   {side:<26} p50 {s['p50_ms']:>7} ms  p95 {s['p95_ms']:>7}  p99 {s['p99_ms']:>7}{extra}")
     elif name == "throughput":
-        for level in result["levels"]:
+        for level in [*result["levels"], result["scaled"]]:
             print(
-                f"   {level['clients']:>2} clients: bare {level['bare_updates_per_s']:>6}/s  "
-                f"GraphQL {level['graphql_transitions_per_s']:>6}/s  ratio {level['ratio']}x"
+                f"   {level['clients']:>2} clients, {level['processes']} of each process: "
+                f"bare {level['bare_updates_per_s']:>6}/s  GraphQL {level['graphql_transitions_per_s']:>6}/s  "
+                f"ratio {level['ratio']}x  CPU ms per transition {level['cpu_ms_per_graphql_transition']}"
             )
     elif name == "lists":
-        for size in result["sizes"]:
-            print(f"   {size['rows']:,} rows (filled in {size['fill_seconds']} s)")
-            for s in size["shapes"]:
-                print(
-                    f"     {s['name']:<45} GraphQL p50 {s['graphql']['p50_ms']:>6} p99 {s['graphql']['p99_ms']:>6}"
-                    f"  raw p50 {s['raw_sql']['p50_ms']:>6} p99 {s['raw_sql']['p99_ms']:>6}  ratio {s['ratio_p50']}x"
-                    f"  indexes {'yes' if s['uses_indexes'] else 'NO'}"
-                )
+        for database in ("sqlite", "postgresql"):
+            if "skipped" in result[database]:
+                print(f"   {database}: {result[database]['skipped']}")
+                continue
+            for size in result[database]["sizes"]:
+                print(f"   {database}, {size['rows']:,} rows (filled in {size['fill_seconds']} s)")
+                for s in size["shapes"]:
+                    print(
+                        f"     {s['name']:<45} GraphQL p50 {s['graphql']['p50_ms']:>6} p99 {s['graphql']['p99_ms']:>6}"
+                        f"  floor p50 {s['floor']['p50_ms']:>6}  raw p50 {s['raw_sql']['p50_ms']:>6}"
+                        f"  vs floor {s['floor_ratio_p50']}x  indexes {'yes' if s['uses_indexes'] else 'NO'}"
+                    )
     elif name == "timer_lateness":
-        for label in ("bare_sleepers", "lifecycles"):
+        for label in ("bare_sleepers", "firing_floor", "lifecycles"):
             s = result[label]
             print(
                 f"   {label:<14} p50 {s['p50_ms']:>8} ms  p95 {s['p95_ms']:>8}  p99 {s['p99_ms']:>8}"
                 f"  max {s['max_ms']:>8}"
                 f"  (setup {s['setup_seconds']} s{', OVERRAN' if s['setup_overran'] else ''})"
             )
-        print(f"   ratios {result['ratios']}")
+            work = s["per_firing"]
+            print(
+                f"   {'':<14} per firing: {work['workflow_tasks']} workflow tasks, {work['activity_tasks']} activity"
+                f" tasks, {work['local_activities']} local activities, {work['history_events']} history events"
+            )
+        print(
+            f"   ratios to the bare sleepers {result['ratios']}, to the firing floor {result['ratios_vs_firing_floor']}"
+        )
+        print(f"   worker RSS high-water mark after the burst: {result['lifecycles']['worker_rss_high_water_mb']} MB")
         idle = result["lifecycles"]["idle_memory"]
         readings = [
             f"{i['idle_lifecycles']:,} idle{' after the burst' if i['after_burst'] else ''}: {i['worker_rss_mb']} MB"

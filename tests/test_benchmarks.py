@@ -12,12 +12,17 @@ import json
 import math
 import subprocess
 import sys
+from datetime import UTC, datetime
 
 import pytest
 
+from benchmarks.cases import OPPORTUNITIES, fill_rows
 from benchmarks.harness import SMOKE
 from benchmarks.report import markdown
 from benchmarks.run import CASES, run
+from services.projection import lifecycle_values
+from workflows.engine.instance import LifecycleInstance
+from workflows.opportunity import OPPORTUNITY, OpportunityStage
 
 pytestmark = pytest.mark.e2e
 
@@ -85,3 +90,32 @@ def test_a_bad_count_is_refused_before_anything_starts(flag, value):
     assert finished.returncode == 2
     assert "is not a whole number above zero" in finished.stderr
     assert "Traceback" not in finished.stderr
+
+
+@pytest.mark.parametrize("i", [0, 1, 4242, 999_999])
+def test_the_bulk_fill_writes_the_rows_the_projection_writes(i):
+    """The lists benchmark builds a million rows without a model per row: each must be what
+    the projection writes for the same opportunity."""
+    now = datetime(2026, 11, 30, 12, tzinfo=UTC)
+    (lifecycle,), (opportunity,) = fill_rows(i, i + 1, now)
+    data = lifecycle["data"]
+    instance = LifecycleInstance.open(
+        OPPORTUNITY,
+        f"fill-{i}",
+        {key: data[key] for key in ("name", "account", "owner", "close_date", "amount", "forecast_category")},
+        {},
+        now,
+        actor="fill@bench.example",
+    )
+    stage = opportunity["stage"]
+    snapshot = instance.snapshot(now).model_copy(
+        update={
+            "state": stage,
+            "terminal": stage in (OpportunityStage.CLOSED_WON, OpportunityStage.CLOSED_LOST),
+            "updated_at": lifecycle["updated_at"],
+            "deadlines": [],
+            "next_deadline": None,
+        }
+    )
+    assert opportunity == OPPORTUNITIES.project(snapshot)
+    assert lifecycle == lifecycle_values(snapshot)
