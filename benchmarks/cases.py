@@ -14,7 +14,7 @@ import math
 import pickle
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from enum import Enum
@@ -103,17 +103,30 @@ async def transition_cost(b: Bench, ids: list[str]) -> dict[str, Any]:
     for k in range(n):
         await b.engine_update(ids[k % len(ids)], f"cost engine {k}")
     worker_engine = (b.stack.cpu("worker") - engine_before) / n
-    before = {name: b.stack.cpu(name) for name in ("worker", "api")}
+    before = {name: b.stack.cpu(name) for name in ("worker", "api", "temporal")}
+    history_before = await _history_size(b, f"opportunity/{ids[0]}")
     for k in range(n):
         await b.update_opportunity(ids[k % len(ids)], f"cost graphql {k}")
     per_graphql = {name: (b.stack.cpu(name) - before[name]) / n for name in before}
+    history_after = await _history_size(b, f"opportunity/{ids[0]}")
+    on_first = len(range(0, n, len(ids)))  # the transitions that went to ids[0]
     return {
         "transitions": n,
+        "temporal_cpu_ms_per_graphql_transition": round(per_graphql["temporal"] * 1000, 2),
+        # What one transition adds to the lifecycle's history: events, and their bytes.
+        "history_events_per_transition": round((history_after[0] - history_before[0]) / on_first, 2),
+        "history_bytes_per_transition": round((history_after[1] - history_before[1]) / on_first),
         "worker_cpu_ms_per_engine_update": round(worker_engine * 1000, 2),
         "worker_cpu_ms_per_graphql_transition": round(per_graphql["worker"] * 1000, 2),
         "api_cpu_ms_per_graphql_transition": round(per_graphql["api"] * 1000, 2),
         "payload_bytes_per_transition": await _update_payload_bytes(b, ids[0]),
     }
+
+
+async def _history_size(b: Bench, workflow_id: str) -> tuple[int, int]:
+    """A workflow's history: how many events, how many bytes."""
+    history = await b.client.get_workflow_handle(workflow_id).fetch_history()
+    return len(history.events), sum(e.ByteSize() for e in history.events)
 
 
 async def _update_payload_bytes(b: Bench, entity_id: str) -> dict[str, int]:
@@ -370,45 +383,95 @@ def fill_rows(start: int, stop: int, now: datetime) -> tuple[list[dict[str, Any]
 
 
 def fill(database_url: str, start: int, stop: int) -> float:
-    """Bulk-insert lifecycles start..stop-1 into the read model (PostgreSQL: with COPY); seconds taken."""
+    """Bulk-insert lifecycles start..stop-1 into the read model; seconds taken.
+
+    The first ``FILL_BLOCK`` are built in Python (``fill_rows``) and inserted through the
+    driver (PostgreSQL: ``COPY``); the rest are copies of them under new ids, made by the
+    database itself (``INSERT ... SELECT``, doubling), so a million rows hold the base block's
+    mix of stages, owners, accounts, dates and forecasts. The secondary indexes are dropped
+    for the fill and built again after it: one sort each instead of random B-tree inserts.
+    """
     t0 = time.perf_counter()
     engine = sa.create_engine(sync_url(database_url))
     now = datetime.now(UTC)
     tables = (LifecycleRow.__table__, table_of(OPPORTUNITIES.table))
     with engine.begin() as conn:
-        for chunk in range(start, stop, FILL_CHUNK):
-            batches = fill_rows(chunk, min(chunk + FILL_CHUNK, stop), now)
+        indexes = [index for table in tables for index in table.indexes]
+        for index in indexes:
+            index.drop(conn)
+        built = min(stop, FILL_BLOCK)
+        for chunk in range(start, built, FILL_CHUNK):
+            batches = fill_rows(chunk, min(chunk + FILL_CHUNK, built), now)
             for table, rows in zip(tables, batches, strict=True):
-                if engine.dialect.name == "postgresql":
-                    _copy(conn, table, rows)
-                else:
-                    conn.execute(sa.insert(table), rows)
+                _insert(conn, table, rows)
+        filled = max(start, built)
+        while filled < stop:
+            copied = min(filled, stop - filled)
+            for table in tables:
+                _copy_rows(conn, table, copied, filled)
+            filled += copied
+        for index in indexes:
+            index.create(conn)
         conn.exec_driver_sql("ANALYZE")
     engine.dispose()
     return time.perf_counter() - t0
 
 
+FILL_BLOCK = 10_000
+
+
+def _copy_rows(conn: sa.Connection, table: Any, count: int, offset: int) -> None:
+    """Copy fill rows 0..count-1 as rows offset..offset+count-1 (only their ids change)."""
+    number = sa.cast(sa.func.substr(table.c.workflow_id, len("opportunity/fill-") + 1), sa.Integer)
+    renamed = {
+        "workflow_id": sa.literal("opportunity/fill-") + sa.cast(number + offset, sa.String),
+        "entity_id": sa.literal("fill-") + sa.cast(number + offset, sa.String),
+    }
+    columns = [c for c in table.columns if not (c.primary_key and c.autoincrement is True and c.name == "id")]
+    selected = sa.select(*(renamed.get(c.name, c) for c in columns)).where(
+        table.c.workflow_id.like("opportunity/fill-%"), number < count
+    )
+    conn.execute(sa.insert(table).from_select([c.name for c in columns], selected))
+
+
 FILL_CHUNK = 20_000
 
 
-def _copy(conn: sa.Connection, table: Any, rows: list[dict[str, Any]]) -> None:
-    """``COPY table FROM STDIN`` of ``rows``, each value converted as SQLAlchemy would bind it."""
+def _insert(conn: sa.Connection, table: Any, rows: list[dict[str, Any]]) -> None:
+    """Insert ``rows`` through the driver itself (PostgreSQL: ``COPY``), each value converted
+    as SQLAlchemy binds it. The rows of a chunk share most values (their prototype's policy,
+    deadlines, timestamps): each object is converted once (by identity: ``rows`` keeps every
+    one of them alive, so no id is reused during the call)."""
     columns = list(table.columns)
     convert = [c.type.bind_processor(conn.dialect) for c in columns]
+    converted: dict[int, Any] = {}
+
+    def value(row: dict[str, Any], column: Any, process: Any) -> Any:
+        raw = row.get(column.name)
+        if raw is None:
+            return None
+        key = id(raw)
+        if key not in converted:
+            plain = raw.value if isinstance(raw, Enum) else raw  # a stage: the string the ORM stores
+            if process is not None:
+                converted[key] = process(plain)
+            else:
+                # psycopg's dialect leaves JSON to the driver, which COPY does not reach.
+                converted[key] = json.dumps(plain) if isinstance(plain, dict | list) else plain
+        return converted[key]
+
+    def tuples() -> Iterator[list[Any]]:
+        for row in rows:
+            yield [value(row, c, f) for c, f in zip(columns, convert, strict=True)]
+
     names = ", ".join(f'"{c.name}"' for c in columns)
     cursor = conn.connection.driver_connection.cursor()
-    with cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
-        for row in rows:
-            values = (_plain(row.get(c.name)) for c in columns)
-            copy.write_row([v if f is None or v is None else f(v) for v, f in zip(values, convert, strict=True)])
-
-
-def _plain(value: Any) -> Any:
-    """A stage or other enum as the string the ORM stores; a JSON column's value as its text
-    (psycopg's dialect leaves JSON to the driver, which COPY does not reach)."""
-    if isinstance(value, dict | list):
-        return json.dumps(value)
-    return value.value if isinstance(value, Enum) else value
+    if conn.dialect.name == "postgresql":
+        with cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
+            for row in tuples():
+                copy.write_row(row)
+    else:
+        cursor.executemany(f"INSERT INTO {table.name} ({names}) VALUES ({', '.join('?' * len(columns))})", tuples())
 
 
 def unfill(database_url: str) -> None:
@@ -429,6 +492,14 @@ class ListTarget:
     api: httpx.AsyncClient
     sessions: Sessions
     raw: Any  # a DB-API connection of the database's sync driver (sqlite3, psycopg)
+
+    def size(self) -> int:
+        """The database's bytes on disk."""
+        if self.name == "SQLite":
+            pages = self.raw.execute("PRAGMA page_count").fetchone()[0]
+            return int(pages * self.raw.execute("PRAGMA page_size").fetchone()[0])
+        row = self.raw.execute("SELECT pg_database_size(current_database())").fetchone()
+        return int(row[0])
 
     def plan(self, statement: str, parameters: Any) -> list[str]:
         if self.name == "SQLite":
@@ -583,6 +654,7 @@ async def _sizes(b: Bench, target: ListTarget) -> list[dict[str, Any]]:
         filled = rows
         size = await _list_size(b, target, rows)
         size["fill_seconds"] = round(seconds, 1)
+        size["database_bytes"] = target.size()
         sizes.append(size)
     return sizes
 
@@ -662,7 +734,9 @@ async def _sleepers(b: Bench, n: int, workflow: Any, prefix: str) -> dict[str, A
     """N minimal workflows (``bare.py``) due at one moment; their lateness on the workflow clock."""
     cfg = b.config
     calibration = max(5, n // 10)
-    rate = await _rate(calibration, cfg.concurrency, lambda i: b.start_bare(f"bare-cal-{prefix}-{b.run_id}-{i}"))
+    # Started as many at a time as the lifecycles are: the starts are setup, not measured.
+    concurrency = cfg.concurrency * 2
+    rate = await _rate(calibration, concurrency, lambda i: b.start_bare(f"bare-cal-{prefix}-{b.run_id}-{i}"))
     setup_start = time.time()
     # Bare starts slow down as the server fills more than a small batch shows: more margin.
     due = datetime.now(UTC) + timedelta(seconds=1.5 + 1.35 * n / rate)
@@ -673,7 +747,7 @@ async def _sleepers(b: Bench, n: int, workflow: Any, prefix: str) -> dict[str, A
             workflow, due.isoformat(), id=f"{prefix}-{b.run_id}-{i}", task_queue=BARE_QUEUE
         )
 
-    await run_concurrently(n, cfg.concurrency, start)
+    await run_concurrently(n, concurrency, start)
     setup_end = time.time()
     await asyncio.sleep(max(0.0, due.timestamp() - time.time()))
     woke: list[str] = [""] * n

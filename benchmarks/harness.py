@@ -41,7 +41,7 @@ class Config:
     throughput_clients: tuple[int, ...]
     throughput_seconds: float
     throughput_warmup_seconds: float
-    # 3. lists: read-model sizes, timed requests per query shape and size.
+    # 3. lists: read-model sizes, timed requests per query shape, size and side (API, floor, raw SQL).
     list_sizes: tuple[int, ...]
     list_samples: int
     list_warmup: int
@@ -56,15 +56,16 @@ class Config:
 
 FULL = Config(
     name="full",
-    latency_warmup=30,
-    latency_samples=300,
+    latency_warmup=20,
+    latency_samples=200,
     latency_lifecycles=10,
     throughput_clients=(1, 8, 32),
-    throughput_seconds=4,
+    throughput_seconds=3,
     throughput_warmup_seconds=1,
-    list_sizes=(10_000, 100_000),
-    list_samples=120,
-    list_warmup=12,
+    # The goal's size, on SQLite and on PostgreSQL (filled in ~1-3 minutes each on 2 cores).
+    list_sizes=(1_000_000,),
+    list_samples=100,
+    list_warmup=10,
     timer_count=2_000,
     start_count=200,
     # Read while the timer benchmark's lifecycles wait: up to twice the worker's workflow

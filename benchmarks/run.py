@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import cases
+from benchmarks.capacity import scaling
 from benchmarks.harness import CONFIGS, Bench, Config, config_facts, now_iso
 from benchmarks.report import goals, machine_facts, markdown
 from benchmarks.stack import BenchStack
@@ -28,6 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 FINDINGS = ROOT / "benchmarks" / "findings.json"
 REPORT = ROOT / "docs" / "performance.md"
+SCALING = ROOT / "docs" / "scaling.md"
 FIGURES = ROOT / "docs" / "performance.json"
 
 Case = Callable[[Bench], Awaitable[dict[str, Any]]]
@@ -148,10 +150,17 @@ def write(document: dict[str, Any], *, report: bool = True) -> Path:
         # The last full run's figures, committed beside the report they fill.
         FIGURES.write_text(json.dumps(document, indent=2, default=str) + "\n")
     if report:
-        found = findings()
-        document = {**document, "notes": found.get("notes", [])}
-        REPORT.write_text(markdown(document, found.get("before_after")))
+        render(document)
     return path
+
+
+def render(document: dict[str, Any]) -> None:
+    """docs/performance.md and the capacity model, docs/scaling.md, from a run's document."""
+    found = findings()
+    REPORT.write_text(markdown({**document, "notes": found.get("notes", [])}, found.get("before_after")))
+    model = scaling(document)
+    if model is not None:
+        SCALING.write_text(model)
 
 
 def count(text: str) -> int:
@@ -189,9 +198,8 @@ def main() -> None:
     if args.render:
         document = json.loads((RESULTS / "latest.json").read_text())
         document["goals"] = goals(document["results"])
-        found = findings()
-        REPORT.write_text(markdown({**document, "notes": found.get("notes", [])}, found.get("before_after")))
-        print(f"wrote {REPORT.relative_to(ROOT)}")
+        render(document)
+        print(f"wrote {REPORT.relative_to(ROOT)} and {SCALING.relative_to(ROOT)}")
         return
     config = CONFIGS["quick" if args.quick else "full"]
     if args.timers:
@@ -206,7 +214,7 @@ def main() -> None:
         print(f"   [{met}] {g['benchmark']}: {g['subject']} vs {g['bare']} -> {g['ratio']}x (goal {g['goal']})")
     print(
         f"\nwrote {path.relative_to(ROOT)}"
-        + ("" if args.no_report or args.only else f" and {REPORT.relative_to(ROOT)}")
+        + ("" if args.no_report or args.only else f", {REPORT.relative_to(ROOT)} and {SCALING.relative_to(ROOT)}")
     )
     print(f"took {document['duration_s']} s")
 

@@ -10,16 +10,20 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import shutil
 import subprocess
 import sys
 from datetime import UTC, datetime
 
 import pytest
 
+from benchmarks.capacity import scaling
 from benchmarks.cases import OPPORTUNITIES, fill_rows
 from benchmarks.harness import SMOKE
 from benchmarks.report import markdown
 from benchmarks.run import CASES, run
+from infra import postgres
 from services.projection import lifecycle_values
 from workflows.engine.instance import LifecycleInstance
 from workflows.opportunity import OPPORTUNITY, OpportunityStage
@@ -31,8 +35,11 @@ def _figure(value: object) -> bool:
     return isinstance(value, int | float) and not (isinstance(value, float) and math.isnan(value))
 
 
-@pytest.mark.timeout(180)
+@pytest.mark.timeout(300)
 async def test_every_benchmark_runs_and_the_report_has_its_shape():
+    ci = os.environ.get("LIFECYCLES_CI") and os.geteuid() == 0 and shutil.which("apt-get")
+    if postgres.binaries() is None and ci:
+        postgres.install()  # CI measures the PostgreSQL lists too (tests/postgres.py does the same)
     document = await run(SMOKE)
     json.dumps(document)  # JSON-able as written to benchmarks/results/latest.json
 
@@ -49,22 +56,46 @@ async def test_every_benchmark_runs_and_the_report_has_its_shape():
     assert set(latency["ratios"]) == {"bare_update_local_activity", "engine_update", "graphql_transition"}
     assert set(latency["ratios_vs_local_activity_floor"]) == {"engine_update", "graphql_transition"}
 
-    levels = results["throughput"]["levels"]
+    throughput = results["throughput"]
+    levels = throughput["levels"]
     assert [level["clients"] for level in levels] == list(SMOKE.throughput_clients)
     assert all(level["graphql_transitions_per_s"] > 0 and level["bare_updates_per_s"] > 0 for level in levels)
+    scaled = throughput["scaled"]
+    assert (scaled["clients"], scaled["processes"]) == (max(SMOKE.throughput_clients), 2)
+    for level in [*levels, scaled]:
+        assert set(level["cpu_ms_per_graphql_transition"]) == {"api", "worker", "temporal"}
+        assert set(level["cpu_ms_per_bare_update"]) == {"bare", "temporal"}
+        assert all(v > 0 for v in level["cpu_ms_per_graphql_transition"].values())
 
-    (size,) = results["lists"]["sizes"]
-    assert size["rows"] == SMOKE.list_sizes[0]
-    for shape in size["shapes"]:
-        assert shape["graphql"]["n"] == shape["raw_sql"]["n"] == SMOKE.list_samples
-        assert shape["plans"] and all(p["plan"] for p in shape["plans"])
-        assert isinstance(shape["uses_indexes"], bool)
-    assert any(shape["matching_rows"] > 0 for shape in size["shapes"])
+    lists = results["lists"]
+    measured = [lists["sqlite"]] + ([] if "skipped" in lists["postgresql"] else [lists["postgresql"]])
+    if postgres.binaries() is None:
+        assert "PostgreSQL is not installed" in lists["postgresql"]["skipped"]
+    else:
+        assert len(measured) == 2
+    for database in measured:
+        (size,) = database["sizes"]
+        assert size["rows"] == SMOKE.list_sizes[0]
+        for shape in size["shapes"]:
+            assert shape["graphql"]["n"] == shape["floor"]["n"] == shape["raw_sql"]["n"] == SMOKE.list_samples
+            assert shape["floor_same_page"], shape["name"]  # the floor answers what the API answers
+            assert shape["plans"] and all(p["plan"] for p in shape["plans"])
+            assert isinstance(shape["uses_indexes"], bool)
+        assert any(shape["matching_rows"] > 0 for shape in size["shapes"])
 
     timers = results["timer_lateness"]
-    assert timers["bare_sleepers"]["n"] == timers["lifecycles"]["n"] == SMOKE.timer_count
+    assert timers["bare_sleepers"]["n"] == timers["firing_floor"]["n"] == timers["lifecycles"]["n"] == SMOKE.timer_count
     assert timers["lifecycles"]["missing"] == 0
     assert [c["interval_s"] for c in timers["cron_poller_model"]] == [60, 3600]
+    # A firing's work, read from the histories (those whose timer fired: a loaded machine may
+    # start a sleeper after its moment): the floor runs one activity, a bare sleeper none.
+    floor_work, bare_work = timers["firing_floor"]["per_firing"], timers["bare_sleepers"]["per_firing"]
+    if floor_work["histories"]:
+        assert floor_work["activity_tasks"] == 1 and floor_work["example_events"][0] == "timer_fired"
+    if bare_work["histories"]:
+        assert bare_work["activity_tasks"] == 0
+    assert timers["lifecycles"]["per_firing"]["histories"] > 0
+    assert timers["lifecycles"]["per_firing"]["activity_tasks"] >= 1  # the nudge's delivery
 
     starts = results["starts_and_memory"]
     assert starts["graphql_opens_per_s"] > 0 and starts["bare_starts_per_s"] > 0
@@ -72,12 +103,20 @@ async def test_every_benchmark_runs_and_the_report_has_its_shape():
     assert [i["idle_lifecycles"] for i in idle] == list(SMOKE.idle_counts)
     assert not any(i["after_burst"] for i in idle)
     assert all(i["worker_rss_mb"] > 0 for i in idle)
+    assert timers["lifecycles"]["worker_rss_high_water_mb"] >= max(i["worker_rss_mb"] for i in idle)
 
     assert {g["benchmark"].split(" ")[0] for g in document["goals"]} == {"1.", "2.", "3.", "4.", "5."}
     assert all(g["met"] in (True, False, None) for g in document["goals"])
     report = markdown(document)
     for heading in ("## Goals", "## 1. Transition latency", "## 3. Lists at scale", "## 4. Timer lateness"):
         assert heading in report
+    assert "firing floor (sleep + no-op activity)" in report and "high-water mark" in report
+    model = scaling(document)
+    assert model is not None
+    for heading in ("## What one transition costs (measured)", "## Per 1,000 transitions/s (extrapolated)"):
+        assert heading in model
+    assert "1,000,000 open lifecycles and 500 transitions/s" in model
+    assert "nan" not in model and "inf" not in model
 
 
 @pytest.mark.parametrize(
