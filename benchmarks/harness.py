@@ -84,9 +84,10 @@ QUICK = Config(
     list_sizes=(10_000,),
     list_samples=12,
     list_warmup=2,
-    timer_count=200,
+    # Three bursts (bare sleepers, the firing floor, the lifecycles): 100 each keeps it near a minute.
+    timer_count=100,
     start_count=20,
-    idle_counts=(100, 200),
+    idle_counts=(50, 100),
 )
 # For the smoke test: every piece once, in seconds, proving the harness and the JSON shape.
 SMOKE = Config(

@@ -284,7 +284,11 @@ def markdown(run: dict[str, Any], history: list[dict[str, Any]] | None = None) -
         "file (Web UI off), the read model in a SQLite file, one worker process (`python -m services.worker`) "
         "and one API process (uvicorn). The bare baselines (`benchmarks/bare.py`) run on the same server in a "
         "minimal worker process of their own, with the SDK's defaults; the load is generated from the "
-        "benchmark process, which shares the machine's cores with all of them.",
+        "benchmark process, which shares the machine's cores with all of them. For one throughput run a "
+        "second worker, API and bare worker join them; the PostgreSQL lists run on a server of their own "
+        "(Debian's package, a throwaway cluster) served by an API process of their own; the lists' floor "
+        "is one more uvicorn process. The capacity model built from these figures is "
+        "[scaling.md](scaling.md).",
         "",
         "## Goals",
         "",

@@ -1,12 +1,12 @@
-"""``python -m benchmarks.run [--quick]`` (``./dev bench``): every benchmark of issue 8.
+"""``python -m benchmarks.run [--quick]`` (``./dev bench``): every benchmark of issues 8 and 15.
 
 Starts its own stack (``benchmarks/stack.py``), runs the benchmarks in order, prints each
 figure beside its bare limit, writes ``benchmarks/results/latest.json`` and rewrites
-``docs/performance.md`` (a full run also ``docs/performance.json``). The full run takes
-8 to 9.5 minutes on a 2-core machine (the 2,000-timer burst most of it; ``--timers 1000``
-for a shorter one), ``--quick`` about 65 s. Run it on a quiet machine: figures taken while
-test suites run are noisy.
-"""
+``docs/performance.md`` and the capacity model ``docs/scaling.md`` (``benchmarks/capacity.py``;
+a full run also ``docs/performance.json``). Most of a full run is the 2,000-timer bursts
+(bare sleepers, the firing floor, the lifecycles: ``--timers 1000`` for a shorter one) and
+filling a million rows into SQLite and PostgreSQL; ``--quick`` is about a minute on a quiet
+2-core machine. Run it on a quiet machine: figures taken while test suites run are noisy."""
 
 from __future__ import annotations
 
@@ -181,7 +181,9 @@ def counts(text: str) -> tuple[int, ...]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="./dev bench", description="Benchmarks against the bare limits (issue 8).")
-    parser.add_argument("--quick", action="store_true", help="fewer samples and a 200-timer burst (about a minute)")
+    parser.add_argument(
+        "--quick", action="store_true", help="fewer samples, 10,000 list rows and 100-timer bursts (about a minute)"
+    )
     parser.add_argument("--only", nargs="*", choices=list(CASES), help="run only these benchmarks")
     parser.add_argument("--no-report", action="store_true", help="write the JSON only, not docs/performance.md")
     parser.add_argument("--timers", type=count, help="lifecycles (and sleepers) due at once in the timer benchmark")
