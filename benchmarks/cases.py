@@ -402,9 +402,8 @@ def fill(database_url: str, start: int, stop: int) -> float:
         for index in indexes:
             index.drop(conn)
         built = min(stop, FILL_BLOCK)
-        for chunk in range(start, built, FILL_CHUNK):
-            batches = fill_rows(chunk, min(chunk + FILL_CHUNK, built), now)
-            for table, rows in zip(tables, batches, strict=True):
+        if start < built:
+            for table, rows in zip(tables, fill_rows(start, built, now), strict=True):
                 _insert(conn, table, rows)
         filled = max(start, built)
         while filled < stop:
@@ -434,9 +433,6 @@ def _copy_rows(conn: sa.Connection, table: Any, count: int, offset: int) -> None
         table.c.workflow_id.like("opportunity/fill-%"), number < count
     )
     conn.execute(sa.insert(table).from_select([c.name for c in columns], selected))
-
-
-FILL_CHUNK = 20_000
 
 
 def _insert(conn: sa.Connection, table: Any, rows: list[dict[str, Any]]) -> None:
@@ -648,35 +644,15 @@ async def _list_size(b: Bench, target: ListTarget, rows: int) -> dict[str, Any]:
     return {"rows": rows, "shapes": shapes}
 
 
-async def _sizes(b: Bench, target: ListTarget) -> list[dict[str, Any]]:
-    sizes = []
-    filled = 0
-    for rows in b.config.list_sizes:
-        seconds = await asyncio.to_thread(fill, target.database_url, filled, rows)
-        filled = rows
-        size = await _list_size(b, target, rows)
-        size["fill_seconds"] = round(seconds, 1)
-        size["database_bytes"] = target.size()
-        sizes.append(size)
-    return sizes
-
-
-async def _sqlite_lists(b: Bench) -> dict[str, Any]:
-    raw = sqlite3.connect(b.stack.database_path)
-    target = ListTarget("SQLite", b.stack.database_url, b.http, b.sessions, raw)
-    try:
-        return {"sizes": await _sizes(b, target)}
-    finally:
-        raw.close()
-        await asyncio.to_thread(unfill, b.stack.database_url)
-
-
-async def _postgresql_lists(b: Bench) -> dict[str, Any]:
-    """The same on a PostgreSQL server of its own, served by a second API process."""
+@contextlib.asynccontextmanager
+async def _postgresql(b: Bench) -> AsyncIterator[tuple[ListTarget | None, dict[str, Any]]]:
+    """A PostgreSQL server of its own with the read model's schema, served by an API process of
+    its own; (None, why) when PostgreSQL is not installed."""
     try:
         server = await asyncio.to_thread(postgres.PostgresServer)
     except postgres.PostgresMissing as missing:
-        return {"skipped": f"{missing}: the PostgreSQL lists were not measured"}
+        yield None, {"skipped": f"{missing}: the PostgreSQL lists were not measured"}
+        return
     engine = None
     try:
         url = await asyncio.to_thread(server.create_database, "readmodel")
@@ -687,9 +663,9 @@ async def _postgresql_lists(b: Bench) -> dict[str, Any]:
         engine = create_engine(url)
         with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as raw:
             async with b.http_client(f"http://127.0.0.1:{port}") as http:
-                target = ListTarget("PostgreSQL", url, http, session_factory(engine), raw)
                 version = raw.execute("SHOW server_version").fetchone()
-                return {"server_version": version[0] if version else None, "sizes": await _sizes(b, target)}
+                target = ListTarget("PostgreSQL", url, http, session_factory(engine), raw)
+                yield target, {"server_version": version[0] if version else None}
     finally:
         b.stack.stop_processes(["pgapi"])
         if engine is not None:
@@ -699,14 +675,36 @@ async def _postgresql_lists(b: Bench) -> dict[str, Any]:
 
 async def lists(b: Bench) -> dict[str, Any]:
     """Fill the read model by bulk insert, then time each query shape at each size, on SQLite
-    (the stack's file) and on PostgreSQL."""
+    (the stack's file) and on PostgreSQL. Both databases are filled at once (nothing is timed
+    meanwhile), then measured one after the other."""
+    raw = sqlite3.connect(b.stack.database_path)
+    sqlite = ListTarget("SQLite", b.stack.database_url, b.http, b.sessions, raw)
+    found: dict[str, dict[str, Any]] = {"sqlite": {"sizes": []}}
+    try:
+        async with _postgresql(b) as (pg, facts):
+            found["postgresql"] = {**facts, **({"sizes": []} if pg else {})}
+            targets = {"sqlite": sqlite, **({"postgresql": pg} if pg else {})}
+            filled = 0
+            for rows in b.config.list_sizes:
+                seconds = await asyncio.gather(
+                    *(asyncio.to_thread(fill, target.database_url, filled, rows) for target in targets.values())
+                )
+                filled = rows
+                for (key, target), fill_seconds in zip(targets.items(), seconds, strict=True):
+                    size = await _list_size(b, target, rows)
+                    size["fill_seconds"] = round(fill_seconds, 1)
+                    size["database_bytes"] = target.size()
+                    found[key]["sizes"].append(size)
+    finally:
+        raw.close()
+        await asyncio.to_thread(unfill, b.stack.database_url)
     return {
-        "sqlite": await _sqlite_lists(b),
-        "postgresql": await _postgresql_lists(b),
+        **found,
         "what": "GraphQL: the opportunities query (20 a page, totalCount, 7 fields) over HTTP through the API; "
         "floor: a minimal strawberry-on-starlette endpoint (benchmarks/list_floor.py, uvicorn as the API) "
         "running the same statements on one connection of the same driver and returning the same fields; "
-        "raw SQL: the same statements (count and page) on the database's sync driver from the benchmark",
+        "raw SQL: the same statements (count and page) on the database's sync driver from the benchmark. "
+        "Both databases are filled at the same time (fill times overlap)",
     }
 
 
