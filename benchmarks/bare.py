@@ -10,6 +10,10 @@ SDK's defaults (sandboxed runner, default data converter and cache).
   writes inside the update through a local activity, as the engine's projection does.
 - ``BenchSleeper``: sleeps until a given moment and returns the time it woke up, as
   the workflow clock saw it (the same clock a lifecycle's timer transition records).
+- ``BenchFiringFloor``: the same, then runs one activity that does nothing: the least a
+  timer firing that changes state and delivers a notification needs (the timer's task,
+  one delivery activity, the task that records its result). It returns the time it woke
+  up, the moment a lifecycle records its timer transition as applied.
 """
 
 from __future__ import annotations
@@ -63,13 +67,30 @@ class SleeperWorkflow:
         return workflow.now().isoformat()
 
 
+@workflow.defn(name="BenchFiringFloor")
+class FiringFloorWorkflow:
+    @workflow.run
+    async def run(self, due: str) -> str:
+        delay = (datetime.fromisoformat(due) - workflow.now()).total_seconds()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        woke = workflow.now()
+        await workflow.execute_activity(nothing, start_to_close_timeout=timedelta(seconds=30))
+        return woke.isoformat()
+
+
 async def serve(address: str) -> None:
     client = await Client.connect(address)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with Worker(client, task_queue=TASK_QUEUE, workflows=[BareWorkflow, SleeperWorkflow], activities=[nothing]):
+    async with Worker(
+        client,
+        task_queue=TASK_QUEUE,
+        workflows=[BareWorkflow, SleeperWorkflow, FiringFloorWorkflow],
+        activities=[nothing],
+    ):
         await stop.wait()
 
 

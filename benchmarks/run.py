@@ -1,12 +1,12 @@
-"""``python -m benchmarks.run [--quick]`` (``./dev bench``): every benchmark of issue 8.
+"""``python -m benchmarks.run [--quick]`` (``./dev bench``): every benchmark of issues 8 and 15.
 
 Starts its own stack (``benchmarks/stack.py``), runs the benchmarks in order, prints each
 figure beside its bare limit, writes ``benchmarks/results/latest.json`` and rewrites
-``docs/performance.md`` (a full run also ``docs/performance.json``). The full run takes
-8 to 9.5 minutes on a 2-core machine (the 2,000-timer burst most of it; ``--timers 1000``
-for a shorter one), ``--quick`` about 65 s. Run it on a quiet machine: figures taken while
-test suites run are noisy.
-"""
+``docs/performance.md`` and the capacity model ``docs/scaling.md`` (``benchmarks/capacity.py``;
+a full run also ``docs/performance.json``). Most of a full run is the 2,000-timer bursts
+(bare sleepers, the firing floor, the lifecycles: ``--timers 1000`` for a shorter one) and
+filling a million rows into SQLite and PostgreSQL; ``--quick`` is about a minute on a quiet
+2-core machine. Run it on a quiet machine: figures taken while test suites run are noisy."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import cases
+from benchmarks.capacity import scaling
 from benchmarks.harness import CONFIGS, Bench, Config, config_facts, now_iso
 from benchmarks.report import goals, machine_facts, markdown
 from benchmarks.stack import BenchStack
@@ -29,6 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 FINDINGS = ROOT / "benchmarks" / "findings.json"
 REPORT = ROOT / "docs" / "performance.md"
+SCALING = ROOT / "docs" / "scaling.md"
 FIGURES = ROOT / "docs" / "performance.json"
 
 Case = Callable[[Bench], Awaitable[dict[str, Any]]]
@@ -57,29 +59,42 @@ def _print_case(name: str, result: dict[str, Any], seconds: float) -> None:
         print(f"   answer -> event  p50 {s['p50_ms']:>7} ms  p95 {s['p95_ms']:>7}  p99 {s['p99_ms']:>7}")
         print(f"   poll model ({model['interval_s']:g} s)  p50 {model['p50_ms']:>7} ms  p99 {model['p99_ms']:>7}")
     elif name == "throughput":
-        for level in result["levels"]:
+        for level in [*result["levels"], result["scaled"]]:
             print(
-                f"   {level['clients']:>2} clients: bare {level['bare_updates_per_s']:>6}/s  "
-                f"GraphQL {level['graphql_transitions_per_s']:>6}/s  ratio {level['ratio']}x"
+                f"   {level['clients']:>2} clients, {level['processes']} of each process: "
+                f"bare {level['bare_updates_per_s']:>6}/s  GraphQL {level['graphql_transitions_per_s']:>6}/s  "
+                f"ratio {level['ratio']}x  CPU ms per transition {level['cpu_ms_per_graphql_transition']}"
             )
     elif name == "lists":
-        for size in result["sizes"]:
-            print(f"   {size['rows']:,} rows (filled in {size['fill_seconds']} s)")
-            for s in size["shapes"]:
-                print(
-                    f"     {s['name']:<45} GraphQL p50 {s['graphql']['p50_ms']:>6} p99 {s['graphql']['p99_ms']:>6}"
-                    f"  raw p50 {s['raw_sql']['p50_ms']:>6} p99 {s['raw_sql']['p99_ms']:>6}  ratio {s['ratio_p50']}x"
-                    f"  indexes {'yes' if s['uses_indexes'] else 'NO'}"
-                )
+        for database in ("sqlite", "postgresql"):
+            if "skipped" in result[database]:
+                print(f"   {database}: {result[database]['skipped']}")
+                continue
+            for size in result[database]["sizes"]:
+                print(f"   {database}, {size['rows']:,} rows (filled in {size['fill_seconds']} s)")
+                for s in size["shapes"]:
+                    print(
+                        f"     {s['name']:<45} GraphQL p50 {s['graphql']['p50_ms']:>6} p99 {s['graphql']['p99_ms']:>6}"
+                        f"  floor p50 {s['floor']['p50_ms']:>6}  raw p50 {s['raw_sql']['p50_ms']:>6}"
+                        f"  vs floor {s['floor_ratio_p50']}x  indexes {'yes' if s['uses_indexes'] else 'NO'}"
+                    )
     elif name == "timer_lateness":
-        for label in ("bare_sleepers", "lifecycles"):
+        for label in ("bare_sleepers", "firing_floor", "lifecycles"):
             s = result[label]
             print(
                 f"   {label:<14} p50 {s['p50_ms']:>8} ms  p95 {s['p95_ms']:>8}  p99 {s['p99_ms']:>8}"
                 f"  max {s['max_ms']:>8}"
                 f"  (setup {s['setup_seconds']} s{', OVERRAN' if s['setup_overran'] else ''})"
             )
-        print(f"   ratios {result['ratios']}")
+            work = s["per_firing"]
+            print(
+                f"   {'':<14} per firing: {work['workflow_tasks']} workflow tasks, {work['activity_tasks']} activity"
+                f" tasks, {work['local_activities']} local activities, {work['history_events']} history events"
+            )
+        print(
+            f"   ratios to the bare sleepers {result['ratios']}, to the firing floor {result['ratios_vs_firing_floor']}"
+        )
+        print(f"   worker RSS high-water mark after the burst: {result['lifecycles']['worker_rss_high_water_mb']} MB")
         idle = result["lifecycles"]["idle_memory"]
         readings = [
             f"{i['idle_lifecycles']:,} idle{' after the burst' if i['after_burst'] else ''}: {i['worker_rss_mb']} MB"
@@ -141,10 +156,17 @@ def write(document: dict[str, Any], *, report: bool = True) -> Path:
         # The last full run's figures, committed beside the report they fill.
         FIGURES.write_text(json.dumps(document, indent=2, default=str) + "\n")
     if report:
-        found = findings()
-        document = {**document, "notes": found.get("notes", [])}
-        REPORT.write_text(markdown(document, found.get("before_after")))
+        render(document)
     return path
+
+
+def render(document: dict[str, Any]) -> None:
+    """docs/performance.md and the capacity model, docs/scaling.md, from a run's document."""
+    found = findings()
+    REPORT.write_text(markdown({**document, "notes": found.get("notes", [])}, found.get("before_after")))
+    model = scaling(document)
+    if model is not None:
+        SCALING.write_text(model)
 
 
 def count(text: str) -> int:
@@ -165,7 +187,9 @@ def counts(text: str) -> tuple[int, ...]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="./dev bench", description="Benchmarks against the bare limits (issue 8).")
-    parser.add_argument("--quick", action="store_true", help="fewer samples and a 200-timer burst (about a minute)")
+    parser.add_argument(
+        "--quick", action="store_true", help="fewer samples, 10,000 list rows and 100-timer bursts (about a minute)"
+    )
     parser.add_argument("--only", nargs="*", choices=list(CASES), help="run only these benchmarks")
     parser.add_argument("--no-report", action="store_true", help="write the JSON only, not docs/performance.md")
     parser.add_argument("--timers", type=count, help="lifecycles (and sleepers) due at once in the timer benchmark")
@@ -182,9 +206,8 @@ def main() -> None:
     if args.render:
         document = json.loads((RESULTS / "latest.json").read_text())
         document["goals"] = goals(document["results"])
-        found = findings()
-        REPORT.write_text(markdown({**document, "notes": found.get("notes", [])}, found.get("before_after")))
-        print(f"wrote {REPORT.relative_to(ROOT)}")
+        render(document)
+        print(f"wrote {REPORT.relative_to(ROOT)} and {SCALING.relative_to(ROOT)}")
         return
     config = CONFIGS["quick" if args.quick else "full"]
     if args.timers:
@@ -199,7 +222,7 @@ def main() -> None:
         print(f"   [{met}] {g['benchmark']}: {g['subject']} vs {g['bare']} -> {g['ratio']}x (goal {g['goal']})")
     print(
         f"\nwrote {path.relative_to(ROOT)}"
-        + ("" if args.no_report or args.only else f" and {REPORT.relative_to(ROOT)}")
+        + ("" if args.no_report or args.only else f", {REPORT.relative_to(ROOT)} and {SCALING.relative_to(ROOT)}")
     )
     print(f"took {document['duration_s']} s")
 

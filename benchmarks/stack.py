@@ -48,12 +48,12 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def rss_bytes(pid: int) -> int:
-    """A process's resident set size, from /proc (Linux)."""
+def rss_bytes(pid: int, field: str = "VmRSS") -> int:
+    """A process's resident set size (``VmHWM``: its high-water mark), from /proc (Linux)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) * 1024
-    raise RuntimeError(f"no VmRSS for {pid}")
+    raise RuntimeError(f"no {field} for {pid}")
 
 
 def cpu_seconds(pid: int) -> float:
@@ -107,12 +107,12 @@ class BenchStack:
     ) -> None:
         self.stop()
 
-    def _spawn(self, name: str, command: list[str]) -> subprocess.Popen[bytes]:
+    def _spawn(self, name: str, command: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
         with open(self.dir / f"{name}.log", "ab") as log:
             process = subprocess.Popen(
                 command,
                 cwd=ROOT,
-                env=self.env,
+                env={**self.env, **(env or {})},
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -134,19 +134,21 @@ class BenchStack:
                 await asyncio.sleep(0.3)
         raise RuntimeError(f"the Temporal dev server did not answer within {within:.0f}s")
 
-    async def _wait_ready(self, process: subprocess.Popen[bytes], within: float = 60) -> None:
+    async def wait_ready(
+        self, process: subprocess.Popen[bytes], url: str, name: str = "api", within: float = 60
+    ) -> None:
         deadline = time.monotonic() + within
         async with httpx.AsyncClient(timeout=3) as http:
             while time.monotonic() < deadline:
                 if process.poll() is not None:
-                    raise RuntimeError(f"the API exited:\n{self.log('api')}")
+                    raise RuntimeError(f"{name} exited:\n{self.log(name)}")
                 try:
-                    if (await http.get(f"{self.api_url}/readyz")).status_code == 200:
+                    if (await http.get(url)).status_code == 200:
                         return
                 except httpx.HTTPError:
                     pass
                 await asyncio.sleep(0.3)
-        raise RuntimeError(f"the API never became ready:\n{self.log('api')}\n{self.log('worker')}")
+        raise RuntimeError(f"{name} never became ready:\n{self.log(name)}\n{self.log('worker')}")
 
     async def start(self) -> None:
         temporal = self._spawn(
@@ -171,40 +173,66 @@ class BenchStack:
         upgrade(self.database_url)
         self._spawn("worker", self.worker_command)
         self._spawn("bare", [sys.executable, "-m", "benchmarks.bare"])
-        api = self._spawn(
-            "api",
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "--factory",
-                "services.api:create_app",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.api_port),
-                "--no-access-log",
-                "--log-level",
-                "warning",
-            ],
+        api = self.spawn_api("api", self.api_port)
+        await self.wait_ready(api, f"{self.api_url}/readyz")
+
+    def spawn_api(
+        self, name: str, port: int, app: str = "services.api:create_app", env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
+        """An API process (uvicorn, as deployed) serving ``app`` on ``port``."""
+        command = [sys.executable, "-m", "uvicorn", "--factory", app, "--host", "127.0.0.1", "--port", str(port)]
+        return self._spawn(name, [*command, "--no-access-log", "--log-level", "warning"], env)
+
+    async def scale_out(self) -> str:
+        """A second service worker, bare worker and API beside the first ones; the second API's URL.
+
+        Workers are stateless pollers of the same task queues, so Temporal spreads the tasks
+        between them; the second API shares the first one's database and server.
+        """
+        port = free_port()
+        metrics_port = free_port()
+        worker = self._spawn(
+            "worker-2", self.worker_command, {"LIFECYCLES_WORKER_METRICS_ADDRESS": f"127.0.0.1:{metrics_port}"}
         )
-        await self._wait_ready(api)
+        self._spawn("bare-2", [sys.executable, "-m", "benchmarks.bare"])
+        api = self.spawn_api("api-2", port, env={"LIFECYCLES_API_PORT": str(port)})
+        await self.wait_ready(api, f"http://127.0.0.1:{port}/readyz", "api-2")
+        # The worker serves its metrics once it has connected and is about to poll.
+        await self.wait_ready(worker, f"http://127.0.0.1:{metrics_port}/metrics", "worker-2")
+        return f"http://127.0.0.1:{port}"
+
+    def scale_in(self) -> None:
+        """Stop what ``scale_out`` started: the later benchmarks measure one of each again."""
+        self.stop_processes(["api-2", "bare-2", "worker-2"])
+
+    def stop_processes(self, names: list[str]) -> None:
+        """Stop these processes (those started for one benchmark) and forget them."""
+        self._stop_group([name for name in names if name in self.processes])
+        for name in names:
+            self.processes.pop(name, None)
+
+    def processes_named(self, prefix: str) -> list[str]:
+        """``worker`` and ``worker-2`` for ``worker``, while both run."""
+        return [name for name in self.processes if name.split("-")[0] == prefix]
 
     def stop(self) -> None:
         # The clients first, then the server they drain into; each group stops in parallel.
         # Signals go to each process group: a wrapped worker (a profiler) takes its child along.
-        for group in (("api", "bare", "worker"), ("temporal",)):
-            running = [p for name in group if (p := self.processes.get(name)) is not None and p.poll() is None]
-            for process in running:
-                self._signal_group(process, signal.SIGTERM)
-            for process in running:
-                try:
-                    process.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    self._signal_group(process, signal.SIGKILL)
-                    process.wait()
+        self._stop_group([name for name in self.processes if name != "temporal"])
+        self._stop_group(["temporal"])
         if not self.keep:
             shutil.rmtree(self.dir, ignore_errors=True)
+
+    def _stop_group(self, names: list[str]) -> None:
+        running = [p for name in names if (p := self.processes.get(name)) is not None and p.poll() is None]
+        for process in running:
+            self._signal_group(process, signal.SIGTERM)
+        for process in running:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self._signal_group(process, signal.SIGKILL)
+                process.wait()
 
     @staticmethod
     def _signal_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
@@ -228,6 +256,9 @@ class BenchStack:
 
     def rss(self, name: str) -> int:
         return rss_bytes(self.pid(name))
+
+    def rss_high_water(self, name: str) -> int:
+        return rss_bytes(self.pid(name), "VmHWM")
 
     async def client(self) -> Client:
         return await connect(Settings(temporal_address=self.address, database_url=self.database_url))
