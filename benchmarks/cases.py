@@ -350,8 +350,6 @@ def fill_rows(start: int, stop: int, now: datetime) -> tuple[list[dict[str, Any]
             "owner": owner,
             "close_date": close_date.isoformat(),
             "amount": str(amount),
-            # As the data model computes it (amount x 12 / 12 months, to the cent).
-            "arr_discounted": f"{amount}.00",
             "forecast_category": forecast,
         }
         lifecycles.append(

@@ -47,6 +47,9 @@ class Config:
     list_warmup: int
     # 4. timers: lifecycles (and as many sleeping workflows) due at one moment.
     timer_count: int
+    # The console's queries: the read model's size for its lifecycle page, timed loads of each page.
+    console_lifecycles: int
+    console_samples: int
     # 5. starts: the rate over the first ``start_count``; worker RSS once each idle count is reached.
     start_count: int
     idle_counts: tuple[int, ...]
@@ -67,6 +70,8 @@ FULL = Config(
     list_samples=100,
     list_warmup=10,
     timer_count=2_000,
+    console_lifecycles=100_000,
+    console_samples=30,
     start_count=200,
     # Read while the timer benchmark's lifecycles wait: up to twice the worker's workflow
     # cache (1,000). 10k idle takes another ~7 minutes on a 2-core machine (the dev server
@@ -86,6 +91,8 @@ QUICK = Config(
     list_warmup=2,
     # Three bursts (bare sleepers, the firing floor, the lifecycles): 100 each keeps it near a minute.
     timer_count=100,
+    console_lifecycles=10_000,
+    console_samples=5,
     start_count=20,
     idle_counts=(50, 100),
 )
@@ -102,6 +109,8 @@ SMOKE = Config(
     list_samples=5,
     list_warmup=1,
     timer_count=10,
+    console_lifecycles=2_000,
+    console_samples=2,
     start_count=10,
     idle_counts=(5, 10),
     concurrency=4,

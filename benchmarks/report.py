@@ -366,6 +366,32 @@ def markdown(run: dict[str, Any], history: list[dict[str, Any]] | None = None) -
             ),
             _row(f"a poll every {model['interval_s']:g} s (model)", "-", model["p50_ms"], "-", model["p99_ms"]),
         ]
+    console = res.get("console_queries")
+    if console:
+        board, page = console["board"], console["lifecycle_page"]
+        lines += [
+            "",
+            "## 1c. The console's pages",
+            "",
+            console["what"][0].upper() + console["what"][1:] + ".",
+            "",
+            _row("Page", "n", "p50 ms", "p95 ms", "p99 ms"),
+            _row("---", "---", "---", "---", "---"),
+            _row(
+                f"pipeline board, {board['open_deals_shown']} open deals ({board['page_size']} a page)",
+                board["n"],
+                board["p50_ms"],
+                board["p95_ms"],
+                board["p99_ms"],
+            ),
+            _row(
+                f"one lifecycle's page, {page['lifecycles_in_read_model']:,} lifecycles in the read model",
+                page["n"],
+                page["p50_ms"],
+                page["p95_ms"],
+                page["p99_ms"],
+            ),
+        ]
     tput = res.get("throughput")
     if tput:
         lines += [

@@ -56,6 +56,11 @@ async def test_every_benchmark_runs_and_the_report_has_its_shape():
     assert set(latency["ratios"]) == {"bare_update_local_activity", "engine_update", "graphql_transition"}
     assert set(latency["ratios_vs_local_activity_floor"]) == {"engine_update", "graphql_transition"}
 
+    console = results["console_queries"]
+    assert console["board"]["n"] == console["lifecycle_page"]["n"] == SMOKE.console_samples
+    assert console["board"]["open_deals_shown"] >= 500  # the filled deals, and any the run opened
+    assert console["lifecycle_page"]["lifecycles_in_read_model"] == SMOKE.console_lifecycles
+
     live = results["subscription_latency"]
     assert live["subscriber"]["n"] == SMOKE.latency_samples
     assert all(_figure(live["subscriber"][q]) for q in ("p50_ms", "p95_ms", "p99_ms"))
@@ -116,6 +121,7 @@ async def test_every_benchmark_runs_and_the_report_has_its_shape():
         "## Goals",
         "## 1. Transition latency",
         "## 1b. Live updates",
+        "## 1c. The console's pages",
         "## 3. Lists at scale",
         "## 4. Timer lateness",
     ):
