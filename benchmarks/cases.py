@@ -251,7 +251,7 @@ query Pipeline($filter: OpportunityFilter, $orderBy: OpportunityOrder, $after: S
   opportunities(filter: $filter, orderBy: $orderBy, first: 20, after: $after) {
     totalCount
     pageInfo { hasNextPage endCursor }
-    edges { node { id name stage owner closeDate arrDiscounted forecastCategory } }
+    edges { node { id name stage owner closeDate summary forecastCategory } }
   }
 }"""
 
@@ -551,7 +551,7 @@ query Floor($shape: String!, $page: Int!) {
   opportunities(shape: $shape, page: $page) {
     totalCount
     pageInfo { hasNextPage endCursor }
-    edges { node { id name stage owner closeDate arrDiscounted forecastCategory } }
+    edges { node { id name stage owner closeDate summary forecastCategory } }
   }
 }"""
 

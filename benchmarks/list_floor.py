@@ -45,7 +45,7 @@ class OpportunityNode:
     stage: str
     owner: str | None
     close_date: str
-    arr_discounted: str
+    summary: str
     forecast_category: str
 
 
@@ -98,7 +98,7 @@ def _node(columns: list[str], row: Sequence[Any]) -> OpportunityNode:
         stage=values["state"],
         owner=values["owner"],
         close_date=data["close_date"],
-        arr_discounted=data["arr_discounted"],
+        summary=values["summary"],
         forecast_category=data["forecast_category"],
     )
 
