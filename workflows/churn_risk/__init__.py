@@ -32,7 +32,16 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from workflows.churn_risk import messages
 from workflows.engine.common import change_owner
-from workflows.engine.exposure import BillingTrigger, Column, Exposure, Match, Mutation, PerAccount, Projected
+from workflows.engine.exposure import (
+    BillingTrigger,
+    Column,
+    Exposure,
+    Match,
+    Mutation,
+    PerAccount,
+    Projected,
+    account_id_column,
+)
 from workflows.engine.messages import duration, send, within
 from workflows.engine.spec import (
     Context,
@@ -50,7 +59,7 @@ from workflows.engine.spec import (
     reason_required,
     role,
 )
-from workflows.engine.values import ACCOUNT_ID_MAX_LENGTH, Account, Text
+from workflows.engine.values import Account, Text
 from workflows.engine.workflow import lifecycle_workflow
 
 KIND = "churn-risk"
@@ -773,21 +782,10 @@ def consecutive_poor_weeks(data: ChurnRiskData) -> int:
 
 
 EXPOSURE = Exposure[ChurnRiskData, ChurnRiskPolicy](
-    type_name="ChurnRisk",
-    one="churnRisk",
-    many="churnRisks",
     description="An account at risk of churning, from the flag to its recovery or its churn (004:11485-11588).",
     states=ChurnRiskState,
-    table="churn_risks",
     columns=(
-        Column(
-            name="account_id",
-            type=str,
-            value=lambda p: p.data.account.id,
-            max_length=ACCOUNT_ID_MAX_LENGTH,
-            match=Match.EQUALS,
-            indexed=True,
-        ),
+        account_id_column(),
         Column(
             name="flagged_at",
             type=datetime,

@@ -35,7 +35,16 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstrai
 
 from workflows.engine.calendar import add_months_dt, start_of_day
 from workflows.engine.common import change_owner
-from workflows.engine.exposure import BillingTrigger, Column, Exposure, Match, Mutation, Opening, Projected
+from workflows.engine.exposure import (
+    BillingTrigger,
+    Column,
+    Exposure,
+    Match,
+    Mutation,
+    Opening,
+    Projected,
+    account_id_column,
+)
 from workflows.engine.messages import duration, months, send
 from workflows.engine.reminders import Reminders
 from workflows.engine.spec import (
@@ -53,7 +62,7 @@ from workflows.engine.spec import (
     owner,
     reason_required,
 )
-from workflows.engine.values import ACCOUNT_ID_MAX_LENGTH, MAX_LIST_ITEMS, Account, Money
+from workflows.engine.values import MAX_LIST_ITEMS, Account, Money
 from workflows.engine.workflow import lifecycle_workflow
 from workflows.handover import KIND as HANDOVER_KIND
 from workflows.handover import PRIMARY_PRODUCTS, OwnerRole, PaidProduct
@@ -860,21 +869,10 @@ STATES = (
 
 
 EXPOSURE = Exposure[OnboardingData, OnboardingPolicy](
-    type_name="Onboarding",
-    one="onboarding",
-    many="onboardings",
     description="A newly won customer's onboarding (004:9692-9734).",
     states=OnboardingState,
-    table="onboardings",
     columns=(
-        Column(
-            name="account_id",
-            type=str,
-            value=lambda onboarding: onboarding.data.account.id,
-            max_length=ACCOUNT_ID_MAX_LENGTH,
-            match=Match.EQUALS,
-            indexed=True,
-        ),
+        account_id_column(),
         Column(name="track", type=OnboardingTrack, max_length=20, match=Match.ANY_OF, indexed=True),
         Column(name="arr", type=Money),
         Column(
