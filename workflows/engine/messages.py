@@ -57,6 +57,11 @@ def duration(span: timedelta) -> str:
     return f"{seconds} seconds"
 
 
+def day(moment: datetime) -> str:
+    """The date of ``moment`` as messages write it: "2027-03-09"."""
+    return moment.date().isoformat()
+
+
 def months(count: int) -> str:
     return f"{count} month{'' if count == 1 else 's'}"
 

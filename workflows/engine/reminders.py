@@ -2,7 +2,8 @@
 
 A reminder is described once: what its timer says it does (on the reference page, in
 the deadlines, as the reason of its firing) is also the description of the message it
-sends.
+sends. The same values render the lifecycle's other messages (``send``), those its
+transitions and states send.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from datetime import datetime
 from typing import Generic
 
 from workflows.engine.messages import Message, send
-from workflows.engine.spec import Context, DataT, PolicyT, TimerSpec
+from workflows.engine.spec import Context, DataT, EffectSpec, PolicyT, TimerSpec
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,19 @@ class Reminders(Generic[DataT, PolicyT]):
         effect: str = "",
     ) -> TimerSpec[DataT, PolicyT]:
         """While in ``states``, at ``due``: send ``message`` to ``to``, as the effect ``effect`` (default: ``name``)."""
-        sent = send(effect or name, description, message, to=to, values=self.values)
+        sent = self.send(effect or name, description, message, to=to)
         return TimerSpec(
             name=name, states=states, due=due, description=description, effects=(sent,), source_ref=source_ref
         )
+
+    def send(
+        self,
+        name: str,
+        description: str,
+        message: Message,
+        *,
+        to: Callable[[Context[DataT, PolicyT]], Sequence[str]],
+        when: Callable[[Context[DataT, PolicyT]], bool] | None = None,
+    ) -> EffectSpec[DataT, PolicyT]:
+        """The effect ``name``: ``message`` rendered with the lifecycle's values, sent to ``to`` (if ``when``)."""
+        return send(name, description, message, to=to, values=self.values, when=when)

@@ -11,18 +11,18 @@ team lead and RevOps. Each rule is stated, with its reference, where it is decla
 from __future__ import annotations
 
 import enum
-from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
+from workflows.engine.checklists import Checklist, Recorded
 from workflows.engine.common import change_owner, latest, reported_moment_problems
 from workflows.engine.exposure import Column, Exposure, Match, Mutation, Opening, account_id_column
+from workflows.engine.messages import day
 from workflows.engine.reminders import Reminders
 from workflows.engine.spec import (
-    ChecklistItem,
     Context,
     EffectSpec,
     LifecycleSpec,
@@ -33,7 +33,6 @@ from workflows.engine.spec import (
     TimerSpec,
     TransitionSpec,
     guard,
-    notify,
     owner,
     reason_required,
     role,
@@ -84,34 +83,12 @@ OPEN_STATES = (T.PROVISIONING, T.ACTIVE, T.PAUSED)
 # The trial's features are on: the customer is in the trial proper.
 RUNNING_STATES = (T.ACTIVE, T.PAUSED)
 
-PROVISIONING_STEPS: dict[ProvisioningStep, ChecklistItem] = {
-    ProvisioningStep.REMOVE_SUBSCRIPTION_ID: ChecklistItem(
-        ProvisioningStep.REMOVE_SUBSCRIPTION_ID,
-        "Remove the billing subscription id in the billing admin, keeping the customer id",
-        "004:12875",
-    ),
-    ProvisioningStep.SET_PRODUCTS_FREE: ChecklistItem(
-        ProvisioningStep.SET_PRODUCTS_FREE, "Set all products in the product map to a free status", "004:12877"
-    ),
-    ProvisioningStep.CANCEL_SUBSCRIPTION: ChecklistItem(
-        ProvisioningStep.CANCEL_SUBSCRIPTION,
-        "Cancel the billing subscription so they are not billed during the trial",
-        "004:12879",
-    ),
-}
-
 
 class Organization(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id: Annotated[str, Field(min_length=1, max_length=100)]
     name: Annotated[str, Field(min_length=1, max_length=200)]
-
-
-class StepRecord(BaseModel):
-    recorded_by: str
-    recorded_at: datetime
-    note: str | None = None
 
 
 class Extension(BaseModel):
@@ -165,7 +142,7 @@ class TrialData(BaseModel):
     contact_emails: Annotated[list[Email], Field(max_length=20)] = Field(
         default_factory=list, description="Who at the customer gets the trial notices; the owner when empty."
     )
-    provisioning: dict[ProvisioningStep, StepRecord] = Field(default_factory=dict)
+    provisioning: dict[ProvisioningStep, Recorded] = Field(default_factory=dict)
     extensions: list[Extension] = Field(default_factory=list)
     pauses: list[Pause] = Field(default_factory=list)
     last_customer_activity_at: AwareDatetime | None = Field(
@@ -208,6 +185,24 @@ class TrialPolicy(BaseModel):
         return self
 
 
+PROVISIONING = Checklist[ProvisioningStep, TrialData, TrialPolicy](
+    {
+        ProvisioningStep.REMOVE_SUBSCRIPTION_ID: (
+            "Remove the billing subscription id in the billing admin, keeping the customer id",
+            "004:12875",
+        ),
+        ProvisioningStep.SET_PRODUCTS_FREE: ("Set all products in the product map to a free status", "004:12877"),
+        ProvisioningStep.CANCEL_SUBSCRIPTION: (
+            "Cancel the billing subscription so they are not billed during the trial",
+            "004:12879",
+        ),
+    },
+    records=lambda data: data.provisioning,
+    key="step",
+    status_doc="One of RevOps' billing steps before an existing payer's trial starts.",
+)
+
+
 # ``Ctx[XParams]`` for code that reads a trigger's params: its reads are type-checked.
 Ctx = Context[TrialData, TrialPolicy, ParamsT]
 
@@ -230,11 +225,6 @@ def _validate_new_trial(data: TrialData, policy: TrialPolicy, now: datetime) -> 
     return {}
 
 
-class ProvisioningStepParams(Params):
-    step: ProvisioningStep
-    note: Annotated[str, Field(max_length=2000)] | None = None
-
-
 class ExtendParams(Params):
     days: int = Field(description="Days added, within the policy's extension bounds (004:11816).")
     give_back: Text = Field(
@@ -252,60 +242,18 @@ class SubscriptionParams(Params):
     subscription_id: Annotated[str, Field(min_length=1, max_length=200)] | None = None
 
 
-class ProvisioningStepStatus(BaseModel):
-    """One of RevOps' billing steps before an existing payer's trial starts."""
-
-    step: ProvisioningStep
-    label: str
-    source: str
-    done: bool
-    recorded_by: str | None
-    recorded_at: datetime | None
-    note: str | None
-
-
-def provisioning_steps(data: TrialData) -> list[ProvisioningStepStatus]:
-    """RevOps' billing steps, for an existing payer; empty for a new customer."""
-    if not data.existing_paid_subscription:
-        return []
-    return [
-        ProvisioningStepStatus(
-            step=step,
-            label=item.label,
-            source=item.source,
-            done=(record := data.provisioning.get(step)) is not None,
-            recorded_by=record.recorded_by if record else None,
-            recorded_at=record.recorded_at if record else None,
-            note=record.note if record else None,
-        )
-        for step, item in PROVISIONING_STEPS.items()
-    ]
-
-
 def _dates(data: TrialData) -> tuple[datetime, datetime]:
     assert data.starts_at is not None and data.expires_at is not None, "a trial's dates are set when it opens"
     return data.starts_at, data.expires_at
 
 
-def _completes_provisioning(ctx: Ctx[ProvisioningStepParams]) -> bool:
-    return set(ProvisioningStep) - set(ctx.data.provisioning) <= {ctx.params.step}
-
-
 def _provisioned(ctx: Ctx) -> bool:
     """The trial's features were granted: a new customer at once, an existing payer after RevOps."""
-    return not ctx.data.existing_paid_subscription or set(ctx.data.provisioning) == set(ProvisioningStep)
+    return not ctx.data.existing_paid_subscription or PROVISIONING.complete(ctx.data)
 
 
 def _owes_new_subscription(ctx: Ctx) -> bool:
     return bool(ctx.data.existing_paid_subscription and ctx.data.new_subscription is None)
-
-
-def _org(ctx: Ctx) -> str:
-    return ctx.data.organization.name
-
-
-def _day(moment: datetime) -> str:
-    return moment.date().isoformat()
 
 
 @guard("existing_payer", "The customer had a paid subscription before the trial (004:12868).")
@@ -320,15 +268,7 @@ def subscription_not_yet_confirmed(ctx: Ctx) -> list[str]:
     done = ctx.data.new_subscription
     if done is None:
         return []
-    return [f"The new subscription was already confirmed by {done.confirmed_by} on {_day(done.confirmed_at)}."]
-
-
-def _validate_step(ctx: Ctx[ProvisioningStepParams]) -> dict[str, str]:
-    # Recording a step twice is refused, so two operators recording it apply it once.
-    done = ctx.data.provisioning.get(ctx.params.step)
-    if done is not None:
-        return {"step": f"is already recorded done by {done.recorded_by} on {_day(done.recorded_at)}"}
-    return {}
+    return [f"The new subscription was already confirmed by {done.confirmed_by} on {day(done.confirmed_at)}."]
 
 
 def _validate_extension(ctx: Ctx[ExtendParams]) -> dict[str, str]:
@@ -341,12 +281,6 @@ def _validate_extension(ctx: Ctx[ExtendParams]) -> dict[str, str]:
 def _validate_activity(ctx: Ctx[ActivityParams]) -> dict[str, str]:
     return reported_moment_problems(
         "at", ctx.params.at, now=ctx.now, since=_dates(ctx.data)[0], since_what="the trial started"
-    )
-
-
-def _record_step(ctx: Ctx[ProvisioningStepParams]) -> None:
-    ctx.data.provisioning[ctx.params.step] = StepRecord(
-        recorded_by=ctx.actor, recorded_at=ctx.now, note=ctx.params.note
     )
 
 
@@ -426,32 +360,6 @@ RESET_FEATURES = EffectSpec[TrialData, TrialPolicy](
     when=_provisioned,
 )
 
-REVOPS_PROVISIONING = notify(
-    "revops_prepare_billing",
-    "RevOps updates billing so the existing payer is not billed during the trial (004:12870-12879).",
-    to=role("revops"),
-    subject=lambda ctx: f"Trial for {_org(ctx)}: existing paid subscription",
-    body=lambda ctx: (
-        f"{_org(ctx)} ({ctx.data.organization.id}) starts a {ctx.data.target} trial until "
-        f"{_day(_dates(ctx.data)[1])}. Record each step when done: "
-        + "; ".join(item.label for item in PROVISIONING_STEPS.values())
-        + "."
-    ),
-)
-
-SUBSCRIPTION_TO_RESTORE = notify(
-    "revops_restore_subscription",
-    "An existing payer's trial ended without a confirmed new subscription: RevOps restores billing (004:12881).",
-    to=role("revops"),
-    subject=lambda ctx: f"Restore the paid subscription of {_org(ctx)}",
-    body=lambda ctx: (
-        f"The trial of {_org(ctx)} is {ctx.state} and no new subscription was confirmed. "
-        "Create it and update the billing admin so they are billed for their paid plan again."
-    ),
-    when=_owes_new_subscription,
-)
-
-
 # The engagement timers are the owner's work with the customer: the halfway feedback
 # session, the wrap-up call and the inactivity nudges. They run only while ACTIVE, so
 # PAUSED stops them (004:11810). The expiry, the customer's notices and RevOps' new
@@ -505,15 +413,35 @@ def _new_subscription_due(ctx: Ctx) -> datetime | None:
 def message_values(ctx: Ctx) -> dict[str, object]:
     """Every value a trial message may name (``messages.py``)."""
     return {
-        "organization": _org(ctx),
+        "organization": ctx.data.organization.name,
         "owner": ctx.data.owner,
         "target": ctx.data.target.lower(),
-        "expires_on": _day(_dates(ctx.data)[1]),
-        "last_engaged_on": _day(_last_engaged(ctx)),
+        "expires_on": day(_dates(ctx.data)[1]),
+        "last_engaged_on": day(_last_engaged(ctx)),
+        "organization_id": ctx.data.organization.id,
+        "plan": str(ctx.data.target),
+        "state": ctx.state,
+        "subscription_id": ctx.data.subscription_id or "not given",
+        "provisioning_steps": PROVISIONING.labels,
     }
 
 
 remind = Reminders(message_values)
+
+REVOPS_PROVISIONING = remind.send(
+    "revops_prepare_billing",
+    "RevOps updates billing so the existing payer is not billed during the trial (004:12870-12879).",
+    messages.REVOPS_PREPARE_BILLING,
+    to=role("revops"),
+)
+
+SUBSCRIPTION_TO_RESTORE = remind.send(
+    "revops_restore_subscription",
+    "An existing payer's trial ended without a confirmed new subscription: RevOps restores billing (004:12881).",
+    messages.REVOPS_RESTORE_SUBSCRIPTION,
+    to=role("revops"),
+    when=_owes_new_subscription,
+)
 
 TIMERS: tuple[TimerSpec[TrialData, TrialPolicy], ...] = (
     remind(
@@ -593,25 +521,14 @@ TIMERS: tuple[TimerSpec[TrialData, TrialPolicy], ...] = (
     ),
 )
 
-RECORD_STEP = TransitionSpec[TrialData, TrialPolicy](
-    trigger="record_provisioning_step",
-    sources=(T.PROVISIONING,),
-    dest=None,
-    description="Record one of RevOps' billing steps as done.",
-    params=ProvisioningStepParams,
-    when=lambda ctx: not _completes_provisioning(ctx),
-    validate=_validate_step,
-    apply=_record_step,
-    source_ref="004:12875-12879",
-)
-
 TRANSITIONS: tuple[TransitionSpec[TrialData, TrialPolicy], ...] = (
-    RECORD_STEP,
-    replace(
-        RECORD_STEP,
-        dest=T.ACTIVE,
-        description="Record the last of RevOps' billing steps: the trial starts.",
-        when=_completes_provisioning,
+    *PROVISIONING.record(
+        "record_provisioning_step",
+        sources=(T.PROVISIONING,),
+        description="Record one of RevOps' billing steps as done.",
+        then=T.ACTIVE,
+        last_description="Record the last of RevOps' billing steps: the trial starts.",
+        source_ref="004:12875-12879",
     ),
     TransitionSpec(
         trigger="extend",
@@ -669,15 +586,11 @@ TRANSITIONS: tuple[TransitionSpec[TrialData, TrialPolicy], ...] = (
         params=SubscriptionParams,
         apply=_convert,
         effects=(
-            notify(
+            remind.send(
                 "revops_trial_converted",
                 "RevOps stops treating the account as a trial in revenue metrics (004:2165-2167).",
+                messages.REVOPS_TRIAL_CONVERTED,
                 to=role("revops"),
-                subject=lambda ctx: f"Trial converted: {_org(ctx)}",
-                body=lambda ctx: (
-                    f"{_org(ctx)} subscribed to {ctx.data.target} "
-                    f"(subscription {ctx.data.subscription_id or 'not given'}). Remove the trial flag."
-                ),
             ),
         ),
         source_ref="004:12864",
@@ -699,12 +612,11 @@ TRANSITIONS: tuple[TransitionSpec[TrialData, TrialPolicy], ...] = (
         description="The expiry passed without a subscription.",
         apply=_expire,
         effects=(
-            notify(
+            remind.send(
                 "trial_expired",
                 "Tell the owner the trial ended without a subscription.",
+                messages.TRIAL_EXPIRED,
                 to=owner,
-                subject=lambda ctx: f"Trial expired: {_org(ctx)}",
-                body=lambda ctx: f"The {ctx.data.target} trial of {_org(ctx)} expired; it is back on the free plan.",
             ),
             SUBSCRIPTION_TO_RESTORE,
         ),
@@ -717,7 +629,7 @@ STATES = (
     StateSpec(
         T.PROVISIONING,
         "An existing payer's trial waits for RevOps' billing steps (004:12868-12879).",
-        checklist=tuple(PROVISIONING_STEPS.values()),
+        checklist=PROVISIONING.criteria,
         on_enter=(REVOPS_PROVISIONING,),
     ),
     StateSpec(
@@ -780,7 +692,6 @@ EXPOSURE = Exposure[TrialData, TrialPolicy](
     mutations={
         "record_provisioning_step": Mutation(
             name="recordTrialProvisioningStep",
-            input="RecordTrialProvisioningStepInput",
             description="Record one of RevOps' billing steps as done; the last one starts the trial.",
         ),
         "extend": Mutation(),
@@ -795,8 +706,13 @@ EXPOSURE = Exposure[TrialData, TrialPolicy](
     shared_result="TrialResult",
     hidden=("provisioning",),
     always_set=("starts_at", "expires_at"),
-    computed={"provisioning_steps": provisioning_steps},
-    type_names={SubscriptionConfirmation: "TrialNewSubscription", ProvisioningStepStatus: "TrialProvisioningStep"},
+    computed={
+        "provisioning_steps": PROVISIONING.statuses(
+            doc="RevOps' billing steps, for an existing payer; empty for a new customer.",
+            shown=lambda data: data.existing_paid_subscription,
+        )
+    },
+    type_names={SubscriptionConfirmation: "TrialNewSubscription", PROVISIONING.status: "TrialProvisioningStep"},
 )
 
 TRIAL = LifecycleSpec(
@@ -812,7 +728,7 @@ TRIAL = LifecycleSpec(
     initial_state=lambda data: T.PROVISIONING if data.existing_paid_subscription else T.ACTIVE,
     start_states=(T.PROVISIONING, T.ACTIVE),
     account_of=lambda data: (data.organization.id, data.organization.name),
-    summary_of=lambda data: f"{data.organization.name} · {data.target} trial until {_day(_dates(data)[1])}",
+    summary_of=lambda data: f"{data.organization.name} · {data.target} trial until {day(_dates(data)[1])}",
     prepare_open=_fill_in_dates,
     validate_open=_validate_new_trial,
     exposure=EXPOSURE,

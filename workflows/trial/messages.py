@@ -43,3 +43,25 @@ REVOPS_CREATE_SUBSCRIPTION = Message(
     body="The trial of {organization} ends on {expires_on}. Create their new subscription, update the billing "
     "admin, and confirm it here.",
 )
+
+REVOPS_PREPARE_BILLING = Message(
+    subject="Trial for {organization}: existing paid subscription",
+    body="{organization} ({organization_id}) starts a {plan} trial until {expires_on}. Record each step when done: "
+    "{provisioning_steps}.",
+)
+
+REVOPS_RESTORE_SUBSCRIPTION = Message(
+    subject="Restore the paid subscription of {organization}",
+    body="The trial of {organization} is {state} and no new subscription was confirmed. Create it and update the "
+    "billing admin so they are billed for their paid plan again.",
+)
+
+REVOPS_TRIAL_CONVERTED = Message(
+    subject="Trial converted: {organization}",
+    body="{organization} subscribed to {plan} (subscription {subscription_id}). Remove the trial flag.",
+)
+
+TRIAL_EXPIRED = Message(
+    subject="Trial expired: {organization}",
+    body="The {plan} trial of {organization} expired; it is back on the free plan.",
+)
