@@ -1,15 +1,18 @@
-"""What every lifecycle shares: transitions each spec declares in one line, checks of reported moments."""
+"""What every lifecycle shares: transitions each spec declares in one line, checks of reported moments,
+records of who did what, when and why."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import Field, field_validator
+from pydantic import BaseModel, Field, field_validator
 
 from workflows.engine.spec import Context, Params, TransitionSpec, notify, reason_required
 
 CHANGE_OWNER = "change_owner"
+
+RecordT = TypeVar("RecordT", bound=BaseModel)
 
 
 class ChangeOwnerParams(Params):
@@ -78,3 +81,26 @@ def reported_moment_problems(
 def latest(at: datetime, known: datetime | None) -> datetime:
     """The later of a reported moment and the one known: one reported late must not pull it back."""
     return max(at, known) if known else at
+
+
+def stamped(record: type[RecordT], ctx: Context[Any, Any], **values: Any) -> RecordT:
+    """A ``record`` of the transition being applied, its fields filled by name where ``values`` leave them.
+
+    A field the trigger's params have takes their value; ``reason`` the reason given (or
+    ""); a required ``<verb>_by`` the actor and a required ``<verb>_at`` the moment, so
+    ``Pause(paused_by, paused_at, reason)`` is ``stamped(Pause, ctx)``.
+    """
+    params = type(ctx.params).model_fields if isinstance(ctx.params, BaseModel) else {}
+    filled: dict[str, Any] = {}
+    for name, info in record.model_fields.items():
+        if name in values:
+            continue
+        if name in params:
+            filled[name] = getattr(ctx.params, name)
+        elif name == "reason":
+            filled[name] = ctx.reason or ""
+        elif info.is_required() and name.endswith("_by"):
+            filled[name] = ctx.actor
+        elif info.is_required() and name.endswith("_at"):
+            filled[name] = ctx.now
+    return record(**filled, **values)

@@ -18,7 +18,7 @@ from typing import Annotated, Any
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from workflows.engine.checklists import Checklist, Recorded
-from workflows.engine.common import change_owner, latest, reported_moment_problems
+from workflows.engine.common import change_owner, latest, reported_moment_problems, stamped
 from workflows.engine.exposure import Column, Exposure, Match, Mutation, Opening, account_id_column
 from workflows.engine.messages import day
 from workflows.engine.reminders import Reminders
@@ -287,21 +287,7 @@ def _validate_activity(ctx: Ctx[ActivityParams]) -> dict[str, str]:
 def _extend(ctx: Ctx[ExtendParams]) -> None:
     previous = _dates(ctx.data)[1]
     ctx.data.expires_at = previous + timedelta(days=ctx.params.days)
-    ctx.data.extensions.append(
-        Extension(
-            days=ctx.params.days,
-            reason=ctx.reason or "",
-            give_back=ctx.params.give_back,
-            previous_expires_at=previous,
-            expires_at=ctx.data.expires_at,
-            granted_by=ctx.actor,
-            granted_at=ctx.now,
-        )
-    )
-
-
-def _pause(ctx: Ctx) -> None:
-    ctx.data.pauses.append(Pause(paused_by=ctx.actor, paused_at=ctx.now, reason=ctx.reason or ""))
+    ctx.data.extensions.append(stamped(Extension, ctx, previous_expires_at=previous, expires_at=ctx.data.expires_at))
 
 
 def _resume(ctx: Ctx) -> None:
@@ -314,9 +300,7 @@ def _record_activity(ctx: Ctx[ActivityParams]) -> None:
 
 
 def _confirm_subscription(ctx: Ctx[SubscriptionParams]) -> None:
-    ctx.data.new_subscription = SubscriptionConfirmation(
-        confirmed_by=ctx.actor, confirmed_at=ctx.now, subscription_id=ctx.params.subscription_id
-    )
+    ctx.data.new_subscription = stamped(SubscriptionConfirmation, ctx)
 
 
 def _convert(ctx: Ctx[SubscriptionParams]) -> None:
@@ -547,7 +531,7 @@ TRANSITIONS: tuple[TransitionSpec[TrialData, TrialPolicy], ...] = (
         dest=T.PAUSED,
         description="Pause the engagement to reconnect later, with a reason; the expiry still runs.",
         guards=(reason_required("Say why the trial pauses."),),
-        apply=_pause,
+        apply=lambda ctx: ctx.data.pauses.append(stamped(Pause, ctx)),
         source_ref="004:11810",
     ),
     TransitionSpec(
