@@ -104,3 +104,9 @@ def stamped(record: type[RecordT], ctx: Context[Any, Any], **values: Any) -> Rec
         elif info.is_required() and name.endswith("_at"):
             filled[name] = ctx.now
     return record(**filled, **values)
+
+
+def take_params(ctx: Context[Any, Any]) -> None:
+    """An ``apply`` setting each data field the trigger's params name to the value given."""
+    for name in type(ctx.params).model_fields:
+        setattr(ctx.data, name, getattr(ctx.params, name))

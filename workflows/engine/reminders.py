@@ -19,9 +19,14 @@ from workflows.engine.spec import Context, DataT, EffectSpec, PolicyT, TimerSpec
 
 @dataclass(frozen=True)
 class Reminders(Generic[DataT, PolicyT]):
-    """Makes a lifecycle's reminder timers; every message is rendered with its ``values``."""
+    """Makes a lifecycle's reminder timers; every message is rendered with its ``values``.
+
+    ``states`` and ``to``, when given, are what a reminder declaring none runs in and is sent to.
+    """
 
     values: Callable[[Context[DataT, PolicyT]], Mapping[str, object]]
+    states: tuple[str, ...] = ()
+    to: Callable[[Context[DataT, PolicyT]], Sequence[str]] | None = None
 
     def __call__(
         self,
@@ -29,16 +34,24 @@ class Reminders(Generic[DataT, PolicyT]):
         description: str,
         message: Message,
         *,
-        states: tuple[str, ...],
         due: Callable[[Context[DataT, PolicyT]], datetime | None],
-        to: Callable[[Context[DataT, PolicyT]], Sequence[str]],
+        states: tuple[str, ...] = (),
+        to: Callable[[Context[DataT, PolicyT]], Sequence[str]] | None = None,
         source_ref: str = "",
         effect: str = "",
     ) -> TimerSpec[DataT, PolicyT]:
         """While in ``states``, at ``due``: send ``message`` to ``to``, as the effect ``effect`` (default: ``name``)."""
-        sent = self.send(effect or name, description, message, to=to)
+        recipients = to or self.to
+        if recipients is None or not (states or self.states):
+            raise ValueError(f"reminder {name}: say whom it goes to and in which states it runs")
+        sent = self.send(effect or name, description, message, to=recipients)
         return TimerSpec(
-            name=name, states=states, due=due, description=description, effects=(sent,), source_ref=source_ref
+            name=name,
+            states=states or self.states,
+            due=due,
+            description=description,
+            effects=(sent,),
+            source_ref=source_ref,
         )
 
     def send(

@@ -18,7 +18,7 @@ from typing import Annotated, Any
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from workflows.engine.checklists import Checklist, Recorded
-from workflows.engine.common import change_owner, latest, reported_moment_problems, stamped
+from workflows.engine.common import change_owner, latest, reported_moment_problems, stamped, take_params
 from workflows.engine.exposure import Column, Exposure, Match, Mutation, Opening, account_id_column
 from workflows.engine.messages import day
 from workflows.engine.reminders import Reminders
@@ -303,10 +303,6 @@ def _confirm_subscription(ctx: Ctx[SubscriptionParams]) -> None:
     ctx.data.new_subscription = stamped(SubscriptionConfirmation, ctx)
 
 
-def _convert(ctx: Ctx[SubscriptionParams]) -> None:
-    ctx.data.subscription_id = ctx.params.subscription_id
-
-
 def _cancel(ctx: Ctx) -> None:
     ctx.data.cancellation_reason = ctx.reason
 
@@ -410,7 +406,8 @@ def message_values(ctx: Ctx) -> dict[str, object]:
     }
 
 
-remind = Reminders(message_values)
+# Unless they say otherwise, reminders are the engagement's: the owner's, while ACTIVE.
+remind = Reminders(message_values, states=(T.ACTIVE,), to=owner)
 
 REVOPS_PROVISIONING = remind.send(
     "revops_prepare_billing",
@@ -432,18 +429,14 @@ TIMERS: tuple[TimerSpec[TrialData, TrialPolicy], ...] = (
         "feedback_session",
         "Halfway through: the owner schedules a feedback session",
         messages.FEEDBACK_SESSION,
-        states=(T.ACTIVE,),
         due=_halfway,
-        to=owner,
         source_ref="004:11833",
     ),
     remind(
         "wrap_up_call",
         "Before expiry, by the policy's lead time: the owner holds the wrap-up call",
         messages.WRAP_UP_CALL,
-        states=(T.ACTIVE,),
         due=lambda ctx: _owed(ctx, _dates(ctx.data)[1] - ctx.policy.wrap_up_call_before_expiry, engagement=True),
-        to=owner,
         source_ref="004:9637",
     ),
     remind(
@@ -470,16 +463,13 @@ TIMERS: tuple[TimerSpec[TrialData, TrialPolicy], ...] = (
         "owner_inactivity_nudge",
         "No customer activity for the policy's first span: nudge the owner",
         messages.OWNER_INACTIVITY_NUDGE,
-        states=(T.ACTIVE,),
         due=lambda ctx: _last_engaged(ctx) + ctx.policy.owner_nudge_after_inactivity,
-        to=owner,
         source_ref="004:11795-11806",
     ),
     remind(
         "team_lead_inactivity_nudge",
         "No customer activity for the policy's second span: tell the team lead",
         messages.TEAM_LEAD_INACTIVITY_ALERT,
-        states=(T.ACTIVE,),
         due=lambda ctx: _last_engaged(ctx) + ctx.policy.team_lead_nudge_after_inactivity,
         to=role("team_lead"),
         source_ref="004:11795",
@@ -568,7 +558,7 @@ TRANSITIONS: tuple[TransitionSpec[TrialData, TrialPolicy], ...] = (
         dest=T.CONVERTED,
         description="The customer subscribed within the trial: they keep the paid features.",
         params=SubscriptionParams,
-        apply=_convert,
+        apply=take_params,
         effects=(
             remind.send(
                 "revops_trial_converted",
