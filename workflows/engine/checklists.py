@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Mapping, MutableMapping
+from dataclasses import replace
 from datetime import datetime
 from types import GenericAlias
 from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import BaseModel, Field, create_model
 
+from workflows.engine.common import stamped
 from workflows.engine.messages import day
 from workflows.engine.spec import ChecklistItem, Context, DataT, Params, PolicyT, TransitionSpec
 
@@ -102,9 +104,7 @@ class Checklist(Generic[ItemT, DataT, PolicyT]):
             return {}
 
         def apply(ctx: Context[DataT, PolicyT, Any]) -> None:
-            self.records(ctx.data)[item(ctx)] = Recorded(
-                recorded_by=ctx.actor, recorded_at=ctx.now, note=ctx.params.note
-            )
+            self.records(ctx.data)[item(ctx)] = stamped(Recorded, ctx)
 
         one = TransitionSpec[DataT, PolicyT, Any](
             trigger=trigger,
@@ -117,18 +117,7 @@ class Checklist(Generic[ItemT, DataT, PolicyT]):
             apply=apply,
             source_ref=source_ref,
         )
-        last = TransitionSpec[DataT, PolicyT, Any](
-            trigger=trigger,
-            sources=sources,
-            dest=then,
-            description=last_description,
-            params=self.params,
-            when=completes,
-            validate=validate,
-            apply=apply,
-            source_ref=source_ref,
-        )
-        return one, last
+        return one, replace(one, dest=then, description=last_description, when=completes)
 
     def statuses(self, *, doc: str, shown: Callable[[DataT], bool]) -> Callable[[DataT], list[BaseModel]]:
         """The API's computed field: every item with its record, when ``shown(data)``, else none."""
