@@ -16,13 +16,15 @@ NOW = datetime(2026, 3, 1, tzinfo=UTC)
 
 
 class Hold(BaseModel):
-    held_by: str
-    held_at: datetime
-    reason: str
-    days: int
+    """A parcel held at customs: who held it, until when and why."""
+
     until: datetime
-    released_by: str | None = None
+    held_at: datetime
     released_at: datetime | None = None
+    days: int
+    released_by: str | None = None
+    reason: str
+    held_by: str
 
 
 class HoldParams(Params):
