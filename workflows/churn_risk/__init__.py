@@ -24,9 +24,10 @@ section 7 (reference-accounts.md §3):
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable, Mapping
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -48,6 +49,7 @@ from workflows.engine.spec import (
     EffectSpec,
     LifecycleSpec,
     Params,
+    ParamsT,
     Role,
     StateSpec,
     TimerSpec,
@@ -242,7 +244,8 @@ class ChurnRiskData(BaseModel):
     status_requested_at: datetime | None = None
 
 
-Ctx = Context[ChurnRiskData, ChurnRiskPolicy]
+# ``Ctx[XParams]`` for code that reads a trigger's params: its reads are type-checked.
+Ctx = Context[ChurnRiskData, ChurnRiskPolicy, ParamsT]
 
 
 # ---- parameters -----------------------------------------------------------------------------
@@ -275,6 +278,11 @@ class SignalParams(Params):
         if self.signal is ChurnSignal.RENEWAL_NEGATIVE_ENGAGEMENT and self.renewal_ends_on is None:
             raise ValueError("renewal_ends_on is required for a renewal with negative engagement")
         return self
+
+
+# The params of the triggers that record a signal, and of those that may flag a reason.
+SignalInputT = TypeVar("SignalInputT", bound=UsageReadingParams | HealthReadingParams | SignalParams)
+FlaggingInput = AddReasonParams | UsageReadingParams | HealthReadingParams | SignalParams
 
 
 class RecoveryCallParams(Params):
@@ -320,11 +328,11 @@ def poor_weeks(readings: list[HealthReading]) -> int:
     return run
 
 
-def _health_reading(ctx: Ctx) -> HealthReading:
-    return HealthReading(week_of=monday(ctx.params.week_of), rating=ctx.params.rating, recorded_at=ctx.now)
+def _health_reading(params: HealthReadingParams, now: datetime) -> HealthReading:
+    return HealthReading(week_of=monday(params.week_of), rating=params.rating, recorded_at=now)
 
 
-def _signal_reason(ctx: Ctx) -> FlagReason | None:
+def _signal_reason(ctx: Ctx[FlaggingInput]) -> FlagReason | None:
     """The reason the request's signal flags, if it meets its criterion."""
     params = ctx.params
     if isinstance(params, AddReasonParams):
@@ -332,7 +340,7 @@ def _signal_reason(ctx: Ctx) -> FlagReason | None:
     if isinstance(params, UsageReadingParams):
         return FlagReason.USAGE_DROP if usage_dropped(params, ctx.policy) else None
     if isinstance(params, HealthReadingParams):
-        readings = with_health_reading(ctx.data.health_readings, _health_reading(ctx))
+        readings = with_health_reading(ctx.data.health_readings, _health_reading(params, ctx.now))
         return FlagReason.POOR_HEALTH if poor_weeks(readings) >= ctx.policy.poor_health_weeks else None
     if isinstance(params, SignalParams):
         if params.signal is ChurnSignal.RENEWAL_NEGATIVE_ENGAGEMENT:
@@ -350,7 +358,7 @@ def _recorded(ctx: Ctx) -> set[FlagReason]:
     return {r.reason for r in ctx.data.reasons}
 
 
-def _adds_reason(ctx: Ctx) -> bool:
+def _adds_reason(ctx: Ctx[FlaggingInput]) -> bool:
     reason = _signal_reason(ctx)
     return reason is not None and reason not in _recorded(ctx)
 
@@ -359,7 +367,7 @@ def _adds_reason(ctx: Ctx) -> bool:
 
 
 @guard("new_reason", "The reason is not recorded yet.", on_input=True)
-def new_reason(ctx: Ctx) -> list[str]:
+def new_reason(ctx: Ctx[AddReasonParams]) -> list[str]:
     reason = ctx.params.flag_reason
     if reason in _recorded(ctx):
         return [f"The account is already at risk for {reason.value}."]
@@ -370,15 +378,15 @@ def _not_in_future(field: str, day: date, ctx: Ctx) -> dict[str, str]:
     return {field: "must not be in the future"} if day > ctx.now.date() else {}
 
 
-def _validate_usage(ctx: Ctx) -> dict[str, str]:
+def _validate_usage(ctx: Ctx[UsageReadingParams]) -> dict[str, str]:
     return _not_in_future("measured_on", ctx.params.measured_on, ctx)
 
 
-def _validate_health(ctx: Ctx) -> dict[str, str]:
+def _validate_health(ctx: Ctx[HealthReadingParams]) -> dict[str, str]:
     return _not_in_future("week_of", ctx.params.week_of, ctx)
 
 
-def _validate_call(ctx: Ctx) -> dict[str, str]:
+def _validate_call(ctx: Ctx[RecoveryCallParams]) -> dict[str, str]:
     problems = _not_in_future("held_on", ctx.params.held_on, ctx)
     flagged = ctx.data.flagged_at
     if not problems and flagged is not None and ctx.params.held_on < flagged.date():
@@ -389,7 +397,7 @@ def _validate_call(ctx: Ctx) -> dict[str, str]:
 # ---- data changes ---------------------------------------------------------------------------
 
 
-def _add_reason(ctx: Ctx) -> None:
+def _add_reason(ctx: Ctx[FlaggingInput]) -> None:
     reason = _signal_reason(ctx)
     if reason is None or reason in _recorded(ctx):
         return
@@ -399,8 +407,8 @@ def _add_reason(ctx: Ctx) -> None:
         ctx.data.flagged_at = ctx.now
 
 
-def _record_usage(ctx: Ctx) -> None:
-    p: UsageReadingParams = ctx.params
+def _record_usage(ctx: Ctx[UsageReadingParams]) -> None:
+    p = ctx.params
     reading = UsageReading(
         usage=p.usage, baseline=p.baseline, seasonal=p.seasonal, measured_on=p.measured_on, recorded_at=ctx.now
     )
@@ -408,13 +416,13 @@ def _record_usage(ctx: Ctx) -> None:
     _add_reason(ctx)
 
 
-def _record_health(ctx: Ctx) -> None:
-    ctx.data.health_readings = with_health_reading(ctx.data.health_readings, _health_reading(ctx))
+def _record_health(ctx: Ctx[HealthReadingParams]) -> None:
+    ctx.data.health_readings = with_health_reading(ctx.data.health_readings, _health_reading(ctx.params, ctx.now))
     _add_reason(ctx)
 
 
-def _record_signal(ctx: Ctx) -> None:
-    p: SignalParams = ctx.params
+def _record_signal(ctx: Ctx[SignalParams]) -> None:
+    p = ctx.params
     signal = RecordedSignal(
         signal=p.signal, reference=p.reference, renewal_ends_on=p.renewal_ends_on, recorded_at=ctx.now
     )
@@ -422,11 +430,11 @@ def _record_signal(ctx: Ctx) -> None:
     _add_reason(ctx)
 
 
-def _record_call(ctx: Ctx) -> None:
+def _record_call(ctx: Ctx[RecoveryCallParams]) -> None:
     ctx.data.recovery_call = RecoveryCall(held_on=ctx.params.held_on, notes=ctx.params.notes, recorded_by=ctx.actor)
 
 
-def _record_plan(ctx: Ctx) -> None:
+def _record_plan(ctx: Ctx[RecoveryPlanParams]) -> None:
     scenario = ctx.params.scenario
     ctx.data.recovery_plan = RecoveryPlan(
         scenario=scenario,
@@ -437,7 +445,7 @@ def _record_plan(ctx: Ctx) -> None:
     )
 
 
-def _record_status_note(ctx: Ctx) -> None:
+def _record_status_note(ctx: Ctx[StatusNoteParams]) -> None:
     ctx.data.status_notes.append(StatusNote(note=ctx.params.note, recorded_by=ctx.actor, recorded_at=ctx.now))
 
 
@@ -491,7 +499,7 @@ def message_values(ctx: Ctx) -> dict[str, object]:
     }
 
 
-def _churn_risk_id(ctx: Ctx) -> dict[str, Any]:
+def _churn_risk_id(ctx: Ctx) -> dict[str, str]:
     return {"churn_risk_id": ctx.entity_id}
 
 
@@ -576,8 +584,13 @@ TIMERS: tuple[TimerSpec[ChurnRiskData, ChurnRiskPolicy], ...] = (
 
 
 def _signal_transitions(
-    trigger: str, params: type[BaseModel], description: str, apply: Any, validate: Any, source_ref: str
-) -> tuple[TransitionSpec[ChurnRiskData, ChurnRiskPolicy], ...]:
+    trigger: str,
+    params: type[SignalInputT],
+    description: str,
+    apply: Callable[[Ctx[SignalInputT]], None],
+    validate: Callable[[Ctx[SignalInputT]], Mapping[str, str]] | None,
+    source_ref: str,
+) -> tuple[TransitionSpec[ChurnRiskData, ChurnRiskPolicy, SignalInputT], ...]:
     """A signal flags a watched account when it meets its criterion, and is recorded in any case."""
     return (
         TransitionSpec(

@@ -29,7 +29,7 @@ from __future__ import annotations
 import enum
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Annotated, Any, TypeAlias
+from typing import Annotated, TypeAlias, TypedDict
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
@@ -53,6 +53,7 @@ from workflows.engine.spec import (
     EffectSpec,
     LifecycleSpec,
     Params,
+    ParamsT,
     Role,
     StateSpec,
     TimerSpec,
@@ -225,7 +226,8 @@ class OnboardingPolicy(BaseModel):
     churn_retro_within: timedelta = Field(timedelta(days=7), gt=timedelta(0))
 
 
-Ctx: TypeAlias = Context[OnboardingData, OnboardingPolicy]
+# ``Ctx[XParams]`` for code that reads a trigger's params: its reads are type-checked.
+Ctx: TypeAlias = Context[OnboardingData, OnboardingPolicy, ParamsT]
 Effect: TypeAlias = EffectSpec[OnboardingData, OnboardingPolicy]
 
 
@@ -393,7 +395,7 @@ class ChurnParams(Params):
     source: ChurnSource = ChurnSource.OPERATOR
 
 
-def _validate_check_in(ctx: Ctx) -> dict[str, str]:
+def _validate_check_in(ctx: Ctx[CheckInParams]) -> dict[str, str]:
     held_at = ctx.params.held_at
     if held_at is None:
         return {}
@@ -405,20 +407,20 @@ def _validate_check_in(ctx: Ctx) -> dict[str, str]:
     return {}
 
 
-def _validate_paid_products(ctx: Ctx) -> dict[str, str]:
+def _validate_paid_products(ctx: Ctx[PaidProductsParams]) -> dict[str, str]:
     dropped = [p for p in onboarded_products(ctx.data) if p not in ctx.params.paid_products]
     if dropped:
         return {"paid_products": f"must keep {', '.join(dropped)}: already onboarded"}
     return {}
 
 
-def _validate_skill(ctx: Ctx) -> dict[str, str]:
+def _validate_skill(ctx: Ctx[SkillParams]) -> dict[str, str]:
     if ctx.params.skill not in missing_skills(ctx.data):
         return {"skill": "is already recorded"}
     return {}
 
 
-def _validate_product(ctx: Ctx) -> dict[str, str]:
+def _validate_product(ctx: Ctx[ProductParams]) -> dict[str, str]:
     product = ctx.params.product
     if product not in ctx.data.paid_products:
         paid = ", ".join(ctx.data.paid_products) or "nothing yet"
@@ -462,14 +464,14 @@ def health_check_done(ctx: Ctx) -> list[str]:
 # ---- data changes ------------------------------------------------------------------------
 
 
-def _send_plan(ctx: Ctx) -> None:
+def _send_plan(ctx: Ctx[SendPlanParams]) -> None:
     ctx.data.plan_sent_at = ctx.now
     ctx.data.cadence_from = ctx.now
     if ctx.params.paid_products is not None:
         ctx.data.paid_products = ctx.params.paid_products
 
 
-def _record_check_in(ctx: Ctx) -> None:
+def _record_check_in(ctx: Ctx[CheckInParams]) -> None:
     held_at = ctx.params.held_at or ctx.now
     ctx.data.check_ins = [*ctx.data.check_ins, CheckIn(held_at=held_at, note=ctx.params.note, recorded_by=ctx.actor)]
     ctx.data.cadence_from = held_at
@@ -485,26 +487,32 @@ def _reengage(ctx: Ctx) -> None:
     ctx.data.missed_check_ins = 0
 
 
-def _record_paid_products(ctx: Ctx) -> None:
+def _record_paid_products(ctx: Ctx[PaidProductsParams]) -> None:
     ctx.data.paid_products = ctx.params.paid_products
 
 
-def _evidenced(ctx: Ctx) -> dict[str, Any]:
+class _EvidencedFields(TypedDict):
+    evidence: str
+    recorded_by: str
+    recorded_at: datetime
+
+
+def _evidenced(ctx: Ctx[SkillParams | ProductParams | HealthCheckParams]) -> _EvidencedFields:
     return {"evidence": ctx.params.evidence, "recorded_by": ctx.actor, "recorded_at": ctx.now}
 
 
-def _record_skill(ctx: Ctx) -> None:
+def _record_skill(ctx: Ctx[SkillParams]) -> None:
     ctx.data.skills = [*ctx.data.skills, SkillRecord(skill=ctx.params.skill, **_evidenced(ctx))]
 
 
-def _record_product(ctx: Ctx) -> None:
+def _record_product(ctx: Ctx[ProductParams]) -> None:
     ctx.data.products_onboarded = [
         *ctx.data.products_onboarded,
         ProductRecord(product=ctx.params.product, **_evidenced(ctx)),
     ]
 
 
-def _record_health_check(ctx: Ctx) -> None:
+def _record_health_check(ctx: Ctx[HealthCheckParams]) -> None:
     ctx.data.health_check = Evidenced(**_evidenced(ctx))
 
 
@@ -519,7 +527,7 @@ def _complete(ctx: Ctx) -> None:
         ctx.data.retained_three_months = True
 
 
-def _churn(ctx: Ctx) -> None:
+def _churn(ctx: Ctx[ChurnParams]) -> None:
     ctx.data.churn = Churn(source=ctx.params.source, reason=ctx.reason or "", recorded_by=ctx.actor, churned_at=ctx.now)
     if _tracks_retention(ctx):
         ctx.data.retained_three_months = False
@@ -558,7 +566,7 @@ def _owes_handover(ctx: Ctx) -> bool:
     return ctx.data.owner_role is OwnerRole.TAE and bool(ctx.data.paid_products)
 
 
-def _handover_request(ctx: Ctx) -> dict[str, Any]:
+def _handover_request(ctx: Ctx) -> dict[str, object]:
     data = ctx.data
     return {
         "kind": HANDOVER_KIND,
