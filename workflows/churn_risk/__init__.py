@@ -27,7 +27,7 @@ import enum
 from collections.abc import Callable, Mapping
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Annotated, TypeVar
+from typing import Annotated, TypeAlias, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -246,6 +246,7 @@ class ChurnRiskData(BaseModel):
 
 # ``Ctx[XParams]`` for code that reads a trigger's params: its reads are type-checked.
 Ctx = Context[ChurnRiskData, ChurnRiskPolicy, ParamsT]
+Effect: TypeAlias = EffectSpec[ChurnRiskData, ChurnRiskPolicy]
 
 
 # ---- parameters -----------------------------------------------------------------------------
@@ -499,30 +500,33 @@ def message_values(ctx: Ctx) -> dict[str, object]:
     }
 
 
-def _churn_risk_id(ctx: Ctx) -> dict[str, str]:
-    return {"churn_risk_id": ctx.entity_id}
+def _flag_renewals(name: str, description: str, *, at_risk: bool, reason: str) -> Effect:
+    """Set or clear, on the account's open renewals, the churn-risk flag that names this churn risk."""
+    return fire_on_account(
+        name,
+        description,
+        account_id=lambda ctx: ctx.data.account.id,
+        kinds=(RENEWAL_KIND,),
+        trigger="churn_risk",
+        params=lambda ctx: {"churn_risk_id": ctx.entity_id, "at_risk": at_risk},
+        reason=lambda ctx: reason,
+    )
 
 
-RENEWALS_AT_RISK: EffectSpec[ChurnRiskData, ChurnRiskPolicy] = fire_on_account(
+RENEWALS_AT_RISK = _flag_renewals(
     "renewals_at_risk",
     "The account's open renewals are at risk while it is (domain README §7).",
-    account_id=lambda ctx: ctx.data.account.id,
-    kinds=(RENEWAL_KIND,),
-    trigger="churn_risk",
-    params=lambda ctx: {**_churn_risk_id(ctx), "at_risk": True},
-    reason=lambda ctx: "churn risk",
+    at_risk=True,
+    reason="churn risk",
 )
-RENEWALS_RISK_CLEARED: EffectSpec[ChurnRiskData, ChurnRiskPolicy] = fire_on_account(
+RENEWALS_RISK_CLEARED = _flag_renewals(
     "renewals_risk_cleared",
     "Recovered: the flag this churn risk set on the account's renewals is cleared, and only it.",
-    account_id=lambda ctx: ctx.data.account.id,
-    kinds=(RENEWAL_KIND,),
-    trigger="churn_risk",
-    params=lambda ctx: {**_churn_risk_id(ctx), "at_risk": False},
-    reason=lambda ctx: "churn risk recovered",
+    at_risk=False,
+    reason="churn risk recovered",
 )
 
-FLAGGED_EFFECTS: tuple[EffectSpec[ChurnRiskData, ChurnRiskPolicy], ...] = (
+FLAGGED_EFFECTS: tuple[Effect, ...] = (
     send(
         "recovery_call_due",
         "Tell the owner at once: a recovery call is due within the policy's window (004:11588).",
@@ -894,8 +898,6 @@ CHURN_RISK = LifecycleSpec(
     data_model=ChurnRiskData,
     policy_model=ChurnRiskPolicy,
     initial_state=lambda data: C.WATCHING,
-    owner_of=lambda data: data.owner,
-    account_of=lambda data: (data.account.id, data.account.name),
     summary_of=lambda data: f"{data.account.name}: {_reasons_text(data)}",
     exposure=EXPOSURE,
 )

@@ -1,13 +1,24 @@
-"""What every lifecycle shares: transitions each spec declares in one line, checks of reported moments."""
+"""What every lifecycle shares: transitions each spec declares in one line, one lifecycle opening
+another, checks of reported moments."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
 from pydantic import Field, field_validator
 
-from workflows.engine.spec import Context, Params, TransitionSpec, notify, reason_required
+from workflows.engine.spec import (
+    Context,
+    DataT,
+    EffectSpec,
+    Params,
+    PolicyT,
+    TransitionSpec,
+    notify,
+    reason_required,
+)
 
 CHANGE_OWNER = "change_owner"
 
@@ -61,6 +72,35 @@ def change_owner(sources: tuple[str, ...]) -> TransitionSpec:
         ),
         in_diagram=False,
     )
+
+
+def start_lifecycle(
+    name: str,
+    description: str,
+    *,
+    kind: str,
+    data: Callable[[Context[DataT, PolicyT]], Mapping[str, object]],
+    reason: Callable[[Context[DataT, PolicyT]], str],
+    entity_id: Callable[[Context[DataT, PolicyT]], str] | None = None,
+    account_id: Callable[[Context[DataT, PolicyT]], str] | None = None,
+    when: Callable[[Context[DataT, PolicyT]], bool] | None = None,
+) -> EffectSpec[DataT, PolicyT]:
+    """Open a lifecycle of ``kind`` with the opening ``data(ctx)``, on behalf of this transition's actor.
+
+    Delivered as ``lifecycle.start`` (``services/effects.py``). Without ``entity_id`` the kind is
+    numbered per account (``Exposure.account_numbered``): it opens under the next id of
+    ``account_id(ctx)``, and not at all while the account has one open.
+    """
+    if entity_id is None and account_id is None:
+        raise ValueError(f"{name}: a lifecycle numbered per account needs its account_id")
+
+    def build(ctx: Context[DataT, PolicyT]) -> dict[str, object]:
+        target: dict[str, object] = {"kind": kind, "entity_id": entity_id(ctx) if entity_id else None}
+        if account_id is not None:
+            target["account_id"] = account_id(ctx)
+        return {**target, "actor": ctx.actor, "reason": reason(ctx), "data": dict(data(ctx))}
+
+    return EffectSpec(type="lifecycle.start", name=name, description=description, build=build, when=when)
 
 
 def reported_moment_problems(

@@ -460,7 +460,7 @@ def _all_users(ctx: Ctx) -> list[str]:
 
 
 def _account_action(
-    effect_type: str, name: str, description: str, **extra: Any
+    effect_type: str, name: str, description: str, **extra: object
 ) -> EffectSpec[LatePaymentData, LatePaymentPolicy]:
     return EffectSpec(
         type=effect_type,

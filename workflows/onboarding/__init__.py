@@ -34,7 +34,7 @@ from typing import Annotated, TypeAlias, TypedDict
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from workflows.engine.calendar import add_months_dt, start_of_day
-from workflows.engine.common import change_owner
+from workflows.engine.common import change_owner, start_lifecycle
 from workflows.engine.exposure import (
     BillingTrigger,
     Column,
@@ -569,30 +569,25 @@ def _owes_handover(ctx: Ctx) -> bool:
 def _handover_request(ctx: Ctx) -> dict[str, object]:
     data = ctx.data
     return {
-        "kind": HANDOVER_KIND,
-        # The service numbers it among the account's handovers (``Exposure.account_numbered``).
-        "entity_id": None,
-        "account_id": data.account.id,
-        "actor": ctx.actor,
-        "reason": f"Onboarding {ctx.entity_id} completed: the TAE's account is due for handover (004:2406)",
-        "data": {
-            "account": data.account.model_dump(mode="json"),
-            "arr": str(data.arr),
-            "owner": data.owner,
-            "outgoing_role": OwnerRole.TAE.value,
-            "reason": "ONBOARDED",
-            "paid_products": [p.value for p in data.paid_products],
-            "onboarded_products": [p.value for p in onboarded_products(data)],
-        },
+        "account": data.account.model_dump(mode="json"),
+        "arr": str(data.arr),
+        "owner": data.owner,
+        "outgoing_role": OwnerRole.TAE.value,
+        "reason": "ONBOARDED",
+        "paid_products": [p.value for p in data.paid_products],
+        "onboarded_products": [p.value for p in onboarded_products(data)],
     }
 
 
-OPEN_HANDOVER: Effect = EffectSpec(
-    type="lifecycle.start",
-    name="open_handover",
-    description="A TAE's onboarded account is due for handover: a handover request opens, its team suggested "
+# The service numbers it among the account's handovers (``Exposure.account_numbered``).
+OPEN_HANDOVER: Effect = start_lifecycle(
+    "open_handover",
+    "A TAE's onboarded account is due for handover: a handover request opens, its team suggested "
     "from the primary products onboarded (TAM for 1-2, CSM for 3, 004:2406).",
-    build=_handover_request,
+    kind=HANDOVER_KIND,
+    account_id=lambda ctx: ctx.data.account.id,
+    data=_handover_request,
+    reason=lambda ctx: f"Onboarding {ctx.entity_id} completed: the TAE's account is due for handover (004:2406)",
     when=_owes_handover,
 )
 
@@ -966,8 +961,6 @@ ONBOARDING = LifecycleSpec(
     data_model=OnboardingData,
     policy_model=OnboardingPolicy,
     initial_state=lambda data: S.PLAN_PENDING,
-    owner_of=lambda data: data.owner,
-    account_of=lambda data: (data.account.id, data.account.name),
     summary_of=lambda data: f"{data.account.name}: {_label(data.track)} onboarding",
     prepare_open=_prepare_open,
     validate_open=_validate_open,
