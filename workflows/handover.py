@@ -38,7 +38,13 @@ from typing import Annotated, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from workflows.engine.common import CHANGE_OWNER, ChangeOwnerParams, change_owner, reported_moment_problems
+from workflows.engine.common import (
+    CHANGE_OWNER,
+    ChangeOwnerParams,
+    actor_and_reason,
+    change_owner,
+    reported_moment_problems,
+)
 from workflows.engine.exposure import Column, Exposure, Match, Mutation, Projected, account_id_column
 from workflows.engine.messages import duration
 from workflows.engine.spec import (
@@ -961,7 +967,7 @@ TRANSITIONS: tuple[TransitionSpec[HandoverData, HandoverPolicy], ...] = (
                 "The incoming owner hears what was done.",
                 to=_incoming,
                 subject=lambda ctx: f"Handover of {_account(ctx)}: push-back remedied",
-                body=lambda ctx: f"{ctx.actor}: {ctx.reason}",
+                body=actor_and_reason,
             ),
         ),
         source_ref="004:2378",
@@ -981,7 +987,7 @@ TRANSITIONS: tuple[TransitionSpec[HandoverData, HandoverPolicy], ...] = (
                 "The incoming owner works on the account regardless, treated as a lead (004:8290).",
                 to=_both_owners,
                 subject=lambda ctx: f"Handover of {_account(ctx)}: push-back overruled",
-                body=lambda ctx: f"{ctx.actor}: {ctx.reason}",
+                body=actor_and_reason,
             ),
         ),
         source_ref="004:8290",
@@ -1060,7 +1066,7 @@ TRANSITIONS: tuple[TransitionSpec[HandoverData, HandoverPolicy], ...] = (
                 "The outgoing owner keeps the account, with the feedback (004:2336, 004:8184).",
                 to=owner,
                 subject=lambda ctx: f"Handover of {_account(ctx)} rejected",
-                body=lambda ctx: f"{ctx.actor}: {ctx.reason}",
+                body=actor_and_reason,
             ),
         ),
         source_ref="004:2315, 004:8184",

@@ -74,6 +74,11 @@ def change_owner(sources: tuple[str, ...]) -> TransitionSpec:
     )
 
 
+def actor_and_reason(ctx: Context[Any, Any]) -> str:
+    """The body of a notice that passes on who made a change and why they said they did."""
+    return f"{ctx.actor}: {ctx.reason}"
+
+
 def start_lifecycle(
     name: str,
     description: str,
