@@ -36,7 +36,7 @@ from dataclasses import replace
 from datetime import date, datetime, timedelta
 from typing import Annotated, TypeAlias
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from workflows.engine.common import (
     CHANGE_OWNER,
@@ -453,15 +453,8 @@ class PushBackParams(Params):
 
 
 class CallParams(Params):
-    held_at: datetime | None = Field(None, description="When the call was held (default: now).")
+    held_at: AwareDatetime | None = Field(None, description="When the call was held (default: now).")
     notes: Annotated[str, Field(max_length=4000)] | None = None
-
-    @field_validator("held_at")
-    @classmethod
-    def _aware(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            raise ValueError("must include a timezone offset")
-        return value
 
 
 class FollowUpParams(Params):

@@ -34,7 +34,7 @@ from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated, TypeAlias
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from workflows.engine.calendar import add_months, add_months_dt, start_of_day
 from workflows.engine.common import change_owner, latest, reported_moment_problems, start_lifecycle
@@ -383,15 +383,8 @@ class UpdateFieldsParams(Params):
 
 
 class CustomerReplyParams(Params):
-    at: datetime | None = Field(None, description="When they replied (default: now).")
+    at: AwareDatetime | None = Field(None, description="When they replied (default: now).")
     note: Annotated[str, Field(max_length=2000)] | None = None
-
-    @field_validator("at")
-    @classmethod
-    def _aware(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            raise ValueError("must include a timezone offset")
-        return value
 
 
 # ---- guards ------------------------------------------------------------------------------

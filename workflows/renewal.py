@@ -452,23 +452,22 @@ def _clear_flag(ctx: Ctx) -> None:
     _follow_risk(ctx)
 
 
+def _with_or_without(ids: list[str], member: str, *, included: bool) -> list[str]:
+    """The ids, sorted, with ``member`` added when ``included`` and removed when not."""
+    return sorted({*ids, member} if included else set(ids) - {member})
+
+
 def _late_payment_risk(ctx: Ctx[LatePaymentRiskParams]) -> None:
-    invoices = set(ctx.data.at_risk_invoices)
-    if ctx.params.at_risk:
-        invoices.add(ctx.params.invoice_id)
-    else:
-        invoices.discard(ctx.params.invoice_id)
-    ctx.data.at_risk_invoices = sorted(invoices)
+    ctx.data.at_risk_invoices = _with_or_without(
+        ctx.data.at_risk_invoices, ctx.params.invoice_id, included=ctx.params.at_risk
+    )
     _follow_risk(ctx)
 
 
 def _churn_risk(ctx: Ctx[ChurnRiskParams]) -> None:
-    churn_risks = set(ctx.data.at_risk_churn_risks)
-    if ctx.params.at_risk:
-        churn_risks.add(ctx.params.churn_risk_id)
-    else:
-        churn_risks.discard(ctx.params.churn_risk_id)
-    ctx.data.at_risk_churn_risks = sorted(churn_risks)
+    ctx.data.at_risk_churn_risks = _with_or_without(
+        ctx.data.at_risk_churn_risks, ctx.params.churn_risk_id, included=ctx.params.at_risk
+    )
     _follow_risk(ctx)
 
 

@@ -27,7 +27,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from workflows.engine.calendar import start_of_day
 from workflows.engine.common import change_owner
@@ -230,14 +230,7 @@ class PaymentParams(Params):
 
 
 class ExtensionParams(Params):
-    until: datetime = Field(description="The new date of the next step; later ones move with it.")
-
-    @field_validator("until")
-    @classmethod
-    def _aware(cls, value: datetime) -> datetime:
-        if value.tzinfo is None:
-            raise ValueError("must include a timezone offset")
-        return value
+    until: AwareDatetime = Field(description="The new date of the next step; later ones move with it.")
 
 
 class CreditNoteParams(Params):
