@@ -71,10 +71,10 @@ from workflows.engine.spec import (
     reason_required,
     role,
 )
-from workflows.engine.values import Account
+from workflows.engine.values import Account, Money
 from workflows.engine.workflow import lifecycle_workflow
 from workflows.opportunity import KIND as OPPORTUNITY_KIND
-from workflows.opportunity import LossReason, Money, PlanType, RecordType
+from workflows.opportunity import LossReason, PlanType, RecordType
 from workflows.renewal_quote import CENT, ContractTerms, DiscountRules, early_renewal, early_renewal_last_day, rollover
 
 KIND = "renewal"
