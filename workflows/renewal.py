@@ -50,7 +50,7 @@ from typing import Annotated, TypeAlias
 from pydantic import BaseModel, ConfigDict, Field
 
 from workflows.engine.calendar import add_months, start_of_day
-from workflows.engine.common import change_owner, start_lifecycle
+from workflows.engine.common import change_owner, owed, start_lifecycle
 from workflows.engine.computed import computed_property
 from workflows.engine.exposure import Column, Exposure, Match, Mutation, Opening, account_id_column
 from workflows.engine.messages import duration
@@ -832,8 +832,7 @@ def _while_discount_can_be_earned(
     def due(ctx: Ctx) -> datetime | None:
         if not ctx.data.on_prepaid_plan:
             return None
-        at = moment(ctx.data, ctx.policy)
-        return at if at >= ctx.opened_at else None
+        return owed(moment(ctx.data, ctx.policy), since=ctx.opened_at)
 
     return due
 

@@ -120,6 +120,12 @@ def reported_moment_problems(
     return {}
 
 
+def owed(moment: datetime, *, since: datetime) -> datetime | None:
+    """A timer's moment, or None when it came before ``since``, when it could first be known
+    (a lifecycle opened late, dates moved): such a timer is skipped rather than fired late."""
+    return moment if moment >= since else None
+
+
 def latest(at: datetime, known: datetime | None) -> datetime:
     """The later of a reported moment and the one known: one reported late must not pull it back."""
     return max(at, known) if known else at

@@ -34,7 +34,7 @@ from typing import Annotated, TypeAlias, TypedDict
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from workflows.engine.calendar import add_months_dt, start_of_day
-from workflows.engine.common import change_owner, start_lifecycle
+from workflows.engine.common import change_owner, owed, start_lifecycle
 from workflows.engine.exposure import (
     BillingTrigger,
     Column,
@@ -597,11 +597,6 @@ def primary_products_onboarded_of(data: OnboardingData) -> list[PaidProduct]:
     return [p for p in onboarded_products(data) if p in PRIMARY_PRODUCTS]
 
 
-def _owed(ctx: Ctx, moment: datetime) -> datetime | None:
-    # An onboarding opened for a deal won a while ago is not reminded of moments before it existed.
-    return moment if moment >= ctx.opened_at else None
-
-
 remind = Reminders(message_values)
 
 TIMERS: tuple[TimerSpec[OnboardingData, OnboardingPolicy], ...] = (
@@ -610,7 +605,8 @@ TIMERS: tuple[TimerSpec[OnboardingData, OnboardingPolicy], ...] = (
         "Before the first week is over, the plan not sent: remind the owner",
         messages.PLAN_REMINDER,
         states=(S.PLAN_PENDING,),
-        due=lambda ctx: _owed(ctx, _won_at(ctx.data) + ctx.policy.plan_reminder_after),
+        # An onboarding opened for a deal won a while ago is not reminded of moments before it existed.
+        due=lambda ctx: owed(_won_at(ctx.data) + ctx.policy.plan_reminder_after, since=ctx.opened_at),
         to=owner,
         source_ref="004:9700",
     ),
@@ -619,7 +615,7 @@ TIMERS: tuple[TimerSpec[OnboardingData, OnboardingPolicy], ...] = (
         "The first week over, the plan not sent: tell the team lead",
         messages.PLAN_OVERDUE,
         states=(S.PLAN_PENDING,),
-        due=lambda ctx: _owed(ctx, _won_at(ctx.data) + ctx.policy.plan_escalation_after),
+        due=lambda ctx: owed(_won_at(ctx.data) + ctx.policy.plan_escalation_after, since=ctx.opened_at),
         to=lambda ctx: ["role:team_lead", ctx.data.owner],
         source_ref="004:9700, 004:12753",
     ),
