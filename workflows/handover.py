@@ -469,9 +469,7 @@ def _validate_assign(ctx: Ctx[AssignParams]) -> dict[str, str]:
 
 
 def _validate_account_plan(ctx: Ctx[AccountPlanParams]) -> dict[str, str]:
-    if ctx.params.updated_on > ctx.now.date():
-        return {"updated_on": "must not be in the future"}
-    return {}
+    return reported_moment_problems("updated_on", ctx.params.updated_on, now=ctx.now.date())
 
 
 def _validate_onboarding(ctx: Ctx[OnboardingParams]) -> dict[str, str]:

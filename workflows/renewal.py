@@ -50,7 +50,7 @@ from typing import Annotated, TypeAlias
 from pydantic import BaseModel, ConfigDict, Field
 
 from workflows.engine.calendar import add_months, start_of_day
-from workflows.engine.common import change_owner, owed, start_lifecycle
+from workflows.engine.common import change_owner, owed, reported_moment_problems, start_lifecycle
 from workflows.engine.computed import computed_property
 from workflows.engine.exposure import Column, Exposure, Match, Mutation, Opening, account_id_column
 from workflows.engine.messages import duration
@@ -404,10 +404,15 @@ def _exhausted_on(ctx: Ctx[CreditsExhaustedParams]) -> date:
 
 def _validate_exhausted(ctx: Ctx[CreditsExhaustedParams]) -> dict[str, str]:
     on, data = _exhausted_on(ctx), ctx.data
-    if on > ctx.now.date():
-        return {"exhausted_on": "must not be in the future"}
-    if on < data.start_date:
-        return {"exhausted_on": f"must not be before the contract started ({data.start_date})"}
+    problems = reported_moment_problems(
+        "exhausted_on",
+        on,
+        now=ctx.now.date(),
+        since=data.start_date,
+        since_what=f"the contract started ({data.start_date})",
+    )
+    if problems:
+        return problems
     if on >= data.end_date:
         return {"exhausted_on": f"must be before the contract ended ({data.end_date})"}
     return {}

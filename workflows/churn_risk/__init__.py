@@ -32,7 +32,7 @@ from typing import Annotated, TypeAlias, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from workflows.churn_risk import messages
-from workflows.engine.common import change_owner
+from workflows.engine.common import change_owner, reported_moment_problems
 from workflows.engine.exposure import (
     BillingTrigger,
     Column,
@@ -375,24 +375,23 @@ def new_reason(ctx: Ctx[AddReasonParams]) -> list[str]:
     return []
 
 
-def _not_in_future(field: str, day: date, ctx: Ctx) -> dict[str, str]:
-    return {field: "must not be in the future"} if day > ctx.now.date() else {}
-
-
 def _validate_usage(ctx: Ctx[UsageReadingParams]) -> dict[str, str]:
-    return _not_in_future("measured_on", ctx.params.measured_on, ctx)
+    return reported_moment_problems("measured_on", ctx.params.measured_on, now=ctx.now.date())
 
 
 def _validate_health(ctx: Ctx[HealthReadingParams]) -> dict[str, str]:
-    return _not_in_future("week_of", ctx.params.week_of, ctx)
+    return reported_moment_problems("week_of", ctx.params.week_of, now=ctx.now.date())
 
 
 def _validate_call(ctx: Ctx[RecoveryCallParams]) -> dict[str, str]:
-    problems = _not_in_future("held_on", ctx.params.held_on, ctx)
-    flagged = ctx.data.flagged_at
-    if not problems and flagged is not None and ctx.params.held_on < flagged.date():
-        problems = {"held_on": f"must not be before the account was flagged ({flagged.date().isoformat()})"}
-    return problems
+    flagged_on = ctx.data.flagged_at.date() if ctx.data.flagged_at else None
+    return reported_moment_problems(
+        "held_on",
+        ctx.params.held_on,
+        now=ctx.now.date(),
+        since=flagged_on,
+        since_what=f"the account was flagged ({flagged_on})",
+    )
 
 
 # ---- data changes ---------------------------------------------------------------------------

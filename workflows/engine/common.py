@@ -4,8 +4,8 @@ another, checks of reported moments."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import datetime
-from typing import Any
+from datetime import date, datetime
+from typing import Any, TypeVar
 
 from pydantic import Field, field_validator
 
@@ -108,14 +108,18 @@ def start_lifecycle(
     return EffectSpec(type="lifecycle.start", name=name, description=description, build=build, when=when)
 
 
+# A reported moment is a datetime judged against datetimes, or a day against days.
+MomentT = TypeVar("MomentT", date, datetime)
+
+
 def reported_moment_problems(
-    field: str, at: datetime | None, *, now: datetime, since: datetime, since_what: str
+    field: str, at: MomentT | None, *, now: MomentT, since: MomentT | None = None, since_what: str = ""
 ) -> dict[str, str]:
-    """A moment a caller reports (customer activity, a call held; None means now) is neither
-    in the future nor before ``since``, the start of what it is reported on."""
+    """A moment or a day a caller reports (customer activity, a call held; None means now) is
+    neither in the future nor before ``since``, when given: the start of what it is reported on."""
     if at is not None and at > now:
         return {field: "must not be in the future"}
-    if at is not None and at < since:
+    if at is not None and since is not None and at < since:
         return {field: f"must not be before {since_what}"}
     return {}
 

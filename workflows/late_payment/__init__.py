@@ -30,7 +30,7 @@ from typing import Annotated
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from workflows.engine.calendar import start_of_day
-from workflows.engine.common import change_owner
+from workflows.engine.common import change_owner, reported_moment_problems
 from workflows.engine.computed import computed_property
 from workflows.engine.exposure import Column, Exposure, Match, Mutation, Opening, Projected, account_id_column
 from workflows.engine.messages import send, when, within
@@ -860,8 +860,7 @@ def _validate_open(data: LatePaymentData, policy: LatePaymentPolicy, now: dateti
             problems["due_date"] = "is required for an invoice paid on terms"
         elif start_of_day(data.due_date + timedelta(days=1)) > now:
             problems["due_date"] = "has not passed yet: the invoice is not late"
-    if data.day_zero is not None and data.day_zero > now:
-        problems["day_zero"] = "must not be in the future"
+    problems.update(reported_moment_problems("day_zero", data.day_zero, now=now))
     if data.consecutive_missed_periods + 1 >= policy.missed_periods_for_advance and not data.typical_monthly_usage:
         problems["typical_monthly_usage"] = "is required from the third consecutive missed period (004:3689)"
     return problems

@@ -34,7 +34,7 @@ from typing import Annotated, TypeAlias, TypedDict
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from workflows.engine.calendar import add_months_dt, start_of_day
-from workflows.engine.common import change_owner, owed, start_lifecycle
+from workflows.engine.common import change_owner, owed, reported_moment_problems, start_lifecycle
 from workflows.engine.exposure import (
     BillingTrigger,
     Column,
@@ -347,9 +347,7 @@ def _prepare_open(data: OnboardingData, policy: OnboardingPolicy, now: datetime)
 
 
 def _validate_open(data: OnboardingData, policy: OnboardingPolicy, now: datetime) -> dict[str, str]:
-    problems = {}
-    if data.won_at is not None and data.won_at > now:
-        problems["won_at"] = "must not be in the future"
+    problems = reported_moment_problems("won_at", data.won_at, now=now)
     if data.retained_by_tae and data.owner_role is not OwnerRole.TAE:
         problems["retained_by_tae"] = f"only a TAE retains an account; the owner is a {data.owner_role}"
     return problems
