@@ -166,6 +166,17 @@ class PaidProduct(enum.StrEnum):
 PRIMARY_PRODUCTS = frozenset({PaidProduct.SESSION_REPLAY, PaidProduct.FEATURE_FLAGS, PaidProduct.ERROR_TRACKING})
 
 
+def product_onboarded_problems(
+    product: PaidProduct, paid: list[PaidProduct], onboarded: list[PaidProduct]
+) -> dict[str, str]:
+    """A product recorded as onboarded is one the account pays for, recorded once (here and in onboarding)."""
+    if product not in paid:
+        return {"product": f"is not paid for; the account pays for {', '.join(paid) or 'nothing yet'}"}
+    if product in onboarded:
+        return {"product": "is already recorded as onboarded"}
+    return {}
+
+
 class PushBackFlag(enum.StrEnum):
     """What the incoming owner finds wrong with the account (004:2654-2711, 004:2378)."""
 
@@ -473,12 +484,7 @@ def _validate_account_plan(ctx: Ctx[AccountPlanParams]) -> dict[str, str]:
 
 
 def _validate_onboarding(ctx: Ctx[OnboardingParams]) -> dict[str, str]:
-    product = ctx.params.product
-    if product not in ctx.data.paid_products:
-        return {"product": f"is not paid for; the account pays for {', '.join(ctx.data.paid_products)}"}
-    if product in ctx.data.onboarded_products:
-        return {"product": "is already recorded as onboarded"}
-    return {}
+    return product_onboarded_problems(ctx.params.product, ctx.data.paid_products, ctx.data.onboarded_products)
 
 
 def _validate_call(ctx: Ctx[CallParams]) -> dict[str, str]:

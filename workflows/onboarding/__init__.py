@@ -66,7 +66,7 @@ from workflows.engine.spec import (
 from workflows.engine.values import MAX_LIST_ITEMS, Account, Money
 from workflows.engine.workflow import lifecycle_workflow
 from workflows.handover import KIND as HANDOVER_KIND
-from workflows.handover import PRIMARY_PRODUCTS, OwnerRole, PaidProduct
+from workflows.handover import PRIMARY_PRODUCTS, OwnerRole, PaidProduct, product_onboarded_problems
 from workflows.onboarding import messages
 
 KIND = "onboarding"
@@ -419,13 +419,7 @@ def _validate_skill(ctx: Ctx[SkillParams]) -> dict[str, str]:
 
 
 def _validate_product(ctx: Ctx[ProductParams]) -> dict[str, str]:
-    product = ctx.params.product
-    if product not in ctx.data.paid_products:
-        paid = ", ".join(ctx.data.paid_products) or "nothing yet"
-        return {"product": f"is not paid for; the account pays for {paid}"}
-    if product in onboarded_products(ctx.data):
-        return {"product": "is already recorded as onboarded"}
-    return {}
+    return product_onboarded_problems(ctx.params.product, ctx.data.paid_products, onboarded_products(ctx.data))
 
 
 def _validate_health_check(ctx: Ctx) -> dict[str, str]:
