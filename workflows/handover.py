@@ -46,7 +46,7 @@ from workflows.engine.common import (
     reported_moment_problems,
 )
 from workflows.engine.exposure import Column, Exposure, Match, Mutation, Projected, account_id_column
-from workflows.engine.messages import duration
+from workflows.engine.messages import duration, in_words
 from workflows.engine.spec import (
     ChecklistItem,
     Context,
@@ -407,10 +407,6 @@ def _completed_at(handover: Projected[HandoverData, HandoverPolicy]) -> datetime
     return handover.closed_at if handover.state == HandoverState.COMPLETED else None
 
 
-def _label(value: enum.StrEnum) -> str:
-    return value.replace("_", " ").lower()
-
-
 def _summary(data: HandoverData) -> str:
     to = data.incoming_owner or (f"{data.region} {data.team}" if data.team else "not yet allocated")
     return f"{data.account.name}: {data.owner} → {to}"
@@ -565,7 +561,7 @@ def onboarding_complete(ctx: Ctx) -> list[str]:
     missing = [p for p in ctx.data.paid_products if p not in ctx.data.onboarded_products]
     if not missing:
         return []
-    return [f"Onboarding is not complete for {', '.join(_label(p) for p in missing)} (004:2425-2496)."]
+    return [f"Onboarding is not complete for {', '.join(in_words(p) for p in missing)} (004:2425-2496)."]
 
 
 @_readiness_guard("invoices_paid")
@@ -944,7 +940,7 @@ TRANSITIONS: tuple[TransitionSpec[HandoverData, HandoverPolicy], ...] = (
                 subject=lambda ctx: f"Handover of {_account(ctx)} pushed back",
                 body=lambda ctx: (
                     f"{ctx.data.incoming_owner} pushed back: "
-                    f"{', '.join(_label(f) for f in ctx.data.push_backs[-1].flags)}. "
+                    f"{', '.join(in_words(f) for f in ctx.data.push_backs[-1].flags)}. "
                     f"{ctx.data.push_backs[-1].note or ''}"
                 ).strip(),
             ),

@@ -43,7 +43,7 @@ from workflows.engine.exposure import (
     Projected,
     account_id_column,
 )
-from workflows.engine.messages import duration, send, within
+from workflows.engine.messages import duration, in_words, send, within
 from workflows.engine.spec import (
     Context,
     EffectSpec,
@@ -474,7 +474,7 @@ def _next_review(ctx: Ctx) -> datetime:
 
 
 def _reasons_text(data: ChurnRiskData) -> str:
-    return ", ".join(r.reason.value.lower().replace("_", " ") for r in data.reasons) or "no reason yet"
+    return ", ".join(in_words(r.reason) for r in data.reasons) or "no reason yet"
 
 
 def message_values(ctx: Ctx) -> dict[str, object]:
@@ -492,7 +492,7 @@ def message_values(ctx: Ctx) -> dict[str, object]:
         "recovery_call_within": f"within {duration(policy.recovery_call_within)}",
         "recovery_call_window": duration(policy.recovery_call_within),
         "review_every": duration(policy.review_every),
-        "scenario": plan.scenario.value.lower().replace("_", " ") if plan else "none yet",
+        "scenario": in_words(plan.scenario) if plan else "none yet",
         "strategy": plan.strategy if plan else "no strategy chosen",
         "retro_due": retro_due.date().isoformat(),
         "retro_within": within(ctx.now, retro_due),

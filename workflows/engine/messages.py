@@ -8,6 +8,7 @@ deployment or per instance changes what people are told, too.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -55,6 +56,11 @@ def duration(span: timedelta) -> str:
             count = seconds // size
             return f"{count} {unit}{'' if count == 1 else 's'}"
     return f"{seconds} seconds"
+
+
+def in_words(value: enum.StrEnum) -> str:
+    """A member of an enum as people read it: ``SESSION_REPLAY`` -> "session replay"."""
+    return value.replace("_", " ").lower()
 
 
 def months(count: int) -> str:

@@ -45,7 +45,7 @@ from workflows.engine.exposure import (
     Projected,
     account_id_column,
 )
-from workflows.engine.messages import duration, months, send
+from workflows.engine.messages import duration, in_words, months, send
 from workflows.engine.reminders import Reminders
 from workflows.engine.spec import (
     ChecklistItem,
@@ -334,10 +334,6 @@ def _churned_at(onboarding: Projected[OnboardingData, OnboardingPolicy]) -> date
     return churn.churned_at if churn else None
 
 
-def _label(value: enum.StrEnum) -> str:
-    return value.replace("_", " ").lower()
-
-
 # ---- opening -------------------------------------------------------------------------------
 
 
@@ -441,7 +437,7 @@ def paid_products_onboarded(ctx: Ctx) -> list[str]:
     if not ctx.data.paid_products:
         return ["No paid products are recorded; record what the customer pays for."]
     return [
-        f"Not recorded yet: {_label(p)} onboarded, with evidence (004:2425-2496)."
+        f"Not recorded yet: {in_words(p)} onboarded, with evidence (004:2425-2496)."
         for p in products_not_onboarded(ctx.data)
     ]
 
@@ -540,7 +536,7 @@ def message_values(ctx: Ctx) -> dict[str, object]:
     return {
         "account": data.account.name,
         "owner": data.owner,
-        "track": _label(data.track),
+        "track": in_words(data.track),
         "arr": f"${data.arr:,.2f}",
         "plan_within": duration(policy.plan_within),
         "plan_due_on": f"{_won_at(data) + policy.plan_within:%Y-%m-%d}",
@@ -550,7 +546,7 @@ def message_values(ctx: Ctx) -> dict[str, object]:
         "churn_reason": data.churn.reason if data.churn else "",
         "retro_within": duration(policy.churn_retro_within),
         "retro_due_on": f"{ctx.now + policy.churn_retro_within:%Y-%m-%d}",
-        "onboarded": ", ".join(_label(p) for p in onboarded_products(data)) or "no paid product",
+        "onboarded": ", ".join(in_words(p) for p in onboarded_products(data)) or "no paid product",
     }
 
 
@@ -949,7 +945,7 @@ ONBOARDING = LifecycleSpec(
     data_model=OnboardingData,
     policy_model=OnboardingPolicy,
     initial_state=lambda data: S.PLAN_PENDING,
-    summary_of=lambda data: f"{data.account.name}: {_label(data.track)} onboarding",
+    summary_of=lambda data: f"{data.account.name}: {in_words(data.track)} onboarding",
     prepare_open=_prepare_open,
     validate_open=_validate_open,
     exposure=EXPOSURE,
