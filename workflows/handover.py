@@ -66,7 +66,7 @@ from workflows.engine.spec import (
     reason_required,
     role,
 )
-from workflows.engine.values import PERSON_MAX_LENGTH, Account, Money
+from workflows.engine.values import PERSON_MAX_LENGTH, Account, Money, distinct
 from workflows.engine.workflow import lifecycle_workflow
 
 KIND = "handover"
@@ -272,10 +272,6 @@ class FollowUpRecord(BaseModel):
     recorded_at: datetime
 
 
-def _distinct(products: list[PaidProduct]) -> list[PaidProduct]:
-    return list(dict.fromkeys(products))
-
-
 class HandoverData(BaseModel):
     account: Account
     arr: Money
@@ -296,7 +292,7 @@ class HandoverData(BaseModel):
     call: HandoverCall | None = None
     follow_ups: dict[FollowUpItem, FollowUpRecord] = Field(default_factory=dict)
 
-    _distinct_products = field_validator("paid_products", "onboarded_products")(_distinct)
+    _distinct_products = field_validator("paid_products", "onboarded_products")(distinct)
 
 
 class HandoverPolicy(BaseModel):
@@ -456,7 +452,7 @@ class PushBackParams(Params):
     flags: Annotated[list[PushBackFlag], Field(min_length=1)]
     note: Annotated[str, Field(max_length=2000)] | None = None
 
-    _distinct_flags = field_validator("flags")(lambda flags: list(dict.fromkeys(flags)))
+    _distinct_flags = field_validator("flags")(distinct)
 
 
 class CallParams(Params):

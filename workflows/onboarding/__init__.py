@@ -63,7 +63,7 @@ from workflows.engine.spec import (
     owner,
     reason_required,
 )
-from workflows.engine.values import MAX_LIST_ITEMS, Account, Money
+from workflows.engine.values import MAX_LIST_ITEMS, Account, Money, distinct
 from workflows.engine.workflow import lifecycle_workflow
 from workflows.handover import KIND as HANDOVER_KIND
 from workflows.handover import PRIMARY_PRODUCTS, OwnerRole, PaidProduct, product_onboarded_problems
@@ -153,10 +153,6 @@ class Churn(BaseModel):
     churned_at: datetime
 
 
-def _distinct(products: list[PaidProduct]) -> list[PaidProduct]:
-    return list(dict.fromkeys(products))
-
-
 class OnboardingData(BaseModel):
     account: Account
     owner: Person = Field(description="The TAE, CSM or onboarding specialist onboarding the customer.")
@@ -187,7 +183,7 @@ class OnboardingData(BaseModel):
     )
     churn: Churn | None = None
 
-    _distinct_products = field_validator("paid_products")(_distinct)
+    _distinct_products = field_validator("paid_products")(distinct)
 
 
 class OnboardingPolicy(BaseModel):
@@ -357,7 +353,7 @@ class SendPlanParams(Params):
         None, description="The products the customer pays for, when not known yet."
     )
 
-    _distinct_products = field_validator("paid_products")(lambda v: _distinct(v) if v is not None else v)
+    _distinct_products = field_validator("paid_products")(lambda v: distinct(v) if v is not None else v)
 
 
 class CheckInParams(Params):
@@ -368,7 +364,7 @@ class CheckInParams(Params):
 class PaidProductsParams(Params):
     paid_products: Annotated[list[PaidProduct], Field(min_length=1, max_length=MAX_LIST_ITEMS)]
 
-    _distinct_products = field_validator("paid_products")(_distinct)
+    _distinct_products = field_validator("paid_products")(distinct)
 
 
 class SkillParams(Params):
