@@ -867,10 +867,12 @@ def _moves() -> list[Transition]:
     """``advance`` and ``move_back``: one transition per stage they lead to, from any stage of
     its pipeline before it (skipping ahead) or after it; the request's ``to`` selects it."""
 
-    def targets(dest: OpportunityStage, stages: tuple[OpportunityStage, ...], forward: bool) -> Callable[[Ctx], bool]:
+    def targets(
+        dest: OpportunityStage, stages: tuple[OpportunityStage, ...], forward: bool
+    ) -> Callable[[Ctx[MoveParams | MoveBackParams]], bool]:
         def chosen(ctx: Ctx[MoveParams | MoveBackParams]) -> bool:
             if ctx.params.to is not None:
-                return bool(ctx.params.to == dest)
+                return ctx.params.to == dest
             # ``to`` left out means the next stage when advancing; moving back must name it.
             here = stages.index(OpportunityStage(ctx.state))
             return forward and here + 1 < len(stages) and stages[here + 1] == dest
