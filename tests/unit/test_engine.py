@@ -14,6 +14,7 @@ from workflows.engine.diagram import mermaid
 from workflows.engine.errors import GuardFailed, InvalidTransition, ValidationError
 from workflows.engine.instance import LifecycleInstance
 from workflows.engine.spec import (
+    EffectSpec,
     LifecycleSpec,
     Role,
     StateSpec,
@@ -317,7 +318,7 @@ def test_a_default_reader_needs_its_field():
 
 
 def test_a_started_lifecycle_is_named_or_numbered_under_its_account():
-    named = start_lifecycle(
+    named: EffectSpec[Door, DoorPolicy] = start_lifecycle(
         "open_frame",
         "A door opens its frame.",
         kind="frame",
