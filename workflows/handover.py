@@ -36,11 +36,17 @@ from dataclasses import replace
 from datetime import date, datetime, timedelta
 from typing import Annotated, TypeAlias
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from workflows.engine.common import CHANGE_OWNER, ChangeOwnerParams, change_owner, reported_moment_problems
+from workflows.engine.common import (
+    CHANGE_OWNER,
+    ChangeOwnerParams,
+    actor_and_reason,
+    change_owner,
+    reported_moment_problems,
+)
 from workflows.engine.exposure import Column, Exposure, Match, Mutation, Projected, account_id_column
-from workflows.engine.messages import duration
+from workflows.engine.messages import duration, in_words
 from workflows.engine.spec import (
     ChecklistItem,
     Context,
@@ -60,7 +66,7 @@ from workflows.engine.spec import (
     reason_required,
     role,
 )
-from workflows.engine.values import PERSON_MAX_LENGTH, Account, Money
+from workflows.engine.values import PERSON_MAX_LENGTH, Account, Money, distinct
 from workflows.engine.workflow import lifecycle_workflow
 
 KIND = "handover"
@@ -160,6 +166,17 @@ class PaidProduct(enum.StrEnum):
 PRIMARY_PRODUCTS = frozenset({PaidProduct.SESSION_REPLAY, PaidProduct.FEATURE_FLAGS, PaidProduct.ERROR_TRACKING})
 
 
+def product_onboarded_problems(
+    product: PaidProduct, paid: list[PaidProduct], onboarded: list[PaidProduct]
+) -> dict[str, str]:
+    """A product recorded as onboarded is one the account pays for, recorded once (here and in onboarding)."""
+    if product not in paid:
+        return {"product": f"is not paid for; the account pays for {', '.join(paid) or 'nothing yet'}"}
+    if product in onboarded:
+        return {"product": "is already recorded as onboarded"}
+    return {}
+
+
 class PushBackFlag(enum.StrEnum):
     """What the incoming owner finds wrong with the account (004:2654-2711, 004:2378)."""
 
@@ -255,10 +272,6 @@ class FollowUpRecord(BaseModel):
     recorded_at: datetime
 
 
-def _distinct(products: list[PaidProduct]) -> list[PaidProduct]:
-    return list(dict.fromkeys(products))
-
-
 class HandoverData(BaseModel):
     account: Account
     arr: Money
@@ -279,7 +292,7 @@ class HandoverData(BaseModel):
     call: HandoverCall | None = None
     follow_ups: dict[FollowUpItem, FollowUpRecord] = Field(default_factory=dict)
 
-    _distinct_products = field_validator("paid_products", "onboarded_products")(_distinct)
+    _distinct_products = field_validator("paid_products", "onboarded_products")(distinct)
 
 
 class HandoverPolicy(BaseModel):
@@ -390,10 +403,6 @@ def _completed_at(handover: Projected[HandoverData, HandoverPolicy]) -> datetime
     return handover.closed_at if handover.state == HandoverState.COMPLETED else None
 
 
-def _label(value: enum.StrEnum) -> str:
-    return value.replace("_", " ").lower()
-
-
 def _summary(data: HandoverData) -> str:
     to = data.incoming_owner or (f"{data.region} {data.team}" if data.team else "not yet allocated")
     return f"{data.account.name}: {data.owner} → {to}"
@@ -443,19 +452,12 @@ class PushBackParams(Params):
     flags: Annotated[list[PushBackFlag], Field(min_length=1)]
     note: Annotated[str, Field(max_length=2000)] | None = None
 
-    _distinct_flags = field_validator("flags")(lambda flags: list(dict.fromkeys(flags)))
+    _distinct_flags = field_validator("flags")(distinct)
 
 
 class CallParams(Params):
-    held_at: datetime | None = Field(None, description="When the call was held (default: now).")
+    held_at: AwareDatetime | None = Field(None, description="When the call was held (default: now).")
     notes: Annotated[str, Field(max_length=4000)] | None = None
-
-    @field_validator("held_at")
-    @classmethod
-    def _aware(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            raise ValueError("must include a timezone offset")
-        return value
 
 
 class FollowUpParams(Params):
@@ -470,18 +472,11 @@ def _validate_assign(ctx: Ctx[AssignParams]) -> dict[str, str]:
 
 
 def _validate_account_plan(ctx: Ctx[AccountPlanParams]) -> dict[str, str]:
-    if ctx.params.updated_on > ctx.now.date():
-        return {"updated_on": "must not be in the future"}
-    return {}
+    return reported_moment_problems("updated_on", ctx.params.updated_on, now=ctx.now.date())
 
 
 def _validate_onboarding(ctx: Ctx[OnboardingParams]) -> dict[str, str]:
-    product = ctx.params.product
-    if product not in ctx.data.paid_products:
-        return {"product": f"is not paid for; the account pays for {', '.join(ctx.data.paid_products)}"}
-    if product in ctx.data.onboarded_products:
-        return {"product": "is already recorded as onboarded"}
-    return {}
+    return product_onboarded_problems(ctx.params.product, ctx.data.paid_products, ctx.data.onboarded_products)
 
 
 def _validate_call(ctx: Ctx[CallParams]) -> dict[str, str]:
@@ -562,7 +557,7 @@ def onboarding_complete(ctx: Ctx) -> list[str]:
     missing = [p for p in ctx.data.paid_products if p not in ctx.data.onboarded_products]
     if not missing:
         return []
-    return [f"Onboarding is not complete for {', '.join(_label(p) for p in missing)} (004:2425-2496)."]
+    return [f"Onboarding is not complete for {', '.join(in_words(p) for p in missing)} (004:2425-2496)."]
 
 
 @_readiness_guard("invoices_paid")
@@ -941,7 +936,7 @@ TRANSITIONS: tuple[TransitionSpec[HandoverData, HandoverPolicy], ...] = (
                 subject=lambda ctx: f"Handover of {_account(ctx)} pushed back",
                 body=lambda ctx: (
                     f"{ctx.data.incoming_owner} pushed back: "
-                    f"{', '.join(_label(f) for f in ctx.data.push_backs[-1].flags)}. "
+                    f"{', '.join(in_words(f) for f in ctx.data.push_backs[-1].flags)}. "
                     f"{ctx.data.push_backs[-1].note or ''}"
                 ).strip(),
             ),
@@ -961,7 +956,7 @@ TRANSITIONS: tuple[TransitionSpec[HandoverData, HandoverPolicy], ...] = (
                 "The incoming owner hears what was done.",
                 to=_incoming,
                 subject=lambda ctx: f"Handover of {_account(ctx)}: push-back remedied",
-                body=lambda ctx: f"{ctx.actor}: {ctx.reason}",
+                body=actor_and_reason,
             ),
         ),
         source_ref="004:2378",
@@ -981,7 +976,7 @@ TRANSITIONS: tuple[TransitionSpec[HandoverData, HandoverPolicy], ...] = (
                 "The incoming owner works on the account regardless, treated as a lead (004:8290).",
                 to=_both_owners,
                 subject=lambda ctx: f"Handover of {_account(ctx)}: push-back overruled",
-                body=lambda ctx: f"{ctx.actor}: {ctx.reason}",
+                body=actor_and_reason,
             ),
         ),
         source_ref="004:8290",
@@ -1060,7 +1055,7 @@ TRANSITIONS: tuple[TransitionSpec[HandoverData, HandoverPolicy], ...] = (
                 "The outgoing owner keeps the account, with the feedback (004:2336, 004:8184).",
                 to=owner,
                 subject=lambda ctx: f"Handover of {_account(ctx)} rejected",
-                body=lambda ctx: f"{ctx.actor}: {ctx.reason}",
+                body=actor_and_reason,
             ),
         ),
         source_ref="004:2315, 004:8184",

@@ -32,12 +32,12 @@ import enum
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Annotated, Any, TypeAlias
+from typing import Annotated, TypeAlias
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from workflows.engine.calendar import add_months, add_months_dt, start_of_day
-from workflows.engine.common import change_owner, latest, reported_moment_problems
+from workflows.engine.common import change_owner, latest, reported_moment_problems, start_lifecycle
 from workflows.engine.computed import computed_property
 from workflows.engine.exposure import Column, Exposure, Match, Mutation, Opening, account_id_column
 from workflows.engine.messages import duration, months
@@ -383,15 +383,8 @@ class UpdateFieldsParams(Params):
 
 
 class CustomerReplyParams(Params):
-    at: datetime | None = Field(None, description="When they replied (default: now).")
+    at: AwareDatetime | None = Field(None, description="When they replied (default: now).")
     note: Annotated[str, Field(max_length=2000)] | None = None
-
-    @field_validator("at")
-    @classmethod
-    def _aware(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            raise ValueError("must include a timezone offset")
-        return value
 
 
 # ---- guards ------------------------------------------------------------------------------
@@ -507,11 +500,13 @@ def _close_lost(ctx: Ctx[CloseLostParams]) -> None:
 
 
 def _update_fields(ctx: Ctx[UpdateFieldsParams]) -> None:
-    for field in ctx.params.model_fields_set:
+    for field, value in ctx.params:
+        if field not in ctx.params.model_fields_set:
+            continue
         if field == "account_name":
             ctx.data.account = Account(id=ctx.data.account.id, name=ctx.params.account_name)
         else:
-            setattr(ctx.data, field, getattr(ctx.params, field))
+            setattr(ctx.data, field, value)
 
 
 def _record_reply(ctx: Ctx[CustomerReplyParams]) -> None:
@@ -547,52 +542,43 @@ def _renewal_opportunity_id(ctx: Ctx) -> str:
     return f"{root}-renewal-{data.renewal_generation + 1}"
 
 
-def _renewal_opportunity(ctx: Ctx) -> dict[str, Any]:
+def _renewal_opportunity(ctx: Ctx) -> dict[str, object]:
     data = ctx.data
-    generation = data.renewal_generation + 1
     # The contract this deal signed has this deal's id; its customer has just signed,
     # so the ghosting sequence for silent prospects (004:7309-7342) does not apply.
     contract = {"contract_id": ctx.entity_id, "silence_timers_enabled": False}
     return {
-        "kind": KIND,
-        "entity_id": _renewal_opportunity_id(ctx),
-        "actor": ctx.actor,
-        "reason": f"Opened by the Closed Won of annual opportunity {ctx.entity_id}",
-        "data": {
-            "name": f"{data.name} (renewal)",
-            "account": data.account.model_dump(mode="json"),
-            "owner": data.owner,
-            "record_type": RecordType.RENEWAL,
-            "plan_type": PlanType.ANNUAL,
-            "close_date": (ctx.now + ctx.policy.renewal_close_date_after).date().isoformat(),
-            "term_months": data.term_months,
-            "amount": str(data.amount),
-            "discount_percent": str(data.discount_percent),
-            "arr_up_for_renewal": str(data.amount),
-            "renewal_of": ctx.entity_id,
-            "renewal_generation": generation,
-            **(contract if ctx.patched(CONTRACT_RENEWAL_PATCH) else {}),
-        },
+        "name": f"{data.name} (renewal)",
+        "account": data.account.model_dump(mode="json"),
+        "owner": data.owner,
+        "record_type": RecordType.RENEWAL,
+        "plan_type": PlanType.ANNUAL,
+        "close_date": (ctx.now + ctx.policy.renewal_close_date_after).date().isoformat(),
+        "term_months": data.term_months,
+        "amount": str(data.amount),
+        "discount_percent": str(data.discount_percent),
+        "arr_up_for_renewal": str(data.amount),
+        "renewal_of": ctx.entity_id,
+        "renewal_generation": data.renewal_generation + 1,
+        **(contract if ctx.patched(CONTRACT_RENEWAL_PATCH) else {}),
     }
 
 
-def _contract_renewal(ctx: Ctx) -> dict[str, Any]:
+def _contract_renewal(ctx: Ctx) -> dict[str, object]:
     data = ctx.data
     return {
-        "kind": CONTRACT_KIND,
-        "entity_id": ctx.entity_id,
-        "actor": ctx.actor,
-        "reason": f"Opened by the Closed Won of annual opportunity {ctx.entity_id}",
-        "data": {
-            "account": data.account.model_dump(mode="json"),
-            "owner": data.owner,
-            "start_date": (data.contract_start_date or data.close_date).isoformat(),
-            "term_months": data.term_months,
-            "credit_amount": str(data.amount),
-            "annual_spend": str(data.arr_discounted),
-            "renewal_opportunity_id": _renewal_opportunity_id(ctx),
-        },
+        "account": data.account.model_dump(mode="json"),
+        "owner": data.owner,
+        "start_date": (data.contract_start_date or data.close_date).isoformat(),
+        "term_months": data.term_months,
+        "credit_amount": str(data.amount),
+        "annual_spend": str(data.arr_discounted),
+        "renewal_opportunity_id": _renewal_opportunity_id(ctx),
     }
+
+
+def _opened_by_annual_win(ctx: Ctx) -> str:
+    return f"Opened by the Closed Won of annual opportunity {ctx.entity_id}"
 
 
 def _drives_contract(ctx: Ctx) -> bool:
@@ -611,20 +597,24 @@ def _deal(ctx: Ctx) -> str:
     return f"{ctx.data.name} ({ctx.data.account.name})"
 
 
-OPEN_RENEWAL_OPPORTUNITY: Effect = EffectSpec(
-    type="lifecycle.start",
-    name="open_renewal_opportunity",
-    description="An annual deal closed won opens its renewal opportunity (004:5565-5572).",
-    build=_renewal_opportunity,
+OPEN_RENEWAL_OPPORTUNITY: Effect = start_lifecycle(
+    "open_renewal_opportunity",
+    "An annual deal closed won opens its renewal opportunity (004:5565-5572).",
+    kind=KIND,
+    entity_id=_renewal_opportunity_id,
+    data=_renewal_opportunity,
+    reason=_opened_by_annual_win,
     when=_is_annual,
 )
 
-OPEN_CONTRACT_RENEWAL: Effect = EffectSpec(
-    type="lifecycle.start",
-    name="open_contract_renewal",
-    description="An annual deal closed won opens the renewal lifecycle of the contract it signed (domain README §4); "
+OPEN_CONTRACT_RENEWAL: Effect = start_lifecycle(
+    "open_contract_renewal",
+    "An annual deal closed won opens the renewal lifecycle of the contract it signed (domain README §4); "
     "a renewal opportunity's own win renews its contract instead.",
-    build=_contract_renewal,
+    kind=CONTRACT_KIND,
+    entity_id=lambda ctx: ctx.entity_id,
+    data=_contract_renewal,
+    reason=_opened_by_annual_win,
     when=lambda ctx: _is_annual(ctx) and ctx.data.contract_id is None and ctx.patched(CONTRACT_RENEWAL_PATCH),
 )
 
@@ -669,33 +659,28 @@ CONTRACT_NOT_RENEWING: Effect = fire_on(
 )
 
 
-def _onboarding(ctx: Ctx) -> dict[str, Any]:
+def _onboarding(ctx: Ctx) -> dict[str, object]:
     data = ctx.data
     return {
-        "kind": ONBOARDING_KIND,
-        # The service numbers it among the account's onboardings (``Exposure.account_numbered``).
-        "entity_id": None,
-        "account_id": data.account.id,
-        "actor": ctx.actor,
-        "reason": f"Opened by the Closed Won of new-business opportunity {ctx.entity_id}",
-        "data": {
-            "account": data.account.model_dump(mode="json"),
-            "owner": data.owner,
-            "owner_role": "TAE",
-            "track": "SALES_LED",
-            "arr": str(data.arr_discounted),
-            "won_at": ctx.now.isoformat(),
-            "credit_purchased_on": (data.contract_start_date or data.close_date).isoformat(),
-            "opportunity_id": ctx.entity_id,
-        },
+        "account": data.account.model_dump(mode="json"),
+        "owner": data.owner,
+        "owner_role": "TAE",
+        "track": "SALES_LED",
+        "arr": str(data.arr_discounted),
+        "won_at": ctx.now.isoformat(),
+        "credit_purchased_on": (data.contract_start_date or data.close_date).isoformat(),
+        "opportunity_id": ctx.entity_id,
     }
 
 
-OPEN_ONBOARDING: Effect = EffectSpec(
-    type="lifecycle.start",
-    name="open_onboarding",
-    description="A new customer's deal closed won (annual or monthly) opens its onboarding (004:9692-9700).",
-    build=_onboarding,
+# The service numbers it among the account's onboardings (``Exposure.account_numbered``).
+OPEN_ONBOARDING: Effect = start_lifecycle(
+    "open_onboarding",
+    "A new customer's deal closed won (annual or monthly) opens its onboarding (004:9692-9700).",
+    kind=ONBOARDING_KIND,
+    account_id=lambda ctx: ctx.data.account.id,
+    data=_onboarding,
+    reason=lambda ctx: f"Opened by the Closed Won of new-business opportunity {ctx.entity_id}",
     when=lambda ctx: ctx.data.record_type is RecordType.NEW_REVENUE and ctx.patched(ONBOARDING_PATCH),
 )
 
@@ -882,10 +867,12 @@ def _moves() -> list[Transition]:
     """``advance`` and ``move_back``: one transition per stage they lead to, from any stage of
     its pipeline before it (skipping ahead) or after it; the request's ``to`` selects it."""
 
-    def targets(dest: OpportunityStage, stages: tuple[OpportunityStage, ...], forward: bool) -> Callable[[Ctx], bool]:
+    def targets(
+        dest: OpportunityStage, stages: tuple[OpportunityStage, ...], forward: bool
+    ) -> Callable[[Ctx[MoveParams | MoveBackParams]], bool]:
         def chosen(ctx: Ctx[MoveParams | MoveBackParams]) -> bool:
             if ctx.params.to is not None:
-                return bool(ctx.params.to == dest)
+                return ctx.params.to == dest
             # ``to`` left out means the next stage when advancing; moving back must name it.
             here = stages.index(OpportunityStage(ctx.state))
             return forward and here + 1 < len(stages) and stages[here + 1] == dest

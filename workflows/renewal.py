@@ -45,12 +45,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Annotated, Any, TypeAlias
+from typing import Annotated, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from workflows.engine.calendar import add_months, start_of_day
-from workflows.engine.common import change_owner
+from workflows.engine.common import change_owner, owed, reported_moment_problems, start_lifecycle
 from workflows.engine.computed import computed_property
 from workflows.engine.exposure import Column, Exposure, Match, Mutation, Opening, account_id_column
 from workflows.engine.messages import duration
@@ -71,10 +71,10 @@ from workflows.engine.spec import (
     reason_required,
     role,
 )
-from workflows.engine.values import Account
+from workflows.engine.values import Account, Money
 from workflows.engine.workflow import lifecycle_workflow
 from workflows.opportunity import KIND as OPPORTUNITY_KIND
-from workflows.opportunity import LossReason, Money, PlanType, RecordType
+from workflows.opportunity import LossReason, PlanType, RecordType
 from workflows.renewal_quote import CENT, ContractTerms, DiscountRules, early_renewal, early_renewal_last_day, rollover
 
 KIND = "renewal"
@@ -404,10 +404,15 @@ def _exhausted_on(ctx: Ctx[CreditsExhaustedParams]) -> date:
 
 def _validate_exhausted(ctx: Ctx[CreditsExhaustedParams]) -> dict[str, str]:
     on, data = _exhausted_on(ctx), ctx.data
-    if on > ctx.now.date():
-        return {"exhausted_on": "must not be in the future"}
-    if on < data.start_date:
-        return {"exhausted_on": f"must not be before the contract started ({data.start_date})"}
+    problems = reported_moment_problems(
+        "exhausted_on",
+        on,
+        now=ctx.now.date(),
+        since=data.start_date,
+        since_what=f"the contract started ({data.start_date})",
+    )
+    if problems:
+        return problems
     if on >= data.end_date:
         return {"exhausted_on": f"must be before the contract ended ({data.end_date})"}
     return {}
@@ -452,23 +457,22 @@ def _clear_flag(ctx: Ctx) -> None:
     _follow_risk(ctx)
 
 
+def _with_or_without(ids: list[str], member: str, *, included: bool) -> list[str]:
+    """The ids, sorted, with ``member`` added when ``included`` and removed when not."""
+    return sorted({*ids, member} if included else set(ids) - {member})
+
+
 def _late_payment_risk(ctx: Ctx[LatePaymentRiskParams]) -> None:
-    invoices = set(ctx.data.at_risk_invoices)
-    if ctx.params.at_risk:
-        invoices.add(ctx.params.invoice_id)
-    else:
-        invoices.discard(ctx.params.invoice_id)
-    ctx.data.at_risk_invoices = sorted(invoices)
+    ctx.data.at_risk_invoices = _with_or_without(
+        ctx.data.at_risk_invoices, ctx.params.invoice_id, included=ctx.params.at_risk
+    )
     _follow_risk(ctx)
 
 
 def _churn_risk(ctx: Ctx[ChurnRiskParams]) -> None:
-    churn_risks = set(ctx.data.at_risk_churn_risks)
-    if ctx.params.at_risk:
-        churn_risks.add(ctx.params.churn_risk_id)
-    else:
-        churn_risks.discard(ctx.params.churn_risk_id)
-    ctx.data.at_risk_churn_risks = sorted(churn_risks)
+    ctx.data.at_risk_churn_risks = _with_or_without(
+        ctx.data.at_risk_churn_risks, ctx.params.churn_risk_id, included=ctx.params.at_risk
+    )
     _follow_risk(ctx)
 
 
@@ -541,7 +545,7 @@ def _billing(
     type_: str,
     name: str,
     description: str,
-    payload: dict[str, Callable[[Ctx], Any]],
+    payload: dict[str, Callable[[Ctx], object]],
     when: Callable[[Ctx], bool] | None = None,
 ) -> Effect:
     """An instruction to the billing system about this contract's account."""
@@ -626,31 +630,27 @@ def _signed(ctx: Ctx) -> SignedRenewal:
     return renewal
 
 
-def _successor_contract(ctx: Ctx) -> dict[str, Any]:
+def _successor_contract(ctx: Ctx) -> dict[str, object]:
     renewal = _signed(ctx)
     return {
-        "kind": KIND,
-        "entity_id": renewal.successor_contract_id,
-        "actor": ctx.actor,
-        "reason": f"Renewal of contract {ctx.entity_id}",
-        "data": {
-            "account": ctx.data.account.model_dump(mode="json"),
-            "owner": ctx.data.owner,
-            "start_date": ctx.data.end_date.isoformat(),
-            "term_months": renewal.term_months,
-            "credit_amount": str(renewal.credit_amount),
-            "annual_spend": str(renewal.annual_spend),
-            "renewal_opportunity_id": renewal.next_renewal_opportunity_id,
-            "renewal_of": ctx.entity_id,
-        },
+        "account": ctx.data.account.model_dump(mode="json"),
+        "owner": ctx.data.owner,
+        "start_date": ctx.data.end_date.isoformat(),
+        "term_months": renewal.term_months,
+        "credit_amount": str(renewal.credit_amount),
+        "annual_spend": str(renewal.annual_spend),
+        "renewal_opportunity_id": renewal.next_renewal_opportunity_id,
+        "renewal_of": ctx.entity_id,
     }
 
 
-SUCCESSOR: Effect = EffectSpec(
-    type="lifecycle.start",
-    name="successor_contract",
-    description="The renewal starts the successor contract at the old end date, with its own renewal lifecycle.",
-    build=_successor_contract,
+SUCCESSOR: Effect = start_lifecycle(
+    "successor_contract",
+    "The renewal starts the successor contract at the old end date, with its own renewal lifecycle.",
+    kind=KIND,
+    entity_id=lambda ctx: _signed(ctx).successor_contract_id,
+    data=_successor_contract,
+    reason=lambda ctx: f"Renewal of contract {ctx.entity_id}",
 )
 
 
@@ -791,41 +791,37 @@ CREDITS_EXHAUSTED_EFFECTS: tuple[Effect, ...] = (
 )
 
 
-def _open_renewal_opportunity(ctx: Ctx) -> dict[str, Any]:
+def _open_renewal_opportunity(ctx: Ctx) -> dict[str, object]:
     data = ctx.data
     return {
-        "kind": OPPORTUNITY_KIND,
-        "entity_id": renewal_opportunity_of(ctx.entity_id, data),
-        "actor": ctx.actor,
-        "reason": f"Renewal opportunity of contract {ctx.entity_id}",
-        "data": {
-            "name": f"{data.account.name} renewal",
-            "account": data.account.model_dump(mode="json"),
-            "owner": data.owner,
-            "record_type": RecordType.RENEWAL,
-            "plan_type": PlanType.ANNUAL,
-            # It must close by the time the contract ends.
-            "close_date": data.end_date.isoformat(),
-            "term_months": data.term_months,
-            "amount": str(data.credit_amount),
-            "discount_percent": str(_implied_discount(data)),
-            "arr_up_for_renewal": str(data.credit_amount),
-            # As if opened by the Closed Won of an opportunity with the contract's id, so
-            # its own win opens ``<contract>-renewal-2`` (workflows/opportunity.py).
-            "renewal_of": ctx.entity_id,
-            "renewal_generation": 1,
-            "contract_id": ctx.entity_id,
-            "silence_timers_enabled": False,
-        },
+        "name": f"{data.account.name} renewal",
+        "account": data.account.model_dump(mode="json"),
+        "owner": data.owner,
+        "record_type": RecordType.RENEWAL,
+        "plan_type": PlanType.ANNUAL,
+        # It must close by the time the contract ends.
+        "close_date": data.end_date.isoformat(),
+        "term_months": data.term_months,
+        "amount": str(data.credit_amount),
+        "discount_percent": str(_implied_discount(data)),
+        "arr_up_for_renewal": str(data.credit_amount),
+        # As if opened by the Closed Won of an opportunity with the contract's id, so
+        # its own win opens ``<contract>-renewal-2`` (workflows/opportunity.py).
+        "renewal_of": ctx.entity_id,
+        "renewal_generation": 1,
+        "contract_id": ctx.entity_id,
+        "silence_timers_enabled": False,
     }
 
 
-OPEN_RENEWAL_OPPORTUNITY: Effect = EffectSpec(
-    type="lifecycle.start",
-    name="open_renewal_opportunity",
-    description="A contract registered directly opens the renewal opportunity an annual Closed Won would have "
+OPEN_RENEWAL_OPPORTUNITY: Effect = start_lifecycle(
+    "open_renewal_opportunity",
+    "A contract registered directly opens the renewal opportunity an annual Closed Won would have "
     "opened (004:5565-5572).",
-    build=_open_renewal_opportunity,
+    kind=OPPORTUNITY_KIND,
+    entity_id=lambda ctx: renewal_opportunity_of(ctx.entity_id, ctx.data),
+    data=_open_renewal_opportunity,
+    reason=lambda ctx: f"Renewal opportunity of contract {ctx.entity_id}",
     when=lambda ctx: ctx.data.renewal_opportunity_id is None,
 )
 
@@ -841,8 +837,7 @@ def _while_discount_can_be_earned(
     def due(ctx: Ctx) -> datetime | None:
         if not ctx.data.on_prepaid_plan:
             return None
-        at = moment(ctx.data, ctx.policy)
-        return at if at >= ctx.opened_at else None
+        return owed(moment(ctx.data, ctx.policy), since=ctx.opened_at)
 
     return due
 

@@ -9,11 +9,12 @@ import pytest
 from pydantic import BaseModel
 
 from workflows.engine import instance as engine
-from workflows.engine.common import change_owner
+from workflows.engine.common import change_owner, start_lifecycle
 from workflows.engine.diagram import mermaid
 from workflows.engine.errors import GuardFailed, InvalidTransition, ValidationError
 from workflows.engine.instance import LifecycleInstance
 from workflows.engine.spec import (
+    EffectSpec,
     LifecycleSpec,
     Role,
     StateSpec,
@@ -314,3 +315,29 @@ def test_left_out_the_initial_state_is_the_first_declared_and_the_owner_is_the_d
 def test_a_default_reader_needs_its_field():
     with pytest.raises(ValueError, match="the data has no account field; declare account_of"):
         dataclasses.replace(SPEC, account_of=LifecycleSpec.account_of)
+
+
+def test_a_started_lifecycle_is_named_or_numbered_under_its_account():
+    named: EffectSpec[Door, DoorPolicy] = start_lifecycle(
+        "open_frame",
+        "A door opens its frame.",
+        kind="frame",
+        entity_id=lambda ctx: f"{ctx.entity_id}-frame",
+        data=lambda ctx: {"owner": ctx.data.owner},
+        reason=lambda ctx: "the door was fitted",
+    )
+    spec = dataclasses.replace(
+        SPEC, transitions=(TransitionSpec("open", ("CLOSED",), "OPEN", "Open it.", effects=(named,)),), timers=()
+    )
+    d = LifecycleInstance.open(spec, "d3", {"owner": "ann"}, {}, NOW, actor="ann")
+    fire(d, "open", reason="fitting")
+    (started,) = [e for e in d.core.unprojected_effects if e.type == "lifecycle.start"]
+    assert started.payload == {
+        "kind": "frame",
+        "entity_id": "d3-frame",
+        "actor": "bob",
+        "reason": "the door was fitted",
+        "data": {"owner": "ann"},
+    }
+    with pytest.raises(ValueError, match="open_hinge: a lifecycle numbered per account needs its account_id"):
+        start_lifecycle("open_hinge", "x", kind="hinge", data=lambda ctx: {}, reason=lambda ctx: "")

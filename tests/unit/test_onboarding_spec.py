@@ -404,3 +404,9 @@ def test_without_an_onboarding_lifecycle_the_handover_falls_back_to_its_checklis
     facts_without: list[dict[str, Any]] = [{OPEN_LATE_PAYMENTS: [], ACCOUNT_ONBOARDING: None}, {OPEN_LATE_PAYMENTS: []}]
     for facts in facts_without:
         assert _ready_refusal(handover, facts) == ["Onboarding is not complete for product analytics (004:2425-2496)."]
+
+
+def test_a_paid_product_named_twice_is_recorded_once():
+    onboarding = in_progress()
+    fire(onboarding, "record_paid_products", {"paid_products": ["FEATURE_FLAGS", "SESSION_REPLAY", "FEATURE_FLAGS"]})
+    assert onboarding.data.paid_products == ["FEATURE_FLAGS", "SESSION_REPLAY"]

@@ -24,14 +24,15 @@ section 7 (reference-accounts.md §3):
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable, Mapping
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, TypeAlias, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from workflows.churn_risk import messages
-from workflows.engine.common import change_owner
+from workflows.engine.common import change_owner, reported_moment_problems
 from workflows.engine.exposure import (
     BillingTrigger,
     Column,
@@ -42,12 +43,13 @@ from workflows.engine.exposure import (
     Projected,
     account_id_column,
 )
-from workflows.engine.messages import duration, send, within
+from workflows.engine.messages import duration, in_words, send, within
 from workflows.engine.spec import (
     Context,
     EffectSpec,
     LifecycleSpec,
     Params,
+    ParamsT,
     Role,
     StateSpec,
     TimerSpec,
@@ -242,7 +244,9 @@ class ChurnRiskData(BaseModel):
     status_requested_at: datetime | None = None
 
 
-Ctx = Context[ChurnRiskData, ChurnRiskPolicy]
+# ``Ctx[XParams]`` for code that reads a trigger's params: its reads are type-checked.
+Ctx = Context[ChurnRiskData, ChurnRiskPolicy, ParamsT]
+Effect: TypeAlias = EffectSpec[ChurnRiskData, ChurnRiskPolicy]
 
 
 # ---- parameters -----------------------------------------------------------------------------
@@ -275,6 +279,11 @@ class SignalParams(Params):
         if self.signal is ChurnSignal.RENEWAL_NEGATIVE_ENGAGEMENT and self.renewal_ends_on is None:
             raise ValueError("renewal_ends_on is required for a renewal with negative engagement")
         return self
+
+
+# The params of the triggers that record a signal, and of those that may flag a reason.
+SignalInputT = TypeVar("SignalInputT", bound=UsageReadingParams | HealthReadingParams | SignalParams)
+FlaggingInput = AddReasonParams | UsageReadingParams | HealthReadingParams | SignalParams
 
 
 class RecoveryCallParams(Params):
@@ -320,11 +329,11 @@ def poor_weeks(readings: list[HealthReading]) -> int:
     return run
 
 
-def _health_reading(ctx: Ctx) -> HealthReading:
-    return HealthReading(week_of=monday(ctx.params.week_of), rating=ctx.params.rating, recorded_at=ctx.now)
+def _health_reading(params: HealthReadingParams, now: datetime) -> HealthReading:
+    return HealthReading(week_of=monday(params.week_of), rating=params.rating, recorded_at=now)
 
 
-def _signal_reason(ctx: Ctx) -> FlagReason | None:
+def _signal_reason(ctx: Ctx[FlaggingInput]) -> FlagReason | None:
     """The reason the request's signal flags, if it meets its criterion."""
     params = ctx.params
     if isinstance(params, AddReasonParams):
@@ -332,7 +341,7 @@ def _signal_reason(ctx: Ctx) -> FlagReason | None:
     if isinstance(params, UsageReadingParams):
         return FlagReason.USAGE_DROP if usage_dropped(params, ctx.policy) else None
     if isinstance(params, HealthReadingParams):
-        readings = with_health_reading(ctx.data.health_readings, _health_reading(ctx))
+        readings = with_health_reading(ctx.data.health_readings, _health_reading(params, ctx.now))
         return FlagReason.POOR_HEALTH if poor_weeks(readings) >= ctx.policy.poor_health_weeks else None
     if isinstance(params, SignalParams):
         if params.signal is ChurnSignal.RENEWAL_NEGATIVE_ENGAGEMENT:
@@ -350,7 +359,7 @@ def _recorded(ctx: Ctx) -> set[FlagReason]:
     return {r.reason for r in ctx.data.reasons}
 
 
-def _adds_reason(ctx: Ctx) -> bool:
+def _adds_reason(ctx: Ctx[FlaggingInput]) -> bool:
     reason = _signal_reason(ctx)
     return reason is not None and reason not in _recorded(ctx)
 
@@ -359,37 +368,36 @@ def _adds_reason(ctx: Ctx) -> bool:
 
 
 @guard("new_reason", "The reason is not recorded yet.", on_input=True)
-def new_reason(ctx: Ctx) -> list[str]:
+def new_reason(ctx: Ctx[AddReasonParams]) -> list[str]:
     reason = ctx.params.flag_reason
     if reason in _recorded(ctx):
         return [f"The account is already at risk for {reason.value}."]
     return []
 
 
-def _not_in_future(field: str, day: date, ctx: Ctx) -> dict[str, str]:
-    return {field: "must not be in the future"} if day > ctx.now.date() else {}
+def _validate_usage(ctx: Ctx[UsageReadingParams]) -> dict[str, str]:
+    return reported_moment_problems("measured_on", ctx.params.measured_on, now=ctx.now.date())
 
 
-def _validate_usage(ctx: Ctx) -> dict[str, str]:
-    return _not_in_future("measured_on", ctx.params.measured_on, ctx)
+def _validate_health(ctx: Ctx[HealthReadingParams]) -> dict[str, str]:
+    return reported_moment_problems("week_of", ctx.params.week_of, now=ctx.now.date())
 
 
-def _validate_health(ctx: Ctx) -> dict[str, str]:
-    return _not_in_future("week_of", ctx.params.week_of, ctx)
-
-
-def _validate_call(ctx: Ctx) -> dict[str, str]:
-    problems = _not_in_future("held_on", ctx.params.held_on, ctx)
-    flagged = ctx.data.flagged_at
-    if not problems and flagged is not None and ctx.params.held_on < flagged.date():
-        problems = {"held_on": f"must not be before the account was flagged ({flagged.date().isoformat()})"}
-    return problems
+def _validate_call(ctx: Ctx[RecoveryCallParams]) -> dict[str, str]:
+    flagged_on = ctx.data.flagged_at.date() if ctx.data.flagged_at else None
+    return reported_moment_problems(
+        "held_on",
+        ctx.params.held_on,
+        now=ctx.now.date(),
+        since=flagged_on,
+        since_what=f"the account was flagged ({flagged_on})",
+    )
 
 
 # ---- data changes ---------------------------------------------------------------------------
 
 
-def _add_reason(ctx: Ctx) -> None:
+def _add_reason(ctx: Ctx[FlaggingInput]) -> None:
     reason = _signal_reason(ctx)
     if reason is None or reason in _recorded(ctx):
         return
@@ -399,8 +407,8 @@ def _add_reason(ctx: Ctx) -> None:
         ctx.data.flagged_at = ctx.now
 
 
-def _record_usage(ctx: Ctx) -> None:
-    p: UsageReadingParams = ctx.params
+def _record_usage(ctx: Ctx[UsageReadingParams]) -> None:
+    p = ctx.params
     reading = UsageReading(
         usage=p.usage, baseline=p.baseline, seasonal=p.seasonal, measured_on=p.measured_on, recorded_at=ctx.now
     )
@@ -408,13 +416,13 @@ def _record_usage(ctx: Ctx) -> None:
     _add_reason(ctx)
 
 
-def _record_health(ctx: Ctx) -> None:
-    ctx.data.health_readings = with_health_reading(ctx.data.health_readings, _health_reading(ctx))
+def _record_health(ctx: Ctx[HealthReadingParams]) -> None:
+    ctx.data.health_readings = with_health_reading(ctx.data.health_readings, _health_reading(ctx.params, ctx.now))
     _add_reason(ctx)
 
 
-def _record_signal(ctx: Ctx) -> None:
-    p: SignalParams = ctx.params
+def _record_signal(ctx: Ctx[SignalParams]) -> None:
+    p = ctx.params
     signal = RecordedSignal(
         signal=p.signal, reference=p.reference, renewal_ends_on=p.renewal_ends_on, recorded_at=ctx.now
     )
@@ -422,11 +430,11 @@ def _record_signal(ctx: Ctx) -> None:
     _add_reason(ctx)
 
 
-def _record_call(ctx: Ctx) -> None:
+def _record_call(ctx: Ctx[RecoveryCallParams]) -> None:
     ctx.data.recovery_call = RecoveryCall(held_on=ctx.params.held_on, notes=ctx.params.notes, recorded_by=ctx.actor)
 
 
-def _record_plan(ctx: Ctx) -> None:
+def _record_plan(ctx: Ctx[RecoveryPlanParams]) -> None:
     scenario = ctx.params.scenario
     ctx.data.recovery_plan = RecoveryPlan(
         scenario=scenario,
@@ -437,7 +445,7 @@ def _record_plan(ctx: Ctx) -> None:
     )
 
 
-def _record_status_note(ctx: Ctx) -> None:
+def _record_status_note(ctx: Ctx[StatusNoteParams]) -> None:
     ctx.data.status_notes.append(StatusNote(note=ctx.params.note, recorded_by=ctx.actor, recorded_at=ctx.now))
 
 
@@ -466,7 +474,7 @@ def _next_review(ctx: Ctx) -> datetime:
 
 
 def _reasons_text(data: ChurnRiskData) -> str:
-    return ", ".join(r.reason.value.lower().replace("_", " ") for r in data.reasons) or "no reason yet"
+    return ", ".join(in_words(r.reason) for r in data.reasons) or "no reason yet"
 
 
 def message_values(ctx: Ctx) -> dict[str, object]:
@@ -484,37 +492,40 @@ def message_values(ctx: Ctx) -> dict[str, object]:
         "recovery_call_within": f"within {duration(policy.recovery_call_within)}",
         "recovery_call_window": duration(policy.recovery_call_within),
         "review_every": duration(policy.review_every),
-        "scenario": plan.scenario.value.lower().replace("_", " ") if plan else "none yet",
+        "scenario": in_words(plan.scenario) if plan else "none yet",
         "strategy": plan.strategy if plan else "no strategy chosen",
         "retro_due": retro_due.date().isoformat(),
         "retro_within": within(ctx.now, retro_due),
     }
 
 
-def _churn_risk_id(ctx: Ctx) -> dict[str, Any]:
-    return {"churn_risk_id": ctx.entity_id}
+def _flag_renewals(name: str, description: str, *, at_risk: bool, reason: str) -> Effect:
+    """Set or clear, on the account's open renewals, the churn-risk flag that names this churn risk."""
+    return fire_on_account(
+        name,
+        description,
+        account_id=lambda ctx: ctx.data.account.id,
+        kinds=(RENEWAL_KIND,),
+        trigger="churn_risk",
+        params=lambda ctx: {"churn_risk_id": ctx.entity_id, "at_risk": at_risk},
+        reason=lambda ctx: reason,
+    )
 
 
-RENEWALS_AT_RISK: EffectSpec[ChurnRiskData, ChurnRiskPolicy] = fire_on_account(
+RENEWALS_AT_RISK = _flag_renewals(
     "renewals_at_risk",
     "The account's open renewals are at risk while it is (domain README §7).",
-    account_id=lambda ctx: ctx.data.account.id,
-    kinds=(RENEWAL_KIND,),
-    trigger="churn_risk",
-    params=lambda ctx: {**_churn_risk_id(ctx), "at_risk": True},
-    reason=lambda ctx: "churn risk",
+    at_risk=True,
+    reason="churn risk",
 )
-RENEWALS_RISK_CLEARED: EffectSpec[ChurnRiskData, ChurnRiskPolicy] = fire_on_account(
+RENEWALS_RISK_CLEARED = _flag_renewals(
     "renewals_risk_cleared",
     "Recovered: the flag this churn risk set on the account's renewals is cleared, and only it.",
-    account_id=lambda ctx: ctx.data.account.id,
-    kinds=(RENEWAL_KIND,),
-    trigger="churn_risk",
-    params=lambda ctx: {**_churn_risk_id(ctx), "at_risk": False},
-    reason=lambda ctx: "churn risk recovered",
+    at_risk=False,
+    reason="churn risk recovered",
 )
 
-FLAGGED_EFFECTS: tuple[EffectSpec[ChurnRiskData, ChurnRiskPolicy], ...] = (
+FLAGGED_EFFECTS: tuple[Effect, ...] = (
     send(
         "recovery_call_due",
         "Tell the owner at once: a recovery call is due within the policy's window (004:11588).",
@@ -576,8 +587,13 @@ TIMERS: tuple[TimerSpec[ChurnRiskData, ChurnRiskPolicy], ...] = (
 
 
 def _signal_transitions(
-    trigger: str, params: type[BaseModel], description: str, apply: Any, validate: Any, source_ref: str
-) -> tuple[TransitionSpec[ChurnRiskData, ChurnRiskPolicy], ...]:
+    trigger: str,
+    params: type[SignalInputT],
+    description: str,
+    apply: Callable[[Ctx[SignalInputT]], None],
+    validate: Callable[[Ctx[SignalInputT]], Mapping[str, str]] | None,
+    source_ref: str,
+) -> tuple[TransitionSpec[ChurnRiskData, ChurnRiskPolicy, SignalInputT], ...]:
     """A signal flags a watched account when it meets its criterion, and is recorded in any case."""
     return (
         TransitionSpec(
@@ -881,8 +897,6 @@ CHURN_RISK = LifecycleSpec(
     data_model=ChurnRiskData,
     policy_model=ChurnRiskPolicy,
     initial_state=lambda data: C.WATCHING,
-    owner_of=lambda data: data.owner,
-    account_of=lambda data: (data.account.id, data.account.name),
     summary_of=lambda data: f"{data.account.name}: {_reasons_text(data)}",
     exposure=EXPOSURE,
 )

@@ -1,14 +1,24 @@
-"""What every lifecycle shares: transitions each spec declares in one line, checks of reported moments,
-records of who did what, when and why."""
+"""What every lifecycle shares: transitions each spec declares in one line, one lifecycle opening
+another, checks of reported moments, records of who did what, when and why."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Callable, Mapping
+from datetime import date, datetime
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, Field, field_validator
 
-from workflows.engine.spec import Context, Params, TransitionSpec, notify, reason_required
+from workflows.engine.spec import (
+    Context,
+    DataT,
+    EffectSpec,
+    Params,
+    PolicyT,
+    TransitionSpec,
+    notify,
+    reason_required,
+)
 
 CHANGE_OWNER = "change_owner"
 
@@ -66,16 +76,60 @@ def change_owner(sources: tuple[str, ...]) -> TransitionSpec:
     )
 
 
+def actor_and_reason(ctx: Context[Any, Any]) -> str:
+    """The body of a notice that passes on who made a change and why they said they did."""
+    return f"{ctx.actor}: {ctx.reason}"
+
+
+def start_lifecycle(
+    name: str,
+    description: str,
+    *,
+    kind: str,
+    data: Callable[[Context[DataT, PolicyT]], Mapping[str, object]],
+    reason: Callable[[Context[DataT, PolicyT]], str],
+    entity_id: Callable[[Context[DataT, PolicyT]], str] | None = None,
+    account_id: Callable[[Context[DataT, PolicyT]], str] | None = None,
+    when: Callable[[Context[DataT, PolicyT]], bool] | None = None,
+) -> EffectSpec[DataT, PolicyT]:
+    """Open a lifecycle of ``kind`` with the opening ``data(ctx)``, on behalf of this transition's actor.
+
+    Delivered as ``lifecycle.start`` (``services/effects.py``). Without ``entity_id`` the kind is
+    numbered per account (``Exposure.account_numbered``): it opens under the next id of
+    ``account_id(ctx)``, and not at all while the account has one open.
+    """
+    if entity_id is None and account_id is None:
+        raise ValueError(f"{name}: a lifecycle numbered per account needs its account_id")
+
+    def build(ctx: Context[DataT, PolicyT]) -> dict[str, object]:
+        target: dict[str, object] = {"kind": kind, "entity_id": entity_id(ctx) if entity_id else None}
+        if account_id is not None:
+            target["account_id"] = account_id(ctx)
+        return {**target, "actor": ctx.actor, "reason": reason(ctx), "data": dict(data(ctx))}
+
+    return EffectSpec(type="lifecycle.start", name=name, description=description, build=build, when=when)
+
+
+# A reported moment is a datetime judged against datetimes, or a day against days.
+MomentT = TypeVar("MomentT", date, datetime)
+
+
 def reported_moment_problems(
-    field: str, at: datetime | None, *, now: datetime, since: datetime, since_what: str
+    field: str, at: MomentT | None, *, now: MomentT, since: MomentT | None = None, since_what: str = ""
 ) -> dict[str, str]:
-    """A moment a caller reports (customer activity, a call held; None means now) is neither
-    in the future nor before ``since``, the start of what it is reported on."""
+    """A moment or a day a caller reports (customer activity, a call held; None means now) is
+    neither in the future nor before ``since``, when given: the start of what it is reported on."""
     if at is not None and at > now:
         return {field: "must not be in the future"}
-    if at is not None and at < since:
+    if at is not None and since is not None and at < since:
         return {field: f"must not be before {since_what}"}
     return {}
+
+
+def owed(moment: datetime, *, since: datetime) -> datetime | None:
+    """A timer's moment, or None when it came before ``since``, when it could first be known
+    (a lifecycle opened late, dates moved): such a timer is skipped rather than fired late."""
+    return moment if moment >= since else None
 
 
 def latest(at: datetime, known: datetime | None) -> datetime:

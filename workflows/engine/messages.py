@@ -8,6 +8,7 @@ deployment or per instance changes what people are told, too.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -60,6 +61,11 @@ def duration(span: timedelta) -> str:
 def day(moment: datetime) -> str:
     """The date of ``moment`` as messages write it: "2027-03-09"."""
     return moment.date().isoformat()
+
+
+def in_words(value: enum.StrEnum) -> str:
+    """A member of an enum as people read it: ``SESSION_REPLAY`` -> "session replay"."""
+    return value.replace("_", " ").lower()
 
 
 def months(count: int) -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal, InvalidOperation
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
@@ -60,6 +60,14 @@ IDEMPOTENCY_KEY_COLUMN_LENGTH = TEMPORAL_ID_MAX_LENGTH
 # real case, few enough that no request pushes a workflow toward Temporal's payload or
 # history limits, or a query past a database's parameter limit.
 MAX_LIST_ITEMS = 100
+
+ItemT = TypeVar("ItemT")
+
+
+def distinct(items: list[ItemT]) -> list[ItemT]:
+    """The items in their order, each once (a validator for lists where a repeat means nothing)."""
+    return list(dict.fromkeys(items))
+
 
 # ---- money ---------------------------------------------------------------------------------
 

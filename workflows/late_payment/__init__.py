@@ -25,12 +25,12 @@ from __future__ import annotations
 import enum
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from workflows.engine.calendar import start_of_day
-from workflows.engine.common import change_owner
+from workflows.engine.common import change_owner, reported_moment_problems
 from workflows.engine.computed import computed_property
 from workflows.engine.exposure import Column, Exposure, Match, Mutation, Opening, Projected, account_id_column
 from workflows.engine.messages import send, when, within
@@ -178,7 +178,7 @@ class LatePaymentData(BaseModel):
 
     @field_validator("currency", mode="before")
     @classmethod
-    def _upper(cls, value: Any) -> Any:
+    def _upper(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
     @field_validator("currency")
@@ -230,14 +230,7 @@ class PaymentParams(Params):
 
 
 class ExtensionParams(Params):
-    until: datetime = Field(description="The new date of the next step; later ones move with it.")
-
-    @field_validator("until")
-    @classmethod
-    def _aware(cls, value: datetime) -> datetime:
-        if value.tzinfo is None:
-            raise ValueError("must include a timezone offset")
-        return value
+    until: AwareDatetime = Field(description="The new date of the next step; later ones move with it.")
 
 
 class CreditNoteParams(Params):
@@ -460,7 +453,7 @@ def _all_users(ctx: Ctx) -> list[str]:
 
 
 def _account_action(
-    effect_type: str, name: str, description: str, **extra: Any
+    effect_type: str, name: str, description: str, **extra: object
 ) -> EffectSpec[LatePaymentData, LatePaymentPolicy]:
     return EffectSpec(
         type=effect_type,
@@ -867,8 +860,7 @@ def _validate_open(data: LatePaymentData, policy: LatePaymentPolicy, now: dateti
             problems["due_date"] = "is required for an invoice paid on terms"
         elif start_of_day(data.due_date + timedelta(days=1)) > now:
             problems["due_date"] = "has not passed yet: the invoice is not late"
-    if data.day_zero is not None and data.day_zero > now:
-        problems["day_zero"] = "must not be in the future"
+    problems.update(reported_moment_problems("day_zero", data.day_zero, now=now))
     if data.consecutive_missed_periods + 1 >= policy.missed_periods_for_advance and not data.typical_monthly_usage:
         problems["typical_monthly_usage"] = "is required from the third consecutive missed period (004:3689)"
     return problems

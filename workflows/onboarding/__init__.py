@@ -29,12 +29,12 @@ from __future__ import annotations
 import enum
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Annotated, Any, TypeAlias
+from typing import Annotated, TypeAlias, TypedDict
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from workflows.engine.calendar import add_months_dt, start_of_day
-from workflows.engine.common import change_owner
+from workflows.engine.common import change_owner, owed, reported_moment_problems, start_lifecycle
 from workflows.engine.exposure import (
     BillingTrigger,
     Column,
@@ -45,7 +45,7 @@ from workflows.engine.exposure import (
     Projected,
     account_id_column,
 )
-from workflows.engine.messages import duration, months, send
+from workflows.engine.messages import duration, in_words, months, send
 from workflows.engine.reminders import Reminders
 from workflows.engine.spec import (
     ChecklistItem,
@@ -53,6 +53,7 @@ from workflows.engine.spec import (
     EffectSpec,
     LifecycleSpec,
     Params,
+    ParamsT,
     Role,
     StateSpec,
     TimerSpec,
@@ -62,10 +63,10 @@ from workflows.engine.spec import (
     owner,
     reason_required,
 )
-from workflows.engine.values import MAX_LIST_ITEMS, Account, Money
+from workflows.engine.values import MAX_LIST_ITEMS, Account, Money, distinct
 from workflows.engine.workflow import lifecycle_workflow
 from workflows.handover import KIND as HANDOVER_KIND
-from workflows.handover import PRIMARY_PRODUCTS, OwnerRole, PaidProduct
+from workflows.handover import PRIMARY_PRODUCTS, OwnerRole, PaidProduct, product_onboarded_problems
 from workflows.onboarding import messages
 
 KIND = "onboarding"
@@ -152,10 +153,6 @@ class Churn(BaseModel):
     churned_at: datetime
 
 
-def _distinct(products: list[PaidProduct]) -> list[PaidProduct]:
-    return list(dict.fromkeys(products))
-
-
 class OnboardingData(BaseModel):
     account: Account
     owner: Person = Field(description="The TAE, CSM or onboarding specialist onboarding the customer.")
@@ -186,7 +183,7 @@ class OnboardingData(BaseModel):
     )
     churn: Churn | None = None
 
-    _distinct_products = field_validator("paid_products")(_distinct)
+    _distinct_products = field_validator("paid_products")(distinct)
 
 
 class OnboardingPolicy(BaseModel):
@@ -225,7 +222,8 @@ class OnboardingPolicy(BaseModel):
     churn_retro_within: timedelta = Field(timedelta(days=7), gt=timedelta(0))
 
 
-Ctx: TypeAlias = Context[OnboardingData, OnboardingPolicy]
+# ``Ctx[XParams]`` for code that reads a trigger's params: its reads are type-checked.
+Ctx: TypeAlias = Context[OnboardingData, OnboardingPolicy, ParamsT]
 Effect: TypeAlias = EffectSpec[OnboardingData, OnboardingPolicy]
 
 
@@ -332,10 +330,6 @@ def _churned_at(onboarding: Projected[OnboardingData, OnboardingPolicy]) -> date
     return churn.churned_at if churn else None
 
 
-def _label(value: enum.StrEnum) -> str:
-    return value.replace("_", " ").lower()
-
-
 # ---- opening -------------------------------------------------------------------------------
 
 
@@ -345,9 +339,7 @@ def _prepare_open(data: OnboardingData, policy: OnboardingPolicy, now: datetime)
 
 
 def _validate_open(data: OnboardingData, policy: OnboardingPolicy, now: datetime) -> dict[str, str]:
-    problems = {}
-    if data.won_at is not None and data.won_at > now:
-        problems["won_at"] = "must not be in the future"
+    problems = reported_moment_problems("won_at", data.won_at, now=now)
     if data.retained_by_tae and data.owner_role is not OwnerRole.TAE:
         problems["retained_by_tae"] = f"only a TAE retains an account; the owner is a {data.owner_role}"
     return problems
@@ -361,7 +353,7 @@ class SendPlanParams(Params):
         None, description="The products the customer pays for, when not known yet."
     )
 
-    _distinct_products = field_validator("paid_products")(lambda v: _distinct(v) if v is not None else v)
+    _distinct_products = field_validator("paid_products")(lambda v: distinct(v) if v is not None else v)
 
 
 class CheckInParams(Params):
@@ -372,7 +364,7 @@ class CheckInParams(Params):
 class PaidProductsParams(Params):
     paid_products: Annotated[list[PaidProduct], Field(min_length=1, max_length=MAX_LIST_ITEMS)]
 
-    _distinct_products = field_validator("paid_products")(_distinct)
+    _distinct_products = field_validator("paid_products")(distinct)
 
 
 class SkillParams(Params):
@@ -393,7 +385,7 @@ class ChurnParams(Params):
     source: ChurnSource = ChurnSource.OPERATOR
 
 
-def _validate_check_in(ctx: Ctx) -> dict[str, str]:
+def _validate_check_in(ctx: Ctx[CheckInParams]) -> dict[str, str]:
     held_at = ctx.params.held_at
     if held_at is None:
         return {}
@@ -405,27 +397,21 @@ def _validate_check_in(ctx: Ctx) -> dict[str, str]:
     return {}
 
 
-def _validate_paid_products(ctx: Ctx) -> dict[str, str]:
+def _validate_paid_products(ctx: Ctx[PaidProductsParams]) -> dict[str, str]:
     dropped = [p for p in onboarded_products(ctx.data) if p not in ctx.params.paid_products]
     if dropped:
         return {"paid_products": f"must keep {', '.join(dropped)}: already onboarded"}
     return {}
 
 
-def _validate_skill(ctx: Ctx) -> dict[str, str]:
+def _validate_skill(ctx: Ctx[SkillParams]) -> dict[str, str]:
     if ctx.params.skill not in missing_skills(ctx.data):
         return {"skill": "is already recorded"}
     return {}
 
 
-def _validate_product(ctx: Ctx) -> dict[str, str]:
-    product = ctx.params.product
-    if product not in ctx.data.paid_products:
-        paid = ", ".join(ctx.data.paid_products) or "nothing yet"
-        return {"product": f"is not paid for; the account pays for {paid}"}
-    if product in onboarded_products(ctx.data):
-        return {"product": "is already recorded as onboarded"}
-    return {}
+def _validate_product(ctx: Ctx[ProductParams]) -> dict[str, str]:
+    return product_onboarded_problems(ctx.params.product, ctx.data.paid_products, onboarded_products(ctx.data))
 
 
 def _validate_health_check(ctx: Ctx) -> dict[str, str]:
@@ -447,7 +433,7 @@ def paid_products_onboarded(ctx: Ctx) -> list[str]:
     if not ctx.data.paid_products:
         return ["No paid products are recorded; record what the customer pays for."]
     return [
-        f"Not recorded yet: {_label(p)} onboarded, with evidence (004:2425-2496)."
+        f"Not recorded yet: {in_words(p)} onboarded, with evidence (004:2425-2496)."
         for p in products_not_onboarded(ctx.data)
     ]
 
@@ -462,14 +448,14 @@ def health_check_done(ctx: Ctx) -> list[str]:
 # ---- data changes ------------------------------------------------------------------------
 
 
-def _send_plan(ctx: Ctx) -> None:
+def _send_plan(ctx: Ctx[SendPlanParams]) -> None:
     ctx.data.plan_sent_at = ctx.now
     ctx.data.cadence_from = ctx.now
     if ctx.params.paid_products is not None:
         ctx.data.paid_products = ctx.params.paid_products
 
 
-def _record_check_in(ctx: Ctx) -> None:
+def _record_check_in(ctx: Ctx[CheckInParams]) -> None:
     held_at = ctx.params.held_at or ctx.now
     ctx.data.check_ins = [*ctx.data.check_ins, CheckIn(held_at=held_at, note=ctx.params.note, recorded_by=ctx.actor)]
     ctx.data.cadence_from = held_at
@@ -485,26 +471,32 @@ def _reengage(ctx: Ctx) -> None:
     ctx.data.missed_check_ins = 0
 
 
-def _record_paid_products(ctx: Ctx) -> None:
+def _record_paid_products(ctx: Ctx[PaidProductsParams]) -> None:
     ctx.data.paid_products = ctx.params.paid_products
 
 
-def _evidenced(ctx: Ctx) -> dict[str, Any]:
+class _EvidencedFields(TypedDict):
+    evidence: str
+    recorded_by: str
+    recorded_at: datetime
+
+
+def _evidenced(ctx: Ctx[SkillParams | ProductParams | HealthCheckParams]) -> _EvidencedFields:
     return {"evidence": ctx.params.evidence, "recorded_by": ctx.actor, "recorded_at": ctx.now}
 
 
-def _record_skill(ctx: Ctx) -> None:
+def _record_skill(ctx: Ctx[SkillParams]) -> None:
     ctx.data.skills = [*ctx.data.skills, SkillRecord(skill=ctx.params.skill, **_evidenced(ctx))]
 
 
-def _record_product(ctx: Ctx) -> None:
+def _record_product(ctx: Ctx[ProductParams]) -> None:
     ctx.data.products_onboarded = [
         *ctx.data.products_onboarded,
         ProductRecord(product=ctx.params.product, **_evidenced(ctx)),
     ]
 
 
-def _record_health_check(ctx: Ctx) -> None:
+def _record_health_check(ctx: Ctx[HealthCheckParams]) -> None:
     ctx.data.health_check = Evidenced(**_evidenced(ctx))
 
 
@@ -519,7 +511,7 @@ def _complete(ctx: Ctx) -> None:
         ctx.data.retained_three_months = True
 
 
-def _churn(ctx: Ctx) -> None:
+def _churn(ctx: Ctx[ChurnParams]) -> None:
     ctx.data.churn = Churn(source=ctx.params.source, reason=ctx.reason or "", recorded_by=ctx.actor, churned_at=ctx.now)
     if _tracks_retention(ctx):
         ctx.data.retained_three_months = False
@@ -540,7 +532,7 @@ def message_values(ctx: Ctx) -> dict[str, object]:
     return {
         "account": data.account.name,
         "owner": data.owner,
-        "track": _label(data.track),
+        "track": in_words(data.track),
         "arr": f"${data.arr:,.2f}",
         "plan_within": duration(policy.plan_within),
         "plan_due_on": f"{_won_at(data) + policy.plan_within:%Y-%m-%d}",
@@ -550,7 +542,7 @@ def message_values(ctx: Ctx) -> dict[str, object]:
         "churn_reason": data.churn.reason if data.churn else "",
         "retro_within": duration(policy.churn_retro_within),
         "retro_due_on": f"{ctx.now + policy.churn_retro_within:%Y-%m-%d}",
-        "onboarded": ", ".join(_label(p) for p in onboarded_products(data)) or "no paid product",
+        "onboarded": ", ".join(in_words(p) for p in onboarded_products(data)) or "no paid product",
     }
 
 
@@ -558,33 +550,28 @@ def _owes_handover(ctx: Ctx) -> bool:
     return ctx.data.owner_role is OwnerRole.TAE and bool(ctx.data.paid_products)
 
 
-def _handover_request(ctx: Ctx) -> dict[str, Any]:
+def _handover_request(ctx: Ctx) -> dict[str, object]:
     data = ctx.data
     return {
-        "kind": HANDOVER_KIND,
-        # The service numbers it among the account's handovers (``Exposure.account_numbered``).
-        "entity_id": None,
-        "account_id": data.account.id,
-        "actor": ctx.actor,
-        "reason": f"Onboarding {ctx.entity_id} completed: the TAE's account is due for handover (004:2406)",
-        "data": {
-            "account": data.account.model_dump(mode="json"),
-            "arr": str(data.arr),
-            "owner": data.owner,
-            "outgoing_role": OwnerRole.TAE.value,
-            "reason": "ONBOARDED",
-            "paid_products": [p.value for p in data.paid_products],
-            "onboarded_products": [p.value for p in onboarded_products(data)],
-        },
+        "account": data.account.model_dump(mode="json"),
+        "arr": str(data.arr),
+        "owner": data.owner,
+        "outgoing_role": OwnerRole.TAE.value,
+        "reason": "ONBOARDED",
+        "paid_products": [p.value for p in data.paid_products],
+        "onboarded_products": [p.value for p in onboarded_products(data)],
     }
 
 
-OPEN_HANDOVER: Effect = EffectSpec(
-    type="lifecycle.start",
-    name="open_handover",
-    description="A TAE's onboarded account is due for handover: a handover request opens, its team suggested "
+# The service numbers it among the account's handovers (``Exposure.account_numbered``).
+OPEN_HANDOVER: Effect = start_lifecycle(
+    "open_handover",
+    "A TAE's onboarded account is due for handover: a handover request opens, its team suggested "
     "from the primary products onboarded (TAM for 1-2, CSM for 3, 004:2406).",
-    build=_handover_request,
+    kind=HANDOVER_KIND,
+    account_id=lambda ctx: ctx.data.account.id,
+    data=_handover_request,
+    reason=lambda ctx: f"Onboarding {ctx.entity_id} completed: the TAE's account is due for handover (004:2406)",
     when=_owes_handover,
 )
 
@@ -592,11 +579,6 @@ OPEN_HANDOVER: Effect = EffectSpec(
 def primary_products_onboarded_of(data: OnboardingData) -> list[PaidProduct]:
     """The primary products onboarded (session replay, feature flags, error tracking): they suggest the team."""
     return [p for p in onboarded_products(data) if p in PRIMARY_PRODUCTS]
-
-
-def _owed(ctx: Ctx, moment: datetime) -> datetime | None:
-    # An onboarding opened for a deal won a while ago is not reminded of moments before it existed.
-    return moment if moment >= ctx.opened_at else None
 
 
 remind = Reminders(message_values)
@@ -607,7 +589,8 @@ TIMERS: tuple[TimerSpec[OnboardingData, OnboardingPolicy], ...] = (
         "Before the first week is over, the plan not sent: remind the owner",
         messages.PLAN_REMINDER,
         states=(S.PLAN_PENDING,),
-        due=lambda ctx: _owed(ctx, _won_at(ctx.data) + ctx.policy.plan_reminder_after),
+        # An onboarding opened for a deal won a while ago is not reminded of moments before it existed.
+        due=lambda ctx: owed(_won_at(ctx.data) + ctx.policy.plan_reminder_after, since=ctx.opened_at),
         to=owner,
         source_ref="004:9700",
     ),
@@ -616,7 +599,7 @@ TIMERS: tuple[TimerSpec[OnboardingData, OnboardingPolicy], ...] = (
         "The first week over, the plan not sent: tell the team lead",
         messages.PLAN_OVERDUE,
         states=(S.PLAN_PENDING,),
-        due=lambda ctx: _owed(ctx, _won_at(ctx.data) + ctx.policy.plan_escalation_after),
+        due=lambda ctx: owed(_won_at(ctx.data) + ctx.policy.plan_escalation_after, since=ctx.opened_at),
         to=lambda ctx: ["role:team_lead", ctx.data.owner],
         source_ref="004:9700, 004:12753",
     ),
@@ -958,9 +941,7 @@ ONBOARDING = LifecycleSpec(
     data_model=OnboardingData,
     policy_model=OnboardingPolicy,
     initial_state=lambda data: S.PLAN_PENDING,
-    owner_of=lambda data: data.owner,
-    account_of=lambda data: (data.account.id, data.account.name),
-    summary_of=lambda data: f"{data.account.name}: {_label(data.track)} onboarding",
+    summary_of=lambda data: f"{data.account.name}: {in_words(data.track)} onboarding",
     prepare_open=_prepare_open,
     validate_open=_validate_open,
     exposure=EXPOSURE,

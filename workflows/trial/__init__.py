@@ -13,12 +13,12 @@ from __future__ import annotations
 import enum
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from workflows.engine.checklists import Checklist, Recorded
-from workflows.engine.common import change_owner, latest, reported_moment_problems, stamped, take_params
+from workflows.engine.common import change_owner, latest, owed, reported_moment_problems, stamped, take_params
 from workflows.engine.exposure import Column, Exposure, Match, Mutation, Opening, account_id_column
 from workflows.engine.messages import day
 from workflows.engine.reminders import Reminders
@@ -311,7 +311,7 @@ def _expire(ctx: Ctx) -> None:
     ctx.data.subscription_missing_at_expiry = _owes_new_subscription(ctx)
 
 
-def _entitlements(ctx: Ctx, **extra: Any) -> dict[str, Any]:
+def _entitlements(ctx: Ctx, **extra: object) -> dict[str, object]:
     return {
         "organization_id": ctx.data.organization.id,
         "organization_name": ctx.data.organization.name,
@@ -357,9 +357,7 @@ def _owed(ctx: Ctx, moment: datetime, *, engagement: bool = False) -> datetime |
     # notice, a wrap-up an extension moved behind us, a halfway point passed while
     # paused) is not owed: skip it instead of sending it late.
     known_since = _dates_set_at(ctx.data)
-    if engagement:
-        known_since = max(known_since, ctx.state_entered_at)
-    return moment if moment >= known_since else None
+    return owed(moment, since=max(known_since, ctx.state_entered_at) if engagement else known_since)
 
 
 def _halfway(ctx: Ctx) -> datetime | None:
