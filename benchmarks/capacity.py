@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from benchmarks.report import table_row
+from benchmarks.report import table_head, table_row
 
 # The deployment the issue asks about.
 OPEN_LIFECYCLES = 1_000_000
@@ -82,8 +82,7 @@ def scaling(run: dict[str, Any]) -> str | None:
         "busiest single-process level of the throughput benchmark. The Temporal figure is the dev server: "
         "frontend, history, matching and its SQLite persistence in one process.",
         "",
-        table_row("Process", "CPU ms per transition", "Transitions/s per core (1000 / ms)"),
-        table_row("---", "---", "---"),
+        *table_head("Process", "CPU ms per transition", "Transitions/s per core (1000 / ms)"),
         *[
             table_row(label, cpu[role], f"{per_core[role]:,.0f}" if math.isfinite(per_core[role]) else "-")
             for role, label in (("api", "API (uvicorn)"), ("worker", "worker"), ("temporal", "Temporal dev server"))
@@ -91,8 +90,7 @@ def scaling(run: dict[str, Any]) -> str | None:
         "",
         "At every level of the run:",
         "",
-        table_row("Clients", "Processes of each", "Transitions/s", "API ms", "worker ms", "Temporal ms"),
-        table_row("---", "---", "---", "---", "---", "---"),
+        *table_head("Clients", "Processes of each", "Transitions/s", "API ms", "worker ms", "Temporal ms"),
         *[
             table_row(
                 level["clients"],
@@ -129,8 +127,7 @@ def scaling(run: dict[str, Any]) -> str | None:
         "",
         "## Per 1,000 transitions/s (extrapolated)",
         "",
-        table_row("Part", "Needs", "From"),
-        table_row("---", "---", "---"),
+        *table_head("Part", "Needs", "From"),
         table_row(
             "Workers",
             f"{cpu['worker']:.1f} cores busy ({math.ceil(cpu['worker'] / UTILISATION)} at "
@@ -204,8 +201,7 @@ def scaling(run: dict[str, Any]) -> str | None:
         f"Extrapolated from the figures above at {UTILISATION:.0%} utilisation, at least two of each "
         "process for availability.",
         "",
-        table_row("Part", "Size", "Rests on"),
-        table_row("---", "---", "---"),
+        *table_head("Part", "Size", "Rests on"),
         table_row(
             "Workers",
             f"{processes['worker']} processes, one core each ({need['worker']:.1f} cores at {UTILISATION:.0%})",

@@ -267,6 +267,16 @@ def table_row(*cells: Any) -> str:
     return "| " + " | ".join(str(c) for c in cells) + " |"
 
 
+def table_head(*columns: str) -> list[str]:
+    """A Markdown table's header row and the separator under it."""
+    return [table_row(*columns), table_row(*["---"] * len(columns))]
+
+
+def _percentiles_head(first: str, *more: str) -> list[str]:
+    """The head of a table of latency summaries (rows by ``_percentiles_row``)."""
+    return table_head(first, "n", "p50 ms", "p95 ms", "p99 ms", *more)
+
+
 def _percentiles_row(label: str, summary: dict[str, Any], *more: Any) -> str:
     """A row of a latency summary: its count and p50/p95/p99 in ms, then ``more`` cells."""
     return table_row(label, summary["n"], summary["p50_ms"], summary["p95_ms"], summary["p99_ms"], *more)
@@ -286,8 +296,7 @@ def markdown(run: dict[str, Any], history: list[dict[str, Any]] | None = None) -
         "",
         "## The run",
         "",
-        table_row("Fact", "Value"),
-        table_row("---", "---"),
+        *table_head("Fact", "Value"),
         table_row("Date", run["date"]),
         table_row("Mode", f"{run['config']['name']} ({run['duration_s']} s)"),
         table_row("CPUs", f"{m['cpu_count']} x {m['cpu_model']}"),
@@ -312,8 +321,7 @@ def markdown(run: dict[str, Any], history: list[dict[str, Any]] | None = None) -
         "",
         "## Goals",
         "",
-        table_row("Benchmark", "Subject", "Bare limit", "Ratio", "Goal", "Met"),
-        table_row("---", "---", "---", "---", "---", "---"),
+        *table_head("Benchmark", "Subject", "Bare limit", "Ratio", "Goal", "Met"),
     ]
     for g in run["goals"]:
         lines.append(table_row(g["benchmark"], g["subject"], g["bare"], g["ratio"], g["goal"], _met(g["met"])))
@@ -326,8 +334,7 @@ def markdown(run: dict[str, Any], history: list[dict[str, Any]] | None = None) -
             "",
             lat["what"] + ".",
             "",
-            table_row("Side", "n", "p50 ms", "p95 ms", "p99 ms", "max ms", "p50 ratio", "p99 ratio"),
-            table_row("---", "---", "---", "---", "---", "---", "---", "---"),
+            *_percentiles_head("Side", "max ms", "p50 ratio", "p99 ratio"),
         ]
         for side in ("bare_update", "bare_update_local_activity", "engine_update", "graphql_transition"):
             s = lat[side]
@@ -361,8 +368,7 @@ def markdown(run: dict[str, Any], history: list[dict[str, Any]] | None = None) -
             "",
             live["what"][0].upper() + live["what"][1:] + ".",
             "",
-            table_row("Side", "n", "p50 ms", "p95 ms", "p99 ms"),
-            table_row("---", "---", "---", "---", "---"),
+            *_percentiles_head("Side"),
             _percentiles_row("answer -> subscriber's event", subscriber),
             table_row(f"a poll every {model['interval_s']:g} s (model)", "-", model["p50_ms"], "-", model["p99_ms"]),
         ]
@@ -375,8 +381,7 @@ def markdown(run: dict[str, Any], history: list[dict[str, Any]] | None = None) -
             "",
             console["what"][0].upper() + console["what"][1:] + ".",
             "",
-            table_row("Page", "n", "p50 ms", "p95 ms", "p99 ms"),
-            table_row("---", "---", "---", "---", "---"),
+            *_percentiles_head("Page"),
             _percentiles_row(
                 f"pipeline board, {board['open_deals_shown']} open deals ({board['page_size']} a page)", board
             ),
@@ -397,7 +402,7 @@ def markdown(run: dict[str, Any], history: list[dict[str, Any]] | None = None) -
             "one process). The last row runs two service workers and two APIs (the clients spread over both) "
             "against two bare workers.",
             "",
-            table_row(
+            *table_head(
                 "Clients",
                 "Processes",
                 "Bare updates/s",
@@ -411,7 +416,6 @@ def markdown(run: dict[str, Any], history: list[dict[str, Any]] | None = None) -
                 "CPU ms/bare update: bare worker",
                 "Temporal",
             ),
-            table_row(*["---"] * 12),
         ]
         for level in [*tput["levels"], tput["scaled"]]:
             cpu, bare_cpu = level["cpu_ms_per_graphql_transition"], level["cpu_ms_per_bare_update"]
@@ -451,7 +455,7 @@ def markdown(run: dict[str, Any], history: list[dict[str, Any]] | None = None) -
                     "",
                     f"### {database}{version}: {size['rows']:,} opportunities (filled in {size['fill_seconds']} s)",
                     "",
-                    table_row(
+                    *table_head(
                         "Query",
                         "Rows matching",
                         "GraphQL p50/p99 ms",
@@ -461,7 +465,6 @@ def markdown(run: dict[str, Any], history: list[dict[str, Any]] | None = None) -
                         "vs raw p50",
                         "Indexes",
                     ),
-                    table_row(*["---"] * 8),
                 ]
                 for s in size["shapes"]:
                     lines.append(
@@ -494,8 +497,7 @@ def markdown(run: dict[str, Any], history: list[dict[str, Any]] | None = None) -
             "",
             timers["what"] + ".",
             "",
-            table_row("Side", "n", "p50 ms", "p95 ms", "p99 ms", "max ms", "all applied after s"),
-            table_row("---", "---", "---", "---", "---", "---", "---"),
+            *_percentiles_head("Side", "max ms", "all applied after s"),
         ]
         sides = (
             ("bare sleepers", timers["bare_sleepers"]),
@@ -522,10 +524,9 @@ def markdown(run: dict[str, Any], history: list[dict[str, Any]] | None = None) -
             f"of {timers['lifecycles']['per_firing']['histories']} histories per side): each workflow task is a "
             "dispatch to a worker and three history events, each activity task another dispatch.",
             "",
-            table_row(
+            *table_head(
                 "Side", "Workflow tasks", "Activity tasks", "Local activities", "Timers started", "History events"
             ),
-            table_row(*["---"] * 6),
         ]
         for label, side in sides:
             work = side["per_firing"]
@@ -559,8 +560,7 @@ def markdown(run: dict[str, Any], history: list[dict[str, Any]] | None = None) -
             "",
             starts["what"] + f"; {starts['concurrency']} concurrent clients.",
             "",
-            table_row("Figure", "Value"),
-            table_row("---", "---"),
+            *table_head("Figure", "Value"),
             table_row("Bare starts/s", starts["bare_starts_per_s"]),
             table_row("Bare start + update/s", starts["bare_start_and_update_per_s"]),
             table_row("openOpportunity/s (first batch)", starts["graphql_opens_per_s"]),
@@ -583,7 +583,7 @@ def markdown(run: dict[str, Any], history: list[dict[str, Any]] | None = None) -
             )
     if history:
         lines += ["", "## Before and after the fixes", ""]
-        lines += [table_row("Figure", "Before", "After", "Change"), table_row("---", "---", "---", "---")]
+        lines += table_head("Figure", "Before", "After", "Change")
         lines += [table_row(h["figure"], h["before"], h["after"], h.get("change", "")) for h in history]
     notes = run.get("notes") or []
     if notes:
