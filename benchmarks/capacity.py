@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from benchmarks.report import table_head, table_row
+
 # The deployment the issue asks about.
 OPEN_LIFECYCLES = 1_000_000
 TARGET_TRANSITIONS_PER_S = 500
@@ -38,10 +40,6 @@ def _times(factor: float) -> str:
     if isinstance(factor, float) and not math.isfinite(factor):
         return "an unmeasured multiple (a level completed nothing within its window)"
     return f"{factor}x"
-
-
-def _row(*cells: Any) -> str:
-    return "| " + " | ".join(str(c) for c in cells) + " |"
 
 
 def scaling(run: dict[str, Any]) -> str | None:
@@ -84,19 +82,17 @@ def scaling(run: dict[str, Any]) -> str | None:
         "busiest single-process level of the throughput benchmark. The Temporal figure is the dev server: "
         "frontend, history, matching and its SQLite persistence in one process.",
         "",
-        _row("Process", "CPU ms per transition", "Transitions/s per core (1000 / ms)"),
-        _row("---", "---", "---"),
+        *table_head("Process", "CPU ms per transition", "Transitions/s per core (1000 / ms)"),
         *[
-            _row(label, cpu[role], f"{per_core[role]:,.0f}" if math.isfinite(per_core[role]) else "-")
+            table_row(label, cpu[role], f"{per_core[role]:,.0f}" if math.isfinite(per_core[role]) else "-")
             for role, label in (("api", "API (uvicorn)"), ("worker", "worker"), ("temporal", "Temporal dev server"))
         ],
         "",
         "At every level of the run:",
         "",
-        _row("Clients", "Processes of each", "Transitions/s", "API ms", "worker ms", "Temporal ms"),
-        _row("---", "---", "---", "---", "---", "---"),
+        *table_head("Clients", "Processes of each", "Transitions/s", "API ms", "worker ms", "Temporal ms"),
         *[
-            _row(
+            table_row(
                 level["clients"],
                 level["processes"],
                 level["graphql_transitions_per_s"],
@@ -131,26 +127,25 @@ def scaling(run: dict[str, Any]) -> str | None:
         "",
         "## Per 1,000 transitions/s (extrapolated)",
         "",
-        _row("Part", "Needs", "From"),
-        _row("---", "---", "---"),
-        _row(
+        *table_head("Part", "Needs", "From"),
+        table_row(
             "Workers",
             f"{cpu['worker']:.1f} cores busy ({math.ceil(cpu['worker'] / UTILISATION)} at "
             f"{UTILISATION:.0%} utilisation)",
             "worker CPU ms per transition (1 ms per transition is one core per 1,000 transitions/s)",
         ),
-        _row(
+        table_row(
             "APIs",
             f"{cpu['api']:.1f} cores busy ({math.ceil(cpu['api'] / UTILISATION)} at {UTILISATION:.0%})",
             "API CPU ms per transition",
         ),
-        _row(
+        table_row(
             "Temporal services",
             f"{cpu['temporal']:.1f} cores busy as measured on the dev server; a production cluster "
             "spends more (gRPC between frontend, history and matching; a networked database)",
             "dev server CPU ms per transition",
         ),
-        _row(
+        table_row(
             "Temporal persistence",
             f"{events * 1000:,.0f} history events/s, {history_bytes * 1000 / 2**20:,.1f} MB/s of history; "
             "each workflow task completion is one transaction appending its events and updating the "
@@ -158,12 +153,12 @@ def scaling(run: dict[str, Any]) -> str | None:
             "history events and bytes per transition (measured); the transaction per task is Temporal's "
             "design, not measured",
         ),
-        _row(
+        table_row(
             "History shards",
             f"{HISTORY_SHARDS} (about {1000 / HISTORY_SHARDS:.1f} transitions/s per shard)",
             "assumed: Temporal's guidance; fixed when the cluster is created",
         ),
-        _row(
+        table_row(
             "Read model",
             "1,000 projection transactions/s (one per transition: the lifecycle row, the kind's row, the "
             "transition, its effects) plus the outbox updates of deliveries",
@@ -206,27 +201,26 @@ def scaling(run: dict[str, Any]) -> str | None:
         f"Extrapolated from the figures above at {UTILISATION:.0%} utilisation, at least two of each "
         "process for availability.",
         "",
-        _row("Part", "Size", "Rests on"),
-        _row("---", "---", "---"),
-        _row(
+        *table_head("Part", "Size", "Rests on"),
+        table_row(
             "Workers",
             f"{processes['worker']} processes, one core each ({need['worker']:.1f} cores at {UTILISATION:.0%})",
             f"{cpu['worker']} ms worker CPU per transition (measured) x {TARGET_TRANSITIONS_PER_S}/s",
         ),
-        _row(
+        table_row(
             "APIs",
             f"{processes['api']} processes, one core each ({need['api']:.1f} cores)",
             f"{cpu['api']} ms API CPU per transition (measured); list traffic comes on top (not measured "
             "per request here)",
         ),
-        _row(
+        table_row(
             "Temporal cluster",
             f"at least {need['temporal']:.1f} cores for its services, {HISTORY_SHARDS} history shards, "
             "frontend, history and matching on separate hosts, two of each",
             f"{cpu['temporal']} ms dev-server CPU per transition (measured); the cluster's own overhead "
             "(extrapolated upward, not measured)",
         ),
-        _row(
+        table_row(
             "Temporal's database",
             f"{events * TARGET_TRANSITIONS_PER_S:,.0f} history events/s written, "
             f"{history_bytes * TARGET_TRANSITIONS_PER_S / 2**20:,.1f} MB/s; histories of "
@@ -235,7 +229,7 @@ def scaling(run: dict[str, Any]) -> str | None:
             f"history events and bytes per transition (measured); {TRANSITIONS_PER_LIFECYCLE} transitions "
             "per lifecycle (assumed)",
         ),
-        _row(
+        table_row(
             "Timer firings",
             f"about {firings_per_s:,.0f} firings/s on average, each {firing['workflow_tasks']} workflow "
             f"tasks and {firing['activity_tasks']} activity task ({firing['history_events']} events): "
@@ -246,14 +240,14 @@ def scaling(run: dict[str, Any]) -> str | None:
             f"{TIMER_FIRINGS_PER_LIFECYCLE_PER_DAY:g} firing per lifecycle per day (assumed); the firing's "
             "work (measured)",
         ),
-        _row(
+        table_row(
             "Read model",
             "PostgreSQL primary (two cores take 500 small write transactions/s with room; extrapolated) "
             f"with a replica for lists and failover; {_gb(_read_model_bytes(res) * OPEN_LIFECYCLES)} for "
             f"{OPEN_LIFECYCLES:,} lifecycles",
             "bytes per lifecycle at the largest size filled (measured)",
         ),
-        _row(
+        table_row(
             "Worker memory",
             f"about {_mb(timers['lifecycles']['worker_rss_high_water_mb'] * 2**20)} per worker process at "
             "its high-water mark: bounded by the SDK's workflow cache (1,000 per worker), not by the number "

@@ -31,7 +31,7 @@ from benchmarks.bare import TASK_QUEUE as BARE_QUEUE
 from benchmarks.bare import FiringFloorWorkflow, SleeperWorkflow
 from benchmarks.harness import Bench, run_concurrently
 from benchmarks.stack import free_port
-from benchmarks.stats import percentile, ratio, summary_ms
+from benchmarks.stats import percentiles_ms, ratio, summary_ms
 from infra import postgres
 from services.db import Sessions, create_engine, session_factory, sync_url, upgrade
 from services.derived import DERIVED
@@ -716,13 +716,9 @@ async def lists(b: Bench) -> dict[str, Any]:
 
 
 def _lateness(applied: list[datetime], due: datetime) -> dict[str, Any]:
-    seconds = [(a - due).total_seconds() for a in applied]
-    ms = [s * 1000 for s in seconds]
+    ms = [(a - due).total_seconds() * 1000 for a in applied]
     return {
-        "n": len(ms),
-        "p50_ms": round(percentile(ms, 50), 1),
-        "p95_ms": round(percentile(ms, 95), 1),
-        "p99_ms": round(percentile(ms, 99), 1),
+        **percentiles_ms(ms, 1),
         "max_ms": round(max(ms), 1) if ms else None,
         "min_ms": round(min(ms), 1) if ms else None,
     }

@@ -262,8 +262,24 @@ def _met(value: bool | None) -> str:
     return "-" if value is None else ("yes" if value else "**no**")
 
 
-def _row(*cells: Any) -> str:
+def table_row(*cells: Any) -> str:
+    """A Markdown table row (docs/performance.md, docs/scaling.md)."""
     return "| " + " | ".join(str(c) for c in cells) + " |"
+
+
+def table_head(*columns: str) -> list[str]:
+    """A Markdown table's header row and the separator under it."""
+    return [table_row(*columns), table_row(*["---"] * len(columns))]
+
+
+def _percentiles_head(first: str, *more: str) -> list[str]:
+    """The head of a table of latency summaries (rows by ``_percentiles_row``)."""
+    return table_head(first, "n", "p50 ms", "p95 ms", "p99 ms", *more)
+
+
+def _percentiles_row(label: str, summary: dict[str, Any], *more: Any) -> str:
+    """A row of a latency summary: its count and p50/p95/p99 in ms, then ``more`` cells."""
+    return table_row(label, summary["n"], summary["p50_ms"], summary["p95_ms"], summary["p99_ms"], *more)
 
 
 def markdown(run: dict[str, Any], history: list[dict[str, Any]] | None = None) -> str:
@@ -280,18 +296,17 @@ def markdown(run: dict[str, Any], history: list[dict[str, Any]] | None = None) -
         "",
         "## The run",
         "",
-        _row("Fact", "Value"),
-        _row("---", "---"),
-        _row("Date", run["date"]),
-        _row("Mode", f"{run['config']['name']} ({run['duration_s']} s)"),
-        _row("CPUs", f"{m['cpu_count']} x {m['cpu_model']}"),
-        _row("Memory", f"{m['memory_gb']} GB"),
-        _row("Python", m["python"]),
-        _row("temporalio", m["temporalio"]),
-        _row("Temporal CLI / server", m["temporal_cli"].replace("\n", " ")),
-        _row("strawberry / SQLAlchemy / SQLite", f"{m['strawberry']} / {m['sqlalchemy']} / {m['sqlite']}"),
-        _row("Load average at start", " ".join(str(x) for x in m["load_average_at_start"])),
-        _row("Other test runs at start", len(m["other_test_runs_at_start"]) or "none"),
+        *table_head("Fact", "Value"),
+        table_row("Date", run["date"]),
+        table_row("Mode", f"{run['config']['name']} ({run['duration_s']} s)"),
+        table_row("CPUs", f"{m['cpu_count']} x {m['cpu_model']}"),
+        table_row("Memory", f"{m['memory_gb']} GB"),
+        table_row("Python", m["python"]),
+        table_row("temporalio", m["temporalio"]),
+        table_row("Temporal CLI / server", m["temporal_cli"].replace("\n", " ")),
+        table_row("strawberry / SQLAlchemy / SQLite", f"{m['strawberry']} / {m['sqlalchemy']} / {m['sqlite']}"),
+        table_row("Load average at start", " ".join(str(x) for x in m["load_average_at_start"])),
+        table_row("Other test runs at start", len(m["other_test_runs_at_start"]) or "none"),
         "",
         "The stack is launched as `./dev up` launches it: the Temporal dev server persisting to a SQLite "
         "file (Web UI off), the read model in a SQLite file, one worker process (`python -m services.worker`) "
@@ -306,11 +321,10 @@ def markdown(run: dict[str, Any], history: list[dict[str, Any]] | None = None) -
         "",
         "## Goals",
         "",
-        _row("Benchmark", "Subject", "Bare limit", "Ratio", "Goal", "Met"),
-        _row("---", "---", "---", "---", "---", "---"),
+        *table_head("Benchmark", "Subject", "Bare limit", "Ratio", "Goal", "Met"),
     ]
     for g in run["goals"]:
-        lines.append(_row(g["benchmark"], g["subject"], g["bare"], g["ratio"], g["goal"], _met(g["met"])))
+        lines.append(table_row(g["benchmark"], g["subject"], g["bare"], g["ratio"], g["goal"], _met(g["met"])))
 
     lat = res.get("transition_latency")
     if lat:
@@ -320,13 +334,12 @@ def markdown(run: dict[str, Any], history: list[dict[str, Any]] | None = None) -
             "",
             lat["what"] + ".",
             "",
-            _row("Side", "n", "p50 ms", "p95 ms", "p99 ms", "max ms", "p50 ratio", "p99 ratio"),
-            _row("---", "---", "---", "---", "---", "---", "---", "---"),
+            *_percentiles_head("Side", "max ms", "p50 ratio", "p99 ratio"),
         ]
         for side in ("bare_update", "bare_update_local_activity", "engine_update", "graphql_transition"):
             s = lat[side]
             r = lat["ratios"].get(side, {"p50": 1.0, "p99": 1.0})
-            lines.append(_row(side, s["n"], s["p50_ms"], s["p95_ms"], s["p99_ms"], s["max_ms"], r["p50"], r["p99"]))
+            lines.append(_percentiles_row(side, s, s["max_ms"], r["p50"], r["p99"]))
         floor = lat["ratios_vs_local_activity_floor"]
         lines += [
             "",
@@ -355,16 +368,9 @@ def markdown(run: dict[str, Any], history: list[dict[str, Any]] | None = None) -
             "",
             live["what"][0].upper() + live["what"][1:] + ".",
             "",
-            _row("Side", "n", "p50 ms", "p95 ms", "p99 ms"),
-            _row("---", "---", "---", "---", "---"),
-            _row(
-                "answer -> subscriber's event",
-                subscriber["n"],
-                subscriber["p50_ms"],
-                subscriber["p95_ms"],
-                subscriber["p99_ms"],
-            ),
-            _row(f"a poll every {model['interval_s']:g} s (model)", "-", model["p50_ms"], "-", model["p99_ms"]),
+            *_percentiles_head("Side"),
+            _percentiles_row("answer -> subscriber's event", subscriber),
+            table_row(f"a poll every {model['interval_s']:g} s (model)", "-", model["p50_ms"], "-", model["p99_ms"]),
         ]
     console = res.get("console_queries")
     if console:
@@ -375,21 +381,12 @@ def markdown(run: dict[str, Any], history: list[dict[str, Any]] | None = None) -
             "",
             console["what"][0].upper() + console["what"][1:] + ".",
             "",
-            _row("Page", "n", "p50 ms", "p95 ms", "p99 ms"),
-            _row("---", "---", "---", "---", "---"),
-            _row(
-                f"pipeline board, {board['open_deals_shown']} open deals ({board['page_size']} a page)",
-                board["n"],
-                board["p50_ms"],
-                board["p95_ms"],
-                board["p99_ms"],
+            *_percentiles_head("Page"),
+            _percentiles_row(
+                f"pipeline board, {board['open_deals_shown']} open deals ({board['page_size']} a page)", board
             ),
-            _row(
-                f"one lifecycle's page, {page['lifecycles_in_read_model']:,} lifecycles in the read model",
-                page["n"],
-                page["p50_ms"],
-                page["p95_ms"],
-                page["p99_ms"],
+            _percentiles_row(
+                f"one lifecycle's page, {page['lifecycles_in_read_model']:,} lifecycles in the read model", page
             ),
         ]
     tput = res.get("throughput")
@@ -405,7 +402,7 @@ def markdown(run: dict[str, Any], history: list[dict[str, Any]] | None = None) -
             "one process). The last row runs two service workers and two APIs (the clients spread over both) "
             "against two bare workers.",
             "",
-            _row(
+            *table_head(
                 "Clients",
                 "Processes",
                 "Bare updates/s",
@@ -419,12 +416,11 @@ def markdown(run: dict[str, Any], history: list[dict[str, Any]] | None = None) -
                 "CPU ms/bare update: bare worker",
                 "Temporal",
             ),
-            _row(*["---"] * 12),
         ]
         for level in [*tput["levels"], tput["scaled"]]:
             cpu, bare_cpu = level["cpu_ms_per_graphql_transition"], level["cpu_ms_per_bare_update"]
             lines.append(
-                _row(
+                table_row(
                     level["clients"],
                     level["processes"],
                     level["bare_updates_per_s"],
@@ -459,7 +455,7 @@ def markdown(run: dict[str, Any], history: list[dict[str, Any]] | None = None) -
                     "",
                     f"### {database}{version}: {size['rows']:,} opportunities (filled in {size['fill_seconds']} s)",
                     "",
-                    _row(
+                    *table_head(
                         "Query",
                         "Rows matching",
                         "GraphQL p50/p99 ms",
@@ -469,11 +465,10 @@ def markdown(run: dict[str, Any], history: list[dict[str, Any]] | None = None) -
                         "vs raw p50",
                         "Indexes",
                     ),
-                    _row(*["---"] * 8),
                 ]
                 for s in size["shapes"]:
                     lines.append(
-                        _row(
+                        table_row(
                             s["name"],
                             f"{s['matching_rows']:,}",
                             f"{s['graphql']['p50_ms']} / {s['graphql']['p99_ms']}",
@@ -502,8 +497,7 @@ def markdown(run: dict[str, Any], history: list[dict[str, Any]] | None = None) -
             "",
             timers["what"] + ".",
             "",
-            _row("Side", "n", "p50 ms", "p95 ms", "p99 ms", "max ms", "all applied after s"),
-            _row("---", "---", "---", "---", "---", "---", "---"),
+            *_percentiles_head("Side", "max ms", "all applied after s"),
         ]
         sides = (
             ("bare sleepers", timers["bare_sleepers"]),
@@ -511,20 +505,10 @@ def markdown(run: dict[str, Any], history: list[dict[str, Any]] | None = None) -
             ("lifecycles", timers["lifecycles"]),
         )
         for label, side in sides:
-            lines.append(
-                _row(
-                    label,
-                    side["n"],
-                    side["p50_ms"],
-                    side["p95_ms"],
-                    side["p99_ms"],
-                    side["max_ms"],
-                    side["drained_in_s"],
-                )
-            )
+            lines.append(_percentiles_row(label, side, side["max_ms"], side["drained_in_s"]))
         for cron in timers["cron_poller_model"]:
             lines.append(
-                _row(
+                table_row(
                     f"cron poller every {cron['interval_s']:g} s (model)",
                     "",
                     cron["p50_ms"],
@@ -540,13 +524,14 @@ def markdown(run: dict[str, Any], history: list[dict[str, Any]] | None = None) -
             f"of {timers['lifecycles']['per_firing']['histories']} histories per side): each workflow task is a "
             "dispatch to a worker and three history events, each activity task another dispatch.",
             "",
-            _row("Side", "Workflow tasks", "Activity tasks", "Local activities", "Timers started", "History events"),
-            _row(*["---"] * 6),
+            *table_head(
+                "Side", "Workflow tasks", "Activity tasks", "Local activities", "Timers started", "History events"
+            ),
         ]
         for label, side in sides:
             work = side["per_firing"]
             lines.append(
-                _row(
+                table_row(
                     label,
                     work["workflow_tasks"],
                     work["activity_tasks"],
@@ -575,32 +560,31 @@ def markdown(run: dict[str, Any], history: list[dict[str, Any]] | None = None) -
             "",
             starts["what"] + f"; {starts['concurrency']} concurrent clients.",
             "",
-            _row("Figure", "Value"),
-            _row("---", "---"),
-            _row("Bare starts/s", starts["bare_starts_per_s"]),
-            _row("Bare start + update/s", starts["bare_start_and_update_per_s"]),
-            _row("openOpportunity/s (first batch)", starts["graphql_opens_per_s"]),
-            _row("Worker RSS before", f"{starts['worker_rss_mb_before']} MB"),
+            *table_head("Figure", "Value"),
+            table_row("Bare starts/s", starts["bare_starts_per_s"]),
+            table_row("Bare start + update/s", starts["bare_start_and_update_per_s"]),
+            table_row("openOpportunity/s (first batch)", starts["graphql_opens_per_s"]),
+            table_row("Worker RSS before", f"{starts['worker_rss_mb_before']} MB"),
         ]
         for idle in (timers or {}).get("lifecycles", {}).get("idle_memory") or []:
             when = "after" if idle["after_burst"] else "before"
             lines.append(
-                _row(
+                table_row(
                     f"Worker RSS, {idle['idle_lifecycles']:,} idle lifecycles ({when} the timer burst)",
                     f"{idle['worker_rss_mb']} MB",
                 )
             )
         if timers:
             lines.append(
-                _row(
+                table_row(
                     f"Worker RSS high-water mark, after {timers['count']:,} timers due at once",
                     f"{timers['lifecycles']['worker_rss_high_water_mb']} MB",
                 )
             )
     if history:
         lines += ["", "## Before and after the fixes", ""]
-        lines += [_row("Figure", "Before", "After", "Change"), _row("---", "---", "---", "---")]
-        lines += [_row(h["figure"], h["before"], h["after"], h.get("change", "")) for h in history]
+        lines += table_head("Figure", "Before", "After", "Change")
+        lines += [table_row(h["figure"], h["before"], h["after"], h.get("change", "")) for h in history]
     notes = run.get("notes") or []
     if notes:
         lines += ["", "## Notes", ""] + [f"- {n}" for n in notes]

@@ -20,14 +20,16 @@ def percentile(samples: Sequence[float], p: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
+def percentiles_ms(ms: Sequence[float], digits: int) -> dict[str, Any]:
+    """The count and the p50/p95/p99 of samples in milliseconds, rounded to ``digits``."""
+    return {"n": len(ms), **{f"p{p}_ms": round(percentile(ms, p), digits) for p in (50, 95, 99)}}
+
+
 def summary_ms(seconds: Sequence[float]) -> dict[str, Any]:
     """p50/p95/p99/max/mean in milliseconds of samples given in seconds."""
     ms = [s * 1000 for s in seconds]
     return {
-        "n": len(ms),
-        "p50_ms": round(percentile(ms, 50), 2),
-        "p95_ms": round(percentile(ms, 95), 2),
-        "p99_ms": round(percentile(ms, 99), 2),
+        **percentiles_ms(ms, 2),
         "max_ms": round(max(ms), 2) if ms else math.nan,
         "mean_ms": round(sum(ms) / len(ms), 2) if ms else math.nan,
     }

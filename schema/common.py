@@ -201,61 +201,32 @@ class Effect:
         )
 
 
+def _from_snapshot(read: Callable[[LifecycleSnapshot], Any], description: str | None = None) -> Any:
+    """A Lifecycle field that shows what ``read`` takes from the lifecycle's snapshot."""
+
+    def resolve(root: Any) -> Any:
+        return read(root.snapshot)
+
+    return strawberry.field(resolver=resolve, description=description)
+
+
 @strawberry.interface(description="What every lifecycle has, whatever its kind.")
 class Lifecycle:
     snapshot: strawberry.Private[LifecycleSnapshot]
 
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(self.snapshot.entity_id)
-
-    @strawberry.field
-    def kind(self) -> str:
-        return self.snapshot.kind
-
-    @strawberry.field(description="The Temporal workflow id, to find it in the Web UI.")
-    def workflow_id(self) -> str:
-        return self.snapshot.workflow_id
-
-    @strawberry.field(description="The current state, as a plain string.")
-    def state_name(self) -> str:
-        return self.snapshot.state
-
-    @strawberry.field
-    def terminal(self) -> bool:
-        return self.snapshot.terminal
-
-    @strawberry.field
-    def owner(self) -> str | None:
-        return self.snapshot.owner
-
-    @strawberry.field
-    def summary(self) -> str:
-        return self.snapshot.summary
-
-    @strawberry.field(description="Sequence number of the last applied transition.")
-    def version(self) -> int:
-        return self.snapshot.seq
-
-    @strawberry.field
-    def opened_at(self) -> datetime:
-        return self.snapshot.opened_at
-
-    @strawberry.field
-    def state_entered_at(self) -> datetime:
-        return self.snapshot.state_entered_at
-
-    @strawberry.field
-    def updated_at(self) -> datetime:
-        return self.snapshot.updated_at
-
-    @strawberry.field
-    def closed_at(self) -> datetime | None:
-        return self.snapshot.closed_at
-
-    @strawberry.field(description="The earliest armed timer's moment.")
-    def next_deadline(self) -> datetime | None:
-        return self.snapshot.next_deadline
+    id: strawberry.ID = _from_snapshot(lambda s: strawberry.ID(s.entity_id))
+    kind: str = _from_snapshot(lambda s: s.kind)
+    workflow_id: str = _from_snapshot(lambda s: s.workflow_id, "The Temporal workflow id, to find it in the Web UI.")
+    state_name: str = _from_snapshot(lambda s: s.state, "The current state, as a plain string.")
+    terminal: bool = _from_snapshot(lambda s: s.terminal)
+    owner: str | None = _from_snapshot(lambda s: s.owner)
+    summary: str = _from_snapshot(lambda s: s.summary)
+    version: int = _from_snapshot(lambda s: s.seq, "Sequence number of the last applied transition.")
+    opened_at: datetime = _from_snapshot(lambda s: s.opened_at)
+    state_entered_at: datetime = _from_snapshot(lambda s: s.state_entered_at)
+    updated_at: datetime = _from_snapshot(lambda s: s.updated_at)
+    closed_at: datetime | None = _from_snapshot(lambda s: s.closed_at)
+    next_deadline: datetime | None = _from_snapshot(lambda s: s.next_deadline, "The earliest armed timer's moment.")
 
     @strawberry.field(description="Every armed timer, earliest first.")
     def deadlines(self) -> list[Deadline]:

@@ -668,6 +668,41 @@ class _Api(_Builder):
             )
         return out
 
+    def trigger_result(
+        self, trigger: str, declared: Mutation, changed: type, *, named: bool
+    ) -> tuple[Any, tuple[type, ...]]:
+        """A trigger's result union: the refusals any trigger meets, and GuardFailed when one of
+        its transitions is guarded."""
+        guarded = any(t.guards for t in self.spec.transitions if t.trigger == trigger)
+        members: tuple[type, ...] = ALWAYS_POSSIBLE + ((GuardFailed,) if guarded else ())
+        return self.result(f"{_capitalised(declared.name)}Result", changed, members, declared=named)
+
+    def trigger_input(
+        self,
+        trigger: str,
+        declared: Mutation,
+        selecting: Mapping[str, tuple[FieldInfo | None, Any]],
+        *,
+        shared_by_params: bool,
+    ) -> type:
+        """A trigger's input: the fields ``selecting`` the instance, its params, the reason and the
+        idempotency key. ``shared_by_params``: triggers naming the same input share it when they
+        take the same params model (an account mutation's input is its own)."""
+        params = self.spec.params_model(trigger)
+        fields = dict(selecting)
+        if params is not None:
+            hints = _model_hints(params)
+            fields.update({n: (info, hints[n]) for n, info in params.model_fields.items()})
+        fields["reason"] = (None, str | None)
+        fields["idempotency_key"] = (None, str | None)
+        return self.input_type(
+            declared.input,
+            fields,
+            description=_doc(params) if params is not None else None,
+            key=(params or tuple(fields)) if shared_by_params else None,
+            field_names=declared.field_names,
+        )
+
     def trigger_mutation(
         self,
         trigger: str,
@@ -676,27 +711,12 @@ class _Api(_Builder):
         answer: Callable[[Any, tuple[type, ...]], Any],
         named: bool,
     ) -> Any:
-        x = self.exposure
         spec = self.spec
-        transitions = [t for t in spec.transitions if t.trigger == trigger]
-        guarded = any(t.guards for t in transitions)
-        members: tuple[type, ...] = ALWAYS_POSSIBLE + ((GuardFailed,) if guarded else ())
-        result, members = self.result(f"{_capitalised(declared.name)}Result", changed, members, declared=named)
-        params = spec.params_model(trigger)
-        fields: dict[str, tuple[FieldInfo | None, Any]] = {snake(x.id_name): (FieldInfo(annotation=str), strawberry.ID)}
-        if params is not None:
-            hints = _model_hints(params)
-            fields.update({n: (info, hints[n]) for n, info in params.model_fields.items()})
-        fields["reason"] = (None, str | None)
-        fields["idempotency_key"] = (None, str | None)
-        input_type = self.input_type(
-            declared.input,
-            fields,
-            description=_doc(params) if params is not None else None,
-            key=params or tuple(fields),
-            field_names=declared.field_names,
+        result, members = self.trigger_result(trigger, declared, changed, named=named)
+        id_field = snake(self.exposure.id_name)
+        input_type = self.trigger_input(
+            trigger, declared, {id_field: (FieldInfo(annotation=str), strawberry.ID)}, shared_by_params=True
         )
-        id_field = snake(x.id_name)
 
         async def fire_trigger(info: Info, input: Any) -> Any:
             given = plain(input)
@@ -730,33 +750,19 @@ class _Api(_Builder):
     ) -> Any:
         """A trigger fired by account: on its open instance, or on the next one, opened for it."""
         spec = self.spec
-        transitions = [t for t in spec.transitions if t.trigger == trigger]
-        guarded = any(t.guards for t in transitions)
         # An opening can lose a race only to an opening of the same instance, which it then
         # fires on: AlreadyExists never reaches the caller.
-        members: tuple[type, ...] = ALWAYS_POSSIBLE + ((GuardFailed,) if guarded else ())
-        result, members = self.result(f"{_capitalised(declared.name)}Result", changed, members, declared=False)
-        params = spec.params_model(trigger)
+        result, members = self.trigger_result(trigger, declared, changed, named=False)
         owner_info = FieldInfo(
             annotation=str | None,
             default=None,
             description="The owner if this opens the account's next one; defaults to the caller.",
         )
-        fields: dict[str, tuple[FieldInfo | None, Any]] = {
+        selecting: dict[str, tuple[FieldInfo | None, Any]] = {
             "account": (FieldInfo(annotation=values.Account), values.Account),
             "owner": (owner_info, str | None),
         }
-        if params is not None:
-            hints = _model_hints(params)
-            fields.update({n: (info, hints[n]) for n, info in params.model_fields.items()})
-        fields["reason"] = (None, str | None)
-        fields["idempotency_key"] = (None, str | None)
-        input_type = self.input_type(
-            declared.input,
-            fields,
-            description=_doc(params) if params is not None else None,
-            field_names=declared.field_names,
-        )
+        input_type = self.trigger_input(trigger, declared, selecting, shared_by_params=False)
 
         async def fire_by_account(info: Info, input: Any) -> Any:
             given = plain(input)
@@ -773,7 +779,7 @@ class _Api(_Builder):
             resolver=_function(
                 declared.name, [("input", input_type, inspect.Parameter.empty)], result, fire_by_account
             ),
-            description=declared.description or transitions[0].description,
+            description=declared.description or next(t.description for t in spec.transitions if t.trigger == trigger),
         )
 
 

@@ -15,31 +15,13 @@ from services.models import EffectDeliveryRow, EffectRow, LifecycleRow, Transiti
 from services.pagination import Page, SortKey, encode_cursor, paginate
 from workflows.engine.errors import Rejection
 from workflows.engine.instance import LifecycleInstance
-from workflows.engine.types import AllowedTransition, Deadline, LifecycleSnapshot, LifecycleState, workflow_id_for
+from workflows.engine.types import AllowedTransition, LifecycleSnapshot, LifecycleState, workflow_id_for
 from workflows.registry import SPECS
 
 
 def snapshot_of(row: LifecycleRow) -> LifecycleSnapshot:
-    return LifecycleSnapshot(
-        kind=row.kind,
-        entity_id=row.entity_id,
-        workflow_id=row.workflow_id,
-        state=row.state,
-        terminal=row.terminal,
-        seq=row.seq,
-        data=row.data,
-        policy=row.policy,
-        owner=row.owner,
-        account_id=row.account_id,
-        account_name=row.account_name,
-        summary=row.summary,
-        opened_at=row.opened_at,
-        state_entered_at=row.state_entered_at,
-        updated_at=row.updated_at,
-        closed_at=row.closed_at,
-        deadlines=[Deadline.model_validate(d) for d in row.deadlines],
-        next_deadline=row.next_deadline,
-    )
+    # The row's columns are the snapshot's fields, by name.
+    return LifecycleSnapshot.model_validate(row, from_attributes=True)
 
 
 async def get_snapshot(session: AsyncSession, kind: str, entity_id: str) -> LifecycleSnapshot | None:
@@ -54,22 +36,10 @@ def describe(
     if snapshot.terminal and not snapshot.deadlines:
         # Its workflow has completed (or is about to): nothing can reach it any more.
         return []
-    instance = LifecycleInstance(
-        SPECS[snapshot.kind],
-        LifecycleState(
-            kind=snapshot.kind,
-            entity_id=snapshot.entity_id,
-            state=snapshot.state,
-            seq=snapshot.seq,
-            data=snapshot.data,
-            policy=snapshot.policy,
-            opened_at=snapshot.opened_at,
-            state_entered_at=snapshot.state_entered_at,
-            updated_at=snapshot.updated_at,
-            closed_at=snapshot.closed_at,
-        ),
-    )
-    return instance.describe(now, facts)
+    # The snapshot has the state's fields by name; the workflow's own bookkeeping (history,
+    # fired timers, applied keys) is not in the read model and takes its empty default.
+    state = LifecycleState.model_validate(snapshot, from_attributes=True)
+    return LifecycleInstance(SPECS[snapshot.kind], state).describe(now, facts)
 
 
 async def lifecycle_page(
