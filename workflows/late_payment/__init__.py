@@ -30,7 +30,7 @@ from typing import Annotated
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from workflows.engine.calendar import start_of_day
-from workflows.engine.common import change_owner, reported_moment_problems
+from workflows.engine.common import change_owner, reported_moment_problems, stamped
 from workflows.engine.computed import computed_property
 from workflows.engine.exposure import Column, Exposure, Match, Mutation, Opening, Projected, account_id_column
 from workflows.engine.messages import when, within
@@ -362,11 +362,7 @@ def _count_attempt(ctx: Ctx[FailedAttemptParams]) -> None:
 
 
 def _record_payment(ctx: Ctx[PaymentParams]) -> None:
-    ctx.data.payments.append(
-        Payment(
-            amount=ctx.params.amount, tax_withheld=ctx.params.tax_withheld, reference=ctx.params.reference, at=ctx.now
-        )
-    )
+    ctx.data.payments.append(stamped(Payment, ctx))
 
 
 def _settle(ctx: Ctx) -> None:
@@ -386,16 +382,12 @@ def _pay_into_advance_requirement(ctx: Ctx[PaymentParams]) -> None:
 
 
 def _record_advance(ctx: Ctx[AdvancePaymentParams]) -> None:
-    ctx.data.payments.append(
-        Payment(amount=ctx.params.amount, reference=ctx.params.reference, at=ctx.now, advance=True)
-    )
+    ctx.data.payments.append(stamped(Payment, ctx, advance=True))
     _settle(ctx)
 
 
 def _credit(ctx: Ctx[CreditNoteParams]) -> None:
-    ctx.data.credit_notes.append(
-        CreditNote(amount=ctx.params.amount, credit_note_id=ctx.params.credit_note_id, at=ctx.now)
-    )
+    ctx.data.credit_notes.append(stamped(CreditNote, ctx))
 
 
 def _credit_and_settle(ctx: Ctx[CreditNoteParams]) -> None:
@@ -407,7 +399,7 @@ def _extend(ctx: Ctx[ExtensionParams]) -> None:
     current = _next_ladder_deadline(ctx)
     if current is not None:
         ctx.data.deadline_shift += ctx.params.until - current
-    ctx.data.extensions.append(Extension(until=ctx.params.until, reason=ctx.reason, by=ctx.actor, at=ctx.now))
+    ctx.data.extensions.append(stamped(Extension, ctx))
 
 
 def _suspend(ctx: Ctx) -> None:
