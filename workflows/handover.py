@@ -44,6 +44,8 @@ from workflows.engine.common import (
     actor_and_reason,
     change_owner,
     reported_moment_problems,
+    stamped,
+    take_params,
 )
 from workflows.engine.exposure import Column, Exposure, Match, Mutation, Projected, account_id_column
 from workflows.engine.messages import duration, in_words
@@ -638,19 +640,8 @@ def follow_ups_done(ctx: Ctx) -> list[str]:
 # ---- data changes ------------------------------------------------------------------------
 
 
-def _allocate(ctx: Ctx[AllocateParams]) -> None:
-    ctx.data.team = ctx.params.team
-    ctx.data.region = ctx.params.region
-
-
-def _assign(ctx: Ctx[AssignParams]) -> None:
-    ctx.data.incoming_owner = ctx.params.incoming_owner
-
-
 def _record_account_plan(ctx: Ctx[AccountPlanParams]) -> None:
-    ctx.data.account_plan = AccountPlanNote(
-        link=ctx.params.link, updated_on=ctx.params.updated_on, recorded_by=ctx.actor, recorded_at=ctx.now
-    )
+    ctx.data.account_plan = stamped(AccountPlanNote, ctx)
 
 
 def _record_onboarding(ctx: Ctx[OnboardingParams]) -> None:
@@ -658,16 +649,11 @@ def _record_onboarding(ctx: Ctx[OnboardingParams]) -> None:
 
 
 def _record_health_check(ctx: Ctx[HealthCheckParams]) -> None:
-    ctx.data.health_check = HealthCheck(
-        healthy=ctx.params.healthy, note=ctx.params.note, checked_by=ctx.actor, checked_at=ctx.now
-    )
+    ctx.data.health_check = stamped(HealthCheck, ctx)
 
 
 def _push_back(ctx: Ctx[PushBackParams]) -> None:
-    ctx.data.push_backs = [
-        *ctx.data.push_backs,
-        PushBack(flags=ctx.params.flags, note=ctx.params.note, raised_by=ctx.actor, raised_at=ctx.now),
-    ]
+    ctx.data.push_backs = [*ctx.data.push_backs, stamped(PushBack, ctx)]
 
 
 def _resolve_push_back(resolution: PushBackResolution) -> Callable[[Ctx], None]:
@@ -685,13 +671,13 @@ def _resolve_push_back(resolution: PushBackResolution) -> Callable[[Ctx], None]:
 
 
 def _record_call(ctx: Ctx[CallParams]) -> None:
-    ctx.data.call = HandoverCall(held_at=ctx.params.held_at or ctx.now, notes=ctx.params.notes, recorded_by=ctx.actor)
+    ctx.data.call = stamped(HandoverCall, ctx, held_at=ctx.params.held_at or ctx.now)
 
 
 def _record_follow_up(ctx: Ctx[FollowUpParams]) -> None:
     ctx.data.follow_ups = {
         **ctx.data.follow_ups,
-        ctx.params.item: FollowUpRecord(note=ctx.params.note, recorded_by=ctx.actor, recorded_at=ctx.now),
+        ctx.params.item: stamped(FollowUpRecord, ctx),
     }
 
 
@@ -831,7 +817,7 @@ TRANSITIONS: tuple[TransitionSpec[HandoverData, HandoverPolicy], ...] = (
         description="The allocator sets the team and region; a team other than the suggested one needs a reason.",
         params=AllocateParams,
         guards=(team_as_suggested_or_explained,),
-        apply=_allocate,
+        apply=take_params,
         effects=(
             notify(
                 "assignment_requested",
@@ -853,7 +839,7 @@ TRANSITIONS: tuple[TransitionSpec[HandoverData, HandoverPolicy], ...] = (
         description="A team lead names the incoming owner, who must not be the outgoing one.",
         params=AssignParams,
         validate=_validate_assign,
-        apply=_assign,
+        apply=take_params,
         effects=(
             notify(
                 "owners_introduced",

@@ -37,7 +37,14 @@ from typing import Annotated, TypeAlias
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from workflows.engine.calendar import add_months, add_months_dt, start_of_day
-from workflows.engine.common import change_owner, latest, reported_moment_problems, start_lifecycle
+from workflows.engine.common import (
+    change_owner,
+    latest,
+    reported_moment_problems,
+    stamped,
+    start_lifecycle,
+    take_params,
+)
 from workflows.engine.computed import computed_property
 from workflows.engine.exposure import Column, Exposure, Match, Mutation, Opening, account_id_column
 from workflows.engine.messages import duration, months
@@ -471,19 +478,12 @@ def _validate_reply(ctx: Ctx[CustomerReplyParams]) -> dict[str, str]:
 
 
 def _record_criterion(ctx: Ctx[RecordCriterionParams]) -> None:
-    ctx.data.criteria.setdefault(ctx.params.stage, {})[ctx.params.criterion] = CriterionRecord(
-        evidence=ctx.params.evidence,
-        recorded_by=ctx.actor,
-        recorded_at=ctx.now,
-    )
+    ctx.data.criteria.setdefault(ctx.params.stage, {})[ctx.params.criterion] = stamped(CriterionRecord, ctx)
 
 
 def _waive_criterion(ctx: Ctx[CriterionParams]) -> None:
-    ctx.data.criteria.setdefault(ctx.params.stage, {})[ctx.params.criterion] = CriterionRecord(
-        recorded_by=ctx.actor,
-        recorded_at=ctx.now,
-        waived=True,
-        waiver_reason=ctx.reason,
+    ctx.data.criteria.setdefault(ctx.params.stage, {})[ctx.params.criterion] = stamped(
+        CriterionRecord, ctx, waived=True, waiver_reason=ctx.reason
     )
 
 
@@ -493,8 +493,7 @@ def _close_won(ctx: Ctx) -> None:
 
 
 def _close_lost(ctx: Ctx[CloseLostParams]) -> None:
-    ctx.data.loss_reason = ctx.params.loss_reason
-    ctx.data.loss_note = ctx.params.loss_note
+    take_params(ctx)
     # 004:5559: marking it Closed Lost omits it from the forecast.
     ctx.data.forecast_category = ForecastCategory.OMITTED
 

@@ -50,7 +50,7 @@ from typing import Annotated, TypeAlias
 from pydantic import BaseModel, ConfigDict, Field
 
 from workflows.engine.calendar import add_months, start_of_day
-from workflows.engine.common import change_owner, owed, reported_moment_problems, start_lifecycle
+from workflows.engine.common import change_owner, owed, reported_moment_problems, stamped, start_lifecycle
 from workflows.engine.computed import computed_property
 from workflows.engine.exposure import Column, Exposure, Match, Mutation, Opening, account_id_column
 from workflows.engine.messages import duration
@@ -448,7 +448,7 @@ def _follow_risk(ctx: Ctx) -> None:
 
 
 def _flag_at_risk(ctx: Ctx) -> None:
-    ctx.data.at_risk_flag = AtRiskFlag(reason=(ctx.reason or "").strip(), flagged_by=ctx.actor, flagged_at=ctx.now)
+    ctx.data.at_risk_flag = stamped(AtRiskFlag, ctx, reason=(ctx.reason or "").strip())
     _follow_risk(ctx)
 
 
@@ -484,13 +484,10 @@ def _renew(ctx: Ctx[RenewParams]) -> None:
     data, params = ctx.data, ctx.params
     signed_on = ctx.now.date()
     allowance, _ = rollover(params.annual_spend, data.terms(), ctx.policy.discounts)
-    data.renewal = SignedRenewal(
-        opportunity_id=params.opportunity_id,
+    data.renewal = stamped(
+        SignedRenewal,
+        ctx,
         signed_on=signed_on,
-        credit_amount=params.credit_amount,
-        annual_spend=params.annual_spend,
-        term_months=params.term_months,
-        next_renewal_opportunity_id=params.next_renewal_opportunity_id,
         early_renewal_discount=early_renewal(signed_on, data.terms(), ctx.policy.discounts).applied,
         rollover_allowance=allowance,
     )
@@ -498,12 +495,7 @@ def _renew(ctx: Ctx[RenewParams]) -> None:
 
 
 def _decline(ctx: Ctx[DeclineParams | RenewalLostParams]) -> None:
-    ctx.data.not_renewing = NotRenewing(
-        loss_reason=ctx.params.loss_reason,
-        note=ctx.params.loss_note,
-        decided_by=ctx.actor,
-        decided_on=ctx.now.date(),
-    )
+    ctx.data.not_renewing = stamped(NotRenewing, ctx, note=ctx.params.loss_note, decided_on=ctx.now.date())
 
 
 def _opportunity_lost(ctx: Ctx[RenewalLostParams]) -> None:
@@ -520,8 +512,8 @@ def _record_credits_exhausted(ctx: Ctx[CreditsExhaustedParams]) -> None:
     data = ctx.data
     on = _exhausted_on(ctx)
     covered, _ = usage_coverage(data, on, ctx.policy)
-    data.credits_exhausted = CreditsExhausted(
-        exhausted_on=on, recorded_by=ctx.actor, usage_covered_until=data.end_date if covered else None
+    data.credits_exhausted = stamped(
+        CreditsExhausted, ctx, exhausted_on=on, usage_covered_until=data.end_date if covered else None
     )
     if not covered:
         data.on_prepaid_plan = False

@@ -67,6 +67,18 @@ def test_values_given_win_and_optional_moments_stay_unset():
     assert (hold.held_by, hold.reason, hold.days, hold.released_by, hold.released_at) == ("bo", "", 1, None, None)
 
 
+class Delivery(BaseModel):
+    """A record whose who and when are named plainly."""
+
+    days: int
+    by: str
+    at: datetime
+
+
+def test_a_record_named_plainly_by_and_at_takes_the_actor_and_the_moment():
+    assert stamped(Delivery, context(HoldParams(days=2))) == Delivery(days=2, by="ann", at=NOW)
+
+
 def test_a_record_missing_what_no_convention_fills_is_refused():
     with pytest.raises(ValueError, match="until"):
         stamped(Hold, context(HoldParams(days=3)))

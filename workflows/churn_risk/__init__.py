@@ -32,7 +32,7 @@ from typing import Annotated, TypeAlias, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from workflows.churn_risk import messages
-from workflows.engine.common import change_owner, reported_moment_problems
+from workflows.engine.common import change_owner, reported_moment_problems, stamped
 from workflows.engine.exposure import (
     BillingTrigger,
     Column,
@@ -43,7 +43,8 @@ from workflows.engine.exposure import (
     Projected,
     account_id_column,
 )
-from workflows.engine.messages import duration, in_words, send, within
+from workflows.engine.messages import duration, in_words, within
+from workflows.engine.reminders import Reminders
 from workflows.engine.spec import (
     Context,
     EffectSpec,
@@ -401,18 +402,13 @@ def _add_reason(ctx: Ctx[FlaggingInput]) -> None:
     reason = _signal_reason(ctx)
     if reason is None or reason in _recorded(ctx):
         return
-    note = ctx.params.note if isinstance(ctx.params, AddReasonParams) else None
-    ctx.data.reasons.append(RecordedReason(reason=reason, note=note, recorded_by=ctx.actor, recorded_at=ctx.now))
+    ctx.data.reasons.append(stamped(RecordedReason, ctx, reason=reason))
     if ctx.data.flagged_at is None:
         ctx.data.flagged_at = ctx.now
 
 
 def _record_usage(ctx: Ctx[UsageReadingParams]) -> None:
-    p = ctx.params
-    reading = UsageReading(
-        usage=p.usage, baseline=p.baseline, seasonal=p.seasonal, measured_on=p.measured_on, recorded_at=ctx.now
-    )
-    ctx.data.usage_readings = [*ctx.data.usage_readings, reading][-MAX_READINGS:]
+    ctx.data.usage_readings = [*ctx.data.usage_readings, stamped(UsageReading, ctx)][-MAX_READINGS:]
     _add_reason(ctx)
 
 
@@ -422,31 +418,20 @@ def _record_health(ctx: Ctx[HealthReadingParams]) -> None:
 
 
 def _record_signal(ctx: Ctx[SignalParams]) -> None:
-    p = ctx.params
-    signal = RecordedSignal(
-        signal=p.signal, reference=p.reference, renewal_ends_on=p.renewal_ends_on, recorded_at=ctx.now
-    )
-    ctx.data.signals = [*ctx.data.signals, signal][-MAX_READINGS:]
+    ctx.data.signals = [*ctx.data.signals, stamped(RecordedSignal, ctx)][-MAX_READINGS:]
     _add_reason(ctx)
 
 
 def _record_call(ctx: Ctx[RecoveryCallParams]) -> None:
-    ctx.data.recovery_call = RecoveryCall(held_on=ctx.params.held_on, notes=ctx.params.notes, recorded_by=ctx.actor)
+    ctx.data.recovery_call = stamped(RecoveryCall, ctx)
 
 
 def _record_plan(ctx: Ctx[RecoveryPlanParams]) -> None:
-    scenario = ctx.params.scenario
-    ctx.data.recovery_plan = RecoveryPlan(
-        scenario=scenario,
-        strategy=DE_RISKING[scenario],
-        actions=ctx.params.actions,
-        recorded_by=ctx.actor,
-        recorded_at=ctx.now,
-    )
+    ctx.data.recovery_plan = stamped(RecoveryPlan, ctx, strategy=DE_RISKING[ctx.params.scenario])
 
 
 def _record_status_note(ctx: Ctx[StatusNoteParams]) -> None:
-    ctx.data.status_notes.append(StatusNote(note=ctx.params.note, recorded_by=ctx.actor, recorded_at=ctx.now))
+    ctx.data.status_notes.append(stamped(StatusNote, ctx))
 
 
 def _request_status(ctx: Ctx) -> None:
@@ -499,6 +484,9 @@ def message_values(ctx: Ctx) -> dict[str, object]:
     }
 
 
+remind = Reminders(message_values)
+
+
 def _flag_renewals(name: str, description: str, *, at_risk: bool, reason: str) -> Effect:
     """Set or clear, on the account's open renewals, the churn-risk flag that names this churn risk."""
     return fire_on_account(
@@ -526,30 +514,27 @@ RENEWALS_RISK_CLEARED = _flag_renewals(
 )
 
 FLAGGED_EFFECTS: tuple[Effect, ...] = (
-    send(
+    remind.send(
         "recovery_call_due",
         "Tell the owner at once: a recovery call is due within the policy's window (004:11588).",
         messages.FLAGGED_OWNER,
         to=owner,
-        values=message_values,
     ),
-    send(
+    remind.send(
         "flag_posted",
         "Post the flag to #customer-churn (004:11588).",
         messages.FLAGGED_CHANNEL,
         to=channel(CHURN_CHANNEL),
-        values=message_values,
     ),
     RENEWALS_AT_RISK,
 )
 
 
-REASON_ADDED = send(
+REASON_ADDED = remind.send(
     "reason_added",
     "Tell the owner the account is at risk for one more reason.",
     messages.REASON_ADDED,
     to=owner,
-    values=message_values,
 )
 
 
@@ -562,12 +547,11 @@ TIMERS: tuple[TimerSpec[ChurnRiskData, ChurnRiskPolicy], ...] = (
         due=_recovery_call_due,
         description="No recovery call within the policy's window of flagging: tell the team lead",
         effects=(
-            send(
+            remind.send(
                 "recovery_call_overdue",
                 "No recovery call within the policy's window of flagging: tell the team lead (004:11588).",
                 messages.RECOVERY_CALL_OVERDUE,
                 to=role("team_lead"),
-                values=message_values,
             ),
         ),
         source_ref="004:11588",
@@ -719,12 +703,11 @@ TRANSITIONS: tuple[TransitionSpec[ChurnRiskData, ChurnRiskPolicy], ...] = (
         role=Role.SYSTEM,
         apply=_request_status,
         effects=(
-            send(
+            remind.send(
                 "status_note_requested",
                 "Ask the owner for a status note for the weekly at-risk review (004:11588).",
                 messages.STATUS_NOTE_REQUESTED,
                 to=owner,
-                values=message_values,
             ),
         ),
         in_diagram=False,
@@ -746,12 +729,11 @@ TRANSITIONS: tuple[TransitionSpec[ChurnRiskData, ChurnRiskPolicy], ...] = (
         "The account churned (its subscription was cancelled); say what happened.",
         guards=(reason_required("Say what happened."),),
         effects=(
-            send(
+            remind.send(
                 "churn_retro_due",
                 "Post the churn to #customer-churn: the retro is due within the policy's span (004:11588).",
                 messages.CHURNED,
                 to=lambda ctx: [*owner(ctx), f"channel:{CHURN_CHANNEL}"],
-                values=message_values,
             ),
         ),
         source_ref="004:11588",

@@ -141,8 +141,8 @@ def stamped(record: type[RecordT], ctx: Context[Any, Any], **values: Any) -> Rec
     """A ``record`` of the transition being applied, its fields filled by name where ``values`` leave them.
 
     A field the trigger's params have takes their value; ``reason`` the reason given (or
-    ""); a required ``<verb>_by`` the actor and a required ``<verb>_at`` the moment, so
-    ``Pause(paused_by, paused_at, reason)`` is ``stamped(Pause, ctx)``.
+    ""); a required ``<verb>_by`` (or ``by``) the actor and a required ``<verb>_at`` (or ``at``)
+    the moment, so ``Pause(paused_by, paused_at, reason)`` is ``stamped(Pause, ctx)``.
     """
     params = type(ctx.params).model_fields if isinstance(ctx.params, BaseModel) else {}
     filled: dict[str, Any] = {}
@@ -153,9 +153,9 @@ def stamped(record: type[RecordT], ctx: Context[Any, Any], **values: Any) -> Rec
             filled[name] = getattr(ctx.params, name)
         elif name == "reason":
             filled[name] = ctx.reason or ""
-        elif info.is_required() and name.endswith("_by"):
+        elif info.is_required() and (name == "by" or name.endswith("_by")):
             filled[name] = ctx.actor
-        elif info.is_required() and name.endswith("_at"):
+        elif info.is_required() and (name == "at" or name.endswith("_at")):
             filled[name] = ctx.now
     return record(**filled, **values)
 

@@ -62,6 +62,15 @@ class Reminders(Generic[DataT, PolicyT]):
         *,
         to: Callable[[Context[DataT, PolicyT]], Sequence[str]],
         when: Callable[[Context[DataT, PolicyT]], bool] | None = None,
+        superseded_by_next_step: bool = False,
     ) -> EffectSpec[DataT, PolicyT]:
         """The effect ``name``: ``message`` rendered with the lifecycle's values, sent to ``to`` (if ``when``)."""
-        return send(name, description, message, to=to, values=self.values, when=when)
+        return send(
+            name,
+            description,
+            message,
+            to=to,
+            values=self.values,
+            when=when,
+            superseded_by_next_step=superseded_by_next_step,
+        )

@@ -30,10 +30,11 @@ from typing import Annotated
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from workflows.engine.calendar import start_of_day
-from workflows.engine.common import change_owner, reported_moment_problems
+from workflows.engine.common import change_owner, reported_moment_problems, stamped
 from workflows.engine.computed import computed_property
 from workflows.engine.exposure import Column, Exposure, Match, Mutation, Opening, Projected, account_id_column
-from workflows.engine.messages import send, when, within
+from workflows.engine.messages import when, within
+from workflows.engine.reminders import Reminders
 from workflows.engine.spec import (
     Context,
     EffectSpec,
@@ -361,11 +362,7 @@ def _count_attempt(ctx: Ctx[FailedAttemptParams]) -> None:
 
 
 def _record_payment(ctx: Ctx[PaymentParams]) -> None:
-    ctx.data.payments.append(
-        Payment(
-            amount=ctx.params.amount, tax_withheld=ctx.params.tax_withheld, reference=ctx.params.reference, at=ctx.now
-        )
-    )
+    ctx.data.payments.append(stamped(Payment, ctx))
 
 
 def _settle(ctx: Ctx) -> None:
@@ -385,16 +382,12 @@ def _pay_into_advance_requirement(ctx: Ctx[PaymentParams]) -> None:
 
 
 def _record_advance(ctx: Ctx[AdvancePaymentParams]) -> None:
-    ctx.data.payments.append(
-        Payment(amount=ctx.params.amount, reference=ctx.params.reference, at=ctx.now, advance=True)
-    )
+    ctx.data.payments.append(stamped(Payment, ctx, advance=True))
     _settle(ctx)
 
 
 def _credit(ctx: Ctx[CreditNoteParams]) -> None:
-    ctx.data.credit_notes.append(
-        CreditNote(amount=ctx.params.amount, credit_note_id=ctx.params.credit_note_id, at=ctx.now)
-    )
+    ctx.data.credit_notes.append(stamped(CreditNote, ctx))
 
 
 def _credit_and_settle(ctx: Ctx[CreditNoteParams]) -> None:
@@ -406,7 +399,7 @@ def _extend(ctx: Ctx[ExtensionParams]) -> None:
     current = _next_ladder_deadline(ctx)
     if current is not None:
         ctx.data.deadline_shift += ctx.params.until - current
-    ctx.data.extensions.append(Extension(until=ctx.params.until, reason=ctx.reason, by=ctx.actor, at=ctx.now))
+    ctx.data.extensions.append(stamped(Extension, ctx))
 
 
 def _suspend(ctx: Ctx) -> None:
@@ -498,6 +491,9 @@ def message_values(ctx: Ctx) -> dict[str, object]:
     }
 
 
+remind = Reminders(message_values)
+
+
 def _restored(ctx: Ctx) -> bool:
     return ctx.data.access_restored_at == ctx.now
 
@@ -533,20 +529,18 @@ SETTLED_EFFECTS = (RESTORE_ACCESS, RISK_OFF, RENEWALS_RISK_CLEARED)
 
 
 OVERDUE_EFFECTS: tuple[EffectSpec[LatePaymentData, LatePaymentPolicy], ...] = (
-    send(
+    remind.send(
         "owner_alerted",
         "Alert whoever chases the payment in #sales-alerts (004:3648, 004:3654).",
         messages.OWNER_ALERTED,
         to=lambda ctx: [*_who_chases(ctx), "channel:sales-alerts"],
-        values=message_values,
     ),
     RISK_ON,
-    send(
+    remind.send(
         "payment_requested",
         "Ask contacts and finance emails to pay now, before the suspension (004:3656-3658).",
         messages.PAYMENT_REQUESTED,
         to=_customer,
-        values=message_values,
     ),
 )
 
@@ -645,12 +639,11 @@ TRANSITIONS: tuple[TransitionSpec[LatePaymentData, LatePaymentPolicy], ...] = (
         in_diagram=False,
         source_ref="004:3644",
         effects=(
-            send(
+            remind.send(
                 "failed_attempt_alert",
                 "Each failed charge alerts #sales-alerts (004:3644).",
                 messages.FAILED_ATTEMPT,
                 to=channel("sales-alerts"),
-                values=message_values,
             ),
             EffectSpec(
                 type="collection.stop",
@@ -684,12 +677,11 @@ TRANSITIONS: tuple[TransitionSpec[LatePaymentData, LatePaymentPolicy], ...] = (
         apply=_pay_into_advance_requirement,
         source_ref="004:3689",
         effects=(
-            send(
+            remind.send(
                 "advance_requested",
                 "Ask for the policy's months of typical usage in advance (004:3689).",
                 messages.ADVANCE_REQUESTED,
                 to=_customer,
-                values=message_values,
             ),
         ),
     ),
@@ -779,12 +771,11 @@ STATES = (
         S.SUSPENSION_WARNING,
         "Users are told when access is suspended, a step before it is (004:3661).",
         on_enter=(
-            send(
+            remind.send(
                 "suspension_tomorrow",
                 "Tell all active users when access is suspended (004:3661-3663).",
                 messages.SUSPENSION_WARNING,
                 to=_all_users,
-                values=message_values,
                 superseded_by_next_step=True,
             ),
         ),
@@ -799,12 +790,11 @@ STATES = (
                 "Block user login (004:3665).",
                 reason="Access revoked due to an unpaid balance.",
             ),
-            send(
+            remind.send(
                 "access_suspended_notice",
                 "Tell all users, and warn of the free-tier revert at the cancellation (004:3669).",
                 messages.ACCESS_SUSPENDED,
                 to=_all_users,
-                values=message_values,
             ),
             RENEWALS_AT_RISK,
         ),
@@ -813,12 +803,11 @@ STATES = (
         S.CANCELLATION_WARNING,
         "Contacts are told when the subscription ends, a step before it does (004:3674).",
         on_enter=(
-            send(
+            remind.send(
                 "cancellation_tomorrow",
                 "Tell all contacts when the subscription ends (004:3674-3678).",
                 messages.CANCELLATION_WARNING,
                 to=_customer,
-                values=message_values,
                 superseded_by_next_step=True,
             ),
         ),
@@ -839,12 +828,11 @@ STATES = (
                 "Cancel the subscription; the billing service notifies the customer (004:3685).",
                 plan="free",
             ),
-            send(
+            remind.send(
                 "cancelled_owner_notice",
                 "Tell whoever chased it that the subscription was cancelled.",
                 messages.CANCELLED,
                 to=_who_chases,
-                values=message_values,
             ),
         ),
     ),

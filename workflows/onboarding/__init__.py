@@ -29,12 +29,12 @@ from __future__ import annotations
 import enum
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Annotated, TypeAlias, TypedDict
+from typing import Annotated, TypeAlias
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from workflows.engine.calendar import add_months_dt, start_of_day
-from workflows.engine.common import change_owner, owed, reported_moment_problems, start_lifecycle
+from workflows.engine.common import change_owner, owed, reported_moment_problems, stamped, start_lifecycle, take_params
 from workflows.engine.exposure import (
     BillingTrigger,
     Column,
@@ -45,7 +45,7 @@ from workflows.engine.exposure import (
     Projected,
     account_id_column,
 )
-from workflows.engine.messages import duration, in_words, months, send
+from workflows.engine.messages import duration, in_words, months
 from workflows.engine.reminders import Reminders
 from workflows.engine.spec import (
     ChecklistItem,
@@ -457,7 +457,7 @@ def _send_plan(ctx: Ctx[SendPlanParams]) -> None:
 
 def _record_check_in(ctx: Ctx[CheckInParams]) -> None:
     held_at = ctx.params.held_at or ctx.now
-    ctx.data.check_ins = [*ctx.data.check_ins, CheckIn(held_at=held_at, note=ctx.params.note, recorded_by=ctx.actor)]
+    ctx.data.check_ins = [*ctx.data.check_ins, stamped(CheckIn, ctx, held_at=held_at)]
     ctx.data.cadence_from = held_at
     ctx.data.missed_check_ins = 0
 
@@ -471,33 +471,16 @@ def _reengage(ctx: Ctx) -> None:
     ctx.data.missed_check_ins = 0
 
 
-def _record_paid_products(ctx: Ctx[PaidProductsParams]) -> None:
-    ctx.data.paid_products = ctx.params.paid_products
-
-
-class _EvidencedFields(TypedDict):
-    evidence: str
-    recorded_by: str
-    recorded_at: datetime
-
-
-def _evidenced(ctx: Ctx[SkillParams | ProductParams | HealthCheckParams]) -> _EvidencedFields:
-    return {"evidence": ctx.params.evidence, "recorded_by": ctx.actor, "recorded_at": ctx.now}
-
-
 def _record_skill(ctx: Ctx[SkillParams]) -> None:
-    ctx.data.skills = [*ctx.data.skills, SkillRecord(skill=ctx.params.skill, **_evidenced(ctx))]
+    ctx.data.skills = [*ctx.data.skills, stamped(SkillRecord, ctx)]
 
 
 def _record_product(ctx: Ctx[ProductParams]) -> None:
-    ctx.data.products_onboarded = [
-        *ctx.data.products_onboarded,
-        ProductRecord(product=ctx.params.product, **_evidenced(ctx)),
-    ]
+    ctx.data.products_onboarded = [*ctx.data.products_onboarded, stamped(ProductRecord, ctx)]
 
 
 def _record_health_check(ctx: Ctx[HealthCheckParams]) -> None:
-    ctx.data.health_check = Evidenced(**_evidenced(ctx))
+    ctx.data.health_check = stamped(Evidenced, ctx)
 
 
 def _record_retention(ctx: Ctx) -> None:
@@ -512,7 +495,7 @@ def _complete(ctx: Ctx) -> None:
 
 
 def _churn(ctx: Ctx[ChurnParams]) -> None:
-    ctx.data.churn = Churn(source=ctx.params.source, reason=ctx.reason or "", recorded_by=ctx.actor, churned_at=ctx.now)
+    ctx.data.churn = stamped(Churn, ctx)
     if _tracks_retention(ctx):
         ctx.data.retained_three_months = False
 
@@ -633,19 +616,17 @@ TIMERS: tuple[TimerSpec[OnboardingData, OnboardingPolicy], ...] = (
 
 # ---- transitions -------------------------------------------------------------------------
 
-_nudge = send(
+_nudge = remind.send(
     "check_in_missed",
     "The owner is nudged to hold the missed check-in (004:9707-9709).",
     messages.CHECK_IN_MISSED,
     to=owner,
-    values=message_values,
 )
-_stalled = send(
+_stalled = remind.send(
     "onboarding_stalled",
     "The team lead hears of the stalled onboarding (004:12700, 004:12753).",
     messages.ONBOARDING_STALLED,
     to=lambda ctx: ["role:team_lead", ctx.data.owner],
-    values=message_values,
 )
 
 
@@ -724,7 +705,7 @@ TRANSITIONS: tuple[TransitionSpec[OnboardingData, OnboardingPolicy], ...] = (
         description="Record the products the customer pays for (only what they need, 004:2425).",
         params=PaidProductsParams,
         validate=_validate_paid_products,
-        apply=_record_paid_products,
+        apply=take_params,
         in_diagram=False,
         source_ref="004:2425",
     ),
@@ -787,12 +768,11 @@ TRANSITIONS: tuple[TransitionSpec[OnboardingData, OnboardingPolicy], ...] = (
         description="Onboarding is over: retention, expansion, cross-sell; a TAE's account is handed over.",
         apply=_complete,
         effects=(
-            send(
+            remind.send(
                 "onboarding_completed",
                 "The owner changes gears to retention, expansion and cross-sell (004:9732).",
                 messages.HANDOVER_DUE,
                 to=owner,
-                values=message_values,
             ),
             OPEN_HANDOVER,
         ),
@@ -807,13 +787,12 @@ TRANSITIONS: tuple[TransitionSpec[OnboardingData, OnboardingPolicy], ...] = (
         guards=(reason_required("Say why the customer churned."),),
         apply=_churn,
         effects=(
-            send(
+            remind.send(
                 "churn_retro_due",
                 "The owner and the team lead hold the churn retro within a week, posted to the churn channel "
                 "(004:11588).",
                 messages.CHURN_RETRO_DUE,
                 to=lambda ctx: [ctx.data.owner, "role:team_lead", *channel("churn")(ctx)],
-                values=message_values,
             ),
         ),
         source_ref="004:11588",
@@ -826,12 +805,11 @@ STATES = (
         S.PLAN_PENDING,
         "Contract signed, billing set up; the onboarding plan is due within the first week (004:9698-9700).",
         on_enter=(
-            send(
+            remind.send(
                 "onboarding_opened",
                 "The owner sends the onboarding plan within the first week (004:9700-9711).",
                 messages.ONBOARDING_OPENED,
                 to=owner,
-                values=message_values,
             ),
         ),
     ),
