@@ -13,7 +13,6 @@ import json
 import shutil
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -105,11 +104,10 @@ def fields_of(t: GraphQLInputObjectType) -> st.SearchStrategy[dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LaunchedStack]:
-    with launched_stack(tmp_path_factory.mktemp("fuzz")) as s:
-        for seed in SEEDS.values():
-            assert "Changed" in json.dumps(s.gql(seed))
-        yield s
+def stack(dev_stack: LaunchedStack) -> LaunchedStack:
+    for seed in SEEDS.values():
+        assert "Changed" in json.dumps(dev_stack.gql(seed))
+    return dev_stack
 
 
 def send(stack: LaunchedStack, op: Operation, variables: dict[str, Any]) -> None:
