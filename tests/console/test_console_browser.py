@@ -7,6 +7,7 @@ Forbidden. Each step leaves a screenshot in ``tests/artifacts/console/`` (not co
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -19,7 +20,7 @@ from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from tests.console.browser import chromium, require_chromium
-from tests.launcher import TOKEN, LaunchedStack, launched_stack
+from tests.launcher import TOKEN, LaunchedStack
 
 pytestmark = pytest.mark.e2e
 T = TypeVar("T")
@@ -34,6 +35,11 @@ DEALS = {
     "umbrella-expansion": ("Umbrella expansion", "umbrella", "96000"),
 }
 PROBLEM_CRITERIA = ["quantified_pain", "cost_of_inaction", "problem_acknowledged"]
+
+
+# The board's deals have an owner of their own: the shared stack has other tests' deals, and
+# the board, filtered on this owner, totals these three alone.
+BOARD_OWNER = f"board-{uuid.uuid4().hex[:8]}@example.com"
 
 
 def open_deal(stack: LaunchedStack, deal_id: str, name: str, account: str, amount: str, **fields: str) -> None:
@@ -56,14 +62,14 @@ def open_deal(stack: LaunchedStack, deal_id: str, name: str, account: str, amoun
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LaunchedStack]:
-    """The stack with the board's deals, which only the test of the board moves: a test that
-    changes a deal otherwise opens its own, so that no test depends on another's order."""
+def stack(request: pytest.FixtureRequest) -> LaunchedStack:
+    """The shared dev stack with the board's deals, which only the test of the board moves: a
+    test that changes a deal otherwise opens its own, so that no test depends on another's order."""
     require_chromium()
-    with launched_stack(tmp_path_factory.mktemp("console-stack")) as s:
-        for deal_id, (name, account, amount) in DEALS.items():
-            open_deal(s, deal_id, name, account, amount)
-        yield s
+    shared: LaunchedStack = request.getfixturevalue("dev_stack")
+    for deal_id, (name, account, amount) in DEALS.items():
+        open_deal(shared, deal_id, name, account, amount, owner=BOARD_OWNER)
+    return shared
 
 
 @pytest.fixture(scope="module")
@@ -194,7 +200,10 @@ def test_operator_moves_a_deal_through_its_exit_criteria_and_another_session_see
         driver.get(f"{stack.url}/console#/board/NEW_BUSINESS")
         for deal_id in DEALS:
             assert column_of(driver, deal_id) == "PROBLEM_AGREEMENT"
-        assert "3 · $168,000" in find(driver, '.column[data-stage="PROBLEM_AGREEMENT"] h2').text
+        find(driver, "form.filters #bf-owner").send_keys(BOARD_OWNER)
+        driver.find_element(By.CSS_SELECTOR, "form.filters button[type=submit]").click()
+        header = '.column[data-stage="PROBLEM_AGREEMENT"] h2'
+        wait(driver).until(lambda d: "3 · $168,000" in d.find_element(By.CSS_SELECTOR, header).text)
         live(driver)
         shot(driver, "02-board")
 
