@@ -12,11 +12,11 @@ Reading (``ChangeFeed``, one per API process): one reader for every subscriber o
 process reads the rows after the last one it saw, joined with the lifecycle's row (the
 snapshot delivered is the read model's) and the transition's, and hands each to the
 subscribers whose arguments match. On PostgreSQL it reads when a notification arrives
-(and every few seconds in case one was missed while reconnecting); on SQLite it polls,
-once a second at most. Each subscriber has a bounded queue: one that falls further
-behind is dropped, and resumes from the feed with the last sequence it saw. Rows older
-than the retention period are pruned (the newest one is kept, so a resume can tell a
-pruned gap from a quiet feed).
+(and every few seconds in case one was missed while reconnecting); on SQLite it polls
+every ``change_feed_poll_seconds`` (once a second by default). Each subscriber has a
+bounded queue: one that falls further behind is dropped, and resumes from the feed with
+the last sequence it saw. Rows older than the retention period are pruned (the newest
+one is kept, so a resume can tell a pruned gap from a quiet feed).
 """
 
 from __future__ import annotations
@@ -50,8 +50,6 @@ logger = logging.getLogger("lifecycles.change_feed")
 # no other part of the database uses).
 CHANNEL = "lifecycle_changes"
 APPEND_LOCK = 0x4C43_4645_4544  # "LCFEED"
-# SQLite: the reader polls at most this often.
-POLL_SECONDS = 1.0
 # PostgreSQL: the reader also reads this often, should a notification have been missed.
 NOTIFIED_FALLBACK_SECONDS = 5.0
 PRUNE_EVERY_SECONDS = 300.0
@@ -291,7 +289,7 @@ class ChangeFeed:
                         await self._news.wait()
                 self._news.clear()
             else:
-                await asyncio.sleep(POLL_SECONDS)
+                await asyncio.sleep(self.settings.change_feed_poll_seconds)
 
     async def _hand_out(self) -> None:
         async with self._lock:

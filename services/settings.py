@@ -176,11 +176,13 @@ class Settings(BaseSettings):
     workflow_sandbox: bool = False
 
     # Subscriptions (services/change_feed.py): how many changes a subscriber may leave
-    # unread before it is dropped (more than a second's worth of the changes it follows:
-    # on SQLite a second's changes arrive at once), and how long the change feed keeps a
-    # change for a reconnecting subscriber to resume from.
+    # unread before it is dropped (more than a poll's worth of the changes it follows:
+    # on SQLite the changes since the last poll arrive at once), how long the change feed
+    # keeps a change for a reconnecting subscriber to resume from, and how often the
+    # reader polls the feed on SQLite (PostgreSQL notifies it instead).
     subscription_queue_size: Annotated[int, Field(ge=1, le=100_000)] = 1000
     change_feed_retention_hours: Annotated[float, Field(gt=0)] = 24.0
+    change_feed_poll_seconds: Annotated[float, Field(ge=0.05, le=60)] = 1.0
 
     # Logs: one JSON object per line, or "text" for people (./dev up).
     log_format: LogFormat = LogFormat.JSON

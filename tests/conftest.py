@@ -27,6 +27,7 @@ from services.logs import LogFormat, log_handler
 from services.settings import Environment, Settings
 from services.temporal import ensure_search_attributes
 from services.worker import build_worker
+from tests.launcher import LaunchedStack, launched_stack
 from tests.postgres import PostgresServer
 from workflows.engine.spec import Role
 from workflows.engine.visibility import ALL_KEYS
@@ -89,6 +90,15 @@ def database_url(migrated_template: Path, tmp_path: Path) -> str:
     path = tmp_path / "readmodel.db"
     shutil.copy(migrated_template, path)
     return f"sqlite+aiosqlite:///{path}"
+
+
+@pytest.fixture(scope="session")
+def dev_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LaunchedStack]:
+    """The stack as ``./dev up`` runs it, launched once for every test that only drives it over
+    HTTP, each with lifecycles and accounts of its own. A test that kills, restarts or
+    configures the processes launches its own."""
+    with launched_stack(tmp_path_factory.mktemp("dev-stack")) as stack:
+        yield stack
 
 
 @pytest.fixture(scope="session")

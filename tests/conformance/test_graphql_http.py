@@ -12,12 +12,11 @@ import json
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.launcher import TOKEN, LaunchedStack, launched_stack
+from tests.launcher import TOKEN, LaunchedStack
 
 pytestmark = pytest.mark.e2e
 
@@ -43,15 +42,9 @@ def node() -> str:
     return node
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LaunchedStack]:
-    with launched_stack(tmp_path_factory.mktemp("audit")) as s:
-        yield s
-
-
-def test_the_graphql_over_http_audit_passes_without_warnings(node: str, stack: LaunchedStack):
+def test_the_graphql_over_http_audit_passes_without_warnings(node: str, dev_stack: LaunchedStack):
     audit = subprocess.run(
-        [node, "audit.mjs", f"{stack.url}/graphql", TOKEN["viewer"]],
+        [node, "audit.mjs", f"{dev_stack.url}/graphql", TOKEN["viewer"]],
         cwd=HERE,
         check=True,
         capture_output=True,

@@ -7,6 +7,7 @@ Forbidden. Each step leaves a screenshot in ``tests/artifacts/console/`` (not co
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -19,7 +20,7 @@ from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from tests.console.browser import chromium, require_chromium
-from tests.launcher import TOKEN, LaunchedStack, launched_stack
+from tests.launcher import TOKEN, LaunchedStack
 
 pytestmark = pytest.mark.e2e
 T = TypeVar("T")
@@ -36,27 +37,56 @@ DEALS = {
 PROBLEM_CRITERIA = ["quantified_pain", "cost_of_inaction", "problem_acknowledged"]
 
 
+# The board's deals have an owner of their own: the shared stack has other tests' deals, and
+# the board, filtered on this owner, totals these three alone.
+BOARD_OWNER = f"board-{uuid.uuid4().hex[:8]}@example.com"
+
+
+def open_deal(stack: LaunchedStack, deal_id: str, name: str, account: str, amount: str, **fields: str) -> None:
+    opened = stack.gql(
+        OPEN,
+        {
+            "input": {
+                "id": deal_id,
+                "name": name,
+                "account": {"id": account, "name": account.title()},
+                "closeDate": "2027-06-30",
+                "amount": amount,
+                "owner": "operator@example.com",
+                **fields,
+            }
+        },
+    )
+    # AlreadyExists: an unanswered attempt that was applied after all, then sent again.
+    assert opened["openOpportunity"]["__typename"] in {"OpportunityChanged", "AlreadyExists"}, opened
+
+
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LaunchedStack]:
+def stack(request: pytest.FixtureRequest) -> LaunchedStack:
+    """The shared dev stack with the board's deals, which only the test of the board moves: a
+    test that changes a deal otherwise opens its own, so that no test depends on another's order."""
     require_chromium()
-    with launched_stack(tmp_path_factory.mktemp("console-stack")) as s:
-        for deal_id, (name, account, amount) in DEALS.items():
-            opened = s.gql(
-                OPEN,
-                {
-                    "input": {
-                        "id": deal_id,
-                        "name": name,
-                        "account": {"id": account, "name": account.title()},
-                        "closeDate": "2027-06-30",
-                        "amount": amount,
-                        "owner": "operator@example.com",
-                    }
-                },
-            )
-            # AlreadyExists: an unanswered attempt that was applied after all, then sent again.
-            assert opened["openOpportunity"]["__typename"] in {"OpportunityChanged", "AlreadyExists"}, opened
-        yield s
+    shared: LaunchedStack = request.getfixturevalue("dev_stack")
+    for deal_id, (name, account, amount) in DEALS.items():
+        open_deal(shared, deal_id, name, account, amount, owner=BOARD_OWNER)
+    return shared
+
+
+@pytest.fixture(scope="module")
+def browser(stack: LaunchedStack) -> Iterator[WebDriver]:
+    with chromium() as driver:
+        yield driver
+
+
+@pytest.fixture
+def driver(browser: WebDriver, stack: LaunchedStack) -> WebDriver:
+    """The module's browser, signed out, with nothing stored by an earlier test: the console
+    keeps its token and notices in sessionStorage."""
+    browser.get(f"{stack.url}/console")
+    browser.execute_script("sessionStorage.clear(); localStorage.clear();")
+    browser.delete_all_cookies()
+    browser.get("about:blank")
+    return browser
 
 
 def shot(driver: WebDriver, name: str) -> None:
@@ -153,23 +183,27 @@ def drag(driver: WebDriver, deal_id: str, stage: str) -> None:
     )
 
 
-def test_an_invalid_token_returns_to_sign_in_with_a_clear_message(stack: LaunchedStack):
-    with chromium() as driver:
-        sign_in_with_token(driver, stack, "not-a-token-anyone-has")
-        message = find(driver, "p.problem[role=alert]:not([hidden])")
-        assert "not accepted" in message.text and "invalid or has expired" in message.text
-        assert driver.execute_script("return sessionStorage.getItem('lifecycles.console.token')") is None
-        shot(driver, "00-invalid-token")
+def test_an_invalid_token_returns_to_sign_in_with_a_clear_message(stack: LaunchedStack, driver: WebDriver):
+    sign_in_with_token(driver, stack, "not-a-token-anyone-has")
+    message = find(driver, "p.problem[role=alert]:not([hidden])")
+    assert "not accepted" in message.text and "invalid or has expired" in message.text
+    assert driver.execute_script("return sessionStorage.getItem('lifecycles.console.token')") is None
+    shot(driver, "00-invalid-token")
 
 
-def test_operator_moves_a_deal_through_its_exit_criteria_and_another_session_sees_it(stack: LaunchedStack):
-    with chromium() as driver, chromium(390, 844) as watcher:
+def test_operator_moves_a_deal_through_its_exit_criteria_and_another_session_sees_it(
+    stack: LaunchedStack, driver: WebDriver
+):
+    with chromium(390, 844) as watcher:
         sign_in_as(driver, stack, "operator")
         shot(driver, "01-my-work")
         driver.get(f"{stack.url}/console#/board/NEW_BUSINESS")
         for deal_id in DEALS:
             assert column_of(driver, deal_id) == "PROBLEM_AGREEMENT"
-        assert "3 · $168,000" in find(driver, '.column[data-stage="PROBLEM_AGREEMENT"] h2').text
+        find(driver, "form.filters #bf-owner").send_keys(BOARD_OWNER)
+        driver.find_element(By.CSS_SELECTOR, "form.filters button[type=submit]").click()
+        header = '.column[data-stage="PROBLEM_AGREEMENT"] h2'
+        wait(driver).until(lambda d: "3 · $168,000" in d.find_element(By.CSS_SELECTOR, header).text)
         live(driver)
         shot(driver, "02-board")
 
@@ -234,7 +268,7 @@ def test_operator_moves_a_deal_through_its_exit_criteria_and_another_session_see
     assert not [token for token in TOKEN.values() for log in logs if token in log]
 
 
-def test_a_timer_firing_appears_live_on_the_lifecycle_page(stack: LaunchedStack):
+def test_a_timer_firing_appears_live_on_the_lifecycle_page(stack: LaunchedStack, driver: WebDriver):
     # A silence ladder of seconds: two nudges, then the timer closes the deal as lost.
     policy = {"silence_first_nudge_after": "PT15S", "silence_second_nudge_after": "PT2S", "silence_close_after": "PT2S"}
     opened = stack.gql(
@@ -253,89 +287,89 @@ def test_a_timer_firing_appears_live_on_the_lifecycle_page(stack: LaunchedStack)
         role="admin",
     )
     assert opened["openOpportunity"]["__typename"] in {"OpportunityChanged", "AlreadyExists"}, opened
-    with chromium() as driver:
-        sign_in_as(driver, stack, "operator")
-        # My work: it is due within seconds, with the actions that settle it.
-        work = find(driver, '.work-list li[data-id="hooli-quiet"]')
-        assert "Silence" in work.text or "silence" in work.text
-        assert work.find_elements(By.CSS_SELECTOR, "a.action")
-        shot(driver, "07-my-work")
-        driver.get(f"{stack.url}/console#/lifecycle/opportunity/hooli-quiet")
-        assert find(driver, '.diagram .state.current[data-state="PROBLEM_AGREEMENT"]')
-        assert find(driver, '.deadlines li[data-timer^="silence"] .countdown')
-        assert not driver.find_elements(By.CSS_SELECTOR, ".timeline .entry.timer")
-        live(driver)
-        shot(driver, "08-lifecycle-before-timer")
-        try:
-            entry = wait(driver, 60).until(lambda d: d.find_element(By.CSS_SELECTOR, ".timeline .entry.timer"))
-        except TimeoutException:
-            pytest.fail(f"no timer entry appeared:\n{stack.log()}")
-        assert "Timer" in entry.text and "Close lost" in entry.text
-        assert find(driver, '.diagram .state.current[data-state="CLOSED_LOST"]')
-        shot(driver, "09-lifecycle-after-timer")
+    sign_in_as(driver, stack, "operator")
+    # My work: it is due within seconds, with the actions that settle it.
+    work = find(driver, '.work-list li[data-id="hooli-quiet"]')
+    assert "Silence" in work.text or "silence" in work.text
+    assert work.find_elements(By.CSS_SELECTOR, "a.action")
+    shot(driver, "07-my-work")
+    driver.get(f"{stack.url}/console#/lifecycle/opportunity/hooli-quiet")
+    assert find(driver, '.diagram .state.current[data-state="PROBLEM_AGREEMENT"]')
+    assert find(driver, '.deadlines li[data-timer^="silence"] .countdown')
+    assert not driver.find_elements(By.CSS_SELECTOR, ".timeline .entry.timer")
+    live(driver)
+    shot(driver, "08-lifecycle-before-timer")
+    try:
+        entry = wait(driver, 60).until(lambda d: d.find_element(By.CSS_SELECTOR, ".timeline .entry.timer"))
+    except TimeoutException:
+        pytest.fail(f"no timer entry appeared:\n{stack.log()}")
+    assert "Timer" in entry.text and "Close lost" in entry.text
+    assert find(driver, '.diagram .state.current[data-state="CLOSED_LOST"]')
+    shot(driver, "09-lifecycle-after-timer")
 
 
-def test_a_trigger_form_shows_typed_errors_at_their_fields_and_changes_nothing(stack: LaunchedStack):
-    with chromium() as driver:
-        sign_in_as(driver, stack, "operator")
-        driver.get(f"{stack.url}/console#/lifecycle/opportunity/umbrella-expansion?do=update_fields")
-        form = find(driver, 'details.act[open] form.trigger-form[data-trigger="update_fields"]')
-        before = stack.gql(STAGE, {"id": "umbrella-expansion"})["opportunity"]
-        form.find_element(By.CSS_SELECTOR, '[data-path="term_months"]').send_keys("500")
-        form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-        error = find(driver, 'form.trigger-form [data-error-for="term_months"]:not([hidden])')
-        assert "120" in error.text
-        assert form.find_element(By.CSS_SELECTOR, '[data-path="term_months"]').get_attribute("aria-invalid") == "true"
-        assert "{" not in form.text and "Traceback" not in driver.page_source
-        assert stack.gql(STAGE, {"id": "umbrella-expansion"})["opportunity"] == before
-        shot(driver, "13-typed-error-at-the-field")
+def test_a_trigger_form_shows_typed_errors_at_their_fields_and_changes_nothing(stack: LaunchedStack, driver: WebDriver):
+    # A renewal deal: its term changes its ARR, which the new-business board's totals would show.
+    open_deal(stack, "umbrella-renewal", "Umbrella renewal", "umbrella", "96000", recordType="RENEWAL")
+    sign_in_as(driver, stack, "operator")
+    driver.get(f"{stack.url}/console#/lifecycle/opportunity/umbrella-renewal?do=update_fields")
+    form = find(driver, 'details.act[open] form.trigger-form[data-trigger="update_fields"]')
+    before = stack.gql(STAGE, {"id": "umbrella-renewal"})["opportunity"]
+    form.find_element(By.CSS_SELECTOR, '[data-path="term_months"]').send_keys("500")
+    form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    error = find(driver, 'form.trigger-form [data-error-for="term_months"]:not([hidden])')
+    assert "120" in error.text
+    assert form.find_element(By.CSS_SELECTOR, '[data-path="term_months"]').get_attribute("aria-invalid") == "true"
+    assert "{" not in form.text and "Traceback" not in driver.page_source
+    assert stack.gql(STAGE, {"id": "umbrella-renewal"})["opportunity"] == before
+    shot(driver, "13-typed-error-at-the-field")
 
-        term = form.find_element(By.CSS_SELECTOR, '[data-path="term_months"]')
-        term.clear()
-        term.send_keys("24")
-        form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-        wait(driver).until(
-            lambda d: stack.gql(STAGE, {"id": "umbrella-expansion"})["opportunity"]["version"] == before["version"] + 1
-        )
-        entry = find(driver, f'.timeline .entry[data-seq="{before["version"] + 1}"]')
-        assert "Update fields" in entry.text and "operator@example.com" in entry.text
+    term = form.find_element(By.CSS_SELECTOR, '[data-path="term_months"]')
+    term.clear()
+    term.send_keys("24")
+    form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    wait(driver).until(
+        lambda d: stack.gql(STAGE, {"id": "umbrella-renewal"})["opportunity"]["version"] == before["version"] + 1
+    )
+    entry = find(driver, f'.timeline .entry[data-seq="{before["version"] + 1}"]')
+    assert "Update fields" in entry.text and "operator@example.com" in entry.text
 
 
-def test_an_admin_waives_the_unmet_criteria_and_drags_the_card_across(stack: LaunchedStack):
-    with chromium() as driver:
-        sign_in_as(driver, stack, "admin")
-        driver.get(f"{stack.url}/console#/board/NEW_BUSINESS")
-        move(driver, "umbrella-expansion", "SOLUTION_AGREEMENT")
-        refusal = 'article.card[data-id="umbrella-expansion"] .refusal'
-        find(driver, f"{refusal} form.waiver")
-        for criterion in PROBLEM_CRITERIA:
-            [label] = texts(driver, f'{refusal} form.criterion[data-criterion="{criterion}"] + form.waiver label')
-            assert label.startswith("Reason to waive")
+def test_an_admin_waives_the_unmet_criteria_and_drags_the_card_across(stack: LaunchedStack, driver: WebDriver):
+    open_deal(stack, "umbrella-upsell", "Umbrella upsell", "umbrella", "30000")
+    sign_in_as(driver, stack, "admin")
+    driver.get(f"{stack.url}/console#/board/NEW_BUSINESS")
+    move(driver, "umbrella-upsell", "SOLUTION_AGREEMENT")
+    refusal = 'article.card[data-id="umbrella-upsell"] .refusal'
+    find(driver, f"{refusal} form.waiver")
+    for criterion in PROBLEM_CRITERIA:
+        [label] = texts(driver, f'{refusal} form.criterion[data-criterion="{criterion}"] + form.waiver label')
+        assert label.startswith("Reason to waive")
 
-            def waive(criterion: str = criterion) -> None:
-                waiver = driver.find_element(
-                    By.CSS_SELECTOR, f'{refusal} form.criterion[data-criterion="{criterion}"] + form.waiver'
-                )
-                why = waiver.find_element(By.TAG_NAME, "input")
-                why.clear()
-                why.send_keys("Signed off by the VP of sales for a strategic account")
-                waiver.find_element(By.TAG_NAME, "button").click()
-
-            retrying(waive)
-            wait(driver).until(
-                lambda d, c=criterion: not d.find_elements(By.CSS_SELECTOR, f'form.criterion[data-criterion="{c}"]')
+        def waive(criterion: str = criterion) -> None:
+            waiver = driver.find_element(
+                By.CSS_SELECTOR, f'{refusal} form.criterion[data-criterion="{criterion}"] + form.waiver'
             )
-        drag(driver, "umbrella-expansion", "SOLUTION_AGREEMENT")
-        wait(driver).until(lambda d: column_of(d, "umbrella-expansion") == "SOLUTION_AGREEMENT")
-        assert stack.gql(STAGE, {"id": "umbrella-expansion"})["opportunity"]["stage"] == "SOLUTION_AGREEMENT"
+            why = waiver.find_element(By.TAG_NAME, "input")
+            why.clear()
+            why.send_keys("Signed off by the VP of sales for a strategic account")
+            waiver.find_element(By.TAG_NAME, "button").click()
 
-        # Dragged back without the reason a move back needs: refused on the card, in words.
-        drag(driver, "umbrella-expansion", "PROBLEM_AGREEMENT")
-        wait(driver).until(lambda d: texts(d, 'article.card[data-id="umbrella-expansion"] .refusal'))
-        [words] = texts(driver, 'article.card[data-id="umbrella-expansion"] .refusal')
-        assert words.startswith("Cannot move to Problem agreement yet.")
-        assert "Say why the opportunity moves back." in words
-        assert column_of(driver, "umbrella-expansion") == "SOLUTION_AGREEMENT"
+        retrying(waive)
+        wait(driver).until(
+            lambda d, c=criterion: not d.find_elements(By.CSS_SELECTOR, f'form.criterion[data-criterion="{c}"]')
+        )
+    drag(driver, "umbrella-upsell", "SOLUTION_AGREEMENT")
+    wait(driver).until(lambda d: column_of(d, "umbrella-upsell") == "SOLUTION_AGREEMENT")
+    assert stack.gql(STAGE, {"id": "umbrella-upsell"})["opportunity"]["stage"] == "SOLUTION_AGREEMENT"
+
+    # Dragged back without the reason a move back needs: refused on the card, in words.
+    drag(driver, "umbrella-upsell", "PROBLEM_AGREEMENT")
+    wait(driver).until(lambda d: texts(d, 'article.card[data-id="umbrella-upsell"] .refusal'))
+    [words] = texts(driver, 'article.card[data-id="umbrella-upsell"] .refusal')
+    assert words.startswith("Cannot move to Problem agreement yet.")
+    assert "Say why the opportunity moves back." in words
+    assert column_of(driver, "umbrella-upsell") == "SOLUTION_AGREEMENT"
 
 
 def forced(driver: WebDriver, script: str) -> Any:
@@ -346,38 +380,37 @@ def forced(driver: WebDriver, script: str) -> Any:
     )
 
 
-def test_a_viewer_sees_no_action_controls_and_a_forced_request_is_forbidden(stack: LaunchedStack):
-    with chromium() as driver:
-        sign_in_with_token(driver, stack, TOKEN["viewer"])
-        wait(driver).until(lambda d: "(viewer)" in d.find_element(By.CSS_SELECTOR, ".who").text)
-        driver.get(f"{stack.url}/console#/board/NEW_BUSINESS")
-        assert card(driver, "initech-pilot")
-        assert not driver.find_elements(By.CSS_SELECTOR, "details.move, article.card[draggable=true], form.criterion")
-        shot(driver, "10-viewer-board")
+def test_a_viewer_sees_no_action_controls_and_a_forced_request_is_forbidden(stack: LaunchedStack, driver: WebDriver):
+    sign_in_with_token(driver, stack, TOKEN["viewer"])
+    wait(driver).until(lambda d: "(viewer)" in d.find_element(By.CSS_SELECTOR, ".who").text)
+    driver.get(f"{stack.url}/console#/board/NEW_BUSINESS")
+    assert card(driver, "initech-pilot")
+    assert not driver.find_elements(By.CSS_SELECTOR, "details.move, article.card[draggable=true], form.criterion")
+    shot(driver, "10-viewer-board")
 
-        driver.get(f"{stack.url}/console#/lifecycle/opportunity/initech-pilot")
-        find(driver, ".possibles")
-        assert not driver.find_elements(By.CSS_SELECTOR, "details.act, form.trigger-form, main button[type=submit]")
-        shot(driver, "11-viewer-lifecycle")
+    driver.get(f"{stack.url}/console#/lifecycle/opportunity/initech-pilot")
+    find(driver, ".possibles")
+    assert not driver.find_elements(By.CSS_SELECTOR, "details.act, form.trigger-form, main button[type=submit]")
+    shot(driver, "11-viewer-lifecycle")
 
-        driver.get(f"{stack.url}/console#/account/initech")
-        wait(driver).until(lambda d: d.find_element(By.TAG_NAME, "h1").text == "Initech")
-        assert find(driver, 'a[href="#/lifecycle/opportunity/initech-pilot"]')
+    driver.get(f"{stack.url}/console#/account/initech")
+    wait(driver).until(lambda d: d.find_element(By.TAG_NAME, "h1").text == "Initech")
+    assert find(driver, 'a[href="#/lifecycle/opportunity/initech-pilot"]')
 
-        # Lists: totals per state, and a state's total filters the list on it.
-        driver.get(f"{stack.url}/console#/list/opportunity")
-        wait(driver).until(lambda d: any(t.startswith("Problem agreement:") for t in texts(d, ".chip")))
-        driver.find_element(By.XPATH, "//button[@class='chip'][starts-with(., 'Problem agreement:')]").click()
-        wait(driver).until(
-            lambda d: (rows := texts(d, "table.list tbody tr")) and all("Problem agreement" in row for row in rows)
-        )
-        shot(driver, "12-viewer-list")
+    # Lists: totals per state, and a state's total filters the list on it.
+    driver.get(f"{stack.url}/console#/list/opportunity")
+    wait(driver).until(lambda d: any(t.startswith("Problem agreement:") for t in texts(d, ".chip")))
+    driver.find_element(By.XPATH, "//button[@class='chip'][starts-with(., 'Problem agreement:')]").click()
+    wait(driver).until(
+        lambda d: (rows := texts(d, "table.list tbody tr")) and all("Problem agreement" in row for row in rows)
+    )
+    shot(driver, "12-viewer-list")
 
-        before = stack.gql(STAGE, {"id": "initech-pilot"})["opportunity"]
-        words = forced(
-            driver,
-            "const r = await api.fire('opportunity', 'initech-pilot', 'close_lost', {loss_reason: 'PRICING'});"
-            "done(api.refusalWords(r));",
-        )
-        assert words.startswith("Forbidden:") and "operator role" in words
-        assert stack.gql(STAGE, {"id": "initech-pilot"})["opportunity"] == before
+    before = stack.gql(STAGE, {"id": "initech-pilot"})["opportunity"]
+    words = forced(
+        driver,
+        "const r = await api.fire('opportunity', 'initech-pilot', 'close_lost', {loss_reason: 'PRICING'});"
+        "done(api.refusalWords(r));",
+    )
+    assert words.startswith("Forbidden:") and "operator role" in words
+    assert stack.gql(STAGE, {"id": "initech-pilot"})["opportunity"] == before

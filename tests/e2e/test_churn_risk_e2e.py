@@ -7,14 +7,14 @@ import hashlib
 import hmac
 import json
 import time
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.launcher import launched_stack
+from tests.launcher import LaunchedStack
 
 pytestmark = pytest.mark.e2e
 
@@ -43,58 +43,60 @@ def signed(payload: bytes, secret: str) -> str:
     return f"t={t},v1={hmac.new(secret.encode(), f'{t}.'.encode() + payload, hashlib.sha256).hexdigest()}"
 
 
-def test_a_usage_drop_flags_the_account_marks_its_renewal_and_recovery_clears_it(tmp_path: Path):
+def test_a_usage_drop_flags_the_account_marks_its_renewal_and_recovery_clears_it(dev_stack: LaunchedStack):
     today = datetime.now(UTC).date().isoformat()
-    with launched_stack(tmp_path) as stack:
-        started = stack.gql(
-            START,
-            {
-                "input": {
-                    "contractId": "acme-2026",
-                    "account": {"id": "acme", "name": "ACME"},
-                    "startDate": today,
-                    "creditAmount": "60000",
-                    "annualSpend": "45000",
-                }
-            },
-        )
-        assert started["startRenewal"]["renewal"]["atRisk"] is False
+    # An account of its own on the shared stack: its first churn risk is <account>/1.
+    account = f"acme-{uuid.uuid4().hex[:8]}"
+    contract, risk = f"{account}-2026", f"{account}/1"
+    started = dev_stack.gql(
+        START,
+        {
+            "input": {
+                "contractId": contract,
+                "account": {"id": account, "name": "ACME"},
+                "startDate": today,
+                "creditAmount": "60000",
+                "annualSpend": "45000",
+            }
+        },
+    )
+    assert started["startRenewal"]["renewal"]["atRisk"] is False
 
-        secret = (tmp_path / "dev-signal-webhook-secret").read_text().strip()
-        event = {
-            "id": "sig_e2e_1",
-            "type": "usage.reading",
-            "created": int(time.time()),
-            "data": {
-                "account": {"id": "acme", "name": "ACME"},
-                "owner": "csm@example.com",
-                "usage": "420",
-                "baseline": "1000",
-                "measured_on": today,
-            },
-        }
-        payload = json.dumps(event).encode()
-        response = stack.http.post(
-            f"{stack.url}/signals/events",
-            content=payload,
-            headers={"content-type": "application/json", "stripe-signature": signed(payload, secret)},
-        )
-        assert response.status_code == 200 and response.json()["outcome"] == "processed", response.text
+    secret = (dev_stack.data_dir / "dev-signal-webhook-secret").read_text().strip()
+    event = {
+        "id": f"sig_e2e_{account}",
+        "type": "usage.reading",
+        "created": int(time.time()),
+        "data": {
+            "account": {"id": account, "name": "ACME"},
+            "owner": "csm@example.com",
+            "usage": "420",
+            "baseline": "1000",
+            "measured_on": today,
+        },
+    }
+    payload = json.dumps(event).encode()
+    response = dev_stack.http.post(
+        f"{dev_stack.url}/signals/events",
+        content=payload,
+        headers={"content-type": "application/json", "stripe-signature": signed(payload, secret)},
+    )
+    assert response.status_code == 200 and response.json()["outcome"] == "processed", response.text
 
-        risks = stack.gql(RISKS, {"account": "acme"}, role="viewer")["churnRisks"]["nodes"]
-        assert risks == [{"id": "acme/1", "state": "FLAGGED", "flagReasons": ["USAGE_DROP"]}]
+    risks = dev_stack.gql(RISKS, {"account": account}, role="viewer")["churnRisks"]["nodes"]
+    assert risks == [{"id": risk, "state": "FLAGGED", "flagReasons": ["USAGE_DROP"]}]
 
-        def renewal() -> dict[str, Any]:
-            return stack.gql(RENEWAL, {"id": "acme-2026"}, role="viewer")["renewal"]
+    def renewal() -> dict[str, Any]:
+        return dev_stack.gql(RENEWAL, {"id": contract}, role="viewer")["renewal"]
 
-        until(lambda: renewal()["atRiskChurnRisks"] == ["acme/1"] or None)
-        assert renewal()["atRisk"] is True
+    until(lambda: renewal()["atRiskChurnRisks"] == [risk] or None)
+    assert renewal()["atRisk"] is True
 
-        assert stack.gql(CALL, {"input": {"id": "acme/1", "heldOn": today}})["recordChurnRecoveryCall"] == {
-            "__typename": "ChurnRiskChanged"
-        }
-        plan = {"id": "acme/1", "scenario": "CANNOT_EXTRACT_VALUE", "actions": "Two dashboard workshops"}
-        assert stack.gql(PLAN, {"input": plan})["recordChurnRecoveryPlan"]["__typename"] == "ChurnRiskChanged"
-        done = stack.gql(RECOVERED, {"input": {"id": "acme/1", "reason": "Usage back to baseline"}})
-        assert done["markChurnRiskRecovered"]["churnRisk"]["state"] == "RECOVERED"
-        until(lambda: renewal() == {"atRisk": False, "atRiskChurnRisks": []} or None)
+    assert dev_stack.gql(CALL, {"input": {"id": risk, "heldOn": today}})["recordChurnRecoveryCall"] == {
+        "__typename": "ChurnRiskChanged"
+    }
+    plan = {"id": risk, "scenario": "CANNOT_EXTRACT_VALUE", "actions": "Two dashboard workshops"}
+    assert dev_stack.gql(PLAN, {"input": plan})["recordChurnRecoveryPlan"]["__typename"] == "ChurnRiskChanged"
+    done = dev_stack.gql(RECOVERED, {"input": {"id": risk, "reason": "Usage back to baseline"}})
+    assert done["markChurnRiskRecovered"]["churnRisk"]["state"] == "RECOVERED"
+    until(lambda: renewal() == {"atRisk": False, "atRiskChurnRisks": []} or None)

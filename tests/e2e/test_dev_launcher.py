@@ -16,7 +16,7 @@ import pytest
 import sqlalchemy as sa
 
 from infra import postgres
-from tests.launcher import launched_stack
+from tests.launcher import LaunchedStack, launched_stack
 from tests.tools import require_tools
 
 pytestmark = pytest.mark.e2e
@@ -44,23 +44,24 @@ def documented_recipe() -> str:
     return found.group(1)
 
 
-def test_the_dev_stack_accepts_the_documented_signed_billing_event(tmp_path: Path):
+def test_the_dev_stack_accepts_the_documented_signed_billing_event(dev_stack: LaunchedStack):
     require_tools("openssl", "curl")
-    with launched_stack(tmp_path) as stack:
-        secret_file = tmp_path / "dev-stripe-webhook-secret"
-        assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600
-        secret = secret_file.read_text().strip()
-        assert f"signing secret (Stripe's format): {secret}" in printed(tmp_path, "signing secret")
+    # The recipe's event and invoice ids are its own: no other test on the shared stack sends them.
+    data_dir = dev_stack.data_dir
+    secret_file = data_dir / "dev-stripe-webhook-secret"
+    assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600
+    secret = secret_file.read_text().strip()
+    assert f"signing secret (Stripe's format): {secret}" in printed(data_dir, "signing secret")
 
-        recipe = documented_recipe().replace("http://127.0.0.1:8000", stack.url)
-        recipe = recipe.replace(".lifecycles/", f"{tmp_path}/")
-        run = subprocess.run(["bash", "-euc", recipe], capture_output=True, text=True, timeout=60, check=True)
-        assert json.loads(run.stdout)["outcome"] == "processed", run.stdout + run.stderr
-        found = stack.gql(LATE_PAYMENT, {"id": "in_try_1"}, role="viewer")["latePayment"]
-        assert found == {"__typename": "LatePayment", "state": "OVERDUE"}, found
+    recipe = documented_recipe().replace("http://127.0.0.1:8000", dev_stack.url)
+    recipe = recipe.replace(".lifecycles/", f"{data_dir}/")
+    run = subprocess.run(["bash", "-euc", recipe], capture_output=True, text=True, timeout=60, check=True)
+    assert json.loads(run.stdout)["outcome"] == "processed", run.stdout + run.stderr
+    found = dev_stack.gql(LATE_PAYMENT, {"id": "in_try_1"}, role="viewer")["latePayment"]
+    assert found == {"__typename": "LatePayment", "state": "OVERDUE"}, found
 
-        again = subprocess.run(["bash", "-euc", recipe], capture_output=True, text=True, timeout=60, check=True)
-        assert json.loads(again.stdout)["outcome"] == "duplicate"
+    again = subprocess.run(["bash", "-euc", recipe], capture_output=True, text=True, timeout=60, check=True)
+    assert json.loads(again.stdout)["outcome"] == "duplicate"
 
 
 @pytest.mark.postgres

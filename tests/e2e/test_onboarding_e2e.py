@@ -5,25 +5,19 @@ readiness reads the onboarding."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.launcher import LaunchedStack, launched_stack
+from tests.launcher import LaunchedStack
 
 pytestmark = pytest.mark.e2e
 
 SKILLS = ("ACTIONS", "COHORTS", "DATA_TAXONOMY", "NOTEBOOKS", "ACTIVITY_LOG", "INTERNAL_AND_TEST_USER_FILTERING")
 CHANGED = "__typename ... on OnboardingChanged { onboarding { state } } ... on Error { message }"
-
-
-@pytest.fixture
-def stack(tmp_path: Path) -> Iterator[LaunchedStack]:
-    with launched_stack(tmp_path) as s:
-        yield s
 
 
 def until(check: Callable[[], Any], what: str, stack: LaunchedStack, within: float = 60) -> Any:
@@ -44,16 +38,19 @@ def step(stack: LaunchedStack, name: str, input_type: str, variables: dict[str, 
     return str(result["onboarding"]["state"])
 
 
-def test_a_won_deal_opens_the_onboarding_and_its_completion_opens_the_handover(stack: LaunchedStack):
+def test_a_won_deal_opens_the_onboarding_and_its_completion_opens_the_handover(dev_stack: LaunchedStack):
     # Bought four months ago: once onboarded, the three months after the credit purchase are over.
     bought = (datetime.now(UTC) - timedelta(days=122)).date().isoformat()
-    opened = stack.gql(
+    # An account of its own on the shared stack: its first onboarding and handover are <account>/1.
+    account = f"wayne-{uuid.uuid4().hex[:8]}"
+    deal, oid = f"{account}-1", f"{account}/1"
+    opened = dev_stack.gql(
         """mutation($input: OpenOpportunityInput!) { openOpportunity(input: $input) { __typename } }""",
         {
             "input": {
-                "id": "wayne-1",
+                "id": deal,
                 "name": "Wayne analytics",
-                "account": {"id": "wayne", "name": "Wayne Enterprises"},
+                "account": {"id": account, "name": "Wayne Enterprises"},
                 "owner": "tae@example.com",
                 "closeDate": bought,
                 "contractStartDate": bought,
@@ -62,53 +59,58 @@ def test_a_won_deal_opens_the_onboarding_and_its_completion_opens_the_handover(s
         },
     )
     assert opened["openOpportunity"]["__typename"] == "OpportunityChanged"
-    won = stack.gql(
+    won = dev_stack.gql(
         """mutation($input: CloseOpportunityWonInput!) { closeOpportunityWon(input: $input) { __typename } }""",
-        {"input": {"id": "wayne-1"}},
+        {"input": {"id": deal}},
     )
     assert won["closeOpportunityWon"]["__typename"] == "OpportunityChanged", won
 
-    onboarding_query = """query { onboarding(id: "wayne/1") { __typename ... on Onboarding {
-        state owner track opportunityId creditPurchasedOn } } }"""
+    onboarding_query = f"""query {{ onboarding(id: "{oid}") {{ __typename ... on Onboarding {{
+        state owner track opportunityId creditPurchasedOn }} }} }}"""
     onboarding = until(
-        lambda: (o := stack.gql(onboarding_query)["onboarding"])["__typename"] == "Onboarding" and o,
+        lambda: (o := dev_stack.gql(onboarding_query)["onboarding"])["__typename"] == "Onboarding" and o,
         "the onboarding",
-        stack,
+        dev_stack,
     )
     assert onboarding == {
         "__typename": "Onboarding",
         "state": "PLAN_PENDING",
         "owner": "tae@example.com",
         "track": "SALES_LED",
-        "opportunityId": "wayne-1",
+        "opportunityId": deal,
         "creditPurchasedOn": bought,
     }
 
     products = ["PRODUCT_ANALYTICS", "SESSION_REPLAY"]
-    oid = "wayne/1"
-    assert step(stack, "sendOnboardingPlan", "SendOnboardingPlanInput", {"id": oid, "paidProducts": products}) == (
+    assert step(dev_stack, "sendOnboardingPlan", "SendOnboardingPlanInput", {"id": oid, "paidProducts": products}) == (
         "IN_PROGRESS"
     )
     for skill in SKILLS:
-        step(stack, "recordOnboardingSkill", "OnboardingSkillInput", {"id": oid, "skill": skill, "evidence": "shown"})
+        step(
+            dev_stack, "recordOnboardingSkill", "OnboardingSkillInput", {"id": oid, "skill": skill, "evidence": "shown"}
+        )
     for product in products:
         step(
-            stack,
+            dev_stack,
             "recordOnboardingProduct",
             "OnboardingProductInput",
             {"id": oid, "product": product, "evidence": "live"},
         )
-    step(stack, "recordOnboardingHealthCheck", "OnboardingHealthCheckInput", {"id": oid, "evidence": "done"})
-    step(stack, "markOnboarded", "OnboardingStepInput", {"id": oid})
+    step(dev_stack, "recordOnboardingHealthCheck", "OnboardingHealthCheckInput", {"id": oid, "evidence": "done"})
+    step(dev_stack, "markOnboarded", "OnboardingStepInput", {"id": oid})
 
-    until(lambda: stack.gql(onboarding_query)["onboarding"]["state"] == "COMPLETED", "the onboarding completed", stack)
-    handover_query = """query { handover(id: "wayne/1") { __typename ... on Handover {
+    until(
+        lambda: dev_stack.gql(onboarding_query)["onboarding"]["state"] == "COMPLETED",
+        "the onboarding completed",
+        dev_stack,
+    )
+    handover_query = f"""query {{ handover(id: "{oid}") {{ __typename ... on Handover {{
         state outgoingOwner outgoingRole reason suggestedTeam onboardedProducts
-        readiness { key met } } } }"""
+        readiness {{ key met }} }} }} }}"""
     handover = until(
-        lambda: (h := stack.gql(handover_query)["handover"])["__typename"] == "Handover" and h,
+        lambda: (h := dev_stack.gql(handover_query)["handover"])["__typename"] == "Handover" and h,
         "the handover",
-        stack,
+        dev_stack,
     )
     assert (handover["state"], handover["outgoingOwner"], handover["outgoingRole"], handover["reason"]) == (
         "REQUESTED",

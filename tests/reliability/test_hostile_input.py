@@ -13,7 +13,6 @@ import json
 import shutil
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +28,12 @@ from graphql import (
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from services.api import create_app
 from services.db import upgrade
 from services.reconcile import reconcile
-from tests.conftest import Api
-from tests.launcher import TOKEN, LaunchedStack, launched_stack
+from services.settings import Settings
+from tests.conftest import TOKENS, Api, Stack, serve
+from tests.launcher import TOKEN, LaunchedStack
 from tests.postgres import PostgresServer
 from tests.reliability.operations import Operation, _type_name, graphql_schema, operations, placeholder
 from workflows.engine import values
@@ -105,11 +106,10 @@ def fields_of(t: GraphQLInputObjectType) -> st.SearchStrategy[dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LaunchedStack]:
-    with launched_stack(tmp_path_factory.mktemp("fuzz")) as s:
-        for seed in SEEDS.values():
-            assert "Changed" in json.dumps(s.gql(seed))
-        yield s
+def stack(dev_stack: LaunchedStack) -> LaunchedStack:
+    for seed in SEEDS.values():
+        assert "Changed" in json.dumps(dev_stack.gql(seed))
+    return dev_stack
 
 
 def send(stack: LaunchedStack, op: Operation, variables: dict[str, Any]) -> None:
@@ -202,12 +202,21 @@ def test_oversized_deep_and_wide_queries_are_limited(stack: LaunchedStack):
     assert error_codes(page) == {"ValidationError"}
 
 
-def test_introspection_and_graphiql_can_be_turned_off(tmp_path: Path):
-    with launched_stack(tmp_path, {"LIFECYCLES_INTROSPECTION": "false", "LIFECYCLES_GRAPHIQL": "false"}) as s:
-        introspection = s.post("{ __schema { types { name } } }", role="viewer")
+async def test_introspection_and_graphiql_can_be_turned_off(local_stack: Stack, monkeypatch: pytest.MonkeyPatch):
+    # The API as its process configures itself, from the environment (./dev up passes its own on).
+    monkeypatch.setenv("LIFECYCLES_INTROSPECTION", "false")
+    monkeypatch.setenv("LIFECYCLES_GRAPHIQL", "false")
+    configured = Settings(
+        database_url=local_stack.settings.database_url,
+        task_queue=local_stack.settings.task_queue,
+        api_tokens=TOKENS,
+    )
+    async with serve(create_app(configured, client=local_stack.client)) as http:
+        api = Api(http, local_stack)
+        introspection = await api.post("{ __schema { types { name } } }", role="viewer")
         assert "introspection has been disabled" in introspection.text
-        assert s.http.get(f"{s.url}/graphql", headers={"accept": "text/html"}).status_code in (401, 404)
-        assert s.ask("{ lifecycleMachines { kind } }", role="viewer")["lifecycleMachines"]
+        assert (await http.get("/graphql", headers={"accept": "text/html"})).status_code in (401, 404)
+        assert (await api.gql("{ lifecycleMachines { kind } }", role="viewer"))["lifecycleMachines"]
 
 
 # ---- every operation and argument at the bounds, on SQLite and PostgreSQL -------------------------

@@ -117,3 +117,13 @@ def test_only_the_api_needs_tokens_in_production():
     with pytest.raises(ValueError, match="LIFECYCLES_API_TOKENS must be set in production"):
         create_app(worker)
     create_app(Settings(environment=Environment.PRODUCTION, api_tokens=TOKENS))
+
+
+def test_the_change_feed_poll_interval_is_a_setting_within_bounds(monkeypatch: pytest.MonkeyPatch):
+    assert Settings().change_feed_poll_seconds == 1
+    monkeypatch.setenv("LIFECYCLES_CHANGE_FEED_POLL_SECONDS", "0.2")
+    assert Settings().change_feed_poll_seconds == 0.2
+    for refused in ("0", "-1", "0.01", "61", "soon"):
+        monkeypatch.setenv("LIFECYCLES_CHANGE_FEED_POLL_SECONDS", refused)
+        with pytest.raises(ValidationError, match="change_feed_poll_seconds"):
+            Settings()
