@@ -116,6 +116,9 @@ def settings(database_url: str) -> Settings:
         task_queue=f"tq-{uuid.uuid4()}",
         api_tokens=TOKENS,
         temporal_rpc_timeout_seconds=30,
+        # A test ends while its lifecycles may still deliver effects to each other; an update
+        # sent to a worker that is stopping waits for the RPC timeout, so stop without waiting.
+        worker_shutdown_grace_seconds=1,
     )
 
 

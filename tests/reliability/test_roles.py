@@ -42,6 +42,7 @@ def settings(database_url: str) -> Settings:
         api_tokens=TOKENS,
         webhook_endpoints={"crm": {"url": "http://127.0.0.1:9/crm", "secret": SECRETS[0]}},
         stripe_webhook_secret=SECRETS[1],
+        worker_shutdown_grace_seconds=1,
         smtp={
             "host": "127.0.0.1",
             "port": 9,
@@ -58,12 +59,13 @@ def test_every_admin_only_mutation_exists():
 
 
 def fresh_ids(value: Any, suffix: str) -> Any:
-    """The placeholder variables with ids no other test has used (the dev server is shared)."""
+    """The placeholder variables with ids and strings no other test has used (the dev server is shared)."""
     if isinstance(value, dict):
         return {k: fresh_ids(v, suffix) for k, v in value.items()}
     if isinstance(value, list):
         return [fresh_ids(v, suffix) for v in value]
-    return f"{value}-{suffix}" if value == PLACEHOLDERS["ID"] else value
+    # Strings too: an account id names per-account lifecycles (a churn risk) on the shared server.
+    return f"{value}-{suffix}" if value in (PLACEHOLDERS["ID"], PLACEHOLDERS["String"]) else value
 
 
 @pytest.mark.parametrize("op", OPERATIONS, ids=lambda op: f"{op.kind}:{op.name}")
