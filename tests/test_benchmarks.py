@@ -22,7 +22,7 @@ from benchmarks.capacity import scaling
 from benchmarks.cases import OPPORTUNITIES, fill_rows
 from benchmarks.harness import SMOKE
 from benchmarks.report import markdown
-from benchmarks.run import CASES, run
+from benchmarks.run import CASES, main, run
 from infra import postgres
 from services.projection import lifecycle_values
 from workflows.engine.instance import LifecycleInstance
@@ -138,9 +138,17 @@ async def test_every_benchmark_runs_and_the_report_has_its_shape():
 @pytest.mark.parametrize(
     ("flag", "value"), [("--idle", "1000,lots"), ("--idle", "1000,,2000"), ("--timers", "0"), ("--timers", "-5")]
 )
-def test_a_bad_count_is_refused_before_anything_starts(flag, value):
+def test_a_bad_count_is_refused_before_anything_starts(flag, value, monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", ["./dev bench", flag, value])
+    with pytest.raises(SystemExit) as refused:
+        main()
+    assert refused.value.code == 2
+    assert "is not a whole number above zero" in capsys.readouterr().err
+
+
+def test_the_command_refuses_a_bad_count_without_a_traceback():
     finished = subprocess.run(
-        [sys.executable, "-m", "benchmarks.run", flag, value], capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "benchmarks.run", "--timers", "0"], capture_output=True, text=True, timeout=60
     )
     assert finished.returncode == 2
     assert "is not a whole number above zero" in finished.stderr
