@@ -47,7 +47,7 @@ from workflows.engine.common import (
 )
 from workflows.engine.computed import computed_property
 from workflows.engine.exposure import Column, Exposure, Match, Mutation, Opening, account_id_column
-from workflows.engine.messages import duration, months
+from workflows.engine.messages import day, duration, months
 from workflows.engine.spec import (
     ChecklistItem,
     Context,
@@ -770,7 +770,7 @@ def _silence_nudge(step: int, subject: str) -> Effect:
         subject=lambda ctx: f"{subject} ({_deal(ctx)})",
         body=lambda ctx: (
             f"No reply from {ctx.data.account.name} for {duration(_silent_for(ctx, step))}, since "
-            f'{_silence_anchor(ctx).date().isoformat()}. Reply-all with the subject "{subject}".'
+            f'{day(_silence_anchor(ctx))}. Reply-all with the subject "{subject}".'
         ),
     )
 

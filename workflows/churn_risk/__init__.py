@@ -43,7 +43,7 @@ from workflows.engine.exposure import (
     Projected,
     account_id_column,
 )
-from workflows.engine.messages import duration, in_words, within
+from workflows.engine.messages import day, duration, in_words, within
 from workflows.engine.reminders import Reminders
 from workflows.engine.spec import (
     Context,
@@ -472,14 +472,14 @@ def message_values(ctx: Ctx) -> dict[str, object]:
         "account": data.account.name,
         "owner": data.owner,
         "reasons": _reasons_text(data),
-        "flagged_on": (data.flagged_at or ctx.now).date().isoformat(),
+        "flagged_on": day(data.flagged_at or ctx.now),
         "recovery_call_due": call_due.isoformat(timespec="minutes"),
         "recovery_call_within": f"within {duration(policy.recovery_call_within)}",
         "recovery_call_window": duration(policy.recovery_call_within),
         "review_every": duration(policy.review_every),
         "scenario": in_words(plan.scenario) if plan else "none yet",
         "strategy": plan.strategy if plan else "no strategy chosen",
-        "retro_due": retro_due.date().isoformat(),
+        "retro_due": day(retro_due),
         "retro_within": within(ctx.now, retro_due),
     }
 

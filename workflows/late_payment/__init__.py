@@ -33,7 +33,7 @@ from workflows.engine.calendar import start_of_day
 from workflows.engine.common import change_owner, reported_moment_problems, stamped
 from workflows.engine.computed import computed_property
 from workflows.engine.exposure import Column, Exposure, Match, Mutation, Opening, Projected, account_id_column
-from workflows.engine.messages import when, within
+from workflows.engine.messages import day, when, within
 from workflows.engine.reminders import Reminders
 from workflows.engine.spec import (
     Context,
@@ -477,7 +477,7 @@ def message_values(ctx: Ctx) -> dict[str, object]:
         "invoice_id": data.invoice_id,
         "owed": _money(ctx, data.owed),
         "pay_how": _pay_how(ctx),
-        "suspension_date": _suspension_due(ctx).date().isoformat(),
+        "suspension_date": day(_suspension_due(ctx)),
         "suspension_when": when(ctx.now, _suspension_due(ctx)),
         "suspension_within": within(ctx.now, _suspension_due(ctx)),
         "cancellation_when": when(ctx.now, _cancellation_due(ctx)),
