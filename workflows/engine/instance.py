@@ -444,13 +444,13 @@ class LifecycleInstance:
         for t in self.spec.transitions:
             if self.core.state not in t.sources or t.role is Role.SYSTEM:
                 continue
-            params = self._probe_params(t)
-            ctx = self.context(now, params=params, describing=True, facts=facts)
+            ctx = self.context(now, params=t.probe, describing=True, facts=facts)
             if t.when is not None and t.probe_params is not None and not t.when(ctx):
                 continue
             unmet = [m for g in t.guards if not g.on_input for m in g.check(ctx)]
             out.append(
-                AllowedTransition(
+                # Every value is the spec's or the guards' own: built many times a list, unvalidated.
+                AllowedTransition.model_construct(
                     trigger=t.trigger,
                     to_state=t.dest,
                     description=t.description,
@@ -461,13 +461,6 @@ class LifecycleInstance:
                 )
             )
         return out
-
-    def _probe_params(self, t: TransitionSpec) -> BaseModel | None:
-        if t.params is None:
-            return None
-        # Probe values are the spec's own, trusted; required fields the probe does not
-        # name stay unset, which is why describing skips the guards judging input.
-        return t.params.model_construct(**dict(t.probe_params or {}))
 
     # ---- applying ------------------------------------------------------------------
 

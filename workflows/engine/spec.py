@@ -17,6 +17,7 @@ import enum
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime
+from functools import cached_property
 from typing import Any, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict
@@ -210,6 +211,15 @@ class TransitionSpec(Generic[DataT, PolicyT, ParamsT]):
     # The sources the diagram draws it from, when not every one (a skip-forward rule).
     diagram_sources: tuple[str, ...] | None = None
     source_ref: str = ""
+
+    @cached_property
+    def probe(self) -> ParamsT | None:
+        """The params describing judges this transition with, made once: the probe's values are
+        the spec's own, trusted; required fields it does not name stay unset, which is why
+        describing skips the guards judging input."""
+        if self.params is None:
+            return None
+        return self.params.model_construct(**dict(self.probe_params or {}))
 
 
 @dataclass(frozen=True, kw_only=True)
