@@ -31,7 +31,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from workflows.opportunity import Money, PlanType
+from workflows.engine.values import Money
+from workflows.opportunity import PlanType
 
 CENT = Decimal("0.01")
 Percent = Annotated[Decimal, Field(ge=0, le=100)]
