@@ -729,9 +729,10 @@ OPEN_STATES = (*BEFORE_CALL, S.CALL_HELD)
 
 TIMERS: tuple[lc.TimerSpec[HandoverData, HandoverPolicy], ...] = (
     lc.TimerSpec(
-        name="follow_up_reminder",
-        states=(S.CALL_HELD,),
-        due=_reminder_due,
+        "follow_up_reminder",
+        (S.CALL_HELD,),
+        _reminder_due,
+        "The follow-up period after the call is over, with follow-ups missing: remind the incoming owner",
         effects=(
             lc.notify(
                 "follow_up_reminder",
@@ -744,13 +745,13 @@ TIMERS: tuple[lc.TimerSpec[HandoverData, HandoverPolicy], ...] = (
                 ),
             ),
         ),
-        description="The follow-up period after the call is over, with follow-ups missing: remind the incoming owner",
         source_ref="004:2622",
     ),
     lc.TimerSpec(
-        name="follow_up_escalation",
-        states=(S.CALL_HELD,),
-        due=_escalation_due,
+        "follow_up_escalation",
+        (S.CALL_HELD,),
+        _escalation_due,
+        "Follow-ups still missing some time after the reminder: tell the team lead",
         effects=(
             lc.notify(
                 "follow_up_escalated",
@@ -763,7 +764,6 @@ TIMERS: tuple[lc.TimerSpec[HandoverData, HandoverPolicy], ...] = (
                 ),
             ),
         ),
-        description="Follow-ups still missing some time after the reminder: tell the team lead",
         source_ref="004:2622; escalation inferred (reference-accounts.md §5(b))",
     ),
 )
@@ -780,10 +780,10 @@ COMPLETE_DESCRIPTION = (
 
 TRANSITIONS: tuple[lc.TransitionSpec[HandoverData, HandoverPolicy], ...] = (
     lc.TransitionSpec(
-        trigger="allocate",
-        sources=(S.REQUESTED,),
-        dest=S.ALLOCATED,
-        description="The allocator sets the team and region; a team other than the suggested one needs a reason.",
+        "allocate",
+        (S.REQUESTED,),
+        S.ALLOCATED,
+        "The allocator sets the team and region; a team other than the suggested one needs a reason.",
         params=AllocateParams,
         guards=(team_as_suggested_or_explained,),
         apply=lc.take_params,
@@ -802,10 +802,10 @@ TRANSITIONS: tuple[lc.TransitionSpec[HandoverData, HandoverPolicy], ...] = (
         source_ref="004:2342-2355, 004:2406",
     ),
     lc.TransitionSpec(
-        trigger="assign",
-        sources=(S.ALLOCATED,),
-        dest=S.ASSIGNED,
-        description="A team lead names the incoming owner, who must not be the outgoing one.",
+        "assign",
+        (S.ALLOCATED,),
+        S.ASSIGNED,
+        "A team lead names the incoming owner, who must not be the outgoing one.",
         params=AssignParams,
         validate=_validate_assign,
         apply=lc.take_params,
@@ -826,10 +826,10 @@ TRANSITIONS: tuple[lc.TransitionSpec[HandoverData, HandoverPolicy], ...] = (
         source_ref="004:2355, 004:2372",
     ),
     lc.TransitionSpec(
-        trigger="record_account_plan",
-        sources=BEFORE_READY,
-        dest=None,
-        description="Record the account plan note in Vitally and when it was last updated.",
+        "record_account_plan",
+        BEFORE_READY,
+        None,
+        "Record the account plan note in Vitally and when it was last updated.",
         params=AccountPlanParams,
         validate=_validate_account_plan,
         apply=_record_account_plan,
@@ -837,10 +837,10 @@ TRANSITIONS: tuple[lc.TransitionSpec[HandoverData, HandoverPolicy], ...] = (
         source_ref="004:2411, 004:2421",
     ),
     lc.TransitionSpec(
-        trigger="record_onboarding",
-        sources=BEFORE_READY,
-        dest=None,
-        description="Record that the customer is onboarded to one of the products they pay for.",
+        "record_onboarding",
+        BEFORE_READY,
+        None,
+        "Record that the customer is onboarded to one of the products they pay for.",
         params=OnboardingParams,
         validate=_validate_onboarding,
         apply=_record_onboarding,
@@ -848,20 +848,20 @@ TRANSITIONS: tuple[lc.TransitionSpec[HandoverData, HandoverPolicy], ...] = (
         source_ref="004:2425-2496",
     ),
     lc.TransitionSpec(
-        trigger="record_health_check",
-        sources=BEFORE_READY,
-        dest=None,
-        description="Record whether the account is healthy, usage- and engagement-wise.",
+        "record_health_check",
+        BEFORE_READY,
+        None,
+        "Record whether the account is healthy, usage- and engagement-wise.",
         params=HealthCheckParams,
         apply=_record_health_check,
         in_diagram=False,
         source_ref="004:2378",
     ),
     lc.TransitionSpec(
-        trigger="mark_ready",
-        sources=(S.ASSIGNED,),
-        dest=S.READY,
-        description="The readiness checklist is met: the account may be handed over.",
+        "mark_ready",
+        (S.ASSIGNED,),
+        S.READY,
+        "The readiness checklist is met: the account may be handed over.",
         guards=READINESS_GUARDS,
         effects=(
             lc.notify(
@@ -875,10 +875,10 @@ TRANSITIONS: tuple[lc.TransitionSpec[HandoverData, HandoverPolicy], ...] = (
         source_ref="004:2411-2425",
     ),
     lc.TransitionSpec(
-        trigger="push_back",
-        sources=(S.ASSIGNED, S.READY),
-        dest=S.PUSHED_BACK,
-        description="The incoming owner pushes back, with the flags they see.",
+        "push_back",
+        (S.ASSIGNED, S.READY),
+        S.PUSHED_BACK,
+        "The incoming owner pushes back, with the flags they see.",
         params=PushBackParams,
         guards=(raised_by_incoming_owner,),
         apply=_push_back,
@@ -899,10 +899,10 @@ TRANSITIONS: tuple[lc.TransitionSpec[HandoverData, HandoverPolicy], ...] = (
         source_ref="004:2378, 004:2711",
     ),
     lc.TransitionSpec(
-        trigger="remedy",
-        sources=(S.PUSHED_BACK,),
-        dest=S.ASSIGNED,
-        description="The outgoing owner remedied what the push-back raised, and says how.",
+        "remedy",
+        (S.PUSHED_BACK,),
+        S.ASSIGNED,
+        "The outgoing owner remedied what the push-back raised, and says how.",
         guards=(lc.reason_required("Say what was done about the flags raised."),),
         apply=_resolve_push_back(PushBackResolution.REMEDIED),
         effects=(
@@ -917,12 +917,12 @@ TRANSITIONS: tuple[lc.TransitionSpec[HandoverData, HandoverPolicy], ...] = (
         source_ref="004:2378",
     ),
     lc.TransitionSpec(
-        trigger="overrule",
-        sources=(S.PUSHED_BACK,),
-        dest=S.ASSIGNED,
-        role=lc.Role.ADMIN,
-        description="A team lead (Simon as tie-breaker) overrules the push-back: the incoming owner takes the "
+        "overrule",
+        (S.PUSHED_BACK,),
+        S.ASSIGNED,
+        "A team lead (Simon as tie-breaker) overrules the push-back: the incoming owner takes the "
         "account regardless, as a lead.",
+        role=lc.Role.ADMIN,
         guards=(lc.reason_required("Say why the push-back is overruled."),),
         apply=_resolve_push_back(PushBackResolution.OVERRULED),
         effects=(
@@ -937,10 +937,10 @@ TRANSITIONS: tuple[lc.TransitionSpec[HandoverData, HandoverPolicy], ...] = (
         source_ref="004:8290",
     ),
     lc.TransitionSpec(
-        trigger="record_call",
-        sources=(S.READY,),
-        dest=S.CALL_HELD,
-        description="The handover call was held; the incoming owner's follow-up period starts.",
+        "record_call",
+        (S.READY,),
+        S.CALL_HELD,
+        "The handover call was held; the incoming owner's follow-up period starts.",
         params=CallParams,
         validate=_validate_call,
         apply=_record_call,
@@ -959,10 +959,10 @@ TRANSITIONS: tuple[lc.TransitionSpec[HandoverData, HandoverPolicy], ...] = (
         source_ref="004:2504",
     ),
     lc.TransitionSpec(
-        trigger="record_follow_up",
-        sources=(S.CALL_HELD,),
-        dest=None,
-        description="Record one of the incoming owner's follow-ups after the call.",
+        "record_follow_up",
+        (S.CALL_HELD,),
+        None,
+        "Record one of the incoming owner's follow-ups after the call.",
         params=FollowUpParams,
         validate=_validate_follow_up,
         apply=_record_follow_up,
@@ -970,10 +970,10 @@ TRANSITIONS: tuple[lc.TransitionSpec[HandoverData, HandoverPolicy], ...] = (
         source_ref="004:2622-2631",
     ),
     lc.TransitionSpec(
-        trigger="complete",
-        sources=(S.CALL_HELD,),
-        dest=S.COMPLETED,
-        description=COMPLETE_DESCRIPTION,
+        "complete",
+        (S.CALL_HELD,),
+        S.COMPLETED,
+        COMPLETE_DESCRIPTION,
         guards=(follow_ups_done,),
         effects=(
             OWNERS_FOLLOW,
@@ -990,19 +990,19 @@ TRANSITIONS: tuple[lc.TransitionSpec[HandoverData, HandoverPolicy], ...] = (
     # Completing before the call is refused by a guard naming what is missing, rather
     # than as a move the machine does not know.
     lc.TransitionSpec(
-        trigger="complete",
-        sources=BEFORE_CALL,
-        dest=S.COMPLETED,
-        description=COMPLETE_DESCRIPTION,
+        "complete",
+        BEFORE_CALL,
+        S.COMPLETED,
+        COMPLETE_DESCRIPTION,
         guards=(call_held,),
         in_diagram=False,
         source_ref="004:2650",
     ),
     lc.TransitionSpec(
-        trigger="reject",
-        sources=BEFORE_CALL,
-        dest=S.REJECTED,
-        description="The allocator or a team lead turns the handover down, saying why (e.g. not fully expanded).",
+        "reject",
+        BEFORE_CALL,
+        S.REJECTED,
+        "The allocator or a team lead turns the handover down, saying why (e.g. not fully expanded).",
         guards=(lc.reason_required("Say why the handover is rejected."),),
         effects=(
             lc.notify(
@@ -1056,18 +1056,14 @@ EXPOSURE = lc.Exposure[HandoverData, HandoverPolicy](
     states=HandoverState,
     columns=(
         lc.account_id_column(),
-        lc.Column(name="reason", max_length=60),
+        lc.Column("reason", max_length=60),
         lc.Column(
-            name="incoming_owner",
-            max_length=lc.PERSON_MAX_LENGTH,
-            nullable=True,
-            match=lc.Match.EQUALS,
-            indexed=True,
+            "incoming_owner", max_length=lc.PERSON_MAX_LENGTH, nullable=True, match=lc.Match.EQUALS, indexed=True
         ),
-        lc.Column(name="team", max_length=10, nullable=True),
-        lc.Column(name="region", max_length=10, nullable=True, match=lc.Match.ANY_OF, indexed=True),
+        lc.Column("team", max_length=10, nullable=True),
+        lc.Column("region", max_length=10, nullable=True, match=lc.Match.ANY_OF, indexed=True),
         lc.Column(
-            name="follow_up_due_at",
+            "follow_up_due_at",
             type=datetime,
             value=follow_up_due_at,
             nullable=True,
@@ -1076,8 +1072,8 @@ EXPOSURE = lc.Exposure[HandoverData, HandoverPolicy](
             filter_description="True: follow-ups past due and still missing; false: all others.",
             indexed=True,
         ),
-        lc.Column(name="opened_at", type=datetime, value=lambda handover: handover.opened_at, orderable=True),
-        lc.Column(name="completed_at", type=datetime, value=_completed_at, nullable=True),
+        lc.Column("opened_at", type=datetime, value=lambda handover: handover.opened_at, orderable=True),
+        lc.Column("completed_at", type=datetime, value=_completed_at, nullable=True),
     ),
     default_order="OPENED_AT_DESC",
     # Its id is made from the account's by the service; requestHandover is in schema/handover.py.
@@ -1086,19 +1082,19 @@ EXPOSURE = lc.Exposure[HandoverData, HandoverPolicy](
     mutations={
         "allocate": lc.Mutation(),
         "assign": lc.Mutation(),
-        "record_account_plan": lc.Mutation(name="recordHandoverAccountPlan", input="HandoverAccountPlanInput"),
-        "record_onboarding": lc.Mutation(name="recordHandoverOnboarding", input="HandoverOnboardingInput"),
-        "record_health_check": lc.Mutation(name="recordHandoverHealthCheck", input="HandoverHealthCheckInput"),
+        "record_account_plan": lc.Mutation("recordHandoverAccountPlan", input="HandoverAccountPlanInput"),
+        "record_onboarding": lc.Mutation("recordHandoverOnboarding", input="HandoverOnboardingInput"),
+        "record_health_check": lc.Mutation("recordHandoverHealthCheck", input="HandoverHealthCheckInput"),
         "mark_ready": lc.Mutation(
-            name="markHandoverReady",
+            "markHandoverReady",
             input="HandoverStepInput",
             description="Declare the account ready; refused, naming what is missing, until it is.",
         ),
         "push_back": lc.Mutation(),
-        "remedy": lc.Mutation(name="remedyHandoverPushBack", input="HandoverStepInput"),
-        "overrule": lc.Mutation(name="overruleHandoverPushBack", input="HandoverStepInput"),
-        "record_call": lc.Mutation(name="recordHandoverCall", input="HandoverCallInput"),
-        "record_follow_up": lc.Mutation(name="recordHandoverFollowUp", input="HandoverFollowUpInput"),
+        "remedy": lc.Mutation("remedyHandoverPushBack", input="HandoverStepInput"),
+        "overrule": lc.Mutation("overruleHandoverPushBack", input="HandoverStepInput"),
+        "record_call": lc.Mutation("recordHandoverCall", input="HandoverCallInput"),
+        "record_follow_up": lc.Mutation("recordHandoverFollowUp", input="HandoverFollowUpInput"),
         "complete": lc.Mutation(input="HandoverStepInput"),
         "reject": lc.Mutation(input="HandoverStepInput"),
         "change_owner": None,
@@ -1122,17 +1118,17 @@ EXPOSURE = lc.Exposure[HandoverData, HandoverPolicy](
 
 
 HANDOVER = lc.LifecycleSpec(
-    kind=KIND,
-    title="Handover",
-    description="An account moving from its owner to another, with the owner change cascading to every open "
+    KIND,
+    "Handover",
+    "An account moving from its owner to another, with the owner change cascading to every open "
     "lifecycle of the account. Ids are `<account id>/<n>`, n counting the account's handovers; one may be open at a "
     "time. The account's current owner is the incoming owner of its latest completed handover (the `account(id)` "
     "query).",
-    states=STATES,
-    transitions=TRANSITIONS,
-    timers=TIMERS,
-    data_model=HandoverData,
-    policy_model=HandoverPolicy,
+    STATES,
+    TRANSITIONS,
+    TIMERS,
+    HandoverData,
+    HandoverPolicy,
     summary_of=_summary,
     validate_open=_validate_open,
     exposure=EXPOSURE,

@@ -300,6 +300,7 @@ class OpportunityPolicy(BaseModel):
 Ctx: TypeAlias = lc.Context[OpportunityData, OpportunityPolicy, lc.ParamsT]
 Effect: TypeAlias = lc.EffectSpec[OpportunityData, OpportunityPolicy]
 Transition: TypeAlias = lc.TransitionSpec[OpportunityData, OpportunityPolicy]
+Timer: TypeAlias = lc.TimerSpec[OpportunityData, OpportunityPolicy]
 
 
 # ---- parameters of the triggers --------------------------------------------------------
@@ -735,8 +736,9 @@ def _silence_due(step: int) -> Callable[[Ctx], datetime | None]:
     return due
 
 
-def _silence_nudge(step: int, subject: str) -> Effect:
-    return lc.notify(
+def _silence_nudge(step: int, name: str, silence: str, subject: str, source_ref: str) -> Timer:
+    """The ladder's ``step``, 1 or 2: after ``silence``, the owner is nudged to send ``subject``."""
+    nudge = lc.notify(
         "silence_nudge",
         "Nudge the owner to follow up with the silent customer (004:7312-7342).",
         to=lc.owner,
@@ -746,6 +748,8 @@ def _silence_nudge(step: int, subject: str) -> Effect:
             f'{lc.day(_silence_anchor(ctx))}. Reply-all with the subject "{subject}".'
         ),
     )
+    description = f'{silence}: nudge "{subject}"'
+    return lc.TimerSpec(name, OPEN_STAGES, _silence_due(step), description, effects=(nudge,), source_ref=source_ref)
 
 
 def _next_step_due(ctx: Ctx) -> datetime | None:
@@ -773,39 +777,31 @@ def _follow_up_due(ctx: Ctx) -> datetime | None:
     return None
 
 
-TIMERS: tuple[lc.TimerSpec[OpportunityData, OpportunityPolicy], ...] = (
-    lc.TimerSpec(
-        name="silence_first_nudge",
-        states=OPEN_STAGES,
-        due=_silence_due(1),
-        effects=(_silence_nudge(1, "Still interested?"),),  # 004:7318
-        description='No customer reply for the first silence period: nudge "Still interested?"',
-        source_ref="004:7312",
+TIMERS: tuple[Timer, ...] = (
+    # The nudges' subjects are the handbook's (004:7318, 004:7338).
+    _silence_nudge(
+        1, "silence_first_nudge", "No customer reply for the first silence period", "Still interested?", "004:7312"
+    ),
+    _silence_nudge(
+        2, "silence_second_nudge", "Still no reply after the second silence period", "Did I lose you?", "004:7338"
     ),
     lc.TimerSpec(
-        name="silence_second_nudge",
-        states=OPEN_STAGES,
-        due=_silence_due(2),
-        effects=(_silence_nudge(2, "Did I lose you?"),),  # 004:7338
-        description='Still no reply after the second silence period: nudge "Did I lose you?"',
-        source_ref="004:7338",
-    ),
-    lc.TimerSpec(
-        name="silence_close",
+        "silence_close",
+        OPEN_STAGES,
+        _silence_due(3),
+        "Still no reply after the last silence period: Closed Lost (disappeared)",
         trigger="close_lost",
-        states=OPEN_STAGES,
-        due=_silence_due(3),
         params=lambda ctx: {
             "loss_reason": LossReason.DISAPPEARED,
             "loss_note": "No customer reply through the silence ladder.",
         },
-        description="Still no reply after the last silence period: Closed Lost (disappeared)",
         source_ref="004:7342",
     ),
     lc.TimerSpec(
-        name="next_step_overdue",
-        states=OPEN_STAGES,
-        due=_next_step_due,
+        "next_step_overdue",
+        OPEN_STAGES,
+        _next_step_due,
+        "The next step's due date has passed: tell the owner",
         effects=(
             lc.notify(
                 "next_step_overdue",
@@ -815,16 +811,15 @@ TIMERS: tuple[lc.TimerSpec[OpportunityData, OpportunityPolicy], ...] = (
                 body=_next_step_overdue_body,
             ),
         ),
-        description="The next step's due date has passed: tell the owner",
         source_ref="004:5599",
     ),
     lc.TimerSpec(
-        name="loss_follow_up",
-        trigger="follow_up_due",
-        states=(S.CLOSED_LOST,),
-        due=_follow_up_due,
-        description="Check in with a lost customer: once after a loss to a competitor, periodically while they "
+        "loss_follow_up",
+        (S.CLOSED_LOST,),
+        _follow_up_due,
+        "Check in with a lost customer: once after a loss to a competitor, periodically while they "
         "are stuck with their current setup",
+        trigger="follow_up_due",
         source_ref="004:9761-9770",
     ),
 )
@@ -859,10 +854,10 @@ def _moves() -> list[Transition]:
             if j > 0:
                 out.append(
                     lc.TransitionSpec(
-                        trigger="advance",
-                        sources=stages[:j],
-                        dest=dest,
-                        description=f"Advance to {dest}; the exit criteria of every stage left behind must be met.",
+                        "advance",
+                        stages[:j],
+                        dest,
+                        f"Advance to {dest}; the exit criteria of every stage left behind must be met.",
                         params=MoveParams,
                         when=targets(dest, stages, forward=True),
                         guards=(exit_criteria_met,),
@@ -879,10 +874,10 @@ def _moves() -> list[Transition]:
             if j + 1 < len(stages):
                 out.append(
                     lc.TransitionSpec(
-                        trigger="move_back",
-                        sources=stages[j + 1 :],
-                        dest=dest,
-                        description=f"Move back to {dest}, with a reason.",
+                        "move_back",
+                        stages[j + 1 :],
+                        dest,
+                        f"Move back to {dest}, with a reason.",
                         params=MoveBackParams,
                         when=targets(dest, stages, forward=False),
                         guards=(lc.reason_required("Say why the opportunity moves back."),),
@@ -896,10 +891,10 @@ def _moves() -> list[Transition]:
 TRANSITIONS: tuple[Transition, ...] = (
     *_moves(),
     lc.TransitionSpec(
-        trigger="record_criterion",
-        sources=OPEN_STAGES,
-        dest=None,
-        description="Record an exit criterion as met, with its evidence.",
+        "record_criterion",
+        OPEN_STAGES,
+        None,
+        "Record an exit criterion as met, with its evidence.",
         params=RecordCriterionParams,
         validate=_validate_criterion,
         apply=_record_criterion,
@@ -907,11 +902,11 @@ TRANSITIONS: tuple[Transition, ...] = (
         source_ref="004:5549",
     ),
     lc.TransitionSpec(
-        trigger="waive_criterion",
-        sources=OPEN_STAGES,
-        dest=None,
+        "waive_criterion",
+        OPEN_STAGES,
+        None,
+        "Waive an exit criterion (admin), with a reason.",
         role=lc.Role.ADMIN,
-        description="Waive an exit criterion (admin), with a reason.",
         params=CriterionParams,
         validate=_validate_waiver,
         apply=_waive_criterion,
@@ -919,20 +914,20 @@ TRANSITIONS: tuple[Transition, ...] = (
         in_diagram=False,
     ),
     lc.TransitionSpec(
-        trigger="close_won",
-        sources=OPEN_STAGES,
-        dest=S.CLOSED_WON,
-        description="Close won: the contract is signed by everyone, or a small month-to-month deal.",
+        "close_won",
+        OPEN_STAGES,
+        S.CLOSED_WON,
+        "Close won: the contract is signed by everyone, or a small month-to-month deal.",
         guards=(contract_signed,),
         apply=_close_won,
         effects=CLOSED_WON_EFFECTS,
         source_ref="004:5543, 004:9694-9696",
     ),
     lc.TransitionSpec(
-        trigger="close_lost",
-        sources=OPEN_STAGES,
-        dest=S.CLOSED_LOST,
-        description="Close lost, with a loss reason.",
+        "close_lost",
+        OPEN_STAGES,
+        S.CLOSED_LOST,
+        "Close lost, with a loss reason.",
         params=CloseLostParams,
         guards=(loss_reason_given,),
         apply=_close_lost,
@@ -940,19 +935,19 @@ TRANSITIONS: tuple[Transition, ...] = (
         source_ref="004:5545, 004:9741-9774",
     ),
     lc.TransitionSpec(
-        trigger="update_fields",
-        sources=OPEN_STAGES,
-        dest=None,
-        description="Change the deal's fields (amount, close date, forecast category, next step...).",
+        "update_fields",
+        OPEN_STAGES,
+        None,
+        "Change the deal's fields (amount, close date, forecast category, next step...).",
         params=UpdateFieldsParams,
         apply=_update_fields,
         in_diagram=False,
     ),
     lc.TransitionSpec(
-        trigger="record_customer_reply",
-        sources=OPEN_STAGES,
-        dest=None,
-        description="Record a reply from the customer; restarts the silence ladder.",
+        "record_customer_reply",
+        OPEN_STAGES,
+        None,
+        "Record a reply from the customer; restarts the silence ladder.",
         params=CustomerReplyParams,
         validate=_validate_reply,
         apply=_record_reply,
@@ -960,11 +955,11 @@ TRANSITIONS: tuple[Transition, ...] = (
         source_ref="004:7312",
     ),
     lc.TransitionSpec(
-        trigger="follow_up_due",
-        sources=(S.CLOSED_LOST,),
-        dest=None,
+        "follow_up_due",
+        (S.CLOSED_LOST,),
+        None,
+        "Time to check in with a lost customer.",
         role=lc.Role.SYSTEM,
-        description="Time to check in with a lost customer.",
         apply=_count_follow_up,
         in_diagram=False,
         effects=(
@@ -978,10 +973,10 @@ TRANSITIONS: tuple[Transition, ...] = (
         ),
     ),
     lc.TransitionSpec(
-        trigger="stop_follow_ups",
-        sources=(S.CLOSED_LOST,),
-        dest=None,
-        description="Stop the follow-up reminders of a lost deal, with a reason.",
+        "stop_follow_ups",
+        (S.CLOSED_LOST,),
+        None,
+        "Stop the follow-up reminders of a lost deal, with a reason.",
         guards=(lc.reason_required("Say why the follow-ups stop."),),
         apply=_stop_follow_ups,
         in_diagram=False,
@@ -1042,16 +1037,16 @@ EXPOSURE = lc.Exposure[OpportunityData, OpportunityPolicy](
     state_name="stage",
     table="opportunities",
     columns=(
-        lc.Column(name="name", max_length=lc.NAME_MAX_LENGTH),
-        lc.Column(name="pipeline", type=Pipeline, max_length=30),
-        lc.Column(name="record_type", max_length=60, match=lc.Match.ANY_OF, indexed=True),
-        lc.Column(name="plan_type", max_length=20),
-        lc.Column(name="forecast_category", max_length=20, match=lc.Match.ANY_OF, indexed=True),
+        lc.Column("name", max_length=lc.NAME_MAX_LENGTH),
+        lc.Column("pipeline", type=Pipeline, max_length=30),
+        lc.Column("record_type", max_length=60, match=lc.Match.ANY_OF, indexed=True),
+        lc.Column("plan_type", max_length=20),
+        lc.Column("forecast_category", max_length=20, match=lc.Match.ANY_OF, indexed=True),
         lc.account_id_column(),
-        lc.Column(name="amount", orderable=True),
-        lc.Column(name="arr", type=lc.Money, value=lambda p: p.data.arr_discounted),
+        lc.Column("amount", orderable=True),
+        lc.Column("arr", type=lc.Money, value=lambda p: p.data.arr_discounted),
         lc.Column(
-            name="close_date",
+            "close_date",
             match=lc.Match.RANGE,
             filter_names=("closeDateFrom", "closeDateTo"),
             filter_description="Closing on or after the first day, and on or before the second.",
@@ -1085,29 +1080,29 @@ EXPOSURE = lc.Exposure[OpportunityData, OpportunityPolicy](
         "(004:10791).",
     ),
     mutations={
-        "record_criterion": lc.Mutation(name="recordExitCriterion", input="ExitCriterionInput"),
-        "waive_criterion": lc.Mutation(name="waiveExitCriterion"),
+        "record_criterion": lc.Mutation("recordExitCriterion", input="ExitCriterionInput"),
+        "waive_criterion": lc.Mutation("waiveExitCriterion"),
         "advance": lc.Mutation(
-            name="advanceOpportunity",
+            "advanceOpportunity",
             input="AdvanceOpportunityInput",
             description="Advance to the next stage, or skip ahead to a later one.",
             field_names={"to": "toStage"},
         ),
         "move_back": lc.Mutation(
-            name="moveOpportunityBack",
+            "moveOpportunityBack",
             input="MoveOpportunityBackInput",
             description="Move back to an earlier stage, with a reason.",
             field_names={"to": "toStage"},
         ),
-        "close_won": lc.Mutation(name="closeOpportunityWon"),
+        "close_won": lc.Mutation("closeOpportunityWon"),
         "close_lost": lc.Mutation(
-            name="closeOpportunityLost",
+            "closeOpportunityLost",
             input="CloseOpportunityLostInput",
             description="Close lost, with a loss reason from the handbook's list.",
         ),
-        "update_fields": lc.Mutation(name="updateOpportunity"),
-        "record_customer_reply": lc.Mutation(name="recordCustomerReply", input="CustomerReplyInput"),
-        "stop_follow_ups": lc.Mutation(name="stopOpportunityFollowUps", input="StopFollowUpsInput"),
+        "update_fields": lc.Mutation("updateOpportunity"),
+        "record_customer_reply": lc.Mutation("recordCustomerReply", input="CustomerReplyInput"),
+        "stop_follow_ups": lc.Mutation("stopOpportunityFollowUps", input="StopFollowUpsInput"),
         "change_owner": None,
     },
     shared_result="OpportunityResult",
@@ -1119,14 +1114,14 @@ EXPOSURE = lc.Exposure[OpportunityData, OpportunityPolicy](
 
 
 OPPORTUNITY = lc.LifecycleSpec(
-    kind=KIND,
-    title="Opportunity",
-    description="A sales deal moving through its pipeline stages to Closed Won or Closed Lost.",
-    states=STATES,
-    transitions=TRANSITIONS,
-    timers=TIMERS,
-    data_model=OpportunityData,
-    policy_model=OpportunityPolicy,
+    KIND,
+    "Opportunity",
+    "A sales deal moving through its pipeline stages to Closed Won or Closed Lost.",
+    STATES,
+    TRANSITIONS,
+    TIMERS,
+    OpportunityData,
+    OpportunityPolicy,
     initial_state=_initial_stage,
     # Product-led deals may join the pipeline at any stage (004:10791).
     entry_states=lambda data: PIPELINE_STAGES[data.pipeline],

@@ -511,10 +511,10 @@ REASON_ADDED = remind.send(
 
 TIMERS: tuple[lc.TimerSpec[ChurnRiskData, ChurnRiskPolicy], ...] = (
     lc.TimerSpec(
-        name="recovery_call_escalation",
-        states=(C.FLAGGED,),
-        due=_recovery_call_due,
-        description="No recovery call within the policy's window of flagging: tell the team lead",
+        "recovery_call_escalation",
+        (C.FLAGGED,),
+        _recovery_call_due,
+        "No recovery call within the policy's window of flagging: tell the team lead",
         effects=(
             remind.send(
                 "recovery_call_overdue",
@@ -526,11 +526,11 @@ TIMERS: tuple[lc.TimerSpec[ChurnRiskData, ChurnRiskPolicy], ...] = (
         source_ref="004:11588",
     ),
     lc.TimerSpec(
-        name="weekly_review",
+        "weekly_review",
+        (C.IN_RECOVERY,),
+        _next_review,
+        "The weekly at-risk review: ask the owner for a status note",
         trigger="request_status",
-        states=(C.IN_RECOVERY,),
-        due=_next_review,
-        description="The weekly at-risk review: ask the owner for a status note",
         source_ref="004:11588",
     ),
 )
@@ -756,7 +756,7 @@ EXPOSURE = lc.Exposure[ChurnRiskData, ChurnRiskPolicy](
     columns=(
         lc.account_id_column(),
         lc.Column(
-            name="flagged_at",
+            "flagged_at",
             type=datetime,
             nullable=True,
             match=lc.Match.RANGE,
@@ -764,7 +764,7 @@ EXPOSURE = lc.Exposure[ChurnRiskData, ChurnRiskPolicy](
             orderable=True,
         ),
         lc.Column(
-            name="recovery_call_due_at",
+            "recovery_call_due_at",
             type=datetime,
             value=recovery_call_due_at,
             nullable=True,
@@ -772,7 +772,7 @@ EXPOSURE = lc.Exposure[ChurnRiskData, ChurnRiskPolicy](
             filter_names=("recoveryCallOverdue",),
             filter_description="True: flagged and the recovery call is past due; false: all others.",
         ),
-        lc.Column(name="opened_at", type=datetime, value=lambda p: p.opened_at, orderable=True),
+        lc.Column("opened_at", type=datetime, value=lambda p: p.opened_at, orderable=True),
     ),
     default_order="OPENED_AT_DESC",
     # One open churn risk per account: flags and signals are fired by account, opening the
@@ -787,25 +787,25 @@ EXPOSURE = lc.Exposure[ChurnRiskData, ChurnRiskPolicy](
     per_account=lc.PerAccount(
         mutations={
             "add_reason": lc.Mutation(
-                name="flagChurnRisk",
+                "flagChurnRisk",
                 input="FlagChurnRiskInput",
                 description="Flag an account at risk for one of the handbook's reasons: opens its churn risk, or adds "
                 "the reason to the open one (004:11485-11505).",
             ),
             "record_usage": lc.Mutation(
-                name="recordUsageReading",
+                "recordUsageReading",
                 input="UsageReadingInput",
                 description="Record the account's usage against its baseline; a drop by the policy's share or more, "
                 "not seasonal, flags it (004:11495).",
             ),
             "record_health": lc.Mutation(
-                name="recordHealthReading",
+                "recordHealthReading",
                 input="HealthReadingInput",
                 description="Record the account's weekly health score; Poor for the policy's run of consecutive weeks "
                 "flags it (004:11503).",
             ),
             "record_signal": lc.Mutation(
-                name="recordChurnSignal",
+                "recordChurnSignal",
                 input="ChurnSignalInput",
                 description="Record a churn signal: a late payment suspended with no reply, a full data export "
                 "requested, or negative engagement with a renewal near (004:11499-11505).",
@@ -818,11 +818,11 @@ EXPOSURE = lc.Exposure[ChurnRiskData, ChurnRiskPolicy](
         "record_usage": None,
         "record_health": None,
         "record_signal": None,
-        "record_recovery_call": lc.Mutation(name="recordChurnRecoveryCall", input="ChurnRecoveryCallInput"),
-        "record_recovery_plan": lc.Mutation(name="recordChurnRecoveryPlan", input="ChurnRecoveryPlanInput"),
-        "record_status_note": lc.Mutation(name="recordChurnStatusNote", input="ChurnStatusNoteInput"),
-        "mark_recovered": lc.Mutation(name="markChurnRiskRecovered", input="ChurnRiskReasonInput"),
-        "record_churn": lc.Mutation(name="recordChurn", input="ChurnRiskReasonInput"),
+        "record_recovery_call": lc.Mutation("recordChurnRecoveryCall", input="ChurnRecoveryCallInput"),
+        "record_recovery_plan": lc.Mutation("recordChurnRecoveryPlan", input="ChurnRecoveryPlanInput"),
+        "record_status_note": lc.Mutation("recordChurnStatusNote", input="ChurnStatusNoteInput"),
+        "mark_recovered": lc.Mutation("markChurnRiskRecovered", input="ChurnRiskReasonInput"),
+        "record_churn": lc.Mutation("recordChurn", input="ChurnRiskReasonInput"),
         "change_owner": None,
     },
     computed={"flag_reasons": flag_reasons, "consecutive_poor_weeks": consecutive_poor_weeks},
@@ -840,15 +840,15 @@ EXPOSURE = lc.Exposure[ChurnRiskData, ChurnRiskPolicy](
 
 
 CHURN_RISK = lc.LifecycleSpec(
-    kind=KIND,
-    title="Churn risk",
-    description="An account at risk of churning: flagged by an operator or by the signals it judges, a prompt "
+    KIND,
+    "Churn risk",
+    "An account at risk of churning: flagged by an operator or by the signals it judges, a prompt "
     "recovery call, a recovery plan reviewed every week, then recovered or churned.",
-    states=STATES,
-    transitions=TRANSITIONS,
-    timers=TIMERS,
-    data_model=ChurnRiskData,
-    policy_model=ChurnRiskPolicy,
+    STATES,
+    TRANSITIONS,
+    TIMERS,
+    ChurnRiskData,
+    ChurnRiskPolicy,
     initial_state=lambda data: C.WATCHING,
     summary_of=lambda data: f"{data.account.name}: {_reasons_text(data)}",
     exposure=EXPOSURE,

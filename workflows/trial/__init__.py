@@ -11,6 +11,7 @@ team lead and RevOps. Each rule is stated, with its reference, where it is decla
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Annotated
@@ -312,9 +313,9 @@ GRANT_FEATURES = lc.EffectSpec[TrialData, TrialPolicy](
 )
 
 RESET_FEATURES = lc.EffectSpec[TrialData, TrialPolicy](
-    type="entitlements.reset",
-    name="reset_to_free_plan",
-    description="The organization's features go back to the free plan (004:12864).",
+    "entitlements.reset",
+    "reset_to_free_plan",
+    "The organization's features go back to the free plan (004:12864).",
     build=lambda ctx: _entitlements(ctx, plan="FREE"),
     when=_provisioned,
 )
@@ -347,10 +348,6 @@ def _halfway(ctx: Ctx) -> datetime | None:
 def _customer(ctx: Ctx) -> list[str]:
     """Who at the customer gets the trial notices: the contacts, or the owner to pass them on."""
     return list(ctx.data.contact_emails) or [ctx.data.owner]
-
-
-def _customer_notice(lead: timedelta, ctx: Ctx) -> datetime | None:
-    return None if ctx.data.silence_notifications else _owed(ctx, _dates(ctx.data)[1] - lead)
 
 
 def _last_engaged(ctx: Ctx) -> datetime:
@@ -401,6 +398,25 @@ SUBSCRIPTION_TO_RESTORE = remind.send(
     when=_owes_new_subscription,
 )
 
+
+def _customer_notice(which: str, lead: Callable[[TrialPolicy], timedelta]) -> lc.TimerSpec[TrialData, TrialPolicy]:
+    """The customer's ``which`` notice before expiry, ``lead(policy)`` ahead of it (004:12855)."""
+
+    def due(ctx: Ctx) -> datetime | None:
+        return None if ctx.data.silence_notifications else _owed(ctx, _dates(ctx.data)[1] - lead(ctx.policy))
+
+    return remind(
+        f"{which}_customer_notice",
+        f"The {which} notice before expiry: tell the customer, unless notifications are silenced",
+        messages.CUSTOMER_EXPIRY_NOTICE,
+        states=RUNNING_STATES,
+        due=due,
+        to=_customer,
+        source_ref="004:12855",
+        effect="customer_expiry_notice",
+    )
+
+
 TIMERS: tuple[lc.TimerSpec[TrialData, TrialPolicy], ...] = (
     remind(
         "feedback_session",
@@ -416,26 +432,8 @@ TIMERS: tuple[lc.TimerSpec[TrialData, TrialPolicy], ...] = (
         due=lambda ctx: _owed(ctx, _dates(ctx.data)[1] - ctx.policy.wrap_up_call_before_expiry, engagement=True),
         source_ref="004:9637",
     ),
-    remind(
-        "first_customer_notice",
-        "The first notice before expiry: tell the customer, unless notifications are silenced",
-        messages.CUSTOMER_EXPIRY_NOTICE,
-        states=RUNNING_STATES,
-        due=lambda ctx: _customer_notice(ctx.policy.first_customer_notice_before_expiry, ctx),
-        to=_customer,
-        source_ref="004:12855",
-        effect="customer_expiry_notice",
-    ),
-    remind(
-        "last_customer_notice",
-        "The last notice before expiry: tell the customer, unless notifications are silenced",
-        messages.CUSTOMER_EXPIRY_NOTICE,
-        states=RUNNING_STATES,
-        due=lambda ctx: _customer_notice(ctx.policy.last_customer_notice_before_expiry, ctx),
-        to=_customer,
-        source_ref="004:12855",
-        effect="customer_expiry_notice",
-    ),
+    _customer_notice("first", lambda policy: policy.first_customer_notice_before_expiry),
+    _customer_notice("last", lambda policy: policy.last_customer_notice_before_expiry),
     remind(
         "owner_inactivity_nudge",
         "No customer activity for the policy's first span: nudge the owner",
@@ -463,11 +461,11 @@ TIMERS: tuple[lc.TimerSpec[TrialData, TrialPolicy], ...] = (
         effect="revops_create_subscription",
     ),
     lc.TimerSpec(
-        name="expiry",
+        "expiry",
+        OPEN_STATES,
+        lambda ctx: ctx.data.expires_at,
+        "The expiry: the trial ends and its features reset to the free plan",
         trigger="expire",
-        states=OPEN_STATES,
-        due=lambda ctx: ctx.data.expires_at,
-        description="The expiry: the trial ends and its features reset to the free plan",
         source_ref="004:12864",
     ),
 )
@@ -482,10 +480,10 @@ TRANSITIONS: tuple[lc.TransitionSpec[TrialData, TrialPolicy], ...] = (
         source_ref="004:12875-12879",
     ),
     lc.TransitionSpec(
-        trigger="extend",
-        sources=RUNNING_STATES,
-        dest=None,
-        description="Give more days, within the policy's bounds, with a reason and what the customer gives back.",
+        "extend",
+        RUNNING_STATES,
+        None,
+        "Give more days, within the policy's bounds, with a reason and what the customer gives back.",
         params=ExtendParams,
         validate=_validate_extension,
         guards=(lc.reason_required("Say why the customer needs more time and what must still happen (004:11829)."),),
@@ -493,47 +491,47 @@ TRANSITIONS: tuple[lc.TransitionSpec[TrialData, TrialPolicy], ...] = (
         source_ref="004:11816-11829",
     ),
     lc.TransitionSpec(
-        trigger="pause",
-        sources=(T.ACTIVE,),
-        dest=T.PAUSED,
-        description="Pause the engagement to reconnect later, with a reason; the expiry still runs.",
+        "pause",
+        (T.ACTIVE,),
+        T.PAUSED,
+        "Pause the engagement to reconnect later, with a reason; the expiry still runs.",
         guards=(lc.reason_required("Say why the trial pauses."),),
         apply=lambda ctx: ctx.data.pauses.append(lc.stamped(Pause, ctx)),
         source_ref="004:11810",
     ),
     lc.TransitionSpec(
-        trigger="resume",
-        sources=(T.PAUSED,),
-        dest=T.ACTIVE,
-        description="Resume a paused trial: the engagement timers run again.",
+        "resume",
+        (T.PAUSED,),
+        T.ACTIVE,
+        "Resume a paused trial: the engagement timers run again.",
         apply=_resume,
         source_ref="004:11810",
     ),
     lc.TransitionSpec(
-        trigger="record_customer_activity",
-        sources=RUNNING_STATES,
-        dest=None,
-        description="Record that the customer used the product or engaged; restarts the inactivity nudges.",
+        "record_customer_activity",
+        RUNNING_STATES,
+        None,
+        "Record that the customer used the product or engaged; restarts the inactivity nudges.",
         params=ActivityParams,
         validate=_validate_activity,
         apply=_record_activity,
         source_ref="004:11795",
     ),
     lc.TransitionSpec(
-        trigger="confirm_new_subscription",
-        sources=OPEN_STATES,
-        dest=None,
-        description="RevOps confirms the existing payer's new subscription is created (004:12881).",
+        "confirm_new_subscription",
+        OPEN_STATES,
+        None,
+        "RevOps confirms the existing payer's new subscription is created (004:12881).",
         params=SubscriptionParams,
         guards=(existing_payer, subscription_not_yet_confirmed),
         apply=_confirm_subscription,
         source_ref="004:12881",
     ),
     lc.TransitionSpec(
-        trigger="convert",
-        sources=RUNNING_STATES,
-        dest=T.CONVERTED,
-        description="The customer subscribed within the trial: they keep the paid features.",
+        "convert",
+        RUNNING_STATES,
+        T.CONVERTED,
+        "The customer subscribed within the trial: they keep the paid features.",
         params=SubscriptionParams,
         apply=lc.take_params,
         effects=(
@@ -547,20 +545,20 @@ TRANSITIONS: tuple[lc.TransitionSpec[TrialData, TrialPolicy], ...] = (
         source_ref="004:12864",
     ),
     lc.TransitionSpec(
-        trigger="cancel",
-        sources=OPEN_STATES,
-        dest=T.CANCELLED,
-        description="Withdraw the trial, with a reason.",
+        "cancel",
+        OPEN_STATES,
+        T.CANCELLED,
+        "Withdraw the trial, with a reason.",
         guards=(lc.reason_required("Say why the trial is cancelled."),),
         apply=_cancel,
         effects=(SUBSCRIPTION_TO_RESTORE,),
     ),
     lc.TransitionSpec(
-        trigger="expire",
-        sources=OPEN_STATES,
-        dest=T.EXPIRED,
+        "expire",
+        OPEN_STATES,
+        T.EXPIRED,
+        "The expiry passed without a subscription.",
         role=lc.Role.SYSTEM,
-        description="The expiry passed without a subscription.",
         apply=_expire,
         effects=(
             remind.send(
@@ -609,12 +607,12 @@ EXPOSURE = lc.Exposure[TrialData, TrialPolicy](
     states=TrialState,
     columns=(
         lc.account_id_column("organization_id", of=lambda data: data.organization),
-        lc.Column(name="target", max_length=20, match=lc.Match.ANY_OF),
-        lc.Column(name="existing_paid_subscription", match=lc.Match.EQUALS),
-        lc.Column(name="subscription_missing_at_expiry", match=lc.Match.EQUALS),
-        lc.Column(name="expected_arr"),
+        lc.Column("target", max_length=20, match=lc.Match.ANY_OF),
+        lc.Column("existing_paid_subscription", match=lc.Match.EQUALS),
+        lc.Column("subscription_missing_at_expiry", match=lc.Match.EQUALS),
+        lc.Column("expected_arr"),
         lc.Column(
-            name="expires_at",
+            "expires_at",
             match=lc.Match.RANGE,
             filter_names=("expiringAfter", "expiringBefore"),
             filter_description="Expiring at or after the first moment, before the second.",
@@ -642,14 +640,14 @@ EXPOSURE = lc.Exposure[TrialData, TrialPolicy](
     ),
     mutations={
         "record_provisioning_step": lc.Mutation(
-            name="recordTrialProvisioningStep",
+            "recordTrialProvisioningStep",
             description="Record one of RevOps' billing steps as done; the last one starts the trial.",
         ),
         "extend": lc.Mutation(),
         "pause": lc.Mutation(input="TrialChangeInput"),
         "resume": lc.Mutation(input="TrialChangeInput"),
-        "record_customer_activity": lc.Mutation(name="recordTrialCustomerActivity", input="TrialCustomerActivityInput"),
-        "confirm_new_subscription": lc.Mutation(name="confirmTrialNewSubscription", input="TrialSubscriptionInput"),
+        "record_customer_activity": lc.Mutation("recordTrialCustomerActivity", input="TrialCustomerActivityInput"),
+        "confirm_new_subscription": lc.Mutation("confirmTrialNewSubscription", input="TrialSubscriptionInput"),
         "convert": lc.Mutation(input="TrialSubscriptionInput"),
         "cancel": lc.Mutation(input="TrialChangeInput"),
         "change_owner": None,
@@ -667,14 +665,14 @@ EXPOSURE = lc.Exposure[TrialData, TrialPolicy](
 )
 
 TRIAL = lc.LifecycleSpec(
-    kind=KIND,
-    title="Trial",
-    description="A time-boxed trial of a paid plan for an organization: extended, paused, converted or expired.",
-    states=STATES,
-    transitions=TRANSITIONS,
-    timers=TIMERS,
-    data_model=TrialData,
-    policy_model=TrialPolicy,
+    KIND,
+    "Trial",
+    "A time-boxed trial of a paid plan for an organization: extended, paused, converted or expired.",
+    STATES,
+    TRANSITIONS,
+    TIMERS,
+    TrialData,
+    TrialPolicy,
     # 004:12868: only an existing payer needs RevOps before the trial can start.
     initial_state=lambda data: T.PROVISIONING if data.existing_paid_subscription else T.ACTIVE,
     start_states=(T.PROVISIONING, T.ACTIVE),
