@@ -493,9 +493,7 @@ READINESS = (
 _ITEM = {item.key: item for item in READINESS}
 
 
-def _readiness_guard(
-    key: str,
-) -> Callable[[Callable[[Ctx], Sequence[str]]], lc.Guard[HandoverData, HandoverPolicy]]:
+def _readiness_guard(key: str) -> Callable[[Callable[[Ctx], Sequence[str]]], lc.Guard[HandoverData, HandoverPolicy]]:
     item = _ITEM[key]
     return lc.guard(key, f"{item.label} ({item.source}).")
 
@@ -625,29 +623,12 @@ def _push_back(ctx: Ctx[PushBackParams]) -> None:
     ctx.data.push_backs = [*ctx.data.push_backs, lc.stamped(PushBack, ctx)]
 
 
-def _resolve_push_back(resolution: PushBackResolution) -> Callable[[Ctx], None]:
-    def resolve(ctx: Ctx) -> None:
-        ctx.data.push_backs[-1] = ctx.data.push_backs[-1].model_copy(
-            update={
-                "resolution": resolution,
-                "resolved_by": ctx.actor,
-                "resolved_at": ctx.now,
-                "resolution_note": ctx.reason,
-            }
-        )
-
-    return resolve
-
-
 def _record_call(ctx: Ctx[CallParams]) -> None:
     ctx.data.call = lc.stamped(HandoverCall, ctx, held_at=ctx.params.held_at or ctx.now)
 
 
 def _record_follow_up(ctx: Ctx[FollowUpParams]) -> None:
-    ctx.data.follow_ups = {
-        **ctx.data.follow_ups,
-        ctx.params.item: lc.stamped(FollowUpRecord, ctx),
-    }
+    ctx.data.follow_ups = {**ctx.data.follow_ups, ctx.params.item: lc.stamped(FollowUpRecord, ctx)}
 
 
 # ---- effects -----------------------------------------------------------------------------
@@ -669,6 +650,49 @@ def _incoming(ctx: Ctx) -> list[str]:
 
 def _both_owners(ctx: Ctx) -> list[str]:
     return [ctx.data.owner, _incoming_owner(ctx)]
+
+
+def _ending_push_back(
+    trigger: str,
+    resolution: PushBackResolution,
+    role: lc.Role,
+    told: Callable[[Ctx], list[str]],
+    source_ref: str,
+    description: str,
+    why: str,
+    told_what: str,
+) -> lc.TransitionSpec[HandoverData, HandoverPolicy]:
+    """Back to ASSIGNED, the push-back ended as ``resolution``, with ``why`` asked and ``told`` told."""
+
+    def resolve(ctx: Ctx) -> None:
+        ctx.data.push_backs[-1] = ctx.data.push_backs[-1].model_copy(
+            update={
+                "resolution": resolution,
+                "resolved_by": ctx.actor,
+                "resolved_at": ctx.now,
+                "resolution_note": ctx.reason,
+            }
+        )
+
+    ended = resolution.lower()
+    notice = lc.notify(
+        f"push_back_{ended}",
+        told_what,
+        to=told,
+        subject=lambda ctx: f"Handover of {_account(ctx)}: push-back {ended}",
+        body=lc.actor_and_reason,
+    )
+    return lc.TransitionSpec(
+        trigger,
+        (S.PUSHED_BACK,),
+        S.ASSIGNED,
+        description,
+        role=role,
+        guards=(lc.reason_required(why),),
+        apply=resolve,
+        effects=(notice,),
+        source_ref=source_ref,
+    )
 
 
 def _follow_up_list(ctx: Ctx) -> str:
@@ -898,43 +922,26 @@ TRANSITIONS: tuple[lc.TransitionSpec[HandoverData, HandoverPolicy], ...] = (
         ),
         source_ref="004:2378, 004:2711",
     ),
-    lc.TransitionSpec(
+    _ending_push_back(
         "remedy",
-        (S.PUSHED_BACK,),
-        S.ASSIGNED,
+        PushBackResolution.REMEDIED,
+        lc.Role.OPERATOR,
+        _incoming,
+        "004:2378",
         "The outgoing owner remedied what the push-back raised, and says how.",
-        guards=(lc.reason_required("Say what was done about the flags raised."),),
-        apply=_resolve_push_back(PushBackResolution.REMEDIED),
-        effects=(
-            lc.notify(
-                "push_back_remedied",
-                "The incoming owner hears what was done.",
-                to=_incoming,
-                subject=lambda ctx: f"Handover of {_account(ctx)}: push-back remedied",
-                body=lc.actor_and_reason,
-            ),
-        ),
-        source_ref="004:2378",
+        "Say what was done about the flags raised.",
+        "The incoming owner hears what was done.",
     ),
-    lc.TransitionSpec(
+    _ending_push_back(
         "overrule",
-        (S.PUSHED_BACK,),
-        S.ASSIGNED,
+        PushBackResolution.OVERRULED,
+        lc.Role.ADMIN,
+        _both_owners,
+        "004:8290",
         "A team lead (Simon as tie-breaker) overrules the push-back: the incoming owner takes the "
         "account regardless, as a lead.",
-        role=lc.Role.ADMIN,
-        guards=(lc.reason_required("Say why the push-back is overruled."),),
-        apply=_resolve_push_back(PushBackResolution.OVERRULED),
-        effects=(
-            lc.notify(
-                "push_back_overruled",
-                "The incoming owner works on the account regardless, treated as a lead (004:8290).",
-                to=_both_owners,
-                subject=lambda ctx: f"Handover of {_account(ctx)}: push-back overruled",
-                body=lc.actor_and_reason,
-            ),
-        ),
-        source_ref="004:8290",
+        "Say why the push-back is overruled.",
+        "The incoming owner works on the account regardless, treated as a lead (004:8290).",
     ),
     lc.TransitionSpec(
         "record_call",
@@ -1016,11 +1023,7 @@ TRANSITIONS: tuple[lc.TransitionSpec[HandoverData, HandoverPolicy], ...] = (
         source_ref="004:2315, 004:8184",
     ),
     # Replacing the outgoing owner (who leaves, say); it must stay someone other than the incoming one.
-    replace(
-        _CHANGE_OWNER,
-        description="Replace the outgoing owner.",
-        validate=_validate_outgoing_owner,
-    ),
+    replace(_CHANGE_OWNER, description="Replace the outgoing owner.", validate=_validate_outgoing_owner),
 )
 
 STATES = (
@@ -1062,14 +1065,11 @@ EXPOSURE = lc.Exposure[HandoverData, HandoverPolicy](
         ),
         lc.Column("team", max_length=10, nullable=True),
         lc.Column("region", max_length=10, nullable=True, match=lc.Match.ANY_OF, indexed=True),
-        lc.Column(
+        lc.overdue_column(
             "follow_up_due_at",
-            type=datetime,
-            value=follow_up_due_at,
-            nullable=True,
-            match=lc.Match.PAST,
-            filter_names=("overdueFollowUp",),
-            filter_description="True: follow-ups past due and still missing; false: all others.",
+            follow_up_due_at,
+            "overdueFollowUp",
+            "True: follow-ups past due and still missing; false: all others.",
             indexed=True,
         ),
         lc.Column("opened_at", type=datetime, value=lambda handover: handover.opened_at, orderable=True),
