@@ -500,10 +500,7 @@ FLAGGED_EFFECTS: tuple[Effect, ...] = (
 
 
 REASON_ADDED = remind.send(
-    "reason_added",
-    "Tell the owner the account is at risk for one more reason.",
-    messages.REASON_ADDED,
-    to=lc.owner,
+    "reason_added", "Tell the owner the account is at risk for one more reason.", messages.REASON_ADDED, to=lc.owner
 )
 
 
@@ -620,20 +617,10 @@ TRANSITIONS: tuple[lc.TransitionSpec[ChurnRiskData, ChurnRiskPolicy], ...] = (
         "004:11495",
     ),
     *_signal_transitions(
-        "record_health",
-        HealthReadingParams,
-        "A weekly health score",
-        _record_health,
-        _validate_health,
-        "004:11503",
+        "record_health", HealthReadingParams, "A weekly health score", _record_health, _validate_health, "004:11503"
     ),
     *_signal_transitions(
-        "record_signal",
-        SignalParams,
-        "A recorded churn signal",
-        _record_signal,
-        None,
-        "004:11499-11505",
+        "record_signal", SignalParams, "A recorded churn signal", _record_signal, None, "004:11499-11505"
     ),
     lc.TransitionSpec(
         "record_recovery_call",
@@ -763,14 +750,11 @@ EXPOSURE = lc.Exposure[ChurnRiskData, ChurnRiskPolicy](
             filter_names=("flaggedAfter", "flaggedBefore"),
             orderable=True,
         ),
-        lc.Column(
+        lc.overdue_column(
             "recovery_call_due_at",
-            type=datetime,
-            value=recovery_call_due_at,
-            nullable=True,
-            match=lc.Match.PAST,
-            filter_names=("recoveryCallOverdue",),
-            filter_description="True: flagged and the recovery call is past due; false: all others.",
+            recovery_call_due_at,
+            "recoveryCallOverdue",
+            "True: flagged and the recovery call is past due; false: all others.",
         ),
         lc.Column("opened_at", type=datetime, value=lambda p: p.opened_at, orderable=True),
     ),

@@ -102,6 +102,27 @@ def account_id_column(
     )
 
 
+def overdue_column(
+    name: str,
+    due: Callable[[Projected[DataT, PolicyT]], datetime | None],
+    flag: str,
+    description: str,
+    *,
+    indexed: bool = False,
+) -> Column[DataT, PolicyT]:
+    """A moment something is ``due`` (None: nothing is), filtered as the yes or no ``flag``: past due or not."""
+    return Column(
+        name,
+        type=datetime,
+        value=due,
+        nullable=True,
+        match=Match.PAST,
+        filter_names=(flag,),
+        filter_description=description,
+        indexed=indexed,
+    )
+
+
 @dataclass(frozen=True)
 class Mutation:
     """A trigger's mutation: its name, its input type's name and what it says it does."""

@@ -35,6 +35,7 @@ from workflows.engine.exposure import (
     PerAccount,
     Projected,
     account_id_column,
+    overdue_column,
 )
 from workflows.engine.messages import Message, day, duration, in_words, months, when, within
 from workflows.engine.reminders import Reminders
@@ -129,6 +130,7 @@ __all__ = [
     "lifecycle_workflow",
     "months",
     "notify",
+    "overdue_column",
     "owed",
     "owner",
     "reason_required",

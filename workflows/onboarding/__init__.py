@@ -808,14 +808,11 @@ EXPOSURE = lc.Exposure[OnboardingData, OnboardingPolicy](
         lc.Column(
             "won_at", type=datetime, match=lc.Match.RANGE, filter_names=("wonAfter", "wonBefore"), orderable=True
         ),
-        lc.Column(
+        lc.overdue_column(
             "next_check_in_at",
-            type=datetime,
-            value=_next_check_in_at,
-            nullable=True,
-            match=lc.Match.PAST,
-            filter_names=("checkInOverdue",),
-            filter_description="True: in progress with a check-in past due; false: all others.",
+            _next_check_in_at,
+            "checkInOverdue",
+            "True: in progress with a check-in past due; false: all others.",
         ),
         lc.Column("retained_three_months", type=bool, nullable=True),
         lc.Column("churned_at", type=datetime, value=_churned_at, nullable=True),
