@@ -993,9 +993,7 @@ TRANSITIONS: tuple[lc.TransitionSpec[RenewalData, RenewalPolicy], ...] = (
 
 STATES = (
     lc.StateSpec(
-        R.ACTIVE,
-        "The contract runs; its renewal is not due yet (004:5579-5581).",
-        on_enter=(OPEN_RENEWAL_OPPORTUNITY,),
+        R.ACTIVE, "The contract runs; its renewal is not due yet (004:5579-5581).", on_enter=(OPEN_RENEWAL_OPPORTUNITY,)
     ),
     lc.StateSpec(
         R.RENEWAL_DUE,

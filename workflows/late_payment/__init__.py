@@ -917,7 +917,7 @@ EXPOSURE = lc.Exposure[LatePaymentData, LatePaymentPolicy](
         field_descriptions={
             "consecutive_missed_periods": "Consecutive billing periods the customer missed before this invoice "
             "(not counting it); when it and this one reach the policy's missed_periods_for_advance, access waits "
-            "for an advance payment (004:3689).",
+            "for an advance payment (004:3689)."
         },
         owner_defaults_to_caller=False,
     ),
