@@ -282,6 +282,11 @@ def _percentiles_row(label: str, summary: dict[str, Any], *more: Any) -> str:
     return table_row(label, summary["n"], summary["p50_ms"], summary["p95_ms"], summary["p99_ms"], *more)
 
 
+def _measured_section(title: str, what: str, first: str) -> list[str]:
+    """A latency section's heading, what it measured as a sentence, and its table's head."""
+    return ["", f"## {title}", "", what[0].upper() + what[1:] + ".", "", *_percentiles_head(first)]
+
+
 def markdown(run: dict[str, Any], history: list[dict[str, Any]] | None = None) -> str:
     m = run["machine"]
     res = run["results"]
@@ -363,12 +368,7 @@ def markdown(run: dict[str, Any], history: list[dict[str, Any]] | None = None) -
     if live:
         subscriber, model = live["subscriber"], live["poll_model"]
         lines += [
-            "",
-            "## 1b. Live updates",
-            "",
-            live["what"][0].upper() + live["what"][1:] + ".",
-            "",
-            *_percentiles_head("Side"),
+            *_measured_section("1b. Live updates", live["what"], "Side"),
             _percentiles_row("answer -> subscriber's event", subscriber),
             table_row(f"a poll every {model['interval_s']:g} s (model)", "-", model["p50_ms"], "-", model["p99_ms"]),
         ]
@@ -376,12 +376,7 @@ def markdown(run: dict[str, Any], history: list[dict[str, Any]] | None = None) -
     if console:
         board, page = console["board"], console["lifecycle_page"]
         lines += [
-            "",
-            "## 1c. The console's pages",
-            "",
-            console["what"][0].upper() + console["what"][1:] + ".",
-            "",
-            *_percentiles_head("Page"),
+            *_measured_section("1c. The console's pages", console["what"], "Page"),
             _percentiles_row(
                 f"pipeline board, {board['open_deals_shown']} open deals ({board['page_size']} a page)", board
             ),

@@ -88,15 +88,20 @@ class LifecycleRow(SQLModel, table=True):
     deadlines: list[dict[str, Any]] = json_column()
 
 
-class TransitionRow(SQLModel, table=True):
-    __tablename__ = "lifecycle_transitions"
-    __table_args__ = (sa.UniqueConstraint("workflow_id", "seq", name="uq_lifecycle_transitions_workflow_seq"),)
+class OfTransition(SQLModel):
+    """The columns naming the transition a row comes from: its lifecycle's workflow, kind and id, and its seq."""
 
-    id: int | None = Field(default=None, primary_key=True)
     workflow_id: str = Field(max_length=WORKFLOW_ID_MAX_LENGTH)
     seq: int
     kind: str = Field(max_length=50)
     entity_id: str = Field(max_length=ENTITY_ID_COLUMN_LENGTH)
+
+
+class TransitionRow(OfTransition, table=True):
+    __tablename__ = "lifecycle_transitions"
+    __table_args__ = (sa.UniqueConstraint("workflow_id", "seq", name="uq_lifecycle_transitions_workflow_seq"),)
+
+    id: int | None = Field(default=None, primary_key=True)
     trigger: str = Field(max_length=60)
     from_state: str = Field(max_length=60)
     to_state: str = Field(max_length=60)
@@ -138,17 +143,13 @@ class EffectStatus(enum.StrEnum):
     SKIPPED = "SKIPPED"
 
 
-class EffectRow(SQLModel, table=True):
+class EffectRow(OfTransition, table=True):
     """The outbox: every side effect a transition decided, with its delivery state."""
 
     __tablename__ = "outbox_effects"
     __table_args__ = (sa.Index("ix_outbox_effects_workflow_seq", "workflow_id", "seq"),)
 
     id: str = Field(primary_key=True, max_length=300)
-    workflow_id: str = Field(max_length=WORKFLOW_ID_MAX_LENGTH)
-    seq: int
-    kind: str = Field(max_length=50)
-    entity_id: str = Field(max_length=ENTITY_ID_COLUMN_LENGTH)
     type: str = Field(max_length=60)
     name: str = Field(max_length=100)
     recipients: list[str] = json_column()

@@ -38,38 +38,7 @@ from typing import Annotated, TypeAlias
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from workflows.engine.common import (
-    CHANGE_OWNER,
-    ChangeOwnerParams,
-    actor_and_reason,
-    change_owner,
-    reported_moment_problems,
-    stamped,
-    take_params,
-)
-from workflows.engine.exposure import Column, Exposure, Match, Mutation, Projected, account_id_column
-from workflows.engine.messages import duration, in_words
-from workflows.engine.spec import (
-    ChecklistItem,
-    Context,
-    EffectSpec,
-    Guard,
-    LifecycleSpec,
-    Params,
-    ParamsT,
-    Role,
-    StateSpec,
-    TimerSpec,
-    TransitionSpec,
-    fire_on_account,
-    guard,
-    notify,
-    owner,
-    reason_required,
-    role,
-)
-from workflows.engine.values import PERSON_MAX_LENGTH, Account, Money, distinct
-from workflows.engine.workflow import lifecycle_workflow
+from workflows.engine import vocabulary as lc
 
 KIND = "handover"
 # The lifecycle whose open instances mean an unpaid invoice (built alongside this one).
@@ -206,18 +175,18 @@ class FollowUpItem(enum.StrEnum):
     OPEN_ITEMS_PICKED_UP = "OPEN_ITEMS_PICKED_UP"
 
 
-FOLLOW_UPS: dict[FollowUpItem, ChecklistItem] = {
-    FollowUpItem.ACCOUNT_PLAN_UPDATED: ChecklistItem(
+FOLLOW_UPS: dict[FollowUpItem, lc.ChecklistItem] = {
+    FollowUpItem.ACCOUNT_PLAN_UPDATED: lc.ChecklistItem(
         FollowUpItem.ACCOUNT_PLAN_UPDATED,
         "Vitally updated (New Owner set) and the account plan note updated with the handover context",
         "004:2625-2627",
     ),
-    FollowUpItem.INTRODUCED: ChecklistItem(
+    FollowUpItem.INTRODUCED: lc.ChecklistItem(
         FollowUpItem.INTRODUCED,
         "Introduced themselves to the customer: a warm intro, ideally via the TAE, or a cold one via Slack or email",
         "004:2629",
     ),
-    FollowUpItem.OPEN_ITEMS_PICKED_UP: ChecklistItem(
+    FollowUpItem.OPEN_ITEMS_PICKED_UP: lc.ChecklistItem(
         FollowUpItem.OPEN_ITEMS_PICKED_UP,
         "Picked up the open items: in-flight proposals, unresolved tickets, pending conversations",
         "004:2631",
@@ -275,8 +244,8 @@ class FollowUpRecord(BaseModel):
 
 
 class HandoverData(BaseModel):
-    account: Account
-    arr: Money
+    account: lc.Account
+    arr: lc.Money
     # The outgoing owner: accountable for the account until the handover completes.
     owner: Person
     previous_owners: list[str] = Field(default_factory=list, description="Outgoing owners this handover replaced.")
@@ -294,7 +263,7 @@ class HandoverData(BaseModel):
     call: HandoverCall | None = None
     follow_ups: dict[FollowUpItem, FollowUpRecord] = Field(default_factory=dict)
 
-    _distinct_products = field_validator("paid_products", "onboarded_products")(distinct)
+    _distinct_products = field_validator("paid_products", "onboarded_products")(lc.distinct)
 
 
 class HandoverPolicy(BaseModel):
@@ -315,8 +284,8 @@ class HandoverPolicy(BaseModel):
 
 # What the handover's guards, changes, timers and effects read: its data and pinned policy.
 # ``Ctx[XParams]`` for code that reads a trigger's params: its reads are type-checked.
-Ctx: TypeAlias = Context[HandoverData, HandoverPolicy, ParamsT]
-Effect: TypeAlias = EffectSpec[HandoverData, HandoverPolicy]
+Ctx: TypeAlias = lc.Context[HandoverData, HandoverPolicy, lc.ParamsT]
+Effect: TypeAlias = lc.EffectSpec[HandoverData, HandoverPolicy]
 
 
 # ---- pure derivations the API shows too ---------------------------------------------------
@@ -390,18 +359,18 @@ def follow_up_statuses(data: HandoverData) -> list[FollowUpStatus]:
     return out
 
 
-def suggested_team_of(handover: Projected[HandoverData, HandoverPolicy]) -> OwnerTeam:
+def suggested_team_of(handover: lc.Projected[HandoverData, HandoverPolicy]) -> OwnerTeam:
     """The handbook's team for this account: CSM when onboarded to as many primary products as the
     policy's csm_from_primary_products, else TAM (004:2406)."""
     return suggested_team(handover.data, handover.policy)
 
 
-def follow_up_due_at(handover: Projected[HandoverData, HandoverPolicy]) -> datetime | None:
+def follow_up_due_at(handover: lc.Projected[HandoverData, HandoverPolicy]) -> datetime | None:
     """When the follow-ups are due (the policy's follow-up period after the call), while any is missing."""
     return follow_up_due(handover.data, handover.policy)
 
 
-def _completed_at(handover: Projected[HandoverData, HandoverPolicy]) -> datetime | None:
+def _completed_at(handover: lc.Projected[HandoverData, HandoverPolicy]) -> datetime | None:
     return handover.closed_at if handover.state == HandoverState.COMPLETED else None
 
 
@@ -423,16 +392,16 @@ def _validate_open(data: HandoverData, policy: HandoverPolicy, now: datetime) ->
 # ---- parameters of the triggers --------------------------------------------------------
 
 
-class AllocateParams(Params):
+class AllocateParams(lc.Params):
     team: OwnerTeam
     region: AccountRegion
 
 
-class AssignParams(Params):
+class AssignParams(lc.Params):
     incoming_owner: Person
 
 
-class AccountPlanParams(Params):
+class AccountPlanParams(lc.Params):
     link: Annotated[
         str,
         StringConstraints(strip_whitespace=True, min_length=1, max_length=500),
@@ -441,28 +410,28 @@ class AccountPlanParams(Params):
     updated_on: date
 
 
-class OnboardingParams(Params):
+class OnboardingParams(lc.Params):
     product: PaidProduct
 
 
-class HealthCheckParams(Params):
+class HealthCheckParams(lc.Params):
     healthy: bool
     note: Note
 
 
-class PushBackParams(Params):
+class PushBackParams(lc.Params):
     flags: Annotated[list[PushBackFlag], Field(min_length=1)]
     note: Annotated[str, Field(max_length=2000)] | None = None
 
-    _distinct_flags = field_validator("flags")(distinct)
+    _distinct_flags = field_validator("flags")(lc.distinct)
 
 
-class CallParams(Params):
+class CallParams(lc.Params):
     held_at: AwareDatetime | None = Field(None, description="When the call was held (default: now).")
     notes: Annotated[str, Field(max_length=4000)] | None = None
 
 
-class FollowUpParams(Params):
+class FollowUpParams(lc.Params):
     item: FollowUpItem
     note: Note
 
@@ -474,7 +443,7 @@ def _validate_assign(ctx: Ctx[AssignParams]) -> dict[str, str]:
 
 
 def _validate_account_plan(ctx: Ctx[AccountPlanParams]) -> dict[str, str]:
-    return reported_moment_problems("updated_on", ctx.params.updated_on, now=ctx.now.date())
+    return lc.reported_moment_problems("updated_on", ctx.params.updated_on, now=ctx.now.date())
 
 
 def _validate_onboarding(ctx: Ctx[OnboardingParams]) -> dict[str, str]:
@@ -483,7 +452,7 @@ def _validate_onboarding(ctx: Ctx[OnboardingParams]) -> dict[str, str]:
 
 def _validate_call(ctx: Ctx[CallParams]) -> dict[str, str]:
     ready = ctx.state_entered_at
-    return reported_moment_problems(
+    return lc.reported_moment_problems(
         "held_at",
         ctx.params.held_at,
         now=ctx.now,
@@ -498,7 +467,7 @@ def _validate_follow_up(ctx: Ctx[FollowUpParams]) -> dict[str, str]:
     return {}
 
 
-def _validate_outgoing_owner(ctx: Ctx[ChangeOwnerParams]) -> dict[str, str]:
+def _validate_outgoing_owner(ctx: Ctx[lc.ChangeOwnerParams]) -> dict[str, str]:
     problems = dict(_CHANGE_OWNER.validate(ctx)) if _CHANGE_OWNER.validate else {}
     if ctx.params.new_owner == ctx.data.incoming_owner:
         problems["new_owner"] = "is the incoming owner; the outgoing and incoming owners must differ"
@@ -509,26 +478,24 @@ def _validate_outgoing_owner(ctx: Ctx[ChangeOwnerParams]) -> dict[str, str]:
 
 # What READY needs (004:2411-2425, 004:2378): the exit checklist of ASSIGNED.
 READINESS = (
-    ChecklistItem("account_plan_current", "A current account plan note is saved in Vitally", "004:2411, 004:2421"),
-    ChecklistItem(
+    lc.ChecklistItem("account_plan_current", "A current account plan note is saved in Vitally", "004:2411, 004:2421"),
+    lc.ChecklistItem(
         "onboarding_complete",
         "The customer is onboarded to every product they pay for: the account's onboarding lifecycle is ONBOARDED "
         "where it has one, else every paid product is recorded here",
         "004:2411, 004:2425-2496",
     ),
-    ChecklistItem(
+    lc.ChecklistItem(
         "invoices_paid", "All open invoices are paid: no open late payment on the account", "004:2413, 004:2661"
     ),
-    ChecklistItem("account_healthy", "The account is healthy, usage- and engagement-wise", "004:2378"),
+    lc.ChecklistItem("account_healthy", "The account is healthy, usage- and engagement-wise", "004:2378"),
 )
 _ITEM = {item.key: item for item in READINESS}
 
 
-def _readiness_guard(
-    key: str,
-) -> Callable[[Callable[[Ctx], Sequence[str]]], Guard[HandoverData, HandoverPolicy]]:
+def _readiness_guard(key: str) -> Callable[[Callable[[Ctx], Sequence[str]]], lc.Guard[HandoverData, HandoverPolicy]]:
     item = _ITEM[key]
-    return guard(key, f"{item.label} ({item.source}).")
+    return lc.guard(key, f"{item.label} ({item.source}).")
 
 
 @_readiness_guard("account_plan_current")
@@ -540,7 +507,7 @@ def account_plan_current(ctx: Ctx) -> list[str]:
     if age > max_age:
         return [
             f"The account plan note was last updated on {plan.updated_on.isoformat()}, {age.days} days ago, more "
-            f"than {duration(max_age)}; bring it up to date (reviewed quarterly, 004:2421, 004:11588)."
+            f"than {lc.duration(max_age)}; bring it up to date (reviewed quarterly, 004:2421, 004:11588)."
         ]
     return []
 
@@ -559,7 +526,7 @@ def onboarding_complete(ctx: Ctx) -> list[str]:
     missing = [p for p in ctx.data.paid_products if p not in ctx.data.onboarded_products]
     if not missing:
         return []
-    return [f"Onboarding is not complete for {', '.join(in_words(p) for p in missing)} (004:2425-2496)."]
+    return [f"Onboarding is not complete for {', '.join(lc.in_words(p) for p in missing)} (004:2425-2496)."]
 
 
 @_readiness_guard("invoices_paid")
@@ -586,7 +553,7 @@ def account_healthy(ctx: Ctx) -> list[str]:
     return []
 
 
-READINESS_GUARDS: tuple[Guard[HandoverData, HandoverPolicy], ...] = (
+READINESS_GUARDS: tuple[lc.Guard[HandoverData, HandoverPolicy], ...] = (
     account_plan_current,
     onboarding_complete,
     invoices_paid,
@@ -594,7 +561,7 @@ READINESS_GUARDS: tuple[Guard[HandoverData, HandoverPolicy], ...] = (
 )
 
 
-@guard(
+@lc.guard(
     "team_as_suggested_or_explained",
     "The team is the one the primary products suggest (004:2406), or a reason says why not, e.g. team "
     "capacity (004:2289).",
@@ -611,25 +578,25 @@ def team_as_suggested_or_explained(ctx: Ctx[AllocateParams]) -> list[str]:
     ]
 
 
-@guard(
+@lc.guard(
     "raised_by_incoming_owner",
     "The incoming owner pushes back (004:2378, 004:2711); an admin may record it for them.",
     on_input=True,
 )
 def raised_by_incoming_owner(ctx: Ctx) -> list[str]:
-    if ctx.actor == ctx.data.incoming_owner or ctx.role >= Role.ADMIN:
+    if ctx.actor == ctx.data.incoming_owner or ctx.role >= lc.Role.ADMIN:
         return []
     return [f"Only the incoming owner ({ctx.data.incoming_owner}) pushes back on a handover."]
 
 
-@guard("call_held", "The 15-30 minute handover call between the outgoing and incoming owner was held (004:2504).")
+@lc.guard("call_held", "The 15-30 minute handover call between the outgoing and incoming owner was held (004:2504).")
 def call_held(ctx: Ctx) -> list[str]:
     if ctx.data.call is None:
         return ["The handover call between the outgoing and incoming owner has not been held yet (004:2504)."]
     return []
 
 
-@guard("follow_ups_done", "The incoming owner's actions after the call are recorded (004:2622-2631).")
+@lc.guard("follow_ups_done", "The incoming owner's actions after the call are recorded (004:2622-2631).")
 def follow_ups_done(ctx: Ctx) -> list[str]:
     return [
         f"Not recorded yet: {FOLLOW_UPS[item].label} ({FOLLOW_UPS[item].source})."
@@ -641,7 +608,7 @@ def follow_ups_done(ctx: Ctx) -> list[str]:
 
 
 def _record_account_plan(ctx: Ctx[AccountPlanParams]) -> None:
-    ctx.data.account_plan = stamped(AccountPlanNote, ctx)
+    ctx.data.account_plan = lc.stamped(AccountPlanNote, ctx)
 
 
 def _record_onboarding(ctx: Ctx[OnboardingParams]) -> None:
@@ -649,36 +616,19 @@ def _record_onboarding(ctx: Ctx[OnboardingParams]) -> None:
 
 
 def _record_health_check(ctx: Ctx[HealthCheckParams]) -> None:
-    ctx.data.health_check = stamped(HealthCheck, ctx)
+    ctx.data.health_check = lc.stamped(HealthCheck, ctx)
 
 
 def _push_back(ctx: Ctx[PushBackParams]) -> None:
-    ctx.data.push_backs = [*ctx.data.push_backs, stamped(PushBack, ctx)]
-
-
-def _resolve_push_back(resolution: PushBackResolution) -> Callable[[Ctx], None]:
-    def resolve(ctx: Ctx) -> None:
-        ctx.data.push_backs[-1] = ctx.data.push_backs[-1].model_copy(
-            update={
-                "resolution": resolution,
-                "resolved_by": ctx.actor,
-                "resolved_at": ctx.now,
-                "resolution_note": ctx.reason,
-            }
-        )
-
-    return resolve
+    ctx.data.push_backs = [*ctx.data.push_backs, lc.stamped(PushBack, ctx)]
 
 
 def _record_call(ctx: Ctx[CallParams]) -> None:
-    ctx.data.call = stamped(HandoverCall, ctx, held_at=ctx.params.held_at or ctx.now)
+    ctx.data.call = lc.stamped(HandoverCall, ctx, held_at=ctx.params.held_at or ctx.now)
 
 
 def _record_follow_up(ctx: Ctx[FollowUpParams]) -> None:
-    ctx.data.follow_ups = {
-        **ctx.data.follow_ups,
-        ctx.params.item: stamped(FollowUpRecord, ctx),
-    }
+    ctx.data.follow_ups = {**ctx.data.follow_ups, ctx.params.item: lc.stamped(FollowUpRecord, ctx)}
 
 
 # ---- effects -----------------------------------------------------------------------------
@@ -702,6 +652,49 @@ def _both_owners(ctx: Ctx) -> list[str]:
     return [ctx.data.owner, _incoming_owner(ctx)]
 
 
+def _ending_push_back(
+    trigger: str,
+    resolution: PushBackResolution,
+    role: lc.Role,
+    told: Callable[[Ctx], list[str]],
+    source_ref: str,
+    description: str,
+    why: str,
+    told_what: str,
+) -> lc.TransitionSpec[HandoverData, HandoverPolicy]:
+    """Back to ASSIGNED, the push-back ended as ``resolution``, with ``why`` asked and ``told`` told."""
+
+    def resolve(ctx: Ctx) -> None:
+        ctx.data.push_backs[-1] = ctx.data.push_backs[-1].model_copy(
+            update={
+                "resolution": resolution,
+                "resolved_by": ctx.actor,
+                "resolved_at": ctx.now,
+                "resolution_note": ctx.reason,
+            }
+        )
+
+    ended = resolution.lower()
+    notice = lc.notify(
+        f"push_back_{ended}",
+        told_what,
+        to=told,
+        subject=lambda ctx: f"Handover of {_account(ctx)}: push-back {ended}",
+        body=lc.actor_and_reason,
+    )
+    return lc.TransitionSpec(
+        trigger,
+        (S.PUSHED_BACK,),
+        S.ASSIGNED,
+        description,
+        role=role,
+        guards=(lc.reason_required(why),),
+        apply=resolve,
+        effects=(notice,),
+        source_ref=source_ref,
+    )
+
+
 def _follow_up_list(ctx: Ctx) -> str:
     return "; ".join(FOLLOW_UPS[item].label for item in missing_follow_ups(ctx.data))
 
@@ -716,21 +709,21 @@ def _cascade_reason(ctx: Ctx) -> str:
     return f"Handover {ctx.entity_id} of {ctx.data.account.name} completed: {ctx.data.owner} → {_incoming_owner(ctx)}"
 
 
-OWNERS_FOLLOW: Effect = fire_on_account(
+OWNERS_FOLLOW: Effect = lc.fire_on_account(
     "owners_follow",
     "Every open lifecycle of the account (opportunities, trials, late payments, renewals...) gets the incoming "
     "owner through its own change_owner; this handover, the account's only open one, is excluded.",
     account_id=lambda ctx: ctx.data.account.id,
-    trigger=CHANGE_OWNER,
+    trigger=lc.CHANGE_OWNER,
     params=lambda ctx: {"new_owner": _incoming_owner(ctx)},
     reason=_cascade_reason,
 )
 
 REQUESTED_EFFECTS: tuple[Effect, ...] = (
-    notify(
+    lc.notify(
         "allocation_requested",
         "The allocator reviews the plan and the account's state, then sets team and region (004:2342, 004:2416).",
-        to=role("allocator"),
+        to=lc.role("allocator"),
         subject=lambda ctx: f"Handover requested: {_account(ctx)}",
         body=lambda ctx: (
             f"{ctx.data.owner} ({ctx.data.outgoing_role}) hands off {_account(ctx)} (ARR ${ctx.data.arr:,.2f}): "
@@ -758,43 +751,43 @@ BEFORE_READY = (S.REQUESTED, S.ALLOCATED, S.ASSIGNED, S.PUSHED_BACK)
 BEFORE_CALL = (*BEFORE_READY, S.READY)
 OPEN_STATES = (*BEFORE_CALL, S.CALL_HELD)
 
-TIMERS: tuple[TimerSpec[HandoverData, HandoverPolicy], ...] = (
-    TimerSpec(
-        name="follow_up_reminder",
-        states=(S.CALL_HELD,),
-        due=_reminder_due,
+TIMERS: tuple[lc.TimerSpec[HandoverData, HandoverPolicy], ...] = (
+    lc.TimerSpec(
+        "follow_up_reminder",
+        (S.CALL_HELD,),
+        _reminder_due,
+        "The follow-up period after the call is over, with follow-ups missing: remind the incoming owner",
         effects=(
-            notify(
+            lc.notify(
                 "follow_up_reminder",
                 "Remind the incoming owner of the follow-ups still missing (004:2622).",
                 to=_incoming,
                 subject=lambda ctx: f"Handover follow-ups due: {_account(ctx)}",
                 body=lambda ctx: (
-                    f"{duration(ctx.policy.follow_up_within)} since the handover call, still to do: "
+                    f"{lc.duration(ctx.policy.follow_up_within)} since the handover call, still to do: "
                     f"{_follow_up_list(ctx)}."
                 ),
             ),
         ),
-        description="The follow-up period after the call is over, with follow-ups missing: remind the incoming owner",
         source_ref="004:2622",
     ),
-    TimerSpec(
-        name="follow_up_escalation",
-        states=(S.CALL_HELD,),
-        due=_escalation_due,
+    lc.TimerSpec(
+        "follow_up_escalation",
+        (S.CALL_HELD,),
+        _escalation_due,
+        "Follow-ups still missing some time after the reminder: tell the team lead",
         effects=(
-            notify(
+            lc.notify(
                 "follow_up_escalated",
                 "The team lead hears of the incoming owner's overdue follow-ups.",
                 to=lambda ctx: ["role:team_lead", _incoming_owner(ctx)],
                 subject=lambda ctx: f"Handover follow-ups overdue: {_account(ctx)}",
                 body=lambda ctx: (
                     f"{_incoming_owner(ctx)} has not recorded: {_follow_up_list(ctx)} (due {_follow_ups_due_on(ctx)}, "
-                    f"reminded {duration(ctx.policy.follow_up_escalate_after)} ago)."
+                    f"reminded {lc.duration(ctx.policy.follow_up_escalate_after)} ago)."
                 ),
             ),
         ),
-        description="Follow-ups still missing some time after the reminder: tell the team lead",
         source_ref="004:2622; escalation inferred (reference-accounts.md §5(b))",
     ),
 )
@@ -802,27 +795,27 @@ TIMERS: tuple[TimerSpec[HandoverData, HandoverPolicy], ...] = (
 
 # ---- transitions -------------------------------------------------------------------------
 
-_CHANGE_OWNER = change_owner(OPEN_STATES)
+_CHANGE_OWNER = lc.change_owner(OPEN_STATES)
 
 COMPLETE_DESCRIPTION = (
     "The outgoing owner unassigns themselves: the incoming person becomes the account's owner and every open "
     "lifecycle of the account follows."
 )
 
-TRANSITIONS: tuple[TransitionSpec[HandoverData, HandoverPolicy], ...] = (
-    TransitionSpec(
-        trigger="allocate",
-        sources=(S.REQUESTED,),
-        dest=S.ALLOCATED,
-        description="The allocator sets the team and region; a team other than the suggested one needs a reason.",
+TRANSITIONS: tuple[lc.TransitionSpec[HandoverData, HandoverPolicy], ...] = (
+    lc.TransitionSpec(
+        "allocate",
+        (S.REQUESTED,),
+        S.ALLOCATED,
+        "The allocator sets the team and region; a team other than the suggested one needs a reason.",
         params=AllocateParams,
         guards=(team_as_suggested_or_explained,),
-        apply=take_params,
+        apply=lc.take_params,
         effects=(
-            notify(
+            lc.notify(
                 "assignment_requested",
                 "The team leads pick who takes the account (004:2355, 004:2372).",
-                to=role("team_lead"),
+                to=lc.role("team_lead"),
                 subject=lambda ctx: f"Assign {_account(ctx)} to a {ctx.data.region} {ctx.data.team}",
                 body=lambda ctx: (
                     f"{_account(ctx)} moves from {ctx.data.owner} to the {ctx.data.region} "
@@ -832,16 +825,16 @@ TRANSITIONS: tuple[TransitionSpec[HandoverData, HandoverPolicy], ...] = (
         ),
         source_ref="004:2342-2355, 004:2406",
     ),
-    TransitionSpec(
-        trigger="assign",
-        sources=(S.ALLOCATED,),
-        dest=S.ASSIGNED,
-        description="A team lead names the incoming owner, who must not be the outgoing one.",
+    lc.TransitionSpec(
+        "assign",
+        (S.ALLOCATED,),
+        S.ASSIGNED,
+        "A team lead names the incoming owner, who must not be the outgoing one.",
         params=AssignParams,
         validate=_validate_assign,
-        apply=take_params,
+        apply=lc.take_params,
         effects=(
-            notify(
+            lc.notify(
                 "owners_introduced",
                 "Both owners learn of the handover; the outgoing one readies the account and schedules the call "
                 "(004:2411-2421).",
@@ -856,46 +849,46 @@ TRANSITIONS: tuple[TransitionSpec[HandoverData, HandoverPolicy], ...] = (
         ),
         source_ref="004:2355, 004:2372",
     ),
-    TransitionSpec(
-        trigger="record_account_plan",
-        sources=BEFORE_READY,
-        dest=None,
-        description="Record the account plan note in Vitally and when it was last updated.",
+    lc.TransitionSpec(
+        "record_account_plan",
+        BEFORE_READY,
+        None,
+        "Record the account plan note in Vitally and when it was last updated.",
         params=AccountPlanParams,
         validate=_validate_account_plan,
         apply=_record_account_plan,
         in_diagram=False,
         source_ref="004:2411, 004:2421",
     ),
-    TransitionSpec(
-        trigger="record_onboarding",
-        sources=BEFORE_READY,
-        dest=None,
-        description="Record that the customer is onboarded to one of the products they pay for.",
+    lc.TransitionSpec(
+        "record_onboarding",
+        BEFORE_READY,
+        None,
+        "Record that the customer is onboarded to one of the products they pay for.",
         params=OnboardingParams,
         validate=_validate_onboarding,
         apply=_record_onboarding,
         in_diagram=False,
         source_ref="004:2425-2496",
     ),
-    TransitionSpec(
-        trigger="record_health_check",
-        sources=BEFORE_READY,
-        dest=None,
-        description="Record whether the account is healthy, usage- and engagement-wise.",
+    lc.TransitionSpec(
+        "record_health_check",
+        BEFORE_READY,
+        None,
+        "Record whether the account is healthy, usage- and engagement-wise.",
         params=HealthCheckParams,
         apply=_record_health_check,
         in_diagram=False,
         source_ref="004:2378",
     ),
-    TransitionSpec(
-        trigger="mark_ready",
-        sources=(S.ASSIGNED,),
-        dest=S.READY,
-        description="The readiness checklist is met: the account may be handed over.",
+    lc.TransitionSpec(
+        "mark_ready",
+        (S.ASSIGNED,),
+        S.READY,
+        "The readiness checklist is met: the account may be handed over.",
         guards=READINESS_GUARDS,
         effects=(
-            notify(
+            lc.notify(
                 "handover_ready",
                 "The incoming owner prepares for the call the outgoing owner schedules (004:2421, 004:2519-2548).",
                 to=_incoming,
@@ -905,16 +898,16 @@ TRANSITIONS: tuple[TransitionSpec[HandoverData, HandoverPolicy], ...] = (
         ),
         source_ref="004:2411-2425",
     ),
-    TransitionSpec(
-        trigger="push_back",
-        sources=(S.ASSIGNED, S.READY),
-        dest=S.PUSHED_BACK,
-        description="The incoming owner pushes back, with the flags they see.",
+    lc.TransitionSpec(
+        "push_back",
+        (S.ASSIGNED, S.READY),
+        S.PUSHED_BACK,
+        "The incoming owner pushes back, with the flags they see.",
         params=PushBackParams,
         guards=(raised_by_incoming_owner,),
         apply=_push_back,
         effects=(
-            notify(
+            lc.notify(
                 "pushed_back",
                 "The outgoing owner gets the account to a good state first; the team lead settles disputes "
                 "(004:2378, 004:8290).",
@@ -922,93 +915,76 @@ TRANSITIONS: tuple[TransitionSpec[HandoverData, HandoverPolicy], ...] = (
                 subject=lambda ctx: f"Handover of {_account(ctx)} pushed back",
                 body=lambda ctx: (
                     f"{ctx.data.incoming_owner} pushed back: "
-                    f"{', '.join(in_words(f) for f in ctx.data.push_backs[-1].flags)}. "
+                    f"{', '.join(lc.in_words(f) for f in ctx.data.push_backs[-1].flags)}. "
                     f"{ctx.data.push_backs[-1].note or ''}"
                 ).strip(),
             ),
         ),
         source_ref="004:2378, 004:2711",
     ),
-    TransitionSpec(
-        trigger="remedy",
-        sources=(S.PUSHED_BACK,),
-        dest=S.ASSIGNED,
-        description="The outgoing owner remedied what the push-back raised, and says how.",
-        guards=(reason_required("Say what was done about the flags raised."),),
-        apply=_resolve_push_back(PushBackResolution.REMEDIED),
-        effects=(
-            notify(
-                "push_back_remedied",
-                "The incoming owner hears what was done.",
-                to=_incoming,
-                subject=lambda ctx: f"Handover of {_account(ctx)}: push-back remedied",
-                body=actor_and_reason,
-            ),
-        ),
-        source_ref="004:2378",
+    _ending_push_back(
+        "remedy",
+        PushBackResolution.REMEDIED,
+        lc.Role.OPERATOR,
+        _incoming,
+        "004:2378",
+        "The outgoing owner remedied what the push-back raised, and says how.",
+        "Say what was done about the flags raised.",
+        "The incoming owner hears what was done.",
     ),
-    TransitionSpec(
-        trigger="overrule",
-        sources=(S.PUSHED_BACK,),
-        dest=S.ASSIGNED,
-        role=Role.ADMIN,
-        description="A team lead (Simon as tie-breaker) overrules the push-back: the incoming owner takes the "
+    _ending_push_back(
+        "overrule",
+        PushBackResolution.OVERRULED,
+        lc.Role.ADMIN,
+        _both_owners,
+        "004:8290",
+        "A team lead (Simon as tie-breaker) overrules the push-back: the incoming owner takes the "
         "account regardless, as a lead.",
-        guards=(reason_required("Say why the push-back is overruled."),),
-        apply=_resolve_push_back(PushBackResolution.OVERRULED),
-        effects=(
-            notify(
-                "push_back_overruled",
-                "The incoming owner works on the account regardless, treated as a lead (004:8290).",
-                to=_both_owners,
-                subject=lambda ctx: f"Handover of {_account(ctx)}: push-back overruled",
-                body=actor_and_reason,
-            ),
-        ),
-        source_ref="004:8290",
+        "Say why the push-back is overruled.",
+        "The incoming owner works on the account regardless, treated as a lead (004:8290).",
     ),
-    TransitionSpec(
-        trigger="record_call",
-        sources=(S.READY,),
-        dest=S.CALL_HELD,
-        description="The handover call was held; the incoming owner's follow-up period starts.",
+    lc.TransitionSpec(
+        "record_call",
+        (S.READY,),
+        S.CALL_HELD,
+        "The handover call was held; the incoming owner's follow-up period starts.",
         params=CallParams,
         validate=_validate_call,
         apply=_record_call,
         effects=(
-            notify(
+            lc.notify(
                 "follow_ups_started",
                 "The incoming owner's actions in the follow-up period after the call (004:2622-2631).",
                 to=_incoming,
                 subject=lambda ctx: f"{_account(ctx)}: your follow-ups after the handover call",
                 body=lambda ctx: (
-                    f"Within {duration(ctx.policy.follow_up_within)} of the call, by {_follow_ups_due_on(ctx)}: "
+                    f"Within {lc.duration(ctx.policy.follow_up_within)} of the call, by {_follow_ups_due_on(ctx)}: "
                     f"{_follow_up_list(ctx)}."
                 ),
             ),
         ),
         source_ref="004:2504",
     ),
-    TransitionSpec(
-        trigger="record_follow_up",
-        sources=(S.CALL_HELD,),
-        dest=None,
-        description="Record one of the incoming owner's follow-ups after the call.",
+    lc.TransitionSpec(
+        "record_follow_up",
+        (S.CALL_HELD,),
+        None,
+        "Record one of the incoming owner's follow-ups after the call.",
         params=FollowUpParams,
         validate=_validate_follow_up,
         apply=_record_follow_up,
         in_diagram=False,
         source_ref="004:2622-2631",
     ),
-    TransitionSpec(
-        trigger="complete",
-        sources=(S.CALL_HELD,),
-        dest=S.COMPLETED,
-        description=COMPLETE_DESCRIPTION,
+    lc.TransitionSpec(
+        "complete",
+        (S.CALL_HELD,),
+        S.COMPLETED,
+        COMPLETE_DESCRIPTION,
         guards=(follow_ups_done,),
         effects=(
             OWNERS_FOLLOW,
-            notify(
+            lc.notify(
                 "handover_completed",
                 "The new owner is the sole point of contact (004:2650).",
                 to=_both_owners,
@@ -1020,118 +996,107 @@ TRANSITIONS: tuple[TransitionSpec[HandoverData, HandoverPolicy], ...] = (
     ),
     # Completing before the call is refused by a guard naming what is missing, rather
     # than as a move the machine does not know.
-    TransitionSpec(
-        trigger="complete",
-        sources=BEFORE_CALL,
-        dest=S.COMPLETED,
-        description=COMPLETE_DESCRIPTION,
+    lc.TransitionSpec(
+        "complete",
+        BEFORE_CALL,
+        S.COMPLETED,
+        COMPLETE_DESCRIPTION,
         guards=(call_held,),
         in_diagram=False,
         source_ref="004:2650",
     ),
-    TransitionSpec(
-        trigger="reject",
-        sources=BEFORE_CALL,
-        dest=S.REJECTED,
-        description="The allocator or a team lead turns the handover down, saying why (e.g. not fully expanded).",
-        guards=(reason_required("Say why the handover is rejected."),),
+    lc.TransitionSpec(
+        "reject",
+        BEFORE_CALL,
+        S.REJECTED,
+        "The allocator or a team lead turns the handover down, saying why (e.g. not fully expanded).",
+        guards=(lc.reason_required("Say why the handover is rejected."),),
         effects=(
-            notify(
+            lc.notify(
                 "handover_rejected",
                 "The outgoing owner keeps the account, with the feedback (004:2336, 004:8184).",
-                to=owner,
+                to=lc.owner,
                 subject=lambda ctx: f"Handover of {_account(ctx)} rejected",
-                body=actor_and_reason,
+                body=lc.actor_and_reason,
             ),
         ),
         source_ref="004:2315, 004:8184",
     ),
     # Replacing the outgoing owner (who leaves, say); it must stay someone other than the incoming one.
-    replace(
-        _CHANGE_OWNER,
-        description="Replace the outgoing owner.",
-        validate=_validate_outgoing_owner,
-    ),
+    replace(_CHANGE_OWNER, description="Replace the outgoing owner.", validate=_validate_outgoing_owner),
 )
 
 STATES = (
-    StateSpec(
+    lc.StateSpec(
         S.REQUESTED,
         "The owner flagged the account for handover, for a valid reason (004:2416, 004:2321-2336).",
         on_enter=REQUESTED_EFFECTS,
     ),
-    StateSpec(S.ALLOCATED, "Team (TAM or CSM) and region (US or EU) are set (004:2342-2351)."),
-    StateSpec(
+    lc.StateSpec(S.ALLOCATED, "Team (TAM or CSM) and region (US or EU) are set (004:2342-2351)."),
+    lc.StateSpec(
         S.ASSIGNED,
         "A team lead named the incoming owner; the outgoing owner readies the account (004:2355, 004:2411-2425).",
         checklist=READINESS,
     ),
-    StateSpec(S.PUSHED_BACK, "The incoming owner pushed back with flags (004:2378, 004:2711)."),
-    StateSpec(S.READY, "Ready to hand over; the outgoing owner schedules the handover call (004:2421)."),
-    StateSpec(
+    lc.StateSpec(S.PUSHED_BACK, "The incoming owner pushed back with flags (004:2378, 004:2711)."),
+    lc.StateSpec(S.READY, "Ready to hand over; the outgoing owner schedules the handover call (004:2421)."),
+    lc.StateSpec(
         S.CALL_HELD,
         "The handover call was held; the incoming owner has the follow-up period to act (004:2504, 004:2622).",
         checklist=tuple(FOLLOW_UPS.values()),
     ),
-    StateSpec(
+    lc.StateSpec(
         S.COMPLETED,
         "The outgoing owner is unassigned; the incoming one owns the account and its open lifecycles (004:2650).",
         terminal=True,
     ),
-    StateSpec(S.REJECTED, "Turned down; the outgoing owner keeps the account (004:2336, 004:8184).", terminal=True),
+    lc.StateSpec(S.REJECTED, "Turned down; the outgoing owner keeps the account (004:2336, 004:8184).", terminal=True),
 )
 
 
-EXPOSURE = Exposure[HandoverData, HandoverPolicy](
+EXPOSURE = lc.Exposure[HandoverData, HandoverPolicy](
     description="An account moving from its owner to another (004:2236-2729).",
     states=HandoverState,
     columns=(
-        account_id_column(),
-        Column(name="reason", max_length=60),
-        Column(
-            name="incoming_owner",
-            max_length=PERSON_MAX_LENGTH,
-            nullable=True,
-            match=Match.EQUALS,
+        lc.account_id_column(),
+        lc.Column("reason", max_length=60),
+        lc.Column(
+            "incoming_owner", max_length=lc.PERSON_MAX_LENGTH, nullable=True, match=lc.Match.EQUALS, indexed=True
+        ),
+        lc.Column("team", max_length=10, nullable=True),
+        lc.Column("region", max_length=10, nullable=True, match=lc.Match.ANY_OF, indexed=True),
+        lc.overdue_column(
+            "follow_up_due_at",
+            follow_up_due_at,
+            "overdueFollowUp",
+            "True: follow-ups past due and still missing; false: all others.",
             indexed=True,
         ),
-        Column(name="team", max_length=10, nullable=True),
-        Column(name="region", max_length=10, nullable=True, match=Match.ANY_OF, indexed=True),
-        Column(
-            name="follow_up_due_at",
-            type=datetime,
-            value=follow_up_due_at,
-            nullable=True,
-            match=Match.PAST,
-            filter_names=("overdueFollowUp",),
-            filter_description="True: follow-ups past due and still missing; false: all others.",
-            indexed=True,
-        ),
-        Column(name="opened_at", type=datetime, value=lambda handover: handover.opened_at, orderable=True),
-        Column(name="completed_at", type=datetime, value=_completed_at, nullable=True),
+        lc.Column("opened_at", type=datetime, value=lambda handover: handover.opened_at, orderable=True),
+        lc.Column("completed_at", type=datetime, value=_completed_at, nullable=True),
     ),
     default_order="OPENED_AT_DESC",
     # Its id is made from the account's by the service; requestHandover is in schema/handover.py.
     opening=None,
     account_numbered=True,
     mutations={
-        "allocate": Mutation(),
-        "assign": Mutation(),
-        "record_account_plan": Mutation(name="recordHandoverAccountPlan", input="HandoverAccountPlanInput"),
-        "record_onboarding": Mutation(name="recordHandoverOnboarding", input="HandoverOnboardingInput"),
-        "record_health_check": Mutation(name="recordHandoverHealthCheck", input="HandoverHealthCheckInput"),
-        "mark_ready": Mutation(
-            name="markHandoverReady",
+        "allocate": lc.Mutation(),
+        "assign": lc.Mutation(),
+        "record_account_plan": lc.Mutation("recordHandoverAccountPlan", input="HandoverAccountPlanInput"),
+        "record_onboarding": lc.Mutation("recordHandoverOnboarding", input="HandoverOnboardingInput"),
+        "record_health_check": lc.Mutation("recordHandoverHealthCheck", input="HandoverHealthCheckInput"),
+        "mark_ready": lc.Mutation(
+            "markHandoverReady",
             input="HandoverStepInput",
             description="Declare the account ready; refused, naming what is missing, until it is.",
         ),
-        "push_back": Mutation(),
-        "remedy": Mutation(name="remedyHandoverPushBack", input="HandoverStepInput"),
-        "overrule": Mutation(name="overruleHandoverPushBack", input="HandoverStepInput"),
-        "record_call": Mutation(name="recordHandoverCall", input="HandoverCallInput"),
-        "record_follow_up": Mutation(name="recordHandoverFollowUp", input="HandoverFollowUpInput"),
-        "complete": Mutation(input="HandoverStepInput"),
-        "reject": Mutation(input="HandoverStepInput"),
+        "push_back": lc.Mutation(),
+        "remedy": lc.Mutation("remedyHandoverPushBack", input="HandoverStepInput"),
+        "overrule": lc.Mutation("overruleHandoverPushBack", input="HandoverStepInput"),
+        "record_call": lc.Mutation("recordHandoverCall", input="HandoverCallInput"),
+        "record_follow_up": lc.Mutation("recordHandoverFollowUp", input="HandoverFollowUpInput"),
+        "complete": lc.Mutation(input="HandoverStepInput"),
+        "reject": lc.Mutation(input="HandoverStepInput"),
         "change_owner": None,
     },
     shared_result="HandoverResult",
@@ -1152,22 +1117,22 @@ EXPOSURE = Exposure[HandoverData, HandoverPolicy](
 )
 
 
-HANDOVER = LifecycleSpec(
-    kind=KIND,
-    title="Handover",
-    description="An account moving from its owner to another, with the owner change cascading to every open "
+HANDOVER = lc.LifecycleSpec(
+    KIND,
+    "Handover",
+    "An account moving from its owner to another, with the owner change cascading to every open "
     "lifecycle of the account. Ids are `<account id>/<n>`, n counting the account's handovers; one may be open at a "
     "time. The account's current owner is the incoming owner of its latest completed handover (the `account(id)` "
     "query).",
-    states=STATES,
-    transitions=TRANSITIONS,
-    timers=TIMERS,
-    data_model=HandoverData,
-    policy_model=HandoverPolicy,
+    STATES,
+    TRANSITIONS,
+    TIMERS,
+    HandoverData,
+    HandoverPolicy,
     summary_of=_summary,
     validate_open=_validate_open,
     exposure=EXPOSURE,
 )
 
 
-HandoverWorkflow = lifecycle_workflow(HANDOVER)
+HandoverWorkflow = lc.lifecycle_workflow(HANDOVER)

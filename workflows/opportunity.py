@@ -36,40 +36,7 @@ from typing import Annotated, TypeAlias
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from workflows.engine.calendar import add_months, add_months_dt, start_of_day
-from workflows.engine.common import (
-    change_owner,
-    latest,
-    reported_moment_problems,
-    stamped,
-    start_lifecycle,
-    take_params,
-)
-from workflows.engine.computed import computed_property
-from workflows.engine.exposure import Column, Exposure, Match, Mutation, Opening, account_id_column
-from workflows.engine.messages import day, duration, months
-from workflows.engine.spec import (
-    ChecklistItem,
-    Context,
-    EffectSpec,
-    LifecycleSpec,
-    Params,
-    ParamsT,
-    Role,
-    StateSpec,
-    TimerSpec,
-    TransitionSpec,
-    channel,
-    fire_on,
-    guard,
-    notify,
-    owner,
-    reason_required,
-    role,
-)
-from workflows.engine.values import NAME_MAX_LENGTH, Account, Money
-from workflows.engine.values import ShortText as Text
-from workflows.engine.workflow import lifecycle_workflow
+from workflows.engine import vocabulary as lc
 
 KIND = "opportunity"
 
@@ -154,49 +121,55 @@ def pipeline_of(record_type: RecordType) -> Pipeline:
     return Pipeline.RENEWAL if record_type is RecordType.RENEWAL else Pipeline.NEW_BUSINESS
 
 
-EXIT_CRITERIA: dict[OpportunityStage, tuple[ChecklistItem, ...]] = {
+EXIT_CRITERIA: dict[OpportunityStage, tuple[lc.ChecklistItem, ...]] = {
     S.PROBLEM_AGREEMENT: (
-        ChecklistItem(
+        lc.ChecklistItem(
             "quantified_pain",
             "Identified & implicated pain with specific, quantifiable metrics (time/money/risk)",
             "004:5468",
         ),
-        ChecklistItem(
+        lc.ChecklistItem(
             "cost_of_inaction",
             'Answer to "What happens if you do nothing?" documented with real consequence',
             "004:5470",
         ),
-        ChecklistItem("problem_acknowledged", 'Buyer explicitly said "This is a problem we need to solve"', "004:5472"),
+        lc.ChecklistItem(
+            "problem_acknowledged", 'Buyer explicitly said "This is a problem we need to solve"', "004:5472"
+        ),
     ),
     S.SOLUTION_AGREEMENT: (
-        ChecklistItem("active_usage_or_trial", "Active product usage OR completed POC/trial", "004:5484"),
-        ChecklistItem("documented_decision", "Clear, documentable decision made for us", "004:5486"),
-        ChecklistItem("economic_buyer", "Economic Buyer identified (name + title)", "004:5488"),
-        ChecklistItem("champion", "Champion identified (name)", "004:5490"),
+        lc.ChecklistItem("active_usage_or_trial", "Active product usage OR completed POC/trial", "004:5484"),
+        lc.ChecklistItem("documented_decision", "Clear, documentable decision made for us", "004:5486"),
+        lc.ChecklistItem("economic_buyer", "Economic Buyer identified (name + title)", "004:5488"),
+        lc.ChecklistItem("champion", "Champion identified (name)", "004:5490"),
     ),
     S.PRIORITY_AGREEMENT: (
-        ChecklistItem("budget_confirmed", 'Budget confirmed (amount range OR "yes, funded")', "004:5502"),
-        ChecklistItem("decision_process", "Decision process mapped (who approves, what steps, timeline)", "004:5504"),
-        ChecklistItem("priority_quote", "Economic Buyer said this is a priority (exact quote documented)", "004:5506"),
-        ChecklistItem("champion_tested", "Champion tested (evidence they're advocating internally)", "004:5508"),
-        ChecklistItem(
+        lc.ChecklistItem("budget_confirmed", 'Budget confirmed (amount range OR "yes, funded")', "004:5502"),
+        lc.ChecklistItem(
+            "decision_process", "Decision process mapped (who approves, what steps, timeline)", "004:5504"
+        ),
+        lc.ChecklistItem(
+            "priority_quote", "Economic Buyer said this is a priority (exact quote documented)", "004:5506"
+        ),
+        lc.ChecklistItem("champion_tested", "Champion tested (evidence they're advocating internally)", "004:5508"),
+        lc.ChecklistItem(
             "compelling_event", "Compelling event known (deadline: budget cycle, launch, renewal...)", "004:5510"
         ),
     ),
     S.COMMERCIAL_AGREEMENT: (
-        ChecklistItem("price_in_writing", "Price agreed in writing (email/quote with amount + terms)", "004:5522"),
-        ChecklistItem(
+        lc.ChecklistItem("price_in_writing", "Price agreed in writing (email/quote with amount + terms)", "004:5522"),
+        lc.ChecklistItem(
             "commercial_terms",
             "All commercial terms agreed (payment terms, contract length, prepaid amount)",
             "004:5524",
         ),
-        ChecklistItem(
+        lc.ChecklistItem(
             "paper_process", "Paper process mapped (legal, security, procurement steps + owners + timeline)", "004:5526"
         ),
     ),
-    S.VENDOR_APPROVAL: (ChecklistItem("contract_signed", "Contract signed by everyone", "004:5538, 004:9694"),),
+    S.VENDOR_APPROVAL: (lc.ChecklistItem("contract_signed", "Contract signed by everyone", "004:5538, 004:9694"),),
     # The renewal pipeline lists no exit criteria; closing won still means signed (004:5587).
-    S.COMMERCIAL_LEGAL_REVIEW: (ChecklistItem("contract_signed", "Renewal contract signed", "004:5587"),),
+    S.COMMERCIAL_LEGAL_REVIEW: (lc.ChecklistItem("contract_signed", "Renewal contract signed", "004:5587"),),
 }
 
 
@@ -208,7 +181,7 @@ class NextStep(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    text: Text
+    text: lc.ShortText
     customer_owner: Annotated[str, Field(max_length=200)] | None = None
     due_date: date | None = None
 
@@ -223,14 +196,14 @@ class CriterionRecord(BaseModel):
 
 class OpportunityData(BaseModel):
     name: Annotated[str, Field(min_length=1, max_length=200)]
-    account: Account
+    account: lc.Account
     owner: Annotated[str, Field(min_length=1, max_length=200)]
     previous_owners: list[str] = Field(default_factory=list)
     record_type: RecordType = RecordType.NEW_REVENUE
     plan_type: PlanType = PlanType.MONTHLY
     close_date: date
     term_months: Annotated[int, Field(ge=1, le=120)] = 12
-    amount: Money = Field(description="Total credit amount before discounts.")
+    amount: lc.Money = Field(description="Total credit amount before discounts.")
     discount_percent: Percent = Decimal(0)
     contract_start_date: date | None = None
     forecast_category: ForecastCategory = ForecastCategory.PIPELINE
@@ -246,28 +219,28 @@ class OpportunityData(BaseModel):
     )
     follow_ups_sent: int = 0
     follow_ups_stopped: bool = Field(False, description="The follow-up reminders of this lost deal were stopped.")
-    arr_up_for_renewal: Money | None = None
+    arr_up_for_renewal: lc.Money | None = None
     renewal_of: str | None = Field(None, description="The opportunity whose Closed Won opened this renewal.")
     renewal_generation: int = 0
     contract_id: str | None = Field(
         None, description="For a renewal opportunity: the contract (renewal lifecycle) it renews."
     )
 
-    @computed_property
+    @lc.computed_property
     def pipeline(self) -> Pipeline:
         """The pipeline its record type chooses."""
         return pipeline_of(self.record_type)
 
-    @computed_property
-    def arr_discounted(self) -> Money:
+    @lc.computed_property
+    def arr_discounted(self) -> lc.Money:
         """Amount x (1 - discount) x 12 / term (004:5436)."""
         arr = self.amount * (1 - self.discount_percent / 100) * 12 / self.term_months
         return arr.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
-    @computed_property
+    @lc.computed_property
     def contract_end_date(self) -> date | None:
         """Start date + term (004:5440)."""
-        return add_months(self.contract_start_date, self.term_months) if self.contract_start_date else None
+        return lc.add_months(self.contract_start_date, self.term_months) if self.contract_start_date else None
 
 
 class ExitCriterion(BaseModel):
@@ -324,15 +297,16 @@ class OpportunityPolicy(BaseModel):
 
 # What the opportunity's guards, changes, timers and effects read: its data and pinned policy.
 # ``Ctx[XParams]`` for code that reads a trigger's params: its reads are type-checked.
-Ctx: TypeAlias = Context[OpportunityData, OpportunityPolicy, ParamsT]
-Effect: TypeAlias = EffectSpec[OpportunityData, OpportunityPolicy]
-Transition: TypeAlias = TransitionSpec[OpportunityData, OpportunityPolicy]
+Ctx: TypeAlias = lc.Context[OpportunityData, OpportunityPolicy, lc.ParamsT]
+Effect: TypeAlias = lc.EffectSpec[OpportunityData, OpportunityPolicy]
+Transition: TypeAlias = lc.TransitionSpec[OpportunityData, OpportunityPolicy]
+Timer: TypeAlias = lc.TimerSpec[OpportunityData, OpportunityPolicy]
 
 
 # ---- parameters of the triggers --------------------------------------------------------
 
 
-class CriterionParams(Params):
+class CriterionParams(lc.Params):
     stage: OpportunityStage
     criterion: Annotated[str, Field(min_length=1, max_length=100)]
 
@@ -347,26 +321,26 @@ class CriterionParams(Params):
 
 
 class RecordCriterionParams(CriterionParams):
-    evidence: Text
+    evidence: lc.ShortText
 
 
-class MoveParams(Params):
+class MoveParams(lc.Params):
     to: OpportunityStage | None = Field(
         None,
         description="Default: the next stage. A later stage skips ahead; every skipped stage's criteria must be met.",
     )
 
 
-class MoveBackParams(Params):
+class MoveBackParams(lc.Params):
     to: OpportunityStage = Field(description="The earlier stage of its pipeline to move back to.")
 
 
-class CloseLostParams(Params):
+class CloseLostParams(lc.Params):
     loss_reason: LossReason | None = Field(None, description="Required: why the deal was lost.")
     loss_note: Annotated[str, Field(max_length=2000)] | None = None
 
 
-class UpdateFieldsParams(Params):
+class UpdateFieldsParams(lc.Params):
     """The fields to change; those left out stay as they are."""
 
     name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
@@ -374,7 +348,7 @@ class UpdateFieldsParams(Params):
     plan_type: PlanType | None = None
     close_date: date | None = None
     term_months: Annotated[int, Field(ge=1, le=120)] | None = None
-    amount: Money | None = None
+    amount: lc.Money | None = None
     discount_percent: Percent | None = None
     contract_start_date: date | None = None
     forecast_category: ForecastCategory | None = None
@@ -389,7 +363,7 @@ class UpdateFieldsParams(Params):
         return self
 
 
-class CustomerReplyParams(Params):
+class CustomerReplyParams(lc.Params):
     at: AwareDatetime | None = Field(None, description="When they replied (default: now).")
     note: Annotated[str, Field(max_length=2000)] | None = None
 
@@ -415,7 +389,7 @@ def _unmet_criteria(ctx: Ctx, stages: tuple[OpportunityStage, ...]) -> list[str]
     ]
 
 
-@guard(
+@lc.guard(
     "exit_criteria_met",
     "The exit criteria of the current stage, and of any skipped stage, are met or waived (004:5461-5549).",
 )
@@ -430,7 +404,7 @@ def _small_monthly(ctx: Ctx) -> bool:
     return data.plan_type is PlanType.MONTHLY and data.arr_discounted < ctx.policy.monthly_close_won_arr_limit
 
 
-@guard(
+@lc.guard(
     "contract_signed",
     "The contract is signed by everyone (004:5538, 004:9694), or the deal is month-to-month "
     "under the monthly limit (004:9696).",
@@ -449,7 +423,7 @@ def contract_signed(ctx: Ctx) -> list[str]:
     ]
 
 
-@guard("loss_reason_given", "A loss reason from the handbook's list is given (004:5545).", on_input=True)
+@lc.guard("loss_reason_given", "A loss reason from the handbook's list is given (004:5545).", on_input=True)
 def loss_reason_given(ctx: Ctx[CloseLostParams]) -> list[str]:
     return [] if ctx.params.loss_reason else ["A loss reason is required to close an opportunity as lost."]
 
@@ -469,7 +443,7 @@ def _validate_waiver(ctx: Ctx[CriterionParams]) -> dict[str, str]:
 
 
 def _validate_reply(ctx: Ctx[CustomerReplyParams]) -> dict[str, str]:
-    return reported_moment_problems(
+    return lc.reported_moment_problems(
         "at", ctx.params.at, now=ctx.now, since=ctx.opened_at, since_what="the opportunity was opened"
     )
 
@@ -478,11 +452,11 @@ def _validate_reply(ctx: Ctx[CustomerReplyParams]) -> dict[str, str]:
 
 
 def _record_criterion(ctx: Ctx[RecordCriterionParams]) -> None:
-    ctx.data.criteria.setdefault(ctx.params.stage, {})[ctx.params.criterion] = stamped(CriterionRecord, ctx)
+    ctx.data.criteria.setdefault(ctx.params.stage, {})[ctx.params.criterion] = lc.stamped(CriterionRecord, ctx)
 
 
 def _waive_criterion(ctx: Ctx[CriterionParams]) -> None:
-    ctx.data.criteria.setdefault(ctx.params.stage, {})[ctx.params.criterion] = stamped(
+    ctx.data.criteria.setdefault(ctx.params.stage, {})[ctx.params.criterion] = lc.stamped(
         CriterionRecord, ctx, waived=True, waiver_reason=ctx.reason
     )
 
@@ -493,7 +467,7 @@ def _close_won(ctx: Ctx) -> None:
 
 
 def _close_lost(ctx: Ctx[CloseLostParams]) -> None:
-    take_params(ctx)
+    lc.take_params(ctx)
     # 004:5559: marking it Closed Lost omits it from the forecast.
     ctx.data.forecast_category = ForecastCategory.OMITTED
 
@@ -503,13 +477,13 @@ def _update_fields(ctx: Ctx[UpdateFieldsParams]) -> None:
         if field not in ctx.params.model_fields_set:
             continue
         if field == "account_name":
-            ctx.data.account = Account(id=ctx.data.account.id, name=ctx.params.account_name)
+            ctx.data.account = lc.Account(id=ctx.data.account.id, name=ctx.params.account_name)
         else:
             setattr(ctx.data, field, value)
 
 
 def _record_reply(ctx: Ctx[CustomerReplyParams]) -> None:
-    ctx.data.last_customer_reply_at = latest(ctx.params.at or ctx.now, ctx.data.last_customer_reply_at)
+    ctx.data.last_customer_reply_at = lc.latest(ctx.params.at or ctx.now, ctx.data.last_customer_reply_at)
 
 
 def _count_follow_up(ctx: Ctx) -> None:
@@ -596,7 +570,7 @@ def _deal(ctx: Ctx) -> str:
     return f"{ctx.data.name} ({ctx.data.account.name})"
 
 
-OPEN_RENEWAL_OPPORTUNITY: Effect = start_lifecycle(
+OPEN_RENEWAL_OPPORTUNITY: Effect = lc.start_lifecycle(
     "open_renewal_opportunity",
     "An annual deal closed won opens its renewal opportunity (004:5565-5572).",
     kind=KIND,
@@ -606,7 +580,7 @@ OPEN_RENEWAL_OPPORTUNITY: Effect = start_lifecycle(
     when=_is_annual,
 )
 
-OPEN_CONTRACT_RENEWAL: Effect = start_lifecycle(
+OPEN_CONTRACT_RENEWAL: Effect = lc.start_lifecycle(
     "open_contract_renewal",
     "An annual deal closed won opens the renewal lifecycle of the contract it signed (domain README §4); "
     "a renewal opportunity's own win renews its contract instead.",
@@ -617,7 +591,7 @@ OPEN_CONTRACT_RENEWAL: Effect = start_lifecycle(
     when=lambda ctx: _is_annual(ctx) and ctx.data.contract_id is None and ctx.patched(CONTRACT_RENEWAL_PATCH),
 )
 
-RENEW_CONTRACT: Effect = fire_on(
+RENEW_CONTRACT: Effect = lc.fire_on(
     "contract_renewed",
     "The renewal opportunity's Closed Won renews its contract (004:5587).",
     target=_contract,
@@ -633,7 +607,7 @@ RENEW_CONTRACT: Effect = fire_on(
     when=lambda ctx: _is_annual(ctx) and _drives_contract(ctx),
 )
 
-CONTRACT_NEGOTIATING: Effect = fire_on(
+CONTRACT_NEGOTIATING: Effect = lc.fire_on(
     "contract_negotiating",
     "The renewal opportunity in evaluation or commercial review: its contract is negotiating (004:5583-5585).",
     target=_contract,
@@ -643,7 +617,7 @@ CONTRACT_NEGOTIATING: Effect = fire_on(
     when=_drives_contract,
 )
 
-CONTRACT_NOT_RENEWING: Effect = fire_on(
+CONTRACT_NOT_RENEWING: Effect = lc.fire_on(
     "contract_not_renewing",
     "The renewal opportunity's Closed Lost: its contract is not renewing (004:5589).",
     target=_contract,
@@ -673,7 +647,7 @@ def _onboarding(ctx: Ctx) -> dict[str, object]:
 
 
 # The service numbers it among the account's onboardings (``Exposure.account_numbered``).
-OPEN_ONBOARDING: Effect = start_lifecycle(
+OPEN_ONBOARDING: Effect = lc.start_lifecycle(
     "open_onboarding",
     "A new customer's deal closed won (annual or monthly) opens its onboarding (004:9692-9700).",
     kind=ONBOARDING_KIND,
@@ -688,20 +662,20 @@ OPEN_ONBOARDING: Effect = start_lifecycle(
 ON_ANNUAL_CLOSED_WON: tuple[Effect, ...] = (OPEN_RENEWAL_OPPORTUNITY, OPEN_CONTRACT_RENEWAL, RENEW_CONTRACT)
 
 CLOSED_WON_EFFECTS: tuple[Effect, ...] = (
-    notify(
+    lc.notify(
         "revops_set_up_billing",
         "RevOps sets up the subscription and invoicing (004:5000).",
-        to=role("revops"),
+        to=lc.role("revops"),
         subject=lambda ctx: f"Closed Won: {_deal(ctx)}",
         body=lambda ctx: (
             f"Set up the subscription and invoicing: {ctx.data.plan_type} plan, "
             f"ARR ${ctx.data.arr_discounted:,.2f}, term {ctx.data.term_months} months."
         ),
     ),
-    notify(
+    lc.notify(
         "closed_won_announced",
         "Shared in #closed-won (004:11959).",
-        to=channel("closed-won"),
+        to=lc.channel("closed-won"),
         subject=lambda ctx: f"Closed Won: {_deal(ctx)}",
         body=lambda ctx: f"{ctx.data.owner} closed {_deal(ctx)} at ARR ${ctx.data.arr_discounted:,.2f}.",
     ),
@@ -714,9 +688,9 @@ def _follow_up_plan(ctx: Ctx) -> str:
     """What follows the loss, in the pinned policy's terms (004:9761-9770)."""
     match ctx.data.loss_reason:
         case LossReason.COMPETITOR:
-            return f"check in after {months(ctx.policy.competitor_follow_up_months)} (004:9764)"
+            return f"check in after {lc.months(ctx.policy.competitor_follow_up_months)} (004:9764)"
         case LossReason.STUCK_WITH_CURRENT_SETUP:
-            return f"check in every {months(ctx.policy.stuck_follow_up_every_months)} (004:9769)"
+            return f"check in every {lc.months(ctx.policy.stuck_follow_up_every_months)} (004:9769)"
         case LossReason.PRODUCT_FEATURE_GAP:
             return "contact them when the missing feature ships (004:9765)"
         case LossReason.SECURITY_PRIVACY_CONCERNS:
@@ -725,10 +699,10 @@ def _follow_up_plan(ctx: Ctx) -> str:
 
 
 CLOSED_LOST_EFFECTS: tuple[Effect, ...] = (
-    notify(
+    lc.notify(
         "closed_lost_shared",
         "Shared internally to learn from it (004:9774, 004:11961).",
-        to=channel("closed-lost"),
+        to=lc.channel("closed-lost"),
         subject=lambda ctx: f"Closed Lost: {_deal(ctx)}",
         body=lambda ctx: " ".join(
             filter(
@@ -762,23 +736,26 @@ def _silence_due(step: int) -> Callable[[Ctx], datetime | None]:
     return due
 
 
-def _silence_nudge(step: int, subject: str) -> Effect:
-    return notify(
+def _silence_nudge(step: int, name: str, silence: str, subject: str, source_ref: str) -> Timer:
+    """The ladder's ``step``, 1 or 2: after ``silence``, the owner is nudged to send ``subject``."""
+    nudge = lc.notify(
         "silence_nudge",
         "Nudge the owner to follow up with the silent customer (004:7312-7342).",
-        to=owner,
+        to=lc.owner,
         subject=lambda ctx: f"{subject} ({_deal(ctx)})",
         body=lambda ctx: (
-            f"No reply from {ctx.data.account.name} for {duration(_silent_for(ctx, step))}, since "
-            f'{day(_silence_anchor(ctx))}. Reply-all with the subject "{subject}".'
+            f"No reply from {ctx.data.account.name} for {lc.duration(_silent_for(ctx, step))}, since "
+            f'{lc.day(_silence_anchor(ctx))}. Reply-all with the subject "{subject}".'
         ),
     )
+    description = f'{silence}: nudge "{subject}"'
+    return lc.TimerSpec(name, OPEN_STAGES, _silence_due(step), description, effects=(nudge,), source_ref=source_ref)
 
 
 def _next_step_due(ctx: Ctx) -> datetime | None:
     step = ctx.data.next_step
     # The due date is a whole day: it has passed once the next day begins.
-    return start_of_day(step.due_date) + timedelta(days=1) if step and step.due_date else None
+    return lc.start_of_day(step.due_date) + timedelta(days=1) if step and step.due_date else None
 
 
 def _next_step_overdue_body(ctx: Ctx) -> str:
@@ -792,64 +769,57 @@ def _follow_up_due(ctx: Ctx) -> datetime | None:
     if data.follow_ups_stopped:
         return None
     if data.loss_reason is LossReason.COMPETITOR and data.follow_ups_sent == 0:
-        return add_months_dt(ctx.state_entered_at, ctx.policy.competitor_follow_up_months)
+        return lc.add_months_dt(ctx.state_entered_at, ctx.policy.competitor_follow_up_months)
     if data.loss_reason is LossReason.STUCK_WITH_CURRENT_SETUP:
-        return add_months_dt(ctx.state_entered_at, ctx.policy.stuck_follow_up_every_months * (data.follow_ups_sent + 1))
+        return lc.add_months_dt(
+            ctx.state_entered_at, ctx.policy.stuck_follow_up_every_months * (data.follow_ups_sent + 1)
+        )
     return None
 
 
-TIMERS: tuple[TimerSpec[OpportunityData, OpportunityPolicy], ...] = (
-    TimerSpec(
-        name="silence_first_nudge",
-        states=OPEN_STAGES,
-        due=_silence_due(1),
-        effects=(_silence_nudge(1, "Still interested?"),),  # 004:7318
-        description='No customer reply for the first silence period: nudge "Still interested?"',
-        source_ref="004:7312",
+TIMERS: tuple[Timer, ...] = (
+    # The nudges' subjects are the handbook's (004:7318, 004:7338).
+    _silence_nudge(
+        1, "silence_first_nudge", "No customer reply for the first silence period", "Still interested?", "004:7312"
     ),
-    TimerSpec(
-        name="silence_second_nudge",
-        states=OPEN_STAGES,
-        due=_silence_due(2),
-        effects=(_silence_nudge(2, "Did I lose you?"),),  # 004:7338
-        description='Still no reply after the second silence period: nudge "Did I lose you?"',
-        source_ref="004:7338",
+    _silence_nudge(
+        2, "silence_second_nudge", "Still no reply after the second silence period", "Did I lose you?", "004:7338"
     ),
-    TimerSpec(
-        name="silence_close",
+    lc.TimerSpec(
+        "silence_close",
+        OPEN_STAGES,
+        _silence_due(3),
+        "Still no reply after the last silence period: Closed Lost (disappeared)",
         trigger="close_lost",
-        states=OPEN_STAGES,
-        due=_silence_due(3),
         params=lambda ctx: {
             "loss_reason": LossReason.DISAPPEARED,
             "loss_note": "No customer reply through the silence ladder.",
         },
-        description="Still no reply after the last silence period: Closed Lost (disappeared)",
         source_ref="004:7342",
     ),
-    TimerSpec(
-        name="next_step_overdue",
-        states=OPEN_STAGES,
-        due=_next_step_due,
+    lc.TimerSpec(
+        "next_step_overdue",
+        OPEN_STAGES,
+        _next_step_due,
+        "The next step's due date has passed: tell the owner",
         effects=(
-            notify(
+            lc.notify(
                 "next_step_overdue",
                 "Tell the owner the next step is overdue (004:5599).",
-                to=owner,
+                to=lc.owner,
                 subject=lambda ctx: f"Next step overdue: {_deal(ctx)}",
                 body=_next_step_overdue_body,
             ),
         ),
-        description="The next step's due date has passed: tell the owner",
         source_ref="004:5599",
     ),
-    TimerSpec(
-        name="loss_follow_up",
-        trigger="follow_up_due",
-        states=(S.CLOSED_LOST,),
-        due=_follow_up_due,
-        description="Check in with a lost customer: once after a loss to a competitor, periodically while they "
+    lc.TimerSpec(
+        "loss_follow_up",
+        (S.CLOSED_LOST,),
+        _follow_up_due,
+        "Check in with a lost customer: once after a loss to a competitor, periodically while they "
         "are stuck with their current setup",
+        trigger="follow_up_due",
         source_ref="004:9761-9770",
     ),
 )
@@ -883,11 +853,11 @@ def _moves() -> list[Transition]:
         for j, dest in enumerate(stages):
             if j > 0:
                 out.append(
-                    TransitionSpec(
-                        trigger="advance",
-                        sources=stages[:j],
-                        dest=dest,
-                        description=f"Advance to {dest}; the exit criteria of every stage left behind must be met.",
+                    lc.TransitionSpec(
+                        "advance",
+                        stages[:j],
+                        dest,
+                        f"Advance to {dest}; the exit criteria of every stage left behind must be met.",
                         params=MoveParams,
                         when=targets(dest, stages, forward=True),
                         guards=(exit_criteria_met,),
@@ -903,14 +873,14 @@ def _moves() -> list[Transition]:
                 )
             if j + 1 < len(stages):
                 out.append(
-                    TransitionSpec(
-                        trigger="move_back",
-                        sources=stages[j + 1 :],
-                        dest=dest,
-                        description=f"Move back to {dest}, with a reason.",
+                    lc.TransitionSpec(
+                        "move_back",
+                        stages[j + 1 :],
+                        dest,
+                        f"Move back to {dest}, with a reason.",
                         params=MoveBackParams,
                         when=targets(dest, stages, forward=False),
-                        guards=(reason_required("Say why the opportunity moves back."),),
+                        guards=(lc.reason_required("Say why the opportunity moves back."),),
                         probe_params={"to": dest},
                         diagram_sources=(stages[j + 1],),
                     )
@@ -920,98 +890,98 @@ def _moves() -> list[Transition]:
 
 TRANSITIONS: tuple[Transition, ...] = (
     *_moves(),
-    TransitionSpec(
-        trigger="record_criterion",
-        sources=OPEN_STAGES,
-        dest=None,
-        description="Record an exit criterion as met, with its evidence.",
+    lc.TransitionSpec(
+        "record_criterion",
+        OPEN_STAGES,
+        None,
+        "Record an exit criterion as met, with its evidence.",
         params=RecordCriterionParams,
         validate=_validate_criterion,
         apply=_record_criterion,
         in_diagram=False,
         source_ref="004:5549",
     ),
-    TransitionSpec(
-        trigger="waive_criterion",
-        sources=OPEN_STAGES,
-        dest=None,
-        role=Role.ADMIN,
-        description="Waive an exit criterion (admin), with a reason.",
+    lc.TransitionSpec(
+        "waive_criterion",
+        OPEN_STAGES,
+        None,
+        "Waive an exit criterion (admin), with a reason.",
+        role=lc.Role.ADMIN,
         params=CriterionParams,
         validate=_validate_waiver,
         apply=_waive_criterion,
-        guards=(reason_required("Say why the criterion is waived."),),
+        guards=(lc.reason_required("Say why the criterion is waived."),),
         in_diagram=False,
     ),
-    TransitionSpec(
-        trigger="close_won",
-        sources=OPEN_STAGES,
-        dest=S.CLOSED_WON,
-        description="Close won: the contract is signed by everyone, or a small month-to-month deal.",
+    lc.TransitionSpec(
+        "close_won",
+        OPEN_STAGES,
+        S.CLOSED_WON,
+        "Close won: the contract is signed by everyone, or a small month-to-month deal.",
         guards=(contract_signed,),
         apply=_close_won,
         effects=CLOSED_WON_EFFECTS,
         source_ref="004:5543, 004:9694-9696",
     ),
-    TransitionSpec(
-        trigger="close_lost",
-        sources=OPEN_STAGES,
-        dest=S.CLOSED_LOST,
-        description="Close lost, with a loss reason.",
+    lc.TransitionSpec(
+        "close_lost",
+        OPEN_STAGES,
+        S.CLOSED_LOST,
+        "Close lost, with a loss reason.",
         params=CloseLostParams,
         guards=(loss_reason_given,),
         apply=_close_lost,
         effects=(*CLOSED_LOST_EFFECTS, CONTRACT_NOT_RENEWING),
         source_ref="004:5545, 004:9741-9774",
     ),
-    TransitionSpec(
-        trigger="update_fields",
-        sources=OPEN_STAGES,
-        dest=None,
-        description="Change the deal's fields (amount, close date, forecast category, next step...).",
+    lc.TransitionSpec(
+        "update_fields",
+        OPEN_STAGES,
+        None,
+        "Change the deal's fields (amount, close date, forecast category, next step...).",
         params=UpdateFieldsParams,
         apply=_update_fields,
         in_diagram=False,
     ),
-    TransitionSpec(
-        trigger="record_customer_reply",
-        sources=OPEN_STAGES,
-        dest=None,
-        description="Record a reply from the customer; restarts the silence ladder.",
+    lc.TransitionSpec(
+        "record_customer_reply",
+        OPEN_STAGES,
+        None,
+        "Record a reply from the customer; restarts the silence ladder.",
         params=CustomerReplyParams,
         validate=_validate_reply,
         apply=_record_reply,
         in_diagram=False,
         source_ref="004:7312",
     ),
-    TransitionSpec(
-        trigger="follow_up_due",
-        sources=(S.CLOSED_LOST,),
-        dest=None,
-        role=Role.SYSTEM,
-        description="Time to check in with a lost customer.",
+    lc.TransitionSpec(
+        "follow_up_due",
+        (S.CLOSED_LOST,),
+        None,
+        "Time to check in with a lost customer.",
+        role=lc.Role.SYSTEM,
         apply=_count_follow_up,
         in_diagram=False,
         effects=(
-            notify(
+            lc.notify(
                 "loss_follow_up",
                 "Remind the owner to check in with the lost customer (004:9761-9770).",
-                to=owner,
+                to=lc.owner,
                 subject=lambda ctx: f"Check in with {ctx.data.account.name}",
                 body=lambda ctx: f"{_deal(ctx)} was lost ({ctx.data.loss_reason}). Time to check in again.",
             ),
         ),
     ),
-    TransitionSpec(
-        trigger="stop_follow_ups",
-        sources=(S.CLOSED_LOST,),
-        dest=None,
-        description="Stop the follow-up reminders of a lost deal, with a reason.",
-        guards=(reason_required("Say why the follow-ups stop."),),
+    lc.TransitionSpec(
+        "stop_follow_ups",
+        (S.CLOSED_LOST,),
+        None,
+        "Stop the follow-up reminders of a lost deal, with a reason.",
+        guards=(lc.reason_required("Say why the follow-ups stop."),),
         apply=_stop_follow_ups,
         in_diagram=False,
     ),
-    change_owner((*OPEN_STAGES, S.CLOSED_LOST)),
+    lc.change_owner((*OPEN_STAGES, S.CLOSED_LOST)),
 )
 
 
@@ -1021,7 +991,7 @@ def _initial_stage(data: OpportunityData) -> str:
 
 STATES = (
     *(
-        StateSpec(
+        lc.StateSpec(
             stage, description, checklist=EXIT_CRITERIA.get(stage, ()), metadata={"pipeline": Pipeline.NEW_BUSINESS}
         )
         for stage, description in (
@@ -1036,7 +1006,7 @@ STATES = (
         )
     ),
     *(
-        StateSpec(
+        lc.StateSpec(
             stage,
             description,
             probability=probability,
@@ -1050,8 +1020,8 @@ STATES = (
             (S.COMMERCIAL_LEGAL_REVIEW, 80, "Custom pricing, MSAs and other contractual items (004:5585)."),
         )
     ),
-    StateSpec(S.CLOSED_WON, "Signed by everyone: officially a customer (004:5543).", terminal=True, probability=100),
-    StateSpec(
+    lc.StateSpec(S.CLOSED_WON, "Signed by everyone: officially a customer (004:5543).", terminal=True, probability=100),
+    lc.StateSpec(
         S.CLOSED_LOST,
         "They decided not to use us; the loss reason is recorded (004:5545).",
         terminal=True,
@@ -1060,24 +1030,24 @@ STATES = (
 )
 
 
-EXPOSURE = Exposure[OpportunityData, OpportunityPolicy](
+EXPOSURE = lc.Exposure[OpportunityData, OpportunityPolicy](
     many="opportunities",
     description="A sales deal in its pipeline (004:5395-5621).",
     states=OpportunityStage,
     state_name="stage",
     table="opportunities",
     columns=(
-        Column(name="name", max_length=NAME_MAX_LENGTH),
-        Column(name="pipeline", type=Pipeline, max_length=30),
-        Column(name="record_type", max_length=60, match=Match.ANY_OF, indexed=True),
-        Column(name="plan_type", max_length=20),
-        Column(name="forecast_category", max_length=20, match=Match.ANY_OF, indexed=True),
-        account_id_column(),
-        Column(name="amount", orderable=True),
-        Column(name="arr", type=Money, value=lambda p: p.data.arr_discounted),
-        Column(
-            name="close_date",
-            match=Match.RANGE,
+        lc.Column("name", max_length=lc.NAME_MAX_LENGTH),
+        lc.Column("pipeline", type=Pipeline, max_length=30),
+        lc.Column("record_type", max_length=60, match=lc.Match.ANY_OF, indexed=True),
+        lc.Column("plan_type", max_length=20),
+        lc.Column("forecast_category", max_length=20, match=lc.Match.ANY_OF, indexed=True),
+        lc.account_id_column(),
+        lc.Column("amount", orderable=True),
+        lc.Column("arr", type=lc.Money, value=lambda p: p.data.arr_discounted),
+        lc.Column(
+            "close_date",
+            match=lc.Match.RANGE,
             filter_names=("closeDateFrom", "closeDateTo"),
             filter_description="Closing on or after the first day, and on or before the second.",
             bounds_included=(True, True),
@@ -1085,7 +1055,7 @@ EXPOSURE = Exposure[OpportunityData, OpportunityPolicy](
         ),
     ),
     default_order="CLOSE_DATE_ASC",
-    opening=Opening(
+    opening=lc.Opening(
         name="openOpportunity",
         fields=(
             "name",
@@ -1110,29 +1080,29 @@ EXPOSURE = Exposure[OpportunityData, OpportunityPolicy](
         "(004:10791).",
     ),
     mutations={
-        "record_criterion": Mutation(name="recordExitCriterion", input="ExitCriterionInput"),
-        "waive_criterion": Mutation(name="waiveExitCriterion"),
-        "advance": Mutation(
-            name="advanceOpportunity",
+        "record_criterion": lc.Mutation("recordExitCriterion", input="ExitCriterionInput"),
+        "waive_criterion": lc.Mutation("waiveExitCriterion"),
+        "advance": lc.Mutation(
+            "advanceOpportunity",
             input="AdvanceOpportunityInput",
             description="Advance to the next stage, or skip ahead to a later one.",
             field_names={"to": "toStage"},
         ),
-        "move_back": Mutation(
-            name="moveOpportunityBack",
+        "move_back": lc.Mutation(
+            "moveOpportunityBack",
             input="MoveOpportunityBackInput",
             description="Move back to an earlier stage, with a reason.",
             field_names={"to": "toStage"},
         ),
-        "close_won": Mutation(name="closeOpportunityWon"),
-        "close_lost": Mutation(
-            name="closeOpportunityLost",
+        "close_won": lc.Mutation("closeOpportunityWon"),
+        "close_lost": lc.Mutation(
+            "closeOpportunityLost",
             input="CloseOpportunityLostInput",
             description="Close lost, with a loss reason from the handbook's list.",
         ),
-        "update_fields": Mutation(name="updateOpportunity"),
-        "record_customer_reply": Mutation(name="recordCustomerReply", input="CustomerReplyInput"),
-        "stop_follow_ups": Mutation(name="stopOpportunityFollowUps", input="StopFollowUpsInput"),
+        "update_fields": lc.Mutation("updateOpportunity"),
+        "record_customer_reply": lc.Mutation("recordCustomerReply", input="CustomerReplyInput"),
+        "stop_follow_ups": lc.Mutation("stopOpportunityFollowUps", input="StopFollowUpsInput"),
         "change_owner": None,
     },
     shared_result="OpportunityResult",
@@ -1143,15 +1113,15 @@ EXPOSURE = Exposure[OpportunityData, OpportunityPolicy](
 )
 
 
-OPPORTUNITY = LifecycleSpec(
-    kind=KIND,
-    title="Opportunity",
-    description="A sales deal moving through its pipeline stages to Closed Won or Closed Lost.",
-    states=STATES,
-    transitions=TRANSITIONS,
-    timers=TIMERS,
-    data_model=OpportunityData,
-    policy_model=OpportunityPolicy,
+OPPORTUNITY = lc.LifecycleSpec(
+    KIND,
+    "Opportunity",
+    "A sales deal moving through its pipeline stages to Closed Won or Closed Lost.",
+    STATES,
+    TRANSITIONS,
+    TIMERS,
+    OpportunityData,
+    OpportunityPolicy,
     initial_state=_initial_stage,
     # Product-led deals may join the pipeline at any stage (004:10791).
     entry_states=lambda data: PIPELINE_STAGES[data.pipeline],
@@ -1162,4 +1132,4 @@ OPPORTUNITY = LifecycleSpec(
 )
 
 
-OpportunityWorkflow = lifecycle_workflow(OPPORTUNITY)
+OpportunityWorkflow = lc.lifecycle_workflow(OPPORTUNITY)

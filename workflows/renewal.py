@@ -49,30 +49,7 @@ from typing import Annotated, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from workflows.engine.calendar import add_months, start_of_day
-from workflows.engine.common import change_owner, owed, reported_moment_problems, stamped, start_lifecycle
-from workflows.engine.computed import computed_property
-from workflows.engine.exposure import Column, Exposure, Match, Mutation, Opening, account_id_column
-from workflows.engine.messages import duration
-from workflows.engine.spec import (
-    Context,
-    EffectSpec,
-    LifecycleSpec,
-    Params,
-    ParamsT,
-    Role,
-    StateSpec,
-    TimerSpec,
-    TransitionSpec,
-    fire_on,
-    guard,
-    notify,
-    owner,
-    reason_required,
-    role,
-)
-from workflows.engine.values import Account, Money
-from workflows.engine.workflow import lifecycle_workflow
+from workflows.engine import vocabulary as lc
 from workflows.opportunity import KIND as OPPORTUNITY_KIND
 from workflows.opportunity import LossReason, PlanType, RecordType
 from workflows.renewal_quote import CENT, ContractTerms, DiscountRules, early_renewal, early_renewal_last_day, rollover
@@ -125,17 +102,17 @@ class SignedRenewal(BaseModel):
 
     opportunity_id: str = Field(description="The won renewal opportunity, whose id is also the successor contract's.")
     signed_on: date
-    credit_amount: Money
-    annual_spend: Money
+    credit_amount: lc.Money
+    annual_spend: lc.Money
     term_months: int
     next_renewal_opportunity_id: str | None = Field(None, description="The successor contract's renewal opportunity.")
     early_renewal_discount: bool = Field(
         description="Signed early enough before the end, on a prepaid plan, to earn the early-renewal discount "
         "(004:4442)."
     )
-    rollover_allowance: Money = Field(description="Unused credit that may roll over (004:4716).")
+    rollover_allowance: lc.Money = Field(description="Unused credit that may roll over (004:4716).")
 
-    @computed_property
+    @lc.computed_property
     def successor_contract_id(self) -> str:
         """The successor contract; it starts at the end date."""
         return self.opportunity_id
@@ -151,7 +128,7 @@ class NotRenewing(BaseModel):
 
 
 class RenewalData(BaseModel):
-    account: Account
+    account: lc.Account
     owner: Ident
     previous_owners: list[str] = Field(default_factory=list)
     start_date: date
@@ -159,8 +136,8 @@ class RenewalData(BaseModel):
     stated_end_date: date | None = Field(
         None, description="The end date written on the contract, when given: it must be the start date plus the term."
     )
-    credit_amount: Money = Field(description="Credit purchased, before discount.")
-    annual_spend: Money = Field(description="What the customer pays per year.")
+    credit_amount: lc.Money = Field(description="Credit purchased, before discount.")
+    annual_spend: lc.Money = Field(description="What the customer pays per year.")
     on_prepaid_plan: bool = Field(
         True, description="False once credits ran out onto pay-as-you-go or the contract expired."
     )
@@ -179,12 +156,12 @@ class RenewalData(BaseModel):
     renewal: SignedRenewal | None = None
     not_renewing: NotRenewing | None = None
 
-    @computed_property
+    @lc.computed_property
     def end_date(self) -> date:
         """Start date + term (004:5444)."""
-        return add_months(self.start_date, self.term_months)
+        return lc.add_months(self.start_date, self.term_months)
 
-    @computed_property
+    @lc.computed_property
     def at_risk(self) -> bool:
         """Flagged by an operator, an invoice at suspension or later, or an open churn risk."""
         return self.at_risk_flag is not None or bool(self.at_risk_invoices) or bool(self.at_risk_churn_risks)
@@ -212,8 +189,8 @@ class RenewalPolicy(BaseModel):
 
 # What the renewal's guards, changes, timers and effects read: its data and pinned policy.
 # ``Ctx[XParams]`` for code that reads a trigger's params: its reads are type-checked.
-Ctx: TypeAlias = Context[RenewalData, RenewalPolicy, ParamsT]
-Effect: TypeAlias = EffectSpec[RenewalData, RenewalPolicy]
+Ctx: TypeAlias = lc.Context[RenewalData, RenewalPolicy, lc.ParamsT]
+Effect: TypeAlias = lc.EffectSpec[RenewalData, RenewalPolicy]
 
 
 def renewal_opportunity_of(contract_id: str, data: RenewalData) -> str:
@@ -225,7 +202,7 @@ def renewal_opportunity_of(contract_id: str, data: RenewalData) -> str:
 
 
 def contract_ends_at(data: RenewalData) -> datetime:
-    return start_of_day(data.end_date)
+    return lc.start_of_day(data.end_date)
 
 
 def renewal_due_at(data: RenewalData, policy: RenewalPolicy) -> datetime:
@@ -234,11 +211,13 @@ def renewal_due_at(data: RenewalData, policy: RenewalPolicy) -> datetime:
 
 def early_window_closes_at(data: RenewalData, policy: RenewalPolicy) -> datetime:
     # The last day still counts: the window closes when it is over.
-    return start_of_day(early_renewal_last_day(data.end_date, policy.discounts)) + timedelta(days=1)
+    return lc.start_of_day(early_renewal_last_day(data.end_date, policy.discounts)) + timedelta(days=1)
 
 
 def early_renewal_reminder_at(data: RenewalData, policy: RenewalPolicy) -> datetime:
-    return start_of_day(early_renewal_last_day(data.end_date, policy.discounts)) - policy.early_renewal_reminder_before
+    return (
+        lc.start_of_day(early_renewal_last_day(data.end_date, policy.discounts)) - policy.early_renewal_reminder_before
+    )
 
 
 def early_window_open(state: str, data: RenewalData, policy: RenewalPolicy, today: date) -> bool:
@@ -298,7 +277,7 @@ def usage_coverage(data: RenewalData, exhausted_on: date, policy: RenewalPolicy)
             "discount is lost (004:4444)."
         )
     months = policy.usage_cover_months_before_end
-    window_opens = add_months(data.end_date, -months)
+    window_opens = lc.add_months(data.end_date, -months)
     unmet = []
     if exhausted_on <= window_opens:
         unmet.append(f"they ran out on {exhausted_on}, with {months} months or more left (after {window_opens})")
@@ -325,13 +304,13 @@ def _implied_discount(data: RenewalData) -> Decimal:
 # ---- parameters of the triggers ----------------------------------------------------------------
 
 
-class OpportunityLink(Params):
+class OpportunityLink(lc.Params):
     opportunity_id: Ident
 
 
 class RenewParams(OpportunityLink):
-    credit_amount: Money
-    annual_spend: Money
+    credit_amount: lc.Money
+    annual_spend: lc.Money
     term_months: Term
     next_renewal_opportunity_id: Ident | None = None
 
@@ -341,21 +320,21 @@ class RenewalLostParams(OpportunityLink):
     loss_note: Note | None = None
 
 
-class DeclineParams(Params):
+class DeclineParams(lc.Params):
     loss_reason: LossReason
     loss_note: Note | None = None
 
 
-class CreditsExhaustedParams(Params):
+class CreditsExhaustedParams(lc.Params):
     exhausted_on: date | None = Field(None, description="When they ran out; default today.")
 
 
-class LatePaymentRiskParams(Params):
+class LatePaymentRiskParams(lc.Params):
     invoice_id: Ident
     at_risk: bool
 
 
-class ChurnRiskParams(Params):
+class ChurnRiskParams(lc.Params):
     churn_risk_id: Ident
     at_risk: bool
 
@@ -363,7 +342,7 @@ class ChurnRiskParams(Params):
 # ---- guards and input checks ---------------------------------------------------------------------
 
 
-@guard("credits_not_yet_exhausted", "Credits run out once per contract.")
+@lc.guard("credits_not_yet_exhausted", "Credits run out once per contract.")
 def credits_not_yet_exhausted(ctx: Ctx) -> list[str]:
     done = ctx.data.credits_exhausted
     return (
@@ -371,14 +350,14 @@ def credits_not_yet_exhausted(ctx: Ctx) -> list[str]:
     )
 
 
-@guard("flagged_at_risk", "An operator flagged the renewal at risk.")
+@lc.guard("flagged_at_risk", "An operator flagged the renewal at risk.")
 def flagged_at_risk(ctx: Ctx) -> list[str]:
     if ctx.data.at_risk_flag is not None:
         return []
     return ["No operator flagged this renewal at risk; late payments clear themselves when the invoice is settled."]
 
 
-@guard("changes_invoice_risk", "The invoice's risk changes.", on_input=True)
+@lc.guard("changes_invoice_risk", "The invoice's risk changes.", on_input=True)
 def changes_invoice_risk(ctx: Ctx[LatePaymentRiskParams]) -> list[str]:
     invoice, listed = ctx.params.invoice_id, ctx.params.invoice_id in ctx.data.at_risk_invoices
     if ctx.params.at_risk and listed:
@@ -388,7 +367,7 @@ def changes_invoice_risk(ctx: Ctx[LatePaymentRiskParams]) -> list[str]:
     return []
 
 
-@guard("changes_churn_risk", "The churn risk's flag changes.", on_input=True)
+@lc.guard("changes_churn_risk", "The churn risk's flag changes.", on_input=True)
 def changes_churn_risk(ctx: Ctx[ChurnRiskParams]) -> list[str]:
     churn_risk, listed = ctx.params.churn_risk_id, ctx.params.churn_risk_id in ctx.data.at_risk_churn_risks
     if ctx.params.at_risk and listed:
@@ -404,7 +383,7 @@ def _exhausted_on(ctx: Ctx[CreditsExhaustedParams]) -> date:
 
 def _validate_exhausted(ctx: Ctx[CreditsExhaustedParams]) -> dict[str, str]:
     on, data = _exhausted_on(ctx), ctx.data
-    problems = reported_moment_problems(
+    problems = lc.reported_moment_problems(
         "exhausted_on",
         on,
         now=ctx.now.date(),
@@ -448,7 +427,7 @@ def _follow_risk(ctx: Ctx) -> None:
 
 
 def _flag_at_risk(ctx: Ctx) -> None:
-    ctx.data.at_risk_flag = stamped(AtRiskFlag, ctx, reason=(ctx.reason or "").strip())
+    ctx.data.at_risk_flag = lc.stamped(AtRiskFlag, ctx, reason=(ctx.reason or "").strip())
     _follow_risk(ctx)
 
 
@@ -484,7 +463,7 @@ def _renew(ctx: Ctx[RenewParams]) -> None:
     data, params = ctx.data, ctx.params
     signed_on = ctx.now.date()
     allowance, _ = rollover(params.annual_spend, data.terms(), ctx.policy.discounts)
-    data.renewal = stamped(
+    data.renewal = lc.stamped(
         SignedRenewal,
         ctx,
         signed_on=signed_on,
@@ -495,7 +474,7 @@ def _renew(ctx: Ctx[RenewParams]) -> None:
 
 
 def _decline(ctx: Ctx[DeclineParams | RenewalLostParams]) -> None:
-    ctx.data.not_renewing = stamped(NotRenewing, ctx, note=ctx.params.loss_note, decided_on=ctx.now.date())
+    ctx.data.not_renewing = lc.stamped(NotRenewing, ctx, note=ctx.params.loss_note, decided_on=ctx.now.date())
 
 
 def _opportunity_lost(ctx: Ctx[RenewalLostParams]) -> None:
@@ -512,7 +491,7 @@ def _record_credits_exhausted(ctx: Ctx[CreditsExhaustedParams]) -> None:
     data = ctx.data
     on = _exhausted_on(ctx)
     covered, _ = usage_coverage(data, on, ctx.policy)
-    data.credits_exhausted = stamped(
+    data.credits_exhausted = lc.stamped(
         CreditsExhausted, ctx, exhausted_on=on, usage_covered_until=data.end_date if covered else None
     )
     if not covered:
@@ -541,10 +520,10 @@ def _billing(
     when: Callable[[Ctx], bool] | None = None,
 ) -> Effect:
     """An instruction to the billing system about this contract's account."""
-    return EffectSpec(
-        type=type_,
-        name=name,
-        description=description,
+    return lc.EffectSpec(
+        type_,
+        name,
+        description,
         build=lambda ctx: {
             "account_id": ctx.data.account.id,
             "contract_id": ctx.entity_id,
@@ -554,7 +533,7 @@ def _billing(
     )
 
 
-CHURN_RISK_REVIEW: Effect = notify(
+CHURN_RISK_REVIEW: Effect = lc.notify(
     "churn_risk_review",
     "An at-risk contract up for renewal goes to the churn-risk review in #customer-churn (004:11505, 004:11517-11532).",
     to=lambda ctx: [ctx.data.owner, "channel:customer-churn"],
@@ -579,10 +558,10 @@ def _due_body(ctx: Ctx) -> str:
 
 
 DUE_EFFECTS: tuple[Effect, ...] = (
-    notify(
+    lc.notify(
         "renewal_due",
         "Alert the owner that the renewal is due (domain README §4).",
-        to=owner,
+        to=lc.owner,
         subject=lambda ctx: f"Renewal due: {_contract(ctx)}",
         body=_due_body,
     ),
@@ -594,23 +573,24 @@ def _early_window_closing_body(ctx: Ctx) -> str:
     rules = ctx.policy.discounts
     last_day = early_renewal_last_day(ctx.data.end_date, rules)
     return (
-        f"The early-renewal window of {_contract(ctx)} closes in {duration(ctx.policy.early_renewal_reminder_before)}: "
+        f"The early-renewal window of {_contract(ctx)} "
+        f"closes in {lc.duration(ctx.policy.early_renewal_reminder_before)}: "
         f"a renewal signed by {last_day} earns +{rules.early_renewal_bonus}%; after that day it does not (004:4442)."
     )
 
 
-EARLY_WINDOW_CLOSING: Effect = notify(
+EARLY_WINDOW_CLOSING: Effect = lc.notify(
     "early_renewal_closing",
     "Remind the owner before the early-renewal window closes (domain README §4).",
-    to=owner,
+    to=lc.owner,
     subject=lambda ctx: f"Early-renewal window closing: {_contract(ctx)}",
     body=_early_window_closing_body,
 )
 
-EARLY_WINDOW_CLOSED: Effect = notify(
+EARLY_WINDOW_CLOSED: Effect = lc.notify(
     "early_renewal_closed",
     "Tell the owner the early-renewal discount is no longer available (004:4442).",
-    to=owner,
+    to=lc.owner,
     subject=lambda ctx: f"Early-renewal window closed: {_contract(ctx)}",
     body=lambda ctx: f"{_contract(ctx)}: a renewal signed from today on earns no early-renewal discount (004:4442).",
 )
@@ -636,7 +616,7 @@ def _successor_contract(ctx: Ctx) -> dict[str, object]:
     }
 
 
-SUCCESSOR: Effect = start_lifecycle(
+SUCCESSOR: Effect = lc.start_lifecycle(
     "successor_contract",
     "The renewal starts the successor contract at the old end date, with its own renewal lifecycle.",
     kind=KIND,
@@ -660,10 +640,10 @@ def _renewed_body(ctx: Ctx) -> str:
 
 RENEWED_EFFECTS: tuple[Effect, ...] = (
     SUCCESSOR,
-    notify(
+    lc.notify(
         "renewal_signed",
         "Tell the owner and RevOps what the renewal earned and what rolls over (004:4439-4444, 004:4716).",
-        to=lambda ctx: [*owner(ctx), *role("revops")(ctx)],
+        to=lambda ctx: [*lc.owner(ctx), *lc.role("revops")(ctx)],
         subject=lambda ctx: f"Renewed: {_contract(ctx)}",
         body=_renewed_body,
     ),
@@ -675,7 +655,7 @@ def _loss_params(declined: NotRenewing | None) -> dict[str, str]:
     return {"loss_reason": str(declined.loss_reason), **({"loss_note": declined.note} if declined.note else {})}
 
 
-RENEWAL_OPPORTUNITY_LOST: Effect = fire_on(
+RENEWAL_OPPORTUNITY_LOST: Effect = lc.fire_on(
     "renewal_opportunity_lost",
     "The declined renewal's opportunity closes lost with the same reason (004:5589, 004:5611).",
     target=lambda ctx: (OPPORTUNITY_KIND, renewal_opportunity_of(ctx.entity_id, ctx.data)),
@@ -684,7 +664,7 @@ RENEWAL_OPPORTUNITY_LOST: Effect = fire_on(
     reason=lambda ctx: f"Contract {ctx.entity_id} is not renewing",
 )
 
-EXPIRED_OPPORTUNITY_LOST: Effect = fire_on(
+EXPIRED_OPPORTUNITY_LOST: Effect = lc.fire_on(
     "renewal_opportunity_lapsed",
     'A renewal opportunity still open at the end date closes lost as "disappeared" (004:9755); signing later is '
     "a re-entry into a credit plan (004:4444).",
@@ -713,10 +693,10 @@ EXPIRY_EFFECTS: tuple[Effect, ...] = (
         "The account rolls onto the standard monthly plan and is charged for usage; nothing renews (004:4720).",
         payload={"from": lambda ctx: ctx.data.end_date.isoformat()},
     ),
-    notify(
+    lc.notify(
         "contract_expired",
         "Tell the owner the contract ended without a renewal (004:4720).",
-        to=owner,
+        to=lc.owner,
         subject=lambda ctx: f"Expired: {_contract(ctx)}",
         body=lambda ctx: (
             f"It ended on {ctx.data.end_date} without a renewal: the remaining credits are removed and the account "
@@ -773,10 +753,10 @@ CREDITS_EXHAUSTED_EFFECTS: tuple[Effect, ...] = (
         payload={"from": lambda ctx: _exhaustion(ctx).exhausted_on.isoformat()},
         when=lambda ctx: not _covered(ctx),
     ),
-    notify(
+    lc.notify(
         "credits_exhausted",
         "Tell the owner what running out of credits means for this contract (004:4444, 004:4701).",
-        to=owner,
+        to=lc.owner,
         subject=lambda ctx: f"Credits ran out: {_contract(ctx)}",
         body=_exhausted_body,
     ),
@@ -806,7 +786,7 @@ def _open_renewal_opportunity(ctx: Ctx) -> dict[str, object]:
     }
 
 
-OPEN_RENEWAL_OPPORTUNITY: Effect = start_lifecycle(
+OPEN_RENEWAL_OPPORTUNITY: Effect = lc.start_lifecycle(
     "open_renewal_opportunity",
     "A contract registered directly opens the renewal opportunity an annual Closed Won would have "
     "opened (004:5565-5572).",
@@ -829,50 +809,50 @@ def _while_discount_can_be_earned(
     def due(ctx: Ctx) -> datetime | None:
         if not ctx.data.on_prepaid_plan:
             return None
-        return owed(moment(ctx.data, ctx.policy), since=ctx.opened_at)
+        return lc.owed(moment(ctx.data, ctx.policy), since=ctx.opened_at)
 
     return due
 
 
-TIMERS: tuple[TimerSpec[RenewalData, RenewalPolicy], ...] = (
-    TimerSpec(
-        name="renewal_due",
+TIMERS: tuple[lc.TimerSpec[RenewalData, RenewalPolicy], ...] = (
+    lc.TimerSpec(
+        "renewal_due",
+        (R.ACTIVE, R.NEGOTIATING),
+        lambda ctx: renewal_due_at(ctx.data, ctx.policy),
+        "The renewal notice period before the end begins: due for renewal, owner alerted",
         trigger="mark_due",
-        states=(R.ACTIVE, R.NEGOTIATING),
-        due=lambda ctx: renewal_due_at(ctx.data, ctx.policy),
-        description="The renewal notice period before the end begins: due for renewal, owner alerted",
         source_ref="004:11505",
     ),
-    TimerSpec(
-        name="early_renewal_reminder",
-        states=UNDECIDED,
-        due=_while_discount_can_be_earned(early_renewal_reminder_at),
+    lc.TimerSpec(
+        "early_renewal_reminder",
+        UNDECIDED,
+        _while_discount_can_be_earned(early_renewal_reminder_at),
+        "Shortly before the early-renewal window closes: remind the owner",
         effects=(EARLY_WINDOW_CLOSING,),
-        description="Shortly before the early-renewal window closes: remind the owner",
         source_ref="004:4442",
     ),
-    TimerSpec(
-        name="early_renewal_window_closes",
-        states=UNDECIDED,
-        due=_while_discount_can_be_earned(early_window_closes_at),
+    lc.TimerSpec(
+        "early_renewal_window_closes",
+        UNDECIDED,
+        _while_discount_can_be_earned(early_window_closes_at),
+        "Once the last day to sign for the early-renewal discount is over: tell the owner it is gone",
         effects=(EARLY_WINDOW_CLOSED,),
-        description="Once the last day to sign for the early-renewal discount is over: tell the owner it is gone",
         source_ref="004:4439-4444",
     ),
-    TimerSpec(
-        name="expiry",
+    lc.TimerSpec(
+        "expiry",
+        EXPIRING,
+        lambda ctx: contract_ends_at(ctx.data),
+        "The end date without a renewal: the contract expires",
         trigger="expire",
-        states=EXPIRING,
-        due=lambda ctx: contract_ends_at(ctx.data),
-        description="The end date without a renewal: the contract expires",
         source_ref="004:4720",
     ),
-    TimerSpec(
-        name="term_end",
-        states=(R.RENEWED,),
-        due=lambda ctx: contract_ends_at(ctx.data),
+    lc.TimerSpec(
+        "term_end",
+        (R.RENEWED,),
+        lambda ctx: contract_ends_at(ctx.data),
+        "The end date of a renewed contract: credit rolls over, the successor takes over",
         effects=TERM_END_EFFECTS,
-        description="The end date of a renewed contract: credit rolls over, the successor takes over",
         source_ref="004:4716",
     ),
 )
@@ -880,84 +860,83 @@ TIMERS: tuple[TimerSpec[RenewalData, RenewalPolicy], ...] = (
 
 # ---- transitions ---------------------------------------------------------------------------------
 
-TRANSITIONS: tuple[TransitionSpec[RenewalData, RenewalPolicy], ...] = (
-    TransitionSpec(
-        trigger="mark_due",
-        sources=(R.ACTIVE,),
-        dest=R.RENEWAL_DUE,
-        description="The renewal notice period before the end begins: the renewal is due.",
-        role=Role.SYSTEM,
+TRANSITIONS: tuple[lc.TransitionSpec[RenewalData, RenewalPolicy], ...] = (
+    lc.TransitionSpec(
+        "mark_due",
+        (R.ACTIVE,),
+        R.RENEWAL_DUE,
+        "The renewal notice period before the end begins: the renewal is due.",
+        role=lc.Role.SYSTEM,
         apply=_follow_risk,
         effects=DUE_EFFECTS,
         source_ref="004:11505",
     ),
-    TransitionSpec(
-        trigger="mark_due",
-        sources=(R.NEGOTIATING,),
-        dest=None,
-        description="The renewal notice period begins for a contract already negotiating its renewal.",
-        role=Role.SYSTEM,
+    lc.TransitionSpec(
+        "mark_due",
+        (R.NEGOTIATING,),
+        None,
+        "The renewal notice period begins for a contract already negotiating its renewal.",
+        role=lc.Role.SYSTEM,
         apply=_follow_risk,
         effects=DUE_EFFECTS,
         source_ref="004:11505",
     ),
-    TransitionSpec(
-        trigger="start_negotiation",
-        sources=(R.ACTIVE, R.RENEWAL_DUE),
-        dest=R.NEGOTIATING,
-        description="The renewal opportunity reached product evaluation or commercial and legal review.",
-        role=Role.SYSTEM,
+    lc.TransitionSpec(
+        "start_negotiation",
+        (R.ACTIVE, R.RENEWAL_DUE),
+        R.NEGOTIATING,
+        "The renewal opportunity reached product evaluation or commercial and legal review.",
+        role=lc.Role.SYSTEM,
         params=OpportunityLink,
         apply=_link_opportunity,
         source_ref="004:5583-5585",
     ),
-    TransitionSpec(
-        trigger="renew",
-        sources=UNDECIDED,
-        dest=R.RENEWED,
-        description="The renewal opportunity closed won: the successor contract starts at the end date.",
-        role=Role.SYSTEM,
+    lc.TransitionSpec(
+        "renew",
+        UNDECIDED,
+        R.RENEWED,
+        "The renewal opportunity closed won: the successor contract starts at the end date.",
+        role=lc.Role.SYSTEM,
         params=RenewParams,
         apply=_renew,
         effects=RENEWED_EFFECTS,
         source_ref="004:5587, 004:4439-4444, 004:4716",
     ),
-    TransitionSpec(
-        trigger="renewal_lost",
-        sources=UNDECIDED,
-        dest=R.NOT_RENEWING,
-        description="The renewal opportunity closed lost.",
-        role=Role.SYSTEM,
+    lc.TransitionSpec(
+        "renewal_lost",
+        UNDECIDED,
+        R.NOT_RENEWING,
+        "The renewal opportunity closed lost.",
+        role=lc.Role.SYSTEM,
         params=RenewalLostParams,
         apply=_opportunity_lost,
         source_ref="004:5589",
     ),
-    TransitionSpec(
-        trigger="decline",
-        sources=UNDECIDED,
-        dest=R.NOT_RENEWING,
-        description="The customer declines to renew, for a reason from the loss list; the renewal opportunity "
-        "closes lost.",
+    lc.TransitionSpec(
+        "decline",
+        UNDECIDED,
+        R.NOT_RENEWING,
+        "The customer declines to renew, for a reason from the loss list; the renewal opportunity closes lost.",
         params=DeclineParams,
         apply=_decline,
         effects=(RENEWAL_OPPORTUNITY_LOST,),
         source_ref="004:5589, 004:5611, 004:9741-9755",
     ),
-    TransitionSpec(
-        trigger="expire",
-        sources=EXPIRING,
-        dest=R.EXPIRED,
-        description="The end date passed without a renewal.",
-        role=Role.SYSTEM,
+    lc.TransitionSpec(
+        "expire",
+        EXPIRING,
+        R.EXPIRED,
+        "The end date passed without a renewal.",
+        role=lc.Role.SYSTEM,
         apply=_expire,
         effects=EXPIRY_EFFECTS,
         source_ref="004:4720",
     ),
-    TransitionSpec(
-        trigger="record_credits_exhausted",
-        sources=(*EXPIRING, R.RENEWED),
-        dest=None,
-        description="The contract's credits ran out before its end date.",
+    lc.TransitionSpec(
+        "record_credits_exhausted",
+        (*EXPIRING, R.RENEWED),
+        None,
+        "The contract's credits ran out before its end date.",
         params=CreditsExhaustedParams,
         validate=_validate_exhausted,
         guards=(credits_not_yet_exhausted,),
@@ -965,74 +944,72 @@ TRANSITIONS: tuple[TransitionSpec[RenewalData, RenewalPolicy], ...] = (
         effects=CREDITS_EXHAUSTED_EFFECTS,
         source_ref="004:4444, 004:4701",
     ),
-    TransitionSpec(
-        trigger="mark_at_risk",
-        sources=EXPIRING,
-        dest=None,
-        description="Flag the renewal at risk, with the reason.",
-        guards=(reason_required("Say why the renewal is at risk."),),
+    lc.TransitionSpec(
+        "mark_at_risk",
+        EXPIRING,
+        None,
+        "Flag the renewal at risk, with the reason.",
+        guards=(lc.reason_required("Say why the renewal is at risk."),),
         apply=_flag_at_risk,
         effects=(CHURN_RISK_REVIEW,),
         source_ref="004:11490-11511",
     ),
-    TransitionSpec(
-        trigger="clear_at_risk",
-        sources=EXPIRING,
-        dest=None,
-        description="Clear the operator's at-risk flag, with a reason.",
-        guards=(flagged_at_risk, reason_required("Say why the risk is gone.")),
+    lc.TransitionSpec(
+        "clear_at_risk",
+        EXPIRING,
+        None,
+        "Clear the operator's at-risk flag, with a reason.",
+        guards=(flagged_at_risk, lc.reason_required("Say why the risk is gone.")),
         apply=_clear_flag,
         source_ref="004:11578",
     ),
-    TransitionSpec(
-        trigger="late_payment_risk",
-        sources=EXPIRING,
-        dest=None,
-        description="One of the account's invoices starts or stops putting the renewal at risk (late payment at "
+    lc.TransitionSpec(
+        "late_payment_risk",
+        EXPIRING,
+        None,
+        "One of the account's invoices starts or stops putting the renewal at risk (late payment at "
         "suspension or later).",
-        role=Role.SYSTEM,
+        role=lc.Role.SYSTEM,
         params=LatePaymentRiskParams,
         guards=(changes_invoice_risk,),
         apply=_late_payment_risk,
         effects=(CHURN_RISK_REVIEW,),
         source_ref="004:11499",
     ),
-    TransitionSpec(
-        trigger="churn_risk",
-        sources=EXPIRING,
-        dest=None,
-        description="The account's churn risk starts or stops putting the renewal at risk (flagged, then recovered).",
-        role=Role.SYSTEM,
+    lc.TransitionSpec(
+        "churn_risk",
+        EXPIRING,
+        None,
+        "The account's churn risk starts or stops putting the renewal at risk (flagged, then recovered).",
+        role=lc.Role.SYSTEM,
         params=ChurnRiskParams,
         guards=(changes_churn_risk,),
         apply=_churn_risk,
         effects=(CHURN_RISK_REVIEW,),
         source_ref="004:11485-11505",
     ),
-    change_owner((*EXPIRING, R.RENEWED)),
+    lc.change_owner((*EXPIRING, R.RENEWED)),
 )
 
 STATES = (
-    StateSpec(
-        R.ACTIVE,
-        "The contract runs; its renewal is not due yet (004:5579-5581).",
-        on_enter=(OPEN_RENEWAL_OPPORTUNITY,),
+    lc.StateSpec(
+        R.ACTIVE, "The contract runs; its renewal is not due yet (004:5579-5581).", on_enter=(OPEN_RENEWAL_OPPORTUNITY,)
     ),
-    StateSpec(
+    lc.StateSpec(
         R.RENEWAL_DUE,
         "Within the renewal notice period before the end: the owner drives the renewal (004:11505, 004:12725).",
     ),
-    StateSpec(
+    lc.StateSpec(
         R.NEGOTIATING,
         "The renewal opportunity is in product evaluation or commercial and legal review (004:5583-5585).",
     ),
-    StateSpec(
+    lc.StateSpec(
         R.RENEWED,
         "Renewal signed: the contract runs to its end date, where the successor takes over (004:5587).",
         terminal=True,
     ),
-    StateSpec(R.NOT_RENEWING, "The customer will not renew; the credits stay usable until the end date (004:5589)."),
-    StateSpec(
+    lc.StateSpec(R.NOT_RENEWING, "The customer will not renew; the credits stay usable until the end date (004:5589)."),
+    lc.StateSpec(
         R.EXPIRED,
         "Ended without a renewal: credits removed, the account on the standard monthly plan (004:4720).",
         terminal=True,
@@ -1040,16 +1017,16 @@ STATES = (
 )
 
 
-EXPOSURE = Exposure[RenewalData, RenewalPolicy](
+EXPOSURE = lc.Exposure[RenewalData, RenewalPolicy](
     description="One prepaid contract on its way to renewal or expiry (reference-billing §2, §5b).",
     states=RenewalState,
     columns=(
-        account_id_column(),
-        Column(name="start_date"),
-        Column(
-            name="end_date",
+        lc.account_id_column(),
+        lc.Column("start_date"),
+        lc.Column(
+            "end_date",
             type=date,
-            match=Match.RANGE,
+            match=lc.Match.RANGE,
             filter_names=("endingAfter", "endingBefore"),
             filter_description="End date strictly after endingAfter, strictly before endingBefore.",
             bounds_included=(False, False),
@@ -1057,19 +1034,19 @@ EXPOSURE = Exposure[RenewalData, RenewalPolicy](
         ),
         # The last day a renewal signature earns the early-renewal discount (004:4442),
         # for the early-window filter (services/renewal.py).
-        Column(
-            name="early_renewal_last_day",
+        lc.Column(
+            "early_renewal_last_day",
             type=date,
             value=lambda p: early_renewal_last_day(p.data.end_date, p.policy.discounts),
             indexed=True,
         ),
-        Column(name="on_prepaid_plan"),
-        Column(name="at_risk", type=bool, match=Match.EQUALS, indexed=True),
-        Column(name="credit_amount"),
-        Column(name="annual_spend", orderable=True),
+        lc.Column("on_prepaid_plan"),
+        lc.Column("at_risk", type=bool, match=lc.Match.EQUALS, indexed=True),
+        lc.Column("credit_amount"),
+        lc.Column("annual_spend", orderable=True),
     ),
     default_order="END_DATE_ASC",
-    opening=Opening(
+    opening=lc.Opening(
         name="startRenewal",
         fields=("account", "owner", "start_date", "term_months", "stated_end_date", "credit_amount", "annual_spend"),
         description="Start following a prepaid contract to its renewal.",
@@ -1077,15 +1054,15 @@ EXPOSURE = Exposure[RenewalData, RenewalPolicy](
         field_names={"stated_end_date": "endDate"},
     ),
     mutations={
-        "mark_at_risk": Mutation(name="markRenewalAtRisk"),
-        "clear_at_risk": Mutation(name="clearRenewalAtRisk"),
-        "record_credits_exhausted": Mutation(
-            name="recordRenewalCreditsExhausted",
+        "mark_at_risk": lc.Mutation("markRenewalAtRisk"),
+        "clear_at_risk": lc.Mutation("clearRenewalAtRisk"),
+        "record_credits_exhausted": lc.Mutation(
+            "recordRenewalCreditsExhausted",
             input="RecordRenewalCreditsExhaustedInput",
             description="Record that the contract's credits ran out: covered until the end date when a renewal was "
             "signed in time, otherwise pay-as-you-go without the early-renewal discount.",
         ),
-        "decline": Mutation(),
+        "decline": lc.Mutation(),
         "change_owner": None,
     },
     id_name="contractId",
@@ -1100,19 +1077,19 @@ EXPOSURE = Exposure[RenewalData, RenewalPolicy](
 )
 
 
-RENEWAL = LifecycleSpec(
-    kind=KIND,
-    title="Renewal",
-    description="One prepaid contract from signature to its renewal (a successor contract) or its expiry.",
-    states=STATES,
-    transitions=TRANSITIONS,
-    timers=TIMERS,
-    data_model=RenewalData,
-    policy_model=RenewalPolicy,
+RENEWAL = lc.LifecycleSpec(
+    KIND,
+    "Renewal",
+    "One prepaid contract from signature to its renewal (a successor contract) or its expiry.",
+    STATES,
+    TRANSITIONS,
+    TIMERS,
+    RenewalData,
+    RenewalPolicy,
     summary_of=lambda data: f"{data.account.name} · ${data.credit_amount:,.0f} credit · ends {data.end_date}",
     validate_open=_validate_contract,
     exposure=EXPOSURE,
 )
 
 
-RenewalWorkflow = lifecycle_workflow(RENEWAL)
+RenewalWorkflow = lc.lifecycle_workflow(RENEWAL)

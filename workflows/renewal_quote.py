@@ -25,13 +25,15 @@ from __future__ import annotations
 
 import enum
 import math
+from collections.abc import Callable, Iterable
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from workflows.opportunity import Money, PlanType
+from workflows.engine.values import Money
+from workflows.opportunity import PlanType
 
 CENT = Decimal("0.01")
 Percent = Annotated[Decimal, Field(ge=0, le=100)]
@@ -131,11 +133,11 @@ class RenewalQuote(BaseModel):
     levers: list[QuotedLever]
     # Past the table (004:4390, 004:4403): the price is agreed case by case, with the
     # approvals of 004:4450, so no total is given.
-    custom_pricing: bool
-    discount_percent: Decimal | None
-    price: Decimal | None
-    annual_spend: Decimal | None
-    rollover_allowance: Decimal | None
+    custom_pricing: bool = False
+    discount_percent: Decimal | None = None
+    price: Decimal | None = None
+    annual_spend: Decimal | None = None
+    rollover_allowance: Decimal | None = None
     rollover_reason: str
 
 
@@ -264,36 +266,51 @@ def rollover(new_annual_spend: Decimal, contract: ContractTerms, rules: Discount
     )
 
 
+# What may roll over of the unused credit, and why, given the new annual spend.
+RollOver = Callable[[Decimal], tuple[Decimal, str]]
+
+
 def _annual(price: Decimal, term_months: int) -> Decimal:
     return (price * 12 / term_months).quantize(CENT, ROUND_HALF_UP)
+
+
+def _unapplied(levers: Iterable[Lever], reason: str, source: str) -> list[QuotedLever]:
+    return [
+        QuotedLever(lever=lever, applied=False, percent=Decimal(0), reason=reason, source=source) for lever in levers
+    ]
+
+
+def _priced(
+    levers: list[QuotedLever], discount: Decimal, price: Decimal, term_months: int, rolls_over: RollOver
+) -> RenewalQuote:
+    annual_spend = _annual(price, term_months)
+    allowance, why = rolls_over(annual_spend)
+    return RenewalQuote(
+        levers=levers,
+        discount_percent=discount,
+        price=price,
+        annual_spend=annual_spend,
+        rollover_allowance=allowance,
+        rollover_reason=why,
+    )
 
 
 def quote_renewal(proposal: RenewalProposal, contract: ContractTerms, rules: DiscountRules) -> RenewalQuote:
     """The discount a proposed renewal earns, each lever with why, and the credit that may roll over."""
     if proposal.plan_type is PlanType.MONTHLY:
         reason = "We don't offer discounts to customers paying monthly, irrespective of commitment."
-        return RenewalQuote(
-            levers=[
-                QuotedLever(lever=lever, applied=False, percent=Decimal(0), reason=reason, source="004:4350")
-                for lever in Lever
-            ],
-            custom_pricing=False,
-            discount_percent=Decimal(0),
-            price=proposal.credit_amount,
-            annual_spend=_annual(proposal.credit_amount, proposal.term_months),
-            rollover_allowance=Decimal(0),
-            rollover_reason="A monthly plan has no contract term for credit to roll into (004:4716).",
+        no_term = (Decimal(0), "A monthly plan has no contract term for credit to roll into (004:4716).")
+        return _priced(
+            _unapplied(Lever, reason, "004:4350"),
+            Decimal(0),
+            proposal.credit_amount,
+            proposal.term_months,
+            lambda annual_spend: no_term,
         )
     volume, custom_volume = _volume(proposal.credit_amount, rules)
     if not volume.applied:
         unqualified = "Levers 2-4 apply only once the customer qualifies for the volume discount."
-        levers = [
-            volume,
-            *(
-                QuotedLever(lever=lever, applied=False, percent=Decimal(0), reason=unqualified, source="004:4377")
-                for lever in (Lever.LENGTH, Lever.CASH_TIMING, Lever.EARLY_RENEWAL)
-            ),
-        ]
+        levers = [volume, *_unapplied((Lever.LENGTH, Lever.CASH_TIMING, Lever.EARLY_RENEWAL), unqualified, "004:4377")]
         custom = False
     else:
         length, custom_length = _length(proposal.term_months, rules)
@@ -301,25 +318,11 @@ def quote_renewal(proposal: RenewalProposal, contract: ContractTerms, rules: Dis
         custom = custom_volume or custom_length
     if custom:
         return RenewalQuote(
-            levers=levers,
-            custom_pricing=True,
-            discount_percent=None,
-            price=None,
-            annual_spend=None,
-            rollover_allowance=None,
-            rollover_reason="Depends on the custom price (004:4716).",
+            levers=levers, custom_pricing=True, rollover_reason="Depends on the custom price (004:4716)."
         )
     # Extended payment terms reduce the discount; they never turn it into a surcharge.
     discount = _points(max(Decimal(0), sum((lever.percent for lever in levers), Decimal(0))))
     price = (proposal.credit_amount * (100 - discount) / 100).quantize(CENT, ROUND_HALF_UP)
-    annual_spend = _annual(price, proposal.term_months)
-    allowance, why = rollover(annual_spend, contract, rules)
-    return RenewalQuote(
-        levers=levers,
-        custom_pricing=False,
-        discount_percent=discount,
-        price=price,
-        annual_spend=annual_spend,
-        rollover_allowance=allowance,
-        rollover_reason=why,
+    return _priced(
+        levers, discount, price, proposal.term_months, lambda annual_spend: rollover(annual_spend, contract, rules)
     )

@@ -32,38 +32,7 @@ from typing import Annotated, TypeAlias, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from workflows.churn_risk import messages
-from workflows.engine.common import change_owner, reported_moment_problems, stamped
-from workflows.engine.exposure import (
-    BillingTrigger,
-    Column,
-    Exposure,
-    Match,
-    Mutation,
-    PerAccount,
-    Projected,
-    account_id_column,
-)
-from workflows.engine.messages import day, duration, in_words, within
-from workflows.engine.reminders import Reminders
-from workflows.engine.spec import (
-    Context,
-    EffectSpec,
-    LifecycleSpec,
-    Params,
-    ParamsT,
-    Role,
-    StateSpec,
-    TimerSpec,
-    TransitionSpec,
-    channel,
-    fire_on_account,
-    guard,
-    owner,
-    reason_required,
-    role,
-)
-from workflows.engine.values import Account, Text
-from workflows.engine.workflow import lifecycle_workflow
+from workflows.engine import vocabulary as lc
 
 KIND = "churn-risk"
 RENEWAL_KIND = "renewal"
@@ -231,7 +200,7 @@ class StatusNote(BaseModel):
 
 
 class ChurnRiskData(BaseModel):
-    account: Account
+    account: lc.Account
     owner: Person
     previous_owners: list[str] = Field(default_factory=list)
     reasons: list[RecordedReason] = Field(default_factory=list)
@@ -246,31 +215,31 @@ class ChurnRiskData(BaseModel):
 
 
 # ``Ctx[XParams]`` for code that reads a trigger's params: its reads are type-checked.
-Ctx = Context[ChurnRiskData, ChurnRiskPolicy, ParamsT]
-Effect: TypeAlias = EffectSpec[ChurnRiskData, ChurnRiskPolicy]
+Ctx = lc.Context[ChurnRiskData, ChurnRiskPolicy, lc.ParamsT]
+Effect: TypeAlias = lc.EffectSpec[ChurnRiskData, ChurnRiskPolicy]
 
 
 # ---- parameters -----------------------------------------------------------------------------
 
 
-class AddReasonParams(Params):
+class AddReasonParams(lc.Params):
     flag_reason: FlagReason
-    note: Text | None = None
+    note: lc.Text | None = None
 
 
-class UsageReadingParams(Params):
+class UsageReadingParams(lc.Params):
     usage: Decimal = Field(ge=0, description="The usage measured (events, sessions...), in the baseline's unit.")
     baseline: Decimal = Field(gt=0, description="The account's usual usage in the same unit.")
     seasonal: bool = Field(False, description="The drop has a seasonal explanation: it flags nothing.")
     measured_on: date
 
 
-class HealthReadingParams(Params):
+class HealthReadingParams(lc.Params):
     week_of: date = Field(description="Any day of the week the score is for.")
     rating: HealthRating
 
 
-class SignalParams(Params):
+class SignalParams(lc.Params):
     signal: ChurnSignal
     reference: Reference | None = Field(None, description="What the signal concerns: an invoice, a ticket...")
     renewal_ends_on: date | None = Field(None, description="Required for RENEWAL_NEGATIVE_ENGAGEMENT.")
@@ -287,18 +256,18 @@ SignalInputT = TypeVar("SignalInputT", bound=UsageReadingParams | HealthReadingP
 FlaggingInput = AddReasonParams | UsageReadingParams | HealthReadingParams | SignalParams
 
 
-class RecoveryCallParams(Params):
+class RecoveryCallParams(lc.Params):
     held_on: date
-    notes: Text | None = None
+    notes: lc.Text | None = None
 
 
-class RecoveryPlanParams(Params):
+class RecoveryPlanParams(lc.Params):
     scenario: ChurnScenario
-    actions: Text = Field(description="What the owner will do, beyond the handbook's strategy.")
+    actions: lc.Text = Field(description="What the owner will do, beyond the handbook's strategy.")
 
 
-class StatusNoteParams(Params):
-    note: Text
+class StatusNoteParams(lc.Params):
+    note: lc.Text
 
 
 # ---- the signals, judged --------------------------------------------------------------------
@@ -368,7 +337,7 @@ def _adds_reason(ctx: Ctx[FlaggingInput]) -> bool:
 # ---- guards and checks ----------------------------------------------------------------------
 
 
-@guard("new_reason", "The reason is not recorded yet.", on_input=True)
+@lc.guard("new_reason", "The reason is not recorded yet.", on_input=True)
 def new_reason(ctx: Ctx[AddReasonParams]) -> list[str]:
     reason = ctx.params.flag_reason
     if reason in _recorded(ctx):
@@ -377,16 +346,16 @@ def new_reason(ctx: Ctx[AddReasonParams]) -> list[str]:
 
 
 def _validate_usage(ctx: Ctx[UsageReadingParams]) -> dict[str, str]:
-    return reported_moment_problems("measured_on", ctx.params.measured_on, now=ctx.now.date())
+    return lc.reported_moment_problems("measured_on", ctx.params.measured_on, now=ctx.now.date())
 
 
 def _validate_health(ctx: Ctx[HealthReadingParams]) -> dict[str, str]:
-    return reported_moment_problems("week_of", ctx.params.week_of, now=ctx.now.date())
+    return lc.reported_moment_problems("week_of", ctx.params.week_of, now=ctx.now.date())
 
 
 def _validate_call(ctx: Ctx[RecoveryCallParams]) -> dict[str, str]:
     flagged_on = ctx.data.flagged_at.date() if ctx.data.flagged_at else None
-    return reported_moment_problems(
+    return lc.reported_moment_problems(
         "held_on",
         ctx.params.held_on,
         now=ctx.now.date(),
@@ -402,13 +371,13 @@ def _add_reason(ctx: Ctx[FlaggingInput]) -> None:
     reason = _signal_reason(ctx)
     if reason is None or reason in _recorded(ctx):
         return
-    ctx.data.reasons.append(stamped(RecordedReason, ctx, reason=reason))
+    ctx.data.reasons.append(lc.stamped(RecordedReason, ctx, reason=reason))
     if ctx.data.flagged_at is None:
         ctx.data.flagged_at = ctx.now
 
 
 def _record_usage(ctx: Ctx[UsageReadingParams]) -> None:
-    ctx.data.usage_readings = [*ctx.data.usage_readings, stamped(UsageReading, ctx)][-MAX_READINGS:]
+    ctx.data.usage_readings = [*ctx.data.usage_readings, lc.stamped(UsageReading, ctx)][-MAX_READINGS:]
     _add_reason(ctx)
 
 
@@ -418,20 +387,20 @@ def _record_health(ctx: Ctx[HealthReadingParams]) -> None:
 
 
 def _record_signal(ctx: Ctx[SignalParams]) -> None:
-    ctx.data.signals = [*ctx.data.signals, stamped(RecordedSignal, ctx)][-MAX_READINGS:]
+    ctx.data.signals = [*ctx.data.signals, lc.stamped(RecordedSignal, ctx)][-MAX_READINGS:]
     _add_reason(ctx)
 
 
 def _record_call(ctx: Ctx[RecoveryCallParams]) -> None:
-    ctx.data.recovery_call = stamped(RecoveryCall, ctx)
+    ctx.data.recovery_call = lc.stamped(RecoveryCall, ctx)
 
 
 def _record_plan(ctx: Ctx[RecoveryPlanParams]) -> None:
-    ctx.data.recovery_plan = stamped(RecoveryPlan, ctx, strategy=DE_RISKING[ctx.params.scenario])
+    ctx.data.recovery_plan = lc.stamped(RecoveryPlan, ctx, strategy=DE_RISKING[ctx.params.scenario])
 
 
 def _record_status_note(ctx: Ctx[StatusNoteParams]) -> None:
-    ctx.data.status_notes.append(stamped(StatusNote, ctx))
+    ctx.data.status_notes.append(lc.stamped(StatusNote, ctx))
 
 
 def _request_status(ctx: Ctx) -> None:
@@ -459,7 +428,7 @@ def _next_review(ctx: Ctx) -> datetime:
 
 
 def _reasons_text(data: ChurnRiskData) -> str:
-    return ", ".join(in_words(r.reason) for r in data.reasons) or "no reason yet"
+    return ", ".join(lc.in_words(r.reason) for r in data.reasons) or "no reason yet"
 
 
 def message_values(ctx: Ctx) -> dict[str, object]:
@@ -472,24 +441,24 @@ def message_values(ctx: Ctx) -> dict[str, object]:
         "account": data.account.name,
         "owner": data.owner,
         "reasons": _reasons_text(data),
-        "flagged_on": day(data.flagged_at or ctx.now),
+        "flagged_on": lc.day(data.flagged_at or ctx.now),
         "recovery_call_due": call_due.isoformat(timespec="minutes"),
-        "recovery_call_within": f"within {duration(policy.recovery_call_within)}",
-        "recovery_call_window": duration(policy.recovery_call_within),
-        "review_every": duration(policy.review_every),
-        "scenario": in_words(plan.scenario) if plan else "none yet",
+        "recovery_call_within": f"within {lc.duration(policy.recovery_call_within)}",
+        "recovery_call_window": lc.duration(policy.recovery_call_within),
+        "review_every": lc.duration(policy.review_every),
+        "scenario": lc.in_words(plan.scenario) if plan else "none yet",
         "strategy": plan.strategy if plan else "no strategy chosen",
-        "retro_due": day(retro_due),
-        "retro_within": within(ctx.now, retro_due),
+        "retro_due": lc.day(retro_due),
+        "retro_within": lc.within(ctx.now, retro_due),
     }
 
 
-remind = Reminders(message_values)
+remind = lc.Reminders(message_values)
 
 
 def _flag_renewals(name: str, description: str, *, at_risk: bool, reason: str) -> Effect:
     """Set or clear, on the account's open renewals, the churn-risk flag that names this churn risk."""
-    return fire_on_account(
+    return lc.fire_on_account(
         name,
         description,
         account_id=lambda ctx: ctx.data.account.id,
@@ -518,50 +487,47 @@ FLAGGED_EFFECTS: tuple[Effect, ...] = (
         "recovery_call_due",
         "Tell the owner at once: a recovery call is due within the policy's window (004:11588).",
         messages.FLAGGED_OWNER,
-        to=owner,
+        to=lc.owner,
     ),
     remind.send(
         "flag_posted",
         "Post the flag to #customer-churn (004:11588).",
         messages.FLAGGED_CHANNEL,
-        to=channel(CHURN_CHANNEL),
+        to=lc.channel(CHURN_CHANNEL),
     ),
     RENEWALS_AT_RISK,
 )
 
 
 REASON_ADDED = remind.send(
-    "reason_added",
-    "Tell the owner the account is at risk for one more reason.",
-    messages.REASON_ADDED,
-    to=owner,
+    "reason_added", "Tell the owner the account is at risk for one more reason.", messages.REASON_ADDED, to=lc.owner
 )
 
 
 # ---- timers ---------------------------------------------------------------------------------
 
-TIMERS: tuple[TimerSpec[ChurnRiskData, ChurnRiskPolicy], ...] = (
-    TimerSpec(
-        name="recovery_call_escalation",
-        states=(C.FLAGGED,),
-        due=_recovery_call_due,
-        description="No recovery call within the policy's window of flagging: tell the team lead",
+TIMERS: tuple[lc.TimerSpec[ChurnRiskData, ChurnRiskPolicy], ...] = (
+    lc.TimerSpec(
+        "recovery_call_escalation",
+        (C.FLAGGED,),
+        _recovery_call_due,
+        "No recovery call within the policy's window of flagging: tell the team lead",
         effects=(
             remind.send(
                 "recovery_call_overdue",
                 "No recovery call within the policy's window of flagging: tell the team lead (004:11588).",
                 messages.RECOVERY_CALL_OVERDUE,
-                to=role("team_lead"),
+                to=lc.role("team_lead"),
             ),
         ),
         source_ref="004:11588",
     ),
-    TimerSpec(
-        name="weekly_review",
+    lc.TimerSpec(
+        "weekly_review",
+        (C.IN_RECOVERY,),
+        _next_review,
+        "The weekly at-risk review: ask the owner for a status note",
         trigger="request_status",
-        states=(C.IN_RECOVERY,),
-        due=_next_review,
-        description="The weekly at-risk review: ask the owner for a status note",
         source_ref="004:11588",
     ),
 )
@@ -577,10 +543,10 @@ def _signal_transitions(
     apply: Callable[[Ctx[SignalInputT]], None],
     validate: Callable[[Ctx[SignalInputT]], Mapping[str, str]] | None,
     source_ref: str,
-) -> tuple[TransitionSpec[ChurnRiskData, ChurnRiskPolicy, SignalInputT], ...]:
+) -> tuple[lc.TransitionSpec[ChurnRiskData, ChurnRiskPolicy, SignalInputT], ...]:
     """A signal flags a watched account when it meets its criterion, and is recorded in any case."""
     return (
-        TransitionSpec(
+        lc.TransitionSpec(
             trigger,
             (C.WATCHING,),
             C.FLAGGED,
@@ -591,7 +557,7 @@ def _signal_transitions(
             apply=apply,
             source_ref=source_ref,
         ),
-        TransitionSpec(
+        lc.TransitionSpec(
             trigger,
             AT_RISK_STATES,
             None,
@@ -604,7 +570,7 @@ def _signal_transitions(
             in_diagram=False,
             source_ref=source_ref,
         ),
-        TransitionSpec(
+        lc.TransitionSpec(
             trigger,
             OPEN_STATES,
             None,
@@ -619,8 +585,8 @@ def _signal_transitions(
     )
 
 
-TRANSITIONS: tuple[TransitionSpec[ChurnRiskData, ChurnRiskPolicy], ...] = (
-    TransitionSpec(
+TRANSITIONS: tuple[lc.TransitionSpec[ChurnRiskData, ChurnRiskPolicy], ...] = (
+    lc.TransitionSpec(
         "add_reason",
         (C.WATCHING,),
         C.FLAGGED,
@@ -630,7 +596,7 @@ TRANSITIONS: tuple[TransitionSpec[ChurnRiskData, ChurnRiskPolicy], ...] = (
         apply=_add_reason,
         source_ref="004:11485-11505, 004:12700",
     ),
-    TransitionSpec(
+    lc.TransitionSpec(
         "add_reason",
         AT_RISK_STATES,
         None,
@@ -651,22 +617,12 @@ TRANSITIONS: tuple[TransitionSpec[ChurnRiskData, ChurnRiskPolicy], ...] = (
         "004:11495",
     ),
     *_signal_transitions(
-        "record_health",
-        HealthReadingParams,
-        "A weekly health score",
-        _record_health,
-        _validate_health,
-        "004:11503",
+        "record_health", HealthReadingParams, "A weekly health score", _record_health, _validate_health, "004:11503"
     ),
     *_signal_transitions(
-        "record_signal",
-        SignalParams,
-        "A recorded churn signal",
-        _record_signal,
-        None,
-        "004:11499-11505",
+        "record_signal", SignalParams, "A recorded churn signal", _record_signal, None, "004:11499-11505"
     ),
-    TransitionSpec(
+    lc.TransitionSpec(
         "record_recovery_call",
         (C.FLAGGED,),
         C.RECOVERY_CALL_HELD,
@@ -676,7 +632,7 @@ TRANSITIONS: tuple[TransitionSpec[ChurnRiskData, ChurnRiskPolicy], ...] = (
         apply=_record_call,
         source_ref="004:11588",
     ),
-    TransitionSpec(
+    lc.TransitionSpec(
         "record_recovery_plan",
         (C.RECOVERY_CALL_HELD,),
         C.IN_RECOVERY,
@@ -685,7 +641,7 @@ TRANSITIONS: tuple[TransitionSpec[ChurnRiskData, ChurnRiskPolicy], ...] = (
         apply=_record_plan,
         source_ref="004:11468-11482",
     ),
-    TransitionSpec(
+    lc.TransitionSpec(
         "record_status_note",
         (C.IN_RECOVERY,),
         None,
@@ -695,70 +651,72 @@ TRANSITIONS: tuple[TransitionSpec[ChurnRiskData, ChurnRiskPolicy], ...] = (
         in_diagram=False,
         source_ref="004:11588",
     ),
-    TransitionSpec(
+    lc.TransitionSpec(
         "request_status",
         (C.IN_RECOVERY,),
         None,
         "The weekly at-risk review is due: ask the owner for a status note.",
-        role=Role.SYSTEM,
+        role=lc.Role.SYSTEM,
         apply=_request_status,
         effects=(
             remind.send(
                 "status_note_requested",
                 "Ask the owner for a status note for the weekly at-risk review (004:11588).",
                 messages.STATUS_NOTE_REQUESTED,
-                to=owner,
+                to=lc.owner,
             ),
         ),
         in_diagram=False,
         source_ref="004:11588",
     ),
-    TransitionSpec(
+    lc.TransitionSpec(
         "mark_recovered",
         (C.IN_RECOVERY,),
         C.RECOVERED,
         "The account is out of danger; say why.",
-        guards=(reason_required("Say why the account is no longer at risk."),),
+        guards=(lc.reason_required("Say why the account is no longer at risk."),),
         effects=(RENEWALS_RISK_CLEARED,),
         source_ref="domain README §7",
     ),
-    TransitionSpec(
+    lc.TransitionSpec(
         "record_churn",
         AT_RISK_STATES,
         C.CHURNED,
         "The account churned (its subscription was cancelled); say what happened.",
-        guards=(reason_required("Say what happened."),),
+        guards=(lc.reason_required("Say what happened."),),
         effects=(
             remind.send(
                 "churn_retro_due",
                 "Post the churn to #customer-churn: the retro is due within the policy's span (004:11588).",
                 messages.CHURNED,
-                to=lambda ctx: [*owner(ctx), f"channel:{CHURN_CHANNEL}"],
+                to=lambda ctx: [*lc.owner(ctx), f"channel:{CHURN_CHANNEL}"],
             ),
         ),
         source_ref="004:11588",
     ),
-    change_owner(OPEN_STATES),
+    lc.change_owner(OPEN_STATES),
 )
 
 
 STATES = (
-    StateSpec(C.WATCHING, "Signals recorded; none meets a churn-risk criterion yet."),
-    StateSpec(
+    lc.StateSpec(C.WATCHING, "Signals recorded; none meets a churn-risk criterion yet."),
+    lc.StateSpec(
         C.FLAGGED,
         "At risk: a recovery call is due within the policy's window (004:11490-11505, 004:11588).",
         on_enter=FLAGGED_EFFECTS,
     ),
-    StateSpec(C.RECOVERY_CALL_HELD, "The recovery call was held; a recovery plan comes next."),
-    StateSpec(C.IN_RECOVERY, "The recovery plan runs; reviewed at the weekly at-risk review (004:11588)."),
-    StateSpec(C.RECOVERED, "No longer at risk: the renewals' churn-risk flag is cleared.", terminal=True),
-    StateSpec(C.CHURNED, "The account churned; the retro is due within the policy's span (004:11588).", terminal=True),
+    lc.StateSpec(C.RECOVERY_CALL_HELD, "The recovery call was held; a recovery plan comes next."),
+    lc.StateSpec(C.IN_RECOVERY, "The recovery plan runs; reviewed at the weekly at-risk review (004:11588)."),
+    lc.StateSpec(C.RECOVERED, "No longer at risk: the renewals' churn-risk flag is cleared.", terminal=True),
+    lc.StateSpec(
+        C.CHURNED, "The account churned; the retro is due within the policy's span (004:11588).", terminal=True
+    ),
 )
 
 
 # ---- how it is exposed ------------------------------------------------------------------------
 
-Instance = Projected[ChurnRiskData, ChurnRiskPolicy]
+Instance = lc.Projected[ChurnRiskData, ChurnRiskPolicy]
 
 
 def recovery_call_due_at(instance: Instance) -> datetime | None:
@@ -779,29 +737,26 @@ def consecutive_poor_weeks(data: ChurnRiskData) -> int:
     return poor_weeks(data.health_readings)
 
 
-EXPOSURE = Exposure[ChurnRiskData, ChurnRiskPolicy](
+EXPOSURE = lc.Exposure[ChurnRiskData, ChurnRiskPolicy](
     description="An account at risk of churning, from the flag to its recovery or its churn (004:11485-11588).",
     states=ChurnRiskState,
     columns=(
-        account_id_column(),
-        Column(
-            name="flagged_at",
+        lc.account_id_column(),
+        lc.Column(
+            "flagged_at",
             type=datetime,
             nullable=True,
-            match=Match.RANGE,
+            match=lc.Match.RANGE,
             filter_names=("flaggedAfter", "flaggedBefore"),
             orderable=True,
         ),
-        Column(
-            name="recovery_call_due_at",
-            type=datetime,
-            value=recovery_call_due_at,
-            nullable=True,
-            match=Match.PAST,
-            filter_names=("recoveryCallOverdue",),
-            filter_description="True: flagged and the recovery call is past due; false: all others.",
+        lc.overdue_column(
+            "recovery_call_due_at",
+            recovery_call_due_at,
+            "recoveryCallOverdue",
+            "True: flagged and the recovery call is past due; false: all others.",
         ),
-        Column(name="opened_at", type=datetime, value=lambda p: p.opened_at, orderable=True),
+        lc.Column("opened_at", type=datetime, value=lambda p: p.opened_at, orderable=True),
     ),
     default_order="OPENED_AT_DESC",
     # One open churn risk per account: flags and signals are fired by account, opening the
@@ -809,32 +764,32 @@ EXPOSURE = Exposure[ChurnRiskData, ChurnRiskPolicy](
     opening=None,
     billing_events={
         # "CHURNED (subscription cancelled, or the owner records it)" (domain README §7).
-        "customer.subscription.deleted": BillingTrigger(
+        "customer.subscription.deleted": lc.BillingTrigger(
             trigger="record_churn", reason="Subscription cancelled in billing"
         ),
     },
-    per_account=PerAccount(
+    per_account=lc.PerAccount(
         mutations={
-            "add_reason": Mutation(
-                name="flagChurnRisk",
+            "add_reason": lc.Mutation(
+                "flagChurnRisk",
                 input="FlagChurnRiskInput",
                 description="Flag an account at risk for one of the handbook's reasons: opens its churn risk, or adds "
                 "the reason to the open one (004:11485-11505).",
             ),
-            "record_usage": Mutation(
-                name="recordUsageReading",
+            "record_usage": lc.Mutation(
+                "recordUsageReading",
                 input="UsageReadingInput",
                 description="Record the account's usage against its baseline; a drop by the policy's share or more, "
                 "not seasonal, flags it (004:11495).",
             ),
-            "record_health": Mutation(
-                name="recordHealthReading",
+            "record_health": lc.Mutation(
+                "recordHealthReading",
                 input="HealthReadingInput",
                 description="Record the account's weekly health score; Poor for the policy's run of consecutive weeks "
                 "flags it (004:11503).",
             ),
-            "record_signal": Mutation(
-                name="recordChurnSignal",
+            "record_signal": lc.Mutation(
+                "recordChurnSignal",
                 input="ChurnSignalInput",
                 description="Record a churn signal: a late payment suspended with no reply, a full data export "
                 "requested, or negative engagement with a renewal near (004:11499-11505).",
@@ -847,11 +802,11 @@ EXPOSURE = Exposure[ChurnRiskData, ChurnRiskPolicy](
         "record_usage": None,
         "record_health": None,
         "record_signal": None,
-        "record_recovery_call": Mutation(name="recordChurnRecoveryCall", input="ChurnRecoveryCallInput"),
-        "record_recovery_plan": Mutation(name="recordChurnRecoveryPlan", input="ChurnRecoveryPlanInput"),
-        "record_status_note": Mutation(name="recordChurnStatusNote", input="ChurnStatusNoteInput"),
-        "mark_recovered": Mutation(name="markChurnRiskRecovered", input="ChurnRiskReasonInput"),
-        "record_churn": Mutation(name="recordChurn", input="ChurnRiskReasonInput"),
+        "record_recovery_call": lc.Mutation("recordChurnRecoveryCall", input="ChurnRecoveryCallInput"),
+        "record_recovery_plan": lc.Mutation("recordChurnRecoveryPlan", input="ChurnRecoveryPlanInput"),
+        "record_status_note": lc.Mutation("recordChurnStatusNote", input="ChurnStatusNoteInput"),
+        "mark_recovered": lc.Mutation("markChurnRiskRecovered", input="ChurnRiskReasonInput"),
+        "record_churn": lc.Mutation("recordChurn", input="ChurnRiskReasonInput"),
         "change_owner": None,
     },
     computed={"flag_reasons": flag_reasons, "consecutive_poor_weeks": consecutive_poor_weeks},
@@ -868,20 +823,20 @@ EXPOSURE = Exposure[ChurnRiskData, ChurnRiskPolicy](
 )
 
 
-CHURN_RISK = LifecycleSpec(
-    kind=KIND,
-    title="Churn risk",
-    description="An account at risk of churning: flagged by an operator or by the signals it judges, a prompt "
+CHURN_RISK = lc.LifecycleSpec(
+    KIND,
+    "Churn risk",
+    "An account at risk of churning: flagged by an operator or by the signals it judges, a prompt "
     "recovery call, a recovery plan reviewed every week, then recovered or churned.",
-    states=STATES,
-    transitions=TRANSITIONS,
-    timers=TIMERS,
-    data_model=ChurnRiskData,
-    policy_model=ChurnRiskPolicy,
+    STATES,
+    TRANSITIONS,
+    TIMERS,
+    ChurnRiskData,
+    ChurnRiskPolicy,
     initial_state=lambda data: C.WATCHING,
     summary_of=lambda data: f"{data.account.name}: {_reasons_text(data)}",
     exposure=EXPOSURE,
 )
 
 
-ChurnRiskWorkflow = lifecycle_workflow(CHURN_RISK)
+ChurnRiskWorkflow = lc.lifecycle_workflow(CHURN_RISK)

@@ -9,34 +9,28 @@ from __future__ import annotations
 from workflows.engine.messages import Message
 
 FLAGGED_OWNER = Message(
-    subject="Churn risk: {account}",
-    body="{account} is at risk of churning ({reasons}). Hold a recovery call {recovery_call_within} "
+    "Churn risk: {account}",
+    "{account} is at risk of churning ({reasons}). Hold a recovery call {recovery_call_within} "
     "(by {recovery_call_due}).",
 )
 
-FLAGGED_CHANNEL = Message(
-    subject="{account} flagged at risk",
-    body="Flagged for: {reasons}. Owner: {owner}.",
-)
+FLAGGED_CHANNEL = Message("{account} flagged at risk", "Flagged for: {reasons}. Owner: {owner}.")
 
-REASON_ADDED = Message(
-    subject="Another churn-risk reason for {account}",
-    body="{account} is now at risk for: {reasons}.",
-)
+REASON_ADDED = Message("Another churn-risk reason for {account}", "{account} is now at risk for: {reasons}.")
 
 RECOVERY_CALL_OVERDUE = Message(
-    subject="No recovery call with {account} yet",
-    body="{account} was flagged at risk on {flagged_on} and no recovery call is recorded within "
+    "No recovery call with {account} yet",
+    "{account} was flagged at risk on {flagged_on} and no recovery call is recorded within "
     "{recovery_call_window}. Owner: {owner}.",
 )
 
 STATUS_NOTE_REQUESTED = Message(
-    subject="At-risk review: a status note for {account}",
-    body="The at-risk review meets every {review_every}: record where the recovery of {account} stands "
+    "At-risk review: a status note for {account}",
+    "The at-risk review meets every {review_every}: record where the recovery of {account} stands "
     "(plan: {scenario}; {strategy}).",
 )
 
 CHURNED = Message(
-    subject="{account} churned",
-    body="{account} churned ({reasons}). The churn retro is due {retro_within} (by {retro_due}); post it here.",
+    "{account} churned",
+    "{account} churned ({reasons}). The churn retro is due {retro_within} (by {retro_due}); post it here.",
 )

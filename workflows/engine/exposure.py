@@ -14,7 +14,7 @@ import re
 import types
 import typing
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import KW_ONLY, dataclass, field, replace
 from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -52,7 +52,7 @@ class Match(enum.Enum):
     PAST = "past"
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True)
 class Column(Generic[DataT, PolicyT]):
     """One typed column of the kind's read-model table, and how lists use it.
 
@@ -61,6 +61,7 @@ class Column(Generic[DataT, PolicyT]):
     """
 
     name: str
+    _: KW_ONLY
     # Left out, the type of the data field of that name (a column whose ``value`` reads
     # something else declares it).
     type: Any = None
@@ -101,11 +102,33 @@ def account_id_column(
     )
 
 
-@dataclass(frozen=True, kw_only=True)
+def overdue_column(
+    name: str,
+    due: Callable[[Projected[DataT, PolicyT]], datetime | None],
+    flag: str,
+    description: str,
+    *,
+    indexed: bool = False,
+) -> Column[DataT, PolicyT]:
+    """A moment something is ``due`` (None: nothing is), filtered as the yes or no ``flag``: past due or not."""
+    return Column(
+        name,
+        type=datetime,
+        value=due,
+        nullable=True,
+        match=Match.PAST,
+        filter_names=(flag,),
+        filter_description=description,
+        indexed=indexed,
+    )
+
+
+@dataclass(frozen=True)
 class Mutation:
     """A trigger's mutation: its name, its input type's name and what it says it does."""
 
     name: str = ""  # default: the trigger in camel case, then the type name: "extendTrial"
+    _: KW_ONLY
     input: str = ""  # default: the mutation's name, capitalised, then "Input": "ExtendTrialInput"
     description: str = ""  # default: the transition's description
     # Input field names where the API's differ from the params model's (param -> GraphQL

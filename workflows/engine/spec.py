@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import KW_ONLY, dataclass, field, fields
 from datetime import datetime
 from functools import cached_property
 from typing import Any, Generic, Protocol, TypeVar
@@ -222,7 +222,7 @@ class TransitionSpec(Generic[DataT, PolicyT, ParamsT]):
         return self.params.model_construct(**dict(self.probe_params or {}))
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True)
 class TimerSpec(Generic[DataT, PolicyT]):
     """While the lifecycle is in one of ``states``, at ``due``: fire ``trigger``, send ``effects``, or both.
 
@@ -238,6 +238,7 @@ class TimerSpec(Generic[DataT, PolicyT]):
     states: tuple[str, ...]
     due: Callable[[Context[DataT, PolicyT]], datetime | None]
     description: str
+    _: KW_ONLY
     trigger: str | None = None
     effects: tuple[EffectSpec[DataT, PolicyT], ...] = ()
     params: Callable[[Context[DataT, PolicyT]], Mapping[str, Any]] = lambda ctx: {}

@@ -29,35 +29,7 @@ from typing import Annotated
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from workflows.engine.calendar import start_of_day
-from workflows.engine.common import change_owner, reported_moment_problems, stamped
-from workflows.engine.computed import computed_property
-from workflows.engine.exposure import Column, Exposure, Match, Mutation, Opening, Projected, account_id_column
-from workflows.engine.messages import day, when, within
-from workflows.engine.reminders import Reminders
-from workflows.engine.spec import (
-    Context,
-    EffectSpec,
-    LifecycleSpec,
-    Params,
-    ParamsT,
-    Role,
-    StateSpec,
-    TimerSpec,
-    TransitionSpec,
-    channel,
-    fire_on_account,
-    guard,
-    reason_required,
-)
-from workflows.engine.values import (
-    ENTITY_ID_MAX_LENGTH,
-    Account,
-    Email,
-    Money,
-    PositiveMoney,
-)
-from workflows.engine.workflow import lifecycle_workflow
+from workflows.engine import vocabulary as lc
 from workflows.late_payment import messages
 
 KIND = "late-payment"
@@ -126,15 +98,15 @@ class LatePaymentPolicy(BaseModel):
 
 
 class Payment(BaseModel):
-    amount: Money
-    tax_withheld: Money = Decimal(0)
+    amount: lc.Money
+    tax_withheld: lc.Money = Decimal(0)
     reference: str | None = None
     at: datetime
     advance: bool = False
 
 
 class CreditNote(BaseModel):
-    amount: Money
+    amount: lc.Money
     credit_note_id: str | None = None
     at: datetime
 
@@ -148,25 +120,25 @@ class Extension(BaseModel):
 
 class LatePaymentData(BaseModel):
     invoice_id: Annotated[str, Field(min_length=1, max_length=100)]
-    account: Account
+    account: lc.Account
     owner: Annotated[str, Field(min_length=1, max_length=200)] | None = Field(
         None, description="The account owner; none: the revenue lead."
     )
     previous_owners: list[str] = Field(default_factory=list)
-    amount: PositiveMoney
+    amount: lc.PositiveMoney
     currency: Annotated[str, Field(min_length=3, max_length=3)] = "USD"
     collection_method: CollectionMethod = CollectionMethod.INVOICE
     due_date: date | None = Field(None, description="Required for INVOICE.")
     # A card failure reported after the fact.
     day_zero: datetime | None = Field(None, description="Day 0 if not the rule's (004:3652).")
     payment_link: Annotated[str, Field(max_length=2000)] | None = None
-    contact_emails: list[Email] = Field(default_factory=list)
-    finance_emails: list[Email] = Field(default_factory=list)
-    active_user_emails: list[Email] = Field(default_factory=list)
+    contact_emails: list[lc.Email] = Field(default_factory=list)
+    finance_emails: list[lc.Email] = Field(default_factory=list)
+    active_user_emails: list[lc.Email] = Field(default_factory=list)
     consecutive_missed_periods: Annotated[int, Field(ge=0)] = Field(
         0, description="Consecutive billing periods missed before this invoice (not counting it)."
     )
-    typical_monthly_usage: Money | None = None
+    typical_monthly_usage: lc.Money | None = None
     failed_attempts: Annotated[int, Field(ge=0)] = 0
     payments: list[Payment] = Field(default_factory=list)
     credit_notes: list[CreditNote] = Field(default_factory=list)
@@ -189,40 +161,40 @@ class LatePaymentData(BaseModel):
             raise ValueError(f"{value} is not an ISO 4217 currency code")
         return value
 
-    @computed_property
-    def paid(self) -> Money:
+    @lc.computed_property
+    def paid(self) -> lc.Money:
         """Payments received, excluding any tax withheld (004:3713)."""
         return sum((p.amount for p in self.payments if not p.advance), Decimal(0))
 
-    @computed_property
-    def credited(self) -> Money:
+    @lc.computed_property
+    def credited(self) -> lc.Money:
         return sum((c.amount for c in self.credit_notes), Decimal(0))
 
-    @computed_property
-    def owed(self) -> Money:
+    @lc.computed_property
+    def owed(self) -> lc.Money:
         """Still to pay: amount minus payments and credit notes."""
         return max(self.amount - self.paid - self.credited, Decimal(0))
 
 
 # ``Ctx[XParams]`` for code that reads a trigger's params: its reads are type-checked.
-Ctx = Context[LatePaymentData, LatePaymentPolicy, ParamsT]
+Ctx = lc.Context[LatePaymentData, LatePaymentPolicy, lc.ParamsT]
 
 
 # ---- parameters -----------------------------------------------------------------------------
 
 
-class FailedAttemptParams(Params):
+class FailedAttemptParams(lc.Params):
     # The billing provider's attempt number makes a repeated report harmless.
     attempt: Annotated[int, Field(ge=1)] | None = Field(None, description="The provider's attempt number.")
     failure_message: Annotated[str, Field(max_length=500)] | None = None
 
 
-class PaymentParams(Params):
-    amount: PositiveMoney = Field(
+class PaymentParams(lc.Params):
+    amount: lc.PositiveMoney = Field(
         description="The cash received: what reached the account, after any tax the customer withheld. "
         "It counts as paid."
     )
-    tax_withheld: Money = Field(
+    tax_withheld: lc.Money = Field(
         Decimal(0),
         description="Tax the customer withheld from this invoice and pays to its tax authority: recorded, "
         "not counted as paid. With the amount, at most what is still owed.",
@@ -230,17 +202,17 @@ class PaymentParams(Params):
     reference: Annotated[str, Field(max_length=200)] | None = None
 
 
-class ExtensionParams(Params):
+class ExtensionParams(lc.Params):
     until: AwareDatetime = Field(description="The new date of the next step; later ones move with it.")
 
 
-class CreditNoteParams(Params):
-    amount: PositiveMoney
+class CreditNoteParams(lc.Params):
+    amount: lc.PositiveMoney
     credit_note_id: Annotated[str, Field(max_length=100)] | None = None
 
 
-class AdvancePaymentParams(Params):
-    amount: PositiveMoney
+class AdvancePaymentParams(lc.Params):
+    amount: lc.PositiveMoney
     reference: Annotated[str, Field(max_length=200)] | None = None
 
 
@@ -252,7 +224,7 @@ def day_zero(data: LatePaymentData, opened_at: datetime) -> datetime:
     if data.day_zero is not None:
         return data.day_zero
     if data.collection_method is CollectionMethod.INVOICE and data.due_date is not None:
-        return start_of_day(data.due_date + timedelta(days=1))
+        return lc.start_of_day(data.due_date + timedelta(days=1))
     return opened_at
 
 
@@ -297,7 +269,7 @@ def _money(ctx: Ctx, amount: Decimal) -> str:
 # ---- guards and checks ----------------------------------------------------------------------
 
 
-@guard("automatic_collection_on", "Automatic card collection has not stopped (4 attempts, 004:3644).")
+@lc.guard("automatic_collection_on", "Automatic card collection has not stopped (4 attempts, 004:3644).")
 def automatic_collection_on(ctx: Ctx) -> list[str]:
     data = ctx.data
     if data.collection_method is not CollectionMethod.CARD:
@@ -307,7 +279,7 @@ def automatic_collection_on(ctx: Ctx) -> list[str]:
     return []
 
 
-@guard("advance_covers_usage", "The advance covers the required months of typical usage (004:3689).", on_input=True)
+@lc.guard("advance_covers_usage", "The advance covers the required months of typical usage (004:3689).", on_input=True)
 def advance_covers_usage(ctx: Ctx[AdvancePaymentParams]) -> list[str]:
     required = _advance_due(ctx)
     if ctx.params.amount < required:
@@ -362,7 +334,7 @@ def _count_attempt(ctx: Ctx[FailedAttemptParams]) -> None:
 
 
 def _record_payment(ctx: Ctx[PaymentParams]) -> None:
-    ctx.data.payments.append(stamped(Payment, ctx))
+    ctx.data.payments.append(lc.stamped(Payment, ctx))
 
 
 def _settle(ctx: Ctx) -> None:
@@ -382,12 +354,12 @@ def _pay_into_advance_requirement(ctx: Ctx[PaymentParams]) -> None:
 
 
 def _record_advance(ctx: Ctx[AdvancePaymentParams]) -> None:
-    ctx.data.payments.append(stamped(Payment, ctx, advance=True))
+    ctx.data.payments.append(lc.stamped(Payment, ctx, advance=True))
     _settle(ctx)
 
 
 def _credit(ctx: Ctx[CreditNoteParams]) -> None:
-    ctx.data.credit_notes.append(stamped(CreditNote, ctx))
+    ctx.data.credit_notes.append(lc.stamped(CreditNote, ctx))
 
 
 def _credit_and_settle(ctx: Ctx[CreditNoteParams]) -> None:
@@ -399,7 +371,7 @@ def _extend(ctx: Ctx[ExtensionParams]) -> None:
     current = _next_ladder_deadline(ctx)
     if current is not None:
         ctx.data.deadline_shift += ctx.params.until - current
-    ctx.data.extensions.append(stamped(Extension, ctx))
+    ctx.data.extensions.append(lc.stamped(Extension, ctx))
 
 
 def _suspend(ctx: Ctx) -> None:
@@ -447,11 +419,11 @@ def _all_users(ctx: Ctx) -> list[str]:
 
 def _account_action(
     effect_type: str, name: str, description: str, **extra: object
-) -> EffectSpec[LatePaymentData, LatePaymentPolicy]:
-    return EffectSpec(
-        type=effect_type,
-        name=name,
-        description=description,
+) -> lc.EffectSpec[LatePaymentData, LatePaymentPolicy]:
+    return lc.EffectSpec(
+        effect_type,
+        name,
+        description,
         build=lambda ctx: {
             "account_id": ctx.data.account.id,
             "account_name": ctx.data.account.name,
@@ -477,11 +449,11 @@ def message_values(ctx: Ctx) -> dict[str, object]:
         "invoice_id": data.invoice_id,
         "owed": _money(ctx, data.owed),
         "pay_how": _pay_how(ctx),
-        "suspension_date": day(_suspension_due(ctx)),
-        "suspension_when": when(ctx.now, _suspension_due(ctx)),
-        "suspension_within": within(ctx.now, _suspension_due(ctx)),
-        "cancellation_when": when(ctx.now, _cancellation_due(ctx)),
-        "cancellation_within": within(ctx.now, _cancellation_due(ctx)),
+        "suspension_date": lc.day(_suspension_due(ctx)),
+        "suspension_when": lc.when(ctx.now, _suspension_due(ctx)),
+        "suspension_within": lc.within(ctx.now, _suspension_due(ctx)),
+        "cancellation_when": lc.when(ctx.now, _cancellation_due(ctx)),
+        "cancellation_within": lc.within(ctx.now, _cancellation_due(ctx)),
         "failed_attempts": data.failed_attempts,
         "max_card_attempts": policy.max_card_attempts,
         "failure_message": f" {failure}" if failure else "",
@@ -491,7 +463,7 @@ def message_values(ctx: Ctx) -> dict[str, object]:
     }
 
 
-remind = Reminders(message_values)
+remind = lc.Reminders(message_values)
 
 
 def _restored(ctx: Ctx) -> bool:
@@ -500,14 +472,14 @@ def _restored(ctx: Ctx) -> bool:
 
 RISK_ON = _account_action("account.risk_flag", "risk_flag_on", "Risk indicator on the account (004:3654).", on=True)
 RISK_OFF = _account_action("account.risk_flag", "risk_flag_off", "Risk indicator cleared.", on=False)
-RESTORE_ACCESS = EffectSpec(
-    type="access.restore",
-    name="access_restored",
-    description="Re-enable user access if it was suspended (004:3671).",
+RESTORE_ACCESS = lc.EffectSpec(
+    "access.restore",
+    "access_restored",
+    "Re-enable user access if it was suspended (004:3671).",
     build=lambda ctx: {"account_id": ctx.data.account.id, "invoice_id": ctx.data.invoice_id},
     when=_restored,
 )
-RENEWALS_AT_RISK: EffectSpec[LatePaymentData, LatePaymentPolicy] = fire_on_account(
+RENEWALS_AT_RISK: lc.EffectSpec[LatePaymentData, LatePaymentPolicy] = lc.fire_on_account(
     "renewals_at_risk",
     "Open renewals of the account are at risk while access is blocked (domain README §4).",
     account_id=lambda ctx: ctx.data.account.id,
@@ -516,7 +488,7 @@ RENEWALS_AT_RISK: EffectSpec[LatePaymentData, LatePaymentPolicy] = fire_on_accou
     params=lambda ctx: {"invoice_id": ctx.data.invoice_id, "at_risk": True},
     reason=lambda ctx: f"Invoice {ctx.data.invoice_id} unpaid: access suspended",
 )
-RENEWALS_RISK_CLEARED: EffectSpec[LatePaymentData, LatePaymentPolicy] = fire_on_account(
+RENEWALS_RISK_CLEARED: lc.EffectSpec[LatePaymentData, LatePaymentPolicy] = lc.fire_on_account(
     "renewals_risk_cleared",
     "The invoice no longer puts the account's renewals at risk.",
     account_id=lambda ctx: ctx.data.account.id,
@@ -528,7 +500,7 @@ RENEWALS_RISK_CLEARED: EffectSpec[LatePaymentData, LatePaymentPolicy] = fire_on_
 SETTLED_EFFECTS = (RESTORE_ACCESS, RISK_OFF, RENEWALS_RISK_CLEARED)
 
 
-OVERDUE_EFFECTS: tuple[EffectSpec[LatePaymentData, LatePaymentPolicy], ...] = (
+OVERDUE_EFFECTS: tuple[lc.EffectSpec[LatePaymentData, LatePaymentPolicy], ...] = (
     remind.send(
         "owner_alerted",
         "Alert whoever chases the payment in #sales-alerts (004:3648, 004:3654).",
@@ -547,45 +519,45 @@ OVERDUE_EFFECTS: tuple[EffectSpec[LatePaymentData, LatePaymentPolicy], ...] = (
 
 # ---- timers ---------------------------------------------------------------------------------
 
-TIMERS: tuple[TimerSpec[LatePaymentData, LatePaymentPolicy], ...] = (
-    TimerSpec(
-        name="suspension_warning",
+TIMERS: tuple[lc.TimerSpec[LatePaymentData, LatePaymentPolicy], ...] = (
+    lc.TimerSpec(
+        "suspension_warning",
+        (S.OVERDUE,),
+        _suspension_warning_due,
+        "The suspension warning: users are told when access is suspended",
         trigger="warn_suspension",
-        states=(S.OVERDUE,),
-        due=_suspension_warning_due,
-        description="The suspension warning: users are told when access is suspended",
         source_ref="004:3661",
     ),
-    TimerSpec(
-        name="suspension",
+    lc.TimerSpec(
+        "suspension",
+        (S.SUSPENSION_WARNING,),
+        _suspension_due,
+        "The suspension: user access is blocked",
         trigger="suspend",
-        states=(S.SUSPENSION_WARNING,),
-        due=_suspension_due,
-        description="The suspension: user access is blocked",
         source_ref="004:3665",
     ),
-    TimerSpec(
-        name="cancellation_warning",
+    lc.TimerSpec(
+        "cancellation_warning",
+        (S.SUSPENDED,),
+        _cancellation_warning_due,
+        "The cancellation warning: contacts are told when the subscription ends",
         trigger="warn_cancellation",
-        states=(S.SUSPENDED,),
-        due=_cancellation_warning_due,
-        description="The cancellation warning: contacts are told when the subscription ends",
         source_ref="004:3674",
     ),
-    TimerSpec(
-        name="cancellation",
+    lc.TimerSpec(
+        "cancellation",
+        (S.CANCELLATION_WARNING,),
+        _cancellation_due,
+        "The cancellation: the subscription ends, free tier",
         trigger="cancel",
-        states=(S.CANCELLATION_WARNING,),
-        due=_cancellation_due,
-        description="The cancellation: the subscription ends, free tier",
         source_ref="004:3681",
     ),
-    TimerSpec(
-        name="advance_deadline",
+    lc.TimerSpec(
+        "advance_deadline",
+        (S.ADVANCE_PAYMENT_REQUIRED,),
+        _advance_deadline,
+        "No advance payment in time: subscription cancelled",
         trigger="cancel",
-        states=(S.ADVANCE_PAYMENT_REQUIRED,),
-        due=_advance_deadline,
-        description="No advance payment in time: subscription cancelled",
         source_ref="004:3689",
     ),
 )
@@ -593,41 +565,41 @@ TIMERS: tuple[TimerSpec[LatePaymentData, LatePaymentPolicy], ...] = (
 
 # ---- transitions ----------------------------------------------------------------------------
 
-TRANSITIONS: tuple[TransitionSpec[LatePaymentData, LatePaymentPolicy], ...] = (
-    TransitionSpec(
+TRANSITIONS: tuple[lc.TransitionSpec[LatePaymentData, LatePaymentPolicy], ...] = (
+    lc.TransitionSpec(
         "warn_suspension",
         (S.OVERDUE,),
         S.SUSPENSION_WARNING,
         "The suspension warning is due: warn of the suspension.",
-        role=Role.SYSTEM,
+        role=lc.Role.SYSTEM,
         source_ref="004:3661-3663",
     ),
-    TransitionSpec(
+    lc.TransitionSpec(
         "suspend",
         (S.SUSPENSION_WARNING,),
         S.SUSPENDED,
         "The suspension is due: suspend access.",
-        role=Role.SYSTEM,
+        role=lc.Role.SYSTEM,
         apply=_suspend,
         source_ref="004:3665-3669",
     ),
-    TransitionSpec(
+    lc.TransitionSpec(
         "warn_cancellation",
         (S.SUSPENDED,),
         S.CANCELLATION_WARNING,
         "The cancellation warning is due: warn of the cancellation.",
-        role=Role.SYSTEM,
+        role=lc.Role.SYSTEM,
         source_ref="004:3674-3678",
     ),
-    TransitionSpec(
+    lc.TransitionSpec(
         "cancel",
         (S.CANCELLATION_WARNING, S.ADVANCE_PAYMENT_REQUIRED),
         S.CANCELLED,
         "The cancellation is due, or no advance came in time: cancel the subscription.",
-        role=Role.SYSTEM,
+        role=lc.Role.SYSTEM,
         source_ref="004:3681-3685, 004:3689",
     ),
-    TransitionSpec(
+    lc.TransitionSpec(
         "record_failed_attempt",
         OPEN_STATES,
         None,
@@ -643,18 +615,18 @@ TRANSITIONS: tuple[TransitionSpec[LatePaymentData, LatePaymentPolicy], ...] = (
                 "failed_attempt_alert",
                 "Each failed charge alerts #sales-alerts (004:3644).",
                 messages.FAILED_ATTEMPT,
-                to=channel("sales-alerts"),
+                to=lc.channel("sales-alerts"),
             ),
-            EffectSpec(
-                type="collection.stop",
-                name="automatic_collection_stopped",
-                description="Stop automatic charges after the last attempt (004:3644).",
+            lc.EffectSpec(
+                "collection.stop",
+                "automatic_collection_stopped",
+                "Stop automatic charges after the last attempt (004:3644).",
                 build=lambda ctx: {"account_id": ctx.data.account.id, "invoice_id": ctx.data.invoice_id},
                 when=lambda ctx: ctx.data.failed_attempts >= ctx.policy.max_card_attempts,
             ),
         ),
     ),
-    TransitionSpec(
+    lc.TransitionSpec(
         "record_payment",
         LADDER,
         S.PAID,
@@ -666,7 +638,7 @@ TRANSITIONS: tuple[TransitionSpec[LatePaymentData, LatePaymentPolicy], ...] = (
         effects=SETTLED_EFFECTS,
         source_ref="004:3671, 004:3713",
     ),
-    TransitionSpec(
+    lc.TransitionSpec(
         "record_payment",
         LADDER,
         S.ADVANCE_PAYMENT_REQUIRED,
@@ -685,7 +657,7 @@ TRANSITIONS: tuple[TransitionSpec[LatePaymentData, LatePaymentPolicy], ...] = (
             ),
         ),
     ),
-    TransitionSpec(
+    lc.TransitionSpec(
         "record_payment",
         LADDER,
         None,
@@ -696,7 +668,7 @@ TRANSITIONS: tuple[TransitionSpec[LatePaymentData, LatePaymentPolicy], ...] = (
         apply=_record_payment,
         in_diagram=False,
     ),
-    TransitionSpec(
+    lc.TransitionSpec(
         "record_advance_payment",
         (S.ADVANCE_PAYMENT_REQUIRED,),
         S.PAID,
@@ -707,27 +679,27 @@ TRANSITIONS: tuple[TransitionSpec[LatePaymentData, LatePaymentPolicy], ...] = (
         effects=SETTLED_EFFECTS,
         source_ref="004:3689",
     ),
-    TransitionSpec(
+    lc.TransitionSpec(
         "decline_advance_payment",
         (S.ADVANCE_PAYMENT_REQUIRED,),
         S.CANCELLED,
         "The customer refuses the advance: cancel (004:3689).",
-        guards=(reason_required("Say what the customer answered."),),
+        guards=(lc.reason_required("Say what the customer answered."),),
         source_ref="004:3689",
     ),
-    TransitionSpec(
+    lc.TransitionSpec(
         "grant_extension",
         OPEN_STATES,
         None,
         "The owner gives more time: every remaining deadline moves.",
         params=ExtensionParams,
-        guards=(reason_required("Say why the customer gets more time."),),
+        guards=(lc.reason_required("Say why the customer gets more time."),),
         validate=_validate_extension,
         apply=_extend,
         in_diagram=False,
         source_ref="004:3658",
     ),
-    TransitionSpec(
+    lc.TransitionSpec(
         "apply_credit_note",
         LADDER,
         S.PAID,
@@ -739,7 +711,7 @@ TRANSITIONS: tuple[TransitionSpec[LatePaymentData, LatePaymentPolicy], ...] = (
         effects=SETTLED_EFFECTS,
         source_ref="004:11116",
     ),
-    TransitionSpec(
+    lc.TransitionSpec(
         "apply_credit_note",
         OPEN_STATES,
         None,
@@ -751,23 +723,25 @@ TRANSITIONS: tuple[TransitionSpec[LatePaymentData, LatePaymentPolicy], ...] = (
         in_diagram=False,
         source_ref="004:11116",
     ),
-    TransitionSpec(
+    lc.TransitionSpec(
         "void",
         OPEN_STATES,
         S.VOIDED,
         "An admin voids the invoice, with a reason.",
-        role=Role.ADMIN,
-        guards=(reason_required("Say why the invoice is voided."),),
+        role=lc.Role.ADMIN,
+        guards=(lc.reason_required("Say why the invoice is voided."),),
         apply=_void,
         effects=SETTLED_EFFECTS,
     ),
-    change_owner(OPEN_STATES),
+    lc.change_owner(OPEN_STATES),
 )
 
 
 STATES = (
-    StateSpec(S.OVERDUE, "Day 0: the payment is late; the owner chases it (004:3652-3658).", on_enter=OVERDUE_EFFECTS),
-    StateSpec(
+    lc.StateSpec(
+        S.OVERDUE, "Day 0: the payment is late; the owner chases it (004:3652-3658).", on_enter=OVERDUE_EFFECTS
+    ),
+    lc.StateSpec(
         S.SUSPENSION_WARNING,
         "Users are told when access is suspended, a step before it is (004:3661).",
         on_enter=(
@@ -780,7 +754,7 @@ STATES = (
             ),
         ),
     ),
-    StateSpec(
+    lc.StateSpec(
         S.SUSPENDED,
         "User access suspended (004:3665-3669).",
         on_enter=(
@@ -799,7 +773,7 @@ STATES = (
             RENEWALS_AT_RISK,
         ),
     ),
-    StateSpec(
+    lc.StateSpec(
         S.CANCELLATION_WARNING,
         "Contacts are told when the subscription ends, a step before it does (004:3674).",
         on_enter=(
@@ -812,12 +786,12 @@ STATES = (
             ),
         ),
     ),
-    StateSpec(
+    lc.StateSpec(
         S.ADVANCE_PAYMENT_REQUIRED,
         "Invoice paid after the policy's count of missed periods: access waits for an advance "
         "of the policy's months of typical usage (004:3689).",
     ),
-    StateSpec(
+    lc.StateSpec(
         S.CANCELLED,
         "Subscription cancelled, account on the free tier (004:3681-3685).",
         terminal=True,
@@ -836,8 +810,8 @@ STATES = (
             ),
         ),
     ),
-    StateSpec(S.PAID, "Settled: paid in full or credited to zero (004:3671).", terminal=True),
-    StateSpec(S.VOIDED, "Voided by an admin.", terminal=True),
+    lc.StateSpec(S.PAID, "Settled: paid in full or credited to zero (004:3671).", terminal=True),
+    lc.StateSpec(S.VOIDED, "Voided by an admin.", terminal=True),
 )
 
 
@@ -846,9 +820,9 @@ def _validate_open(data: LatePaymentData, policy: LatePaymentPolicy, now: dateti
     if data.collection_method is CollectionMethod.INVOICE:
         if data.due_date is None:
             problems["due_date"] = "is required for an invoice paid on terms"
-        elif start_of_day(data.due_date + timedelta(days=1)) > now:
+        elif lc.start_of_day(data.due_date + timedelta(days=1)) > now:
             problems["due_date"] = "has not passed yet: the invoice is not late"
-    problems.update(reported_moment_problems("day_zero", data.day_zero, now=now))
+    problems.update(lc.reported_moment_problems("day_zero", data.day_zero, now=now))
     if data.consecutive_missed_periods + 1 >= policy.missed_periods_for_advance and not data.typical_monthly_usage:
         problems["typical_monthly_usage"] = "is required from the third consecutive missed period (004:3689)"
     return problems
@@ -856,7 +830,7 @@ def _validate_open(data: LatePaymentData, policy: LatePaymentPolicy, now: dateti
 
 # ---- how it is exposed ------------------------------------------------------------------------
 
-Instance = Projected[LatePaymentData, LatePaymentPolicy]
+Instance = lc.Projected[LatePaymentData, LatePaymentPolicy]
 # Terminal late payments sort after every real deadline.
 NO_DEADLINE = datetime(9999, 12, 31, tzinfo=UTC)
 
@@ -877,42 +851,42 @@ def automatic_collection_stopped(instance: Instance) -> bool:
     return data.collection_method is CollectionMethod.CARD and data.failed_attempts >= instance.policy.max_card_attempts
 
 
-def advance_required(instance: Instance) -> Money | None:
+def advance_required(instance: Instance) -> lc.Money | None:
     """The advance required before access returns, in ADVANCE_PAYMENT_REQUIRED."""
     if instance.state != S.ADVANCE_PAYMENT_REQUIRED:
         return None
     return (instance.data.typical_monthly_usage or Decimal(0)) * instance.policy.advance_months
 
 
-EXPOSURE = Exposure[LatePaymentData, LatePaymentPolicy](
+EXPOSURE = lc.Exposure[LatePaymentData, LatePaymentPolicy](
     description="An unpaid invoice escalating to suspension and cancellation (004:3637-3690).",
     states=LatePaymentState,
     columns=(
-        Column(name="invoice_id", max_length=ENTITY_ID_MAX_LENGTH),
-        account_id_column(),
-        Column(name="currency", max_length=3),
-        Column(
-            name="amount",
-            match=Match.RANGE,
+        lc.Column("invoice_id", max_length=lc.ENTITY_ID_MAX_LENGTH),
+        lc.account_id_column(),
+        lc.Column("currency", max_length=3),
+        lc.Column(
+            "amount",
+            match=lc.Match.RANGE,
             filter_names=("amountMin", "amountMax"),
             filter_description="Invoiced at least the first amount and at most the second.",
             bounds_included=(True, True),
             orderable=True,
         ),
-        Column(name="owed", type=Money),
-        Column(
-            name="access_suspended",
-            match=Match.FLAG,
+        lc.Column("owed", type=lc.Money),
+        lc.Column(
+            "access_suspended",
+            match=lc.Match.FLAG,
             filter_names=("suspendedOnly",),
             filter_description="Only invoices whose users' access is suspended.",
         ),
-        Column(name="collection_method", max_length=20),
-        Column(name="day_zero", type=datetime, value=instance_day_zero),
-        Column(
-            name="deadline_order",
+        lc.Column("collection_method", max_length=20),
+        lc.Column("day_zero", type=datetime, value=instance_day_zero),
+        lc.Column(
+            "deadline_order",
             type=datetime,
             value=lambda p: p.next_deadline or NO_DEADLINE,
-            match=Match.RANGE,
+            match=lc.Match.RANGE,
             filter_names=("", "nextDeadlineBefore"),
             filter_description="The next step due before this moment.",
             orderable=True,
@@ -920,7 +894,7 @@ EXPOSURE = Exposure[LatePaymentData, LatePaymentPolicy](
         ),
     ),
     default_order="NEXT_DEADLINE_ASC",
-    opening=Opening(
+    opening=lc.Opening(
         name="openLatePayment",
         fields=(
             "account",
@@ -943,36 +917,36 @@ EXPOSURE = Exposure[LatePaymentData, LatePaymentPolicy](
         field_descriptions={
             "consecutive_missed_periods": "Consecutive billing periods the customer missed before this invoice "
             "(not counting it); when it and this one reach the policy's missed_periods_for_advance, access waits "
-            "for an advance payment (004:3689).",
+            "for an advance payment (004:3689)."
         },
         owner_defaults_to_caller=False,
     ),
     mutations={
-        "record_failed_attempt": Mutation(
-            name="recordFailedPayment", input="FailedPaymentInput", description="Record a failed automatic card charge."
+        "record_failed_attempt": lc.Mutation(
+            "recordFailedPayment", input="FailedPaymentInput", description="Record a failed automatic card charge."
         ),
-        "record_payment": Mutation(
-            name="recordPayment",
+        "record_payment": lc.Mutation(
+            "recordPayment",
             input="RecordPaymentInput",
             description="Record a payment; in full it settles the invoice and restores access.",
         ),
-        "grant_extension": Mutation(
-            name="grantPaymentExtension",
+        "grant_extension": lc.Mutation(
+            "grantPaymentExtension",
             input="PaymentExtensionInput",
             description="Give more time: every remaining deadline moves (004:3658).",
         ),
-        "apply_credit_note": Mutation(
-            name="applyCreditNote",
+        "apply_credit_note": lc.Mutation(
+            "applyCreditNote",
             input="CreditNoteInput",
             description="Apply a credit note; credited to zero, the invoice is settled (004:11116).",
         ),
-        "record_advance_payment": Mutation(
-            name="recordAdvancePayment",
+        "record_advance_payment": lc.Mutation(
+            "recordAdvancePayment",
             input="AdvancePaymentInput",
             description="Record the advance of typical usage that restores access (004:3689).",
         ),
-        "decline_advance_payment": Mutation(name="declineAdvancePayment", input="InvoiceReasonInput"),
-        "void": Mutation(name="voidInvoice", input="InvoiceReasonInput"),
+        "decline_advance_payment": lc.Mutation("declineAdvancePayment", input="InvoiceReasonInput"),
+        "void": lc.Mutation("voidInvoice", input="InvoiceReasonInput"),
         "change_owner": None,
     },
     id_name="invoiceId",
@@ -989,19 +963,19 @@ EXPOSURE = Exposure[LatePaymentData, LatePaymentPolicy](
 )
 
 
-LATE_PAYMENT = LifecycleSpec(
-    kind=KIND,
-    title="Late payment",
-    description="An unpaid invoice escalating day by day to access suspension and cancellation, unless paid.",
-    states=STATES,
-    transitions=TRANSITIONS,
-    timers=TIMERS,
-    data_model=LatePaymentData,
-    policy_model=LatePaymentPolicy,
+LATE_PAYMENT = lc.LifecycleSpec(
+    KIND,
+    "Late payment",
+    "An unpaid invoice escalating day by day to access suspension and cancellation, unless paid.",
+    STATES,
+    TRANSITIONS,
+    TIMERS,
+    LatePaymentData,
+    LatePaymentPolicy,
     summary_of=lambda data: f"Invoice {data.invoice_id} · {data.account.name} · {data.amount:,.2f} {data.currency}",
     validate_open=_validate_open,
     exposure=EXPOSURE,
 )
 
 
-LatePaymentWorkflow = lifecycle_workflow(LATE_PAYMENT)
+LatePaymentWorkflow = lc.lifecycle_workflow(LATE_PAYMENT)

@@ -33,38 +33,7 @@ from typing import Annotated, TypeAlias
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from workflows.engine.calendar import add_months_dt, start_of_day
-from workflows.engine.common import change_owner, owed, reported_moment_problems, stamped, start_lifecycle, take_params
-from workflows.engine.exposure import (
-    BillingTrigger,
-    Column,
-    Exposure,
-    Match,
-    Mutation,
-    Opening,
-    Projected,
-    account_id_column,
-)
-from workflows.engine.messages import duration, in_words, months
-from workflows.engine.reminders import Reminders
-from workflows.engine.spec import (
-    ChecklistItem,
-    Context,
-    EffectSpec,
-    LifecycleSpec,
-    Params,
-    ParamsT,
-    Role,
-    StateSpec,
-    TimerSpec,
-    TransitionSpec,
-    channel,
-    guard,
-    owner,
-    reason_required,
-)
-from workflows.engine.values import MAX_LIST_ITEMS, Account, Money, distinct
-from workflows.engine.workflow import lifecycle_workflow
+from workflows.engine import vocabulary as lc
 from workflows.handover import KIND as HANDOVER_KIND
 from workflows.handover import PRIMARY_PRODUCTS, OwnerRole, PaidProduct, product_onboarded_problems
 from workflows.onboarding import messages
@@ -154,12 +123,12 @@ class Churn(BaseModel):
 
 
 class OnboardingData(BaseModel):
-    account: Account
+    account: lc.Account
     owner: Person = Field(description="The TAE, CSM or onboarding specialist onboarding the customer.")
     previous_owners: list[str] = Field(default_factory=list)
     owner_role: OwnerRole = Field(OwnerRole.TAE, description="Whose book the account is in (TAE, CSM, ONBOARDING).")
     track: OnboardingTrack
-    arr: Money = Field(description="The contract's annual recurring revenue: it sets the check-in cadence.")
+    arr: lc.Money = Field(description="The contract's annual recurring revenue: it sets the check-in cadence.")
     won_at: AwareDatetime | None = Field(None, description="When the deal was won (default: when opened).")
     credit_purchased_on: date | None = Field(
         None, description="The initial credit purchase (default: the day it was won); the handover is due from it."
@@ -168,7 +137,7 @@ class OnboardingData(BaseModel):
         False, description="A pre-purchased account the TAE keeps for a year before handing it over (004:2406)."
     )
     opportunity_id: str | None = Field(None, description="The won opportunity that opened it.")
-    paid_products: Annotated[list[PaidProduct], Field(max_length=MAX_LIST_ITEMS)] = Field(default_factory=list)
+    paid_products: Annotated[list[PaidProduct], Field(max_length=lc.MAX_LIST_ITEMS)] = Field(default_factory=list)
     plan_sent_at: datetime | None = None
     check_ins: list[CheckIn] = Field(default_factory=list)
     cadence_from: datetime | None = Field(
@@ -183,7 +152,7 @@ class OnboardingData(BaseModel):
     )
     churn: Churn | None = None
 
-    _distinct_products = field_validator("paid_products")(distinct)
+    _distinct_products = field_validator("paid_products")(lc.distinct)
 
 
 class OnboardingPolicy(BaseModel):
@@ -197,12 +166,12 @@ class OnboardingPolicy(BaseModel):
     plan_reminder_after: timedelta = Field(timedelta(days=5), gt=timedelta(0))
     plan_escalation_after: timedelta = Field(timedelta(days=8), gt=timedelta(0))
     # "$60k+ - every 1-2 weeks for the first 6 months, then every month" (004:9707).
-    high_arr_from: Money = Decimal(60000)
+    high_arr_from: lc.Money = Decimal(60000)
     high_arr_early_every: timedelta = Field(timedelta(days=14), gt=timedelta(0))
     high_arr_early_months: int = Field(6, ge=0)
     high_arr_then_every: timedelta = Field(timedelta(days=30), gt=timedelta(0))
     # "$20-60k - every month for the first 3 months, then quarterly" (004:9709).
-    mid_arr_from: Money = Decimal(20000)
+    mid_arr_from: lc.Money = Decimal(20000)
     mid_arr_early_every: timedelta = Field(timedelta(days=30), gt=timedelta(0))
     mid_arr_early_months: int = Field(3, ge=0)
     mid_arr_then_every: timedelta = Field(timedelta(days=91), gt=timedelta(0))
@@ -223,8 +192,8 @@ class OnboardingPolicy(BaseModel):
 
 
 # ``Ctx[XParams]`` for code that reads a trigger's params: its reads are type-checked.
-Ctx: TypeAlias = Context[OnboardingData, OnboardingPolicy, ParamsT]
-Effect: TypeAlias = EffectSpec[OnboardingData, OnboardingPolicy]
+Ctx: TypeAlias = lc.Context[OnboardingData, OnboardingPolicy, lc.ParamsT]
+Effect: TypeAlias = lc.EffectSpec[OnboardingData, OnboardingPolicy]
 
 
 # ---- pure derivations the API shows too ---------------------------------------------------
@@ -238,10 +207,10 @@ def _won_at(data: OnboardingData) -> datetime:
 def check_in_every(data: OnboardingData, policy: OnboardingPolicy, at: datetime) -> timedelta:
     """The check-in interval by ARR at a moment of the onboarding (004:9707-9709)."""
     if data.arr >= policy.high_arr_from:
-        early = at < add_months_dt(_won_at(data), policy.high_arr_early_months)
+        early = at < lc.add_months_dt(_won_at(data), policy.high_arr_early_months)
         return policy.high_arr_early_every if early else policy.high_arr_then_every
     if data.arr >= policy.mid_arr_from:
-        early = at < add_months_dt(_won_at(data), policy.mid_arr_early_months)
+        early = at < lc.add_months_dt(_won_at(data), policy.mid_arr_early_months)
         return policy.mid_arr_early_every if early else policy.mid_arr_then_every
     return policy.specialist_every
 
@@ -250,15 +219,16 @@ def cadence(data: OnboardingData, policy: OnboardingPolicy) -> str:
     """The check-in cadence in words, as the pinned policy sets it for this ARR."""
     if data.arr >= policy.high_arr_from:
         return (
-            f"every {duration(policy.high_arr_early_every)} for the first {months(policy.high_arr_early_months)}, "
-            f"then every {duration(policy.high_arr_then_every)}"
+            f"every {lc.duration(policy.high_arr_early_every)} "
+            f"for the first {lc.months(policy.high_arr_early_months)}, "
+            f"then every {lc.duration(policy.high_arr_then_every)}"
         )
     if data.arr >= policy.mid_arr_from:
         return (
-            f"every {duration(policy.mid_arr_early_every)} for the first {months(policy.mid_arr_early_months)}, "
-            f"then every {duration(policy.mid_arr_then_every)}"
+            f"every {lc.duration(policy.mid_arr_early_every)} for the first {lc.months(policy.mid_arr_early_months)}, "
+            f"then every {lc.duration(policy.mid_arr_then_every)}"
         )
-    return f"every {duration(policy.specialist_every)}"
+    return f"every {lc.duration(policy.specialist_every)}"
 
 
 def next_check_in_due(data: OnboardingData, policy: OnboardingPolicy) -> datetime | None:
@@ -272,11 +242,11 @@ def handover_due_at(data: OnboardingData, policy: OnboardingPolicy) -> datetime:
     """3 months after the initial credit purchase, 12 when the TAE retains a pre-purchased account (004:2406)."""
     after = policy.handover_after_months_retained if data.retained_by_tae else policy.handover_after_months
     purchased = data.credit_purchased_on or _won_at(data).date()
-    return add_months_dt(start_of_day(purchased), after)
+    return lc.add_months_dt(lc.start_of_day(purchased), after)
 
 
 def retention_due_at(data: OnboardingData, policy: OnboardingPolicy) -> datetime:
-    return add_months_dt(_won_at(data), policy.retention_months)
+    return lc.add_months_dt(_won_at(data), policy.retention_months)
 
 
 def missing_skills(data: OnboardingData) -> list[OnboardingSkill]:
@@ -294,38 +264,38 @@ def onboarded_products(data: OnboardingData) -> list[PaidProduct]:
     return [r.product for r in data.products_onboarded]
 
 
-SKILLS: dict[OnboardingSkill, ChecklistItem] = {
-    OnboardingSkill.ACTIONS: ChecklistItem(OnboardingSkill.ACTIONS, "Actions", "004:9718"),
-    OnboardingSkill.COHORTS: ChecklistItem(OnboardingSkill.COHORTS, "Cohorts", "004:9720"),
-    OnboardingSkill.DATA_TAXONOMY: ChecklistItem(OnboardingSkill.DATA_TAXONOMY, "Data taxonomy", "004:9722"),
-    OnboardingSkill.NOTEBOOKS: ChecklistItem(OnboardingSkill.NOTEBOOKS, "Notebooks", "004:9724"),
-    OnboardingSkill.ACTIVITY_LOG: ChecklistItem(OnboardingSkill.ACTIVITY_LOG, "Activity log", "004:9726"),
-    OnboardingSkill.INTERNAL_AND_TEST_USER_FILTERING: ChecklistItem(
+SKILLS: dict[OnboardingSkill, lc.ChecklistItem] = {
+    OnboardingSkill.ACTIONS: lc.ChecklistItem(OnboardingSkill.ACTIONS, "Actions", "004:9718"),
+    OnboardingSkill.COHORTS: lc.ChecklistItem(OnboardingSkill.COHORTS, "Cohorts", "004:9720"),
+    OnboardingSkill.DATA_TAXONOMY: lc.ChecklistItem(OnboardingSkill.DATA_TAXONOMY, "Data taxonomy", "004:9722"),
+    OnboardingSkill.NOTEBOOKS: lc.ChecklistItem(OnboardingSkill.NOTEBOOKS, "Notebooks", "004:9724"),
+    OnboardingSkill.ACTIVITY_LOG: lc.ChecklistItem(OnboardingSkill.ACTIVITY_LOG, "Activity log", "004:9726"),
+    OnboardingSkill.INTERNAL_AND_TEST_USER_FILTERING: lc.ChecklistItem(
         OnboardingSkill.INTERNAL_AND_TEST_USER_FILTERING, "Internal and test user filtering", "004:9728"
     ),
 }
 
 # What ONBOARDED needs: the exit checklist of IN_PROGRESS.
 ONBOARDED_CHECKLIST = (
-    ChecklistItem("minimum_skills", "The customer knows the minimum skills, each with evidence", "004:9715-9728"),
-    ChecklistItem("paid_products_onboarded", "Every paid product is onboarded, each with evidence", "004:2425-2496"),
-    ChecklistItem("health_check_done", "The implementation health check is done, with evidence", "004:11588"),
+    lc.ChecklistItem("minimum_skills", "The customer knows the minimum skills, each with evidence", "004:9715-9728"),
+    lc.ChecklistItem("paid_products_onboarded", "Every paid product is onboarded, each with evidence", "004:2425-2496"),
+    lc.ChecklistItem("health_check_done", "The implementation health check is done, with evidence", "004:11588"),
 )
 
 
-def _next_check_in_at(onboarding: Projected[OnboardingData, OnboardingPolicy]) -> datetime | None:
+def _next_check_in_at(onboarding: lc.Projected[OnboardingData, OnboardingPolicy]) -> datetime | None:
     """When the next check-in is due while the onboarding is in progress."""
     if onboarding.state != S.IN_PROGRESS:
         return None
     return next_check_in_due(onboarding.data, onboarding.policy)
 
 
-def _cadence_of(onboarding: Projected[OnboardingData, OnboardingPolicy]) -> str:
+def _cadence_of(onboarding: lc.Projected[OnboardingData, OnboardingPolicy]) -> str:
     """The check-in cadence for this ARR, in the pinned policy's terms (004:9707-9709)."""
     return cadence(onboarding.data, onboarding.policy)
 
 
-def _churned_at(onboarding: Projected[OnboardingData, OnboardingPolicy]) -> datetime | None:
+def _churned_at(onboarding: lc.Projected[OnboardingData, OnboardingPolicy]) -> datetime | None:
     churn = onboarding.data.churn
     return churn.churned_at if churn else None
 
@@ -339,7 +309,7 @@ def _prepare_open(data: OnboardingData, policy: OnboardingPolicy, now: datetime)
 
 
 def _validate_open(data: OnboardingData, policy: OnboardingPolicy, now: datetime) -> dict[str, str]:
-    problems = reported_moment_problems("won_at", data.won_at, now=now)
+    problems = lc.reported_moment_problems("won_at", data.won_at, now=now)
     if data.retained_by_tae and data.owner_role is not OwnerRole.TAE:
         problems["retained_by_tae"] = f"only a TAE retains an account; the owner is a {data.owner_role}"
     return problems
@@ -348,40 +318,40 @@ def _validate_open(data: OnboardingData, policy: OnboardingPolicy, now: datetime
 # ---- parameters of the triggers ----------------------------------------------------------
 
 
-class SendPlanParams(Params):
-    paid_products: Annotated[list[PaidProduct], Field(max_length=MAX_LIST_ITEMS)] | None = Field(
+class SendPlanParams(lc.Params):
+    paid_products: Annotated[list[PaidProduct], Field(max_length=lc.MAX_LIST_ITEMS)] | None = Field(
         None, description="The products the customer pays for, when not known yet."
     )
 
-    _distinct_products = field_validator("paid_products")(lambda v: distinct(v) if v is not None else v)
+    _distinct_products = field_validator("paid_products")(lambda v: lc.distinct(v) if v is not None else v)
 
 
-class CheckInParams(Params):
+class CheckInParams(lc.Params):
     held_at: AwareDatetime | None = Field(None, description="When the check-in was held (default: now).")
     note: Evidence
 
 
-class PaidProductsParams(Params):
-    paid_products: Annotated[list[PaidProduct], Field(min_length=1, max_length=MAX_LIST_ITEMS)]
+class PaidProductsParams(lc.Params):
+    paid_products: Annotated[list[PaidProduct], Field(min_length=1, max_length=lc.MAX_LIST_ITEMS)]
 
-    _distinct_products = field_validator("paid_products")(distinct)
+    _distinct_products = field_validator("paid_products")(lc.distinct)
 
 
-class SkillParams(Params):
+class SkillParams(lc.Params):
     skill: OnboardingSkill
     evidence: Evidence
 
 
-class ProductParams(Params):
+class ProductParams(lc.Params):
     product: PaidProduct
     evidence: Evidence
 
 
-class HealthCheckParams(Params):
+class HealthCheckParams(lc.Params):
     evidence: Evidence
 
 
-class ChurnParams(Params):
+class ChurnParams(lc.Params):
     source: ChurnSource = ChurnSource.OPERATOR
 
 
@@ -423,22 +393,22 @@ def _validate_health_check(ctx: Ctx) -> dict[str, str]:
 # ---- guards ------------------------------------------------------------------------------
 
 
-@guard("minimum_skills", f"{ONBOARDED_CHECKLIST[0].label} ({ONBOARDED_CHECKLIST[0].source}).")
+@lc.guard("minimum_skills", f"{ONBOARDED_CHECKLIST[0].label} ({ONBOARDED_CHECKLIST[0].source}).")
 def minimum_skills(ctx: Ctx) -> list[str]:
     return [f"Not recorded yet: the skill {SKILLS[s].label} ({SKILLS[s].source})." for s in missing_skills(ctx.data)]
 
 
-@guard("paid_products_onboarded", f"{ONBOARDED_CHECKLIST[1].label} ({ONBOARDED_CHECKLIST[1].source}).")
+@lc.guard("paid_products_onboarded", f"{ONBOARDED_CHECKLIST[1].label} ({ONBOARDED_CHECKLIST[1].source}).")
 def paid_products_onboarded(ctx: Ctx) -> list[str]:
     if not ctx.data.paid_products:
         return ["No paid products are recorded; record what the customer pays for."]
     return [
-        f"Not recorded yet: {in_words(p)} onboarded, with evidence (004:2425-2496)."
+        f"Not recorded yet: {lc.in_words(p)} onboarded, with evidence (004:2425-2496)."
         for p in products_not_onboarded(ctx.data)
     ]
 
 
-@guard("health_check_done", f"{ONBOARDED_CHECKLIST[2].label} ({ONBOARDED_CHECKLIST[2].source}).")
+@lc.guard("health_check_done", f"{ONBOARDED_CHECKLIST[2].label} ({ONBOARDED_CHECKLIST[2].source}).")
 def health_check_done(ctx: Ctx) -> list[str]:
     if ctx.data.health_check is None:
         return ["Not recorded yet: the implementation health check (004:11588)."]
@@ -457,7 +427,7 @@ def _send_plan(ctx: Ctx[SendPlanParams]) -> None:
 
 def _record_check_in(ctx: Ctx[CheckInParams]) -> None:
     held_at = ctx.params.held_at or ctx.now
-    ctx.data.check_ins = [*ctx.data.check_ins, stamped(CheckIn, ctx, held_at=held_at)]
+    ctx.data.check_ins = [*ctx.data.check_ins, lc.stamped(CheckIn, ctx, held_at=held_at)]
     ctx.data.cadence_from = held_at
     ctx.data.missed_check_ins = 0
 
@@ -472,15 +442,15 @@ def _reengage(ctx: Ctx) -> None:
 
 
 def _record_skill(ctx: Ctx[SkillParams]) -> None:
-    ctx.data.skills = [*ctx.data.skills, stamped(SkillRecord, ctx)]
+    ctx.data.skills = [*ctx.data.skills, lc.stamped(SkillRecord, ctx)]
 
 
 def _record_product(ctx: Ctx[ProductParams]) -> None:
-    ctx.data.products_onboarded = [*ctx.data.products_onboarded, stamped(ProductRecord, ctx)]
+    ctx.data.products_onboarded = [*ctx.data.products_onboarded, lc.stamped(ProductRecord, ctx)]
 
 
 def _record_health_check(ctx: Ctx[HealthCheckParams]) -> None:
-    ctx.data.health_check = stamped(Evidenced, ctx)
+    ctx.data.health_check = lc.stamped(Evidenced, ctx)
 
 
 def _record_retention(ctx: Ctx) -> None:
@@ -495,7 +465,7 @@ def _complete(ctx: Ctx) -> None:
 
 
 def _churn(ctx: Ctx[ChurnParams]) -> None:
-    ctx.data.churn = stamped(Churn, ctx)
+    ctx.data.churn = lc.stamped(Churn, ctx)
     if _tracks_retention(ctx):
         ctx.data.retained_three_months = False
 
@@ -515,17 +485,17 @@ def message_values(ctx: Ctx) -> dict[str, object]:
     return {
         "account": data.account.name,
         "owner": data.owner,
-        "track": in_words(data.track),
+        "track": lc.in_words(data.track),
         "arr": f"${data.arr:,.2f}",
-        "plan_within": duration(policy.plan_within),
+        "plan_within": lc.duration(policy.plan_within),
         "plan_due_on": f"{_won_at(data) + policy.plan_within:%Y-%m-%d}",
         "cadence": cadence(data, policy),
         "last_check_in_on": f"{last:%Y-%m-%d}",
         "missed": data.missed_check_ins,
         "churn_reason": data.churn.reason if data.churn else "",
-        "retro_within": duration(policy.churn_retro_within),
+        "retro_within": lc.duration(policy.churn_retro_within),
         "retro_due_on": f"{ctx.now + policy.churn_retro_within:%Y-%m-%d}",
-        "onboarded": ", ".join(in_words(p) for p in onboarded_products(data)) or "no paid product",
+        "onboarded": ", ".join(lc.in_words(p) for p in onboarded_products(data)) or "no paid product",
     }
 
 
@@ -547,7 +517,7 @@ def _handover_request(ctx: Ctx) -> dict[str, object]:
 
 
 # The service numbers it among the account's handovers (``Exposure.account_numbered``).
-OPEN_HANDOVER: Effect = start_lifecycle(
+OPEN_HANDOVER: Effect = lc.start_lifecycle(
     "open_handover",
     "A TAE's onboarded account is due for handover: a handover request opens, its team suggested "
     "from the primary products onboarded (TAM for 1-2, CSM for 3, 004:2406).",
@@ -564,17 +534,17 @@ def primary_products_onboarded_of(data: OnboardingData) -> list[PaidProduct]:
     return [p for p in onboarded_products(data) if p in PRIMARY_PRODUCTS]
 
 
-remind = Reminders(message_values)
+remind = lc.Reminders(message_values)
 
-TIMERS: tuple[TimerSpec[OnboardingData, OnboardingPolicy], ...] = (
+TIMERS: tuple[lc.TimerSpec[OnboardingData, OnboardingPolicy], ...] = (
     remind(
         "plan_reminder",
         "Before the first week is over, the plan not sent: remind the owner",
         messages.PLAN_REMINDER,
         states=(S.PLAN_PENDING,),
         # An onboarding opened for a deal won a while ago is not reminded of moments before it existed.
-        due=lambda ctx: owed(_won_at(ctx.data) + ctx.policy.plan_reminder_after, since=ctx.opened_at),
-        to=owner,
+        due=lambda ctx: lc.owed(_won_at(ctx.data) + ctx.policy.plan_reminder_after, since=ctx.opened_at),
+        to=lc.owner,
         source_ref="004:9700",
     ),
     remind(
@@ -582,33 +552,33 @@ TIMERS: tuple[TimerSpec[OnboardingData, OnboardingPolicy], ...] = (
         "The first week over, the plan not sent: tell the team lead",
         messages.PLAN_OVERDUE,
         states=(S.PLAN_PENDING,),
-        due=lambda ctx: owed(_won_at(ctx.data) + ctx.policy.plan_escalation_after, since=ctx.opened_at),
+        due=lambda ctx: lc.owed(_won_at(ctx.data) + ctx.policy.plan_escalation_after, since=ctx.opened_at),
         to=lambda ctx: ["role:team_lead", ctx.data.owner],
         source_ref="004:9700, 004:12753",
     ),
-    TimerSpec(
-        name="check_in_missed",
-        states=(S.IN_PROGRESS,),
-        due=lambda ctx: (due + ctx.policy.check_in_grace) if (due := next_check_in_due(ctx.data, ctx.policy)) else None,
+    lc.TimerSpec(
+        "check_in_missed",
+        (S.IN_PROGRESS,),
+        lambda ctx: (due + ctx.policy.check_in_grace) if (due := next_check_in_due(ctx.data, ctx.policy)) else None,
+        "A check-in due by the cadence, plus the grace, not recorded: nudge the owner, or stall",
         trigger="miss_check_in",
-        description="A check-in due by the cadence, plus the grace, not recorded: nudge the owner, or stall",
         source_ref="004:9707-9709, 004:12700",
     ),
-    TimerSpec(
-        name="retention_recorded",
-        states=OPEN_STATES,
-        due=lambda ctx: retention_due_at(ctx.data, ctx.policy) if _tracks_retention(ctx) else None,
+    lc.TimerSpec(
+        "retention_recorded",
+        OPEN_STATES,
+        lambda ctx: retention_due_at(ctx.data, ctx.policy) if _tracks_retention(ctx) else None,
+        "Specialist track, three months in and still a customer: record the account as retained",
         trigger="record_retention",
-        description="Specialist track, three months in and still a customer: record the account as retained",
         source_ref="004:12750",
     ),
-    TimerSpec(
-        name="handover_window",
-        states=(S.ONBOARDED,),
-        due=lambda ctx: handover_due_at(ctx.data, ctx.policy),
-        trigger="complete",
-        description="3 months after the initial credit purchase (12 when the TAE retains a pre-purchased account): "
+    lc.TimerSpec(
+        "handover_window",
+        (S.ONBOARDED,),
+        lambda ctx: handover_due_at(ctx.data, ctx.policy),
+        "3 months after the initial credit purchase (12 when the TAE retains a pre-purchased account): "
         "onboarding is over",
+        trigger="complete",
         source_ref="004:2406, 004:9732",
     ),
 )
@@ -620,7 +590,7 @@ _nudge = remind.send(
     "check_in_missed",
     "The owner is nudged to hold the missed check-in (004:9707-9709).",
     messages.CHECK_IN_MISSED,
-    to=owner,
+    to=lc.owner,
 )
 _stalled = remind.send(
     "onboarding_stalled",
@@ -634,157 +604,156 @@ def _stalls(ctx: Ctx) -> bool:
     return ctx.data.missed_check_ins + 1 >= ctx.policy.stall_after_missed
 
 
-TRANSITIONS: tuple[TransitionSpec[OnboardingData, OnboardingPolicy], ...] = (
-    TransitionSpec(
-        trigger="send_plan",
-        sources=(S.PLAN_PENDING,),
-        dest=S.IN_PROGRESS,
-        description="The onboarding plan was sent: billing and credits, the check-in cadence, training. The "
-        "cadence starts.",
+TRANSITIONS: tuple[lc.TransitionSpec[OnboardingData, OnboardingPolicy], ...] = (
+    lc.TransitionSpec(
+        "send_plan",
+        (S.PLAN_PENDING,),
+        S.IN_PROGRESS,
+        "The onboarding plan was sent: billing and credits, the check-in cadence, training. The cadence starts.",
         params=SendPlanParams,
         apply=_send_plan,
         source_ref="004:9700-9711",
     ),
-    TransitionSpec(
-        trigger="record_check_in",
-        sources=(S.IN_PROGRESS,),
-        dest=None,
-        description="A check-in was held: the next one is due by the cadence from it.",
+    lc.TransitionSpec(
+        "record_check_in",
+        (S.IN_PROGRESS,),
+        None,
+        "A check-in was held: the next one is due by the cadence from it.",
         params=CheckInParams,
         validate=_validate_check_in,
         apply=_record_check_in,
         in_diagram=False,
         source_ref="004:9705-9709",
     ),
-    TransitionSpec(
-        trigger="record_check_in",
-        sources=(S.STALLED,),
-        dest=S.IN_PROGRESS,
-        description="A check-in held with a stalled customer re-engages them.",
+    lc.TransitionSpec(
+        "record_check_in",
+        (S.STALLED,),
+        S.IN_PROGRESS,
+        "A check-in held with a stalled customer re-engages them.",
         params=CheckInParams,
         validate=_validate_check_in,
         apply=_record_check_in,
         source_ref="004:9705-9709",
     ),
-    TransitionSpec(
-        trigger="miss_check_in",
-        sources=(S.IN_PROGRESS,),
-        dest=None,
-        role=Role.SYSTEM,
-        description="A check-in was missed: the owner is nudged.",
+    lc.TransitionSpec(
+        "miss_check_in",
+        (S.IN_PROGRESS,),
+        None,
+        "A check-in was missed: the owner is nudged.",
+        role=lc.Role.SYSTEM,
         when=lambda ctx: not _stalls(ctx),
         apply=_miss_check_in,
         effects=(_nudge,),
         in_diagram=False,
         source_ref="004:9707-9709",
     ),
-    TransitionSpec(
-        trigger="miss_check_in",
-        sources=(S.IN_PROGRESS,),
-        dest=S.STALLED,
-        role=Role.SYSTEM,
-        description="Another check-in missed: the onboarding stalls and the team lead is told.",
+    lc.TransitionSpec(
+        "miss_check_in",
+        (S.IN_PROGRESS,),
+        S.STALLED,
+        "Another check-in missed: the onboarding stalls and the team lead is told.",
+        role=lc.Role.SYSTEM,
         when=_stalls,
         apply=_miss_check_in,
         effects=(_stalled,),
         source_ref="004:12700, 004:12753",
     ),
-    TransitionSpec(
-        trigger="reengage",
-        sources=(S.STALLED,),
-        dest=S.IN_PROGRESS,
-        description="The customer is engaged again, say how: the cadence restarts now.",
-        guards=(reason_required("Say how the customer re-engaged."),),
+    lc.TransitionSpec(
+        "reengage",
+        (S.STALLED,),
+        S.IN_PROGRESS,
+        "The customer is engaged again, say how: the cadence restarts now.",
+        guards=(lc.reason_required("Say how the customer re-engaged."),),
         apply=_reengage,
         source_ref="004:12700",
     ),
-    TransitionSpec(
-        trigger="record_paid_products",
-        sources=BEFORE_ONBOARDED,
-        dest=None,
-        description="Record the products the customer pays for (only what they need, 004:2425).",
+    lc.TransitionSpec(
+        "record_paid_products",
+        BEFORE_ONBOARDED,
+        None,
+        "Record the products the customer pays for (only what they need, 004:2425).",
         params=PaidProductsParams,
         validate=_validate_paid_products,
-        apply=take_params,
+        apply=lc.take_params,
         in_diagram=False,
         source_ref="004:2425",
     ),
-    TransitionSpec(
-        trigger="record_skill",
-        sources=BEFORE_ONBOARDED,
-        dest=None,
-        description="Record, with evidence, that the customer knows one of the minimum skills.",
+    lc.TransitionSpec(
+        "record_skill",
+        BEFORE_ONBOARDED,
+        None,
+        "Record, with evidence, that the customer knows one of the minimum skills.",
         params=SkillParams,
         validate=_validate_skill,
         apply=_record_skill,
         in_diagram=False,
         source_ref="004:9715-9728",
     ),
-    TransitionSpec(
-        trigger="record_product_onboarded",
-        sources=BEFORE_ONBOARDED,
-        dest=None,
-        description="Record, with evidence, that the customer is onboarded to a product they pay for.",
+    lc.TransitionSpec(
+        "record_product_onboarded",
+        BEFORE_ONBOARDED,
+        None,
+        "Record, with evidence, that the customer is onboarded to a product they pay for.",
         params=ProductParams,
         validate=_validate_product,
         apply=_record_product,
         in_diagram=False,
         source_ref="004:2425-2496",
     ),
-    TransitionSpec(
-        trigger="record_health_check",
-        sources=BEFORE_ONBOARDED,
-        dest=None,
-        description="Record, with evidence, the implementation health check.",
+    lc.TransitionSpec(
+        "record_health_check",
+        BEFORE_ONBOARDED,
+        None,
+        "Record, with evidence, the implementation health check.",
         params=HealthCheckParams,
         validate=_validate_health_check,
         apply=_record_health_check,
         in_diagram=False,
         source_ref="004:11588",
     ),
-    TransitionSpec(
-        trigger="mark_onboarded",
-        sources=(S.IN_PROGRESS,),
-        dest=S.ONBOARDED,
-        description="The customer is onboarded; refused, naming what is missing, until the checklist is met.",
+    lc.TransitionSpec(
+        "mark_onboarded",
+        (S.IN_PROGRESS,),
+        S.ONBOARDED,
+        "The customer is onboarded; refused, naming what is missing, until the checklist is met.",
         guards=(minimum_skills, paid_products_onboarded, health_check_done),
         source_ref="004:2425-2496, 004:9715-9728, 004:11588",
     ),
-    TransitionSpec(
-        trigger="record_retention",
-        sources=OPEN_STATES,
-        dest=None,
-        role=Role.SYSTEM,
-        description="Three months in, still a customer: the specialists' account counts as retained.",
+    lc.TransitionSpec(
+        "record_retention",
+        OPEN_STATES,
+        None,
+        "Three months in, still a customer: the specialists' account counts as retained.",
+        role=lc.Role.SYSTEM,
         apply=_record_retention,
         in_diagram=False,
         source_ref="004:12750",
     ),
-    TransitionSpec(
-        trigger="complete",
-        sources=(S.ONBOARDED,),
-        dest=S.COMPLETED,
-        role=Role.SYSTEM,
-        description="Onboarding is over: retention, expansion, cross-sell; a TAE's account is handed over.",
+    lc.TransitionSpec(
+        "complete",
+        (S.ONBOARDED,),
+        S.COMPLETED,
+        "Onboarding is over: retention, expansion, cross-sell; a TAE's account is handed over.",
+        role=lc.Role.SYSTEM,
         apply=_complete,
         effects=(
             remind.send(
                 "onboarding_completed",
                 "The owner changes gears to retention, expansion and cross-sell (004:9732).",
                 messages.HANDOVER_DUE,
-                to=owner,
+                to=lc.owner,
             ),
             OPEN_HANDOVER,
         ),
         source_ref="004:2406, 004:9732",
     ),
-    TransitionSpec(
-        trigger="churn",
-        sources=OPEN_STATES,
-        dest=S.CHURNED,
-        description="The customer churned (subscription cancelled): the churn retro is due within a week.",
+    lc.TransitionSpec(
+        "churn",
+        OPEN_STATES,
+        S.CHURNED,
+        "The customer churned (subscription cancelled): the churn retro is due within a week.",
         params=ChurnParams,
-        guards=(reason_required("Say why the customer churned."),),
+        guards=(lc.reason_required("Say why the customer churned."),),
         apply=_churn,
         effects=(
             remind.send(
@@ -792,16 +761,16 @@ TRANSITIONS: tuple[TransitionSpec[OnboardingData, OnboardingPolicy], ...] = (
                 "The owner and the team lead hold the churn retro within a week, posted to the churn channel "
                 "(004:11588).",
                 messages.CHURN_RETRO_DUE,
-                to=lambda ctx: [ctx.data.owner, "role:team_lead", *channel("churn")(ctx)],
+                to=lambda ctx: [ctx.data.owner, "role:team_lead", *lc.channel("churn")(ctx)],
             ),
         ),
         source_ref="004:11588",
     ),
-    change_owner(OPEN_STATES),
+    lc.change_owner(OPEN_STATES),
 )
 
 STATES = (
-    StateSpec(
+    lc.StateSpec(
         S.PLAN_PENDING,
         "Contract signed, billing set up; the onboarding plan is due within the first week (004:9698-9700).",
         on_enter=(
@@ -809,54 +778,47 @@ STATES = (
                 "onboarding_opened",
                 "The owner sends the onboarding plan within the first week (004:9700-9711).",
                 messages.ONBOARDING_OPENED,
-                to=owner,
+                to=lc.owner,
             ),
         ),
     ),
-    StateSpec(
+    lc.StateSpec(
         S.IN_PROGRESS,
         "Check-ins follow the cadence by ARR; skills, products and the health check are recorded (004:9705-9728).",
         checklist=ONBOARDED_CHECKLIST,
     ),
-    StateSpec(S.STALLED, "Check-ins were missed; the team lead helps re-engage the customer (004:12700)."),
-    StateSpec(S.ONBOARDED, "Onboarded to every paid product; the handover window runs (004:2406)."),
-    StateSpec(
+    lc.StateSpec(S.STALLED, "Check-ins were missed; the team lead helps re-engage the customer (004:12700)."),
+    lc.StateSpec(S.ONBOARDED, "Onboarded to every paid product; the handover window runs (004:2406)."),
+    lc.StateSpec(
         S.COMPLETED,
         "Post-onboarding: retention, expansion, cross-sell; a TAE's account is handed over (004:9732).",
         terminal=True,
     ),
-    StateSpec(S.CHURNED, "The customer churned; the churn retro is due within a week (004:11588).", terminal=True),
+    lc.StateSpec(S.CHURNED, "The customer churned; the churn retro is due within a week (004:11588).", terminal=True),
 )
 
 
-EXPOSURE = Exposure[OnboardingData, OnboardingPolicy](
+EXPOSURE = lc.Exposure[OnboardingData, OnboardingPolicy](
     description="A newly won customer's onboarding (004:9692-9734).",
     states=OnboardingState,
     columns=(
-        account_id_column(),
-        Column(name="track", type=OnboardingTrack, max_length=20, match=Match.ANY_OF, indexed=True),
-        Column(name="arr", type=Money),
-        Column(
-            name="won_at",
-            type=datetime,
-            match=Match.RANGE,
-            filter_names=("wonAfter", "wonBefore"),
-            orderable=True,
+        lc.account_id_column(),
+        lc.Column("track", type=OnboardingTrack, max_length=20, match=lc.Match.ANY_OF, indexed=True),
+        lc.Column("arr", type=lc.Money),
+        lc.Column(
+            "won_at", type=datetime, match=lc.Match.RANGE, filter_names=("wonAfter", "wonBefore"), orderable=True
         ),
-        Column(
-            name="next_check_in_at",
-            type=datetime,
-            value=_next_check_in_at,
-            nullable=True,
-            match=Match.PAST,
-            filter_names=("checkInOverdue",),
-            filter_description="True: in progress with a check-in past due; false: all others.",
+        lc.overdue_column(
+            "next_check_in_at",
+            _next_check_in_at,
+            "checkInOverdue",
+            "True: in progress with a check-in past due; false: all others.",
         ),
-        Column(name="retained_three_months", type=bool, nullable=True),
-        Column(name="churned_at", type=datetime, value=_churned_at, nullable=True),
+        lc.Column("retained_three_months", type=bool, nullable=True),
+        lc.Column("churned_at", type=datetime, value=_churned_at, nullable=True),
     ),
     default_order="WON_AT_DESC",
-    opening=Opening(
+    opening=lc.Opening(
         name="openOnboarding",
         input="OpenOnboardingInput",
         fields=(
@@ -876,24 +838,24 @@ EXPOSURE = Exposure[OnboardingData, OnboardingPolicy](
     account_numbered=True,
     billing_events={
         # The billing provider cancelled the subscription: the customer churned (004:11588).
-        "customer.subscription.deleted": BillingTrigger(
+        "customer.subscription.deleted": lc.BillingTrigger(
             trigger="churn", params={"source": ChurnSource.BILLING}, reason="Subscription cancelled in billing"
         ),
     },
     mutations={
-        "send_plan": Mutation(name="sendOnboardingPlan", input="SendOnboardingPlanInput"),
-        "record_check_in": Mutation(name="recordOnboardingCheckIn", input="OnboardingCheckInInput"),
-        "reengage": Mutation(name="reengageOnboarding", input="OnboardingStepInput"),
-        "record_paid_products": Mutation(name="recordOnboardingPaidProducts", input="OnboardingPaidProductsInput"),
-        "record_skill": Mutation(name="recordOnboardingSkill", input="OnboardingSkillInput"),
-        "record_product_onboarded": Mutation(name="recordOnboardingProduct", input="OnboardingProductInput"),
-        "record_health_check": Mutation(name="recordOnboardingHealthCheck", input="OnboardingHealthCheckInput"),
-        "mark_onboarded": Mutation(
-            name="markOnboarded",
+        "send_plan": lc.Mutation("sendOnboardingPlan", input="SendOnboardingPlanInput"),
+        "record_check_in": lc.Mutation("recordOnboardingCheckIn", input="OnboardingCheckInInput"),
+        "reengage": lc.Mutation("reengageOnboarding", input="OnboardingStepInput"),
+        "record_paid_products": lc.Mutation("recordOnboardingPaidProducts", input="OnboardingPaidProductsInput"),
+        "record_skill": lc.Mutation("recordOnboardingSkill", input="OnboardingSkillInput"),
+        "record_product_onboarded": lc.Mutation("recordOnboardingProduct", input="OnboardingProductInput"),
+        "record_health_check": lc.Mutation("recordOnboardingHealthCheck", input="OnboardingHealthCheckInput"),
+        "mark_onboarded": lc.Mutation(
+            "markOnboarded",
             input="OnboardingStepInput",
             description="Declare the customer onboarded; refused, naming what is missing, until the checklist is met.",
         ),
-        "churn": Mutation(name="churnOnboarding", input="ChurnOnboardingInput"),
+        "churn": lc.Mutation("churnOnboarding", input="ChurnOnboardingInput"),
         "change_owner": None,
     },
     always_set=("won_at",),
@@ -907,23 +869,23 @@ EXPOSURE = Exposure[OnboardingData, OnboardingPolicy](
 )
 
 
-ONBOARDING = LifecycleSpec(
-    kind=KIND,
-    title="Onboarding",
-    description="A newly won customer onboarded: the plan in the first week, check-ins by ARR, the minimum skills, "
+ONBOARDING = lc.LifecycleSpec(
+    KIND,
+    "Onboarding",
+    "A newly won customer onboarded: the plan in the first week, check-ins by ARR, the minimum skills, "
     "every paid product and the health check, then, three months after the credit purchase, onboarding is over and "
     "a TAE's account is handed over. Ids are `<account id>/<n>`; one may be open per account at a time.",
-    states=STATES,
-    transitions=TRANSITIONS,
-    timers=TIMERS,
-    data_model=OnboardingData,
-    policy_model=OnboardingPolicy,
+    STATES,
+    TRANSITIONS,
+    TIMERS,
+    OnboardingData,
+    OnboardingPolicy,
     initial_state=lambda data: S.PLAN_PENDING,
-    summary_of=lambda data: f"{data.account.name}: {in_words(data.track)} onboarding",
+    summary_of=lambda data: f"{data.account.name}: {lc.in_words(data.track)} onboarding",
     prepare_open=_prepare_open,
     validate_open=_validate_open,
     exposure=EXPOSURE,
 )
 
 
-OnboardingWorkflow = lifecycle_workflow(ONBOARDING)
+OnboardingWorkflow = lc.lifecycle_workflow(ONBOARDING)

@@ -10,41 +10,40 @@ from __future__ import annotations
 from workflows.engine.messages import Message
 
 ONBOARDING_OPENED = Message(
-    subject="Onboarding {account}: plan due by {plan_due_on}",
-    body="{account} ({track}, ARR {arr}) is yours to onboard. Send the onboarding plan within {plan_within}, by "
+    "Onboarding {account}: plan due by {plan_due_on}",
+    "{account} ({track}, ARR {arr}) is yours to onboard. Send the onboarding plan within {plan_within}, by "
     "{plan_due_on}: how to manage billing and credits, the check-in cadence ({cadence}) and training for the "
     "champion and others.",
 )
 
 PLAN_REMINDER = Message(
-    subject="Onboarding plan due: {account}",
-    body="The onboarding plan for {account} is due by {plan_due_on}: billing and credits, the check-in cadence "
+    "Onboarding plan due: {account}",
+    "The onboarding plan for {account} is due by {plan_due_on}: billing and credits, the check-in cadence "
     "({cadence}) and training.",
 )
 
 PLAN_OVERDUE = Message(
-    subject="Onboarding plan overdue: {account} ({owner})",
-    body="{owner} has not sent the onboarding plan for {account}; it was due by {plan_due_on}.",
+    "Onboarding plan overdue: {account} ({owner})",
+    "{owner} has not sent the onboarding plan for {account}; it was due by {plan_due_on}.",
 )
 
 CHECK_IN_MISSED = Message(
-    subject="Check-in missed: {account}",
-    body="No check-in with {account} recorded since {last_check_in_on}; the cadence is {cadence}. Hold one and "
-    "record it.",
+    "Check-in missed: {account}",
+    "No check-in with {account} recorded since {last_check_in_on}; the cadence is {cadence}. Hold one and record it.",
 )
 
 ONBOARDING_STALLED = Message(
-    subject="Onboarding stalled: {account} ({owner})",
-    body="{owner} missed {missed} check-ins in a row with {account} (cadence {cadence}, last on {last_check_in_on}). "
+    "Onboarding stalled: {account} ({owner})",
+    "{owner} missed {missed} check-ins in a row with {account} (cadence {cadence}, last on {last_check_in_on}). "
     "Help re-engage the customer.",
 )
 
 CHURN_RETRO_DUE = Message(
-    subject="Churned during onboarding: {account}",
-    body="{account} churned ({churn_reason}). Hold the churn retro within {retro_within}, by {retro_due_on}.",
+    "Churned during onboarding: {account}",
+    "{account} churned ({churn_reason}). Hold the churn retro within {retro_within}, by {retro_due_on}.",
 )
 
 HANDOVER_DUE = Message(
-    subject="Onboarding complete: {account}",
-    body="{account} is onboarded to {onboarded}. Post-onboarding: retention, expansion and cross-sell.",
+    "Onboarding complete: {account}",
+    "{account} is onboarded to {onboarded}. Post-onboarding: retention, expansion and cross-sell.",
 )

@@ -11,34 +11,14 @@ team lead and RevOps. Each rule is stated, with its reference, where it is decla
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Annotated
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from workflows.engine.checklists import Checklist, Recorded
-from workflows.engine.common import change_owner, latest, owed, reported_moment_problems, stamped, take_params
-from workflows.engine.exposure import Column, Exposure, Match, Mutation, Opening, account_id_column
-from workflows.engine.messages import day
-from workflows.engine.reminders import Reminders
-from workflows.engine.spec import (
-    Context,
-    EffectSpec,
-    LifecycleSpec,
-    Params,
-    ParamsT,
-    Role,
-    StateSpec,
-    TimerSpec,
-    TransitionSpec,
-    guard,
-    owner,
-    reason_required,
-    role,
-)
-from workflows.engine.values import Email, Money, Text
-from workflows.engine.workflow import lifecycle_workflow
+from workflows.engine import vocabulary as lc
 from workflows.trial import messages
 
 KIND = "trial"
@@ -125,7 +105,7 @@ class TrialData(BaseModel):
     previous_owners: list[str] = Field(default_factory=list)
     target: TrialTarget
     trial_type: TrialType = TrialType.STANDARD
-    expected_arr: Money = Field(
+    expected_arr: lc.Money = Field(
         description="The deal's expected ARR; over the policy's long_length_above_arr, the trial runs its "
         "long_length (004:11625-11636)."
     )
@@ -139,10 +119,10 @@ class TrialData(BaseModel):
     existing_paid_subscription: bool = Field(
         False, description="The customer paid a subscription before the trial (004:12868): RevOps prepares billing."
     )
-    contact_emails: Annotated[list[Email], Field(max_length=20)] = Field(
+    contact_emails: Annotated[list[lc.Email], Field(max_length=20)] = Field(
         default_factory=list, description="Who at the customer gets the trial notices; the owner when empty."
     )
-    provisioning: dict[ProvisioningStep, Recorded] = Field(default_factory=dict)
+    provisioning: dict[ProvisioningStep, lc.Recorded] = Field(default_factory=dict)
     extensions: list[Extension] = Field(default_factory=list)
     pauses: list[Pause] = Field(default_factory=list)
     last_customer_activity_at: AwareDatetime | None = Field(
@@ -185,7 +165,7 @@ class TrialPolicy(BaseModel):
         return self
 
 
-PROVISIONING = Checklist[ProvisioningStep, TrialData, TrialPolicy](
+PROVISIONING = lc.Checklist[ProvisioningStep, TrialData, TrialPolicy](
     {
         ProvisioningStep.REMOVE_SUBSCRIPTION_ID: (
             "Remove the billing subscription id in the billing admin, keeping the customer id",
@@ -204,7 +184,7 @@ PROVISIONING = Checklist[ProvisioningStep, TrialData, TrialPolicy](
 
 
 # ``Ctx[XParams]`` for code that reads a trigger's params: its reads are type-checked.
-Ctx = Context[TrialData, TrialPolicy, ParamsT]
+Ctx = lc.Context[TrialData, TrialPolicy, lc.ParamsT]
 
 
 def _fill_in_dates(data: TrialData, policy: TrialPolicy, now: datetime) -> None:
@@ -225,20 +205,20 @@ def _validate_new_trial(data: TrialData, policy: TrialPolicy, now: datetime) -> 
     return {}
 
 
-class ExtendParams(Params):
+class ExtendParams(lc.Params):
     days: int = Field(description="Days added, within the policy's extension bounds (004:11816).")
-    give_back: Text = Field(
+    give_back: lc.Text = Field(
         description="What the customer gives in return: an introduction to key stakeholders, procurement "
         "started in parallel, weekly check-ins... (004:11816-11825)."
     )
 
 
-class ActivityParams(Params):
+class ActivityParams(lc.Params):
     at: AwareDatetime | None = Field(None, description="When they were active (default: now).")
     note: Annotated[str, Field(max_length=2000)] | None = None
 
 
-class SubscriptionParams(Params):
+class SubscriptionParams(lc.Params):
     subscription_id: Annotated[str, Field(min_length=1, max_length=200)] | None = None
 
 
@@ -256,19 +236,19 @@ def _owes_new_subscription(ctx: Ctx) -> bool:
     return bool(ctx.data.existing_paid_subscription and ctx.data.new_subscription is None)
 
 
-@guard("existing_payer", "The customer had a paid subscription before the trial (004:12868).")
+@lc.guard("existing_payer", "The customer had a paid subscription before the trial (004:12868).")
 def existing_payer(ctx: Ctx) -> list[str]:
     if ctx.data.existing_paid_subscription:
         return []
     return ["This customer had no paid subscription before the trial: there is none to re-create."]
 
 
-@guard("subscription_not_yet_confirmed", "The new subscription is confirmed once (004:12881).")
+@lc.guard("subscription_not_yet_confirmed", "The new subscription is confirmed once (004:12881).")
 def subscription_not_yet_confirmed(ctx: Ctx) -> list[str]:
     done = ctx.data.new_subscription
     if done is None:
         return []
-    return [f"The new subscription was already confirmed by {done.confirmed_by} on {day(done.confirmed_at)}."]
+    return [f"The new subscription was already confirmed by {done.confirmed_by} on {lc.day(done.confirmed_at)}."]
 
 
 def _validate_extension(ctx: Ctx[ExtendParams]) -> dict[str, str]:
@@ -279,7 +259,7 @@ def _validate_extension(ctx: Ctx[ExtendParams]) -> dict[str, str]:
 
 
 def _validate_activity(ctx: Ctx[ActivityParams]) -> dict[str, str]:
-    return reported_moment_problems(
+    return lc.reported_moment_problems(
         "at", ctx.params.at, now=ctx.now, since=_dates(ctx.data)[0], since_what="the trial started"
     )
 
@@ -287,7 +267,7 @@ def _validate_activity(ctx: Ctx[ActivityParams]) -> dict[str, str]:
 def _extend(ctx: Ctx[ExtendParams]) -> None:
     previous = _dates(ctx.data)[1]
     ctx.data.expires_at = previous + timedelta(days=ctx.params.days)
-    ctx.data.extensions.append(stamped(Extension, ctx, previous_expires_at=previous, expires_at=ctx.data.expires_at))
+    ctx.data.extensions.append(lc.stamped(Extension, ctx, previous_expires_at=previous, expires_at=ctx.data.expires_at))
 
 
 def _resume(ctx: Ctx) -> None:
@@ -296,11 +276,11 @@ def _resume(ctx: Ctx) -> None:
 
 
 def _record_activity(ctx: Ctx[ActivityParams]) -> None:
-    ctx.data.last_customer_activity_at = latest(ctx.params.at or ctx.now, ctx.data.last_customer_activity_at)
+    ctx.data.last_customer_activity_at = lc.latest(ctx.params.at or ctx.now, ctx.data.last_customer_activity_at)
 
 
 def _confirm_subscription(ctx: Ctx[SubscriptionParams]) -> None:
-    ctx.data.new_subscription = stamped(SubscriptionConfirmation, ctx)
+    ctx.data.new_subscription = lc.stamped(SubscriptionConfirmation, ctx)
 
 
 def _cancel(ctx: Ctx) -> None:
@@ -322,7 +302,7 @@ def _entitlements(ctx: Ctx, **extra: object) -> dict[str, object]:
     }
 
 
-GRANT_FEATURES = EffectSpec[TrialData, TrialPolicy](
+GRANT_FEATURES = lc.EffectSpec[TrialData, TrialPolicy](
     type="entitlements.grant",
     name="grant_trial_features",
     description="The organization gets the target plan's features (004:12862).",
@@ -332,10 +312,10 @@ GRANT_FEATURES = EffectSpec[TrialData, TrialPolicy](
     when=lambda ctx: not ctx.data.pauses,
 )
 
-RESET_FEATURES = EffectSpec[TrialData, TrialPolicy](
-    type="entitlements.reset",
-    name="reset_to_free_plan",
-    description="The organization's features go back to the free plan (004:12864).",
+RESET_FEATURES = lc.EffectSpec[TrialData, TrialPolicy](
+    "entitlements.reset",
+    "reset_to_free_plan",
+    "The organization's features go back to the free plan (004:12864).",
     build=lambda ctx: _entitlements(ctx, plan="FREE"),
     when=_provisioned,
 )
@@ -357,7 +337,7 @@ def _owed(ctx: Ctx, moment: datetime, *, engagement: bool = False) -> datetime |
     # notice, a wrap-up an extension moved behind us, a halfway point passed while
     # paused) is not owed: skip it instead of sending it late.
     known_since = _dates_set_at(ctx.data)
-    return owed(moment, since=max(known_since, ctx.state_entered_at) if engagement else known_since)
+    return lc.owed(moment, since=max(known_since, ctx.state_entered_at) if engagement else known_since)
 
 
 def _halfway(ctx: Ctx) -> datetime | None:
@@ -368,10 +348,6 @@ def _halfway(ctx: Ctx) -> datetime | None:
 def _customer(ctx: Ctx) -> list[str]:
     """Who at the customer gets the trial notices: the contacts, or the owner to pass them on."""
     return list(ctx.data.contact_emails) or [ctx.data.owner]
-
-
-def _customer_notice(lead: timedelta, ctx: Ctx) -> datetime | None:
-    return None if ctx.data.silence_notifications else _owed(ctx, _dates(ctx.data)[1] - lead)
 
 
 def _last_engaged(ctx: Ctx) -> datetime:
@@ -394,8 +370,8 @@ def message_values(ctx: Ctx) -> dict[str, object]:
         "organization": ctx.data.organization.name,
         "owner": ctx.data.owner,
         "target": ctx.data.target.lower(),
-        "expires_on": day(_dates(ctx.data)[1]),
-        "last_engaged_on": day(_last_engaged(ctx)),
+        "expires_on": lc.day(_dates(ctx.data)[1]),
+        "last_engaged_on": lc.day(_last_engaged(ctx)),
         "organization_id": ctx.data.organization.id,
         "plan": str(ctx.data.target),
         "state": ctx.state,
@@ -405,24 +381,43 @@ def message_values(ctx: Ctx) -> dict[str, object]:
 
 
 # Unless they say otherwise, reminders are the engagement's: the owner's, while ACTIVE.
-remind = Reminders(message_values, states=(T.ACTIVE,), to=owner)
+remind = lc.Reminders(message_values, states=(T.ACTIVE,), to=lc.owner)
 
 REVOPS_PROVISIONING = remind.send(
     "revops_prepare_billing",
     "RevOps updates billing so the existing payer is not billed during the trial (004:12870-12879).",
     messages.REVOPS_PREPARE_BILLING,
-    to=role("revops"),
+    to=lc.role("revops"),
 )
 
 SUBSCRIPTION_TO_RESTORE = remind.send(
     "revops_restore_subscription",
     "An existing payer's trial ended without a confirmed new subscription: RevOps restores billing (004:12881).",
     messages.REVOPS_RESTORE_SUBSCRIPTION,
-    to=role("revops"),
+    to=lc.role("revops"),
     when=_owes_new_subscription,
 )
 
-TIMERS: tuple[TimerSpec[TrialData, TrialPolicy], ...] = (
+
+def _customer_notice(which: str, lead: Callable[[TrialPolicy], timedelta]) -> lc.TimerSpec[TrialData, TrialPolicy]:
+    """The customer's ``which`` notice before expiry, ``lead(policy)`` ahead of it (004:12855)."""
+
+    def due(ctx: Ctx) -> datetime | None:
+        return None if ctx.data.silence_notifications else _owed(ctx, _dates(ctx.data)[1] - lead(ctx.policy))
+
+    return remind(
+        f"{which}_customer_notice",
+        f"The {which} notice before expiry: tell the customer, unless notifications are silenced",
+        messages.CUSTOMER_EXPIRY_NOTICE,
+        states=RUNNING_STATES,
+        due=due,
+        to=_customer,
+        source_ref="004:12855",
+        effect="customer_expiry_notice",
+    )
+
+
+TIMERS: tuple[lc.TimerSpec[TrialData, TrialPolicy], ...] = (
     remind(
         "feedback_session",
         "Halfway through: the owner schedules a feedback session",
@@ -437,26 +432,8 @@ TIMERS: tuple[TimerSpec[TrialData, TrialPolicy], ...] = (
         due=lambda ctx: _owed(ctx, _dates(ctx.data)[1] - ctx.policy.wrap_up_call_before_expiry, engagement=True),
         source_ref="004:9637",
     ),
-    remind(
-        "first_customer_notice",
-        "The first notice before expiry: tell the customer, unless notifications are silenced",
-        messages.CUSTOMER_EXPIRY_NOTICE,
-        states=RUNNING_STATES,
-        due=lambda ctx: _customer_notice(ctx.policy.first_customer_notice_before_expiry, ctx),
-        to=_customer,
-        source_ref="004:12855",
-        effect="customer_expiry_notice",
-    ),
-    remind(
-        "last_customer_notice",
-        "The last notice before expiry: tell the customer, unless notifications are silenced",
-        messages.CUSTOMER_EXPIRY_NOTICE,
-        states=RUNNING_STATES,
-        due=lambda ctx: _customer_notice(ctx.policy.last_customer_notice_before_expiry, ctx),
-        to=_customer,
-        source_ref="004:12855",
-        effect="customer_expiry_notice",
-    ),
+    _customer_notice("first", lambda policy: policy.first_customer_notice_before_expiry),
+    _customer_notice("last", lambda policy: policy.last_customer_notice_before_expiry),
     remind(
         "owner_inactivity_nudge",
         "No customer activity for the policy's first span: nudge the owner",
@@ -469,7 +446,7 @@ TIMERS: tuple[TimerSpec[TrialData, TrialPolicy], ...] = (
         "No customer activity for the policy's second span: tell the team lead",
         messages.TEAM_LEAD_INACTIVITY_ALERT,
         due=lambda ctx: _last_engaged(ctx) + ctx.policy.team_lead_nudge_after_inactivity,
-        to=role("team_lead"),
+        to=lc.role("team_lead"),
         source_ref="004:11795",
         effect="team_lead_inactivity_alert",
     ),
@@ -479,21 +456,21 @@ TIMERS: tuple[TimerSpec[TrialData, TrialPolicy], ...] = (
         messages.REVOPS_CREATE_SUBSCRIPTION,
         states=OPEN_STATES,
         due=_new_subscription_due,
-        to=role("revops"),
+        to=lc.role("revops"),
         source_ref="004:12881",
         effect="revops_create_subscription",
     ),
-    TimerSpec(
-        name="expiry",
+    lc.TimerSpec(
+        "expiry",
+        OPEN_STATES,
+        lambda ctx: ctx.data.expires_at,
+        "The expiry: the trial ends and its features reset to the free plan",
         trigger="expire",
-        states=OPEN_STATES,
-        due=lambda ctx: ctx.data.expires_at,
-        description="The expiry: the trial ends and its features reset to the free plan",
         source_ref="004:12864",
     ),
 )
 
-TRANSITIONS: tuple[TransitionSpec[TrialData, TrialPolicy], ...] = (
+TRANSITIONS: tuple[lc.TransitionSpec[TrialData, TrialPolicy], ...] = (
     *PROVISIONING.record(
         "record_provisioning_step",
         sources=(T.PROVISIONING,),
@@ -502,122 +479,122 @@ TRANSITIONS: tuple[TransitionSpec[TrialData, TrialPolicy], ...] = (
         last_description="Record the last of RevOps' billing steps: the trial starts.",
         source_ref="004:12875-12879",
     ),
-    TransitionSpec(
-        trigger="extend",
-        sources=RUNNING_STATES,
-        dest=None,
-        description="Give more days, within the policy's bounds, with a reason and what the customer gives back.",
+    lc.TransitionSpec(
+        "extend",
+        RUNNING_STATES,
+        None,
+        "Give more days, within the policy's bounds, with a reason and what the customer gives back.",
         params=ExtendParams,
         validate=_validate_extension,
-        guards=(reason_required("Say why the customer needs more time and what must still happen (004:11829)."),),
+        guards=(lc.reason_required("Say why the customer needs more time and what must still happen (004:11829)."),),
         apply=_extend,
         source_ref="004:11816-11829",
     ),
-    TransitionSpec(
-        trigger="pause",
-        sources=(T.ACTIVE,),
-        dest=T.PAUSED,
-        description="Pause the engagement to reconnect later, with a reason; the expiry still runs.",
-        guards=(reason_required("Say why the trial pauses."),),
-        apply=lambda ctx: ctx.data.pauses.append(stamped(Pause, ctx)),
+    lc.TransitionSpec(
+        "pause",
+        (T.ACTIVE,),
+        T.PAUSED,
+        "Pause the engagement to reconnect later, with a reason; the expiry still runs.",
+        guards=(lc.reason_required("Say why the trial pauses."),),
+        apply=lambda ctx: ctx.data.pauses.append(lc.stamped(Pause, ctx)),
         source_ref="004:11810",
     ),
-    TransitionSpec(
-        trigger="resume",
-        sources=(T.PAUSED,),
-        dest=T.ACTIVE,
-        description="Resume a paused trial: the engagement timers run again.",
+    lc.TransitionSpec(
+        "resume",
+        (T.PAUSED,),
+        T.ACTIVE,
+        "Resume a paused trial: the engagement timers run again.",
         apply=_resume,
         source_ref="004:11810",
     ),
-    TransitionSpec(
-        trigger="record_customer_activity",
-        sources=RUNNING_STATES,
-        dest=None,
-        description="Record that the customer used the product or engaged; restarts the inactivity nudges.",
+    lc.TransitionSpec(
+        "record_customer_activity",
+        RUNNING_STATES,
+        None,
+        "Record that the customer used the product or engaged; restarts the inactivity nudges.",
         params=ActivityParams,
         validate=_validate_activity,
         apply=_record_activity,
         source_ref="004:11795",
     ),
-    TransitionSpec(
-        trigger="confirm_new_subscription",
-        sources=OPEN_STATES,
-        dest=None,
-        description="RevOps confirms the existing payer's new subscription is created (004:12881).",
+    lc.TransitionSpec(
+        "confirm_new_subscription",
+        OPEN_STATES,
+        None,
+        "RevOps confirms the existing payer's new subscription is created (004:12881).",
         params=SubscriptionParams,
         guards=(existing_payer, subscription_not_yet_confirmed),
         apply=_confirm_subscription,
         source_ref="004:12881",
     ),
-    TransitionSpec(
-        trigger="convert",
-        sources=RUNNING_STATES,
-        dest=T.CONVERTED,
-        description="The customer subscribed within the trial: they keep the paid features.",
+    lc.TransitionSpec(
+        "convert",
+        RUNNING_STATES,
+        T.CONVERTED,
+        "The customer subscribed within the trial: they keep the paid features.",
         params=SubscriptionParams,
-        apply=take_params,
+        apply=lc.take_params,
         effects=(
             remind.send(
                 "revops_trial_converted",
                 "RevOps stops treating the account as a trial in revenue metrics (004:2165-2167).",
                 messages.REVOPS_TRIAL_CONVERTED,
-                to=role("revops"),
+                to=lc.role("revops"),
             ),
         ),
         source_ref="004:12864",
     ),
-    TransitionSpec(
-        trigger="cancel",
-        sources=OPEN_STATES,
-        dest=T.CANCELLED,
-        description="Withdraw the trial, with a reason.",
-        guards=(reason_required("Say why the trial is cancelled."),),
+    lc.TransitionSpec(
+        "cancel",
+        OPEN_STATES,
+        T.CANCELLED,
+        "Withdraw the trial, with a reason.",
+        guards=(lc.reason_required("Say why the trial is cancelled."),),
         apply=_cancel,
         effects=(SUBSCRIPTION_TO_RESTORE,),
     ),
-    TransitionSpec(
-        trigger="expire",
-        sources=OPEN_STATES,
-        dest=T.EXPIRED,
-        role=Role.SYSTEM,
-        description="The expiry passed without a subscription.",
+    lc.TransitionSpec(
+        "expire",
+        OPEN_STATES,
+        T.EXPIRED,
+        "The expiry passed without a subscription.",
+        role=lc.Role.SYSTEM,
         apply=_expire,
         effects=(
             remind.send(
                 "trial_expired",
                 "Tell the owner the trial ended without a subscription.",
                 messages.TRIAL_EXPIRED,
-                to=owner,
+                to=lc.owner,
             ),
             SUBSCRIPTION_TO_RESTORE,
         ),
         source_ref="004:12864, 004:12881",
     ),
-    change_owner(OPEN_STATES),
+    lc.change_owner(OPEN_STATES),
 )
 
 STATES = (
-    StateSpec(
+    lc.StateSpec(
         T.PROVISIONING,
         "An existing payer's trial waits for RevOps' billing steps (004:12868-12879).",
         checklist=PROVISIONING.criteria,
         on_enter=(REVOPS_PROVISIONING,),
     ),
-    StateSpec(
+    lc.StateSpec(
         T.ACTIVE,
         "The organization has the target plan's features until the expiry (004:12862).",
         on_enter=(GRANT_FEATURES,),
     ),
-    StateSpec(T.PAUSED, "Engagement paused to reconnect later (004:11810); the expiry still runs."),
-    StateSpec(T.CONVERTED, "Subscribed within the trial: the paid features stay (004:12864).", terminal=True),
-    StateSpec(
+    lc.StateSpec(T.PAUSED, "Engagement paused to reconnect later (004:11810); the expiry still runs."),
+    lc.StateSpec(T.CONVERTED, "Subscribed within the trial: the paid features stay (004:12864).", terminal=True),
+    lc.StateSpec(
         T.EXPIRED,
         "Ended without a subscription: the features are back on the free plan (004:12864).",
         terminal=True,
         on_enter=(RESET_FEATURES,),
     ),
-    StateSpec(
+    lc.StateSpec(
         T.CANCELLED,
         "Withdrawn, with a reason; any granted features are back on the free plan.",
         terminal=True,
@@ -625,25 +602,25 @@ STATES = (
     ),
 )
 
-EXPOSURE = Exposure[TrialData, TrialPolicy](
+EXPOSURE = lc.Exposure[TrialData, TrialPolicy](
     description="A time-boxed trial of a paid plan for an organization (004:12819-12889).",
     states=TrialState,
     columns=(
-        account_id_column("organization_id", of=lambda data: data.organization),
-        Column(name="target", max_length=20, match=Match.ANY_OF),
-        Column(name="existing_paid_subscription", match=Match.EQUALS),
-        Column(name="subscription_missing_at_expiry", match=Match.EQUALS),
-        Column(name="expected_arr"),
-        Column(
-            name="expires_at",
-            match=Match.RANGE,
+        lc.account_id_column("organization_id", of=lambda data: data.organization),
+        lc.Column("target", max_length=20, match=lc.Match.ANY_OF),
+        lc.Column("existing_paid_subscription", match=lc.Match.EQUALS),
+        lc.Column("subscription_missing_at_expiry", match=lc.Match.EQUALS),
+        lc.Column("expected_arr"),
+        lc.Column(
+            "expires_at",
+            match=lc.Match.RANGE,
             filter_names=("expiringAfter", "expiringBefore"),
             filter_description="Expiring at or after the first moment, before the second.",
             orderable=True,
         ),
     ),
     default_order="EXPIRES_AT_ASC",
-    opening=Opening(
+    opening=lc.Opening(
         name="startTrial",
         fields=(
             "organization",
@@ -662,17 +639,17 @@ EXPOSURE = Exposure[TrialData, TrialPolicy](
         id_prefix="trial",
     ),
     mutations={
-        "record_provisioning_step": Mutation(
-            name="recordTrialProvisioningStep",
+        "record_provisioning_step": lc.Mutation(
+            "recordTrialProvisioningStep",
             description="Record one of RevOps' billing steps as done; the last one starts the trial.",
         ),
-        "extend": Mutation(),
-        "pause": Mutation(input="TrialChangeInput"),
-        "resume": Mutation(input="TrialChangeInput"),
-        "record_customer_activity": Mutation(name="recordTrialCustomerActivity", input="TrialCustomerActivityInput"),
-        "confirm_new_subscription": Mutation(name="confirmTrialNewSubscription", input="TrialSubscriptionInput"),
-        "convert": Mutation(input="TrialSubscriptionInput"),
-        "cancel": Mutation(input="TrialChangeInput"),
+        "extend": lc.Mutation(),
+        "pause": lc.Mutation(input="TrialChangeInput"),
+        "resume": lc.Mutation(input="TrialChangeInput"),
+        "record_customer_activity": lc.Mutation("recordTrialCustomerActivity", input="TrialCustomerActivityInput"),
+        "confirm_new_subscription": lc.Mutation("confirmTrialNewSubscription", input="TrialSubscriptionInput"),
+        "convert": lc.Mutation(input="TrialSubscriptionInput"),
+        "cancel": lc.Mutation(input="TrialChangeInput"),
         "change_owner": None,
     },
     shared_result="TrialResult",
@@ -687,24 +664,24 @@ EXPOSURE = Exposure[TrialData, TrialPolicy](
     type_names={SubscriptionConfirmation: "TrialNewSubscription", PROVISIONING.status: "TrialProvisioningStep"},
 )
 
-TRIAL = LifecycleSpec(
-    kind=KIND,
-    title="Trial",
-    description="A time-boxed trial of a paid plan for an organization: extended, paused, converted or expired.",
-    states=STATES,
-    transitions=TRANSITIONS,
-    timers=TIMERS,
-    data_model=TrialData,
-    policy_model=TrialPolicy,
+TRIAL = lc.LifecycleSpec(
+    KIND,
+    "Trial",
+    "A time-boxed trial of a paid plan for an organization: extended, paused, converted or expired.",
+    STATES,
+    TRANSITIONS,
+    TIMERS,
+    TrialData,
+    TrialPolicy,
     # 004:12868: only an existing payer needs RevOps before the trial can start.
     initial_state=lambda data: T.PROVISIONING if data.existing_paid_subscription else T.ACTIVE,
     start_states=(T.PROVISIONING, T.ACTIVE),
     account_of=lambda data: (data.organization.id, data.organization.name),
-    summary_of=lambda data: f"{data.organization.name} · {data.target} trial until {day(_dates(data)[1])}",
+    summary_of=lambda data: f"{data.organization.name} · {data.target} trial until {lc.day(_dates(data)[1])}",
     prepare_open=_fill_in_dates,
     validate_open=_validate_new_trial,
     exposure=EXPOSURE,
 )
 
 
-TrialWorkflow = lifecycle_workflow(TRIAL)
+TrialWorkflow = lc.lifecycle_workflow(TRIAL)

@@ -9,59 +9,58 @@ from __future__ import annotations
 from workflows.engine.messages import Message
 
 FEEDBACK_SESSION = Message(
-    subject="Halfway through the trial: {organization}",
-    body="Schedule a feedback session to confirm the technical win and what else must happen before the trial "
+    "Halfway through the trial: {organization}",
+    "Schedule a feedback session to confirm the technical win and what else must happen before the trial "
     "ends on {expires_on}.",
 )
 
 WRAP_UP_CALL = Message(
-    subject="Wrap-up call: {organization}",
-    body="The trial ends on {expires_on}. Check they have seen everything they need, and agree the next steps "
+    "Wrap-up call: {organization}",
+    "The trial ends on {expires_on}. Check they have seen everything they need, and agree the next steps "
     "after the trial.",
 )
 
 CUSTOMER_EXPIRY_NOTICE = Message(
-    subject="Your {target} trial ends on {expires_on}",
-    body="The {target} features of {organization} go back to the free plan on {expires_on} unless you subscribe "
+    "Your {target} trial ends on {expires_on}",
+    "The {target} features of {organization} go back to the free plan on {expires_on} unless you subscribe "
     "before then.",
 )
 
 # What the owner may try is the handbook's (004:11799-11806).
 OWNER_INACTIVITY_NUDGE = Message(
-    subject="No activity in the trial of {organization}",
-    body="No customer activity recorded since {last_engaged_on}. Be proactive: dashboards tied to their KPIs, "
+    "No activity in the trial of {organization}",
+    "No customer activity recorded since {last_engaged_on}. Be proactive: dashboards tied to their KPIs, "
     'a Loom, or ask "Is this still a priority?"',
 )
 
 TEAM_LEAD_INACTIVITY_ALERT = Message(
-    subject="Quiet trial: {organization} ({owner})",
-    body="No customer activity in the trial of {organization} since {last_engaged_on}; it ends on {expires_on}.",
+    "Quiet trial: {organization} ({owner})",
+    "No customer activity in the trial of {organization} since {last_engaged_on}; it ends on {expires_on}.",
 )
 
 REVOPS_CREATE_SUBSCRIPTION = Message(
-    subject="Create the new subscription of {organization}",
-    body="The trial of {organization} ends on {expires_on}. Create their new subscription, update the billing "
+    "Create the new subscription of {organization}",
+    "The trial of {organization} ends on {expires_on}. Create their new subscription, update the billing "
     "admin, and confirm it here.",
 )
 
 REVOPS_PREPARE_BILLING = Message(
-    subject="Trial for {organization}: existing paid subscription",
-    body="{organization} ({organization_id}) starts a {plan} trial until {expires_on}. Record each step when done: "
+    "Trial for {organization}: existing paid subscription",
+    "{organization} ({organization_id}) starts a {plan} trial until {expires_on}. Record each step when done: "
     "{provisioning_steps}.",
 )
 
 REVOPS_RESTORE_SUBSCRIPTION = Message(
-    subject="Restore the paid subscription of {organization}",
-    body="The trial of {organization} is {state} and no new subscription was confirmed. Create it and update the "
+    "Restore the paid subscription of {organization}",
+    "The trial of {organization} is {state} and no new subscription was confirmed. Create it and update the "
     "billing admin so they are billed for their paid plan again.",
 )
 
 REVOPS_TRIAL_CONVERTED = Message(
-    subject="Trial converted: {organization}",
-    body="{organization} subscribed to {plan} (subscription {subscription_id}). Remove the trial flag.",
+    "Trial converted: {organization}",
+    "{organization} subscribed to {plan} (subscription {subscription_id}). Remove the trial flag.",
 )
 
 TRIAL_EXPIRED = Message(
-    subject="Trial expired: {organization}",
-    body="The {plan} trial of {organization} expired; it is back on the free plan.",
+    "Trial expired: {organization}", "The {plan} trial of {organization} expired; it is back on the free plan."
 )
