@@ -46,16 +46,17 @@ from workflows.opportunity import NEW_BUSINESS_STAGES, OPPORTUNITY, OpportunityS
 
 
 @contextlib.asynccontextmanager
-async def _graphql_floor(b: Bench) -> AsyncIterator[httpx.AsyncClient]:
-    """The minimal strawberry-on-starlette endpoint (``graphql_floor.py``) sending the bare update."""
+async def _floor_app(b: Bench, name: str, app: str, env: dict[str, str] | None = None) -> AsyncIterator[Any]:
+    """A floor's minimal strawberry-on-starlette app under uvicorn (as the API is launched) and
+    a client of it; stopped afterwards."""
     port = free_port()
-    process = b.stack.spawn_api("graphql_floor", port, "benchmarks.graphql_floor:create_app")
+    process = b.stack.spawn_api(name, port, app, env)
     try:
-        await b.stack.wait_ready(process, f"http://127.0.0.1:{port}/graphql", "graphql_floor")
+        await b.stack.wait_ready(process, f"http://127.0.0.1:{port}/graphql", name)
         async with b.http_client(f"http://127.0.0.1:{port}") as http:
             yield http
     finally:
-        b.stack.stop_processes(["graphql_floor"])
+        b.stack.stop_processes([name])
 
 
 async def transition_latency(b: Bench) -> dict[str, Any]:
@@ -66,7 +67,7 @@ async def transition_latency(b: Bench) -> dict[str, Any]:
     for i, entity_id in enumerate(ids):
         await b.open_opportunity(entity_id, i)
     bares = [await b.start_bare(f"bare-lat-{b.run_id}-{i}") for i in range(n)]
-    async with _graphql_floor(b) as floor_http:
+    async with _floor_app(b, "graphql_floor", "benchmarks.graphql_floor:create_app") as floor_http:
         ops = {
             "bare_update": lambda k: b.bare_update(bares[k % n]),
             "bare_update_local_activity": lambda k: b.bare_update_local_activity(bares[(k + 2) % n]),
@@ -590,19 +591,9 @@ async def _floor(b: Bench, target: ListTarget, statements: dict[tuple[str, int],
     """The minimal strawberry-on-starlette endpoint (``list_floor.py``) serving these statements."""
     path = b.stack.dir / "list-floor-statements.pickle"
     path.write_bytes(pickle.dumps(statements))
-    port = free_port()
-    process = b.stack.spawn_api(
-        "floor",
-        port,
-        "benchmarks.list_floor:create_app",
-        {"BENCH_LIST_STATEMENTS": str(path), "LIFECYCLES_DATABASE_URL": target.database_url},
-    )
-    try:
-        await b.stack.wait_ready(process, f"http://127.0.0.1:{port}/graphql", "floor")
-        async with b.http_client(f"http://127.0.0.1:{port}") as http:
-            yield http
-    finally:
-        b.stack.stop_processes(["floor"])
+    env = {"BENCH_LIST_STATEMENTS": str(path), "LIFECYCLES_DATABASE_URL": target.database_url}
+    async with _floor_app(b, "floor", "benchmarks.list_floor:create_app", env) as http:
+        yield http
 
 
 async def _time_shape(

@@ -14,6 +14,9 @@ from typing import Any
 from benchmarks.stack import TEMPORAL
 from benchmarks.stats import ratio
 
+# The sides of the latency benchmark, in the order the report shows them.
+LATENCY_SIDES = ("bare_update", "bare_update_local_activity", "graphql_floor", "engine_update", "graphql_transition")
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -347,13 +350,7 @@ def markdown(run: dict[str, Any], history: list[dict[str, Any]] | None = None) -
             "",
             *_percentiles_head("Side", "max ms", "p50 ratio", "p99 ratio"),
         ]
-        for side in (
-            "bare_update",
-            "bare_update_local_activity",
-            "graphql_floor",
-            "engine_update",
-            "graphql_transition",
-        ):
+        for side in LATENCY_SIDES:
             s = lat[side]
             r = lat["ratios"].get(side, {"p50": 1.0, "p99": 1.0})
             lines.append(_percentiles_row(side, s, s["max_ms"], r["p50"], r["p99"]))

@@ -23,7 +23,7 @@ from benchmarks import cases
 from benchmarks.capacity import scaling
 from benchmarks.console import console_queries
 from benchmarks.harness import CONFIGS, Bench, Config, config_facts, now_iso
-from benchmarks.report import goals, machine_facts, markdown
+from benchmarks.report import LATENCY_SIDES, goals, machine_facts, markdown
 from benchmarks.stack import BenchStack
 from benchmarks.subscriptions import subscription_latency
 
@@ -52,13 +52,7 @@ CASES: dict[str, Case] = {
 def _print_case(name: str, result: dict[str, Any], seconds: float) -> None:
     print(f"\n== {name} ({seconds:.0f} s)", flush=True)
     if name == "transition_latency":
-        for side in (
-            "bare_update",
-            "bare_update_local_activity",
-            "graphql_floor",
-            "engine_update",
-            "graphql_transition",
-        ):
+        for side in LATENCY_SIDES:
             s = result[side]
             r = result["ratios"].get(side)
             extra = f"  ratio p50 {r['p50']}x p99 {r['p99']}x" if r else ""

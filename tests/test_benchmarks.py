@@ -21,7 +21,7 @@ import pytest
 from benchmarks.capacity import scaling
 from benchmarks.cases import OPPORTUNITIES, fill_rows
 from benchmarks.harness import SMOKE
-from benchmarks.report import markdown
+from benchmarks.report import LATENCY_SIDES, markdown
 from benchmarks.run import CASES, main, run
 from infra import postgres
 from services.projection import lifecycle_values
@@ -50,7 +50,7 @@ async def test_every_benchmark_runs_and_the_report_has_its_shape():
     results = document["results"]
 
     latency = results["transition_latency"]
-    for side in ("bare_update", "bare_update_local_activity", "graphql_floor", "engine_update", "graphql_transition"):
+    for side in LATENCY_SIDES:
         assert latency[side]["n"] == SMOKE.latency_samples
         assert all(_figure(latency[side][q]) for q in ("p50_ms", "p95_ms", "p99_ms"))
     assert set(latency["ratios"]) == {
