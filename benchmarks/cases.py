@@ -29,6 +29,7 @@ from temporalio.api.enums.v1 import EventType
 
 from benchmarks.bare import TASK_QUEUE as BARE_QUEUE
 from benchmarks.bare import FiringFloorWorkflow, SleeperWorkflow
+from benchmarks.graphql_floor import MUTATION as GRAPHQL_FLOOR_MUTATION
 from benchmarks.harness import Bench, run_concurrently
 from benchmarks.stack import free_port
 from benchmarks.stats import percentiles_ms, ratio, summary_ms
@@ -44,30 +45,51 @@ from workflows.opportunity import NEW_BUSINESS_STAGES, OPPORTUNITY, OpportunityS
 # ---- 1. transition latency -------------------------------------------------------------
 
 
+@contextlib.asynccontextmanager
+async def _floor_app(b: Bench, name: str, app: str, env: dict[str, str] | None = None) -> AsyncIterator[Any]:
+    """A floor's minimal strawberry-on-starlette app under uvicorn (as the API is launched) and
+    a client of it; stopped afterwards."""
+    port = free_port()
+    process = b.stack.spawn_api(name, port, app, env)
+    try:
+        await b.stack.wait_ready(process, f"http://127.0.0.1:{port}/graphql", name)
+        async with b.http_client(f"http://127.0.0.1:{port}") as http:
+            yield http
+    finally:
+        b.stack.stop_processes([name])
+
+
 async def transition_latency(b: Bench) -> dict[str, Any]:
-    """Sequential round trips, interleaved so the three sides share the same noise."""
+    """Sequential round trips, interleaved so the sides share the same noise."""
     cfg = b.config
     n = cfg.latency_lifecycles
     ids = b.ids("lat", n)
     for i, entity_id in enumerate(ids):
         await b.open_opportunity(entity_id, i)
     bares = [await b.start_bare(f"bare-lat-{b.run_id}-{i}") for i in range(n)]
-    ops = {
-        "bare_update": lambda k: b.bare_update(bares[k % n]),
-        "bare_update_local_activity": lambda k: b.bare_update_local_activity(bares[(k + 2) % n]),
-        "engine_update": lambda k: b.engine_update(ids[k % n], f"engine {k}"),
-        "graphql_transition": lambda k: b.update_opportunity(ids[(k + 1) % n], f"graphql {k}"),
-    }
-    samples: dict[str, list[float]] = {name: [] for name in ops}
-    names = list(ops)
-    for k in range(cfg.latency_warmup + cfg.latency_samples):
-        # Rotate the order within each round: no side always goes first.
-        for name in names[k % len(names) :] + names[: k % len(names)]:
-            t0 = time.perf_counter()
-            await ops[name](k)
-            elapsed = time.perf_counter() - t0
-            if k >= cfg.latency_warmup:
-                samples[name].append(elapsed)
+    async with _floor_app(b, "graphql_floor", "benchmarks.graphql_floor:create_app") as floor_http:
+        ops = {
+            "bare_update": lambda k: b.bare_update(bares[k % n]),
+            "bare_update_local_activity": lambda k: b.bare_update_local_activity(bares[(k + 2) % n]),
+            "graphql_floor": lambda k: b.gql(
+                GRAPHQL_FLOOR_MUTATION, {"workflowId": bares[(k + 3) % n].id}, http=floor_http
+            ),
+            "engine_update": lambda k: b.engine_update(ids[k % n], f"engine {k}"),
+            "graphql_transition": lambda k: b.update_opportunity(ids[(k + 1) % n], f"graphql {k}"),
+        }
+        samples: dict[str, list[float]] = {name: [] for name in ops}
+        names = list(ops)
+        floor_cpu_before = b.stack.cpu("graphql_floor")
+        for k in range(cfg.latency_warmup + cfg.latency_samples):
+            # Rotate the order within each round: no side always goes first.
+            for name in names[k % len(names) :] + names[: k % len(names)]:
+                t0 = time.perf_counter()
+                await ops[name](k)
+                elapsed = time.perf_counter() - t0
+                if k >= cfg.latency_warmup:
+                    samples[name].append(elapsed)
+        # The floor process serves only its own side: its CPU over the loop is per floor transition.
+        floor_cpu = (b.stack.cpu("graphql_floor") - floor_cpu_before) / (cfg.latency_warmup + cfg.latency_samples)
     result: dict[str, Any] = {name: summary_ms(values) for name, values in samples.items()}
 
     def ratios(base: str, sides: tuple[str, ...]) -> dict[str, dict[str, float]]:
@@ -76,15 +98,23 @@ async def transition_latency(b: Bench) -> dict[str, Any]:
             for side in sides
         }
 
-    result["ratios"] = ratios("bare_update", ("bare_update_local_activity", "engine_update", "graphql_transition"))
-    result["ratios_vs_local_activity_floor"] = ratios(
-        "bare_update_local_activity", ("engine_update", "graphql_transition")
+    result["ratios"] = ratios(
+        "bare_update", ("bare_update_local_activity", "graphql_floor", "engine_update", "graphql_transition")
     )
-    result["cost"] = await transition_cost(b, ids)
+    result["ratios_vs_local_activity_floor"] = ratios(
+        "bare_update_local_activity", ("graphql_floor", "engine_update", "graphql_transition")
+    )
+    result["ratios_vs_graphql_floor"] = ratios("graphql_floor", ("graphql_transition",))
+    result["cost"] = {
+        **await transition_cost(b, ids),
+        "graphql_floor_cpu_ms_per_transition": round(floor_cpu * 1000, 2),
+    }
     result["what"] = (
         "bare_update: a Temporal update that only returns, on a minimal workflow; "
         "bare_update_local_activity: the same with one local activity that does nothing (the floor of "
-        "writing inside the update through a local activity); engine_update: the lifecycle workflow's "
+        "writing inside the update through a local activity); graphql_floor: that update sent by a minimal "
+        "strawberry-on-starlette app under uvicorn (benchmarks/graphql_floor.py, the API's server options), "
+        "whose one mutation answers a small object; engine_update: the lifecycle workflow's "
         "transition update (validator, apply, local-activity projection) sent with the Temporal client; "
         "graphql_transition: updateOpportunity over HTTP through the API"
     )
@@ -561,19 +591,9 @@ async def _floor(b: Bench, target: ListTarget, statements: dict[tuple[str, int],
     """The minimal strawberry-on-starlette endpoint (``list_floor.py``) serving these statements."""
     path = b.stack.dir / "list-floor-statements.pickle"
     path.write_bytes(pickle.dumps(statements))
-    port = free_port()
-    process = b.stack.spawn_api(
-        "floor",
-        port,
-        "benchmarks.list_floor:create_app",
-        {"BENCH_LIST_STATEMENTS": str(path), "LIFECYCLES_DATABASE_URL": target.database_url},
-    )
-    try:
-        await b.stack.wait_ready(process, f"http://127.0.0.1:{port}/graphql", "floor")
-        async with b.http_client(f"http://127.0.0.1:{port}") as http:
-            yield http
-    finally:
-        b.stack.stop_processes(["floor"])
+    env = {"BENCH_LIST_STATEMENTS": str(path), "LIFECYCLES_DATABASE_URL": target.database_url}
+    async with _floor_app(b, "floor", "benchmarks.list_floor:create_app", env) as http:
+        yield http
 
 
 async def _time_shape(

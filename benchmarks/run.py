@@ -23,7 +23,7 @@ from benchmarks import cases
 from benchmarks.capacity import scaling
 from benchmarks.console import console_queries
 from benchmarks.harness import CONFIGS, Bench, Config, config_facts, now_iso
-from benchmarks.report import goals, machine_facts, markdown
+from benchmarks.report import LATENCY_SIDES, goals, machine_facts, markdown
 from benchmarks.stack import BenchStack
 from benchmarks.subscriptions import subscription_latency
 
@@ -52,11 +52,21 @@ CASES: dict[str, Case] = {
 def _print_case(name: str, result: dict[str, Any], seconds: float) -> None:
     print(f"\n== {name} ({seconds:.0f} s)", flush=True)
     if name == "transition_latency":
-        for side in ("bare_update", "bare_update_local_activity", "engine_update", "graphql_transition"):
+        for side in LATENCY_SIDES:
             s = result[side]
             r = result["ratios"].get(side)
             extra = f"  ratio p50 {r['p50']}x p99 {r['p99']}x" if r else ""
             print(f"   {side:<26} p50 {s['p50_ms']:>7} ms  p95 {s['p95_ms']:>7}  p99 {s['p99_ms']:>7}{extra}")
+        cost, vs_floor = result["cost"], result["ratios_vs_graphql_floor"]["graphql_transition"]
+        print(
+            f"   GraphQL transition vs the GraphQL floor p50 {vs_floor['p50']}x; CPU ms per transition: worker"
+            f" {cost['worker_cpu_ms_per_graphql_transition']}"
+            f" (engine update {cost['worker_cpu_ms_per_engine_update']}),"
+            f" API {cost['api_cpu_ms_per_graphql_transition']},"
+            f" Temporal {cost['temporal_cpu_ms_per_graphql_transition']},"
+            f" GraphQL floor {cost['graphql_floor_cpu_ms_per_transition']};"
+            f" payload bytes {cost['payload_bytes_per_transition']}"
+        )
     elif name == "subscription_latency":
         s, model = result["subscriber"], result["poll_model"]
         print(f"   answer -> event  p50 {s['p50_ms']:>7} ms  p95 {s['p95_ms']:>7}  p99 {s['p99_ms']:>7}")

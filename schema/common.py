@@ -3,7 +3,7 @@ allowed transitions, the outbox, connections and the machine description."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
@@ -11,6 +11,8 @@ from typing import Any, Generic, TypeVar
 import strawberry
 from graphql import GraphQLEnumType, GraphQLInputObjectType
 from strawberry.scalars import JSON
+from strawberry.types.nodes import SelectedField, Selection
+from strawberry.utils.str_converters import to_camel_case
 
 from schema.context import Info
 from schema.errors import (
@@ -25,7 +27,7 @@ from workflows.engine.diagram import mermaid
 from workflows.engine.errors import Rejection
 from workflows.engine.errors import ValidationError as EngineValidationError
 from workflows.engine.spec import LifecycleSpec, Role
-from workflows.engine.types import LifecycleSnapshot, TransitionResult
+from workflows.engine.types import OMITTABLE_PARTS, LifecycleSnapshot, TransitionResult
 from workflows.engine.values import request_field_errors
 from workflows.registry import SPECS
 
@@ -508,6 +510,59 @@ def _check_request(kind: str, entity_id: str, reason: str | None, idempotency_ke
         raise EngineValidationError("The request is invalid.", fields=errors)
 
 
+# Lifecycle fields that read neither the pinned policy nor the deadlines (OMITTABLE_PARTS).
+LIGHT_LIFECYCLE_FIELDS = frozenset(
+    {
+        "id",
+        "kind",
+        "workflow_id",
+        "state_name",
+        "terminal",
+        "owner",
+        "summary",
+        "version",
+        "opened_at",
+        "state_entered_at",
+        "updated_at",
+        "closed_at",
+        "next_deadline",
+        "history",
+        "effects",
+        "effects_page",
+    }
+)
+
+
+@dataclass(frozen=True)
+class LeanAnswer:
+    """A mutation's answer whose lifecycle (the answer's field ``field``, a Python name) reads
+    none of the snapshot's OMITTABLE_PARTS while only its ``light`` fields are selected: the
+    workflow then leaves those parts out of the update's result (and out of the history)."""
+
+    field: str
+    light: frozenset[str]
+
+    def unread_parts(self, info: Info) -> list[str]:
+        """The snapshot parts this request's selection does not read: all of them, or none."""
+        field, light = to_camel_case(self.field), {to_camel_case(name) for name in self.light}
+        for answered in _fields(info.selected_fields):
+            for selected in _fields(answered.selections):
+                if selected.name != field:
+                    continue
+                if any(read.name not in light and read.name != "__typename" for read in _fields(selected.selections)):
+                    return []
+        return list(OMITTABLE_PARTS)
+
+
+def _fields(selections: Iterable[Selection]) -> Iterator[SelectedField]:
+    """The fields of a selection set, fragments' (whatever their type condition) included."""
+    for selection in selections:
+        if isinstance(selection, SelectedField):
+            yield selection
+        else:
+            yield from _fields(selection.selections)
+
+
 async def fire(
     info: Info,
     kind: str,
@@ -519,11 +574,13 @@ async def fire(
     idempotency_key: str | None = None,
     field_names: dict[str, str] | None = None,
     params_path: str | None = None,
+    lean: LeanAnswer | None = None,
 ) -> TransitionResult | Refusal:
     """Fire a trigger as the caller; an expected refusal comes back as its union member.
 
     Who may fire the trigger is the engine's one rule (``require_role``), applied by the
-    gateway before anything is read.
+    gateway before anything is read. ``lean``: how the mutation's answer reads the
+    lifecycle, so the update's result leaves out what the selection does not read.
     """
     ctx = info.context
     field_names = {"id": _id_field(kind), **(field_names or {})}
@@ -537,6 +594,7 @@ async def fire(
             principal=ctx.principal,
             reason=reason,
             idempotency_key=idempotency_key,
+            answer_omits=lean.unread_parts(info) if lean is not None else (),
         )
     except Rejection as rejection:
         return to_error(rejection, field_names, params_path=params_path)

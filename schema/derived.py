@@ -39,7 +39,9 @@ from strawberry.types.enum import has_enum_definition
 from strawberry.types.lazy_type import LazyType
 
 from schema.common import (
+    LIGHT_LIFECYCLE_FIELDS,
     Connection,
+    LeanAnswer,
     Lifecycle,
     SchemaPart,
     Transition,
@@ -132,6 +134,8 @@ class _Builder:
         self.outputs: dict[type[BaseModel], type] = {}
         self.inputs: dict[str, tuple[object, type]] = {}
         self.unions: dict[str, Any] = {}
+        # The lifecycle type's fields that read neither the policy nor the deadlines.
+        self.light_fields: set[str] = set(LIGHT_LIFECYCLE_FIELDS)
 
     # ---- types -----------------------------------------------------------------------------
 
@@ -236,6 +240,7 @@ class _Builder:
         skipped = {*x.hidden, *INTERFACE_FIELDS, *_field_names(special)}
         states = graphql_enum(x.states)
         namespace[x.state_name] = strawberry.field(resolver=_resolver(lambda root: states(root.snapshot.state), states))
+        self.light_fields.add(x.state_name)
         for name, info in model.model_fields.items():
             if name in skipped or name in x.computed_from_instance:
                 continue
@@ -244,15 +249,18 @@ class _Builder:
                 t = _required(t)
             description = x.descriptions.get(name) or info.description
             namespace[name] = strawberry.field(resolver=_resolver(_data_field(name), t), description=description)
+            self.light_fields.add(name)
         for name, computed in model.model_computed_fields.items():
             if name in skipped or name in x.computed or name in x.computed_from_instance:
                 continue
             t = self.graphql_type(computed.return_type, for_input=False)
             description = x.descriptions.get(name) or computed.description
             namespace[name] = strawberry.field(resolver=_resolver(_data_field(name), t), description=description)
+            self.light_fields.add(name)
         for name, compute in x.computed.items():
             t = self.graphql_type(typing.get_type_hints(compute, include_extras=True)["return"], for_input=False)
             namespace[name] = strawberry.field(resolver=_resolver(_computed(compute), t), description=_doc_of(compute))
+            self.light_fields.add(name)
         for name, compute_from in x.computed_from_instance.items():
             t = self.graphql_type(typing.get_type_hints(compute_from, include_extras=True)["return"], for_input=False)
             resolve = _from_instance(self.spec, compute_from)
@@ -717,6 +725,7 @@ class _Api(_Builder):
         input_type = self.trigger_input(
             trigger, declared, {id_field: (FieldInfo(annotation=str), strawberry.ID)}, shared_by_params=True
         )
+        lean = LeanAnswer(self.exposure.one, frozenset(self.light_fields))
 
         async def fire_trigger(info: Info, input: Any) -> Any:
             given = plain(input)
@@ -732,6 +741,7 @@ class _Api(_Builder):
                 reason=reason,
                 idempotency_key=key,
                 field_names=dict(declared.field_names),
+                lean=lean,
             )
             return answer(outcome, members)
 

@@ -8,7 +8,17 @@ from typing import Annotated, Any
 import strawberry
 from strawberry.scalars import JSON
 
-from schema.common import Connection, GenericLifecycle, LifecycleMachine, Transition, connection, fire, projected_field
+from schema.common import (
+    LIGHT_LIFECYCLE_FIELDS,
+    Connection,
+    GenericLifecycle,
+    LeanAnswer,
+    LifecycleMachine,
+    Transition,
+    connection,
+    fire,
+    projected_field,
+)
 from schema.context import Info
 from schema.errors import (
     FieldError,
@@ -35,6 +45,8 @@ class LifecycleChanged:
 
 
 LifecycleResult = Annotated[LifecycleChanged | Refusal, strawberry.union("LifecycleResult")]
+# GenericLifecycle's own fields (its data, its account) read neither the policy nor the deadlines.
+LEAN_ANSWER = LeanAnswer("lifecycle", LIGHT_LIFECYCLE_FIELDS | {"data", "account_id"})
 LifecycleLookup = Annotated[GenericLifecycle | NotFound, strawberry.union("LifecycleLookup")]
 MachineLookup = Annotated[LifecycleMachine | NotFound, strawberry.union("MachineLookup")]
 
@@ -191,6 +203,7 @@ class LifecycleMutation:
                 {"new_owner": input.new_owner},
                 reason=input.reason,
                 idempotency_key=input.idempotency_key,
+                lean=LEAN_ANSWER,
             )
         )
 
@@ -224,5 +237,6 @@ class LifecycleMutation:
                 reason=reason,
                 idempotency_key=idempotency_key,
                 params_path="params",
+                lean=LEAN_ANSWER,
             )
         )

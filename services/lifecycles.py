@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -40,6 +40,7 @@ from workflows.engine.errors import (
 from workflows.engine.instance import OPEN_TRIGGER, LifecycleInstance, require_role, stored_data
 from workflows.engine.spec import Role
 from workflows.engine.types import (
+    OMITTABLE_PARTS,
     LifecycleInput,
     LifecycleSnapshot,
     TransitionRequest,
@@ -171,11 +172,13 @@ class LifecycleGateway:
         reason: str | None = None,
         idempotency_key: str | None = None,
         system_key: str | None = None,
+        answer_omits: Collection[str] = (),
     ) -> TransitionResult:
         """Fire a trigger; the answer comes once the change is in the read model.
 
         ``idempotency_key`` is a caller's (the API's clients); ``system_key`` is one the
         service makes for itself, kept in a namespace callers may not use.
+        ``answer_omits``: the snapshot parts (``OMITTABLE_PARTS``) the caller will not read.
         """
         # Before anything is observed or read: a caller without the role learns nothing.
         require_role(SPECS.get(kind), trigger, principal.role)
@@ -207,6 +210,7 @@ class LifecycleGateway:
                 role=principal.role,
                 reason=reason,
                 idempotency_key=key,
+                answer_omits=[part for part in OMITTABLE_PARTS if part in answer_omits],
             )
             # The fingerprint of the request as the workflow will see it (after the round
             # trip through JSON), so the same request always makes the same update id.
@@ -214,11 +218,20 @@ class LifecycleGateway:
             fingerprint = idempotency.fingerprint(trigger, sent["params"], reason)
             try:
                 async with asyncio.timeout(self.settings.temporal_rpc_timeout_seconds):
-                    return await handle.execute_update(
+                    result = await handle.execute_update(
                         workflow_class.transition,
                         request,
                         id=idempotency.update_id(principal.actor, key, fingerprint),
                     )
+                    missing = [part for part in result.omitted if part not in request.answer_omits]
+                    if not missing:
+                        return result
+                    # The update id answered an earlier request under this key that read less
+                    # (a retry): the parts this caller reads come from the workflow itself.
+                    current = await handle.query(workflow_class.snapshot)
+                    snapshot = result.snapshot.model_copy(update={part: getattr(current, part) for part in missing})
+                    still_omitted = [part for part in result.omitted if part not in missing]
+                    return result.model_copy(update={"snapshot": snapshot, "omitted": still_omitted})
             except WorkflowUpdateFailedError as exc:
                 raise _rejection(exc.cause) from None
             except RPCError as exc:

@@ -6,13 +6,45 @@ from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
 from temporalio.client import Client
 from temporalio.common import SearchAttributeIndexedValueType
-from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.contrib.pydantic import PydanticJSONPlainPayloadConverter, PydanticPayloadConverter
+from temporalio.converter import (
+    CompositePayloadConverter,
+    DataConverter,
+    DefaultPayloadConverter,
+    JSONPlainPayloadConverter,
+)
 from temporalio.runtime import Runtime
 from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 
 from services.settings import Settings
 from services.telemetry import temporal_plugins
 from workflows.engine.visibility import ALL_KEYS
+
+# One per process, so its cache of pydantic TypeAdapters stays warm.
+_PYDANTIC_JSON = PydanticJSONPlainPayloadConverter()
+
+
+class SharedPydanticPayloadConverter(PydanticPayloadConverter):
+    """temporalio's pydantic payload converter, its JSON converter built once per process.
+
+    The SDK (1.35) makes a data converter for every workflow activation it decodes and
+    every completion it encodes, and each builds its payload converter anew: the pydantic
+    one made a fresh JSON converter, whose empty TypeAdapter cache then built an adapter
+    for every payload (~10% of the worker's CPU per transition, py-spy). The converters
+    hold no per-workflow state, so these share one; the bytes are the same.
+    """
+
+    def __init__(self) -> None:
+        CompositePayloadConverter.__init__(
+            self,
+            *(
+                _PYDANTIC_JSON if isinstance(c, JSONPlainPayloadConverter) else c
+                for c in DefaultPayloadConverter.default_encoding_payload_converters
+            ),
+        )
+
+
+DATA_CONVERTER = DataConverter(payload_converter_class=SharedPydanticPayloadConverter)
 
 
 def tls_config(settings: Settings) -> TLSConfig | bool:
@@ -36,7 +68,7 @@ async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
-        data_converter=pydantic_data_converter,
+        data_converter=DATA_CONVERTER,
         tls=tls_config(settings),
         api_key=api_key.get_secret_value() if api_key else None,
         plugins=temporal_plugins(),

@@ -21,7 +21,7 @@ import pytest
 from benchmarks.capacity import scaling
 from benchmarks.cases import OPPORTUNITIES, fill_rows
 from benchmarks.harness import SMOKE
-from benchmarks.report import markdown
+from benchmarks.report import LATENCY_SIDES, markdown
 from benchmarks.run import CASES, main, run
 from infra import postgres
 from services.projection import lifecycle_values
@@ -50,11 +50,18 @@ async def test_every_benchmark_runs_and_the_report_has_its_shape():
     results = document["results"]
 
     latency = results["transition_latency"]
-    for side in ("bare_update", "bare_update_local_activity", "engine_update", "graphql_transition"):
+    for side in LATENCY_SIDES:
         assert latency[side]["n"] == SMOKE.latency_samples
         assert all(_figure(latency[side][q]) for q in ("p50_ms", "p95_ms", "p99_ms"))
-    assert set(latency["ratios"]) == {"bare_update_local_activity", "engine_update", "graphql_transition"}
-    assert set(latency["ratios_vs_local_activity_floor"]) == {"engine_update", "graphql_transition"}
+    assert set(latency["ratios"]) == {
+        "bare_update_local_activity",
+        "graphql_floor",
+        "engine_update",
+        "graphql_transition",
+    }
+    assert set(latency["ratios_vs_local_activity_floor"]) == {"graphql_floor", "engine_update", "graphql_transition"}
+    assert _figure(latency["ratios_vs_graphql_floor"]["graphql_transition"]["p50"])
+    assert latency["cost"]["graphql_floor_cpu_ms_per_transition"] > 0
 
     console = results["console_queries"]
     assert console["board"]["n"] == console["lifecycle_page"]["n"] == SMOKE.console_samples
@@ -127,6 +134,7 @@ async def test_every_benchmark_runs_and_the_report_has_its_shape():
     ):
         assert heading in report
     assert "firing floor (sleep + no-op activity)" in report and "high-water mark" in report
+    assert "| graphql_floor |" in report and "1. transition latency (p50, the GraphQL floor)" in report
     model = scaling(document)
     assert model is not None
     for heading in ("## What one transition costs (measured)", "## Per 1,000 transitions/s (extrapolated)"):

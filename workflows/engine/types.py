@@ -130,6 +130,9 @@ class TransitionRequest(BaseModel):
     # The caller's idempotency key (one the gateway made when the caller sent none).
     # Unset in requests recorded before caller-scoped keys: the update id was the key.
     idempotency_key: str | None = None
+    # Parts of the snapshot (of ``OMITTABLE_PARTS``) the caller will not read: the answer
+    # leaves them empty instead of carrying them through the history and back.
+    answer_omits: list[str] = Field(default_factory=list)
 
 
 class LifecycleSnapshot(BaseModel):
@@ -155,12 +158,26 @@ class LifecycleSnapshot(BaseModel):
     next_deadline: datetime | None = None
 
 
+# Snapshot parts a transition's answer may leave out, with the empty value it then carries.
+OMITTABLE_PARTS: dict[str, Any] = {"policy": {}, "deadlines": []}
+
+
 class TransitionResult(BaseModel):
     transition: TransitionRecord
     snapshot: LifecycleSnapshot
     # False when the read model could not be written in time: the transition is
     # applied and durable, the projection follows as soon as the database answers.
     projected: bool = True
+    # The snapshot parts this answer left empty (the request's ``answer_omits``).
+    omitted: list[str] = Field(default_factory=list)
+
+    def without(self, parts: list[str]) -> TransitionResult:
+        """This answer with ``parts`` (of ``OMITTABLE_PARTS``) left empty."""
+        omitted = [part for part in OMITTABLE_PARTS if part in parts or part in self.omitted]
+        if omitted == self.omitted:
+            return self
+        snapshot = self.snapshot.model_copy(update={part: OMITTABLE_PARTS[part] for part in omitted})
+        return self.model_copy(update={"snapshot": snapshot, "omitted": omitted})
 
 
 class ProjectionBatch(BaseModel):

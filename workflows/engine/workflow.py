@@ -235,7 +235,7 @@ class LifecycleWorkflow:
         except Rejection as exc:
             raise ApplicationError(exc.message, exc.as_details(), type=exc.type, non_retryable=True) from None
         if prior is not None:
-            return self._result(prior, projected=not self._instance.projection_pending)
+            return self._result(prior, not self._instance.projection_pending).without(request.answer_omits)
         now = workflow.now()
         decision = self._validated.pop(_update_id(), None)
         if decision is None or decision.context.seq != self._instance.core.seq or decision.context.now != now:
@@ -255,12 +255,13 @@ class LifecycleWorkflow:
                 key,
                 AppliedKey(seq=record.seq, trigger=record.trigger, fingerprint=self._fingerprint(request)),
             )
-        # One snapshot for the search attributes and the projection (the same moment).
+        # One snapshot for the search attributes, the projection and the answer: the
+        # answer shows the lifecycle as this transition left it, as the read model has it.
         snapshot = self._instance.snapshot(now)
         self._publish(snapshot)
         self._wake = True
         projected = await self._project(snapshot)
-        return self._result(record, projected)
+        return TransitionResult(transition=record, snapshot=snapshot, projected=projected).without(request.answer_omits)
 
     @transition.validator
     def _validate_transition(self, request: TransitionRequest) -> None:
