@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -169,6 +170,20 @@ class Bench:
         self.gateway: LifecycleGateway
         # Lifecycle opens per second, once the start benchmark has measured them.
         self.open_rate: float | None = None
+        # Seconds spent in each step of each case (``phase``), for the run's log and report.
+        self.case = ""
+        self.phases: dict[str, dict[str, float]] = {}
+
+    @contextlib.contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        """Time one step of the running case (a fill, a burst's starts, its drain...): where a run's
+        minutes go, in the run's JSON (``phase_seconds``) and the report's "The run" table."""
+        t0 = time.monotonic()
+        try:
+            yield
+        finally:
+            spent = self.phases.setdefault(self.case, {})
+            spent[name] = round(spent.get(name, 0.0) + time.monotonic() - t0, 1)
 
     def http_client(self, base_url: str, *, admin: bool = False) -> httpx.AsyncClient:
         """A GraphQL client of the API at ``base_url``, with the operator's (or admin's) token."""

@@ -11,10 +11,13 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import shutil
+import signal
 import subprocess
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -153,6 +156,39 @@ def test_the_command_refuses_a_bad_count_without_a_traceback():
     assert finished.returncode == 2
     assert "is not a whole number above zero" in finished.stderr
     assert "Traceback" not in finished.stderr
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` is a live process (a zombie waiting to be reaped is not)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "\nState:\tZ" not in status
+
+
+@pytest.mark.timeout(180)
+def test_a_terminated_run_stops_everything_it_started():
+    """``pkill -f benchmarks.run`` (SIGTERM) in the middle of a case: the run stops the dev server,
+    the worker, the bare worker and the API it launched, and removes their directory."""
+    command = [sys.executable, "-m", "benchmarks.run", "--quick", "--only", "transition_latency", "--no-report"]
+    bench = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert bench.stdout is not None
+        up = next((line for line in bench.stdout if line.startswith("== the stack is up")), "")
+        launched = re.search(r" in (\S+): (.+)$", up)
+        assert launched, f"no stack came up: {bench.stderr.read() if bench.stderr else ''}"
+        directory, processes = Path(launched.group(1)), dict(p.split(" ") for p in launched.group(2).split(", "))
+        assert set(processes) == {"temporal", "worker", "bare", "api"}
+        bench.send_signal(signal.SIGTERM)
+        _, err = bench.communicate(timeout=120)
+    finally:
+        if bench.poll() is None:
+            bench.kill()
+    assert bench.returncode == 128 + signal.SIGTERM, err
+    assert "interrupted (SIGTERM)" in err and "Traceback" not in err
+    assert not directory.exists()
+    assert not [name for name, pid in processes.items() if _running(int(pid))]
 
 
 @pytest.mark.parametrize("i", [0, 1, 4242, 999_999])
