@@ -226,17 +226,22 @@ async def throughput(b: Bench) -> dict[str, Any]:
     cfg = b.config
     most = max(cfg.throughput_clients)
     ids = b.ids("tput", most)
-    await run_concurrently(most, 8, lambda i: b.open_opportunity(ids[i], i))
-    bares = [await b.start_bare(f"bare-tput-{b.run_id}-{i}") for i in range(most)]
-    levels = [await _level(b, clients, bares, ids, [b.http]) for clients in cfg.throughput_clients]
+    with b.phase("lifecycles and bare workflows started"):
+        await run_concurrently(most, 8, lambda i: b.open_opportunity(ids[i], i))
+        bares = [await b.start_bare(f"bare-tput-{b.run_id}-{i}") for i in range(most)]
+    with b.phase("levels measured"):
+        levels = [await _level(b, clients, bares, ids, [b.http]) for clients in cfg.throughput_clients]
     # Horizontal scaling: the most clients again with two workers and two APIs (two bare workers on
     # the bare side), the clients spread over both APIs.
-    second_api = await b.stack.scale_out()
+    with b.phase("second worker, bare worker and API up"):
+        second_api = await b.stack.scale_out()
     try:
-        async with b.http_client(second_api) as http:
-            scaled = await _level(b, most, bares, ids, [b.http, http])
+        with b.phase("levels measured"):
+            async with b.http_client(second_api) as http:
+                scaled = await _level(b, most, bares, ids, [b.http, http])
     finally:
-        b.stack.scale_in()
+        with b.phase("second worker, bare worker and API stopped"):
+            b.stack.scale_in()
     one = next(level for level in levels if level["clients"] == most)
     scaled["graphql_speedup_vs_one_process"] = ratio(
         scaled["graphql_transitions_per_s"], one["graphql_transitions_per_s"]
