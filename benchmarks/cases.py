@@ -12,6 +12,7 @@ import gc
 import json
 import math
 import pickle
+import shutil
 import sqlite3
 import threading
 import time
@@ -19,6 +20,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from enum import Enum
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -530,6 +532,9 @@ class ListTarget:
     api: httpx.AsyncClient
     sessions: Sessions
     raw: Any  # a DB-API connection of the database's sync driver (sqlite3, psycopg)
+    # The list floor (``list_floor.py``) on the same database, and where it reads the statements.
+    floor: httpx.AsyncClient
+    statements: Path
 
     def size(self) -> int:
         """The database's bytes on disk."""
@@ -583,8 +588,8 @@ async def _captured_statements(target: ListTarget, f: Filter, order: str, after:
 
 
 FLOOR_QUERY = """
-query Floor($shape: String!, $page: Int!) {
-  opportunities(shape: $shape, page: $page) {
+query Floor($statements: String!, $shape: String!, $page: Int!) {
+  opportunities(statements: $statements, shape: $shape, page: $page) {
     totalCount
     pageInfo { hasNextPage endCursor }
     edges { node { id name stage owner closeDate summary forecastCategory } }
@@ -592,28 +597,8 @@ query Floor($shape: String!, $page: Int!) {
 }"""
 
 
-@contextlib.asynccontextmanager
-async def _floor(b: Bench, target: ListTarget, statements: dict[tuple[str, int], Any]) -> AsyncIterator[Any]:
-    """The minimal strawberry-on-starlette endpoint (``list_floor.py``) serving these statements."""
-    path = b.stack.dir / "list-floor-statements.pickle"
-    path.write_bytes(pickle.dumps(statements))
-    port = free_port()
-    process = b.stack.spawn_api(
-        "floor",
-        port,
-        "benchmarks.list_floor:create_app",
-        {"BENCH_LIST_STATEMENTS": str(path), "LIFECYCLES_DATABASE_URL": target.database_url},
-    )
-    try:
-        await b.stack.wait_ready(process, f"http://127.0.0.1:{port}/graphql", "floor")
-        async with b.http_client(f"http://127.0.0.1:{port}") as http:
-            yield http
-    finally:
-        b.stack.stop_processes(["floor"])
-
-
 async def _time_shape(
-    b: Bench, target: ListTarget, floor_http: httpx.AsyncClient, name: str, pages: Any, gql_filter: Any, order: str
+    b: Bench, target: ListTarget, statements: str, name: str, pages: Any, gql_filter: Any, order: str
 ) -> tuple[dict[str, list[float]], dict[str, Any]]:
     """Pages 1 and 2 of one shape, in turns, from the API, the floor and raw SQL: each side's
     durations in seconds, and its last answer."""
@@ -625,7 +610,8 @@ async def _time_shape(
         answers["graphql"] = await b.gql(LIST_QUERY, variables, http=target.api)
 
     async def floor(k: int) -> None:
-        answers["floor"] = await b.gql(FLOOR_QUERY, {"shape": name, "page": k % 2}, http=floor_http)
+        variables = {"statements": statements, "shape": name, "page": k % 2}
+        answers["floor"] = await b.gql(FLOOR_QUERY, variables, http=target.floor)
 
     async def raw_sql(k: int) -> None:
         for statement, parameters in pages[k % 2][1]:
@@ -650,37 +636,39 @@ async def _list_size(b: Bench, target: ListTarget, rows: int) -> dict[str, Any]:
         first_sql, cursor = await _captured_statements(target, service_filter, order, None)
         second_sql, _ = await _captured_statements(target, service_filter, order, cursor)
         captured[name] = [(None, first_sql), (cursor, second_sql)]
-    statements = {(name, page): pages[page][1] for name, pages in captured.items() for page in (0, 1)}
+    statements = f"{rows}-rows.pickle"
+    (target.statements / statements).write_bytes(
+        pickle.dumps({(name, page): pages[page][1] for name, pages in captured.items() for page in (0, 1)})
+    )
     shapes = []
-    async with _floor(b, target, statements) as floor_http:
-        for name, (gql_filter, order, _) in LIST_SHAPES.items():
-            pages = captured[name]
-            samples, answers = await _time_shape(b, target, floor_http, name, pages, gql_filter, order)
-            service_page, floor_page = answers["graphql"]["opportunities"], answers["floor"]["opportunities"]
-            plans = [
-                {"sql": " ".join(statement.split()), "plan": target.plan(statement, parameters)}
-                for statement, parameters in pages[0][1] + pages[1][1][1:]
-            ]
-            graphql, floor_summary, raw = (summary_ms(samples[side]) for side in ("graphql", "floor", "raw_sql"))
-            shapes.append(
-                {
-                    "name": name,
-                    "matching_rows": service_page["totalCount"],
-                    "graphql": graphql,
-                    "floor": floor_summary,
-                    "raw_sql": raw,
-                    # The floor answered the same page: the same total and the same nodes.
-                    "floor_same_page": floor_page["totalCount"] == service_page["totalCount"]
-                    and floor_page["edges"] == service_page["edges"],
-                    "ratio_p50": ratio(graphql["p50_ms"], raw["p50_ms"]),
-                    "ratio_p99": ratio(graphql["p99_ms"], raw["p99_ms"]),
-                    "floor_ratio_p50": ratio(graphql["p50_ms"], floor_summary["p50_ms"]),
-                    "floor_ratio_p99": ratio(graphql["p99_ms"], floor_summary["p99_ms"]),
-                    "plans": plans,
-                    "uses_indexes": all(target.uses_indexes(p["plan"]) for p in plans),
-                    "sorts_in_memory": any(target.sorts_in_memory(p["plan"]) for p in plans),
-                }
-            )
+    for name, (gql_filter, order, _) in LIST_SHAPES.items():
+        pages = captured[name]
+        samples, answers = await _time_shape(b, target, statements, name, pages, gql_filter, order)
+        service_page, floor_page = answers["graphql"]["opportunities"], answers["floor"]["opportunities"]
+        plans = [
+            {"sql": " ".join(statement.split()), "plan": target.plan(statement, parameters)}
+            for statement, parameters in pages[0][1] + pages[1][1][1:]
+        ]
+        graphql, floor_summary, raw = (summary_ms(samples[side]) for side in ("graphql", "floor", "raw_sql"))
+        shapes.append(
+            {
+                "name": name,
+                "matching_rows": service_page["totalCount"],
+                "graphql": graphql,
+                "floor": floor_summary,
+                "raw_sql": raw,
+                # The floor answered the same page: the same total and the same nodes.
+                "floor_same_page": floor_page["totalCount"] == service_page["totalCount"]
+                and floor_page["edges"] == service_page["edges"],
+                "ratio_p50": ratio(graphql["p50_ms"], raw["p50_ms"]),
+                "ratio_p99": ratio(graphql["p99_ms"], raw["p99_ms"]),
+                "floor_ratio_p50": ratio(graphql["p50_ms"], floor_summary["p50_ms"]),
+                "floor_ratio_p99": ratio(graphql["p99_ms"], floor_summary["p99_ms"]),
+                "plans": plans,
+                "uses_indexes": all(target.uses_indexes(p["plan"]) for p in plans),
+                "sorts_in_memory": any(target.sorts_in_memory(p["plan"]) for p in plans),
+            }
+        )
     return {"rows": rows, "shapes": shapes}
 
 
@@ -695,19 +683,36 @@ def _migrate(url: str) -> None:
 
 @contextlib.asynccontextmanager
 async def _list_target(b: Bench, name: str, url: str, raw: Any) -> AsyncIterator[ListTarget]:
-    """The read model's schema at ``url``, served by an API process of its own (as deployed)."""
+    """The read model's schema at ``url``, served by an API process of its own (as deployed) and
+    by the list floor (``list_floor.py``), both launched at once."""
     await asyncio.to_thread(_migrate, url)
-    process_name = f"{name.lower()}-api"
-    port = free_port()
-    api = b.stack.spawn_api(process_name, port, env={"LIFECYCLES_DATABASE_URL": url, "LIFECYCLES_API_PORT": str(port)})
+    api_name, floor_name = f"{name.lower()}-api", f"{name.lower()}-floor"
+    statements = b.stack.dir / f"{floor_name}-statements"
+    statements.mkdir()
+    api_port, floor_port = free_port(), free_port()
+    api_env = {"LIFECYCLES_DATABASE_URL": url, "LIFECYCLES_API_PORT": str(api_port)}
+    api = b.stack.spawn_api(api_name, api_port, env=api_env)
+    floor = b.stack.spawn_api(
+        floor_name,
+        floor_port,
+        "benchmarks.list_floor:create_app",
+        {"BENCH_LIST_STATEMENTS": str(statements), "LIFECYCLES_DATABASE_URL": url},
+    )
     engine = create_engine(url)
     try:
-        await b.stack.wait_ready(api, f"http://127.0.0.1:{port}/readyz", process_name)
-        async with b.http_client(f"http://127.0.0.1:{port}") as http:
-            yield ListTarget(name, url, http, session_factory(engine), raw)
+        await asyncio.gather(
+            b.stack.wait_ready(api, f"http://127.0.0.1:{api_port}/readyz", api_name),
+            b.stack.wait_ready(floor, f"http://127.0.0.1:{floor_port}/graphql", floor_name),
+        )
+        async with (
+            b.http_client(f"http://127.0.0.1:{api_port}") as api_http,
+            b.http_client(f"http://127.0.0.1:{floor_port}") as floor_http,
+        ):
+            yield ListTarget(name, url, api_http, session_factory(engine), raw, floor_http, statements)
     finally:
-        b.stack.stop_processes([process_name])
+        b.stack.stop_processes([api_name, floor_name])
         await engine.dispose()
+        shutil.rmtree(statements, ignore_errors=True)
 
 
 @contextlib.asynccontextmanager

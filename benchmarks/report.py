@@ -333,7 +333,7 @@ def markdown(run: dict[str, Any], history: list[dict[str, Any]] | None = None) -
         "benchmark process, which shares the machine's cores with all of them. For one throughput run a "
         "second worker, API and bare worker join them; the lists run on databases of their own, each served "
         "by an API process of its own: a SQLite file beside the stack's read model and a PostgreSQL server "
-        "(Debian's package, a throwaway cluster); the lists' floor is one more uvicorn process. The capacity "
+        "(Debian's package, a throwaway cluster), each with its list floor, one more uvicorn process. The capacity "
         "model built from these figures is [scaling.md](scaling.md). Live updates are measured by a "
         "subscriber connected to the API over WebSocket (graphql-transport-ws), from the benchmark process too.",
         "",

@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -22,11 +23,12 @@ from pathlib import Path
 import pytest
 
 from benchmarks.capacity import scaling
-from benchmarks.cases import OPPORTUNITIES, fill_rows
+from benchmarks.cases import OPPORTUNITIES, fill, fill_rows, unfill
 from benchmarks.harness import SMOKE
 from benchmarks.report import markdown
 from benchmarks.run import CASES, main, run
 from infra import postgres
+from services.db import upgrade
 from services.projection import lifecycle_values
 from workflows.engine.instance import LifecycleInstance
 from workflows.opportunity import OPPORTUNITY, OpportunityStage
@@ -117,9 +119,22 @@ async def test_every_benchmark_runs_and_the_report_has_its_shape():
     assert all(i["worker_rss_mb"] > 0 for i in idle)
     assert timers["lifecycles"]["worker_rss_high_water_mb"] >= max(i["worker_rss_mb"] for i in idle)
 
+    # Where the run's seconds went: the stack's start and stop, and the steps of the cases that have some.
+    steps = document["phase_seconds"]
+    assert set(steps["stack"]) == {"start", "stop"}
+    assert {"lists", "console_queries", "throughput", "timer_lateness"} <= set(steps)
+    assert all(seconds >= 0 for case in steps.values() for seconds in case.values())
+    assert {"bare sleepers: starts", "firing floor: burst drained and read", "lifecycles: starts"} <= set(
+        steps["timer_lateness"]
+    )
+    assert "firing floor: calibration" not in steps["timer_lateness"]  # paced by the bare burst's starts
+    assert all(size["fill_steps_seconds"]["total"] == size["fill_seconds"] for d in measured for size in d["sizes"])
+
     assert {g["benchmark"].split(" ")[0] for g in document["goals"]} == {"1.", "2.", "3.", "4.", "5."}
     assert all(g["met"] in (True, False, None) for g in document["goals"])
     report = markdown(document)
+    assert "| Step of the run | Seconds | Of which |" in report
+    assert all(f"| {case} | {seconds} |" in report for case, seconds in document["case_seconds"].items())
     for heading in (
         "## Goals",
         "## 1. Transition latency",
@@ -189,6 +204,25 @@ def test_a_terminated_run_stops_everything_it_started():
     assert "interrupted (SIGTERM)" in err and "Traceback" not in err
     assert not directory.exists()
     assert not [name for name, pid in processes.items() if _running(int(pid))]
+
+
+def test_removing_the_filled_rows_keeps_the_rest_and_every_index(tmp_path):
+    """The console's clean-up drops the secondary indexes to delete faster: they all come back,
+    and the read model's own rows stay."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'readmodel.db'}"
+    upgrade(url)
+    raw = sqlite3.connect(tmp_path / "readmodel.db")
+    indexes = "SELECT name, sql FROM sqlite_master WHERE type = 'index' ORDER BY name"
+    schema = raw.execute(indexes).fetchall()
+    fill(url, 0, 300)
+    raw.execute("UPDATE lifecycles SET workflow_id = 'opportunity/kept', entity_id = 'kept' WHERE entity_id = 'fill-7'")
+    raw.execute("UPDATE opportunities SET workflow_id = 'opportunity/kept' WHERE workflow_id = 'opportunity/fill-7'")
+    raw.commit()
+    unfill(url)
+    assert raw.execute(indexes).fetchall() == schema
+    for table in ("lifecycles", "opportunities"):
+        assert raw.execute(f"SELECT workflow_id FROM {table}").fetchall() == [("opportunity/kept",)]
+    raw.close()
 
 
 @pytest.mark.parametrize("i", [0, 1, 4242, 999_999])
