@@ -818,26 +818,28 @@ async def _rate(n: int, concurrency: int, op: Any) -> float:
 
 
 async def _sleepers(
-    b: Bench, n: int, workflow: Any, prefix: str, label: str, measured_rate: float | None = None
+    b: Bench, n: int, workflow: Any, prefix: str, label: str, burst_rate: float | None = None
 ) -> dict[str, Any]:
     """N minimal workflows (``bare.py``) due at one moment; their lateness on the workflow clock.
 
-    ``measured_rate``: the start rate of an earlier burst of as many of them (the bare sleepers',
-    for the firing floor), a better guide to this burst's than a small calibrating batch, which
-    is then not started."""
+    The moment is set from the rate their starts are expected at: ``burst_rate``, that of an
+    earlier burst of as many (the bare sleepers', for the firing floor); else the bare start
+    rate the start benchmark measured; else a small calibrating batch's."""
     cfg = b.config
     # Started as many at a time as the lifecycles are: the starts are setup, not measured.
     concurrency = cfg.concurrency * 2
-    if measured_rate is None:
+    if burst_rate is not None:
+        rate = burst_rate
+    elif b.bare_start_rate is not None:
+        rate = b.bare_start_rate
+    else:
         with b.phase(f"{label}: calibration"):
             calibration = max(5, n // 10)
             rate = await _rate(calibration, concurrency, lambda i: b.start_bare(f"bare-cal-{prefix}-{b.run_id}-{i}"))
-    else:
-        rate = measured_rate
     setup_start = time.time()
     # Bare starts slow down as the server fills, more than a small batch shows: a wide margin
     # then; a narrower one after a burst of as many (its rate includes the slowdown).
-    margin = 1.35 if measured_rate is None else 1.15
+    margin = 1.35 if burst_rate is None else 1.15
     due = datetime.now(UTC) + timedelta(seconds=1.5 + margin * n / rate)
     handles: list[Any] = [None] * n
 
@@ -864,6 +866,7 @@ async def _sleepers(
         per_firing = await _firing_work(b, [f"{prefix}-{b.run_id}-{i}" for i in range(min(n, FIRING_SAMPLE))])
     return {
         **_lateness(applied, due),
+        # The start rate the moment was set from, and the one the burst's starts had.
         "calibrated_starts_per_s": round(rate, 1),
         "starts_per_s": round(n / (setup_end - setup_start), 1),
         "setup_seconds": round(setup_end - setup_start, 1),
@@ -1049,7 +1052,7 @@ async def timer_lateness(b: Bench) -> dict[str, Any]:
     n = b.config.timer_count
     bare = await _sleepers(b, n, SleeperWorkflow.run, "bare-timer", "bare sleepers")
     floor = await _sleepers(
-        b, n, FiringFloorWorkflow.run, "floor-timer", "firing floor", measured_rate=bare["starts_per_s"]
+        b, n, FiringFloorWorkflow.run, "floor-timer", "firing floor", burst_rate=bare["starts_per_s"]
     )
     subject = await _lifecycle_timers(b, n)
     return {
@@ -1094,7 +1097,7 @@ async def starts_and_memory(b: Bench) -> dict[str, Any]:
     bare_update_rate = await _rate(n, c, start_and_update)
     ids = b.ids("open", n)
     subject_rate = await _rate(n, c, lambda i: b.open_opportunity(ids[i], i))
-    b.open_rate = subject_rate
+    b.open_rate, b.bare_start_rate = subject_rate, bare_rate
     return {
         "concurrency": c,
         "bare_starts_per_s": round(bare_rate, 1),

@@ -168,8 +168,9 @@ class Bench:
         self._engine = create_engine(stack.database_url)
         self.sessions = session_factory(self._engine)
         self.gateway: LifecycleGateway
-        # Lifecycle opens per second, once the start benchmark has measured them.
+        # Lifecycle opens and bare starts per second, once the start benchmark has measured them.
         self.open_rate: float | None = None
+        self.bare_start_rate: float | None = None
         # Seconds spent in each step of each case (``phase``), for the run's log and report.
         self.case = ""
         self.phases: dict[str, dict[str, float]] = {}
