@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.cases import FILL_STAGES, fill, unfill
+from benchmarks.cases import FILL_STAGES, fill_in_thread, unfill
 from benchmarks.harness import Bench, GraphQLFailure
 from benchmarks.stats import summary_ms
 from workflows.opportunity import NEW_BUSINESS_STAGES
@@ -65,7 +65,7 @@ async def console_queries(b: Bench) -> dict[str, Any]:
     board_rows = _rows_for_open_deals(BOARD_DEALS)
     try:
         with b.phase(f"fill {board_rows:,} rows"):
-            await asyncio.to_thread(fill, b.stack.database_url, 0, board_rows)
+            await fill_in_thread(b.stack.database_url, 0, board_rows)
         shown: list[int] = []
 
         async def load_board() -> None:
@@ -83,7 +83,7 @@ async def console_queries(b: Bench) -> dict[str, Any]:
         board_deals = shown[-1]
 
         with b.phase(f"fill to {cfg.console_lifecycles:,} rows"):
-            await asyncio.to_thread(fill, b.stack.database_url, board_rows, cfg.console_lifecycles)
+            await fill_in_thread(b.stack.database_url, board_rows, cfg.console_lifecycles)
         (deal,) = b.ids("console", 1)
         # fill-acct-7 holds every 5,000th filled row from the 1st: the account's other lifecycles.
         await b.open_opportunity(deal, 0, account={"id": "fill-acct-7", "name": "Account fill-acct-7"})
