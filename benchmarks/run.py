@@ -5,8 +5,10 @@ figure beside its bare limit, writes ``benchmarks/results/latest.json`` and rewr
 ``docs/performance.md`` and the capacity model ``docs/scaling.md`` (``benchmarks/capacity.py``;
 a full run also ``docs/performance.json``). Most of a full run is the 2,000-timer bursts
 (bare sleepers, the firing floor, the lifecycles: ``--timers 1000`` for a shorter one) and
-filling a million rows into SQLite and PostgreSQL; ``--quick`` is about a minute on a quiet
-2-core machine. Run it on a quiet machine: figures taken while test suites run are noisy."""
+the lists at a million rows on SQLite and PostgreSQL; each case's steps are timed
+(``phase_seconds`` in the JSON, the report's "The run" table). ``--quick`` is about a minute
+on a quiet 2-core machine. Run it on a quiet machine: figures taken while test suites run are
+noisy. Ctrl-C or SIGTERM stops every process the run started."""
 
 from __future__ import annotations
 
@@ -37,11 +39,11 @@ SCALING = ROOT / "docs" / "scaling.md"
 FIGURES = ROOT / "docs" / "performance.json"
 
 Case = Callable[[Bench], Awaitable[dict[str, Any]]]
-# In this order: the lists first, on a read model holding nothing else (their rows are
-# removed afterwards); the timers last, on a server already holding the idle lifecycles.
+# In this order: the lists first (on databases of their own, removed afterwards); the timers
+# last, on a server already holding the idle lifecycles, paced by the start rates measured before.
 CASES: dict[str, Case] = {
     "lists": cases.lists,
-    # After the lists, on a read model holding nothing else, so the board shows its 500.
+    # On a read model holding nothing else yet, so the board shows its 500.
     "console_queries": console_queries,
     "transition_latency": cases.transition_latency,
     "subscription_latency": subscription_latency,
