@@ -12,12 +12,15 @@ import gc
 import json
 import math
 import pickle
+import shutil
 import sqlite3
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from enum import Enum
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -255,17 +258,22 @@ async def throughput(b: Bench) -> dict[str, Any]:
     cfg = b.config
     most = max(cfg.throughput_clients)
     ids = b.ids("tput", most)
-    await run_concurrently(most, 8, lambda i: b.open_opportunity(ids[i], i))
-    bares = [await b.start_bare(f"bare-tput-{b.run_id}-{i}") for i in range(most)]
-    levels = [await _level(b, clients, bares, ids, [b.http]) for clients in cfg.throughput_clients]
+    with b.phase("lifecycles and bare workflows started"):
+        await run_concurrently(most, 8, lambda i: b.open_opportunity(ids[i], i))
+        bares = [await b.start_bare(f"bare-tput-{b.run_id}-{i}") for i in range(most)]
+    with b.phase("levels measured"):
+        levels = [await _level(b, clients, bares, ids, [b.http]) for clients in cfg.throughput_clients]
     # Horizontal scaling: the most clients again with two workers and two APIs (two bare workers on
     # the bare side), the clients spread over both APIs.
-    second_api = await b.stack.scale_out()
+    with b.phase("second worker, bare worker and API up"):
+        second_api = await b.stack.scale_out()
     try:
-        async with b.http_client(second_api) as http:
-            scaled = await _level(b, most, bares, ids, [b.http, http])
+        with b.phase("levels measured"):
+            async with b.http_client(second_api) as http:
+                scaled = await _level(b, most, bares, ids, [b.http, http])
     finally:
-        b.stack.scale_in()
+        with b.phase("second worker, bare worker and API stopped"):
+            b.stack.scale_in()
     one = next(level for level in levels if level["clients"] == most)
     scaled["graphql_speedup_vs_one_process"] = ratio(
         scaled["graphql_transitions_per_s"], one["graphql_transitions_per_s"]
@@ -412,8 +420,19 @@ def fill_rows(start: int, stop: int, now: datetime) -> tuple[list[dict[str, Any]
     return lifecycles, opportunities
 
 
-def fill(database_url: str, start: int, stop: int) -> float:
-    """Bulk-insert lifecycles start..stop-1 into the read model; seconds taken.
+async def fill_in_thread(database_url: str, start: int, stop: int) -> dict[str, float]:
+    """``fill`` in a thread of its own. Cancelled (Ctrl-C, SIGTERM), it does not run on behind the
+    run's unwinding: SQLite aborts the statement under way, and a PostgreSQL fill ends with its
+    server, which the unwinding stops."""
+    abandoned = threading.Event()
+    try:
+        return await asyncio.to_thread(fill, database_url, start, stop, abandoned)
+    finally:
+        abandoned.set()  # once the fill is done, nothing is left to abort
+
+
+def fill(database_url: str, start: int, stop: int, abandoned: threading.Event | None = None) -> dict[str, float]:
+    """Bulk-insert lifecycles start..stop-1 into the read model; the seconds of each step and in all.
 
     The first ``FILL_BLOCK`` are built in Python (``fill_rows``) and inserted through the
     driver (PostgreSQL: ``COPY``); the rest are copies of them under new ids, made by the
@@ -421,8 +440,14 @@ def fill(database_url: str, start: int, stop: int) -> float:
     mix of stages, owners, accounts, dates and forecasts. The secondary indexes are dropped
     for the fill and built again after it: one sort each instead of random B-tree inserts.
     """
-    t0 = time.perf_counter()
+    steps: dict[str, float] = {}
+    clock = _Steps(steps)
     engine = sa.create_engine(sync_url(database_url))
+    if abandoned is not None and engine.dialect.name == "sqlite":
+        # Checked every 100,000 virtual-machine steps: a true answer aborts the statement.
+        sa.event.listen(
+            engine, "connect", lambda connection, _: connection.set_progress_handler(abandoned.is_set, 100_000)
+        )
     now = datetime.now(UTC)
     tables = (LifecycleRow.__table__, table_of(OPPORTUNITIES.table))
     with engine.begin() as conn:
@@ -430,26 +455,47 @@ def fill(database_url: str, start: int, stop: int) -> float:
         for index in indexes:
             index.drop(conn)
         built = min(stop, FILL_BLOCK)
-        if start < built:
-            for table, rows in zip(tables, fill_rows(start, built, now), strict=True):
-                _insert(conn, table, rows)
+        with clock("base rows"):
+            if start < built:
+                for table, rows in zip(tables, fill_rows(start, built, now), strict=True):
+                    _insert(conn, table, rows)
         filled = max(start, built)
-        while filled < stop:
-            copied = min(filled, stop - filled)
-            for table in tables:
-                _copy_rows(conn, table, copied, filled)
-            filled += copied
-        for index in indexes:
-            index.create(conn)
-        conn.exec_driver_sql("ANALYZE")
+        with clock("copies"):
+            while filled < stop:
+                copied = min(filled, stop - filled)
+                for table in tables:
+                    _copy_rows(conn, table, copied, filled)
+                filled += copied
+        with clock("indexes"):
+            for index in indexes:
+                index.create(conn)
+        with clock("analyze"):
+            conn.exec_driver_sql("ANALYZE")
     if engine.dialect.name == "postgresql":
         # What autovacuum does to a table in steady state: the visibility map that lets a count
         # read an index alone (a freshly copied table has none). VACUUM runs outside a transaction.
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        with clock("vacuum"), engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             for table in tables:
                 conn.exec_driver_sql(f"VACUUM ANALYZE {table.name}")
     engine.dispose()
-    return time.perf_counter() - t0
+    steps["total"] = round(time.perf_counter() - clock.started, 1)
+    return steps
+
+
+class _Steps:
+    """Times named steps into ``steps`` (seconds, one decimal)."""
+
+    def __init__(self, steps: dict[str, float]) -> None:
+        self.steps = steps
+        self.started = time.perf_counter()
+
+    @contextlib.contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.steps[name] = round(self.steps.get(name, 0.0) + time.perf_counter() - t0, 1)
 
 
 FILL_BLOCK = 10_000
@@ -507,23 +553,34 @@ def _insert(conn: sa.Connection, table: Any, rows: list[dict[str, Any]]) -> None
 
 
 def unfill(database_url: str) -> None:
+    """Remove the filled rows. As for the fill, the secondary indexes are dropped first and built
+    again after: deleting from each of them row by row cost more than the fill itself."""
     engine = sa.create_engine(sync_url(database_url))
+    tables = (table_of(OPPORTUNITIES.table), LifecycleRow.__table__)
     with engine.begin() as conn:
-        conn.exec_driver_sql("DELETE FROM opportunities WHERE workflow_id LIKE 'opportunity/fill-%'")
-        conn.exec_driver_sql("DELETE FROM lifecycles WHERE workflow_id LIKE 'opportunity/fill-%'")
+        indexes = [index for table in tables for index in table.indexes]
+        for index in indexes:
+            index.drop(conn)
+        for table in tables:
+            conn.execute(sa.delete(table).where(table.c.workflow_id.like("opportunity/fill-%")))
+        for index in indexes:
+            index.create(conn)
         conn.exec_driver_sql("ANALYZE")
     engine.dispose()
 
 
 @dataclass
 class ListTarget:
-    """One read-model database with the API serving it: the stack's SQLite file, or PostgreSQL."""
+    """One read-model database with the API serving it: a SQLite file, or PostgreSQL."""
 
     name: str
     database_url: str
     api: httpx.AsyncClient
     sessions: Sessions
     raw: Any  # a DB-API connection of the database's sync driver (sqlite3, psycopg)
+    # The list floor (``list_floor.py``) on the same database, and where it reads the statements.
+    floor: httpx.AsyncClient
+    statements: Path
 
     def size(self) -> int:
         """The database's bytes on disk."""
@@ -577,8 +634,8 @@ async def _captured_statements(target: ListTarget, f: Filter, order: str, after:
 
 
 FLOOR_QUERY = """
-query Floor($shape: String!, $page: Int!) {
-  opportunities(shape: $shape, page: $page) {
+query Floor($statements: String!, $shape: String!, $page: Int!) {
+  opportunities(statements: $statements, shape: $shape, page: $page) {
     totalCount
     pageInfo { hasNextPage endCursor }
     edges { node { id name stage owner closeDate summary forecastCategory } }
@@ -586,18 +643,8 @@ query Floor($shape: String!, $page: Int!) {
 }"""
 
 
-@contextlib.asynccontextmanager
-async def _floor(b: Bench, target: ListTarget, statements: dict[tuple[str, int], Any]) -> AsyncIterator[Any]:
-    """The minimal strawberry-on-starlette endpoint (``list_floor.py``) serving these statements."""
-    path = b.stack.dir / "list-floor-statements.pickle"
-    path.write_bytes(pickle.dumps(statements))
-    env = {"BENCH_LIST_STATEMENTS": str(path), "LIFECYCLES_DATABASE_URL": target.database_url}
-    async with _floor_app(b, "floor", "benchmarks.list_floor:create_app", env) as http:
-        yield http
-
-
 async def _time_shape(
-    b: Bench, target: ListTarget, floor_http: httpx.AsyncClient, name: str, pages: Any, gql_filter: Any, order: str
+    b: Bench, target: ListTarget, statements: str, name: str, pages: Any, gql_filter: Any, order: str
 ) -> tuple[dict[str, list[float]], dict[str, Any]]:
     """Pages 1 and 2 of one shape, in turns, from the API, the floor and raw SQL: each side's
     durations in seconds, and its last answer."""
@@ -609,7 +656,8 @@ async def _time_shape(
         answers["graphql"] = await b.gql(LIST_QUERY, variables, http=target.api)
 
     async def floor(k: int) -> None:
-        answers["floor"] = await b.gql(FLOOR_QUERY, {"shape": name, "page": k % 2}, http=floor_http)
+        variables = {"statements": statements, "shape": name, "page": k % 2}
+        answers["floor"] = await b.gql(FLOOR_QUERY, variables, http=target.floor)
 
     async def raw_sql(k: int) -> None:
         for statement, parameters in pages[k % 2][1]:
@@ -634,101 +682,166 @@ async def _list_size(b: Bench, target: ListTarget, rows: int) -> dict[str, Any]:
         first_sql, cursor = await _captured_statements(target, service_filter, order, None)
         second_sql, _ = await _captured_statements(target, service_filter, order, cursor)
         captured[name] = [(None, first_sql), (cursor, second_sql)]
-    statements = {(name, page): pages[page][1] for name, pages in captured.items() for page in (0, 1)}
+    statements = f"{rows}-rows.pickle"
+    (target.statements / statements).write_bytes(
+        pickle.dumps({(name, page): pages[page][1] for name, pages in captured.items() for page in (0, 1)})
+    )
     shapes = []
-    async with _floor(b, target, statements) as floor_http:
-        for name, (gql_filter, order, _) in LIST_SHAPES.items():
-            pages = captured[name]
-            samples, answers = await _time_shape(b, target, floor_http, name, pages, gql_filter, order)
-            service_page, floor_page = answers["graphql"]["opportunities"], answers["floor"]["opportunities"]
-            plans = [
-                {"sql": " ".join(statement.split()), "plan": target.plan(statement, parameters)}
-                for statement, parameters in pages[0][1] + pages[1][1][1:]
-            ]
-            graphql, floor_summary, raw = (summary_ms(samples[side]) for side in ("graphql", "floor", "raw_sql"))
-            shapes.append(
-                {
-                    "name": name,
-                    "matching_rows": service_page["totalCount"],
-                    "graphql": graphql,
-                    "floor": floor_summary,
-                    "raw_sql": raw,
-                    # The floor answered the same page: the same total and the same nodes.
-                    "floor_same_page": floor_page["totalCount"] == service_page["totalCount"]
-                    and floor_page["edges"] == service_page["edges"],
-                    "ratio_p50": ratio(graphql["p50_ms"], raw["p50_ms"]),
-                    "ratio_p99": ratio(graphql["p99_ms"], raw["p99_ms"]),
-                    "floor_ratio_p50": ratio(graphql["p50_ms"], floor_summary["p50_ms"]),
-                    "floor_ratio_p99": ratio(graphql["p99_ms"], floor_summary["p99_ms"]),
-                    "plans": plans,
-                    "uses_indexes": all(target.uses_indexes(p["plan"]) for p in plans),
-                    "sorts_in_memory": any(target.sorts_in_memory(p["plan"]) for p in plans),
-                }
-            )
+    for name, (gql_filter, order, _) in LIST_SHAPES.items():
+        pages = captured[name]
+        samples, answers = await _time_shape(b, target, statements, name, pages, gql_filter, order)
+        service_page, floor_page = answers["graphql"]["opportunities"], answers["floor"]["opportunities"]
+        plans = [
+            {"sql": " ".join(statement.split()), "plan": target.plan(statement, parameters)}
+            for statement, parameters in pages[0][1] + pages[1][1][1:]
+        ]
+        graphql, floor_summary, raw = (summary_ms(samples[side]) for side in ("graphql", "floor", "raw_sql"))
+        shapes.append(
+            {
+                "name": name,
+                "matching_rows": service_page["totalCount"],
+                "graphql": graphql,
+                "floor": floor_summary,
+                "raw_sql": raw,
+                # The floor answered the same page: the same total and the same nodes.
+                "floor_same_page": floor_page["totalCount"] == service_page["totalCount"]
+                and floor_page["edges"] == service_page["edges"],
+                "ratio_p50": ratio(graphql["p50_ms"], raw["p50_ms"]),
+                "ratio_p99": ratio(graphql["p99_ms"], raw["p99_ms"]),
+                "floor_ratio_p50": ratio(graphql["p50_ms"], floor_summary["p50_ms"]),
+                "floor_ratio_p99": ratio(graphql["p99_ms"], floor_summary["p99_ms"]),
+                "plans": plans,
+                "uses_indexes": all(target.uses_indexes(p["plan"]) for p in plans),
+                "sorts_in_memory": any(target.sorts_in_memory(p["plan"]) for p in plans),
+            }
+        )
     return {"rows": rows, "shapes": shapes}
+
+
+# The two list databases are set up side by side; Alembic's ``context`` is one per process.
+_MIGRATING = threading.Lock()
+
+
+def _migrate(url: str) -> None:
+    with _MIGRATING:
+        upgrade(url)
+
+
+@contextlib.asynccontextmanager
+async def _list_target(b: Bench, name: str, url: str, raw: Any) -> AsyncIterator[ListTarget]:
+    """The read model's schema at ``url``, served by an API process of its own (as deployed) and
+    by the list floor (``list_floor.py``), both launched at once."""
+    await asyncio.to_thread(_migrate, url)
+    api_name, floor_name = f"{name.lower()}-api", f"{name.lower()}-floor"
+    statements = b.stack.dir / f"{floor_name}-statements"
+    statements.mkdir()
+    api_port, floor_port = free_port(), free_port()
+    api_env = {"LIFECYCLES_DATABASE_URL": url, "LIFECYCLES_API_PORT": str(api_port)}
+    api = b.stack.spawn_api(api_name, api_port, env=api_env)
+    floor = b.stack.spawn_api(
+        floor_name,
+        floor_port,
+        "benchmarks.list_floor:create_app",
+        {"BENCH_LIST_STATEMENTS": str(statements), "LIFECYCLES_DATABASE_URL": url},
+    )
+    engine = create_engine(url)
+    try:
+        await asyncio.gather(
+            b.stack.wait_ready(api, f"http://127.0.0.1:{api_port}/readyz", api_name),
+            b.stack.wait_ready(floor, f"http://127.0.0.1:{floor_port}/graphql", floor_name),
+        )
+        async with (
+            b.http_client(f"http://127.0.0.1:{api_port}") as api_http,
+            b.http_client(f"http://127.0.0.1:{floor_port}") as floor_http,
+        ):
+            yield ListTarget(name, url, api_http, session_factory(engine), raw, floor_http, statements)
+    finally:
+        b.stack.stop_processes([api_name, floor_name])
+        await engine.dispose()
+        shutil.rmtree(statements, ignore_errors=True)
+
+
+@contextlib.asynccontextmanager
+async def _sqlite(b: Bench) -> AsyncIterator[ListTarget]:
+    """A SQLite file of its own beside the stack's read model: removed afterwards, rather than a
+    million rows deleted from the stack's (which took longer than filling them)."""
+    path = b.stack.dir / "lists.db"
+    raw = sqlite3.connect(path)
+    try:
+        async with _list_target(b, "SQLite", f"sqlite+aiosqlite:///{path}", raw) as target:
+            yield target
+    finally:
+        raw.close()
+        for leftover in (path, path.with_name(f"{path.name}-wal"), path.with_name(f"{path.name}-shm")):
+            leftover.unlink(missing_ok=True)
 
 
 @contextlib.asynccontextmanager
 async def _postgresql(b: Bench) -> AsyncIterator[tuple[ListTarget | None, dict[str, Any]]]:
     """A PostgreSQL server of its own with the read model's schema, served by an API process of
     its own; (None, why) when PostgreSQL is not installed."""
+    starting = asyncio.ensure_future(asyncio.to_thread(postgres.PostgresServer))
     try:
-        server = await asyncio.to_thread(postgres.PostgresServer)
+        server = await asyncio.shield(starting)
     except postgres.PostgresMissing as missing:
         yield None, {"skipped": f"{missing}: the PostgreSQL lists were not measured"}
         return
-    engine = None
+    except asyncio.CancelledError:
+        # Interrupted while the thread starts the server: stopped once it has started.
+        with contextlib.suppress(Exception):
+            (await starting).stop()
+        raise
     try:
         url = await asyncio.to_thread(server.create_database, "readmodel")
-        await asyncio.to_thread(upgrade, url)
-        port = free_port()
-        api = b.stack.spawn_api("pgapi", port, env={"LIFECYCLES_DATABASE_URL": url, "LIFECYCLES_API_PORT": str(port)})
-        await b.stack.wait_ready(api, f"http://127.0.0.1:{port}/readyz", "pgapi")
-        engine = create_engine(url)
         with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as raw:
-            async with b.http_client(f"http://127.0.0.1:{port}") as http:
+            async with _list_target(b, "PostgreSQL", url, raw) as target:
                 version = raw.execute("SHOW server_version").fetchone()
-                target = ListTarget("PostgreSQL", url, http, session_factory(engine), raw)
                 yield target, {"server_version": version[0] if version else None}
     finally:
-        b.stack.stop_processes(["pgapi"])
-        if engine is not None:
-            await engine.dispose()
         await asyncio.to_thread(server.stop)
 
 
 async def lists(b: Bench) -> dict[str, Any]:
-    """Fill the read model by bulk insert, then time each query shape at each size, on SQLite
-    (the stack's file) and on PostgreSQL. Both databases are filled at once (nothing is timed
-    meanwhile), then measured one after the other."""
-    raw = sqlite3.connect(b.stack.database_path)
-    sqlite = ListTarget("SQLite", b.stack.database_url, b.http, b.sessions, raw)
+    """Fill a read model by bulk insert, then time each query shape at each size, on SQLite and on
+    PostgreSQL, each a database of its own served by an API process of its own. Both databases are
+    filled at once (nothing is timed meanwhile), then measured one after the other."""
     found: dict[str, dict[str, Any]] = {"sqlite": {"sizes": []}}
+    resources = contextlib.AsyncExitStack()
     try:
-        async with _postgresql(b) as (pg, facts):
-            found["postgresql"] = {**facts, **({"sizes": []} if pg else {})}
-            targets = {"sqlite": sqlite, **({"postgresql": pg} if pg else {})}
-            filled = 0
-            for rows in b.config.list_sizes:
-                seconds = await asyncio.gather(
-                    *(asyncio.to_thread(fill, target.database_url, filled, rows) for target in targets.values())
+        with b.phase("databases and their APIs up"):
+            # Side by side: the PostgreSQL cluster's initdb and the API processes' imports wait
+            # on different things.
+            async with asyncio.TaskGroup() as group:
+                sqlite_up = group.create_task(resources.enter_async_context(_sqlite(b)))
+                pg_up = group.create_task(resources.enter_async_context(_postgresql(b)))
+            sqlite, (pg, facts) = sqlite_up.result(), pg_up.result()
+        found["postgresql"] = {**facts, **({"sizes": []} if pg else {})}
+        targets = {"sqlite": sqlite, **({"postgresql": pg} if pg else {})}
+        filled = 0
+        for rows in b.config.list_sizes:
+            with b.phase(f"fill to {rows:,} rows ({' and '.join(t.name for t in targets.values())} at once)"):
+                steps = await asyncio.gather(
+                    *(fill_in_thread(target.database_url, filled, rows) for target in targets.values())
                 )
-                filled = rows
-                for (key, target), fill_seconds in zip(targets.items(), seconds, strict=True):
+            filled = rows
+            for (key, target), fill_steps in zip(targets.items(), steps, strict=True):
+                with b.phase(f"{target.name} measured"):
                     size = await _list_size(b, target, rows)
-                    size["fill_seconds"] = round(fill_seconds, 1)
-                    size["database_bytes"] = target.size()
-                    found[key]["sizes"].append(size)
+                size["fill_seconds"] = fill_steps["total"]
+                size["fill_steps_seconds"] = fill_steps
+                size["database_bytes"] = target.size()
+                found[key]["sizes"].append(size)
     finally:
-        raw.close()
-        await asyncio.to_thread(unfill, b.stack.database_url)
+        with b.phase("databases and their APIs stopped"):
+            await resources.aclose()
     return {
         **found,
         "what": "GraphQL: the opportunities query (20 a page, totalCount, 7 fields) over HTTP through the API; "
         "floor: a minimal strawberry-on-starlette endpoint (benchmarks/list_floor.py, uvicorn as the API) "
         "running the same statements on one connection of the same driver and returning the same fields; "
         "raw SQL: the same statements (count and page) on the database's sync driver from the benchmark. "
-        "Both databases are filled at the same time (fill times overlap)",
+        "Each database (a SQLite file, a PostgreSQL server) has its own API process, launched as the "
+        "stack's is; both are filled at the same time (fill times overlap)",
     }
 
 
@@ -750,16 +863,30 @@ async def _rate(n: int, concurrency: int, op: Any) -> float:
     return n / (time.perf_counter() - t0)
 
 
-async def _sleepers(b: Bench, n: int, workflow: Any, prefix: str) -> dict[str, Any]:
-    """N minimal workflows (``bare.py``) due at one moment; their lateness on the workflow clock."""
+async def _sleepers(
+    b: Bench, n: int, workflow: Any, prefix: str, label: str, burst_rate: float | None = None
+) -> dict[str, Any]:
+    """N minimal workflows (``bare.py``) due at one moment; their lateness on the workflow clock.
+
+    The moment is set from the rate their starts are expected at: ``burst_rate``, that of an
+    earlier burst of as many (the bare sleepers', for the firing floor); else the bare start
+    rate the start benchmark measured; else a small calibrating batch's."""
     cfg = b.config
-    calibration = max(5, n // 10)
     # Started as many at a time as the lifecycles are: the starts are setup, not measured.
     concurrency = cfg.concurrency * 2
-    rate = await _rate(calibration, concurrency, lambda i: b.start_bare(f"bare-cal-{prefix}-{b.run_id}-{i}"))
+    if burst_rate is not None:
+        rate = burst_rate
+    elif b.bare_start_rate is not None:
+        rate = b.bare_start_rate
+    else:
+        with b.phase(f"{label}: calibration"):
+            calibration = max(5, n // 10)
+            rate = await _rate(calibration, concurrency, lambda i: b.start_bare(f"bare-cal-{prefix}-{b.run_id}-{i}"))
     setup_start = time.time()
-    # Bare starts slow down as the server fills more than a small batch shows: more margin.
-    due = datetime.now(UTC) + timedelta(seconds=1.5 + 1.35 * n / rate)
+    # Bare starts slow down as the server fills, more than a small batch shows: a wide margin
+    # then; a narrower one after a burst of as many (its rate includes the slowdown).
+    margin = 1.35 if burst_rate is None else 1.15
+    due = datetime.now(UTC) + timedelta(seconds=1.5 + margin * n / rate)
     handles: list[Any] = [None] * n
 
     async def start(i: int) -> None:
@@ -767,25 +894,32 @@ async def _sleepers(b: Bench, n: int, workflow: Any, prefix: str) -> dict[str, A
             workflow, due.isoformat(), id=f"{prefix}-{b.run_id}-{i}", task_queue=BARE_QUEUE
         )
 
-    await run_concurrently(n, concurrency, start)
+    with b.phase(f"{label}: starts"):
+        await run_concurrently(n, concurrency, start)
     setup_end = time.time()
-    await asyncio.sleep(max(0.0, due.timestamp() - time.time()))
+    with b.phase(f"{label}: idle until due"):
+        await asyncio.sleep(max(0.0, due.timestamp() - time.time()))
     woke: list[str] = [""] * n
 
     async def result(i: int) -> None:
         woke[i] = await handles[i].result()
 
     # A few results long-polled at a time: the server caps concurrent pollers.
-    await run_concurrently(n, cfg.concurrency, result)
+    with b.phase(f"{label}: burst drained and read"):
+        await run_concurrently(n, cfg.concurrency, result)
     applied = [datetime.fromisoformat(w) for w in woke]
+    with b.phase(f"{label}: histories counted"):
+        per_firing = await _firing_work(b, [f"{prefix}-{b.run_id}-{i}" for i in range(min(n, FIRING_SAMPLE))])
     return {
         **_lateness(applied, due),
+        # The start rate the moment was set from, and the one the burst's starts had.
         "calibrated_starts_per_s": round(rate, 1),
+        "starts_per_s": round(n / (setup_end - setup_start), 1),
         "setup_seconds": round(setup_end - setup_start, 1),
         "setup_overran": setup_end > due.timestamp() - 1,
         "idle_before_due_s": round(due.timestamp() - setup_end, 1),
         "drained_in_s": round((max(applied) - due).total_seconds(), 2),
-        "per_firing": await _firing_work(b, [f"{prefix}-{b.run_id}-{i}" for i in range(min(n, FIRING_SAMPLE))]),
+        "per_firing": per_firing,
     }
 
 
@@ -846,22 +980,50 @@ async def _start_and_wait(b: Bench, prefix: str, ids: list[str], data: Any, expe
     await b.wait_projected(prefix, len(ids) if expect is None else expect, within=120 + len(ids) / 5)
 
 
+# What a reading of the idle worker's memory takes: a second to settle, then the reading.
+IDLE_READING_SECONDS = 1.5
+
+
 async def _idle_reading(b: Bench, count: int, *, after_burst: bool) -> dict[str, Any]:
     rss = await _settled_rss(b, "worker", 1)
     return {"idle_lifecycles": count, "after_burst": after_burst, "worker_rss_mb": round(rss / 2**20, 1)}
+
+
+async def _nudges_applied(b: Bench, n: int) -> list[datetime]:
+    """When each of the burst's ``n`` nudges was applied, once all are in the read model (or the
+    time allowed has passed). While they drain, only their number is polled: reading every
+    timestamp twice a second would add work of the benchmark's own to the burst it measures."""
+    nudges = sa.and_(
+        EffectRow.name == "silence_nudge", col(EffectRow.workflow_id).startswith(f"opportunity/timer-{b.run_id}-")
+    )
+    deadline = time.monotonic() + 120 + n / 5
+    async with b.sessions() as session:
+        while time.monotonic() < deadline:
+            if (await session.execute(sa.select(sa.func.count()).where(nudges))).scalar_one() >= n:
+                break
+            await session.rollback()  # a fresh read next time
+            await asyncio.sleep(0.5)
+        result = await session.execute(sa.select(col(EffectRow.created_at)).where(nudges))
+        return [row[0] for row in result.all()]
 
 
 async def _lifecycle_timers(b: Bench, n: int) -> dict[str, Any]:
     calibration = max(5, n // 20)
     far = datetime.now(UTC)  # calibration and extra idle deals: their nudge is 14 days away
     t0 = time.perf_counter()
-    await _start_and_wait(b, f"timer-cal-{b.run_id}-", b.ids("timer-cal", calibration), lambda i: _timer_deal(i, far))
+    with b.phase("lifecycles: calibration"):
+        await _start_and_wait(
+            b, f"timer-cal-{b.run_id}-", b.ids("timer-cal", calibration), lambda i: _timer_deal(i, far)
+        )
     # A small batch starts faster than thousands do (the server and the worker's cache fill
     # up): the open rate measured over more lifecycles, when there is one, keeps the setup
     # from overrunning the moment, which would fire timers among the starts.
     rate = min(calibration / (time.perf_counter() - t0), b.open_rate or math.inf)
     setup_start = time.time()
-    due = (datetime.now(UTC) + timedelta(seconds=1 + 1.2 * n / rate)).replace(microsecond=0) + timedelta(seconds=1)
+    # The memory readings among the starts take their time too (each settles for a second).
+    readings = sum(1 for c in b.config.idle_counts if c <= n)
+    setup = 1 + 1.2 * n / rate + IDLE_READING_SECONDS * readings
+    due = (datetime.now(UTC) + timedelta(seconds=setup)).replace(microsecond=0) + timedelta(seconds=1)
     # The silence ladder's first nudge falls due 14 days (the default policy) after the last
     # customer reply: a reply recorded as of due - 14 days puts every nudge at ``due``.
     last_reply = due - timedelta(days=14)
@@ -872,29 +1034,20 @@ async def _lifecycle_timers(b: Bench, n: int) -> dict[str, Any]:
     started = 0
     for count in sorted({*(c for c in b.config.idle_counts if c < n), n}):
         batch = ids[started:count]
-        await _start_and_wait(
-            b, f"timer-{b.run_id}-", batch, lambda i, batch=batch: _timer_deal(i, last_reply), expect=count
-        )
+        with b.phase("lifecycles: starts"):
+            await _start_and_wait(
+                b, f"timer-{b.run_id}-", batch, lambda i, batch=batch: _timer_deal(i, last_reply), expect=count
+            )
         started = count
         if count in b.config.idle_counts:
-            idle.append(await _idle_reading(b, count, after_burst=False))
+            with b.phase("lifecycles: idle memory read"):
+                idle.append(await _idle_reading(b, count, after_burst=False))
     setup_end = time.time()
-    await asyncio.sleep(max(0.0, due.timestamp() - time.time()))
+    with b.phase("lifecycles: idle until due"):
+        await asyncio.sleep(max(0.0, due.timestamp() - time.time()))
     workflow_ids = [f"opportunity/{entity_id}" for entity_id in ids]
-    applied: list[datetime] = []
-    deadline = time.monotonic() + 120 + n / 5
-    while time.monotonic() < deadline:
-        async with b.sessions() as session:
-            result = await session.execute(
-                sa.select(col(EffectRow.created_at)).where(
-                    EffectRow.name == "silence_nudge",
-                    col(EffectRow.workflow_id).startswith(f"opportunity/timer-{b.run_id}-"),
-                )
-            )
-            applied = [row[0] for row in result.all()]
-        if len(applied) >= n:
-            break
-        await asyncio.sleep(0.5)
+    with b.phase("lifecycles: burst drained into the read model"):
+        applied = await _nudges_applied(b, n)
     visible = time.time()
     high_water_mb = round(b.stack.rss_high_water("worker") / 2**20, 1)
     missing = n - len(applied)
@@ -903,12 +1056,17 @@ async def _lifecycle_timers(b: Bench, n: int) -> dict[str, Any]:
     # deliveries in flight at once), so these are compared with a reading taken after it.
     beyond = sorted(c for c in b.config.idle_counts if c > n)
     if beyond:
-        idle.append(await _idle_reading(b, n, after_burst=True))
+        with b.phase("lifecycles: idle memory read"):
+            idle.append(await _idle_reading(b, n, after_burst=True))
     for count in beyond:
         extra = b.ids("idle", count - started, start=started - n)
-        await _start_and_wait(b, f"idle-{b.run_id}-", extra, lambda i: _timer_deal(i, far), expect=count - n)
+        with b.phase("lifecycles: more idle lifecycles started"):
+            await _start_and_wait(b, f"idle-{b.run_id}-", extra, lambda i: _timer_deal(i, far), expect=count - n)
         started = count
-        idle.append(await _idle_reading(b, count, after_burst=True))
+        with b.phase("lifecycles: idle memory read"):
+            idle.append(await _idle_reading(b, count, after_burst=True))
+    with b.phase("lifecycles: histories counted"):
+        per_firing = await _firing_work(b, workflow_ids[:FIRING_SAMPLE])
     return {
         **_lateness(applied, due),
         "missing": missing,
@@ -920,7 +1078,7 @@ async def _lifecycle_timers(b: Bench, n: int) -> dict[str, Any]:
         "all_in_read_model_after_s": round(visible - due.timestamp(), 1),
         "idle_memory": idle,
         "workflow_ids_sample": workflow_ids[:2],
-        "per_firing": await _firing_work(b, workflow_ids[:FIRING_SAMPLE]),
+        "per_firing": per_firing,
         # The worker's peak RSS since it started, read once the burst has drained.
         "worker_rss_high_water_mb": high_water_mb,
     }
@@ -938,8 +1096,10 @@ def cron_poller(interval_s: float, subject: dict[str, Any]) -> dict[str, Any]:
 
 async def timer_lateness(b: Bench) -> dict[str, Any]:
     n = b.config.timer_count
-    bare = await _sleepers(b, n, SleeperWorkflow.run, "bare-timer")
-    floor = await _sleepers(b, n, FiringFloorWorkflow.run, "floor-timer")
+    bare = await _sleepers(b, n, SleeperWorkflow.run, "bare-timer", "bare sleepers")
+    floor = await _sleepers(
+        b, n, FiringFloorWorkflow.run, "floor-timer", "firing floor", burst_rate=bare["starts_per_s"]
+    )
     subject = await _lifecycle_timers(b, n)
     return {
         "count": n,
@@ -983,7 +1143,7 @@ async def starts_and_memory(b: Bench) -> dict[str, Any]:
     bare_update_rate = await _rate(n, c, start_and_update)
     ids = b.ids("open", n)
     subject_rate = await _rate(n, c, lambda i: b.open_opportunity(ids[i], i))
-    b.open_rate = subject_rate
+    b.open_rate, b.bare_start_rate = subject_rate, bare_rate
     return {
         "concurrency": c,
         "bare_starts_per_s": round(bare_rate, 1),

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.cases import FILL_STAGES, fill, unfill
+from benchmarks.cases import FILL_STAGES, fill_in_thread, unfill
 from benchmarks.harness import Bench, GraphQLFailure
 from benchmarks.stats import summary_ms
 from workflows.opportunity import NEW_BUSINESS_STAGES
@@ -64,7 +64,8 @@ async def console_queries(b: Bench) -> dict[str, Any]:
     columns = [stage.value for stage in NEW_BUSINESS_STAGES]
     board_rows = _rows_for_open_deals(BOARD_DEALS)
     try:
-        await asyncio.to_thread(fill, b.stack.database_url, 0, board_rows)
+        with b.phase(f"fill {board_rows:,} rows"):
+            await fill_in_thread(b.stack.database_url, 0, board_rows)
         shown: list[int] = []
 
         async def load_board() -> None:
@@ -77,10 +78,12 @@ async def console_queries(b: Bench) -> dict[str, Any]:
                 after = page["pageInfo"]["endCursor"]
             shown.append(deals)
 
-        board = await _timed(b, cfg.console_samples, 1, load_board)
+        with b.phase("board measured"):
+            board = await _timed(b, cfg.console_samples, 1, load_board)
         board_deals = shown[-1]
 
-        await asyncio.to_thread(fill, b.stack.database_url, board_rows, cfg.console_lifecycles)
+        with b.phase(f"fill to {cfg.console_lifecycles:,} rows"):
+            await fill_in_thread(b.stack.database_url, board_rows, cfg.console_lifecycles)
         (deal,) = b.ids("console", 1)
         # fill-acct-7 holds every 5,000th filled row from the 1st: the account's other lifecycles.
         await b.open_opportunity(deal, 0, account={"id": "fill-acct-7", "name": "Account fill-acct-7"})
@@ -91,9 +94,11 @@ async def console_queries(b: Bench) -> dict[str, Any]:
                 raise GraphQLFailure(f"the lifecycle page found no deal: {one}")
             await b.gql(related_query, {"accountId": one["accountId"]})
 
-        page = await _timed(b, cfg.console_samples, 1, load_page)
+        with b.phase("lifecycle page measured"):
+            page = await _timed(b, cfg.console_samples, 1, load_page)
     finally:
-        await asyncio.to_thread(unfill, b.stack.database_url)
+        with b.phase("filled rows removed"):
+            await asyncio.to_thread(unfill, b.stack.database_url)
     return {
         "board": {**board, "open_deals_shown": board_deals, "page_size": 100},
         "lifecycle_page": {**page, "lifecycles_in_read_model": cfg.console_lifecycles},

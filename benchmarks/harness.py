@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -167,8 +168,23 @@ class Bench:
         self._engine = create_engine(stack.database_url)
         self.sessions = session_factory(self._engine)
         self.gateway: LifecycleGateway
-        # Lifecycle opens per second, once the start benchmark has measured them.
+        # Lifecycle opens and bare starts per second, once the start benchmark has measured them.
         self.open_rate: float | None = None
+        self.bare_start_rate: float | None = None
+        # Seconds spent in each step of each case (``phase``), for the run's log and report.
+        self.case = ""
+        self.phases: dict[str, dict[str, float]] = {}
+
+    @contextlib.contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        """Time one step of the running case (a fill, a burst's starts, its drain...): where a run's
+        minutes go, in the run's JSON (``phase_seconds``) and the report's "The run" table."""
+        t0 = time.monotonic()
+        try:
+            yield
+        finally:
+            spent = self.phases.setdefault(self.case, {})
+            spent[name] = round(spent.get(name, 0.0) + time.monotonic() - t0, 1)
 
     def http_client(self, base_url: str, *, admin: bool = False) -> httpx.AsyncClient:
         """A GraphQL client of the API at ``base_url``, with the operator's (or admin's) token."""

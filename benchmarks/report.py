@@ -301,6 +301,23 @@ def _measured_section(title: str, what: str, first: str) -> list[str]:
     return ["", f"## {title}", "", what[0].upper() + what[1:] + ".", "", *_percentiles_head(first)]
 
 
+def _time_spent(run: dict[str, Any]) -> list[str]:
+    """Where the run's seconds went: each case, with its steps (a run from before the steps were
+    timed has the cases only)."""
+    phases = run.get("phase_seconds") or {}
+    lines = ["", *table_head("Step of the run", "Seconds", "Of which")]
+    stack = phases.get("stack")
+    if stack:
+        lines.append(table_row("Stack start and stop", round(stack["start"] + stack["stop"], 1), _steps(stack)))
+    for case, seconds in (run.get("case_seconds") or {}).items():
+        lines.append(table_row(case, seconds, _steps(phases.get(case) or {})))
+    return lines if len(lines) > 3 else []
+
+
+def _steps(steps: dict[str, float]) -> str:
+    return "; ".join(f"{name} {seconds:g} s" for name, seconds in steps.items())
+
+
 def markdown(run: dict[str, Any], history: list[dict[str, Any]] | None = None) -> str:
     m = run["machine"]
     res = run["results"]
@@ -326,17 +343,18 @@ def markdown(run: dict[str, Any], history: list[dict[str, Any]] | None = None) -
         table_row("strawberry / SQLAlchemy / SQLite", f"{m['strawberry']} / {m['sqlalchemy']} / {m['sqlite']}"),
         table_row("Load average at start", " ".join(str(x) for x in m["load_average_at_start"])),
         table_row("Other test runs at start", len(m["other_test_runs_at_start"]) or "none"),
+        *_time_spent(run),
         "",
         "The stack is launched as `./dev up` launches it: the Temporal dev server persisting to a SQLite "
         "file (Web UI off), the read model in a SQLite file, one worker process (`python -m services.worker`) "
         "and one API process (uvicorn). The bare baselines (`benchmarks/bare.py`) run on the same server in a "
         "minimal worker process of their own, with the SDK's defaults; the load is generated from the "
         "benchmark process, which shares the machine's cores with all of them. For one throughput run a "
-        "second worker, API and bare worker join them; the PostgreSQL lists run on a server of their own "
-        "(Debian's package, a throwaway cluster) served by an API process of their own; the lists' floor "
-        "is one more uvicorn process. The capacity model built from these figures is "
-        "[scaling.md](scaling.md). Live updates are measured by a subscriber connected to the API over WebSocket "
-        "(graphql-transport-ws), from the benchmark process too.",
+        "second worker, API and bare worker join them; the lists run on databases of their own, each served "
+        "by an API process of its own: a SQLite file beside the stack's read model and a PostgreSQL server "
+        "(Debian's package, a throwaway cluster), each with its list floor, one more uvicorn process. The capacity "
+        "model built from these figures is [scaling.md](scaling.md). Live updates are measured by a "
+        "subscriber connected to the API over WebSocket (graphql-transport-ws), from the benchmark process too.",
         "",
         "## Goals",
         "",

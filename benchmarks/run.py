@@ -5,8 +5,10 @@ figure beside its bare limit, writes ``benchmarks/results/latest.json`` and rewr
 ``docs/performance.md`` and the capacity model ``docs/scaling.md`` (``benchmarks/capacity.py``;
 a full run also ``docs/performance.json``). Most of a full run is the 2,000-timer bursts
 (bare sleepers, the firing floor, the lifecycles: ``--timers 1000`` for a shorter one) and
-filling a million rows into SQLite and PostgreSQL; ``--quick`` is about a minute on a quiet
-2-core machine. Run it on a quiet machine: figures taken while test suites run are noisy."""
+the lists at a million rows on SQLite and PostgreSQL; each case's steps are timed
+(``phase_seconds`` in the JSON, the report's "The run" table). ``--quick`` is about a minute
+on a quiet 2-core machine. Run it on a quiet machine: figures taken while test suites run are
+noisy. Ctrl-C or SIGTERM stops every process the run started."""
 
 from __future__ import annotations
 
@@ -14,6 +16,8 @@ import argparse
 import asyncio
 import dataclasses
 import json
+import signal
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -35,11 +39,11 @@ SCALING = ROOT / "docs" / "scaling.md"
 FIGURES = ROOT / "docs" / "performance.json"
 
 Case = Callable[[Bench], Awaitable[dict[str, Any]]]
-# In this order: the lists first, on a read model holding nothing else (their rows are
-# removed afterwards); the timers last, on a server already holding the idle lifecycles.
+# In this order: the lists first (on databases of their own, removed afterwards); the timers
+# last, on a server already holding the idle lifecycles, paced by the start rates measured before.
 CASES: dict[str, Case] = {
     "lists": cases.lists,
-    # After the lists, on a read model holding nothing else, so the board shows its 500.
+    # On a read model holding nothing else yet, so the board shows its 500.
     "console_queries": console_queries,
     "transition_latency": cases.transition_latency,
     "subscription_latency": subscription_latency,
@@ -142,25 +146,61 @@ async def run(
     facts = machine_facts()
     results: dict[str, Any] = {}
     timings: dict[str, float] = {}
-    async with BenchStack(**(stack_options or {})) as stack, Bench(stack, config) as bench:
-        for name, case in CASES.items():
-            if only and name not in only:
-                continue
-            t0 = time.monotonic()
-            results[name] = await case(bench)
-            timings[name] = round(time.monotonic() - t0, 1)
-            stack.check_alive()
-            _print_case(name, results[name], timings[name])
+    async with BenchStack(**(stack_options or {})) as stack:
+        launch = {"start": round(time.monotonic() - started, 1)}
+        print(f"== the stack is up ({launch['start']:.0f} s) in {stack.dir}: {stack.describe()}", flush=True)
+        async with Bench(stack, config) as bench:
+            for name, case in CASES.items():
+                if only and name not in only:
+                    continue
+                bench.case = name
+                t0 = time.monotonic()
+                results[name] = await case(bench)
+                timings[name] = round(time.monotonic() - t0, 1)
+                stack.check_alive()
+                _print_case(name, results[name], timings[name])
+                _print_phases(bench.phases.get(name, {}))
+        stopping = time.monotonic()
+    launch["stop"] = round(time.monotonic() - stopping, 1)
     document = {
         "date": now_iso(),
         "config": config_facts(config),
         "duration_s": round(time.monotonic() - started, 1),
         "case_seconds": timings,
+        # Where each case's seconds went (and the stack's own start and stop).
+        "phase_seconds": {"stack": launch, **bench.phases},
         "machine": facts,
         "results": results,
     }
     document["goals"] = goals(results)
     return document
+
+
+def _print_phases(phases: dict[str, float]) -> None:
+    if phases:
+        print("   steps: " + ", ".join(f"{name} {seconds:g} s" for name, seconds in phases.items()), flush=True)
+
+
+async def interruptible(work: Awaitable[dict[str, Any]]) -> dict[str, Any]:
+    """``work``, cancelled by SIGTERM as asyncio cancels it on Ctrl-C: unwinding, the stack stops
+    every process it started (the PostgreSQL server and the extra APIs included) and removes its
+    directory. Exits with 128 + the signal's number."""
+    task = asyncio.ensure_future(work)
+    terminated = asyncio.Event()
+
+    def terminate() -> None:
+        if not terminated.is_set():  # a second SIGTERM does not cut the unwinding short
+            terminated.set()
+            task.cancel()
+
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, terminate)
+    try:
+        return await task
+    except asyncio.CancelledError:
+        if not terminated.is_set():
+            raise  # Ctrl-C: asyncio.run turns it into KeyboardInterrupt
+        print("interrupted (SIGTERM): every process the run started is stopped", file=sys.stderr, flush=True)
+        raise SystemExit(128 + signal.SIGTERM) from None
 
 
 def findings() -> dict[str, Any]:
@@ -236,7 +276,7 @@ def main() -> None:
         config = dataclasses.replace(config, timer_count=args.timers)
     if args.idle:
         config = dataclasses.replace(config, idle_counts=args.idle)
-    document = asyncio.run(run(config, args.only))
+    document = asyncio.run(interruptible(run(config, args.only)))
     path = write(document, report=not args.no_report and not args.only)
     print("\n== goals")
     for g in document["goals"]:

@@ -248,6 +248,10 @@ class BenchStack:
         path = self.dir / f"{name}.log"
         return path.read_text(errors="replace")[-4000:] if path.exists() else ""
 
+    def describe(self) -> str:
+        """Each running process and its id: what to look for if a run is killed outright (SIGKILL)."""
+        return ", ".join(f"{name} {process.pid}" for name, process in self.processes.items())
+
     def pid(self, name: str) -> int:
         return self.processes[name].pid
 

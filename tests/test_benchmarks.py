@@ -11,19 +11,24 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import shutil
+import signal
+import sqlite3
 import subprocess
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
 from benchmarks.capacity import scaling
-from benchmarks.cases import OPPORTUNITIES, fill_rows
+from benchmarks.cases import OPPORTUNITIES, fill, fill_rows, unfill
 from benchmarks.harness import SMOKE
 from benchmarks.report import LATENCY_SIDES, markdown
 from benchmarks.run import CASES, main, run
 from infra import postgres
+from services.db import upgrade
 from services.projection import lifecycle_values
 from workflows.engine.instance import LifecycleInstance
 from workflows.opportunity import OPPORTUNITY, OpportunityStage
@@ -121,9 +126,24 @@ async def test_every_benchmark_runs_and_the_report_has_its_shape():
     assert all(i["worker_rss_mb"] > 0 for i in idle)
     assert timers["lifecycles"]["worker_rss_high_water_mb"] >= max(i["worker_rss_mb"] for i in idle)
 
+    # Where the run's seconds went: the stack's start and stop, and the steps of the cases that have some.
+    steps = document["phase_seconds"]
+    assert set(steps["stack"]) == {"start", "stop"}
+    assert {"lists", "console_queries", "throughput", "timer_lateness"} <= set(steps)
+    assert all(seconds >= 0 for case in steps.values() for seconds in case.values())
+    assert {"bare sleepers: starts", "firing floor: burst drained and read", "lifecycles: starts"} <= set(
+        steps["timer_lateness"]
+    )
+    # The sleepers' moments are set from rates already measured: the start benchmark's bare starts,
+    # then the bare burst's; no calibrating batch is started for them.
+    assert not {"bare sleepers: calibration", "firing floor: calibration"} & set(steps["timer_lateness"])
+    assert all(size["fill_steps_seconds"]["total"] == size["fill_seconds"] for d in measured for size in d["sizes"])
+
     assert {g["benchmark"].split(" ")[0] for g in document["goals"]} == {"1.", "2.", "3.", "4.", "5."}
     assert all(g["met"] in (True, False, None) for g in document["goals"])
     report = markdown(document)
+    assert "| Step of the run | Seconds | Of which |" in report
+    assert all(f"| {case} | {seconds} |" in report for case, seconds in document["case_seconds"].items())
     for heading in (
         "## Goals",
         "## 1. Transition latency",
@@ -161,6 +181,58 @@ def test_the_command_refuses_a_bad_count_without_a_traceback():
     assert finished.returncode == 2
     assert "is not a whole number above zero" in finished.stderr
     assert "Traceback" not in finished.stderr
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` is a live process (a zombie waiting to be reaped is not)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "\nState:\tZ" not in status
+
+
+@pytest.mark.timeout(180)
+def test_a_terminated_run_stops_everything_it_started():
+    """``pkill -f benchmarks.run`` (SIGTERM) in the middle of a case: the run stops the dev server,
+    the worker, the bare worker and the API it launched, and removes their directory."""
+    command = [sys.executable, "-m", "benchmarks.run", "--quick", "--only", "transition_latency", "--no-report"]
+    bench = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert bench.stdout is not None
+        up = next((line for line in bench.stdout if line.startswith("== the stack is up")), "")
+        launched = re.search(r" in (\S+): (.+)$", up)
+        assert launched, f"no stack came up: {bench.stderr.read() if bench.stderr else ''}"
+        directory, processes = Path(launched.group(1)), dict(p.split(" ") for p in launched.group(2).split(", "))
+        assert set(processes) == {"temporal", "worker", "bare", "api"}
+        bench.send_signal(signal.SIGTERM)
+        _, err = bench.communicate(timeout=120)
+    finally:
+        if bench.poll() is None:
+            bench.kill()
+    assert bench.returncode == 128 + signal.SIGTERM, err
+    assert "interrupted (SIGTERM)" in err and "Traceback" not in err
+    assert not directory.exists()
+    assert not [name for name, pid in processes.items() if _running(int(pid))]
+
+
+def test_removing_the_filled_rows_keeps_the_rest_and_every_index(tmp_path):
+    """The console's clean-up drops the secondary indexes to delete faster: they all come back,
+    and the read model's own rows stay."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'readmodel.db'}"
+    upgrade(url)
+    raw = sqlite3.connect(tmp_path / "readmodel.db")
+    indexes = "SELECT name, sql FROM sqlite_master WHERE type = 'index' ORDER BY name"
+    schema = raw.execute(indexes).fetchall()
+    fill(url, 0, 300)
+    raw.execute("UPDATE lifecycles SET workflow_id = 'opportunity/kept', entity_id = 'kept' WHERE entity_id = 'fill-7'")
+    raw.execute("UPDATE opportunities SET workflow_id = 'opportunity/kept' WHERE workflow_id = 'opportunity/fill-7'")
+    raw.commit()
+    unfill(url)
+    assert raw.execute(indexes).fetchall() == schema
+    for table in ("lifecycles", "opportunities"):
+        assert raw.execute(f"SELECT workflow_id FROM {table}").fetchall() == [("opportunity/kept",)]
+    raw.close()
 
 
 @pytest.mark.parametrize("i", [0, 1, 4242, 999_999])
