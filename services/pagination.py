@@ -109,7 +109,16 @@ def decode_cursor(cursor: str, keys: Sequence[SortKey]) -> list[Any]:
 
 
 def _after(keys: Sequence[SortKey], values: Sequence[Any]) -> sa.ColumnElement[bool]:
-    """Rows strictly after ``values`` in the order ``keys``: a lexicographic comparison."""
+    """Rows strictly after ``values`` in the order ``keys``: a lexicographic comparison.
+
+    When every key runs the same way it is one row-value comparison, which SQLite and
+    PostgreSQL both read as a range of the list's index; spelled as an OR of ANDs, SQLite
+    scanned two ranges and sorted their union (docs/performance.md). Mixed directions
+    have no row-value form and keep the OR.
+    """
+    if len({key.descending for key in keys}) == 1:
+        row = sa.tuple_(*(key.column for key in keys))
+        return row < tuple(values) if keys[0].descending else row > tuple(values)
     clauses = []
     for i, key in enumerate(keys):
         equal_before = [keys[j].column == values[j] for j in range(i)]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from typing import Any
 
 import pytest
@@ -107,6 +109,50 @@ async def test_cursor_pages_cover_everything_once(api: Api, deals: dict[str, str
             break
         after = result["pageInfo"]["endCursor"]
     assert seen == ["d", "b", "c", "e", "a"] and pages == 3
+
+
+@pytest.fixture
+async def tied(api: Api, entity_id: str) -> dict[str, str]:
+    """Five deals, three of them closing on the same day: a tie the workflow id breaks."""
+    close_dates = {"t1": "2027-01-10", "t2": "2027-02-10", "t3": "2027-02-10", "t4": "2027-02-10", "t5": "2027-03-10"}
+    ids = {}
+    for key, close_date in close_dates.items():
+        ids[key] = f"{entity_id}-{key}"
+        await open_deal(api, ids[key], closeDate=close_date, owner="tie@example.com")
+    return ids
+
+
+@pytest.mark.parametrize(("order", "expected"), [("CLOSE_DATE_ASC", "12345"), ("CLOSE_DATE_DESC", "54321")])
+@pytest.mark.parametrize("first", [1, 2, 3, 4])
+async def test_cursor_pages_through_ties(api: Api, tied: dict[str, str], order: str, expected: str, first: int):
+    # Page sizes 1-4 end pages inside the tie group and on its last row, in both directions.
+    seen: list[str] = []
+    after = None
+    while True:
+        result = await page(api, filter={"owner": "tie@example.com"}, orderBy=order, first=first, after=after)
+        assert result["totalCount"] == 5
+        assert 0 < len(result["edges"]) <= first
+        seen += ids_of(result, tied)
+        if not result["pageInfo"]["hasNextPage"]:
+            break
+        after = result["pageInfo"]["endCursor"]
+    assert seen == [f"t{n}" for n in expected]
+    last = result["pageInfo"]["endCursor"]
+    past_the_end = await page(api, filter={"owner": "tie@example.com"}, orderBy=order, first=first, after=last)
+    assert past_the_end["edges"] == [] and past_the_end["pageInfo"]["hasNextPage"] is False
+
+
+@pytest.mark.parametrize(
+    "values",
+    [["2027-02-10", "x"], [{"d": "2027-02-10"}], [{"d": "2027-02-10"}, 7], [{"t": "2027-02-10T00:00:00+00:00"}, "x"]],
+    ids=["not a date", "one key short", "an id not a string", "a time for a date"],
+)
+async def test_a_crafted_cursor_is_refused(api: Api, tied: dict[str, str], values: list[Any]):
+    crafted = base64.urlsafe_b64encode(json.dumps(values).encode()).decode()
+    answer = await api.post(LIST, {"orderBy": "CLOSE_DATE_ASC", "after": crafted}, role="viewer")
+    body = answer.json()
+    assert body["data"] is None
+    assert body["errors"][0]["extensions"]["code"] == "ValidationError"
 
 
 async def test_bad_paging_is_a_typed_error(api: Api, deals: dict[str, str]):
