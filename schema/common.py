@@ -9,8 +9,9 @@ from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 import strawberry
-from graphql import GraphQLEnumType, GraphQLInputObjectType
+from graphql import GraphQLEnumType, GraphQLError, GraphQLInputObjectType
 from strawberry.scalars import JSON
+from strawberry.types.nodes import SelectedField, Selection
 
 from schema.context import Info
 from schema.errors import (
@@ -64,11 +65,31 @@ class Edge(Generic[T]):
 class Connection(Generic[T]):
     edges: list[Edge[T]]
     page_info: PageInfo
-    total_count: int
+    # Counted only when the query selects totalCount (asks_for_total).
+    total: strawberry.Private[int | None]
+
+    @strawberry.field
+    def total_count(self) -> int:
+        if self.total is None:
+            raise GraphQLError("totalCount was not counted for this selection.")
+        return self.total
 
     @strawberry.field
     def nodes(self) -> list[T]:
         return [edge.node for edge in self.edges]
+
+
+def asks_for_total(info: Info) -> bool:
+    """Whether the list field being resolved selects its connection's totalCount, directly or
+    through fragments (a skipped one still counts: that only costs the count)."""
+
+    def selects(selections: list[Selection]) -> bool:
+        return any(
+            selection.name == "totalCount" if isinstance(selection, SelectedField) else selects(selection.selections)
+            for selection in selections
+        )
+
+    return selects(info.selected_fields[0].selections)
 
 
 def projected_field() -> Any:
@@ -90,7 +111,7 @@ def connection(page: Page[Any], wrap: Callable[[Any], T]) -> Connection[T]:
             start_cursor=page.cursors[0] if page.cursors else None,
             end_cursor=page.cursors[-1] if page.cursors else None,
         ),
-        total_count=page.total,
+        total=page.total,
     )
 
 

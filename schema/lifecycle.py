@@ -8,7 +8,16 @@ from typing import Annotated, Any
 import strawberry
 from strawberry.scalars import JSON
 
-from schema.common import Connection, GenericLifecycle, LifecycleMachine, Transition, connection, fire, projected_field
+from schema.common import (
+    Connection,
+    GenericLifecycle,
+    LifecycleMachine,
+    Transition,
+    asks_for_total,
+    connection,
+    fire,
+    projected_field,
+)
 from schema.context import Info
 from schema.errors import (
     FieldError,
@@ -151,6 +160,7 @@ class LifecycleQuery:
                 first=first,
                 after=after,
                 max_page_size=info.context.settings.max_page_size,
+                counted=asks_for_total(info),
             )
         return connection(page, lambda row: GenericLifecycle(snapshot=snapshot_of(row)))
 

@@ -244,6 +244,7 @@ class DerivedReadModel:
         first: int,
         after: str | None,
         max_page_size: int,
+        counted: bool = True,
     ) -> Page[LifecycleRow]:
         column, descending = self.orders[order]
         return await lifecycle_page(
@@ -255,6 +256,7 @@ class DerivedReadModel:
             first=first,
             after=after,
             max_page_size=max_page_size,
+            counted=counted,
         )
 
 

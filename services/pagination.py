@@ -36,7 +36,9 @@ class SortKey:
 class Page(Generic[T]):
     items: list[T]
     cursors: list[str]
-    total: int
+    # None when the caller did not ask for it: counting every matching row is most of a
+    # large list's cost (docs/performance.md), and a client paging without it pays nothing.
+    total: int | None
     has_next: bool
     has_previous: bool
 
@@ -137,21 +139,24 @@ async def paginate(
     after: str | None,
     max_page_size: int,
     count: AnySelect | None = None,
+    counted: bool = True,
 ) -> Page[Any]:
     """One page of ``statement``'s rows ordered by ``keys`` (the last key must be unique).
 
     ``key_of`` reads a result row's values of ``keys``, for its cursor. ``count``, when
-    given, is a cheaper statement counting the same rows (the total without a join).
+    given, is a cheaper statement counting the same rows (the total without a join);
+    ``counted`` False leaves the total out.
     """
     if first < 0 or first > max_page_size:
         raise ValidationError(
             f"first must be between 0 and {max_page_size}.",
             fields=[{"field": "first", "message": f"must be between 0 and {max_page_size}"}],
         )
-    if count is None:
-        count = sa.select(sa.func.count()).select_from(statement.order_by(None).subquery())
-    total = await session.execute(count)
-    total_count = int(total.scalar_one())
+    total_count = None
+    if counted:
+        if count is None:
+            count = sa.select(sa.func.count()).select_from(statement.order_by(None).subquery())
+        total_count = int((await session.execute(count)).scalar_one())
     page_statement = statement
     if after:
         page_statement = page_statement.where(_after(keys, decode_cursor(after, keys)))

@@ -52,6 +52,7 @@ async def lifecycle_page(
     first: int,
     after: str | None,
     max_page_size: int,
+    counted: bool = True,
 ) -> Page[LifecycleRow]:
     """One keyset page of a kind's lifecycles, filtered and sorted on its typed table.
 
@@ -73,6 +74,7 @@ async def lifecycle_page(
         # is counted on the typed table alone: on its indexes, without the join, which at
         # 100k rows made the count most of a page's cost (docs/performance.md).
         count=sa.select(sa.func.count()).select_from(table).where(*conditions),
+        counted=counted,
     )
     page.items = [row[0] for row in page.items]
     return page

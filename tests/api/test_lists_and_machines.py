@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
+from sqlalchemy import event
 
 from tests.api.test_opportunity_api import LOST, RECORD, call, open_deal
 from tests.conftest import Api
@@ -153,6 +157,50 @@ async def test_a_crafted_cursor_is_refused(api: Api, tied: dict[str, str], value
     body = answer.json()
     assert body["data"] is None
     assert body["errors"][0]["extensions"]["code"] == "ValidationError"
+
+
+@contextmanager
+def counting_statements() -> Iterator[list[str]]:
+    """The count(*) statements any engine of this process runs meanwhile (the API's included)."""
+    counts: list[str] = []
+
+    def capture(conn: Any, cursor: Any, statement: str, *rest: Any) -> None:
+        if "count(*)" in statement:
+            counts.append(statement)
+
+    event.listen(sa.engine.Engine, "before_cursor_execute", capture)
+    try:
+        yield counts
+    finally:
+        event.remove(sa.engine.Engine, "before_cursor_execute", capture)
+
+
+NODES_ONLY = """query($after: String) {
+  opportunities(orderBy: CLOSE_DATE_ASC, first: 2, after: $after) {
+    pageInfo { hasNextPage endCursor }
+    edges { node { id } }
+  } }"""
+
+TOTAL_BY_FRAGMENT = """query {
+  deals: opportunities(orderBy: CLOSE_DATE_ASC, first: 2) { ...Counted edges { node { id } } }
+  everything: lifecycles(kind: "opportunity", first: 1) { ... on GenericLifecycleConnection { n: totalCount } }
+}
+fragment Counted on OpportunityConnection { total: totalCount }"""
+
+
+async def test_a_list_counts_only_when_totalcount_is_asked_for(api: Api, deals: dict[str, str]):
+    with counting_statements() as counts:
+        first = (await api.gql(NODES_ONLY, role="viewer"))["opportunities"]
+        second = (await api.gql(NODES_ONLY, {"after": first["pageInfo"]["endCursor"]}, role="viewer"))["opportunities"]
+        generic = await api.gql('{ lifecycles(kind: "opportunity") { edges { node { id } } } }', role="viewer")
+    assert counts == []
+    assert ids_of(first, deals) + ids_of(second, deals) == ["a", "b", "c", "d"]
+    assert len(generic["lifecycles"]["edges"]) == 5
+    with counting_statements() as counts:
+        counted = await api.gql(TOTAL_BY_FRAGMENT, role="viewer")
+    assert counted["deals"]["total"] == 5 and counted["everything"]["n"] == 5
+    assert ids_of(counted["deals"], deals) == ["a", "b"]
+    assert len(counts) == 2
 
 
 async def test_bad_paging_is_a_typed_error(api: Api, deals: dict[str, str]):
