@@ -3,7 +3,7 @@ allowed transitions, the outbox, connections and the machine description."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
@@ -19,7 +19,7 @@ from schema.errors import (
     camel,
     to_error,
 )
-from services.pagination import Page
+from services.pagination import Page, encode_cursor
 from services.per_account import fire_for_account
 from services.read_model import describe
 from workflows.engine.diagram import mermaid
@@ -57,7 +57,14 @@ class PageInfo:
 
 @strawberry.type
 class Edge(Generic[T]):
-    cursor: str
+    # Encoded only when the query selects the edge's cursor: a list that pages by
+    # pageInfo.endCursor needs one cursor a page, not one per node.
+    key: strawberry.Private[Sequence[Any]]
+
+    @strawberry.field
+    def cursor(self) -> str:
+        return encode_cursor(self.key)
+
     node: T
 
 
@@ -104,12 +111,12 @@ def projected_field() -> Any:
 
 def connection(page: Page[Any], wrap: Callable[[Any], T]) -> Connection[T]:
     return Connection(
-        edges=[Edge(cursor=c, node=wrap(item)) for item, c in zip(page.items, page.cursors, strict=True)],
+        edges=[Edge(key=key, node=wrap(item)) for item, key in zip(page.items, page.keys, strict=True)],
         page_info=PageInfo(
             has_next_page=page.has_next,
             has_previous_page=page.has_previous,
-            start_cursor=page.cursors[0] if page.cursors else None,
-            end_cursor=page.cursors[-1] if page.cursors else None,
+            start_cursor=encode_cursor(page.keys[0]) if page.keys else None,
+            end_cursor=encode_cursor(page.keys[-1]) if page.keys else None,
         ),
         total=page.total,
     )

@@ -35,7 +35,8 @@ class SortKey:
 @dataclass
 class Page(Generic[T]):
     items: list[T]
-    cursors: list[str]
+    # Each item's sort key values; ``encode_cursor`` makes its cursor, when one is asked for.
+    keys: list[Sequence[Any]]
     # None when the caller did not ask for it: counting every matching row is most of a
     # large list's cost (docs/performance.md), and a client paging without it pays nothing.
     total: int | None
@@ -165,5 +166,10 @@ async def paginate(
     rows = list(result.all())
     has_next = len(rows) > first
     rows = rows[:first]
-    cursors = [encode_cursor(key_of(row)) for row in rows]
-    return Page(items=rows, cursors=cursors, total=total_count, has_next=has_next, has_previous=after is not None)
+    return Page(
+        items=rows,
+        keys=[key_of(row) for row in rows],
+        total=total_count,
+        has_next=has_next,
+        has_previous=after is not None,
+    )

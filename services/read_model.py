@@ -12,7 +12,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import SQLModel, col
 
 from services.models import EffectDeliveryRow, EffectRow, LifecycleRow, TransitionRow
-from services.pagination import Page, SortKey, encode_cursor, paginate
+from services.pagination import Page, SortKey, paginate
 from workflows.engine.errors import Rejection
 from workflows.engine.instance import LifecycleInstance
 from workflows.engine.types import AllowedTransition, LifecycleSnapshot, LifecycleState, workflow_id_for
@@ -166,7 +166,7 @@ async def pages_per_lifecycle(
             page_items = items[: key[1]]
             results[key] = Page(
                 items=page_items,
-                cursors=[encode_cursor(key_of(item)) for item in page_items],
+                keys=[key_of(item) for item in page_items],
                 total=int(totals.get(key[0], 0)),
                 has_next=len(items) > key[1],
                 has_previous=False,
