@@ -96,7 +96,8 @@ def asks_for_total(info: Info) -> bool:
             for selection in selections
         )
 
-    return selects(info.selected_fields[0].selections)
+    # One node per time the query names the field: GraphQL merges their selections.
+    return any(selects(field.selections) for field in info.selected_fields)
 
 
 def projected_field() -> Any:

@@ -187,6 +187,12 @@ TOTAL_BY_FRAGMENT = """query {
 }
 fragment Counted on OpportunityConnection { total: totalCount }"""
 
+# The same field twice: GraphQL merges the two selections into one answer.
+TOTAL_IN_A_SECOND_MENTION = """query {
+  opportunities(first: 1) { edges { node { id } } }
+  opportunities(first: 1) { totalCount }
+}"""
+
 
 async def test_a_list_counts_only_when_totalcount_is_asked_for(api: Api, deals: dict[str, str]):
     with counting_statements() as counts:
@@ -201,6 +207,8 @@ async def test_a_list_counts_only_when_totalcount_is_asked_for(api: Api, deals: 
     assert counted["deals"]["total"] == 5 and counted["everything"]["n"] == 5
     assert ids_of(counted["deals"], deals) == ["a", "b"]
     assert len(counts) == 2
+    merged = (await api.gql(TOTAL_IN_A_SECOND_MENTION, role="viewer"))["opportunities"]
+    assert merged["totalCount"] == 5 and len(merged["edges"]) == 1
 
 
 async def test_bad_paging_is_a_typed_error(api: Api, deals: dict[str, str]):
