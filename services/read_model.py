@@ -58,8 +58,8 @@ async def lifecycle_page(
 
     ``table`` is the kind's projection (``workflow_id`` key); ``sort`` one of its
     columns, with the workflow id as the tie-breaker. The items are the lifecycles'
-    rows as plain result rows (``snapshot_of`` reads them): building ORM objects of
-    both tables was a third of a small page's CPU in the API (docs/performance.md).
+    rows as plain result rows (``snapshot_of`` reads them): ORM objects of both tables
+    were most of the ORM's work in a py-spy profile of a small list page.
     """
     key: Any = sa.inspect(table).local_table.c.workflow_id
     lifecycles: Any = sa.inspect(LifecycleRow).local_table
