@@ -40,6 +40,7 @@ from infra import postgres
 from services.db import Sessions, create_engine, session_factory, sync_url, upgrade
 from services.derived import DERIVED
 from services.models import EffectRow, LifecycleRow
+from services.pagination import encode_cursor
 from services.projection import lifecycle_values, table_of
 from workflows.engine.instance import LifecycleInstance
 from workflows.engine.types import LifecycleSnapshot
@@ -630,7 +631,7 @@ async def _captured_statements(target: ListTarget, f: Filter, order: str, after:
             )
     finally:
         event.remove(engine.sync_engine, "before_cursor_execute", capture)
-    return captured, (page.cursors[-1] if page.cursors else None)
+    return captured, (encode_cursor(page.keys[-1]) if page.keys else None)
 
 
 FLOOR_QUERY = """

@@ -3,13 +3,13 @@ allowed transitions, the outbox, connections and the machine description."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 import strawberry
-from graphql import GraphQLEnumType, GraphQLInputObjectType
+from graphql import GraphQLEnumType, GraphQLError, GraphQLInputObjectType
 from strawberry.scalars import JSON
 from strawberry.types.nodes import SelectedField, Selection
 from strawberry.utils.str_converters import to_camel_case
@@ -20,7 +20,7 @@ from schema.errors import (
     camel,
     to_error,
 )
-from services.pagination import Page
+from services.pagination import Page, encode_cursor
 from services.per_account import fire_for_account
 from services.read_model import describe
 from workflows.engine.diagram import mermaid
@@ -58,7 +58,14 @@ class PageInfo:
 
 @strawberry.type
 class Edge(Generic[T]):
-    cursor: str
+    # Encoded only when the query selects the edge's cursor: a list that pages by
+    # pageInfo.endCursor needs one cursor a page, not one per node.
+    key: strawberry.Private[Sequence[Any]]
+
+    @strawberry.field
+    def cursor(self) -> str:
+        return encode_cursor(self.key)
+
     node: T
 
 
@@ -66,11 +73,34 @@ class Edge(Generic[T]):
 class Connection(Generic[T]):
     edges: list[Edge[T]]
     page_info: PageInfo
-    total_count: int
+    # Counted only when the query selects totalCount (asks_for_total).
+    total: strawberry.Private[int | None]
+
+    @strawberry.field
+    def total_count(self) -> int:
+        if self.total is None:
+            raise GraphQLError("totalCount was not counted for this selection.")
+        return self.total
 
     @strawberry.field
     def nodes(self) -> list[T]:
         return [edge.node for edge in self.edges]
+
+
+def _fields(selections: Iterable[Selection]) -> Iterator[SelectedField]:
+    """The fields of a selection set, fragments' (whatever their type condition) included."""
+    for selection in selections:
+        if isinstance(selection, SelectedField):
+            yield selection
+        else:
+            yield from _fields(selection.selections)
+
+
+def asks_for_total(info: Info) -> bool:
+    """Whether the list field being resolved selects its connection's totalCount, directly or
+    through fragments (a skipped one still counts: that only costs the count)."""
+    # One node per time the query names the field: GraphQL merges their selections.
+    return any(read.name == "totalCount" for field in info.selected_fields for read in _fields(field.selections))
 
 
 def projected_field() -> Any:
@@ -85,14 +115,14 @@ def projected_field() -> Any:
 
 def connection(page: Page[Any], wrap: Callable[[Any], T]) -> Connection[T]:
     return Connection(
-        edges=[Edge(cursor=c, node=wrap(item)) for item, c in zip(page.items, page.cursors, strict=True)],
+        edges=[Edge(key=key, node=wrap(item)) for item, key in zip(page.items, page.keys, strict=True)],
         page_info=PageInfo(
             has_next_page=page.has_next,
             has_previous_page=page.has_previous,
-            start_cursor=page.cursors[0] if page.cursors else None,
-            end_cursor=page.cursors[-1] if page.cursors else None,
+            start_cursor=encode_cursor(page.keys[0]) if page.keys else None,
+            end_cursor=encode_cursor(page.keys[-1]) if page.keys else None,
         ),
-        total_count=page.total,
+        total=page.total,
     )
 
 
@@ -552,15 +582,6 @@ class LeanAnswer:
                 if any(read.name not in light and read.name != "__typename" for read in _fields(selected.selections)):
                     return []
         return list(OMITTABLE_PARTS)
-
-
-def _fields(selections: Iterable[Selection]) -> Iterator[SelectedField]:
-    """The fields of a selection set, fragments' (whatever their type condition) included."""
-    for selection in selections:
-        if isinstance(selection, SelectedField):
-            yield selection
-        else:
-            yield from _fields(selection.selections)
 
 
 async def fire(

@@ -45,6 +45,7 @@ from schema.common import (
     Lifecycle,
     SchemaPart,
     Transition,
+    asks_for_total,
     connection,
     fire,
     fire_on_account_instance,
@@ -540,13 +541,12 @@ class _Api(_Builder):
                     first=first,
                     after=after,
                     max_page_size=info.context.settings.max_page_size,
+                    counted=asks_for_total(info),
                 )
             listed = connection(page, lambda row: wrap(snapshot_of(row)))
             if extended is None:
                 return listed
-            return extended(
-                edges=listed.edges, page_info=listed.page_info, total_count=listed.total_count, conditions=conditions
-            )
+            return extended(edges=listed.edges, page_info=listed.page_info, total=listed.total, conditions=conditions)
 
         query_namespace = {
             x.one: strawberry.field(

@@ -15,6 +15,7 @@ from schema.common import (
     LeanAnswer,
     LifecycleMachine,
     Transition,
+    asks_for_total,
     connection,
     fire,
     projected_field,
@@ -163,6 +164,7 @@ class LifecycleQuery:
                 first=first,
                 after=after,
                 max_page_size=info.context.settings.max_page_size,
+                counted=asks_for_total(info),
             )
         return connection(page, lambda row: GenericLifecycle(snapshot=snapshot_of(row)))
 

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel
 
-from services.models import LifecycleRow, ReadModel, utc_column
+from services.models import ReadModel, utc_column
 from services.pagination import Page
 from services.read_model import lifecycle_page
 from workflows.engine.exposure import Column, Exposure, Match, Projected
@@ -244,7 +244,8 @@ class DerivedReadModel:
         first: int,
         after: str | None,
         max_page_size: int,
-    ) -> Page[LifecycleRow]:
+        counted: bool = True,
+    ) -> Page[sa.Row[Any]]:
         column, descending = self.orders[order]
         return await lifecycle_page(
             session,
@@ -255,6 +256,7 @@ class DerivedReadModel:
             first=first,
             after=after,
             max_page_size=max_page_size,
+            counted=counted,
         )
 
 

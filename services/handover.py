@@ -84,7 +84,7 @@ async def next_handover_id(session: AsyncSession, account_id: str) -> str:
 
 async def account_handovers(
     session: AsyncSession, account_id: str, *, first: int, after: str | None, max_page_size: int
-) -> Page[LifecycleRow]:
+) -> Page[sa.Row[Any]]:
     """The account's handovers, newest first."""
     conditions = HANDOVERS.conditions([(ACCOUNT_ID, account_id)])
     return await HANDOVERS.page(

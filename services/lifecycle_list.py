@@ -72,6 +72,7 @@ async def list_lifecycles(
     first: int,
     after: str | None,
     max_page_size: int,
+    counted: bool = True,
 ) -> Page[LifecycleRow]:
     column, descending = ORDER_KEYS[order]
     key = col(LifecycleRow.workflow_id)
@@ -84,6 +85,7 @@ async def list_lifecycles(
         first=first,
         after=after,
         max_page_size=max_page_size,
+        counted=counted,
     )
     page.items = [row[0] for row in page.items]
     return page

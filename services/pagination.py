@@ -35,8 +35,11 @@ class SortKey:
 @dataclass
 class Page(Generic[T]):
     items: list[T]
-    cursors: list[str]
-    total: int
+    # Each item's sort key values; ``encode_cursor`` makes its cursor, when one is asked for.
+    keys: list[Sequence[Any]]
+    # None when the caller did not ask for it: counting every matching row is most of a
+    # large list's cost (docs/performance.md), and a client paging without it pays nothing.
+    total: int | None
     has_next: bool
     has_previous: bool
 
@@ -109,7 +112,16 @@ def decode_cursor(cursor: str, keys: Sequence[SortKey]) -> list[Any]:
 
 
 def _after(keys: Sequence[SortKey], values: Sequence[Any]) -> sa.ColumnElement[bool]:
-    """Rows strictly after ``values`` in the order ``keys``: a lexicographic comparison."""
+    """Rows strictly after ``values`` in the order ``keys``: a lexicographic comparison.
+
+    When every key runs the same way it is one row-value comparison, which SQLite and
+    PostgreSQL both read as a range of the list's index; spelled as an OR of ANDs, SQLite
+    scanned two ranges and sorted their union (docs/performance.md). Mixed directions
+    have no row-value form and keep the OR.
+    """
+    if len({key.descending for key in keys}) == 1:
+        row = sa.tuple_(*(key.column for key in keys))
+        return row < tuple(values) if keys[0].descending else row > tuple(values)
     clauses = []
     for i, key in enumerate(keys):
         equal_before = [keys[j].column == values[j] for j in range(i)]
@@ -128,21 +140,24 @@ async def paginate(
     after: str | None,
     max_page_size: int,
     count: AnySelect | None = None,
+    counted: bool = True,
 ) -> Page[Any]:
     """One page of ``statement``'s rows ordered by ``keys`` (the last key must be unique).
 
     ``key_of`` reads a result row's values of ``keys``, for its cursor. ``count``, when
-    given, is a cheaper statement counting the same rows (the total without a join).
+    given, is a cheaper statement counting the same rows (the total without a join);
+    ``counted`` False leaves the total out.
     """
     if first < 0 or first > max_page_size:
         raise ValidationError(
             f"first must be between 0 and {max_page_size}.",
             fields=[{"field": "first", "message": f"must be between 0 and {max_page_size}"}],
         )
-    if count is None:
-        count = sa.select(sa.func.count()).select_from(statement.order_by(None).subquery())
-    total = await session.execute(count)
-    total_count = int(total.scalar_one())
+    total_count = None
+    if counted:
+        if count is None:
+            count = sa.select(sa.func.count()).select_from(statement.order_by(None).subquery())
+        total_count = int((await session.execute(count)).scalar_one())
     page_statement = statement
     if after:
         page_statement = page_statement.where(_after(keys, decode_cursor(after, keys)))
@@ -151,5 +166,10 @@ async def paginate(
     rows = list(result.all())
     has_next = len(rows) > first
     rows = rows[:first]
-    cursors = [encode_cursor(key_of(row)) for row in rows]
-    return Page(items=rows, cursors=cursors, total=total_count, has_next=has_next, has_previous=after is not None)
+    return Page(
+        items=rows,
+        keys=[key_of(row) for row in rows],
+        total=total_count,
+        has_next=has_next,
+        has_previous=after is not None,
+    )

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
+from sqlalchemy import event
 
 from tests.api.test_opportunity_api import LOST, RECORD, call, open_deal
 from tests.conftest import Api
@@ -107,6 +113,102 @@ async def test_cursor_pages_cover_everything_once(api: Api, deals: dict[str, str
             break
         after = result["pageInfo"]["endCursor"]
     assert seen == ["d", "b", "c", "e", "a"] and pages == 3
+
+
+@pytest.fixture
+async def tied(api: Api, entity_id: str) -> dict[str, str]:
+    """Five deals, three of them closing on the same day: a tie the workflow id breaks."""
+    close_dates = {"t1": "2027-01-10", "t2": "2027-02-10", "t3": "2027-02-10", "t4": "2027-02-10", "t5": "2027-03-10"}
+    ids = {}
+    for key, close_date in close_dates.items():
+        ids[key] = f"{entity_id}-{key}"
+        await open_deal(api, ids[key], closeDate=close_date, owner="tie@example.com")
+    return ids
+
+
+@pytest.mark.parametrize(("order", "expected"), [("CLOSE_DATE_ASC", "12345"), ("CLOSE_DATE_DESC", "54321")])
+@pytest.mark.parametrize("first", [1, 2, 3, 4])
+async def test_cursor_pages_through_ties(api: Api, tied: dict[str, str], order: str, expected: str, first: int):
+    # Page sizes 1-4 end pages inside the tie group and on its last row, in both directions.
+    seen: list[str] = []
+    after = None
+    while True:
+        result = await page(api, filter={"owner": "tie@example.com"}, orderBy=order, first=first, after=after)
+        assert result["totalCount"] == 5
+        assert 0 < len(result["edges"]) <= first
+        seen += ids_of(result, tied)
+        if not result["pageInfo"]["hasNextPage"]:
+            break
+        after = result["pageInfo"]["endCursor"]
+    assert seen == [f"t{n}" for n in expected]
+    last = result["pageInfo"]["endCursor"]
+    past_the_end = await page(api, filter={"owner": "tie@example.com"}, orderBy=order, first=first, after=last)
+    assert past_the_end["edges"] == [] and past_the_end["pageInfo"]["hasNextPage"] is False
+
+
+@pytest.mark.parametrize(
+    "values",
+    [["2027-02-10", "x"], [{"d": "2027-02-10"}], [{"d": "2027-02-10"}, 7], [{"t": "2027-02-10T00:00:00+00:00"}, "x"]],
+    ids=["not a date", "one key short", "an id not a string", "a time for a date"],
+)
+async def test_a_crafted_cursor_is_refused(api: Api, tied: dict[str, str], values: list[Any]):
+    crafted = base64.urlsafe_b64encode(json.dumps(values).encode()).decode()
+    answer = await api.post(LIST, {"orderBy": "CLOSE_DATE_ASC", "after": crafted}, role="viewer")
+    body = answer.json()
+    assert body["data"] is None
+    assert body["errors"][0]["extensions"]["code"] == "ValidationError"
+
+
+@contextmanager
+def counting_statements() -> Iterator[list[str]]:
+    """The count(*) statements any engine of this process runs meanwhile (the API's included)."""
+    counts: list[str] = []
+
+    def capture(conn: Any, cursor: Any, statement: str, *rest: Any) -> None:
+        if "count(*)" in statement:
+            counts.append(statement)
+
+    event.listen(sa.engine.Engine, "before_cursor_execute", capture)
+    try:
+        yield counts
+    finally:
+        event.remove(sa.engine.Engine, "before_cursor_execute", capture)
+
+
+NODES_ONLY = """query($after: String) {
+  opportunities(orderBy: CLOSE_DATE_ASC, first: 2, after: $after) {
+    pageInfo { hasNextPage endCursor }
+    edges { node { id } }
+  } }"""
+
+TOTAL_BY_FRAGMENT = """query {
+  deals: opportunities(orderBy: CLOSE_DATE_ASC, first: 2) { ...Counted edges { node { id } } }
+  everything: lifecycles(kind: "opportunity", first: 1) { ... on GenericLifecycleConnection { n: totalCount } }
+}
+fragment Counted on OpportunityConnection { total: totalCount }"""
+
+# The same field twice: GraphQL merges the two selections into one answer.
+TOTAL_IN_A_SECOND_MENTION = """query {
+  opportunities(first: 1) { edges { node { id } } }
+  opportunities(first: 1) { totalCount }
+}"""
+
+
+async def test_a_list_counts_only_when_totalcount_is_asked_for(api: Api, deals: dict[str, str]):
+    with counting_statements() as counts:
+        first = (await api.gql(NODES_ONLY, role="viewer"))["opportunities"]
+        second = (await api.gql(NODES_ONLY, {"after": first["pageInfo"]["endCursor"]}, role="viewer"))["opportunities"]
+        generic = await api.gql('{ lifecycles(kind: "opportunity") { edges { node { id } } } }', role="viewer")
+    assert counts == []
+    assert ids_of(first, deals) + ids_of(second, deals) == ["a", "b", "c", "d"]
+    assert len(generic["lifecycles"]["edges"]) == 5
+    with counting_statements() as counts:
+        counted = await api.gql(TOTAL_BY_FRAGMENT, role="viewer")
+    assert counted["deals"]["total"] == 5 and counted["everything"]["n"] == 5
+    assert ids_of(counted["deals"], deals) == ["a", "b"]
+    assert len(counts) == 2
+    merged = (await api.gql(TOTAL_IN_A_SECOND_MENTION, role="viewer"))["opportunities"]
+    assert merged["totalCount"] == 5 and len(merged["edges"]) == 1
 
 
 async def test_bad_paging_is_a_typed_error(api: Api, deals: dict[str, str]):

@@ -19,6 +19,7 @@ from services.handover import (
     open_lifecycles,
 )
 from services.models import LifecycleRow
+from services.pagination import encode_cursor
 from services.projection import apply_projection, lifecycle_values
 from tests.postgres import PostgresServer
 from workflows.engine.errors import AlreadyExists
@@ -127,7 +128,7 @@ async def test_lists_filter_overdue_follow_ups_and_page_with_cursors(readmodel: 
     assert (await ids(overdue=False))[0] == ["globex/1", "initech/1"]
     first, page = await ids(None, first=2)
     assert first == ["globex/1", "initech/1"] and page.has_next and page.total == 3
-    rest, page = await ids(None, first=2, after=page.cursors[-1])
+    rest, page = await ids(None, first=2, after=encode_cursor(page.keys[-1]))
     assert rest == ["acme/1"] and not page.has_next
 
 
