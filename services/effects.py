@@ -162,9 +162,12 @@ class EffectDispatcher:
         if effect.status == EffectStatus.DELIVERED:
             return
         failures: list[tuple[str, Exception]] = []
-        for name in self.channel_names(effect.type):
-            if name in done:
-                continue
+        pending = [name for name in self.channel_names(effect.type) if name not in done]
+        # The last channel's outcome is written with the effect's, in one transaction: a
+        # delivery commits once per channel, not once more for the summary. Every earlier
+        # channel's is written as soon as it is known, so a retry resends none of them.
+        last: dict[str, Any] | None = None
+        for i, name in enumerate(pending):
             channel = self.channels.get(name)
             if on_channel is not None:
                 on_channel(name)
@@ -176,45 +179,56 @@ class EffectDispatcher:
             except Exception as exc:  # recorded per channel; the activity decides on retrying
                 failures.append((name, exc))
                 status = EffectStatus.FAILED if isinstance(exc, PermanentDeliveryError) else EffectStatus.PENDING
-                await self._record_channel(effect_id, name, attempt, status, f"{type(exc).__name__}: {exc}")
+                row = _channel_row(effect_id, name, attempt, status, f"{type(exc).__name__}: {exc}")
             else:
-                await self._record_channel(effect_id, name, attempt, EffectStatus.DELIVERED, None)
+                row = _channel_row(effect_id, name, attempt, EffectStatus.DELIVERED, None)
+            if i == len(pending) - 1:
+                last = row
+            else:
+                await self._record(effect_id, row)
         if not failures:
-            await self._record(effect_id, attempt, EffectStatus.DELIVERED, None)
+            await self._record(effect_id, last, (attempt, EffectStatus.DELIVERED, None))
             return
         error = "; ".join(f"{name}: {exc}" for name, exc in failures)
         if all(isinstance(exc, PermanentDeliveryError) for _, exc in failures):
-            await self._record(effect_id, attempt, EffectStatus.FAILED, error)
+            await self._record(effect_id, last, (attempt, EffectStatus.FAILED, error))
             raise PermanentDeliveryError(error)
-        await self._record(effect_id, attempt, EffectStatus.PENDING, error)
+        await self._record(effect_id, last, (attempt, EffectStatus.PENDING, error))
         raise RuntimeError(error)
 
-    async def _record_channel(
-        self, effect_id: str, channel: str, attempt: int, status: EffectStatus, error: str | None
+    async def _record(
+        self,
+        effect_id: str,
+        channel_row: dict[str, Any] | None,
+        outcome: tuple[int, EffectStatus, str | None] | None = None,
     ) -> None:
-        values: dict[str, Any] = {
-            "effect_id": effect_id,
-            "channel": channel,
-            "status": status,
-            "attempts": attempt,
-            "last_error": error and error[:2000],
-            "delivered_at": datetime.now(UTC) if status is EffectStatus.DELIVERED else None,
-        }
+        """Write one channel's row and, with ``outcome`` (attempt, status, error), the effect's, in one transaction."""
         async with self.sessions.begin() as session:
-            statement = insert_for(session, EffectDeliveryRow).values(**values)
-            await session.execute(
-                statement.on_conflict_do_update(
-                    index_elements=["effect_id", "channel"],
-                    set_={k: statement.excluded[k] for k in values if k not in ("effect_id", "channel")},
+            if channel_row is not None:
+                statement = insert_for(session, EffectDeliveryRow).values(**channel_row)
+                await session.execute(
+                    statement.on_conflict_do_update(
+                        index_elements=["effect_id", "channel"],
+                        set_={k: statement.excluded[k] for k in channel_row if k not in ("effect_id", "channel")},
+                    )
                 )
-            )
+            if outcome is not None:
+                attempt, status, error = outcome
+                values: dict[str, Any] = {"status": status, "attempts": attempt, "last_error": error and error[:2000]}
+                if status is EffectStatus.DELIVERED:
+                    values["delivered_at"] = datetime.now(UTC)
+                await session.execute(sa.update(EffectRow).where(col(EffectRow.id) == effect_id).values(**values))
 
-    async def _record(self, effect_id: str, attempt: int, status: EffectStatus, error: str | None) -> None:
-        values: dict[str, Any] = {"status": status, "attempts": attempt, "last_error": error and error[:2000]}
-        if status is EffectStatus.DELIVERED:
-            values["delivered_at"] = datetime.now(UTC)
-        async with self.sessions.begin() as session:
-            await session.execute(sa.update(EffectRow).where(col(EffectRow.id) == effect_id).values(**values))
+
+def _channel_row(effect_id: str, channel: str, attempt: int, status: EffectStatus, error: str | None) -> dict[str, Any]:
+    return {
+        "effect_id": effect_id,
+        "channel": channel,
+        "status": status,
+        "attempts": attempt,
+        "last_error": error and error[:2000],
+        "delivered_at": datetime.now(UTC) if status is EffectStatus.DELIVERED else None,
+    }
 
 
 def build_dispatcher(

@@ -168,6 +168,14 @@ class Settings(BaseSettings):
     # On SIGTERM a worker stops polling and gives its running activities (a delivery
     # waiting on a slow receiver) this long to finish before cancelling them.
     worker_shutdown_grace_seconds: Annotated[float, Field(ge=0)] = 30.0
+    # How long a workflow task waits for the worker that has the workflow in its cache
+    # before the server hands it, with the whole history, to any worker, which replays it
+    # from the start. Temporal's default, 10 s, is shorter than the queue of a burst (2,000
+    # timers due at once): every firing's task then timed out, came back with the whole
+    # history and was replayed (docs/performance.md, "Timer lateness"). A worker that is gone
+    # does not hold new tasks this long: the server sends them to the shared queue once the
+    # worker has not polled for 10 s; only the tasks already queued for it wait this long.
+    worker_sticky_timeout_seconds: Annotated[float, Field(gt=0)] = 60.0
     # Run workflow code in Temporal's sandbox (re-imports and restricts it per run, and
     # checks every payload in it). Off by default: it costs the worker 10-30% more CPU
     # per transition (measured), and determinism is guarded where mistakes are caught: the

@@ -70,6 +70,7 @@ def build_worker(
         activities=[activities.project_lifecycle, activities.deliver_effect],
         workflow_runner=configured_runner(settings),
         graceful_shutdown_timeout=timedelta(seconds=settings.worker_shutdown_grace_seconds),
+        sticky_queue_schedule_to_start_timeout=timedelta(seconds=settings.worker_sticky_timeout_seconds),
         interceptors=worker_interceptors(),
     )
 

@@ -90,6 +90,15 @@ async def opportunity_silence(g: LifecycleGateway, env: WorkflowEnvironment) -> 
     return [workflow_id_for("opportunity", "silence")]
 
 
+async def opportunity_patch_baseline(g: LifecycleGateway, env: WorkflowEnvironment) -> list[str]:
+    """The silence ladder in a run that records one marker for the baseline's patches."""
+    await g.open("opportunity", "baseline", DEAL, principal=OPERATOR)
+    await env.sleep(timedelta(days=15))
+    await g.transition("opportunity", "baseline", "record_customer_reply", {"note": "busy"}, principal=OPERATOR)
+    await env.sleep(timedelta(days=25))
+    return [workflow_id_for("opportunity", "baseline")]
+
+
 async def opportunity_follow_ups(g: LifecycleGateway, env: WorkflowEnvironment) -> list[str]:
     """Closed Lost, stuck with the current setup: check-ins every six months, then stopped."""
     await g.open("opportunity", "follow-ups", DEAL, principal=OPERATOR)
@@ -176,6 +185,7 @@ async def opportunity_idempotency(g: LifecycleGateway, env: WorkflowEnvironment)
 SCENARIOS: dict[str, Scenario] = {
     "opportunity-pipeline": opportunity_pipeline,
     "opportunity-silence": opportunity_silence,
+    "opportunity-patch-baseline": opportunity_patch_baseline,
     "opportunity-follow-ups": opportunity_follow_ups,
     "opportunity-continue-as-new": opportunity_continue_as_new,
     "opportunity-idempotency": opportunity_idempotency,

@@ -102,6 +102,14 @@ def test_the_worker_grace_period_is_a_setting():
         Settings(worker_shutdown_grace_seconds=-1)
 
 
+def test_the_worker_keeps_a_burst_of_tasks_for_its_cache_a_minute():
+    assert Settings().worker_sticky_timeout_seconds == 60
+    assert Settings(worker_sticky_timeout_seconds=5).worker_sticky_timeout_seconds == 5
+    for refused in (0, -1):
+        with pytest.raises(ValidationError, match="worker_sticky_timeout_seconds"):
+            Settings(worker_sticky_timeout_seconds=refused)
+
+
 def test_workers_run_workflows_unsandboxed_unless_asked_and_tests_ask(monkeypatch: pytest.MonkeyPatch):
     assert isinstance(configured_runner(Settings()), SandboxedWorkflowRunner), "tests/conftest.py asks for it"
     monkeypatch.delenv("LIFECYCLES_WORKFLOW_SANDBOX")

@@ -8,6 +8,7 @@ import uuid
 import pytest
 from pydantic import BaseModel
 from temporalio import workflow
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
@@ -18,10 +19,17 @@ from services.channels import LogChannel
 from services.db import Sessions
 from services.effects import EffectDispatcher
 from tests.workflows.helpers import effects
-from workflows.engine.instance import LifecycleInstance
+from workflows.engine.instance import ENGINE_PATCHES, LifecycleInstance
 from workflows.engine.spec import LifecycleSpec, StateSpec, TransitionSpec, notify, owner
 from workflows.engine.types import LifecycleInput, LifecycleSnapshot, TransitionRequest
-from workflows.engine.workflow import LifecycleWorkflow
+from workflows.engine.workflow import (
+    KEEP_ARMED_TIMER_PATCH,
+    PATCH_BASELINE,
+    PATCHES_IN_BASELINE,
+    SCOPED_KEYS_PATCH,
+    LifecycleWorkflow,
+)
+from workflows.registry import SPECS
 
 
 class Door(BaseModel):
@@ -145,3 +153,31 @@ def test_outside_a_workflow_every_patch_applies():
 
     instance = LifecycleInstance.open(V2, "d", {"owner": "ann"}, {}, datetime(2026, 1, 1, tzinfo=UTC), actor="ann")
     assert instance.context(datetime(2026, 1, 1, tzinfo=UTC)).patched("close-announces-loudly")
+
+
+def _patch_markers(history: WorkflowHistory) -> list[bytes]:
+    return [
+        e.SerializeToString()
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
+        and e.marker_recorded_event_attributes.marker_name == "core_patch"
+    ]
+
+
+async def test_a_new_run_records_one_marker_for_the_baseline_and_one_for_each_later_patch(
+    time_skipping_env: WorkflowEnvironment, sessions: Sessions
+):
+    history = await run_door(time_skipping_env, sessions, DoorV2)
+    markers = _patch_markers(history)
+    # The baseline stands for the engine's patches; the door's own patch came after it.
+    assert len(markers) == 2
+    assert PATCH_BASELINE.encode() in markers[0]
+    assert b"close-announces-loudly" in markers[1]
+    assert not any(p.encode() in m for p in PATCHES_IN_BASELINE for m in markers)
+    await replay(history, DoorV2)
+    assert [e.name for e in await effects(sessions, history.workflow_id)] == ["closed", "closed_loudly"]
+
+
+def test_the_baseline_stands_only_for_patches_the_engine_and_the_specs_declare():
+    specs = {p for spec in SPECS.values() for p in spec.patches}
+    assert {KEEP_ARMED_TIMER_PATCH, SCOPED_KEYS_PATCH, *ENGINE_PATCHES, *specs} >= PATCHES_IN_BASELINE

@@ -39,7 +39,7 @@ from temporalio.exceptions import ApplicationError, FailureError
 
 from workflows.engine import idempotency
 from workflows.engine.errors import IdempotencyKeyReused, Rejection
-from workflows.engine.instance import ENGINE_PATCHES, Decision, LifecycleInstance
+from workflows.engine.instance import ENGINE_PATCHES, SKIP_SUPERSEDED_NOTICES, Decision, LifecycleInstance
 from workflows.engine.spec import LifecycleSpec
 from workflows.engine.types import (
     AllowedTransition,
@@ -62,6 +62,21 @@ KEEP_ARMED_TIMER_PATCH = "engine-keep-armed-timer"
 # Runs started since this patch remember idempotency keys per caller with the request's
 # fingerprint; older runs keep using the update id as the key until they continue as new.
 SCOPED_KEYS_PATCH = "engine-caller-scoped-idempotency-keys"
+# Runs started since this patch record one marker for every patch declared before it
+# (below) instead of one each: a patch marker also makes the SDK upsert the
+# TemporalChangeVersion search attribute, so five patches cost a new run ten history
+# events, which every replay of an evicted workflow reads and applies again.
+PATCH_BASELINE = "engine-patch-baseline-1"
+# Never add to this set: a patch declared after the baseline is asked on its own.
+PATCHES_IN_BASELINE = frozenset(
+    {
+        KEEP_ARMED_TIMER_PATCH,
+        SCOPED_KEYS_PATCH,
+        SKIP_SUPERSEDED_NOTICES,
+        "open-contract-renewal",
+        "open-onboarding",
+    }
+)
 DELIVER_ACTIVITY = "deliver_effect"
 
 # The projection inside an update must not hold the caller for long: after this the
@@ -85,6 +100,11 @@ DELIVERY_RETRY = RetryPolicy(
     maximum_attempts=25,
     non_retryable_error_types=["PermanentDeliveryError"],
 )
+
+
+def _patched_since_baseline(patch_id: str) -> bool:
+    """``workflow.patched`` in a run that recorded the baseline: its patches without a marker each."""
+    return patch_id in PATCHES_IN_BASELINE or workflow.patched(patch_id)
 
 
 def _update_id() -> str:
@@ -111,10 +131,12 @@ class LifecycleWorkflow:
         now = input.opened_at or workflow.now()
         # Asked once per run, before anything else: a run started before a patch keeps
         # the old behaviour throughout, and takes the new one when it continues as new.
-        patches = frozenset(p for p in self.spec.patches if workflow.patched(p))
-        self._keep_armed_timer = workflow.patched(KEEP_ARMED_TIMER_PATCH)
-        self._scoped_keys = workflow.patched(SCOPED_KEYS_PATCH)
-        patches |= {p for p in ENGINE_PATCHES if workflow.patched(p)}
+        # Runs older than the baseline replay the markers they recorded, one per patch.
+        patched = _patched_since_baseline if workflow.patched(PATCH_BASELINE) else workflow.patched
+        patches = frozenset(p for p in self.spec.patches if patched(p))
+        self._keep_armed_timer = patched(KEEP_ARMED_TIMER_PATCH)
+        self._scoped_keys = patched(SCOPED_KEYS_PATCH)
+        patches |= {p for p in ENGINE_PATCHES if patched(p)}
         self._timer: asyncio.Task[None] | None = None
         self._armed_for: datetime | None = None
         if input.state is not None:
