@@ -247,6 +247,10 @@ async def test_an_effect_is_delivered_once_per_endpoint_when_the_worker_dies_mid
     tmp_path: Path,
 ):
     receiver.hang_once["/identity"] = 30  # the suspension webhook hangs: the worker dies meanwhile
+    # What this test proves is exactly-once delivery across the death, not how soon the dead
+    # worker's queued tasks move on: that is its sticky timeout, whose default's price is
+    # documented (docs/operations.md); Temporal's own 10 s keeps this test short.
+    worker_env = {**worker_env, "LIFECYCLES_WORKER_STICKY_TIMEOUT_SECONDS": "10"}
     gateway = LifecycleGateway(local_env.client, settings, sessions)
     workflow_id = workflow_id_for("late-payment", entity_id)
     first = start_worker(worker_env, tmp_path / "worker-1.log")
