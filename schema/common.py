@@ -61,11 +61,7 @@ class Edge(Generic[T]):
     # Encoded only when the query selects the edge's cursor: a list that pages by
     # pageInfo.endCursor needs one cursor a page, not one per node.
     key: strawberry.Private[Sequence[Any]]
-
-    @strawberry.field
-    def cursor(self) -> str:
-        return encode_cursor(self.key)
-
+    cursor: str = strawberry.field(resolver=lambda self: encode_cursor(self.key))
     node: T
 
 
