@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+import typer.completion
 import uvicorn
 from click.testing import Result
 from sqlmodel import col
@@ -333,12 +334,15 @@ async def test_reconcile_finds_and_repairs_a_missing_row(
         get_settings.cache_clear()
 
 
-def test_the_command_is_installed_with_help_and_completion():
+def test_the_command_is_installed_with_help_and_completion(monkeypatch: pytest.MonkeyPatch):
     installed = Path(sys.executable).parent / "lifecycles"
     shown = subprocess.run([installed, "--help"], capture_output=True, text=True, timeout=60, check=False)
     assert shown.returncode == 0, shown.stderr
     assert "Exit codes" in shown.stdout and "reconcile" in shown.stdout
-    completion = RUNNER.invoke(app, ["--show-completion", "bash"])
+    # --show-completion names the shell it finds among the process's ancestors; a suite
+    # started detached (no shell above it) has none, so the user's bash is given here.
+    monkeypatch.setattr(typer.completion, "_get_shell_name", lambda: "bash")
+    completion = RUNNER.invoke(app, ["--show-completion"])
     assert completion.exit_code == 0 and "complete" in completion.stdout
     assert complete_kind("late") == ["late-payment"]
 
