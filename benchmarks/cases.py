@@ -220,8 +220,11 @@ async def _with_cpu(b: Bench, roles: tuple[str, ...], run: Any) -> tuple[dict[st
     return result, per_op
 
 
-async def _level(b: Bench, clients: int, bares: list[Any], ids: list[str], apis: list[Any]) -> dict[str, Any]:
-    """Bare updates, then GraphQL transitions, from ``clients`` loops; client c sends through ``apis[c % len]``."""
+async def _level(
+    b: Bench, clients: int, bares: list[Any], ids: list[str], apis: list[Any], floor_http: Any = None
+) -> dict[str, Any]:
+    """Bare updates, then the GraphQL floor's (when ``floor_http`` is its client), then GraphQL
+    transitions, from ``clients`` loops; client c sends through ``apis[c % len]``."""
     cfg = b.config
     # One lifecycle (one bare workflow) per client: updates to one workflow are serial by design.
     bare, bare_cpu = await _with_cpu(
@@ -231,6 +234,24 @@ async def _level(b: Bench, clients: int, bares: list[Any], ids: list[str], apis:
             lambda c, k: b.bare_update(bares[c]), clients, cfg.throughput_warmup_seconds, cfg.throughput_seconds
         ),
     )
+    floor: dict[str, Any] = {}
+    if floor_http is not None:
+        floor_run, floor_cpu = await _with_cpu(
+            b,
+            ("graphql_floor", "bare", "temporal"),
+            lambda: _sustained(
+                lambda c, k: b.gql(GRAPHQL_FLOOR_MUTATION, {"workflowId": bares[c].id}, http=floor_http),
+                clients,
+                cfg.throughput_warmup_seconds,
+                cfg.throughput_seconds,
+            ),
+        )
+        floor = {
+            "graphql_floor_per_s": floor_run["per_second"],
+            "graphql_floor_ratio": ratio(floor_run["per_second"], bare["per_second"]),
+            "graphql_floor_latency": floor_run["latency"],
+            "cpu_ms_per_graphql_floor_transition": floor_cpu,
+        }
     graphql, graphql_cpu = await _with_cpu(
         b,
         ("api", "worker", "temporal"),
@@ -252,6 +273,8 @@ async def _level(b: Bench, clients: int, bares: list[Any], ids: list[str], apis:
         # CPU ms per operation of each kind of process, summed over its processes.
         "cpu_ms_per_bare_update": bare_cpu,
         "cpu_ms_per_graphql_transition": graphql_cpu,
+        **floor,
+        **({"ratio_vs_graphql_floor": ratio(graphql["per_second"], floor["graphql_floor_per_s"])} if floor else {}),
     }
 
 
@@ -262,8 +285,11 @@ async def throughput(b: Bench) -> dict[str, Any]:
     with b.phase("lifecycles and bare workflows started"):
         await run_concurrently(most, 8, lambda i: b.open_opportunity(ids[i], i))
         bares = [await b.start_bare(f"bare-tput-{b.run_id}-{i}") for i in range(most)]
+    # The GraphQL floor of the latency benchmark, at every level of one process of each: the least
+    # a Python GraphQL answer over an update that writes through a local activity costs.
     with b.phase("levels measured"):
-        levels = [await _level(b, clients, bares, ids, [b.http]) for clients in cfg.throughput_clients]
+        async with _floor_app(b, "graphql_floor", "benchmarks.graphql_floor:create_app") as floor_http:
+            levels = [await _level(b, clients, bares, ids, [b.http], floor_http) for clients in cfg.throughput_clients]
     # Horizontal scaling: the most clients again with two workers and two APIs (two bare workers on
     # the bare side), the clients spread over both APIs.
     with b.phase("second worker, bare worker and API up"):

@@ -88,7 +88,8 @@ def _print_case(name: str, result: dict[str, Any], seconds: float) -> None:
         for level in [*result["levels"], result["scaled"]]:
             print(
                 f"   {level['clients']:>2} clients, {level['processes']} of each process: "
-                f"bare {level['bare_updates_per_s']:>6}/s  GraphQL {level['graphql_transitions_per_s']:>6}/s  "
+                f"bare {level['bare_updates_per_s']:>6}/s  floor {level.get('graphql_floor_per_s', '-'):>6}/s  "
+                f"GraphQL {level['graphql_transitions_per_s']:>6}/s  "
                 f"ratio {level['ratio']}x  CPU ms per transition {level['cpu_ms_per_graphql_transition']}"
             )
     elif name == "lists":

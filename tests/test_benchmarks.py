@@ -87,6 +87,11 @@ async def test_every_benchmark_runs_and_the_report_has_its_shape():
         assert set(level["cpu_ms_per_graphql_transition"]) == {"api", "worker", "temporal"}
         assert set(level["cpu_ms_per_bare_update"]) == {"bare", "temporal"}
         assert all(v > 0 for v in level["cpu_ms_per_graphql_transition"].values())
+    for level in levels:
+        assert level["graphql_floor_per_s"] > 0 and _figure(level["graphql_floor_ratio"])
+        assert set(level["cpu_ms_per_graphql_floor_transition"]) == {"graphql_floor", "bare", "temporal"}
+        assert all(v > 0 for v in level["cpu_ms_per_graphql_floor_transition"].values())
+    assert "graphql_floor_per_s" not in scaled
 
     lists = results["lists"]
     measured = [lists["sqlite"]] + ([] if "skipped" in lists["postgresql"] else [lists["postgresql"]])
