@@ -3,7 +3,9 @@ follow the page): the pipeline board over 500 open deals, and one lifecycle's pa
 read model holds 100,000 lifecycles.
 
 The board loads page after page of 100 deals, as ``boardPage`` does, with the new-business
-pipeline's open stages as the filter; a board load is all its pages. The lifecycle page is
+pipeline's open stages as the filter; a board load is all its pages. Beside its times, the
+bytes of its answers and the API's CPU per load (robust on a shared machine). A move's and a
+refusal's one-deal queries are not part of a load. The lifecycle page is
 ``lifecyclePage``'s two requests (the lifecycle with its history, effects and what may happen
 now; then the account's other lifecycles) for a deal opened through the API, so it has a
 history, on an account it shares with filled rows.
