@@ -3,7 +3,9 @@ follow the page): the pipeline board over 500 open deals, and one lifecycle's pa
 read model holds 100,000 lifecycles.
 
 The board loads page after page of 100 deals, as ``boardPage`` does, with the new-business
-pipeline's open stages as the filter; a board load is all its pages. The lifecycle page is
+pipeline's open stages as the filter; a board load is all its pages. Beside its times, the
+bytes of its answers and the API's CPU per load (robust on a shared machine). A move's and a
+refusal's one-deal queries are not part of a load. The lifecycle page is
 ``lifecyclePage``'s two requests (the lifecycle with its history, effects and what may happen
 now; then the account's other lifecycles) for a deal opened through the API, so it has a
 history, on an account it shares with filled rows.
@@ -67,11 +69,14 @@ async def console_queries(b: Bench) -> dict[str, Any]:
         with b.phase(f"fill {board_rows:,} rows"):
             await fill_in_thread(b.stack.database_url, 0, board_rows)
         shown: list[int] = []
+        page_bytes: list[int] = []
 
         async def load_board() -> None:
             after, deals = None, 0
             for _ in range(BOARD_PAGES_AT_MOST):
-                page = (await b.gql(board_query, {"filter": {"stage": columns}, "after": after}))["opportunities"]
+                data, size = await b.gql_sized(board_query, {"filter": {"stage": columns}, "after": after})
+                page = data["opportunities"]
+                page_bytes.append(size)
                 deals += len(page["nodes"])
                 if not page["pageInfo"]["hasNextPage"]:
                     break
@@ -79,7 +84,9 @@ async def console_queries(b: Bench) -> dict[str, Any]:
             shown.append(deals)
 
         with b.phase("board measured"):
+            api_cpu_before = b.stack.cpu("api")
             board = await _timed(b, cfg.console_samples, 1, load_board)
+            api_cpu_ms_per_load = (b.stack.cpu("api") - api_cpu_before) * 1000 / len(shown)
         board_deals = shown[-1]
 
         with b.phase(f"fill to {cfg.console_lifecycles:,} rows"):
@@ -100,7 +107,15 @@ async def console_queries(b: Bench) -> dict[str, Any]:
         with b.phase("filled rows removed"):
             await asyncio.to_thread(unfill, b.stack.database_url)
     return {
-        "board": {**board, "open_deals_shown": board_deals, "page_size": 100},
+        "board": {
+            **board,
+            "open_deals_shown": board_deals,
+            "page_size": 100,
+            # A full page's answer; the last page of a load holds the rest.
+            "bytes_per_full_page": max(page_bytes),
+            "bytes_per_load": sum(page_bytes) // len(shown),
+            "api_cpu_ms_per_load": round(api_cpu_ms_per_load, 1),
+        },
         "lifecycle_page": {**page, "lifecycles_in_read_model": cfg.console_lifecycles},
         "what": "the console's BOARD query page after page over the new-business pipeline's open stages (a load "
         "is every page), and its LIFECYCLE then RELATED queries for one deal; over HTTP through the API, "

@@ -214,13 +214,20 @@ class Bench:
     async def gql(
         self, query: str, variables: dict[str, Any], *, admin: bool = False, http: httpx.AsyncClient | None = None
     ) -> dict[str, Any]:
+        data, _ = await self.gql_sized(query, variables, admin=admin, http=http)
+        return data
+
+    async def gql_sized(
+        self, query: str, variables: dict[str, Any], *, admin: bool = False, http: httpx.AsyncClient | None = None
+    ) -> tuple[dict[str, Any], int]:
+        """The answer's data and the size of its body in bytes, as sent (uncompressed)."""
         http = http or (self.admin_http if admin else self.http)
         response = await http.post("/graphql", json={"query": query, "variables": variables})
         body = response.json()
         if response.status_code != 200 or body.get("errors"):
             raise GraphQLFailure(f"HTTP {response.status_code}: {body}")
         data: dict[str, Any] = body["data"]
-        return data
+        return data, len(response.content)
 
     async def open_opportunity(self, entity_id: str, i: int = 0, **extra: Any) -> None:
         data = await self.gql(OPEN_OPPORTUNITY, {"input": {**opportunity_input(entity_id, i), **extra}})

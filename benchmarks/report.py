@@ -423,6 +423,9 @@ def markdown(run: dict[str, Any], history: list[dict[str, Any]] | None = None) -
             _percentiles_row(
                 f"one lifecycle's page, {page['lifecycles_in_read_model']:,} lifecycles in the read model", page
             ),
+            "",
+            f"The board's answers: {board['bytes_per_full_page']:,} bytes a full page, {board['bytes_per_load']:,} "
+            f"bytes a load; the API spent {board['api_cpu_ms_per_load']} ms of CPU per load.",
         ]
     tput = res.get("throughput")
     if tput:

@@ -79,6 +79,8 @@ def _print_case(name: str, result: dict[str, Any], seconds: float) -> None:
         board, page = result["board"], result["lifecycle_page"]
         print(
             f"   board ({board['open_deals_shown']} open deals)  p50 {board['p50_ms']:>7} ms  p99 {board['p99_ms']:>7}"
+            f"  bytes per full page {board['bytes_per_full_page']:,}, per load {board['bytes_per_load']:,}"
+            f"  API CPU ms per load {board['api_cpu_ms_per_load']}"
         )
         print(
             f"   lifecycle page ({page['lifecycles_in_read_model']:,} in the read model)"

@@ -71,6 +71,8 @@ async def test_every_benchmark_runs_and_the_report_has_its_shape():
     console = results["console_queries"]
     assert console["board"]["n"] == console["lifecycle_page"]["n"] == SMOKE.console_samples
     assert console["board"]["open_deals_shown"] >= 500  # the filled deals, and any the run opened
+    assert 0 < console["board"]["bytes_per_full_page"] <= console["board"]["bytes_per_load"]
+    assert console["board"]["api_cpu_ms_per_load"] > 0
     assert console["lifecycle_page"]["lifecycles_in_read_model"] == SMOKE.console_lifecycles
 
     live = results["subscription_latency"]

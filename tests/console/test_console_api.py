@@ -1,6 +1,7 @@
 """What the console needs from the API, through HTTP: its page and files, its configuration, the
 development sign-in (on only when asked for, never in production), and the generic additions to
-GraphQL it reads (me, lifecycleTotals, each machine's listQuery)."""
+GraphQL it reads (me, lifecycleTotals, each machine's listQuery), and the board's own queries as
+its source holds them."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from collections.abc import AsyncIterator
 import pytest
 from pydantic import ValidationError
 
+from benchmarks.console import console_query
 from services.api import create_app
 from services.settings import Environment, Settings
-from tests.api.test_generic_api import deals  # noqa: F401 (a fixture)
+from tests.api.test_generic_api import FIRE, deals  # noqa: F401 (a fixture)
 from tests.conftest import TOKEN, Api, Stack, serve
 
 
@@ -155,3 +157,32 @@ async def test_every_kind_describes_its_list_query(api: Api):
         )
         answer = await api.gql(document, {"filter": {}, "orderBy": described["defaultOrder"]}, role="viewer")
         assert answer[described["query"]]["totalCount"] >= 0, kind
+
+
+async def test_the_board_asks_a_moved_deal_for_its_move_and_a_refused_one_for_its_criteria(
+    api: Api,
+    deals: dict[str, str],  # noqa: F811
+):
+    """The board's queries, read from the console's source: cards without their transitions or
+    exit criteria, then for one deal the move it fires and, once refused, the criteria it lacks."""
+    board, moves, refused = (console_query(name) for name in ("BOARD", "DEAL_MOVES", "REFUSED_DEAL"))
+    page = await api.gql(board, {"filter": {"stage": ["PROBLEM_AGREEMENT"], "owner": "ann@example.com"}}, role="viewer")
+    [card] = page["opportunities"]["nodes"]
+    assert card["id"] == deals["a"] and card["stage"] == "PROBLEM_AGREEMENT" and card["account"]["name"]
+    assert not {"availableTransitions", "exitCriteria"} & set(card)
+
+    answer = await api.gql(moves, {"id": deals["a"]})
+    [edge] = [t for t in answer["opportunity"]["availableTransitions"] if t["toState"] == "SOLUTION_AGREEMENT"]
+    move = {"kind": "opportunity", "id": deals["a"], "trigger": edge["trigger"], "params": edge["params"]}
+    fired = (await api.gql(FIRE, move))["fireLifecycleTrigger"]
+    assert fired["__typename"] == "GuardFailed"
+
+    criteria = (await api.gql(refused, {"id": deals["a"]}))["opportunity"]
+    assert criteria["version"] == card["version"]  # the refusal changed nothing
+    missing = [c["key"] for c in criteria["exitCriteria"] if c["stage"] == "PROBLEM_AGREEMENT" and not c["met"]]
+    assert missing == ["quantified_pain", "cost_of_inaction", "problem_acknowledged"]
+    assert all(f"({key})" in " ".join(u["message"] for u in fired["unmet"]) for key in missing)
+
+    # A deal that is not there has no moves and no criteria; the console says it cannot move.
+    for query in (moves, refused):
+        assert await api.gql(query, {"id": "no-such-deal"}) == {"opportunity": {}}

@@ -35,6 +35,9 @@ DEALS = {
     "umbrella-expansion": ("Umbrella expansion", "umbrella", "96000"),
 }
 PROBLEM_CRITERIA = ["quantified_pain", "cost_of_inaction", "problem_acknowledged"]
+SOLUTION_CRITERIA = ["active_usage_or_trial", "documented_decision", "economic_buyer", "champion"]
+RECORD = """mutation($input: ExitCriterionInput!) { recordExitCriterion(input: $input) {
+  __typename ... on Error { message } } }"""
 
 
 # The board's deals have an owner of their own: the shared stack has other tests' deals, and
@@ -370,6 +373,52 @@ def test_an_admin_waives_the_unmet_criteria_and_drags_the_card_across(stack: Lau
     assert words.startswith("Cannot move to Problem agreement yet.")
     assert "Say why the opportunity moves back." in words
     assert column_of(driver, "umbrella-upsell") == "SOLUTION_AGREEMENT"
+
+
+def test_a_refused_skip_ahead_lists_both_stages_criteria_and_follows_evidence_recorded_elsewhere(
+    stack: LaunchedStack, driver: WebDriver
+):
+    # The board's pages carry no exit criteria: the refused deal's are asked for when it is
+    # refused, and again when it changes, whoever changed it.
+    open_deal(stack, "acme-skip-ahead", "Acme skip ahead", "acme", "36000")
+    sign_in_as(driver, stack, "operator")
+    driver.get(f"{stack.url}/console#/board/NEW_BUSINESS")
+    live(driver)
+    move(driver, "acme-skip-ahead", "PRIORITY_AGREEMENT")
+    refusal = 'article.card[data-id="acme-skip-ahead"] .refusal'
+
+    def criteria(d: WebDriver) -> list[str]:
+        found: list[str] = d.execute_script(
+            "return [...document.querySelectorAll(arguments[0])].map((f) => f.dataset.criterion)",
+            f"{refusal} form.criterion",
+        )
+        return found
+
+    wait(driver).until(lambda d: criteria(d) == PROBLEM_CRITERIA + SOLUTION_CRITERIA)
+    [text] = texts(driver, refusal)
+    assert text.startswith("Cannot move to Priority agreement yet.")
+    assert "quantifiable metrics (time/money/risk) (Problem agreement): evidence" in text
+    assert "Waive" not in text  # an operator records; only an admin may waive
+    shot(driver, "14-refused-skip-ahead")
+
+    recorded = stack.gql(
+        RECORD,
+        {
+            "input": {
+                "id": "acme-skip-ahead",
+                "stage": "PROBLEM_AGREEMENT",
+                "criterion": "quantified_pain",
+                "evidence": "Recorded from another session: a 20% churn in support costs",
+                "idempotencyKey": "acme-skip-ahead-quantified-pain",
+            }
+        },
+    )
+    assert recorded["recordExitCriterion"]["__typename"] == "OpportunityChanged", recorded
+    wait(driver).until(lambda d: criteria(d) == PROBLEM_CRITERIA[1:] + SOLUTION_CRITERIA)
+    assert column_of(driver, "acme-skip-ahead") == "PROBLEM_AGREEMENT"
+
+    retrying(lambda: driver.find_element(By.CSS_SELECTOR, f"{refusal} button.quiet").click())
+    wait(driver).until(lambda d: not d.find_elements(By.CSS_SELECTOR, refusal))
 
 
 def forced(driver: WebDriver, script: str) -> Any:

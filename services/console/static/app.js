@@ -272,17 +272,26 @@ async function myWorkPage() {
 
 // ---- the pipeline board ---------------------------------------------------------------------
 
+// A card asks for what it shows. The deal being moved is asked for its moves (DEAL_MOVES), and a
+// refused one for its exit criteria (REFUSED_DEAL): every card carrying both made a board page
+// ~740 KB, and judging every card's transitions was most of the API's work for it.
 const BOARD = `query Board($filter: OpportunityFilter, $after: String) {
   opportunities(filter: $filter, orderBy: CLOSE_DATE_ASC, first: 100, after: $after) {
     pageInfo { hasNextPage endCursor }
     nodes {
       id name stage owner version account { id name } arrDiscounted stateEnteredAt nextDeadline
-      deadlines { timer dueAt description }
+      deadlines { timer dueAt }
       silenceTimersEnabled followUpsSent
-      exitCriteria { stage key label met waived }
-      ${TRANSITIONS}
     }
   }
+}`;
+
+const DEAL_MOVES = `query DealMoves($id: ID!) {
+  opportunity(id: $id) { ... on Opportunity { availableTransitions { trigger toState params } } }
+}`;
+
+const REFUSED_DEAL = `query RefusedDeal($id: ID!) {
+  opportunity(id: $id) { ... on Opportunity { version exitCriteria { stage key label met waived } } }
 }`;
 
 async function boardPage(pipeline) {
@@ -293,10 +302,12 @@ async function boardPage(pipeline) {
   const refusals = new Map();
   const role = session.me.role;
   const canMove = may(role, "OPERATOR");
+  const criterionKeys = spec.states.flatMap((s) => s.checklist.map((c) => `(${c.key})`));
 
   const move = async (deal, stage, reason, key) => {
     if (stage === deal.stage) return;
-    const edge = deal.availableTransitions.find((t) => t.toState === stage);
+    const moves = (await gql(DEAL_MOVES, { id: deal.id })).opportunity.availableTransitions ?? [];
+    const edge = moves.find((t) => t.toState === stage);
     if (!edge) {
       refusals.set(deal.id, { words: `${deal.name} cannot move from ${humanize(deal.stage)} to ${humanize(stage)}.`, target: stage });
       return load();
@@ -306,10 +317,9 @@ async function boardPage(pipeline) {
       refusals.delete(deal.id);
       say(`${deal.name} moved to ${humanize(result.lifecycle.stateName)}.`);
     } else if (result.__typename === "GuardFailed") {
-      // The exit criteria get a form each below; anything else unmet is listed in words.
-      const criteria = new Set(deal.exitCriteria.map((c) => `(${c.key})`));
-      const others = result.unmet.map((u) => u.message).filter((m) => ![...criteria].some((key) => m.includes(key)));
-      refusals.set(deal.id, { words: `Cannot move to ${humanize(stage)} yet.`, others, target: stage });
+      // The exit criteria get a form each below (load asks for them); anything else unmet is listed in words.
+      const others = result.unmet.map((u) => u.message).filter((m) => !criterionKeys.some((key) => m.includes(key)));
+      refusals.set(deal.id, { words: `Cannot move to ${humanize(stage)} yet.`, others, target: stage, criteria: { version: null, list: [] } });
     } else {
       refusals.set(deal.id, { words: refusalWords(result), target: stage });
     }
@@ -334,7 +344,8 @@ async function boardPage(pipeline) {
     const order = spec.states.map((s) => s.name);
     const from = order.indexOf(deal.stage);
     const to = order.indexOf(refusal.target);
-    const missing = deal.exitCriteria.filter((c) => !c.met && !c.waived && order.indexOf(c.stage) >= from && order.indexOf(c.stage) < to);
+    const criteria = refusal.criteria?.list ?? [];
+    const missing = criteria.filter((c) => !c.met && !c.waived && order.indexOf(c.stage) >= from && order.indexOf(c.stage) < to);
     const forms = missing.map((c) => {
       const base = `${deal.id}-${c.stage}-${c.key}`;
       const evidence = h("input", { id: `ev-${base}`, type: "text", "data-keep": `ev-${base}`, maxlength: "500" });
@@ -486,6 +497,18 @@ async function boardPage(pipeline) {
       if (!data.opportunities.pageInfo.hasNextPage) break;
       after = data.opportunities.pageInfo.endCursor;
     }
+    // A refused deal's exit criteria, asked for again only once the deal has changed (evidence recorded).
+    const stale = deals.filter((d) => {
+      const criteria = refusals.get(d.id)?.criteria;
+      return criteria && criteria.version !== d.version;
+    });
+    await Promise.all(
+      stale.map(async (d) => {
+        const found = (await gql(REFUSED_DEAL, { id: d.id })).opportunity;
+        const refusal = refusals.get(d.id);
+        if (refusal) refusal.criteria = { version: found.version ?? null, list: found.exitCriteria ?? [] };
+      }),
+    );
     shown.clear();
     for (const d of deals) shown.set(d.id, d.version);
     const board = h(
