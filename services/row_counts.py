@@ -7,9 +7,12 @@ sequential scan, ~50 ms), so triggers on each list table keep the count in
 reconcile's repair, a bulk load, a cleared table), and the list sums it.
 
 - PostgreSQL: statement-level triggers with transition tables, so a bulk
-  ``INSERT ... SELECT`` or ``COPY`` of a million rows adds one counter update; each
-  statement adds to one of ``SLOTS`` rows picked at random, so concurrent transactions
-  opening lifecycles do not queue on one row (its lock is held until they commit).
+  ``INSERT ... SELECT`` or ``COPY`` of a million rows adds one counter update. A
+  transaction adds to one of ``SLOTS`` rows per table, picked by its transaction id:
+  transactions opening lifecycles at once have consecutive ids, so they do not queue on
+  one row (its lock is held until they commit), and a transaction of many statements
+  holds one counter row per table, never several that another could take in the
+  reverse order (a deadlock).
   ``TRUNCATE`` forgets the table's counters.
 - SQLite: row-level triggers on one slot (there is one writer at a time).
 
@@ -27,7 +30,7 @@ import sqlalchemy as sa
 from services.models import RowCount
 
 # Counter rows per table on PostgreSQL: two transactions writing the same table wait for
-# each other only when their statements pick the same slot.
+# each other only when their ids are equal modulo SLOTS.
 SLOTS = 16
 
 COUNTS: Any = sa.inspect(RowCount).local_table
@@ -51,7 +54,7 @@ def _postgresql_functions() -> list[str]:
         return f"""
         BEGIN
             INSERT INTO row_counts (table_name, slot, row_count)
-            SELECT TG_TABLE_NAME, floor(random() * {SLOTS})::integer, {sign}count(*) FROM {rows} HAVING count(*) > 0
+            SELECT TG_TABLE_NAME, mod(txid_current(), {SLOTS}), {sign}count(*) FROM {rows} HAVING count(*) > 0
             ON CONFLICT (table_name, slot) DO UPDATE SET row_count = row_counts.row_count + excluded.row_count;
             RETURN NULL;
         END"""
