@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -35,9 +34,7 @@ def database_url(request: pytest.FixtureRequest, database_url: str) -> str:
     if request.param == "sqlite":
         return database_url
     server: PostgresServer = request.getfixturevalue("postgres")
-    url = server.create_database(f"counts_{uuid.uuid4().hex[:10]}")
-    upgrade(url)
-    return url
+    return server.migrated_database("counts")
 
 
 @pytest.fixture
