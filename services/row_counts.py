@@ -11,8 +11,8 @@ reconcile's repair, a bulk load, a cleared table), and the list sums it.
   transaction adds to one of ``SLOTS`` rows per table, picked by its transaction id:
   transactions opening lifecycles at once have consecutive ids, so they do not queue on
   one row (its lock is held until they commit), and a transaction of many statements
-  holds one counter row per table, never several that another could take in the
-  reverse order (a deadlock).
+  holds at most one counter row per table (a slot per statement could have two bulk
+  writers each wait for a slot the other holds: a deadlock).
   ``TRUNCATE`` forgets the table's counters.
 - SQLite: row-level triggers on one slot (there is one writer at a time).
 
