@@ -8,6 +8,7 @@ SQLite (a file, zero setup) is the embedded default; PostgreSQL is chosen with a
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import sys
@@ -38,6 +39,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
+    # An INSERT OR REPLACE then fires the delete triggers of the row it replaces, which
+    # keep the list tables' row counts (services/row_counts.py).
+    cursor.execute("PRAGMA recursive_triggers=ON")
     cursor.close()
 
 
@@ -91,9 +95,13 @@ def generate_migration(message: str, into: Path = VERSIONS) -> Path | None:
     into ``into``; None when the models and the migrations already agree."""
     from alembic import command
 
+    from services.row_count_ops import count_new_tables
+
     def unless_empty(context: Any, revision: Any, directives: list[Any]) -> None:
         if directives[0].upgrade_ops.is_empty():
             directives.clear()
+        else:
+            count_new_tables(directives[0].upgrade_ops, directives[0].downgrade_ops)
 
     more = [into] if into != VERSIONS else []
     numbers = [int(m[1]) for d in (VERSIONS, *more) for f in d.glob("*.py") if (m := re.match(r"(\d+)_", f.name))]
@@ -119,14 +127,34 @@ def generate_migration(message: str, into: Path = VERSIONS) -> Path | None:
     return Path(made[0].path) if made else None
 
 
+def recount_lists(url: str) -> dict[str, int]:
+    """Count every list table's rows again into its counter (``services/row_counts.py``): the
+    counts, by table."""
+    from services.row_counts import counted_tables, recount
+
+    engine = sa.create_engine(sync_url(url))
+    try:
+        with engine.begin() as connection:
+            return recount(connection, counted_tables())
+    finally:
+        engine.dispose()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="Read-model schema migrations")
-    parser.add_argument("action", choices=["upgrade", "current"])
+    parser.add_argument(
+        "action",
+        choices=["upgrade", "current", "recount"],
+        help="recount: count the list tables' rows again (after editing them by hand)",
+    )
     parser.add_argument("--url", default=None, help="database URL (default: LIFECYCLES_DATABASE_URL)")
     args = parser.parse_args()
     url = args.url or get_settings().database_url
     if args.action == "upgrade":
         upgrade(url)
+    elif args.action == "recount":
+        json.dump(recount_lists(url), sys.stdout)
+        sys.stdout.write("\n")
     else:
         from alembic import command
 

@@ -88,6 +88,20 @@ class LifecycleRow(SQLModel, table=True):
     deadlines: list[dict[str, Any]] = json_column()
 
 
+class RowCount(SQLModel, table=True):
+    """A share of how many rows a list table holds, kept by its triggers (services/row_counts.py).
+
+    A table's count is the sum of its slots: concurrent writers add to different slots,
+    so they do not queue on one row.
+    """
+
+    __tablename__ = "row_counts"
+
+    table_name: str = Field(primary_key=True, max_length=63)
+    slot: int = Field(primary_key=True)
+    row_count: int = Field(sa_type=sa.BigInteger)
+
+
 class OfTransition(SQLModel):
     """The columns naming the transition a row comes from: its lifecycle's workflow, kind and id, and its seq."""
 

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import os
 import shutil
+import uuid
 
 import pytest
 
 from infra import postgres
 from infra.postgres import free_port
+from services.db import upgrade
 
 __all__ = ["PostgresServer", "free_port"]
 
@@ -27,3 +29,9 @@ class PostgresServer(postgres.PostgresServer):
             super().__init__()
         except postgres.PostgresMissing as missing:
             pytest.skip(f"{missing}; CI installs it itself")
+
+    def migrated_database(self, prefix: str) -> str:
+        """A database of its own (``<prefix>_<random>``) with the read model's schema: its URL."""
+        url = self.create_database(f"{prefix}_{uuid.uuid4().hex[:10]}")
+        upgrade(url)
+        return url

@@ -231,12 +231,15 @@ def test_removing_the_filled_rows_keeps_the_rest_and_every_index(tmp_path):
     raw = sqlite3.connect(tmp_path / "readmodel.db")
     indexes = "SELECT name, sql FROM sqlite_master WHERE type = 'index' ORDER BY name"
     schema = raw.execute(indexes).fetchall()
+    counted = "SELECT sum(row_count) FROM row_counts WHERE table_name = 'opportunities'"
     fill(url, 0, 300)
+    assert raw.execute(counted).fetchone() == (300,)  # the unfiltered list's total
     raw.execute("UPDATE lifecycles SET workflow_id = 'opportunity/kept', entity_id = 'kept' WHERE entity_id = 'fill-7'")
     raw.execute("UPDATE opportunities SET workflow_id = 'opportunity/kept' WHERE workflow_id = 'opportunity/fill-7'")
     raw.commit()
     unfill(url)
     assert raw.execute(indexes).fetchall() == schema
+    assert raw.execute(counted).fetchone() == (1,)
     for table in ("lifecycles", "opportunities"):
         assert raw.execute(f"SELECT workflow_id FROM {table}").fetchall() == [("opportunity/kept",)]
     raw.close()

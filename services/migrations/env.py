@@ -8,7 +8,8 @@ from sqlmodel import SQLModel
 
 import services.billing_events
 import services.models
-import services.projection  # noqa: F401  (with the line above, registers every table)
+import services.projection
+import services.row_count_ops  # noqa: F401  (the migrations' op.create_row_counter)
 
 target_metadata = SQLModel.metadata
 

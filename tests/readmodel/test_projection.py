@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
@@ -33,9 +32,7 @@ def readmodel_url(request: pytest.FixtureRequest, database_url: str) -> str:
     if request.param == "sqlite":
         return database_url
     server: PostgresServer = request.getfixturevalue("postgres")
-    url = server.create_database(f"t_{uuid.uuid4().hex[:10]}")
-    upgrade(url)
-    return url
+    return server.migrated_database("t")
 
 
 @pytest.fixture

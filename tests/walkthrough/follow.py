@@ -95,6 +95,7 @@ async def _calls(http: httpx.AsyncClient) -> dict[str, Any]:
         "shipped_again": await gql(SHIP, {"input": {"id": "demo-1", "trackingNumber": "1Z999-2"}}),
         "write_off_without_reason": await gql(WRITE_OFF, {"input": {"id": "demo-1"}}),
         "listed": await gql(LIST, {"filter": {"accountId": "acme"}}),
+        "listed_all": await gql(LIST, {}),
         "listed_shipped": await gql(LIST, {"filter": {"state": ["SHIPPED"], "dueBefore": "2099-03-02T00:00:00Z"}}),
         "listed_bad_bound": await gql(LIST, {"filter": {"dueAfter": "someday"}}),
     }

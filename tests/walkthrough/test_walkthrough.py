@@ -71,6 +71,10 @@ def test_the_migration_creates_its_table_and_nothing_else(followed: dict):
     assert 'op.create_table(\n        "loans"' in migration or "op.create_table('loans'" in migration
     assert "drop_table" not in migration.split("def downgrade")[0]
     assert migration.count("create_table") == 1
+    # Then its row counter (an unfiltered list's total), dropped first on the way down.
+    upgrade, downgrade = migration.split("def downgrade")
+    assert upgrade.index('op.create_row_counter("loans")') > upgrade.index("create_table")
+    assert downgrade.index('op.drop_row_counter("loans")') < downgrade.index("drop_table")
     assert followed["migration_again"], "a second migration found more to change"
 
 
@@ -96,6 +100,7 @@ def test_it_is_projected_and_listed_with_its_filters(followed: dict):
     calls = followed["calls"]
     listed = calls["listed"]["data"]["loans"]
     assert listed["totalCount"] == 2
+    assert calls["listed_all"]["data"]["loans"]["totalCount"] == 2  # its row counter's
     assert [n["id"] for n in listed["nodes"]] == ["demo-2", "demo-1"]
     shipped = calls["listed_shipped"]["data"]["loans"]
     assert [(n["id"], n["state"]) for n in shipped["nodes"]] == [("demo-1", "SHIPPED")]
