@@ -137,11 +137,8 @@ async def test_bulk_writes_and_clears_keep_the_count(sessions: Sessions, engine:
         assert kept_and_real(engine) == (1, 1)
 
 
-async def test_an_insert_or_replace_on_sqlite_counts_the_row_it_replaces(
-    database_url: str, sessions: Sessions, engine: Any
-):
-    if not database_url.startswith("sqlite"):
-        pytest.skip("INSERT OR REPLACE is SQLite's")
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # INSERT OR REPLACE is SQLite's
+async def test_an_insert_or_replace_on_sqlite_counts_the_row_it_replaces(sessions: Sessions, engine: Any):
     await project(sessions, deal("r1"))
     async with sessions.begin() as session:  # the service's connections (services/db.py)
         await session.execute(
@@ -151,9 +148,8 @@ async def test_an_insert_or_replace_on_sqlite_counts_the_row_it_replaces(
     assert kept_and_real(engine) == (1, 1)
 
 
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)  # SQLite has one writer at a time
 async def test_concurrent_openings_on_postgresql_count_exactly(database_url: str, engine: Any):
-    if not database_url.startswith("postgresql"):
-        pytest.skip("SQLite has one writer at a time")
     writers = create_engine(database_url)  # its pool: up to 20 connections at once
     try:
         sessions = session_factory(writers)
