@@ -228,25 +228,19 @@ async def _level(
     """Bare updates, then the GraphQL floor's (when ``floor_http`` is its client), then GraphQL
     transitions, from ``clients`` loops; client c sends through ``apis[c % len]``."""
     cfg = b.config
+
+    async def side(roles: tuple[str, ...], op: Any) -> tuple[dict[str, Any], dict[str, float]]:
+        return await _with_cpu(
+            b, roles, lambda: _sustained(op, clients, cfg.throughput_warmup_seconds, cfg.throughput_seconds)
+        )
+
     # One lifecycle (one bare workflow) per client: updates to one workflow are serial by design.
-    bare, bare_cpu = await _with_cpu(
-        b,
-        ("bare", "temporal"),
-        lambda: _sustained(
-            lambda c, k: b.bare_update(bares[c]), clients, cfg.throughput_warmup_seconds, cfg.throughput_seconds
-        ),
-    )
+    bare, bare_cpu = await side(("bare", "temporal"), lambda c, k: b.bare_update(bares[c]))
     floor: dict[str, Any] = {}
     if floor_http is not None:
-        floor_run, floor_cpu = await _with_cpu(
-            b,
+        floor_run, floor_cpu = await side(
             ("graphql_floor", "bare", "temporal"),
-            lambda: _sustained(
-                lambda c, k: b.gql(GRAPHQL_FLOOR_MUTATION, {"workflowId": bares[c].id}, http=floor_http),
-                clients,
-                cfg.throughput_warmup_seconds,
-                cfg.throughput_seconds,
-            ),
+            lambda c, k: b.gql(GRAPHQL_FLOOR_MUTATION, {"workflowId": bares[c].id}, http=floor_http),
         )
         floor = {
             "graphql_floor_per_s": floor_run["per_second"],
@@ -254,15 +248,9 @@ async def _level(
             "graphql_floor_latency": floor_run["latency"],
             "cpu_ms_per_graphql_floor_transition": floor_cpu,
         }
-    graphql, graphql_cpu = await _with_cpu(
-        b,
+    graphql, graphql_cpu = await side(
         ("api", "worker", "temporal"),
-        lambda: _sustained(
-            lambda c, k: b.update_opportunity(ids[c], f"tput {c}.{k}", http=apis[c % len(apis)]),
-            clients,
-            cfg.throughput_warmup_seconds,
-            cfg.throughput_seconds,
-        ),
+        lambda c, k: b.update_opportunity(ids[c], f"tput {c}.{k}", http=apis[c % len(apis)]),
     )
     return {
         "clients": clients,

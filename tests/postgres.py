@@ -17,7 +17,10 @@ from infra import postgres
 from infra.postgres import free_port
 from services.db import upgrade
 
-__all__ = ["PostgresServer", "free_port"]
+__all__ = ["READ_MODEL_DATABASES", "PostgresServer", "free_port", "read_model_on"]
+
+# The databases the read model runs on: a fixture parametrized with these picks one per test.
+READ_MODEL_DATABASES = ["sqlite", "postgres"]
 
 
 class PostgresServer(postgres.PostgresServer):
@@ -35,3 +38,12 @@ class PostgresServer(postgres.PostgresServer):
         url = self.create_database(f"{prefix}_{uuid.uuid4().hex[:10]}")
         upgrade(url)
         return url
+
+
+def read_model_on(request: pytest.FixtureRequest, sqlite_url: str) -> str:
+    """The read model's URL on the database ``request.param`` names: the test's SQLite file,
+    or a migrated database of its own on the test PostgreSQL server."""
+    if request.param == "sqlite":
+        return sqlite_url
+    server: PostgresServer = request.getfixturevalue("postgres")
+    return server.migrated_database("t")

@@ -3,14 +3,12 @@ the next id and the late-payment facts."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from services.db import Sessions, create_engine, session_factory, upgrade
+from services.db import Sessions
 from services.handover import (
     HANDOVERS,
     account_owner,
@@ -21,7 +19,6 @@ from services.handover import (
 from services.models import LifecycleRow
 from services.pagination import encode_cursor
 from services.projection import apply_projection, lifecycle_values
-from tests.postgres import PostgresServer
 from workflows.engine.errors import AlreadyExists
 from workflows.engine.instance import LifecycleInstance
 from workflows.engine.spec import Role
@@ -31,18 +28,6 @@ from workflows.handover import EXPOSURE, HANDOVER, OPEN_LATE_PAYMENTS, FollowUpI
 T0 = datetime(2026, 4, 1, 9, 0, tzinfo=UTC)
 NOW = T0 + timedelta(days=30)
 FOLLOW_UP_DUE = next(c for c in EXPOSURE.columns if c.name == "follow_up_due_at")
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-async def readmodel(request: pytest.FixtureRequest, database_url: str) -> AsyncIterator[Sessions]:
-    url = database_url
-    if request.param == "postgres":
-        server: PostgresServer = request.getfixturevalue("postgres")
-        url = server.create_database(f"t_{uuid.uuid4().hex[:10]}")
-        upgrade(url)
-    engine = create_engine(url)
-    yield session_factory(engine)
-    await engine.dispose()
 
 
 def step(instance: LifecycleInstance, trigger: str, params: dict[str, Any], at: datetime, actor: str = "x@e.com"):

@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
-import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlmodel import SQLModel, col
 
 import services.projection  # noqa: F401  (registers every table on the metadata)
-from services.db import Sessions, create_engine, session_factory, sync_url, upgrade
+from services.db import Sessions, sync_url, upgrade
 from services.derived import DERIVED
 from services.models import EffectRow, LifecycleRow, TransitionRow
 from services.pagination import encode_cursor
 from services.projection import apply_projection
-from tests.postgres import PostgresServer
 from workflows.engine.instance import LifecycleInstance
 from workflows.engine.spec import Role
 from workflows.opportunity import OPPORTUNITY
@@ -25,21 +22,6 @@ from workflows.opportunity import OPPORTUNITY
 NOW = datetime(2026, 5, 4, 12, 30, tzinfo=UTC)
 OPPORTUNITIES = DERIVED["opportunity"]
 OpportunityRow = OPPORTUNITIES.table
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def readmodel_url(request: pytest.FixtureRequest, database_url: str) -> str:
-    if request.param == "sqlite":
-        return database_url
-    server: PostgresServer = request.getfixturevalue("postgres")
-    return server.migrated_database("t")
-
-
-@pytest.fixture
-async def readmodel(readmodel_url: str) -> AsyncIterator[Sessions]:
-    engine = create_engine(readmodel_url)
-    yield session_factory(engine)
-    await engine.dispose()
 
 
 def deal(entity_id: str, **fields) -> LifecycleInstance:

@@ -22,19 +22,17 @@ from services.row_counts import count_of, counted_tables
 from tests.api.test_lists_and_machines import LIST
 from tests.api.test_opportunity_api import LOST, UPDATE, call, open_deal
 from tests.conftest import Api
-from tests.postgres import PostgresServer
+from tests.postgres import READ_MODEL_DATABASES, read_model_on
 from tests.readmodel.test_projection import NOW, OpportunityRow, deal, project, step
 from tests.workflows.helpers import eventually
 
 OPPORTUNITIES: str = sa.inspect(OpportunityRow).local_table.name
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=READ_MODEL_DATABASES)
 def database_url(request: pytest.FixtureRequest, database_url: str) -> str:
-    if request.param == "sqlite":
-        return database_url
-    server: PostgresServer = request.getfixturevalue("postgres")
-    return server.migrated_database("counts")
+    """The API, the sessions and the engine of these tests on each database."""
+    return read_model_on(request, database_url)
 
 
 @pytest.fixture
