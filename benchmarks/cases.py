@@ -647,9 +647,7 @@ async def _captured_statements(target: ListTarget, f: Filter, order: str, after:
     event.listen(engine.sync_engine, "before_cursor_execute", capture)
     try:
         async with target.sessions() as session:
-            page = await OPPORTUNITIES.page(
-                session, OPPORTUNITIES.conditions(f), order, first=20, after=after, max_page_size=100
-            )
+            page = await OPPORTUNITIES.page(session, f, order, first=20, after=after, max_page_size=100)
     finally:
         event.remove(engine.sync_engine, "before_cursor_execute", capture)
     return captured, (encode_cursor(page.keys[-1]) if page.keys else None)
@@ -715,7 +713,7 @@ async def _list_size(b: Bench, target: ListTarget, rows: int) -> dict[str, Any]:
         service_page, floor_page = answers["graphql"]["opportunities"], answers["floor"]["opportunities"]
         plans = [
             {"sql": " ".join(statement.split()), "plan": target.plan(statement, parameters)}
-            for statement, parameters in pages[0][1] + pages[1][1][1:]
+            for statement, parameters in pages[0][1] + pages[1][1]
         ]
         graphql, floor_summary, raw = (summary_ms(samples[side]) for side in ("graphql", "floor", "raw_sql"))
         shapes.append(
@@ -861,7 +859,8 @@ async def lists(b: Bench) -> dict[str, Any]:
         "what": "GraphQL: the opportunities query (20 a page, totalCount, 7 fields) over HTTP through the API; "
         "floor: a minimal strawberry-on-starlette endpoint (benchmarks/list_floor.py, uvicorn as the API) "
         "running the same statements on one connection of the same driver and returning the same fields; "
-        "raw SQL: the same statements (count and page) on the database's sync driver from the benchmark. "
+        "raw SQL: the same statements (the page with its total; the count of an empty page) on the database's "
+        "sync driver from the benchmark. "
         "Each database (a SQLite file, a PostgreSQL server) has its own API process, launched as the "
         "stack's is; both are filled at the same time (fill times overlap)",
     }

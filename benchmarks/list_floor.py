@@ -3,7 +3,7 @@
 ``uvicorn --factory benchmarks.list_floor:create_app``, launched by the lists benchmark
 beside the API, as the API is launched. It answers the same selection as the API's
 ``opportunities`` query (totalCount, pageInfo, seven fields per node) by running the
-very statements the service sent for that page (count and page, captured by the
+very statements the service sent for that page (the page with its total, captured by the
 benchmark and handed over in a pickle file of the directory ``BENCH_LIST_STATEMENTS``,
 named in the query: the floor is launched with the database's API, before the database
 is filled and the statements captured) on one connection of the same driver, and reading
@@ -28,7 +28,7 @@ from starlette.routing import Route
 from strawberry.asgi import GraphQL
 from strawberry.extensions import ParserCache, ValidationCache
 
-# (shape name, page number) -> [(count statement, parameters), (page statement, parameters)]
+# (shape name, page number) -> [(page statement, parameters)], then (count statement, parameters) for an empty page
 Statements = dict[tuple[str, int], list[tuple[str, Any]]]
 PAGE_SIZE = 20
 
@@ -123,13 +123,14 @@ def create_app() -> Starlette:
     class Query:
         @strawberry.field
         async def opportunities(self, statements: str, shape: str, page: int) -> OpportunityConnection:
-            (count, count_parameters), (select, select_parameters) = statements_in(statements)[(shape, page)]
-            _, counted = await database.fetch(count, count_parameters)
+            # The page, with its total in a column of every row; then, for an empty page, its count.
+            (select, select_parameters), *count = statements_in(statements)[(shape, page)]
             columns, rows = await database.fetch(select, select_parameters)
+            total = rows[0][columns.index("page_total")] if rows else (await database.fetch(*count[0]))[1][0][0]
             nodes = [_node(columns, row) for row in rows[:PAGE_SIZE]]
             last = rows[min(len(rows), PAGE_SIZE) - 1] if rows else None
             return OpportunityConnection(
-                total_count=counted[0][0],
+                total_count=total,
                 page_info=PageInfo(
                     has_next_page=len(rows) > PAGE_SIZE,
                     end_cursor=_cursor([last[columns.index("workflow_id")]]) if last else None,

@@ -3,9 +3,10 @@ allowed transitions, the outbox, connections and the machine description."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any, Generic, TypeVar
 
 import strawberry
@@ -22,7 +23,7 @@ from schema.errors import (
 )
 from services.pagination import Page, encode_cursor
 from services.per_account import fire_for_account
-from services.read_model import describe
+from services.read_model import describe, snapshot_of
 from workflows.engine.diagram import mermaid
 from workflows.engine.errors import Rejection
 from workflows.engine.errors import ValidationError as EngineValidationError
@@ -229,32 +230,44 @@ class Effect:
         )
 
 
-def _from_snapshot(read: Callable[[LifecycleSnapshot], Any], description: str | None = None) -> Any:
-    """A Lifecycle field that shows what ``read`` takes from the lifecycle's snapshot."""
+def served_as_attributes(cls: type, reads: Mapping[str, Callable[[Any], Any]]) -> None:
+    """Serve fields of a strawberry type declared without resolvers as properties: ``reads``
+    maps each to what it shows of an instance.
 
-    def resolve(root: Any) -> Any:
-        return read(root.snapshot)
-
-    return strawberry.field(resolver=resolve, description=description)
+    Strawberry resolves a field without a resolver by reading the instance's attribute, its
+    fast path: a resolver for every leaf of every node cost a list page ~10% of the API's CPU
+    (py-spy, docs/performance.md). Set after the type is made, so that the dataclass sees
+    no defaults; its instances are made by an ``__init__`` of the type's own, which sets
+    none of these fields.
+    """
+    for name, read in reads.items():
+        setattr(cls, name, property(read))
 
 
 @strawberry.interface(description="What every lifecycle has, whatever its kind.")
 class Lifecycle:
-    snapshot: strawberry.Private[LifecycleSnapshot]
+    # Its snapshot, or its row of the read model: a row has the snapshot's fields by name, so
+    # the plain fields read either, and a list's rows become snapshots (a validation each) only
+    # for a field that needs one.
+    source: strawberry.Private[Any]
 
-    id: strawberry.ID = _from_snapshot(lambda s: strawberry.ID(s.entity_id))
-    kind: str = _from_snapshot(lambda s: s.kind)
-    workflow_id: str = _from_snapshot(lambda s: s.workflow_id, "The Temporal workflow id, to find it in the Web UI.")
-    state_name: str = _from_snapshot(lambda s: s.state, "The current state, as a plain string.")
-    terminal: bool = _from_snapshot(lambda s: s.terminal)
-    owner: str | None = _from_snapshot(lambda s: s.owner)
-    summary: str = _from_snapshot(lambda s: s.summary)
-    version: int = _from_snapshot(lambda s: s.seq, "Sequence number of the last applied transition.")
-    opened_at: datetime = _from_snapshot(lambda s: s.opened_at)
-    state_entered_at: datetime = _from_snapshot(lambda s: s.state_entered_at)
-    updated_at: datetime = _from_snapshot(lambda s: s.updated_at)
-    closed_at: datetime | None = _from_snapshot(lambda s: s.closed_at)
-    next_deadline: datetime | None = _from_snapshot(lambda s: s.next_deadline, "The earliest armed timer's moment.")
+    id: strawberry.ID
+    kind: str
+    workflow_id: str = strawberry.field(description="The Temporal workflow id, to find it in the Web UI.")
+    state_name: str = strawberry.field(description="The current state, as a plain string.")
+    terminal: bool
+    owner: str | None
+    summary: str
+    version: int = strawberry.field(description="Sequence number of the last applied transition.")
+    opened_at: datetime
+    state_entered_at: datetime
+    updated_at: datetime
+    closed_at: datetime | None
+    next_deadline: datetime | None = strawberry.field(description="The earliest armed timer's moment.")
+
+    @cached_property
+    def snapshot(self) -> LifecycleSnapshot:
+        return self.source if isinstance(self.source, LifecycleSnapshot) else snapshot_of(self.source)
 
     @strawberry.field(description="Every armed timer, earliest first.")
     def deadlines(self) -> list[Deadline]:
@@ -305,8 +318,36 @@ class Lifecycle:
         return connection(page, lambda row: Effect.of(row, deliveries.get(row.id, []), errors_shown=shown))
 
 
+# What each of the interface's plain fields shows of the lifecycle's snapshot (or row).
+SNAPSHOT_READS: dict[str, Callable[[LifecycleSnapshot], Any]] = {
+    "id": lambda s: strawberry.ID(s.entity_id),
+    "kind": lambda s: s.kind,
+    "workflow_id": lambda s: s.workflow_id,
+    "state_name": lambda s: s.state,
+    "terminal": lambda s: s.terminal,
+    "owner": lambda s: s.owner,
+    "summary": lambda s: s.summary,
+    "version": lambda s: s.seq,
+    "opened_at": lambda s: s.opened_at,
+    "state_entered_at": lambda s: s.state_entered_at,
+    "updated_at": lambda s: s.updated_at,
+    "closed_at": lambda s: s.closed_at,
+    "next_deadline": lambda s: s.next_deadline,
+}
+
+
+def _of_source(read: Callable[[LifecycleSnapshot], Any]) -> Callable[[Any], Any]:
+    return lambda lifecycle: read(lifecycle.source)
+
+
+served_as_attributes(Lifecycle, {name: _of_source(read) for name, read in SNAPSHOT_READS.items()})
+
+
 @strawberry.type(description="A lifecycle of any kind, with its data as JSON.")
 class GenericLifecycle(Lifecycle):
+    def __init__(self, *, source: Any) -> None:
+        self.source = source
+
     @strawberry.field
     def data(self) -> JSON:
         # Lifecycles carry their data's fields only (stored_data); the JSON shows its

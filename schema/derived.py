@@ -27,6 +27,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from functools import cached_property
 from typing import Annotated, Any
 
 import strawberry
@@ -51,6 +52,7 @@ from schema.common import (
     fire_on_account_instance,
     open_lifecycle,
     projected_field,
+    served_as_attributes,
 )
 from schema.context import Info
 from schema.errors import (
@@ -69,7 +71,7 @@ from schema.inputs import Account, AccountInput, filter_amount, filter_date, fil
 from schema.scalars import Money as MoneyScalar
 from services.derived import DerivedReadModel, ListFilter, is_money, projected_of
 from services.numbering import next_account_numbered_id
-from services.read_model import get_snapshot, snapshot_of
+from services.read_model import get_snapshot
 from workflows.engine import values
 from workflows.engine.errors import Rejection
 from workflows.engine.exposure import Column, Exposure, Match, Mutation, Opening, PerAccount
@@ -83,7 +85,6 @@ SHARED_MODELS: dict[type[BaseModel], tuple[type, type]] = {values.Account: (Acco
 LIST: Any = list
 UNION: Any = typing.Union
 PRIVATE: Any = strawberry.Private
-PARENT: Any = strawberry.Parent
 CONNECTION: Any = Connection
 ENUM: Any = enum.Enum
 # Fields every lifecycle has on the ``Lifecycle`` interface, never derived again.
@@ -234,13 +235,23 @@ class _Builder:
         x = self.exposure
         model = self.spec.data_model
         hints = _model_hints(model)
-        annotations: dict[str, Any] = {"data": PRIVATE[model]}
-        namespace: dict[str, Any] = {}
+        annotations: dict[str, Any] = {}
+        # Every field is plain (served_as_attributes): what it shows of the instance.
+        reads: dict[str, Callable[[Any], Any]] = {}
+        # The data is validated when a field first reads it.
+        data = cached_property(lambda root: model.model_validate(root.source.data))
+        namespace: dict[str, Any] = {"__init__": _lifecycle_init, "data": data}
         special = self.special_fields()
         # The kind's own fields replace derived ones of the same name.
         skipped = {*x.hidden, *INTERFACE_FIELDS, *_field_names(special)}
+
+        def add(name: str, t: Any, read: Callable[[Any], Any], description: str | None) -> None:
+            annotations[name] = t
+            namespace[name] = strawberry.field(description=description)
+            reads[name] = read
+
         states = graphql_enum(x.states)
-        namespace[x.state_name] = strawberry.field(resolver=_resolver(lambda root: states(root.snapshot.state), states))
+        add(x.state_name, states, lambda root: states(root.source.state), None)
         self.light_fields.add(x.state_name)
         for name, info in model.model_fields.items():
             if name in skipped or name in x.computed_from_instance:
@@ -248,27 +259,26 @@ class _Builder:
             t = self.graphql_type(hints[name], for_input=False)
             if name in x.always_set:
                 t = _required(t)
-            description = x.descriptions.get(name) or info.description
-            namespace[name] = strawberry.field(resolver=_resolver(_data_field(name), t), description=description)
+            add(name, t, _data_field(name), x.descriptions.get(name) or info.description)
             self.light_fields.add(name)
         for name, computed in model.model_computed_fields.items():
             if name in skipped or name in x.computed or name in x.computed_from_instance:
                 continue
             t = self.graphql_type(computed.return_type, for_input=False)
-            description = x.descriptions.get(name) or computed.description
-            namespace[name] = strawberry.field(resolver=_resolver(_data_field(name), t), description=description)
+            add(name, t, _data_field(name), x.descriptions.get(name) or computed.description)
             self.light_fields.add(name)
         for name, compute in x.computed.items():
             t = self.graphql_type(typing.get_type_hints(compute, include_extras=True)["return"], for_input=False)
-            namespace[name] = strawberry.field(resolver=_resolver(_computed(compute), t), description=_doc_of(compute))
+            add(name, t, _computed(compute), _doc_of(compute))
             self.light_fields.add(name)
         for name, compute_from in x.computed_from_instance.items():
             t = self.graphql_type(typing.get_type_hints(compute_from, include_extras=True)["return"], for_input=False)
-            resolve = _from_instance(self.spec, compute_from)
-            namespace[name] = strawberry.field(resolver=_resolver(resolve, t), description=_doc_of(compute_from))
+            add(name, t, _from_instance(self.spec, compute_from), _doc_of(compute_from))
         namespace["__annotations__"] = annotations
         bases = (special, Lifecycle) if special is not None else (Lifecycle,)
-        return strawberry.type(type(x.type_name, bases, namespace), description=x.description)
+        lifecycle = strawberry.type(type(x.type_name, bases, namespace), description=x.description)
+        served_as_attributes(lifecycle, reads)
+        return lifecycle
 
     def special_fields(self, name: str = "FIELDS") -> type | None:
         from services.kinds import companions
@@ -324,12 +334,9 @@ def _required(t: Any) -> Any:
     return members[0]
 
 
-def _resolver(fn: Callable[[Any], Any], returns: Any) -> Callable[..., Any]:
-    def resolve(root: Any) -> Any:
-        return fn(root)
-
-    resolve.__annotations__ = {"root": PARENT[Any], "return": returns}
-    return resolve
+def _lifecycle_init(self: Any, *, source: Any) -> None:
+    """An instance of a kind's lifecycle type, from its snapshot or its row (``Lifecycle.source``)."""
+    self.source = source
 
 
 def _data_field(name: str) -> Callable[[Any], Any]:
@@ -471,10 +478,9 @@ class _Api(_Builder):
         spec = self.spec
         lifecycle = self.lifecycle_type()
         changed = self.changed_type(lifecycle)
-        model = spec.data_model
 
-        def wrap(snapshot: Any) -> Any:
-            return lifecycle(snapshot=snapshot, data=model.model_validate(snapshot.data))
+        def wrap(source: Any) -> Any:
+            return lifecycle(source=source)
 
         def answer(outcome: Any, members: tuple[type, ...]) -> Any:
             if isinstance(outcome, TransitionResult):
@@ -532,21 +538,25 @@ class _Api(_Builder):
                     assert isinstance(f.column, Column)
                     ranges.setdefault(f.column.name, [f.column, None, None])[1 + f.bound] = value
             given += [(column, (low, high)) for column, low, high in ranges.values()]
-            conditions = self.read_model.conditions(given)
             async with info.context.sessions() as session:
                 page = await self.read_model.page(
                     session,
-                    conditions,
+                    given,
                     order_by.value,
                     first=first,
                     after=after,
                     max_page_size=info.context.settings.max_page_size,
                     counted=asks_for_total(info),
                 )
-            listed = connection(page, lambda row: wrap(snapshot_of(row)))
+            listed = connection(page, wrap)
             if extended is None:
                 return listed
-            return extended(edges=listed.edges, page_info=listed.page_info, total=listed.total, conditions=conditions)
+            return extended(
+                edges=listed.edges,
+                page_info=listed.page_info,
+                total=listed.total,
+                conditions=self.read_model.conditions(given),
+            )
 
         query_namespace = {
             x.one: strawberry.field(

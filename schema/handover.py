@@ -116,7 +116,7 @@ class AccountView:
             page = await open_lifecycles(
                 session, self.id, first=first, after=after, max_page_size=info.context.settings.max_page_size
             )
-        return connection(page, lambda row: GenericLifecycle(snapshot=snapshot_of(row)))
+        return connection(page, lambda row: GenericLifecycle(source=row))
 
     @strawberry.field(description="The account's handovers, newest first.", graphql_type=CONNECTION[HANDOVER])
     async def handovers(self, info: Info, first: int = 20, after: str | None = None) -> Any:

@@ -30,7 +30,7 @@ from schema.errors import (
 from schema.inputs import filter_moment
 from services.lifecycle_list import LifecycleFilter as LifecycleQueryFilter
 from services.lifecycle_list import LifecycleOrder, count_by_state, list_lifecycles
-from services.read_model import get_snapshot, snapshot_of
+from services.read_model import get_snapshot
 from workflows.engine import errors
 from workflows.engine.common import CHANGE_OWNER
 from workflows.engine.spec import Role
@@ -118,7 +118,7 @@ def _query_filter(kind: str | None, f: LifecycleFilter) -> LifecycleQueryFilter:
 def _changed(outcome: Any) -> Any:
     if isinstance(outcome, TransitionResult):
         return LifecycleChanged(
-            lifecycle=GenericLifecycle(snapshot=outcome.snapshot),
+            lifecycle=GenericLifecycle(source=outcome.snapshot),
             transition=Transition.of(outcome.transition),
             projected=outcome.projected,
         )
@@ -140,7 +140,7 @@ class LifecycleQuery:
             snapshot = await get_snapshot(session, kind, id)
         if snapshot is None:
             return NotFound(message=f"There is no {kind} {id!r}.")
-        return GenericLifecycle(snapshot=snapshot)
+        return GenericLifecycle(source=snapshot)
 
     @strawberry.field(
         description="Lifecycles of one kind (or of every kind) matching the filter, a page at a time, "
@@ -166,7 +166,7 @@ class LifecycleQuery:
                 max_page_size=info.context.settings.max_page_size,
                 counted=asks_for_total(info),
             )
-        return connection(page, lambda row: GenericLifecycle(snapshot=snapshot_of(row)))
+        return connection(page, lambda row: GenericLifecycle(source=row))
 
     @strawberry.field(
         description="How many lifecycles of one kind (or of every kind) matching the filter are in each state, "

@@ -73,7 +73,7 @@ class LifecycleSubscription:
                     context.authorize_event()
                     yield LifecycleChangeEvent(
                         sequence=change.sequence,
-                        lifecycle=GenericLifecycle(snapshot=change.snapshot),
+                        lifecycle=GenericLifecycle(source=change.snapshot),
                         transition=Transition.of(change.transition) if change.transition is not None else None,
                     )
             except SubscriberDropped as drop:

@@ -10,11 +10,12 @@ filter no one column answers is declared as ``FILTERS`` in ``services/<its modul
 from __future__ import annotations
 
 import enum
+import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from functools import cached_property, partial
+from functools import cached_property, lru_cache, partial
 from typing import Any
 
 import sqlalchemy as sa
@@ -22,8 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel
 
 from services.models import ReadModel, utc_column
-from services.pagination import Page
-from services.read_model import lifecycle_page
+from services.pagination import Page, PageQuery, paginate
+from services.read_model import lifecycle_page_query, page_key_of
 from workflows.engine.exposure import Column, Exposure, Match, Projected
 from workflows.engine.spec import LifecycleSpec
 from workflows.engine.types import LifecycleSnapshot
@@ -185,19 +186,12 @@ class DerivedReadModel:
         out["UPDATED_AT_DESC"] = (columns.updated_at, True)
         return out
 
-    def conditions(
-        self,
-        given: Sequence[tuple[Column[Any, Any] | str | ListFilter, Any]],
-        *,
-        now: datetime | None = None,
-    ) -> list[sa.ColumnElement[bool]]:
-        """SQL conditions for filter values: (column, built-in name or list filter; value or
-        bounds); a ``PAST`` filter compares with ``now`` (default: the current time).
-
-        The built-in names are ``state`` and ``owner``, whatever the kind calls them.
-        """
+    def _comparisons(
+        self, given: Sequence[tuple[Column[Any, Any] | str | ListFilter, Any]], now: datetime | None
+    ) -> list[Comparison | sa.ColumnElement[bool]]:
+        """The filter values given as comparisons of stored columns (or a ``ListFilter``'s own SQL)."""
         columns = sa.inspect(self.table).local_table.c
-        out: list[sa.ColumnElement[bool]] = []
+        out: list[Comparison | sa.ColumnElement[bool]] = []
         for column, value in given:
             if isinstance(column, ListFilter):
                 if value is not None:
@@ -218,46 +212,119 @@ class DerivedReadModel:
                 low, high = value
                 low_included, high_included = included
                 if low is not None:
-                    out.append(stored >= convert(low) if low_included else stored > convert(low))
+                    out.append(Comparison(stored, ">=" if low_included else ">", convert(low)))
                 if high is not None:
-                    out.append(stored <= convert(high) if high_included else stored < convert(high))
+                    out.append(Comparison(stored, "<=" if high_included else "<", convert(high)))
             elif match is Match.FLAG:
                 if value:
-                    out.append(stored.is_(True))
+                    out.append(Comparison(stored, "is true", None))
             elif match is Match.PAST:
                 if value is not None:
-                    past = stored <= (now or datetime.now(UTC))
-                    out.append(past if value else sa.or_(stored.is_(None), ~past))
+                    out.append(Comparison(stored, "past" if value else "not past", now or datetime.now(UTC)))
             elif match is Match.ANY_OF:
                 if value:
-                    out.append(stored.in_([convert(v) for v in value]))
+                    out.append(Comparison(stored, "in", [convert(v) for v in value]))
             elif value is not None:
-                out.append(stored == convert(value))
+                out.append(Comparison(stored, "==", convert(value)))
         return out
+
+    def conditions(
+        self,
+        given: Sequence[tuple[Column[Any, Any] | str | ListFilter, Any]],
+        *,
+        now: datetime | None = None,
+    ) -> list[sa.ColumnElement[bool]]:
+        """SQL conditions for filter values: (column, built-in name or list filter; value or
+        bounds); a ``PAST`` filter compares with ``now`` (default: the current time).
+
+        The built-in names are ``state`` and ``owner``, whatever the kind calls them.
+        """
+        return [c.sql(c.value) if isinstance(c, Comparison) else c for c in self._comparisons(given, now)]
 
     async def page(
         self,
         session: AsyncSession,
-        conditions: list[sa.ColumnElement[bool]],
+        given: Sequence[tuple[Column[Any, Any] | str | ListFilter, Any]],
         order: str,
         *,
         first: int,
         after: str | None,
         max_page_size: int,
         counted: bool = True,
+        now: datetime | None = None,
     ) -> Page[sa.Row[Any]]:
-        column, descending = self.orders[order]
-        return await lifecycle_page(
+        """One page of the lifecycles matching the filter values ``given`` (as ``conditions``
+        takes them), in ``order``.
+
+        The statements of a list's shape (which comparisons, which order) are built once and
+        the values bound to them: a ``ListFilter``'s own SQL, which may hold today's date, is
+        built for each request.
+        """
+        comparisons = self._comparisons(given, now)
+        if all(isinstance(c, Comparison) for c in comparisons):
+            shape = tuple((c.column.name, c.operator) for c in comparisons if isinstance(c, Comparison))
+            query = _page_query(self.spec.kind, shape, order)
+            parameters = {
+                f"filter_{i}": c.value for i, c in enumerate(comparisons) if isinstance(c, Comparison) and c.binds
+            }
+        else:
+            query = lifecycle_page_query(self.table, self.conditions(given, now=now), *self.orders[order])
+            parameters = {}
+        return await paginate(
             session,
-            self.table,
-            conditions,
-            column,
-            descending,
+            query,
+            page_key_of,
             first=first,
             after=after,
             max_page_size=max_page_size,
+            parameters=parameters,
             counted=counted,
         )
+
+
+_OPERATORS: dict[str, Callable[[Any, Any], sa.ColumnElement[bool]]] = {
+    "==": operator.eq,
+    ">=": operator.ge,
+    ">": operator.gt,
+    "<=": operator.le,
+    "<": operator.lt,
+    "in": lambda column, values: column.in_(values),
+    "is true": lambda column, _: column.is_(True),
+    "past": lambda column, now: column <= now,
+    "not past": lambda column, now: sa.or_(column.is_(None), ~(column <= now)),
+}
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One filter value as a comparison of a stored column: ``column <operator> value``."""
+
+    column: Any  # a typed table's sa.Column
+    operator: str  # a key of _OPERATORS
+    value: Any
+
+    @property
+    def binds(self) -> bool:
+        return self.operator != "is true"
+
+    def sql(self, operand: Any) -> sa.ColumnElement[bool]:
+        """The comparison with ``operand``: its value, or a bound parameter standing for it."""
+        return _OPERATORS[self.operator](self.column, operand)
+
+
+@lru_cache(maxsize=512)
+def _page_query(kind: str, shape: tuple[tuple[str, str], ...], order: str) -> PageQuery:
+    """A list's statements for one shape of its filter, its values bound as ``filter_<i>``.
+
+    Bounded, as a client choosing its filter's fields chooses the shapes."""
+    model = DERIVED[kind]
+    columns = sa.inspect(model.table).local_table.c
+    conditions = []
+    for i, (name, operator_) in enumerate(shape):
+        comparison = Comparison(columns[name], operator_, None)
+        parameter = sa.bindparam(f"filter_{i}", type_=comparison.column.type, expanding=operator_ == "in")
+        conditions.append(comparison.sql(parameter))
+    return lifecycle_page_query(model.table, conditions, *model.orders[order])
 
 
 def projected_of(spec: LifecycleSpec[Any, Any], snapshot: LifecycleSnapshot, data: Any = None) -> Projected[Any, Any]:

@@ -20,7 +20,7 @@ from sqlmodel import col
 from services.derived import DERIVED
 from services.models import LifecycleRow
 from services.numbering import next_account_numbered_id
-from services.pagination import Page, SortKey, paginate
+from services.pagination import Page, PageQuery, SortKey, paginate
 from workflows.engine.types import LifecycleSnapshot
 from workflows.handover import (
     ACCOUNT_ONBOARDING,
@@ -86,9 +86,8 @@ async def account_handovers(
     session: AsyncSession, account_id: str, *, first: int, after: str | None, max_page_size: int
 ) -> Page[sa.Row[Any]]:
     """The account's handovers, newest first."""
-    conditions = HANDOVERS.conditions([(ACCOUNT_ID, account_id)])
     return await HANDOVERS.page(
-        session, conditions, "OPENED_AT_DESC", first=first, after=after, max_page_size=max_page_size
+        session, [(ACCOUNT_ID, account_id)], "OPENED_AT_DESC", first=first, after=after, max_page_size=max_page_size
     )
 
 
@@ -147,8 +146,7 @@ async def open_lifecycles(
     )
     page = await paginate(
         session,
-        statement,
-        [SortKey(col(LifecycleRow.opened_at)), SortKey(col(LifecycleRow.workflow_id))],
+        PageQuery.of(statement, [SortKey(col(LifecycleRow.opened_at)), SortKey(col(LifecycleRow.workflow_id))]),
         key_of=lambda row: (row[0].opened_at, row[0].workflow_id),
         first=first,
         after=after,

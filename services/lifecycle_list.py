@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from services.models import LifecycleRow
-from services.pagination import Page, SortKey, paginate
+from services.pagination import Page, PageQuery, SortKey, paginate
 
 
 class LifecycleOrder(enum.StrEnum):
@@ -79,8 +79,9 @@ async def list_lifecycles(
     name = str(column.key)
     page = await paginate(
         session,
-        sa.select(LifecycleRow).where(*_conditions(f)),
-        [SortKey(column, descending), SortKey(key, descending)],
+        PageQuery.of(
+            sa.select(LifecycleRow).where(*_conditions(f)), [SortKey(column, descending), SortKey(key, descending)]
+        ),
         key_of=lambda row: (getattr(row[0], name), row[0].workflow_id),
         first=first,
         after=after,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Generic, TypeVar
@@ -120,8 +120,8 @@ def _after(keys: Sequence[SortKey], values: Sequence[Any]) -> sa.ColumnElement[b
     have no row-value form and keep the OR.
     """
     if len({key.descending for key in keys}) == 1:
-        row = sa.tuple_(*(key.column for key in keys))
-        return row < tuple(values) if keys[0].descending else row > tuple(values)
+        row, given = sa.tuple_(*(key.column for key in keys)), sa.tuple_(*values)
+        return row < given if keys[0].descending else row > given
     clauses = []
     for i, key in enumerate(keys):
         equal_before = [keys[j].column == values[j] for j in range(i)]
@@ -130,40 +130,81 @@ def _after(keys: Sequence[SortKey], values: Sequence[Any]) -> sa.ColumnElement[b
     return sa.or_(*clauses)
 
 
+# The parameters a page's statements bind besides their filter's.
+_LIMIT = "page_limit"
+_TOTAL = "page_total"
+_AFTER = "page_after_{}"
+
+
+@dataclass(frozen=True)
+class PageQuery:
+    """The statements that read a list a page at a time, each with bound parameters for the
+    page size and the cursor: the first page and the pages after a cursor, each with or
+    without the total beside every row, and the count alone (for a page with no rows).
+
+    Built once per shape of a list (which filters, which order) and kept by the list that
+    asks (``services.derived``): building SQLAlchemy statements anew was most of the
+    Python work of a small page (py-spy, docs/performance.md). The total rides in the page's
+    statement as a scalar subquery, which both databases evaluate once: one round trip, and
+    on SQLite four thread hops of the driver, instead of two (docs/performance.md).
+    """
+
+    keys: tuple[SortKey, ...]
+    count: AnySelect
+    # (after a cursor, with the total) -> the page's statement
+    pages: Mapping[tuple[bool, bool], AnySelect]
+
+    @classmethod
+    def of(cls, statement: AnySelect, keys: Sequence[SortKey], count: AnySelect | None = None) -> PageQuery:
+        """``statement``'s rows ordered by ``keys`` (the last key must be unique); ``count``, a
+        cheaper statement counting the same rows (by default, a count of ``statement``'s)."""
+        if count is None:
+            count = sa.select(sa.func.count()).select_from(statement.order_by(None).subquery())
+        # Not correlated: the count reads its own tables, even those the page reads too.
+        total = count.correlate(None).scalar_subquery().label(_TOTAL)
+        order = [k.column.desc() if k.descending else k.column.asc() for k in keys]
+        limit = sa.bindparam(_LIMIT, type_=sa.Integer)
+        after = _after(keys, [sa.bindparam(_AFTER.format(i), type_=key.column.type) for i, key in enumerate(keys)])
+        pages = {}
+        for after_cursor in (False, True):
+            page = statement.where(after) if after_cursor else statement
+            for with_total in (False, True):
+                selected = page.add_columns(total) if with_total else page
+                pages[after_cursor, with_total] = selected.order_by(*order).limit(limit)
+        return cls(keys=tuple(keys), count=count, pages=pages)
+
+
 async def paginate(
     session: AsyncSession,
-    statement: AnySelect,
-    keys: Sequence[SortKey],
+    query: PageQuery,
     key_of: Callable[[Any], Sequence[Any]],
     *,
     first: int,
     after: str | None,
     max_page_size: int,
-    count: AnySelect | None = None,
+    parameters: Mapping[str, Any] | None = None,
     counted: bool = True,
 ) -> Page[Any]:
-    """One page of ``statement``'s rows ordered by ``keys`` (the last key must be unique).
+    """One page of ``query``'s rows, with ``parameters`` bound to its filter's.
 
-    ``key_of`` reads a result row's values of ``keys``, for its cursor. ``count``, when
-    given, is a cheaper statement counting the same rows (the total without a join);
-    ``counted`` False leaves the total out.
+    ``key_of`` reads a result row's values of the query's keys, for its cursor;
+    ``counted`` False leaves the total out. A counted page's rows end with the total.
     """
     if first < 0 or first > max_page_size:
         raise ValidationError(
             f"first must be between 0 and {max_page_size}.",
             fields=[{"field": "first", "message": f"must be between 0 and {max_page_size}"}],
         )
+    bound = dict(parameters or {})
+    if after:
+        bound.update((_AFTER.format(i), value) for i, value in enumerate(decode_cursor(after, query.keys)))
+    bound[_LIMIT] = first + 1
+    result = await session.execute(query.pages[bool(after), counted], bound)
+    rows = list(result.all())
     total_count = None
     if counted:
-        if count is None:
-            count = sa.select(sa.func.count()).select_from(statement.order_by(None).subquery())
-        total_count = int((await session.execute(count)).scalar_one())
-    page_statement = statement
-    if after:
-        page_statement = page_statement.where(_after(keys, decode_cursor(after, keys)))
-    order = [k.column.desc() if k.descending else k.column.asc() for k in keys]
-    result = await session.execute(page_statement.order_by(*order).limit(first + 1))
-    rows = list(result.all())
+        # An empty page has no row to carry the total: it is counted by itself.
+        total_count = int(rows[0][-1] if rows else (await session.execute(query.count, bound)).scalar_one())
     has_next = len(rows) > first
     rows = rows[:first]
     return Page(

@@ -12,7 +12,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import SQLModel, col
 
 from services.models import EffectDeliveryRow, EffectRow, LifecycleRow, TransitionRow
-from services.pagination import Page, SortKey, paginate
+from services.pagination import Page, PageQuery, SortKey, paginate
 from services.row_counts import count_of
 from workflows.engine.errors import Rejection
 from workflows.engine.instance import LifecycleInstance
@@ -43,24 +43,17 @@ def describe(
     return LifecycleInstance(SPECS[snapshot.kind], state).describe(now, facts)
 
 
-async def lifecycle_page(
-    session: AsyncSession,
-    table: type[SQLModel],
-    conditions: Sequence[sa.ColumnElement[bool]],
-    sort: Any,
-    descending: bool,
-    *,
-    first: int,
-    after: str | None,
-    max_page_size: int,
-    counted: bool = True,
-) -> Page[sa.Row[Any]]:
-    """One keyset page of a kind's lifecycles, filtered and sorted on its typed table.
+def lifecycle_page_query(
+    table: type[SQLModel], conditions: Sequence[sa.ColumnElement[bool]], sort: Any, descending: bool
+) -> PageQuery:
+    """The statements reading a kind's lifecycles a page at a time, filtered and sorted on its
+    typed table.
 
     ``table`` is the kind's projection (``workflow_id`` key); ``sort`` one of its
-    columns, with the workflow id as the tie-breaker. The items are the lifecycles'
-    rows as plain result rows (``snapshot_of`` reads them): ORM objects of both tables
-    were most of the ORM's work in a py-spy profile of a small list page.
+    columns, with the workflow id as the tie-breaker. The rows are the lifecycles' rows
+    as plain result rows (``snapshot_of`` reads them), with their sort key
+    (``page_key_of``): ORM objects of both tables were most of the ORM's work in a
+    py-spy profile of a small list page.
     """
     key: Any = sa.inspect(table).local_table.c.workflow_id
     lifecycles: Any = sa.inspect(LifecycleRow).local_table
@@ -69,14 +62,9 @@ async def lifecycle_page(
         .join_from(lifecycles, table, key == lifecycles.c.workflow_id)
         .where(*conditions)
     )
-    return await paginate(
-        session,
+    return PageQuery.of(
         statement,
         [SortKey(sort, descending), SortKey(key, descending)],
-        key_of=lambda row: (row.page_sort, row.page_key),
-        first=first,
-        after=after,
-        max_page_size=max_page_size,
         # Every typed row has its lifecycle row (one projection writes both), so the total
         # is counted on the typed table alone: on its indexes, without the join, which at
         # 100k rows made the count most of a page's cost (docs/performance.md). Unfiltered,
@@ -85,8 +73,12 @@ async def lifecycle_page(
         count=sa.select(sa.func.count()).select_from(table).where(*conditions)
         if conditions
         else count_of(key.table.name),
-        counted=counted,
     )
+
+
+def page_key_of(row: Any) -> tuple[Any, Any]:
+    """A row of ``lifecycle_page_query``'s sort key."""
+    return row.page_sort, row.page_key
 
 
 async def deliveries_of(session: AsyncSession, effect_ids: list[str]) -> dict[str, list[EffectDeliveryRow]]:
@@ -135,8 +127,7 @@ async def pages_per_lifecycle(
         try:
             page = await paginate(
                 session,
-                sa.select(table).where(workflow_id == key[0]),
-                sort_keys,
+                PageQuery.of(sa.select(table).where(workflow_id == key[0]), sort_keys),
                 key_of=lambda row: key_of(row[0]),
                 first=key[1],
                 after=key[2],

@@ -102,10 +102,15 @@ async def test_lists_filter_overdue_follow_ups_and_page_with_cursors(readmodel: 
         await project(readmodel, instance)
 
     async def ids(overdue: bool | None, first: int = 10, after: str | None = None) -> tuple[list[str], Any]:
-        conditions = HANDOVERS.conditions([(FOLLOW_UP_DUE, overdue)], now=NOW)
         async with readmodel() as session:
             page = await HANDOVERS.page(
-                session, conditions, "OPENED_AT_DESC", first=first, after=after, max_page_size=50
+                session,
+                [(FOLLOW_UP_DUE, overdue)],
+                "OPENED_AT_DESC",
+                first=first,
+                after=after,
+                max_page_size=50,
+                now=NOW,
             )
         return [row.entity_id for row in page.items], page
 

@@ -134,7 +134,7 @@ async def test_lists_filter_sort_and_page(readmodel: Sessions):
         async with readmodel() as session:
             page = await OPPORTUNITIES.page(
                 session,
-                OPPORTUNITIES.conditions([("owner", "ann@example.com")]),
+                [("owner", "ann@example.com")],
                 "AMOUNT_DESC",
                 first=4,
                 after=after,
@@ -150,7 +150,7 @@ async def test_lists_filter_sort_and_page(readmodel: Sessions):
         close_date = next(c for c in OPPORTUNITIES.exposure.columns if c.name == "close_date")
         page = await OPPORTUNITIES.page(
             session,
-            OPPORTUNITIES.conditions([(close_date, (datetime(2026, 3, 1).date(), datetime(2026, 5, 31).date()))]),
+            [(close_date, (datetime(2026, 3, 1).date(), datetime(2026, 5, 31).date()))],
             "CLOSE_DATE_DESC",
             first=10,
             after=None,
