@@ -38,7 +38,7 @@ from benchmarks.harness import Bench, run_concurrently
 from benchmarks.stack import free_port
 from benchmarks.stats import percentiles_ms, ratio, summary_ms
 from infra import postgres
-from services.db import Sessions, create_engine, session_factory, sync_url, upgrade
+from services.db import Sessions, create_engine, engine_of, session_factory, sync_url, upgrade
 from services.derived import DERIVED
 from services.models import EffectRow, LifecycleRow
 from services.pagination import encode_cursor
@@ -643,7 +643,7 @@ async def _captured_statements(target: ListTarget, f: Filter, order: str, after:
     def capture(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
         captured.append((statement, parameters))
 
-    engine = target.sessions.kw["bind"]
+    engine = engine_of(target.sessions)
     event.listen(engine.sync_engine, "before_cursor_execute", capture)
     try:
         async with target.sessions() as session:

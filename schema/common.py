@@ -53,8 +53,17 @@ class SchemaPart:
 class PageInfo:
     has_next_page: bool
     has_previous_page: bool
-    start_cursor: str | None
-    end_cursor: str | None
+    # The sort keys of the page's first and last rows: their cursors are encoded only when selected.
+    start_key: strawberry.Private[Sequence[Any] | None]
+    end_key: strawberry.Private[Sequence[Any] | None]
+
+    @strawberry.field
+    def start_cursor(self) -> str | None:
+        return encode_cursor(self.start_key) if self.start_key is not None else None
+
+    @strawberry.field
+    def end_cursor(self) -> str | None:
+        return encode_cursor(self.end_key) if self.end_key is not None else None
 
 
 @strawberry.type
@@ -116,8 +125,8 @@ def connection(page: Page[Any], wrap: Callable[[Any], T]) -> Connection[T]:
         page_info=PageInfo(
             has_next_page=page.has_next,
             has_previous_page=page.has_previous,
-            start_cursor=encode_cursor(page.keys[0]) if page.keys else None,
-            end_cursor=encode_cursor(page.keys[-1]) if page.keys else None,
+            start_key=page.keys[0] if page.keys else None,
+            end_key=page.keys[-1] if page.keys else None,
         ),
         total=page.total,
     )

@@ -538,9 +538,9 @@ class _Api(_Builder):
                     assert isinstance(f.column, Column)
                     ranges.setdefault(f.column.name, [f.column, None, None])[1 + f.bound] = value
             given += [(column, (low, high)) for column, low, high in ranges.values()]
-            async with info.context.sessions() as session:
+            async with info.context.reading() as database:
                 page = await self.read_model.page(
-                    session,
+                    database,
                     given,
                     order_by.value,
                     first=first,

@@ -60,6 +60,12 @@ def session_factory(engine: AsyncEngine) -> Sessions:
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
+def engine_of(sessions: Sessions) -> AsyncEngine:
+    """The engine a session factory binds its sessions to."""
+    engine: AsyncEngine = sessions.kw["bind"]
+    return engine
+
+
 def sync_url(url: str) -> str:
     """Alembic runs synchronously: the same database through its sync driver."""
     return url.replace("sqlite+aiosqlite", "sqlite")

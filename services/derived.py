@@ -19,7 +19,7 @@ from functools import cached_property, lru_cache, partial
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlmodel import Field, SQLModel
 
 from services.models import ReadModel, utc_column
@@ -243,7 +243,7 @@ class DerivedReadModel:
 
     async def page(
         self,
-        session: AsyncSession,
+        session: AsyncSession | AsyncConnection,
         given: Sequence[tuple[Column[Any, Any] | str | ListFilter, Any]],
         order: str,
         *,

@@ -16,7 +16,7 @@ from datetime import date, datetime
 from typing import Any, Generic, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from workflows.engine.errors import ValidationError
 
@@ -175,7 +175,7 @@ class PageQuery:
 
 
 async def paginate(
-    session: AsyncSession,
+    session: AsyncSession | AsyncConnection,
     query: PageQuery,
     key_of: Callable[[Any], Sequence[Any]],
     *,

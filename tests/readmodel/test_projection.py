@@ -15,6 +15,7 @@ from services.derived import DERIVED
 from services.models import EffectRow, LifecycleRow, TransitionRow
 from services.pagination import encode_cursor
 from services.projection import apply_projection
+from services.read_model import get_snapshot, snapshot_of
 from workflows.engine.instance import LifecycleInstance
 from workflows.engine.spec import Role
 from workflows.opportunity import OPPORTUNITY
@@ -169,3 +170,36 @@ def test_migrations_downgrade_cleanly(readmodel_url: str):
     assert set(sa.inspect(engine).get_table_names()) <= {"alembic_version"}
     engine.dispose()
     upgrade(readmodel_url)
+
+
+async def test_a_lists_statements_are_kept_per_shape_and_its_values_bound_each_time(readmodel: Sessions):
+    for n, owner in enumerate(["ann@example.com", "bob@example.com", "bob@example.com"]):
+        await project(readmodel, deal(f"s{n}", owner=owner))
+
+    async def page(owner: str, after: str | None = None) -> tuple[list[str], int | None, bool]:
+        async with readmodel() as session:
+            found = await OPPORTUNITIES.page(
+                session, [("owner", owner)], "AMOUNT_DESC", first=1, after=after, max_page_size=100
+            )
+        return [row.entity_id for row in found.items], found.total, found.has_next
+
+    # One shape (an owner), two values: the second query is not answered with the first's.
+    assert await page("ann@example.com") == (["s0"], 1, False)
+    assert await page("bob@example.com") == (["s2"], 2, True)  # the same amount: the later id first
+    assert await page("carol@example.com") == ([], 0, False)
+    # Past the last row the page is empty, and its total is counted by itself.
+    async with readmodel() as session:
+        last = await OPPORTUNITIES.page(
+            session, [("owner", "bob@example.com")], "AMOUNT_DESC", first=2, after=None, max_page_size=100
+        )
+    assert await page("bob@example.com", after=encode_cursor(last.keys[-1])) == ([], 2, False)
+
+
+async def test_a_list_pages_rows_make_the_same_snapshots_as_a_lookup(readmodel: Sessions):
+    # A page reads the policy and the deadlines as text, decoded when a field needs them.
+    await project(readmodel, deal("p1"))
+    async with readmodel() as session:
+        found = await OPPORTUNITIES.page(session, [], "UPDATED_AT_DESC", first=5, after=None, max_page_size=100)
+        looked_up = await get_snapshot(session, "opportunity", "p1")
+    assert looked_up is not None and looked_up.deadlines and looked_up.policy
+    assert [snapshot_of(row) for row in found.items] == [looked_up]
