@@ -14,7 +14,7 @@ from starlette.websockets import WebSocket
 from schema.loaders import Loaders
 from services.auth import authenticate
 from services.change_feed import ChangeFeed
-from services.db import Sessions, engine_of
+from services.db import Sessions, reading
 from services.lifecycles import LifecycleGateway, Principal
 from services.settings import Settings
 from workflows.engine.errors import Forbidden
@@ -40,7 +40,7 @@ class Context:
     def reading(self) -> AsyncConnection:
         """A connection of the read model, for a read without the ORM (a list's page): a
         session's set-up and close were ~7% of a small list's time (docs/performance.md)."""
-        return engine_of(self.sessions).connect()
+        return reading(self.sessions)
 
     def require(self, role: Role, what: str) -> None:
         if self.principal.role < role:

@@ -10,7 +10,7 @@ from alembic.migration import MigrationContext
 from sqlmodel import SQLModel, col
 
 import services.projection  # noqa: F401  (registers every table on the metadata)
-from services.db import Sessions, sync_url, upgrade
+from services.db import Sessions, reading, sync_url, upgrade
 from services.derived import DERIVED
 from services.models import EffectRow, LifecycleRow, TransitionRow
 from services.pagination import encode_cursor
@@ -177,10 +177,14 @@ async def test_a_lists_statements_are_kept_per_shape_and_its_values_bound_each_t
         await project(readmodel, deal(f"s{n}", owner=owner))
 
     async def page(owner: str, after: str | None = None) -> tuple[list[str], int | None, bool]:
-        async with readmodel() as session:
+        # Through the connection the API's lists read with.
+        async with reading(readmodel) as connection:
             found = await OPPORTUNITIES.page(
-                session, [("owner", owner)], "AMOUNT_DESC", first=1, after=after, max_page_size=100
+                connection, [("owner", owner)], "AMOUNT_DESC", first=1, after=after, max_page_size=100
             )
+            if connection.dialect.name == "postgresql":
+                # It reads in autocommit: no BEGIN, no ROLLBACK round trip.
+                assert (await connection.get_raw_connection()).driver_connection.autocommit
         return [row.entity_id for row in found.items], found.total, found.has_next
 
     # One shape (an owner), two values: the second query is not answered with the first's.
