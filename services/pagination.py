@@ -11,7 +11,7 @@ import base64
 import binascii
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Generic, TypeVar
 
@@ -149,10 +149,12 @@ class PageQuery:
     on SQLite four thread hops of the driver, instead of two (docs/performance.md).
     """
 
+    statement: AnySelect
     keys: tuple[SortKey, ...]
     count: AnySelect
-    # (after a cursor, with the total) -> the page's statement
-    pages: Mapping[tuple[bool, bool], AnySelect]
+    # (after a cursor, with the total) -> the page's statement, built when first asked for: a
+    # list built for one request (not kept) builds only the one it reads.
+    built: dict[tuple[bool, bool], AnySelect] = field(default_factory=dict, compare=False)
 
     @classmethod
     def of(cls, statement: AnySelect, keys: Sequence[SortKey], count: AnySelect | None = None) -> PageQuery:
@@ -160,18 +162,21 @@ class PageQuery:
         cheaper statement counting the same rows (by default, a count of ``statement``'s)."""
         if count is None:
             count = sa.select(sa.func.count()).select_from(statement.order_by(None).subquery())
-        # Not correlated: the count reads its own tables, even those the page reads too.
-        total = count.correlate(None).scalar_subquery().label(_TOTAL)
-        order = [k.column.desc() if k.descending else k.column.asc() for k in keys]
-        limit = sa.bindparam(_LIMIT, type_=sa.Integer)
-        after = _after(keys, [sa.bindparam(_AFTER.format(i), type_=key.column.type) for i, key in enumerate(keys)])
-        pages = {}
-        for after_cursor in (False, True):
-            page = statement.where(after) if after_cursor else statement
-            for with_total in (False, True):
-                selected = page.add_columns(total) if with_total else page
-                pages[after_cursor, with_total] = selected.order_by(*order).limit(limit)
-        return cls(keys=tuple(keys), count=count, pages=pages)
+        return cls(statement=statement, keys=tuple(keys), count=count)
+
+    def page(self, after_cursor: bool, with_total: bool) -> AnySelect:
+        """The statement of a first page or of one after a cursor, with or without the total."""
+        if (after_cursor, with_total) not in self.built:
+            page = self.statement
+            if after_cursor:
+                cursor = [sa.bindparam(_AFTER.format(i), type_=key.column.type) for i, key in enumerate(self.keys)]
+                page = page.where(_after(self.keys, cursor))
+            if with_total:
+                # Not correlated: the count reads its own tables, even those the page reads too.
+                page = page.add_columns(self.count.correlate(None).scalar_subquery().label(_TOTAL))
+            order = [k.column.desc() if k.descending else k.column.asc() for k in self.keys]
+            self.built[after_cursor, with_total] = page.order_by(*order).limit(sa.bindparam(_LIMIT, type_=sa.Integer))
+        return self.built[after_cursor, with_total]
 
 
 async def paginate(
@@ -199,7 +204,7 @@ async def paginate(
     if after:
         bound.update((_AFTER.format(i), value) for i, value in enumerate(decode_cursor(after, query.keys)))
     bound[_LIMIT] = first + 1
-    result = await session.execute(query.pages[bool(after), counted], bound)
+    result = await session.execute(query.page(bool(after), counted), bound)
     rows = list(result.all())
     total_count = None
     if counted:
