@@ -15,7 +15,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -97,9 +96,9 @@ def engine_of(sessions: Sessions) -> AsyncEngine:
     return engine
 
 
-@lru_cache(maxsize=16)
 def _reader(engine: AsyncEngine) -> AsyncEngine:
     if engine.dialect.name == "postgresql":
+        # A light copy sharing the engine's pool: not kept, since it would keep the engine.
         return engine.execution_options(isolation_level="AUTOCOMMIT")
     return engine
 
