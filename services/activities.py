@@ -6,17 +6,16 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from services.channels import PermanentDeliveryError
-from services.db import Sessions
 from services.effects import EffectDispatcher
 from services.metrics import WORKER_METRICS
-from services.projection import apply_projection
+from services.projection import Projector
 from workflows.engine.types import DeliverEffectInput, ProjectionBatch
 from workflows.engine.workflow import DELIVER_ACTIVITY, PROJECT_ACTIVITY
 
 
 class LifecycleActivities:
-    def __init__(self, sessions: Sessions, dispatcher: EffectDispatcher) -> None:
-        self.sessions = sessions
+    def __init__(self, projector: Projector, dispatcher: EffectDispatcher) -> None:
+        self.projector = projector
         self.dispatcher = dispatcher
 
     @activity.defn(name=PROJECT_ACTIVITY)
@@ -24,8 +23,7 @@ class LifecycleActivities:
         """Write a lifecycle's snapshot, transitions and effects; safe to repeat."""
         inline = activity.info().is_local
         try:
-            async with self.sessions.begin() as session:
-                fresh = await apply_projection(session=session, batch=batch)
+            fresh = await self.projector.write(batch)
         except BaseException:
             WORKER_METRICS.projection_failed(batch, inline=inline)
             raise

@@ -33,7 +33,6 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel, col
 
 from services.db import Sessions
@@ -71,10 +70,10 @@ def _append_statement(dialect: str) -> Any:
     return module.insert(_table()).on_conflict_do_nothing(index_elements=["workflow_id", "transition_seq"])
 
 
-async def append_changes(session: AsyncSession, batch: ProjectionBatch) -> None:
+def append_changes(connection: sa.Connection, batch: ProjectionBatch) -> None:
     """The batch's changes, appended in the caller's transaction (the projection's)."""
     snapshot = batch.snapshot
-    dialect = session.bind.dialect.name if session.bind else "sqlite"
+    dialect = connection.dialect.name
     common = {
         "workflow_id": snapshot.workflow_id,
         "kind": snapshot.kind,
@@ -86,10 +85,10 @@ async def append_changes(session: AsyncSession, batch: ProjectionBatch) -> None:
         {**common, "transition_seq": None, "at": snapshot.updated_at}
     ]
     if dialect == "postgresql":
-        await session.execute(sa.select(sa.func.pg_advisory_xact_lock(APPEND_LOCK)))
-    await session.execute(_append_statement(dialect), rows)
+        connection.execute(sa.select(sa.func.pg_advisory_xact_lock(APPEND_LOCK)))
+    connection.execute(_append_statement(dialect), rows)
     if dialect == "postgresql":
-        await session.execute(sa.select(sa.func.pg_notify(CHANNEL, "")))
+        connection.execute(sa.select(sa.func.pg_notify(CHANNEL, "")))
 
 
 # ---- reading ----------------------------------------------------------------------------

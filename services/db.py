@@ -73,6 +73,11 @@ def _ping_idle_connections(engine: sa.Engine) -> None:
     sa.event.listen(engine, "checkout", handed_out)
 
 
+# Connections an engine keeps open to PostgreSQL (and opens beyond that under a burst).
+POSTGRES_POOL_SIZE = 10
+POSTGRES_POOL_OVERFLOW = 10
+
+
 def create_engine(url: str) -> AsyncEngine:
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
@@ -81,8 +86,21 @@ def create_engine(url: str) -> AsyncEngine:
         engine = create_async_engine(url, connect_args={"timeout": 10})
         sa.event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    engine = create_async_engine(url, pool_size=10, max_overflow=10)
+    engine = create_async_engine(url, pool_size=POSTGRES_POOL_SIZE, max_overflow=POSTGRES_POOL_OVERFLOW)
     _ping_idle_connections(engine.sync_engine)
+    return engine
+
+
+def create_sync_engine(url: str) -> sa.Engine:
+    """The same database through its synchronous driver, set up as ``create_engine`` sets up its
+    own: for work that runs whole on a thread (the worker's projection, ``services.projection``)."""
+    url = sync_url(url)
+    if url.startswith("sqlite"):
+        engine = sa.create_engine(url, connect_args={"timeout": 10})
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    engine = sa.create_engine(url, pool_size=POSTGRES_POOL_SIZE, max_overflow=POSTGRES_POOL_OVERFLOW)
+    _ping_idle_connections(engine)
     return engine
 
 
@@ -115,7 +133,7 @@ def reading(sessions: Sessions) -> AsyncConnection:
 
 
 def sync_url(url: str) -> str:
-    """Alembic runs synchronously: the same database through its sync driver."""
+    """The same database through its sync driver (Alembic runs synchronously; psycopg is both)."""
     return url.replace("sqlite+aiosqlite", "sqlite")
 
 

@@ -29,6 +29,7 @@ from typing import Any
 import httpx
 import opentelemetry.context
 import opentelemetry.trace
+import sqlalchemy as sa
 from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
@@ -176,7 +177,7 @@ def graphql_extensions() -> list[type[SchemaExtension]]:
     return [GraphQLTracing] if tracing_enabled() else []
 
 
-def instrument_engine(engine: AsyncEngine) -> None:
+def instrument_engine(engine: AsyncEngine | sa.Engine) -> None:
     """Trace every SQL statement of this engine (the projection's included).
 
     The instrumentation's tracer is attached to this engine alone (its instrumentor is
@@ -187,7 +188,7 @@ def instrument_engine(engine: AsyncEngine) -> None:
         assert _tracing.provider is not None
         EngineTracer(
             _tracing.provider.get_tracer("opentelemetry.instrumentation.sqlalchemy"),
-            engine.sync_engine,
+            engine.sync_engine if isinstance(engine, AsyncEngine) else engine,
             NoOpMeter("lifecycles").create_up_down_counter("db.client.connections.usage"),
         )
 

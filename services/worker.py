@@ -12,6 +12,7 @@ import asyncio
 import logging
 import signal
 from datetime import timedelta
+from typing import Any
 
 import httpx
 import uvloop
@@ -21,11 +22,12 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from services.activities import LifecycleActivities
-from services.db import Sessions, create_engine, session_factory
+from services.db import Sessions, create_engine, engine_of, session_factory
 from services.effects import build_dispatcher
 from services.lifecycles import LifecycleGateway
 from services.logs import configure_logging
 from services.metrics import WORKER_METRICS
+from services.projection import Projector
 from services.settings import Settings, get_settings
 from services.telemetry import instrument_engine, instrument_http, setup_tracing, stop_tracing, worker_interceptors
 from services.temporal import connect
@@ -52,6 +54,20 @@ def configured_runner(settings: Settings) -> WorkflowRunner:
     return workflow_runner() if settings.workflow_sandbox else UnsandboxedWorkflowRunner()
 
 
+class LifecycleWorker(Worker):
+    """Temporal's worker, closing the projector's connections and threads once it has stopped."""
+
+    def __init__(self, client: Client, *, projector: Projector, **options: Any) -> None:
+        super().__init__(client, **options)
+        self.projector = projector
+
+    async def run(self) -> None:
+        try:
+            await super().run()
+        finally:
+            self.projector.close()
+
+
 def build_worker(
     client: Client,
     settings: Settings,
@@ -59,12 +75,16 @@ def build_worker(
     *,
     task_queue: str | None = None,
     http: httpx.AsyncClient | None = None,
-) -> Worker:
+) -> LifecycleWorker:
     gateway = LifecycleGateway(client, settings, sessions, transitions=WORKER_METRICS.transitions)
     dispatcher = build_dispatcher(settings, sessions, gateway, http or httpx.AsyncClient(timeout=10))
-    activities = LifecycleActivities(sessions, dispatcher)
-    return Worker(
+    # The projection's own engine, on the database ``sessions`` reads and writes.
+    projector = Projector(engine_of(sessions).url.render_as_string(hide_password=False))
+    instrument_engine(projector.engine)
+    activities = LifecycleActivities(projector, dispatcher)
+    return LifecycleWorker(
         client,
+        projector=projector,
         task_queue=task_queue or settings.task_queue,
         workflows=list(WORKFLOWS.values()),
         activities=[activities.project_lifecycle, activities.deliver_effect],

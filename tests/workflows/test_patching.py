@@ -12,12 +12,14 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Replayer, UnsandboxedWorkflowRunner, Worker
+from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
 
 from services.activities import LifecycleActivities
 from services.channels import LogChannel
-from services.db import Sessions
+from services.db import Sessions, engine_of
 from services.effects import EffectDispatcher
+from services.projection import Projector
+from services.worker import LifecycleWorker
 from tests.workflows.helpers import effects
 from workflows.engine.instance import ENGINE_PATCHES, LifecycleInstance
 from workflows.engine.spec import LifecycleSpec, StateSpec, TransitionSpec, notify, owner
@@ -104,12 +106,14 @@ class DoorV2Unguarded(LifecycleWorkflow):
 async def run_door(
     env: WorkflowEnvironment, sessions: Sessions, workflow_class: type[LifecycleWorkflow]
 ) -> WorkflowHistory:
+    projector = Projector(engine_of(sessions).url.render_as_string(hide_password=False))
     activities = LifecycleActivities(
-        sessions, EffectDispatcher(sessions, {"log": LogChannel()}, lambda effect_type: ["log"])
+        projector, EffectDispatcher(sessions, {"log": LogChannel()}, lambda effect_type: ["log"])
     )
     queue, door_id = f"doors-{uuid.uuid4()}", f"door/{uuid.uuid4().hex[:8]}"
-    async with Worker(
+    async with LifecycleWorker(
         env.client,
+        projector=projector,
         task_queue=queue,
         workflows=[workflow_class],
         activities=[activities.project_lifecycle, activities.deliver_effect],
