@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from itertools import islice
 from typing import Any
 
 from workflows.engine.types import AppliedKey, LifecycleState
@@ -53,5 +54,5 @@ def remember(state: LifecycleState, actor: str, key: str, applied: AppliedKey) -
     state.applied_requests[scoped(actor, key)] = applied
     excess = len(state.applied_requests) - KEYS_KEPT
     if excess > 0:
-        for name in list(state.applied_requests)[:excess]:
+        for name in list(islice(state.applied_requests, excess)):
             del state.applied_requests[name]

@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
+from itertools import islice, takewhile
 from typing import Any, ClassVar, NoReturn
 
 import pydantic
@@ -515,7 +516,7 @@ class LifecycleInstance:
         if idempotency_key and remember_key:
             self.core.applied_keys[idempotency_key] = record.seq
             if len(self.core.applied_keys) > KEYS_KEPT:
-                for key in list(self.core.applied_keys)[: len(self.core.applied_keys) - KEYS_KEPT]:
+                for key in list(islice(self.core.applied_keys, len(self.core.applied_keys) - KEYS_KEPT)):
                     del self.core.applied_keys[key]
         return record
 
@@ -661,10 +662,14 @@ class LifecycleInstance:
         """What the read model lacks; ``snapshot``: this instance's at ``now``, if made already."""
         return ProjectionBatch(
             snapshot=snapshot or self.snapshot(now),
-            transitions=[r for r in self.core.history if r.seq > self.core.projected_seq],
+            transitions=self._unprojected_transitions(),
             effects=list(self.core.unprojected_effects),
             timers=list(self.core.unprojected_firings),
         )
+
+    def _unprojected_transitions(self) -> list[TransitionRecord]:
+        # From the end: the history is in seq order, and all but the last few are projected.
+        return list(takewhile(lambda r: r.seq > self.core.projected_seq, reversed(self.core.history)))[::-1]
 
     def mark_projected(self, batch: ProjectionBatch) -> None:
         self.core.projected_seq = max(self.core.projected_seq, batch.snapshot.seq)
