@@ -618,9 +618,14 @@ class LeanAnswer:
     field: str
     light: frozenset[str]
 
+    @cached_property
+    def _graphql_names(self) -> tuple[str, frozenset[str]]:
+        """``field`` and ``light`` as the schema names them (asked on every mutation)."""
+        return to_camel_case(self.field), frozenset(to_camel_case(name) for name in self.light)
+
     def unread_parts(self, info: Info) -> list[str]:
         """The snapshot parts this request's selection does not read: all of them, or none."""
-        field, light = to_camel_case(self.field), {to_camel_case(name) for name in self.light}
+        field, light = self._graphql_names
         for answered in _fields(info.selected_fields):
             for selected in _fields(answered.selections):
                 if selected.name != field:

@@ -11,6 +11,7 @@ workflow's history, so replays see exactly what the decision saw.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from functools import cache
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,7 +24,9 @@ from workflows.engine.types import LifecycleSnapshot
 FactProvider = Callable[[AsyncSession, LifecycleSnapshot], Awaitable[dict[str, Any]]]
 
 
+@cache
 def _fact_providers() -> dict[tuple[str, str], FactProvider]:
+    """(kind, trigger) -> its provider; fixed once the kinds are imported, as ``companions`` is."""
     return {
         (kind, trigger): provider
         for kind, module in companions("services").items()
