@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
+import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -14,7 +16,7 @@ from services.db import Sessions, reading, sync_url, upgrade
 from services.derived import DERIVED
 from services.models import EffectRow, LifecycleRow, TransitionRow
 from services.pagination import encode_cursor
-from services.projection import apply_projection
+from services.projection import Projector, apply_projection
 from services.read_model import get_snapshot, snapshot_of
 from workflows.engine.instance import LifecycleInstance
 from workflows.engine.spec import Role
@@ -55,6 +57,36 @@ async def counts(sessions: Sessions) -> tuple[int, int, int, int]:
         for table in (LifecycleRow, OpportunityRow, TransitionRow, EffectRow):
             out.append((await session.execute(sa.select(sa.func.count()).select_from(table))).scalar_one())
     return tuple(out)  # type: ignore[return-value]
+
+
+async def test_the_projector_writes_batches_sent_at_once_each_once(readmodel: Sessions, readmodel_url: str):
+    """What the worker's transitions do under load: many lifecycles' batches at once, and
+    retries of some (a write retried after its answer was lost)."""
+    instances = [deal(f"p{n}") for n in range(24)]
+    for n, instance in enumerate(instances):
+        step(instance, "update_fields", {"amount": str(1000 + n)}, NOW + timedelta(minutes=1))
+    batches = [instance.projection_batch(NOW) for instance in instances]
+    projector = Projector(readmodel_url)
+    try:
+        added = await asyncio.gather(*(projector.write(batch) for batch in batches))
+        retried = await asyncio.gather(*(projector.write(batch) for batch in batches[:6]))
+    finally:
+        projector.close()
+    assert added == [True] * 24 and retried == [False] * 6
+    # Every lifecycle at its last transition, each transition once.
+    assert await counts(readmodel) == (24, 24, 48, 0)
+    async with readmodel() as session:
+        amounts = (await session.execute(sa.select(col(OpportunityRow.amount_cents)))).scalars().all()
+    assert sorted(amounts) == [(1000 + n) * 100 for n in range(24)]
+
+
+async def test_a_closed_projector_refuses_a_batch_rather_than_lose_it(readmodel: Sessions, readmodel_url: str):
+    instance = deal("closed")
+    projector = Projector(readmodel_url)
+    projector.close()
+    with pytest.raises(RuntimeError, match="shutdown"):
+        await projector.write(instance.projection_batch(NOW))
+    assert await counts(readmodel) == (0, 0, 0, 0)
 
 
 def test_migrations_build_exactly_the_models_schema(readmodel_url: str):
