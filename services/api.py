@@ -48,6 +48,7 @@ from services.change_feed import ChangeFeed
 from services.console import console_routes
 from services.db import Sessions, create_engine, session_factory
 from services.graphql_http import REQUEST_ERROR, is_request_error, negotiated
+from services.heap import freeze_startup_objects
 from services.lifecycles import LifecycleGateway, RateLimited, Unavailable
 from services.limits import BodyLimit, Limit
 from services.logs import configure_logging, note
@@ -301,6 +302,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
     Called without settings (``uvicorn --factory``), it is the process's entry point and
     also sets up its logs and, when the ``OTEL_*`` environment asks, its traces.
     """
+    serving = settings is None
     if settings is None:
         settings = get_settings()
         configure_logging(settings.log_format, settings.log_level)
@@ -319,6 +321,8 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
         gateway = LifecycleGateway(temporal, settings, sessions, transitions=API_METRICS.transitions)
         changes = ChangeFeed(sessions, settings)
         reading = asyncio.create_task(changes.run())
+        if serving:
+            freeze_startup_objects()
         try:
             yield State(
                 client=temporal,

@@ -24,6 +24,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from services.activities import LifecycleActivities
 from services.db import Sessions, create_engine, engine_of, session_factory
 from services.effects import build_dispatcher
+from services.heap import freeze_startup_objects
 from services.lifecycles import LifecycleGateway
 from services.logs import configure_logging
 from services.metrics import WORKER_METRICS
@@ -130,6 +131,7 @@ async def run() -> None:
         async with httpx.AsyncClient(timeout=10) as http:
             instrument_http(http)
             worker = build_worker(client, settings, sessions, http=http)
+            freeze_startup_objects()
             logger.info("worker polling %s on %s", settings.task_queue, settings.temporal_address)
             async with worker:
                 await stop.wait()
