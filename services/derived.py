@@ -261,12 +261,10 @@ class DerivedReadModel:
         built for each request.
         """
         comparisons = self._comparisons(given, now)
-        if all(isinstance(c, Comparison) for c in comparisons):
-            shape = tuple((c.column.name, c.operator) for c in comparisons if isinstance(c, Comparison))
-            query = _page_query(self.spec.kind, shape, order)
-            parameters = {
-                f"filter_{i}": c.value for i, c in enumerate(comparisons) if isinstance(c, Comparison) and c.binds
-            }
+        compared = [c for c in comparisons if isinstance(c, Comparison)]
+        if len(compared) == len(comparisons):
+            query = _page_query(self.spec.kind, tuple((c.column.name, c.operator) for c in compared), order)
+            parameters = {f"filter_{i}": c.value for i, c in enumerate(compared) if c.binds}
         else:
             query = lifecycle_page_query(self.table, self.conditions(given, now=now), *self.orders[order])
             parameters = {}
@@ -322,6 +320,9 @@ def _page_query(kind: str, shape: tuple[tuple[str, str], ...], order: str) -> Pa
     conditions = []
     for i, (name, operator_) in enumerate(shape):
         comparison = Comparison(columns[name], operator_, None)
+        if not comparison.binds:
+            conditions.append(comparison.sql(None))
+            continue
         parameter = sa.bindparam(f"filter_{i}", type_=comparison.column.type, expanding=operator_ == "in")
         conditions.append(comparison.sql(parameter))
     return lifecycle_page_query(model.table, conditions, *model.orders[order])
