@@ -8,9 +8,11 @@ SQLite (a file, zero setup) is the embedded default; PostgreSQL is chosen with a
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
+import sqlite3
 import sys
 import tempfile
 import time
@@ -34,10 +36,15 @@ Sessions = async_sessionmaker[AsyncSession]
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
-    # WAL lets the API read while the worker writes; the busy timeout makes the two
-    # processes wait for each other's short write transactions instead of failing.
-    cursor.execute("PRAGMA journal_mode=WAL")
+    # The busy timeout makes the processes wait for each other's short write transactions
+    # instead of failing. WAL lets the API read while the worker writes; the file keeps
+    # it once set, so it is set only when missing: setting it, even to what it is, takes a
+    # lock without waiting, and a connection opened while another wrote then failed with
+    # "database is locked".
     cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA journal_mode")
+    if cursor.fetchone()[0].lower() != "wal":
+        cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     # An INSERT OR REPLACE then fires the delete triggers of the row it replaces, which
@@ -153,13 +160,18 @@ def alembic_config(url: str, more_versions: Sequence[Path] = ()) -> Config:
 
 
 def upgrade(url: str, revision: str = "head", more_versions: Sequence[Path] = ()) -> None:
-    if url.startswith("sqlite"):
-        path = url.split("///", 1)[-1]
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+    path = url.split("///", 1)[-1] if url.startswith("sqlite") else ""
+    on_file = bool(path) and path != ":memory:"
+    if on_file:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
     from alembic import command
 
     command.upgrade(alembic_config(url, more_versions), revision)
+    if on_file:
+        # The file keeps WAL once set: the services' connections then find it set and need
+        # not take the lock that setting it takes (``_sqlite_pragmas``).
+        with contextlib.closing(sqlite3.connect(path)) as connection:
+            connection.execute("PRAGMA journal_mode=WAL")
 
 
 def generate_migration(message: str, into: Path = VERSIONS) -> Path | None:

@@ -183,8 +183,9 @@ class Projector:
 
     def __init__(self, database_url: str) -> None:
         self.engine = create_sync_engine(database_url)
-        writers = 1 if self.engine.dialect.name == "sqlite" else POSTGRES_POOL_SIZE
-        self._threads = ThreadPoolExecutor(max_workers=writers, thread_name_prefix="projection")
+        # Batches written at once; more wait their turn.
+        self.writers = 1 if self.engine.dialect.name == "sqlite" else POSTGRES_POOL_SIZE
+        self._threads = ThreadPoolExecutor(max_workers=self.writers, thread_name_prefix="projection")
 
     async def write(self, batch: ProjectionBatch) -> bool:
         """Write the batch; answers as ``write_projection`` does."""

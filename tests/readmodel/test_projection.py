@@ -80,6 +80,36 @@ async def test_the_projector_writes_batches_sent_at_once_each_once(readmodel: Se
     assert sorted(amounts) == [(1000 + n) * 100 for n in range(24)]
 
 
+async def test_a_batch_whose_caller_gave_up_before_its_turn_is_never_written(readmodel: Sessions, readmodel_url: str):
+    """A projection that timed out in its local activity is retried by a regular activity with
+    the workflow's newer batch: the abandoned one must not be written later, out of turn."""
+    projector = Projector(readmodel_url)
+    blocker = sa.create_engine(sync_url(readmodel_url))
+    try:
+        with blocker.connect() as holding:
+            # Every writer thread stuck behind a lock held elsewhere, one more batch queued.
+            if holding.dialect.name == "sqlite":
+                holding.exec_driver_sql("BEGIN IMMEDIATE")
+            else:
+                holding.exec_driver_sql("LOCK TABLE lifecycles IN EXCLUSIVE MODE")
+            busy = [
+                asyncio.ensure_future(projector.write(deal(f"busy{n}").projection_batch(NOW)))
+                for n in range(projector.writers)
+            ]
+            abandoned = asyncio.ensure_future(projector.write(deal("abandoned").projection_batch(NOW)))
+            await asyncio.sleep(0.5)
+            assert not any(task.done() for task in (*busy, abandoned))
+            abandoned.cancel()
+            holding.rollback()
+        assert await asyncio.gather(*busy) == [True] * projector.writers
+    finally:
+        projector.close()
+        blocker.dispose()
+    async with readmodel() as session:
+        ids = (await session.execute(sa.select(col(LifecycleRow.entity_id)))).scalars().all()
+    assert sorted(ids) == sorted(f"busy{n}" for n in range(projector.writers))
+
+
 async def test_a_closed_projector_refuses_a_batch_rather_than_lose_it(readmodel: Sessions, readmodel_url: str):
     instance = deal("closed")
     projector = Projector(readmodel_url)
