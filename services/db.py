@@ -8,11 +8,9 @@ SQLite (a file, zero setup) is the embedded default; PostgreSQL is chosen with a
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import re
-import sqlite3
 import sys
 import tempfile
 import time
@@ -85,16 +83,30 @@ POSTGRES_POOL_SIZE = 10
 POSTGRES_POOL_OVERFLOW = 10
 
 
+def _options(url: str) -> dict[str, Any]:
+    """How an engine of either kind connects: to SQLite waiting out a busy file, to PostgreSQL
+    through a pool."""
+    if url.startswith("sqlite"):
+        return {"connect_args": {"timeout": 10}}
+    return {"pool_size": POSTGRES_POOL_SIZE, "max_overflow": POSTGRES_POOL_OVERFLOW}
+
+
+def _set_up(engine: sa.Engine) -> None:
+    """What every connection of an engine of either kind gets: SQLite's pragmas, PostgreSQL's
+    liveness check."""
+    if engine.dialect.name == "sqlite":
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+    else:
+        _ping_idle_connections(engine)
+
+
 def create_engine(url: str) -> AsyncEngine:
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, connect_args={"timeout": 10})
-        sa.event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-        return engine
-    engine = create_async_engine(url, pool_size=POSTGRES_POOL_SIZE, max_overflow=POSTGRES_POOL_OVERFLOW)
-    _ping_idle_connections(engine.sync_engine)
+    engine = create_async_engine(url, **_options(url))
+    _set_up(engine.sync_engine)
     return engine
 
 
@@ -102,12 +114,8 @@ def create_sync_engine(url: str) -> sa.Engine:
     """The same database through its synchronous driver, set up as ``create_engine`` sets up its
     own: for work that runs whole on a thread (the worker's projection, ``services.projection``)."""
     url = sync_url(url)
-    if url.startswith("sqlite"):
-        engine = sa.create_engine(url, connect_args={"timeout": 10})
-        sa.event.listen(engine, "connect", _sqlite_pragmas)
-        return engine
-    engine = sa.create_engine(url, pool_size=POSTGRES_POOL_SIZE, max_overflow=POSTGRES_POOL_OVERFLOW)
-    _ping_idle_connections(engine)
+    engine = sa.create_engine(url, **_options(url))
+    _set_up(engine)
     return engine
 
 
@@ -168,10 +176,12 @@ def upgrade(url: str, revision: str = "head", more_versions: Sequence[Path] = ()
 
     command.upgrade(alembic_config(url, more_versions), revision)
     if on_file:
-        # The file keeps WAL once set: the services' connections then find it set and need
-        # not take the lock that setting it takes (``_sqlite_pragmas``).
-        with contextlib.closing(sqlite3.connect(path)) as connection:
-            connection.execute("PRAGMA journal_mode=WAL")
+        # One connection as the services make them leaves the file in WAL, which it keeps:
+        # the services' connections then need not take the lock that setting it takes.
+        engine = create_sync_engine(url)
+        with engine.connect():
+            pass
+        engine.dispose()
 
 
 def generate_migration(message: str, into: Path = VERSIONS) -> Path | None:

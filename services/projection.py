@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel
 
 from services.change_feed import append_changes
-from services.db import POSTGRES_POOL_SIZE, create_sync_engine
+from services.db import POSTGRES_POOL_SIZE, Sessions, create_sync_engine, engine_of
 from services.derived import DERIVED
 from services.models import EffectRow, EffectStatus, LifecycleRow, ReadModel, TransitionRow
 from workflows.engine.types import LifecycleSnapshot, ProjectionBatch
@@ -180,6 +180,11 @@ class Projector:
     PostgreSQL gets a thread per pooled connection. The caller's context goes with each
     batch to its thread, so the statements' trace spans stay under the activity's.
     """
+
+    @classmethod
+    def beside(cls, sessions: Sessions) -> Projector:
+        """A projector on the database ``sessions`` read and write."""
+        return cls(engine_of(sessions).url.render_as_string(hide_password=False))
 
     def __init__(self, database_url: str) -> None:
         self.engine = create_sync_engine(database_url)

@@ -22,7 +22,7 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from services.activities import LifecycleActivities
-from services.db import Sessions, create_engine, engine_of, session_factory
+from services.db import Sessions, create_engine, session_factory
 from services.effects import build_dispatcher
 from services.heap import freeze_startup_objects
 from services.lifecycles import LifecycleGateway
@@ -79,8 +79,7 @@ def build_worker(
 ) -> LifecycleWorker:
     gateway = LifecycleGateway(client, settings, sessions, transitions=WORKER_METRICS.transitions)
     dispatcher = build_dispatcher(settings, sessions, gateway, http or httpx.AsyncClient(timeout=10))
-    # The projection's own engine, on the database ``sessions`` reads and writes.
-    projector = Projector(engine_of(sessions).url.render_as_string(hide_password=False))
+    projector = Projector.beside(sessions)
     instrument_engine(projector.engine)
     activities = LifecycleActivities(projector, dispatcher)
     return LifecycleWorker(

@@ -16,7 +16,7 @@ from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
 
 from services.activities import LifecycleActivities
 from services.channels import LogChannel
-from services.db import Sessions, engine_of
+from services.db import Sessions
 from services.effects import EffectDispatcher
 from services.projection import Projector
 from services.worker import LifecycleWorker
@@ -106,7 +106,7 @@ class DoorV2Unguarded(LifecycleWorkflow):
 async def run_door(
     env: WorkflowEnvironment, sessions: Sessions, workflow_class: type[LifecycleWorkflow]
 ) -> WorkflowHistory:
-    projector = Projector(engine_of(sessions).url.render_as_string(hide_password=False))
+    projector = Projector.beside(sessions)
     activities = LifecycleActivities(
         projector, EffectDispatcher(sessions, {"log": LogChannel()}, lambda effect_type: ["log"])
     )
