@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
+import sqlalchemy as sa
 import strawberry
-from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.websockets import WebSocket
 
 from schema.loaders import Loaders
 from services.auth import authenticate
 from services.change_feed import ChangeFeed
-from services.db import Sessions, reading
+from services.db import Reader, Sessions
 from services.lifecycles import LifecycleGateway, Principal
 from services.settings import Settings
 from workflows.engine.errors import Forbidden
@@ -24,6 +25,8 @@ from workflows.engine.spec import Role
 # reads nothing is left to the keepalive pings after this long.
 CLOSE_TIMEOUT_SECONDS = 10.0
 
+T = TypeVar("T")
+
 
 @dataclass
 class Context:
@@ -31,16 +34,17 @@ class Context:
     gateway: LifecycleGateway
     sessions: Sessions
     settings: Settings
+    reader: Reader
     # Made per request: batches what the nodes of a list load (schema/loaders.py).
     loaders: Loaders = field(init=False)
 
     def __post_init__(self) -> None:
         self.loaders = Loaders(self.sessions, self.settings.max_page_size)
 
-    def reading(self) -> AsyncConnection:
-        """A connection of the read model, for a read without the ORM (a list's page): a
-        session's set-up and close were ~7% of a small list's time (docs/performance.md)."""
-        return reading(self.sessions)
+    async def read(self, read: Callable[[sa.Connection], T]) -> T:
+        """A read of the read model without the ORM (a list's page), run whole where the
+        database's driver costs it least (``services.db.Reader``)."""
+        return await self.reader.run(read)
 
     def require(self, role: Role, what: str) -> None:
         if self.principal.role < role:

@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from functools import cached_property
+from functools import cached_property, partial
 from typing import Annotated, Any
 
 import strawberry
@@ -538,16 +538,17 @@ class _Api(_Builder):
                     assert isinstance(f.column, Column)
                     ranges.setdefault(f.column.name, [f.column, None, None])[1 + f.bound] = value
             given += [(column, (low, high)) for column, low, high in ranges.values()]
-            async with info.context.reading() as database:
-                page = await self.read_model.page(
-                    database,
-                    given,
-                    order_by.value,
+            page = await info.context.read(
+                partial(
+                    self.read_model.read_page,
+                    given=given,
+                    order=order_by.value,
                     first=first,
                     after=after,
                     max_page_size=info.context.settings.max_page_size,
                     counted=asks_for_total(info),
                 )
+            )
             listed = connection(page, wrap)
             if extended is None:
                 return listed

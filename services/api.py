@@ -46,7 +46,7 @@ from services.auth import authenticate
 from services.billing_events import BillingEvents, InvalidEvent, verified_event
 from services.change_feed import ChangeFeed
 from services.console import console_routes
-from services.db import Sessions, create_engine, session_factory
+from services.db import Reader, Sessions, create_engine, session_factory
 from services.graphql_http import REQUEST_ERROR, is_request_error, negotiated
 from services.heap import freeze_startup_objects
 from services.lifecycles import LifecycleGateway, RateLimited, Unavailable
@@ -70,6 +70,7 @@ class State(TypedDict):
     billing: BillingEvents
     signals: SignalEvents
     changes: ChangeFeed
+    reader: Reader
 
 
 class SubscriptionsOnly:
@@ -204,6 +205,7 @@ class LifecycleGraphQL(GraphQL[Context, None]):
                 gateway=state.gateway,
                 sessions=state.sessions,
                 settings=self.settings,
+                reader=state.reader,
                 changes=state.changes,
                 websocket=request,
             )
@@ -216,7 +218,13 @@ class LifecycleGraphQL(GraphQL[Context, None]):
                 return None  # type: ignore[return-value]
             raise Unauthenticated()
         note(actor=principal.actor)
-        return Context(principal=principal, gateway=state.gateway, sessions=state.sessions, settings=self.settings)
+        return Context(
+            principal=principal,
+            gateway=state.gateway,
+            sessions=state.sessions,
+            settings=self.settings,
+            reader=state.reader,
+        )
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
         """A connection_init without a token naming a reader is refused (4403 Forbidden)."""
@@ -318,6 +326,9 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
             "API serving GraphQL; Temporal at %s, task queue %s", settings.temporal_address, settings.task_queue
         )
         sessions = session_factory(engine)
+        reader = Reader(sessions)
+        if reader.threads is not None:
+            instrument_engine(reader.threads.engine)
         gateway = LifecycleGateway(temporal, settings, sessions, transitions=API_METRICS.transitions)
         changes = ChangeFeed(sessions, settings)
         reading = asyncio.create_task(changes.run())
@@ -331,11 +342,13 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
                 billing=BillingEvents(gateway, sessions),
                 signals=SignalEvents(gateway, sessions),
                 changes=changes,
+                reader=reader,
             )
         finally:
             reading.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await reading
+            reader.close()
             await engine.dispose()
 
     graphql = LifecycleGraphQL(settings)

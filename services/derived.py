@@ -20,10 +20,11 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.orm import Session
 from sqlmodel import Field, SQLModel
 
 from services.models import ReadModel, utc_column
-from services.pagination import Page, PageQuery, paginate
+from services.pagination import Page, PageQuery, read_page
 from services.read_model import lifecycle_page_query, page_key_of
 from workflows.engine.exposure import Column, Exposure, Match, Projected
 from workflows.engine.spec import LifecycleSpec
@@ -241,9 +242,9 @@ class DerivedReadModel:
         """
         return [c.sql(c.value) if isinstance(c, Comparison) else c for c in self._comparisons(given, now)]
 
-    async def page(
+    def read_page(
         self,
-        session: AsyncSession | AsyncConnection,
+        connection: sa.Connection | Session,
         given: Sequence[tuple[Column[Any, Any] | str | ListFilter, Any]],
         order: str,
         *,
@@ -254,7 +255,7 @@ class DerivedReadModel:
         now: datetime | None = None,
     ) -> Page[sa.Row[Any]]:
         """One page of the lifecycles matching the filter values ``given`` (as ``conditions``
-        takes them), in ``order``.
+        takes them), in ``order``; synchronous, for ``services.db.Reader``.
 
         The statements of a list's shape (which comparisons, which order) are built once and
         the values bound to them: a ``ListFilter``'s own SQL, which may hold today's date, is
@@ -268,8 +269,8 @@ class DerivedReadModel:
         else:
             query = lifecycle_page_query(self.table, self.conditions(given, now=now), *self.orders[order])
             parameters = {}
-        return await paginate(
-            session,
+        return read_page(
+            connection,
             query,
             page_key_of,
             first=first,
@@ -277,6 +278,30 @@ class DerivedReadModel:
             max_page_size=max_page_size,
             parameters=parameters,
             counted=counted,
+        )
+
+    async def page(
+        self,
+        session: AsyncSession | AsyncConnection,
+        given: Sequence[tuple[Column[Any, Any] | str | ListFilter, Any]],
+        order: str,
+        *,
+        first: int,
+        after: str | None,
+        max_page_size: int,
+        counted: bool = True,
+        now: datetime | None = None,
+    ) -> Page[sa.Row[Any]]:
+        """``read_page`` on an asyncio session or connection."""
+        return await session.run_sync(
+            self.read_page,
+            given,
+            order,
+            first=first,
+            after=after,
+            max_page_size=max_page_size,
+            counted=counted,
+            now=now,
         )
 
 

@@ -17,6 +17,7 @@ from typing import Any, Generic, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.orm import Session
 
 from workflows.engine.errors import ValidationError
 
@@ -179,8 +180,8 @@ class PageQuery:
         return self.built[after_cursor, with_total]
 
 
-async def paginate(
-    session: AsyncSession | AsyncConnection,
+def read_page(
+    connection: sa.Connection | Session,
     query: PageQuery,
     key_of: Callable[[Any], Sequence[Any]],
     *,
@@ -194,6 +195,8 @@ async def paginate(
 
     ``key_of`` reads a result row's values of the query's keys, for its cursor;
     ``counted`` False leaves the total out. A counted page's rows end with the total.
+    Synchronous, so that a read can run whole where its driver costs least
+    (``services.db.Reader``); ``paginate`` runs it on an asyncio session.
     """
     if first < 0 or first > max_page_size:
         raise ValidationError(
@@ -204,12 +207,11 @@ async def paginate(
     if after:
         bound.update((_AFTER.format(i), value) for i, value in enumerate(decode_cursor(after, query.keys)))
     bound[_LIMIT] = first + 1
-    result = await session.execute(query.page(bool(after), counted), bound)
-    rows = list(result.all())
+    rows = list(connection.execute(query.page(bool(after), counted), bound).all())
     total_count = None
     if counted:
         # An empty page has no row to carry the total: it is counted by itself.
-        total_count = int(rows[0][-1] if rows else (await session.execute(query.count, bound)).scalar_one())
+        total_count = int(rows[0][-1] if rows else connection.execute(query.count, bound).scalar_one())
     has_next = len(rows) > first
     rows = rows[:first]
     return Page(
@@ -218,4 +220,28 @@ async def paginate(
         total=total_count,
         has_next=has_next,
         has_previous=after is not None,
+    )
+
+
+async def paginate(
+    session: AsyncSession | AsyncConnection,
+    query: PageQuery,
+    key_of: Callable[[Any], Sequence[Any]],
+    *,
+    first: int,
+    after: str | None,
+    max_page_size: int,
+    parameters: Mapping[str, Any] | None = None,
+    counted: bool = True,
+) -> Page[Any]:
+    """``read_page`` on an asyncio session or connection."""
+    return await session.run_sync(
+        read_page,
+        query,
+        key_of,
+        first=first,
+        after=after,
+        max_page_size=max_page_size,
+        parameters=parameters,
+        counted=counted,
     )

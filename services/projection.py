@@ -16,9 +16,6 @@ back (cursor, execute, fetch, close), and the projection runs inside every trans
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
-from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache, partial
 from typing import Any
 
@@ -28,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel
 
 from services.change_feed import append_changes
-from services.db import POSTGRES_POOL_SIZE, Sessions, create_sync_engine, engine_of
+from services.db import POSTGRES_POOL_SIZE, DriverThreads, Sessions, engine_of
 from services.derived import DERIVED
 from services.models import EffectRow, EffectStatus, LifecycleRow, ReadModel, TransitionRow
 from workflows.engine.types import LifecycleSnapshot, ProjectionBatch
@@ -187,15 +184,15 @@ class Projector:
         return cls(engine_of(sessions).url.render_as_string(hide_password=False))
 
     def __init__(self, database_url: str) -> None:
-        self.engine = create_sync_engine(database_url)
         # Batches written at once; more wait their turn.
-        self.writers = 1 if self.engine.dialect.name == "sqlite" else POSTGRES_POOL_SIZE
-        self._threads = ThreadPoolExecutor(max_workers=self.writers, thread_name_prefix="projection")
+        writers = 1 if database_url.startswith("sqlite") else POSTGRES_POOL_SIZE
+        self.threads = DriverThreads(database_url, writers, "projection")
+        self.engine = self.threads.engine
+        self.writers = writers
 
     async def write(self, batch: ProjectionBatch) -> bool:
         """Write the batch; answers as ``write_projection`` does."""
-        in_context = partial(contextvars.copy_context().run, self._write, batch)
-        return await asyncio.get_running_loop().run_in_executor(self._threads, in_context)
+        return await self.threads.run(partial(self._write, batch))
 
     def _write(self, batch: ProjectionBatch) -> bool:
         with self.engine.begin() as connection:
@@ -203,5 +200,4 @@ class Projector:
 
     def close(self) -> None:
         """Finish the writes under way, then close the connections."""
-        self._threads.shutdown(wait=True)
-        self.engine.dispose()
+        self.threads.close()

@@ -4,7 +4,8 @@ One GraphQL transition is one trace: the HTTP request, the GraphQL operation, th
 client call, the workflow update (validator and handler), the projection with its SQL
 statements, and the delivery of its effect with the outbound HTTP call, every span's
 parent in the same trace. A timer firing starts a trace of its own that reaches the
-delivery the same way, and a caller's ``traceparent`` is continued.
+delivery the same way, a list's statements are children of its request, and a caller's
+``traceparent`` is continued.
 """
 
 from __future__ import annotations
@@ -185,6 +186,30 @@ async def test_a_callers_traceparent_is_continued(traced: Api, exporter: InMemor
     server = next(s for s in spans if s.name == "POST /graphql")
     assert server.parent is not None and server.parent.span_id == int(parent_id, 16)
     assert "GraphQL Resolving: lifecycleMachines" in names(spans)
+
+
+async def test_a_lists_statements_are_traced_under_its_request(traced: Api, exporter: InMemorySpanExporter):
+    # The page is read on a thread of the reader's (SQLite) or on the event loop (PostgreSQL):
+    # either way its statement is a child of the list's resolver.
+    response = await traced.http.post(
+        "/graphql",
+        json={"query": "{ opportunities(first: 5) { totalCount edges { node { id } } } }"},
+        headers={"authorization": f"Bearer {next(iter(TOKENS))}"},
+    )
+    assert response.status_code == 200 and "errors" not in response.json(), response.text
+
+    async def listed() -> list[ReadableSpan] | None:
+        spans = exporter.get_finished_spans()
+        resolver = [s for s in spans if s.name == "GraphQL Resolving: opportunities"]
+        return trace_of(spans, resolver[0].context.trace_id) if resolver else None
+
+    trace = await eventually(listed)
+    resolver = next(s for s in trace if s.name == "GraphQL Resolving: opportunities")
+    by_id = {s.context.span_id: s for s in trace}
+    statements = [s for s in trace if {"db.system", "db.system.name"} & set(s.attributes or {})]
+    assert statements and all(_descends(s, resolver, by_id) for s in statements), [s.name for s in statements]
+    assert "POST /graphql" in names(trace)
+    assert_connected(trace)
 
 
 def _descends(span: ReadableSpan, ancestor: ReadableSpan, by_id: dict[int, ReadableSpan]) -> bool:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -12,10 +15,10 @@ from alembic.migration import MigrationContext
 from sqlmodel import SQLModel, col
 
 import services.projection  # noqa: F401  (registers every table on the metadata)
-from services.db import Sessions, reading, sync_url, upgrade
+from services.db import Reader, Sessions, sync_url, upgrade
 from services.derived import DERIVED
 from services.models import EffectRow, LifecycleRow, TransitionRow
-from services.pagination import encode_cursor
+from services.pagination import Page, encode_cursor
 from services.projection import Projector, apply_projection
 from services.read_model import get_snapshot, snapshot_of
 from workflows.engine.instance import LifecycleInstance
@@ -238,27 +241,37 @@ async def test_a_lists_statements_are_kept_per_shape_and_its_values_bound_each_t
     for n, owner in enumerate(["ann@example.com", "bob@example.com", "bob@example.com"]):
         await project(readmodel, deal(f"s{n}", owner=owner))
 
+    reader = Reader(readmodel)
+
+    def read(owner: str, after: str | None, connection: sa.Connection) -> Page[sa.Row[Any]]:
+        if connection.dialect.name == "postgresql":
+            # It reads in autocommit: no BEGIN, no ROLLBACK round trip.
+            assert connection.connection.driver_connection.autocommit
+        else:
+            # Whole on a thread of the reader's, through the synchronous driver.
+            assert threading.current_thread().name.startswith("read-model")
+        return OPPORTUNITIES.read_page(
+            connection, [("owner", owner)], "AMOUNT_DESC", first=1, after=after, max_page_size=100
+        )
+
     async def page(owner: str, after: str | None = None) -> tuple[list[str], int | None, bool]:
-        # Through the connection the API's lists read with.
-        async with reading(readmodel) as connection:
-            found = await OPPORTUNITIES.page(
-                connection, [("owner", owner)], "AMOUNT_DESC", first=1, after=after, max_page_size=100
-            )
-            if connection.dialect.name == "postgresql":
-                # It reads in autocommit: no BEGIN, no ROLLBACK round trip.
-                assert (await connection.get_raw_connection()).driver_connection.autocommit
+        # Through the reader the API's lists read with.
+        found = await reader.run(partial(read, owner, after))
         return [row.entity_id for row in found.items], found.total, found.has_next
 
-    # One shape (an owner), two values: the second query is not answered with the first's.
-    assert await page("ann@example.com") == (["s0"], 1, False)
-    assert await page("bob@example.com") == (["s2"], 2, True)  # the same amount: the later id first
-    assert await page("carol@example.com") == ([], 0, False)
-    # Past the last row the page is empty, and its total is counted by itself.
-    async with readmodel() as session:
-        last = await OPPORTUNITIES.page(
-            session, [("owner", "bob@example.com")], "AMOUNT_DESC", first=2, after=None, max_page_size=100
-        )
-    assert await page("bob@example.com", after=encode_cursor(last.keys[-1])) == ([], 2, False)
+    try:
+        # One shape (an owner), two values: the second query is not answered with the first's.
+        assert await page("ann@example.com") == (["s0"], 1, False)
+        assert await page("bob@example.com") == (["s2"], 2, True)  # the same amount: the later id first
+        assert await page("carol@example.com") == ([], 0, False)
+        # Past the last row the page is empty, and its total is counted by itself.
+        async with readmodel() as session:
+            last = await OPPORTUNITIES.page(
+                session, [("owner", "bob@example.com")], "AMOUNT_DESC", first=2, after=None, max_page_size=100
+            )
+        assert await page("bob@example.com", after=encode_cursor(last.keys[-1])) == ([], 2, False)
+    finally:
+        reader.close()
 
 
 async def test_a_list_pages_rows_make_the_same_snapshots_as_a_lookup(readmodel: Sessions):
