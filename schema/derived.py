@@ -251,7 +251,7 @@ class _Builder:
             reads[name] = read
 
         states = graphql_enum(x.states)
-        add(x.state_name, states, lambda root: states(root.source.state), None)
+        add(x.state_name, states, lambda root: root.source.state, None)
         self.light_fields.add(x.state_name)
         for name, info in model.model_fields.items():
             if name in skipped or name in x.computed_from_instance:
@@ -259,7 +259,8 @@ class _Builder:
             t = self.graphql_type(hints[name], for_input=False)
             if name in x.always_set:
                 t = _required(t)
-            add(name, t, _data_field(name), x.descriptions.get(name) or info.description)
+            read = _data_enum_field(name) if _is_enum(hints[name]) else _data_field(name)
+            add(name, t, read, x.descriptions.get(name) or info.description)
             self.light_fields.add(name)
         for name, computed in model.model_computed_fields.items():
             if name in skipped or name in x.computed or name in x.computed_from_instance:
@@ -341,6 +342,22 @@ def _lifecycle_init(self: Any, *, source: Any) -> None:
 
 def _data_field(name: str) -> Callable[[Any], Any]:
     return lambda root: getattr(root.data, name)
+
+
+# An enum field answers its member's value: graphql-core serializes a value with one lookup,
+# where strawberry serializes a member by scanning the enum's values (~2.5 µs a field, so
+# ~5% of a list's page of twenty; the state field does the same with the stored state).
+def _data_enum_field(name: str) -> Callable[[Any], Any]:
+    def read(root: Any) -> Any:
+        member = getattr(root.data, name)
+        return None if member is None else member.value
+
+    return read
+
+
+def _is_enum(annotation: Any) -> bool:
+    inner, _ = _unwrap(annotation)
+    return isinstance(inner, type) and issubclass(inner, enum.Enum)
 
 
 def _computed(compute: Callable[[Any], Any]) -> Callable[[Any], Any]:
