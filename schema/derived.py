@@ -238,8 +238,14 @@ class _Builder:
         annotations: dict[str, Any] = {}
         # Every field is plain (served_as_attributes): what it shows of the instance.
         reads: dict[str, Callable[[Any], Any]] = {}
-        # The data is validated when a field first reads it.
-        data = cached_property(lambda root: model.model_validate(root.source.data))
+        # The data is validated when a field first reads it: a list page's row holds it as text.
+        data = cached_property(
+            lambda root: (
+                model.model_validate_json(root.source.data)
+                if isinstance(root.source.data, str)
+                else model.model_validate(root.source.data)
+            )
+        )
         namespace: dict[str, Any] = {"__init__": _lifecycle_init, "data": data}
         special = self.special_fields()
         # The kind's own fields replace derived ones of the same name.

@@ -20,10 +20,11 @@ from workflows.engine.instance import LifecycleInstance
 from workflows.engine.types import AllowedTransition, LifecycleSnapshot, LifecycleState, workflow_id_for
 from workflows.registry import SPECS
 
-# Parts of a lifecycle its list's nodes seldom show: a page reads them as their stored JSON
-# text, decoded when a field needs the snapshot, rather than decode both for every row
-# (~4% of a small list's time on SQLite, docs/performance.md).
-DEFERRED_PARTS = ("policy", "deadlines")
+# Parts of a lifecycle a page reads as their stored JSON text: the policy and the deadlines,
+# which its nodes seldom show, decoded when a field needs the snapshot (~4% of a small
+# list's time on SQLite), and the data, which a node's own fields read through pydantic's
+# JSON validation in one pass rather than decoded, then validated (docs/performance.md).
+DEFERRED_PARTS = ("data", "policy", "deadlines")
 
 
 def snapshot_of(row: LifecycleRow | sa.Row[Any]) -> LifecycleSnapshot:
