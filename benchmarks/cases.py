@@ -647,7 +647,7 @@ async def _captured_statements(target: ListTarget, f: Filter, order: str, after:
     event.listen(engine.sync_engine, "before_cursor_execute", capture)
     try:
         async with target.sessions() as session:
-            page = await OPPORTUNITIES.page(session, f, order, first=20, after=after, max_page_size=100)
+            page = await session.run_sync(OPPORTUNITIES.read_page, f, order, first=20, after=after, max_page_size=100)
     finally:
         event.remove(engine.sync_engine, "before_cursor_execute", capture)
     return captured, (encode_cursor(page.keys[-1]) if page.keys else None)

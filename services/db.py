@@ -147,7 +147,6 @@ class DriverThreads:
 
     def __init__(self, database_url: str, threads: int, name: str) -> None:
         self.engine = create_sync_engine(database_url)
-        self.threads = threads
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix=name)
 
     async def run(self, work: Callable[[], T]) -> T:

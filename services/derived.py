@@ -19,7 +19,6 @@ from functools import cached_property, lru_cache, partial
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import Session
 from sqlmodel import Field, SQLModel
 
@@ -255,7 +254,8 @@ class DerivedReadModel:
         now: datetime | None = None,
     ) -> Page[sa.Row[Any]]:
         """One page of the lifecycles matching the filter values ``given`` (as ``conditions``
-        takes them), in ``order``; synchronous, for ``services.db.Reader``.
+        takes them), in ``order``; synchronous, for ``services.db.Reader`` (on an asyncio
+        session, through ``run_sync``).
 
         The statements of a list's shape (which comparisons, which order) are built once and
         the values bound to them: a ``ListFilter``'s own SQL, which may hold today's date, is
@@ -278,30 +278,6 @@ class DerivedReadModel:
             max_page_size=max_page_size,
             parameters=parameters,
             counted=counted,
-        )
-
-    async def page(
-        self,
-        session: AsyncSession | AsyncConnection,
-        given: Sequence[tuple[Column[Any, Any] | str | ListFilter, Any]],
-        order: str,
-        *,
-        first: int,
-        after: str | None,
-        max_page_size: int,
-        counted: bool = True,
-        now: datetime | None = None,
-    ) -> Page[sa.Row[Any]]:
-        """``read_page`` on an asyncio session or connection."""
-        return await session.run_sync(
-            self.read_page,
-            given,
-            order,
-            first=first,
-            after=after,
-            max_page_size=max_page_size,
-            counted=counted,
-            now=now,
         )
 
 

@@ -20,7 +20,7 @@ from sqlmodel import col
 from services.derived import DERIVED
 from services.models import LifecycleRow
 from services.numbering import next_account_numbered_id
-from services.pagination import Page, PageQuery, SortKey, paginate
+from services.pagination import Page, PageQuery, SortKey, read_page
 from workflows.engine.types import LifecycleSnapshot
 from workflows.handover import (
     ACCOUNT_ONBOARDING,
@@ -86,8 +86,13 @@ async def account_handovers(
     session: AsyncSession, account_id: str, *, first: int, after: str | None, max_page_size: int
 ) -> Page[sa.Row[Any]]:
     """The account's handovers, newest first."""
-    return await HANDOVERS.page(
-        session, [(ACCOUNT_ID, account_id)], "OPENED_AT_DESC", first=first, after=after, max_page_size=max_page_size
+    return await session.run_sync(
+        HANDOVERS.read_page,
+        [(ACCOUNT_ID, account_id)],
+        "OPENED_AT_DESC",
+        first=first,
+        after=after,
+        max_page_size=max_page_size,
     )
 
 
@@ -144,8 +149,8 @@ async def open_lifecycles(
     statement = sa.select(LifecycleRow).where(
         col(LifecycleRow.account_id) == account_id, col(LifecycleRow.terminal).is_(False)
     )
-    page = await paginate(
-        session,
+    page = await session.run_sync(
+        read_page,
         PageQuery.of(statement, [SortKey(col(LifecycleRow.opened_at)), SortKey(col(LifecycleRow.workflow_id))]),
         key_of=lambda row: (row[0].opened_at, row[0].workflow_id),
         first=first,

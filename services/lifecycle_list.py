@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from services.models import LifecycleRow
-from services.pagination import Page, PageQuery, SortKey, paginate
+from services.pagination import Page, PageQuery, SortKey, read_page
 
 
 class LifecycleOrder(enum.StrEnum):
@@ -77,8 +77,8 @@ async def list_lifecycles(
     column, descending = ORDER_KEYS[order]
     key = col(LifecycleRow.workflow_id)
     name = str(column.key)
-    page = await paginate(
-        session,
+    page = await session.run_sync(
+        read_page,
         PageQuery.of(
             sa.select(LifecycleRow).where(*_conditions(f)), [SortKey(column, descending), SortKey(key, descending)]
         ),

@@ -16,7 +16,6 @@ from datetime import date, datetime
 from typing import Any, Generic, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import Session
 
 from workflows.engine.errors import ValidationError
@@ -196,7 +195,7 @@ def read_page(
     ``key_of`` reads a result row's values of the query's keys, for its cursor;
     ``counted`` False leaves the total out. A counted page's rows end with the total.
     Synchronous, so that a read can run whole where its driver costs least
-    (``services.db.Reader``); ``paginate`` runs it on an asyncio session.
+    (``services.db.Reader``); on an asyncio session, through ``run_sync``.
     """
     if first < 0 or first > max_page_size:
         raise ValidationError(
@@ -220,28 +219,4 @@ def read_page(
         total=total_count,
         has_next=has_next,
         has_previous=after is not None,
-    )
-
-
-async def paginate(
-    session: AsyncSession | AsyncConnection,
-    query: PageQuery,
-    key_of: Callable[[Any], Sequence[Any]],
-    *,
-    first: int,
-    after: str | None,
-    max_page_size: int,
-    parameters: Mapping[str, Any] | None = None,
-    counted: bool = True,
-) -> Page[Any]:
-    """``read_page`` on an asyncio session or connection."""
-    return await session.run_sync(
-        read_page,
-        query,
-        key_of,
-        first=first,
-        after=after,
-        max_page_size=max_page_size,
-        parameters=parameters,
-        counted=counted,
     )

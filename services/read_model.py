@@ -13,7 +13,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import SQLModel, col
 
 from services.models import EffectDeliveryRow, EffectRow, LifecycleRow, TransitionRow
-from services.pagination import Page, PageQuery, SortKey, paginate
+from services.pagination import Page, PageQuery, SortKey, read_page
 from services.row_counts import count_of
 from workflows.engine.errors import Rejection
 from workflows.engine.instance import LifecycleInstance
@@ -124,7 +124,7 @@ async def pages_per_lifecycle(
     A list of lifecycles asking each for its history or effects would otherwise cost a
     count and a page query per node. First pages (no cursor), by far the usual case,
     come from one windowed query and one grouped count for all of them; later pages
-    are read one by one as ``paginate`` does.
+    are read one by one as ``read_page`` reads a list.
     """
     workflow_id = col(table.workflow_id)
     order = [col(table.seq)] if table is TransitionRow else [col(EffectRow.seq), col(EffectRow.id)]
@@ -139,8 +139,8 @@ async def pages_per_lifecycle(
         if key in first_pages:
             continue
         try:
-            page = await paginate(
-                session,
+            page = await session.run_sync(
+                read_page,
                 PageQuery.of(sa.select(table).where(workflow_id == key[0]), sort_keys),
                 key_of=lambda row: key_of(row[0]),
                 first=key[1],

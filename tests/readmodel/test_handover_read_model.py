@@ -103,8 +103,8 @@ async def test_lists_filter_overdue_follow_ups_and_page_with_cursors(readmodel: 
 
     async def ids(overdue: bool | None, first: int = 10, after: str | None = None) -> tuple[list[str], Any]:
         async with readmodel() as session:
-            page = await HANDOVERS.page(
-                session,
+            page = await session.run_sync(
+                HANDOVERS.read_page,
                 [(FOLLOW_UP_DUE, overdue)],
                 "OPENED_AT_DESC",
                 first=first,

@@ -198,8 +198,8 @@ async def test_lists_filter_sort_and_page(readmodel: Sessions):
     seen, after = [], None
     while True:
         async with readmodel() as session:
-            page = await OPPORTUNITIES.page(
-                session,
+            page = await session.run_sync(
+                OPPORTUNITIES.read_page,
                 [("owner", "ann@example.com")],
                 "AMOUNT_DESC",
                 first=4,
@@ -214,8 +214,8 @@ async def test_lists_filter_sort_and_page(readmodel: Sessions):
     assert seen == ["p11", "p09", "p07", "p05", "p03", "p01"]
     async with readmodel() as session:
         close_date = next(c for c in OPPORTUNITIES.exposure.columns if c.name == "close_date")
-        page = await OPPORTUNITIES.page(
-            session,
+        page = await session.run_sync(
+            OPPORTUNITIES.read_page,
             [(close_date, (datetime(2026, 3, 1).date(), datetime(2026, 5, 31).date()))],
             "CLOSE_DATE_DESC",
             first=10,
@@ -266,8 +266,13 @@ async def test_a_lists_statements_are_kept_per_shape_and_its_values_bound_each_t
         assert await page("carol@example.com") == ([], 0, False)
         # Past the last row the page is empty, and its total is counted by itself.
         async with readmodel() as session:
-            last = await OPPORTUNITIES.page(
-                session, [("owner", "bob@example.com")], "AMOUNT_DESC", first=2, after=None, max_page_size=100
+            last = await session.run_sync(
+                OPPORTUNITIES.read_page,
+                [("owner", "bob@example.com")],
+                "AMOUNT_DESC",
+                first=2,
+                after=None,
+                max_page_size=100,
             )
         assert await page("bob@example.com", after=encode_cursor(last.keys[-1])) == ([], 2, False)
     finally:
@@ -278,7 +283,9 @@ async def test_a_list_pages_rows_make_the_same_snapshots_as_a_lookup(readmodel: 
     # A page reads the policy and the deadlines as text, decoded when a field needs them.
     await project(readmodel, deal("p1"))
     async with readmodel() as session:
-        found = await OPPORTUNITIES.page(session, [], "UPDATED_AT_DESC", first=5, after=None, max_page_size=100)
+        found = await session.run_sync(
+            OPPORTUNITIES.read_page, [], "UPDATED_AT_DESC", first=5, after=None, max_page_size=100
+        )
         looked_up = await get_snapshot(session, "opportunity", "p1")
     assert looked_up is not None and looked_up.deadlines and looked_up.policy
     assert [snapshot_of(row) for row in found.items] == [looked_up]
